@@ -1,0 +1,458 @@
+"""The compiled fast path: one pass over a buffer of capture records into column arrays.
+
+`walk` is a numba kernel. It walks classic-pcap records or pcapng enhanced
+packet blocks, decodes the link layer, IPv4/IPv6, UDP and the structure of the
+DNS message (header, questions, every resource record's fixed part), and
+writes one row per DNS message. Anything it does not handle completely is
+handed back as a *slow* record for the exact pure-Python path
+(:mod:`dnspcap.netstack`): IP fragments, TCP, IPv6 extension headers, tunnels,
+snaplen-truncated packets, rarer link types, pcapng blocks other than EPB.
+
+DNS fields are not decoded here. Each message gets a 128-bit hash of its
+bytes after the ID with every resource record's TTL zeroed; identical hashes
+are decoded once in Python (:func:`dnspcap.dnswire.decode_message`), because a
+busy capture repeats the same few thousand questions and answers millions of
+times. The ID and the minimum answer TTL, which differ per message, come from
+here. A message whose structure does not walk cleanly is hashed unmasked, so
+its one decode is exact for every copy.
+
+Every read is bounds-checked by hand: numba does not check array indices.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# walk() stops with one of these
+NEED_MORE = 0  # the next record is not entirely in the buffer
+BLOCK = 1  # a pcapng section or interface block: Python parses it, then calls again
+FULL = 2  # the output arrays are full
+CORRUPT = 3  # a record length that cannot be right: the pure-Python walker takes over
+
+# row counters, in the order of COUNTERS
+COUNTERS = ("packets", "not_ip", "not_dns", "mdns_skipped", "llmnr_skipped")
+C_PACKETS, C_NOT_IP, C_NOT_DNS, C_MDNS_SKIP, C_LLMNR_SKIP = range(5)
+
+# ports[] values
+P_NONE, P_DNS, P_MDNS, P_LLMNR, P_MDNS_SKIP, P_LLMNR_SKIP, P_TUNNEL = 0, 1, 2, 3, 4, 5, 6
+
+MAX_RECORD = 1 << 26
+MAX_TTLS = 64  # more records than this: hash unmasked (exact, just less sharing)
+
+FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+FNV_PRIME = np.uint64(0x100000001B3)
+MIX_OFFSET = np.uint64(0x9E3779B97F4A7C15)
+MIX_PRIME = np.uint64(0xFF51AFD7ED558CCD)
+
+
+@njit(cache=True, inline="always")
+def _u16(b, i, big):  # type: ignore[no-untyped-def]
+    if big:
+        return (np.int64(b[i]) << 8) | np.int64(b[i + 1])
+    return (np.int64(b[i + 1]) << 8) | np.int64(b[i])
+
+
+@njit(cache=True, inline="always")
+def _u32(b, i, big):  # type: ignore[no-untyped-def]
+    if big:
+        return (
+            (np.int64(b[i]) << 24)
+            | (np.int64(b[i + 1]) << 16)
+            | (np.int64(b[i + 2]) << 8)
+            | np.int64(b[i + 3])
+        )
+    return (
+        (np.int64(b[i + 3]) << 24)
+        | (np.int64(b[i + 2]) << 16)
+        | (np.int64(b[i + 1]) << 8)
+        | np.int64(b[i])
+    )
+
+
+@njit(cache=True, inline="always")
+def _be16(b, i):  # type: ignore[no-untyped-def]
+    return (np.int64(b[i]) << 8) | np.int64(b[i + 1])
+
+
+@njit(cache=True)
+def _skip_name(b, pos, end):  # type: ignore[no-untyped-def]
+    """Offset after the name at pos, or -1. Pointers end a name; targets are not followed."""
+    for _ in range(128):
+        if pos >= end:
+            return -1
+        c = np.int64(b[pos])
+        if c == 0:
+            return pos + 1
+        if c >= 0xC0:
+            return pos + 2 if pos + 2 <= end else -1
+        if c >= 0x40:
+            return -1
+        pos += 1 + c
+    return -1
+
+
+@njit(cache=True)
+def _dns(b, start, end, ttlpos, out_minttl, out_h1, out_h2, row):  # type: ignore[no-untyped-def]
+    """Walk one DNS message's structure; hash it with TTLs zeroed when the walk is clean."""
+    n = end - start
+    ok = n >= 12
+    nttl = 0
+    minttl = np.int64(-1)
+    if ok:
+        qd = _be16(b, start + 4)
+        an = _be16(b, start + 6)
+        ns = _be16(b, start + 8)
+        ar = _be16(b, start + 10)
+        if an + ns + ar > MAX_TTLS:
+            ok = False
+        pos = start + 12
+        i = 0
+        while ok and i < qd:
+            pos = _skip_name(b, pos, end)
+            if pos < 0 or pos + 4 > end:
+                ok = False
+            else:
+                pos += 4
+            i += 1
+        i = 0
+        while ok and i < an + ns + ar:
+            pos = _skip_name(b, pos, end)
+            if pos < 0 or pos + 10 > end:
+                ok = False
+                break
+            rtype = _be16(b, pos)
+            rdlen = _be16(b, pos + 8)
+            if rtype != 41:  # OPT's TTL field carries flags, not a TTL
+                ttlpos[nttl] = pos + 4
+                nttl += 1
+            if i < an:
+                ttl = (_be16(b, pos + 4) << 16) | _be16(b, pos + 6)
+                if minttl < 0 or ttl < minttl:
+                    minttl = ttl
+            pos += 10 + rdlen
+            if pos > end:
+                ok = False
+            i += 1
+    if not ok:
+        nttl = 0
+        minttl = np.int64(-1)
+    h1 = FNV_OFFSET ^ np.uint64(n)
+    h2 = MIX_OFFSET ^ np.uint64(n)
+    k = 0
+    nxt = ttlpos[0] if nttl > 0 else end
+    p = start + 2
+    while p < end:
+        if p == nxt:
+            # four zero bytes in place of the TTL
+            for _ in range(4):
+                h1 = (h1 ^ np.uint64(0)) * FNV_PRIME
+                h2 = (h2 + np.uint64(0x9F)) * MIX_PRIME
+                h2 ^= h2 >> np.uint64(29)
+            p += 4
+            k += 1
+            nxt = ttlpos[k] if k < nttl else end
+            continue
+        v = np.uint64(b[p])
+        h1 = (h1 ^ v) * FNV_PRIME
+        h2 = (h2 + v + np.uint64(0x9F)) * MIX_PRIME
+        h2 ^= h2 >> np.uint64(29)
+        p += 1
+    out_minttl[row] = minttl
+    out_h1[row] = h1
+    out_h2[row] = h2
+    return ok
+
+
+@njit(cache=True)
+def _tcp_wanted(b, tcp, end, ports, counts):  # type: ignore[no-untyped-def]
+    """True when a TCP segment must go to the exact path (DNS ports or a short header)."""
+    if tcp + 20 > end:
+        return True
+    if ports[_be16(b, tcp)] == P_NONE and ports[_be16(b, tcp + 2)] == P_NONE:
+        counts[C_NOT_DNS] += 1
+        return False
+    return True
+
+
+@njit(cache=True)
+def walk(  # type: ignore[no-untyped-def]  # noqa: C901 - one pass on purpose
+    b,
+    n,
+    pos,
+    frame,
+    pcapng,
+    big,
+    rechdr,
+    ts_mul,
+    if_link,
+    if_tsmul,
+    if_tsdiv,
+    if_tsoff,
+    ports,
+    # message rows
+    m_frame,
+    m_ts,
+    m_src,
+    m_dst,
+    m_sport,
+    m_dport,
+    m_ver,
+    m_service,
+    m_id,
+    m_size,
+    m_minttl,
+    m_ok,
+    m_h1,
+    m_h2,
+    m_off,
+    # slow records
+    s_frame,
+    s_ts,
+    s_iface,
+    s_off,
+    s_caplen,
+    s_origlen,
+    counts,
+):
+    nm = 0
+    nslow = 0
+    cap_m = m_frame.shape[0]
+    cap_s = s_frame.shape[0]
+    ttlpos = np.empty(MAX_TTLS + 1, np.int64)
+    status = NEED_MORE
+    while True:
+        if nm + 2 > cap_m or nslow + 1 > cap_s:
+            status = FULL
+            break
+        # ---- container ------------------------------------------------------------------
+        iface = 0
+        if pcapng:
+            if pos + 12 > n:
+                status = NEED_MORE
+                break
+            btype = _u32(b, pos, big)
+            blen = _u32(b, pos + 4, big)
+            if btype == 0x0A0D0D0A or btype == 1:
+                # the whole block must be in the buffer before Python parses it
+                if btype == 0x0A0D0D0A:
+                    blen = _u32(b, pos + 4, b[pos + 8] == 0x1A)
+                if blen < 12 or blen > MAX_RECORD or blen % 4 != 0:
+                    status = CORRUPT
+                    break
+                if pos + blen > n:
+                    status = NEED_MORE
+                    break
+                status = BLOCK
+                break
+            if blen < 12 or blen > MAX_RECORD or blen % 4 != 0:
+                status = CORRUPT
+                break
+            if pos + blen > n:
+                status = NEED_MORE
+                break
+            if btype != 6:
+                if btype == 2 or btype == 3:  # OPB, SPB: rare, exact path
+                    frame += 1
+                    counts[C_PACKETS] += 1
+                    s_frame[nslow] = frame
+                    s_ts[nslow] = -1
+                    s_iface[nslow] = -1
+                    s_off[nslow] = pos
+                    s_caplen[nslow] = blen
+                    s_origlen[nslow] = btype
+                    nslow += 1
+                pos += blen
+                continue
+            if blen < 32:
+                status = CORRUPT
+                break
+            iface = _u32(b, pos + 8, big)
+            units = (_u32(b, pos + 12, big) << 32) | _u32(b, pos + 16, big)
+            caplen = _u32(b, pos + 20, big)
+            origlen = _u32(b, pos + 24, big)
+            data = pos + 28
+            frame += 1
+            counts[C_PACKETS] += 1
+            if iface >= if_link.shape[0] or caplen + 32 > blen or if_tsmul[iface] == 0:
+                # unknown interface, cut-short block or an odd timestamp unit
+                s_frame[nslow] = frame
+                s_ts[nslow] = -1
+                s_iface[nslow] = -1
+                s_off[nslow] = pos
+                s_caplen[nslow] = blen
+                s_origlen[nslow] = 6
+                nslow += 1
+                pos += blen
+                continue
+            ts = units * if_tsmul[iface] // if_tsdiv[iface] + if_tsoff[iface]
+            pos += blen
+        else:
+            if pos + rechdr > n:
+                status = NEED_MORE
+                break
+            caplen = _u32(b, pos + 8, big)
+            if caplen > MAX_RECORD:
+                status = CORRUPT
+                break
+            if pos + rechdr + caplen > n:
+                status = NEED_MORE
+                break
+            ts = _u32(b, pos, big) * 1_000_000_000 + _u32(b, pos + 4, big) * ts_mul
+            origlen = _u32(b, pos + 12, big)
+            data = pos + rechdr
+            frame += 1
+            counts[C_PACKETS] += 1
+            pos += rechdr + caplen
+        end = data + caplen
+        # ---- link layer -------------------------------------------------------------------
+        link = if_link[iface]
+        slow = caplen < origlen
+        ip = -1
+        if not slow:
+            if link == 1:
+                if caplen >= 14:
+                    et = _be16(b, data + 12)
+                    off = data + 14
+                    while (et == 0x8100 or et == 0x88A8 or et == 0x9100 or et == 0x9200) and (
+                        off + 4 <= end
+                    ):
+                        et = _be16(b, off + 2)
+                        off += 4
+                    if et == 0x0800 or et == 0x86DD:
+                        ip = off
+                    elif et < 0x0600 or et == 0x8864 or et == 0x8847 or et == 0x8848:
+                        slow = True
+                    else:
+                        counts[C_NOT_IP] += 1
+                else:
+                    counts[C_NOT_IP] += 1
+            elif link == 101 or link == 12 or link == 14 or link == 228 or link == 229:
+                ip = data
+            elif link == 113 or link == 276:
+                hl = 16 if link == 113 else 20
+                if caplen >= hl:
+                    et = _be16(b, data + (14 if link == 113 else 0))
+                    if et == 0x0800 or et == 0x86DD:
+                        ip = data + hl
+                    else:
+                        slow = True  # VLAN, PPPoE, ... inside cooked captures: rare
+                else:
+                    counts[C_NOT_IP] += 1
+            else:
+                slow = True
+        if ip >= 0 and not slow:
+            if ip >= end:
+                counts[C_NOT_IP] += 1
+                ip = -1
+        # ---- IP ----------------------------------------------------------------------------
+        udp = -1
+        uend = -1
+        ver = 0
+        srcoff = 0
+        srclen = 0
+        if ip >= 0 and not slow:
+            v = b[ip] >> 4
+            if v == 4:
+                ver = 4
+                ihl = (b[ip] & 0x0F) * 4
+                if ip + 20 > end or ihl < 20 or ip + ihl > end:
+                    slow = True
+                else:
+                    total = _be16(b, ip + 2)
+                    fr = _be16(b, ip + 6)
+                    proto = b[ip + 9]
+                    if total < ihl or ip + total > end or (fr & 0x3FFF) != 0:
+                        slow = True
+                    elif proto == 17:
+                        udp = ip + ihl
+                        uend = ip + total
+                        srcoff = ip + 12
+                        srclen = 4
+                    elif proto == 6:
+                        slow = _tcp_wanted(b, ip + ihl, ip + total, ports, counts)
+                    elif proto == 4 or proto == 41 or proto == 47:
+                        slow = True
+                    else:
+                        counts[C_NOT_DNS] += 1
+            elif v == 6:
+                ver = 6
+                if ip + 40 > end:
+                    slow = True
+                else:
+                    plen = _be16(b, ip + 4)
+                    nh = b[ip + 6]
+                    if plen == 0 or ip + 40 + plen > end:
+                        slow = True
+                    elif nh == 17:
+                        udp = ip + 40
+                        uend = ip + 40 + plen
+                        srcoff = ip + 8
+                        srclen = 16
+                    elif nh == 6:
+                        slow = _tcp_wanted(b, ip + 40, ip + 40 + plen, ports, counts)
+                    elif nh == 59 or nh == 58:  # no next header, ICMPv6
+                        counts[C_NOT_DNS] += 1
+                    else:
+                        slow = True  # TCP, extension headers, tunnels
+            else:
+                counts[C_NOT_IP] += 1
+        # ---- UDP / DNS -----------------------------------------------------------------------
+        if udp >= 0 and not slow:
+            if udp + 8 > uend:
+                slow = True
+            else:
+                sp = _be16(b, udp)
+                dp = _be16(b, udp + 2)
+                ulen = _be16(b, udp + 4)
+                if ulen < 8 or udp + ulen > uend:
+                    slow = True
+                else:
+                    a = ports[sp]
+                    c = ports[dp]
+                    svc = P_NONE
+                    if a == P_DNS or c == P_DNS:
+                        svc = P_DNS
+                    elif a == P_MDNS or c == P_MDNS or a == P_MDNS_SKIP or c == P_MDNS_SKIP:
+                        svc = P_MDNS if (a == P_MDNS or c == P_MDNS) else P_MDNS_SKIP
+                    elif a == P_LLMNR or c == P_LLMNR or a == P_LLMNR_SKIP or c == P_LLMNR_SKIP:
+                        svc = P_LLMNR if (a == P_LLMNR or c == P_LLMNR) else P_LLMNR_SKIP
+                    elif c == P_TUNNEL:
+                        slow = True
+                    if slow:
+                        pass
+                    elif svc == P_NONE:
+                        counts[C_NOT_DNS] += 1
+                    elif svc == P_MDNS_SKIP:
+                        counts[C_MDNS_SKIP] += 1
+                    elif svc == P_LLMNR_SKIP:
+                        counts[C_LLMNR_SKIP] += 1
+                    else:
+                        ps = udp + 8
+                        pe = udp + ulen
+                        m_frame[nm] = frame
+                        m_ts[nm] = ts
+                        for j in range(16):
+                            m_src[nm, j] = 0
+                            m_dst[nm, j] = 0
+                        for j in range(srclen):
+                            m_src[nm, j] = b[srcoff + j]
+                            m_dst[nm, j] = b[srcoff + srclen + j]
+                        m_sport[nm] = sp
+                        m_dport[nm] = dp
+                        m_ver[nm] = ver
+                        m_service[nm] = svc - 1
+                        m_id[nm] = _be16(b, ps) if pe - ps >= 2 else 0
+                        m_size[nm] = pe - ps
+                        m_off[nm] = ps
+                        m_ok[nm] = _dns(b, ps, pe, ttlpos, m_minttl, m_h1, m_h2, nm)
+                        nm += 1
+        if slow:
+            s_frame[nslow] = frame
+            s_ts[nslow] = ts
+            s_iface[nslow] = iface
+            s_off[nslow] = data
+            s_caplen[nslow] = caplen
+            s_origlen[nslow] = origlen
+            nslow += 1
+    return status, pos, frame, nm, nslow

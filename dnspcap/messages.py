@@ -1,0 +1,316 @@
+"""Stage 1 of the pipeline: capture files → one row per DNS message (`read_messages`).
+
+Drives the two decode paths: the compiled kernel (:mod:`dnspcap.fast`) over
+large buffers, and the exact pure-Python path (:mod:`dnspcap.capture`,
+:mod:`dnspcap.netstack`) for what the kernel hands back, or for everything with
+``engine="python"``. Both feed one accumulator, so a row looks the same
+whichever path produced it; a test proves they agree on every corpus capture.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from typing import BinaryIO, Literal
+
+import numpy as np
+import pandas as pd
+
+from . import fast
+from .capture import (
+    MAX_RECORD,
+    PCAPNG_SHB,
+    FileState,
+    iter_records,
+    open_source,
+    parse_file_header,
+    parse_pcapng_block,
+    read_exact,
+)
+from .errors import CaptureError, UnknownLinkTypeError
+from .netstack import SUPPORTED_LINKTYPES, NetStack, RawMessage
+from .table import Accumulator, KernelBuffers
+
+Source = str | os.PathLike[str] | BinaryIO
+Engine = Literal["auto", "python"]
+
+DEFAULT_PORTS = (53,)
+CHUNK_BYTES = 32 << 20  # kernel buffer; large enough to amortise calls, small next to RAM
+FAST_LINKTYPES = frozenset({0, 1, 12, 14, 101, 108, 113, 228, 229, 276})
+
+
+def read_messages(
+    source: Source | Iterable[Source],
+    *,
+    ports: Iterable[int] = DEFAULT_PORTS,
+    multicast: bool = False,
+    engine: Engine = "auto",
+) -> pd.DataFrame:
+    """Read one or more captures and return one row per DNS message.
+
+    ``source`` is a path, ``"-"`` for standard input, an open binary file, or a
+    list of those (a rotated set ``x.pcap0 … x.pcap9``, some gzip'd): rows of
+    several files are merged in time order and the ``file`` column tells them
+    apart. The columns are documented in :mod:`dnspcap.columns`. Read
+    statistics (packets, decode errors, snaplen-truncated packets, warnings
+    such as a last record cut mid-write) are in ``df.attrs["dnspcap"]``.
+
+    DNS is recognised on ``ports`` (UDP and TCP). mDNS (5353) and LLMNR (5355)
+    are counted and skipped unless ``multicast=True``.
+
+    Raises :class:`~dnspcap.errors.CaptureError` naming the file when a file
+    cannot be read at all; a bad packet inside a good file becomes a row with
+    an ``error`` instead.
+    """
+    acc = Accumulator()
+    sources = _sources(source)
+    for i, src in enumerate(sources):
+        _read_one(src, i, acc, frozenset(ports), multicast, engine)
+    return acc.frame(merge_by_time=len(sources) > 1)
+
+
+def iter_messages(
+    source: Source | Iterable[Source],
+    *,
+    ports: Iterable[int] = DEFAULT_PORTS,
+    multicast: bool = False,
+    engine: Engine = "auto",
+    chunk_messages: int = 1_000_000,
+) -> Iterator[pd.DataFrame]:
+    """Like :func:`read_messages`, in chunks of about ``chunk_messages`` rows.
+
+    For captures bigger than memory. Files are read one after another (not
+    merged by time); within a file rows come in frame order. Each chunk's
+    ``attrs["dnspcap"]`` holds the statistics so far.
+    """
+    acc = Accumulator()
+    for i, src in enumerate(_sources(source)):
+        for _ in _read_one_iter(src, i, acc, frozenset(ports), multicast, engine):
+            if acc.rows >= chunk_messages:
+                yield acc.frame(merge_by_time=False)
+                acc = acc.fresh()
+    if acc.rows or not acc.yielded:
+        yield acc.frame(merge_by_time=False)
+
+
+def _sources(source: Source | Iterable[Source]) -> list[Source]:
+    if isinstance(source, (str, os.PathLike)) or hasattr(source, "read"):
+        return [source]  # type: ignore[list-item]
+    out = list(source)  # type: ignore[arg-type]
+    if not out:
+        raise CaptureError("<no input>", "no capture file was given")
+    return out
+
+
+def _read_one(
+    src: Source, index: int, acc: Accumulator, ports: frozenset[int], multicast: bool, engine: Engine
+) -> None:
+    for _ in _read_one_iter(src, index, acc, ports, multicast, engine):
+        pass
+
+
+def _read_one_iter(
+    src: Source, index: int, acc: Accumulator, ports: frozenset[int], multicast: bool, engine: Engine
+) -> Iterator[None]:
+    name, stream = open_source(src)
+    acc.add_file(index, name)
+    try:
+        head = read_exact(stream, 24)
+        state, hlen = parse_file_header(name, head)
+        stack = NetStack(ports, multicast)
+        if state.format == "pcap":
+            _check_linktype(state)
+        if engine == "python":
+            yield from _pure(state, stream, head[hlen:], stack, acc, index)
+        else:
+            yield from _fast(state, stream, head[hlen:], stack, acc, index, ports, multicast)
+        acc.add_raw(index, stack.finish())
+        acc.counts.update(stack.counts)
+        problem = getattr(stream, "problem", None)
+        if problem:
+            state.warnings.append(problem)
+        acc.add_warnings(name, state.warnings)
+        acc.counts["packets"] += state.frames
+        yield None
+    finally:
+        stream.close()
+
+
+def _check_linktype(state: FileState) -> None:
+    for iface in state.interfaces:
+        if iface.linktype not in SUPPORTED_LINKTYPES:
+            raise UnknownLinkTypeError(state.name, iface.linktype)
+
+
+def _pure(
+    state: FileState, stream: BinaryIO, head: bytes, stack: NetStack, acc: Accumulator, index: int
+) -> Iterator[None]:
+    known = 0
+    for n, rec in enumerate(iter_records(state, stream, head)):
+        if len(state.interfaces) != known:
+            _check_linktype(state)
+            known = len(state.interfaces)
+        acc.add_raw(index, _packet(stack, rec.frame, rec.ts_ns, rec.linktype, rec.data, rec.orig_len, rec.cut))
+        if n % 200_000 == 199_999:
+            yield None
+    if len(state.interfaces) != known:
+        _check_linktype(state)
+
+
+def _packet(
+    stack: NetStack, frame: int, ts: int, linktype: int, data: bytes, orig_len: int, cut: bool
+) -> list[RawMessage]:
+    # a record cut by the end of the file is as incomplete as a snaplen-truncated one
+    return stack.packet(frame, ts, linktype, data, orig_len + (1 if cut else 0))
+
+
+class _Interfaces:
+    """The kernel's view of the interfaces: arrays indexed by interface id."""
+
+    def __init__(self, state: FileState) -> None:
+        ifs = state.interfaces
+        self.link = np.array([i.linktype if i.linktype in FAST_LINKTYPES else -1 for i in ifs] or [-1], np.int64)
+        mul, div, off = [], [], []
+        for i in ifs:
+            decimal = not i.tsresol_binary and i.tsresol_exp <= 9
+            mul.append(10 ** (9 - i.tsresol_exp) if decimal else 0)
+            div.append(1)
+            off.append(i.tsoffset_s * 1_000_000_000)
+        self.tsmul = np.array(mul or [0], np.int64)
+        self.tsdiv = np.array(div or [1], np.int64)
+        self.tsoff = np.array(off or [0], np.int64)
+        if not ifs:
+            self.link = self.link[:0]
+
+
+def _port_table(ports: frozenset[int], multicast: bool) -> np.ndarray:
+    table = np.zeros(65536, np.uint8)
+    for p in (4789, 8472, 6081):
+        table[p] = fast.P_TUNNEL
+    table[5353] = fast.P_MDNS if multicast else fast.P_MDNS_SKIP
+    table[5355] = fast.P_LLMNR if multicast else fast.P_LLMNR_SKIP
+    for p in ports:
+        table[p] = fast.P_DNS
+    return table
+
+
+def _fast(
+    state: FileState,
+    stream: BinaryIO,
+    head: bytes,
+    stack: NetStack,
+    acc: Accumulator,
+    index: int,
+    ports: frozenset[int],
+    multicast: bool,
+) -> Iterator[None]:
+    table = _port_table(ports, multicast)
+    out = acc.kernel_buffers(CHUNK_BYTES // 48)
+    buf = np.empty(CHUNK_BYTES, np.uint8)
+    filled = len(head)
+    buf[:filled] = np.frombuffer(head, np.uint8)
+    eof = False
+    pos = 0
+    ifs = _Interfaces(state)
+    counts = np.zeros(len(fast.COUNTERS), np.int64)
+    while True:
+        if not eof and filled < len(buf):
+            got = stream.readinto(memoryview(buf)[filled:])  # type: ignore[attr-defined]
+            if not got:
+                eof = True
+            filled += got or 0
+            if not eof and filled < len(buf):
+                continue
+        status, pos, frame, nm, ns = fast.walk(
+            buf, filled, pos, state.frames, state.format == "pcapng", state.big_endian,
+            state.record_header, state.ts_mul, ifs.link, ifs.tsmul, ifs.tsdiv, ifs.tsoff, table,
+            *out.arrays(), counts,
+        )
+        state.frames = frame
+        acc.add_fast(index, buf, out, nm)
+        for j in range(ns):
+            _slow(out, j, buf, state, stack, acc, index, frame)
+        if status == fast.FULL:
+            yield None
+            continue
+        if status == fast.BLOCK:
+            blen = _block_len(buf, pos, state)
+            btype = int.from_bytes(bytes(buf[pos : pos + 4]), "big" if state.big_endian else "little")
+            parse_pcapng_block(state, btype, bytes(buf[pos + 8 : pos + blen - 4]))
+            _check_linktype(state)
+            ifs = _Interfaces(state)
+            pos += blen
+            continue
+        if status == fast.CORRUPT or (status == fast.NEED_MORE and eof):
+            # The exact walker finishes the file: it reports the corrupt or cut record.
+            rest = _Prefixed(bytes(buf[pos:filled]), stream)
+            yield from _pure(state, rest, b"", stack, acc, index)  # type: ignore[arg-type]
+            break
+        # NEED_MORE: keep the unread tail, read on
+        tail = filled - pos
+        if tail >= len(buf) // 2:
+            need = max(len(buf) * 2, MAX_RECORD + 64)
+            bigger = np.empty(min(need, 2 * MAX_RECORD), np.uint8)
+            bigger[:tail] = buf[pos:filled]
+            buf = bigger
+        else:
+            buf[:tail] = buf[pos:filled]
+        filled, pos = tail, 0
+        yield None
+    for name, value in zip(fast.COUNTERS, counts.tolist(), strict=True):
+        if name != "packets":
+            acc.counts[name] += value
+
+
+def _slow(
+    out: KernelBuffers,
+    j: int,
+    buf: np.ndarray,
+    state: FileState,
+    stack: NetStack,
+    acc: Accumulator,
+    index: int,
+    last_frame: int,
+) -> None:
+    """Run one record the kernel handed back through the exact path."""
+    frame = int(out.s_frame[j])
+    off, caplen, orig = int(out.s_off[j]), int(out.s_caplen[j]), int(out.s_origlen[j])
+    if out.s_iface[j] < 0:
+        # a whole pcapng block (SPB, OPB, or an EPB with odd fields): off/caplen are the block,
+        # orig its type
+        state.frames = frame - 1
+        rec = parse_pcapng_block(state, orig, bytes(buf[off + 8 : off + caplen - 4]))
+        state.frames = last_frame
+        if rec is None:
+            return
+        _check_linktype(state)
+        raws = _packet(stack, rec.frame, rec.ts_ns, rec.linktype, rec.data, rec.orig_len, rec.cut)
+    else:
+        link = state.interfaces[int(out.s_iface[j])].linktype
+        data = bytes(buf[off : off + caplen])
+        raws = _packet(stack, frame, int(out.s_ts[j]), link, data, orig, False)
+    acc.add_raw(index, raws)
+
+
+def _block_len(buf: np.ndarray, pos: int, state: FileState) -> int:
+    big = state.big_endian
+    if int.from_bytes(bytes(buf[pos : pos + 4]), "big") == PCAPNG_SHB:
+        big = buf[pos + 8] == 0x1A
+    return int.from_bytes(bytes(buf[pos + 4 : pos + 8]), "big" if big else "little")
+
+
+class _Prefixed:
+    """A stream that first returns some bytes already read, then the rest of another."""
+
+    def __init__(self, first: bytes, rest: BinaryIO) -> None:
+        self._first = first
+        self._rest = rest
+
+    def read(self, n: int = -1) -> bytes:
+        if self._first:
+            out, self._first = self._first[:n], self._first[n:]
+            return out
+        return self._rest.read(n)
+
+
+__all__ = ["iter_messages", "read_messages"]

@@ -1,0 +1,425 @@
+"""The exact, pure-Python network stack: link layer → IP → UDP/TCP → DNS payloads.
+
+Every packet the compiled fast path does not take (fragments, TCP, IPv6
+extension headers, tunnels, rarer link types, truncated packets) comes through
+here, and the whole capture can be run through here alone
+(``engine="python"``) to check the fast path.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import Counter
+from typing import NamedTuple
+
+from .reassembly import FragmentReassembler, TcpStreams
+
+MDNS_PORT = 5353
+LLMNR_PORT = 5355
+SERVICE_DNS, SERVICE_MDNS, SERVICE_LLMNR = 0, 1, 2
+SERVICE_NAMES = ("dns", "mdns", "llmnr")
+UDP, TCP = 0, 1
+
+# Link types this stack decodes (https://www.tcpdump.org/linktypes.html).
+LINK_NULL, LINK_ETHERNET, LINK_RAW, LINK_LOOP = 0, 1, 101, 108
+LINK_FDDI, LINK_IEEE802_11, LINK_RADIOTAP = 10, 105, 127
+LINK_SLL, LINK_NFLOG, LINK_PKTAP, LINK_SLL2 = 113, 239, 258, 276
+LINK_IPV4, LINK_IPV6 = 228, 229
+RAW_IP_LINKS = frozenset({LINK_RAW, 12, 14, LINK_IPV4, LINK_IPV6})
+SUPPORTED_LINKTYPES = frozenset(
+    {LINK_NULL, LINK_ETHERNET, LINK_LOOP, LINK_FDDI, LINK_IEEE802_11, LINK_RADIOTAP}
+    | {LINK_SLL, LINK_NFLOG, LINK_PKTAP, LINK_SLL2}
+    | RAW_IP_LINKS
+)
+
+ETH_IPV4, ETH_IPV6 = 0x0800, 0x86DD
+VLAN_TAGS = frozenset({0x8100, 0x88A8, 0x9100, 0x9200})
+# BSD loopback address families: AF_INET is 2 everywhere, AF_INET6 differs by OS.
+AF_INET6_VALUES = frozenset({10, 24, 28, 30})
+VXLAN_PORTS = frozenset({4789, 8472})  # IANA, and Linux/flannel's historical default
+GENEVE_PORT = 6081
+MAX_TUNNEL_DEPTH = 4
+
+
+class RawMessage(NamedTuple):
+    """One DNS message found in the capture, before DNS decoding."""
+
+    frame: int
+    ts_ns: int
+    src: bytes  # 4 or 16 bytes
+    dst: bytes
+    sport: int
+    dport: int
+    transport: int  # UDP or TCP
+    ip_version: int
+    service: int
+    payload: bytes
+    truncated: bool
+    error: str | None
+
+
+class NetStack:
+    """Decodes packets of one capture file; keeps reassembly state between packets."""
+
+    def __init__(self, ports: frozenset[int], multicast: bool) -> None:
+        self.ports = ports
+        self.multicast = multicast
+        self.fragments = FragmentReassembler()
+        self.streams = TcpStreams()
+        self.counts: Counter[str] = Counter()
+        # per packet: the frame, time and whether the capture cut it short
+        self._frame = 0
+        self._ts = 0
+        self._cut = False
+        self._out: list[RawMessage] = []
+
+    # -- entry points -------------------------------------------------------------------------
+
+    def packet(
+        self, frame: int, ts_ns: int, linktype: int, data: bytes, orig_len: int
+    ) -> list[RawMessage]:
+        self._frame, self._ts = frame, ts_ns
+        self._cut = orig_len > len(data)
+        self._out = []
+        self._link(linktype, data, 0)
+        return self._out
+
+    def finish(self) -> list[RawMessage]:
+        """End of file: what reassembly still holds becomes rows, so nothing is dropped."""
+        out: list[RawMessage] = []
+        for inc in self.fragments.flush():
+            self.counts["fragments_incomplete"] += 1
+        for m in self.streams.flush():
+            out.append(self._tcp_row(m))
+        return out
+
+    # -- link layers --------------------------------------------------------------------------
+
+    def _link(self, linktype: int, d: bytes, depth: int) -> None:
+        if linktype == LINK_ETHERNET:
+            self._ethernet(d, 0, depth)
+        elif linktype in RAW_IP_LINKS:
+            self._ip(d, 0, depth)
+        elif linktype == LINK_SLL2:
+            if len(d) >= 20:
+                self._ethertype(struct.unpack_from(">H", d, 0)[0], d, 20, depth)
+        elif linktype == LINK_SLL:
+            if len(d) >= 16:
+                self._ethertype(struct.unpack_from(">H", d, 14)[0], d, 16, depth)
+        elif linktype in (LINK_NULL, LINK_LOOP):
+            self._loopback(linktype, d)
+        elif linktype == LINK_NFLOG:
+            self._nflog(d)
+        elif linktype == LINK_PKTAP:
+            if len(d) >= 8:
+                hdrlen, dlt = struct.unpack_from("<II", d, 0)
+                if 8 <= hdrlen <= len(d) and dlt in SUPPORTED_LINKTYPES and dlt != LINK_PKTAP:
+                    self._link(dlt, d[hdrlen:], depth)
+        elif linktype == LINK_RADIOTAP:
+            if len(d) >= 4:
+                (rlen,) = struct.unpack_from("<H", d, 2)
+                self._wifi(d, rlen)
+        elif linktype == LINK_IEEE802_11:
+            self._wifi(d, 0)
+        elif linktype == LINK_FDDI:
+            self._llc(d, 13, depth)
+        else:
+            self.counts["unsupported_link"] += 1
+
+    def _ethernet(self, d: bytes, off: int, depth: int) -> None:
+        if len(d) < off + 14:
+            self.counts["not_ip"] += 1
+            return
+        (etype,) = struct.unpack_from(">H", d, off + 12)
+        if etype < 0x0600:  # 802.3 length field: LLC follows
+            self._llc(d, off + 14, depth)
+        else:
+            self._ethertype(etype, d, off + 14, depth)
+
+    def _ethertype(self, etype: int, d: bytes, off: int, depth: int) -> None:
+        while etype in VLAN_TAGS and len(d) >= off + 4:  # 802.1Q, QinQ
+            (etype,) = struct.unpack_from(">H", d, off + 2)
+            off += 4
+        if etype == 0x8864 and len(d) >= off + 8:  # PPPoE session: PPP protocol after 6 bytes
+            (ppp,) = struct.unpack_from(">H", d, off + 6)
+            etype = {0x0021: ETH_IPV4, 0x0057: ETH_IPV6}.get(ppp, 0)
+            off += 8
+        if etype == 0x8847 or etype == 0x8848:  # MPLS: pop labels, guess IP by version
+            while len(d) >= off + 4:
+                bottom = d[off + 2] & 1
+                off += 4
+                if bottom:
+                    break
+            self._ip(d, off, depth)
+            return
+        if etype == ETH_IPV4 or etype == ETH_IPV6:
+            self._ip(d, off, depth)
+        else:
+            self.counts["not_ip"] += 1
+
+    def _llc(self, d: bytes, off: int, depth: int) -> None:
+        if len(d) >= off + 8 and d[off] == 0xAA and d[off + 1] == 0xAA and d[off + 2] == 0x03:
+            self._ethertype(struct.unpack_from(">H", d, off + 6)[0], d, off + 8, depth)
+        else:
+            self.counts["not_ip"] += 1
+
+    def _wifi(self, d: bytes, off: int) -> None:
+        if len(d) < off + 24:
+            return
+        fc = d[off]
+        ftype, subtype = (fc >> 2) & 3, fc >> 4
+        flags = d[off + 1]
+        if ftype != 2 or flags & 0x40:  # not a data frame, or encrypted
+            self.counts["not_ip"] += 1
+            return
+        hlen = 30 if (flags & 3) == 3 else 24
+        if subtype & 0x8:  # QoS data
+            hlen += 2
+        self._llc(d, off + hlen, 0)
+
+    def _loopback(self, linktype: int, d: bytes) -> None:
+        if len(d) < 4:
+            return
+        if linktype == LINK_LOOP:
+            (family,) = struct.unpack_from(">I", d, 0)
+        else:
+            # DLT_NULL stores the family in the capturing host's byte order.
+            (family,) = struct.unpack_from("<I", d, 0)
+            if family > 0xFFFF:
+                (family,) = struct.unpack_from(">I", d, 0)
+        if family == 2 or family in AF_INET6_VALUES:
+            self._ip(d, 4, 0)
+        else:
+            self.counts["not_ip"] += 1
+
+    def _nflog(self, d: bytes) -> None:
+        # 4-byte header, then TLVs in host byte order (little endian in practice); the
+        # packet is the NFULA_PAYLOAD (type 9) TLV.
+        pos = 4
+        while pos + 4 <= len(d):
+            tlen, ttype = struct.unpack_from("<HH", d, pos)
+            if tlen < 4:
+                break
+            if ttype == 9:
+                self._ip(d[pos + 4 : pos + tlen], 0, 0)
+                return
+            pos += (tlen + 3) & ~3
+        self.counts["not_ip"] += 1
+
+    # -- IP -----------------------------------------------------------------------------------
+
+    def _ip(self, d: bytes, off: int, depth: int) -> None:
+        if len(d) <= off:
+            self.counts["not_ip"] += 1
+            return
+        version = d[off] >> 4
+        if version == 4:
+            self._ipv4(d, off, depth)
+        elif version == 6:
+            self._ipv6(d, off, depth)
+        else:
+            self.counts["not_ip"] += 1
+
+    def _ipv4(self, d: bytes, off: int, depth: int) -> None:
+        if len(d) < off + 20:
+            self.counts["bad_ip"] += 1
+            return
+        ihl = (d[off] & 0x0F) * 4
+        (total,) = struct.unpack_from(">H", d, off + 2)
+        (ident, frag) = struct.unpack_from(">HH", d, off + 4)
+        proto = d[off + 9]
+        src, dst = d[off + 12 : off + 16], d[off + 16 : off + 20]
+        if ihl < 20 or len(d) < off + ihl:
+            self.counts["bad_ip"] += 1
+            return
+        # total == 0 happens with TCP segmentation offload: the capture holds the truth.
+        end = off + total if total >= ihl else len(d)
+        cut = self._cut or end > len(d)
+        payload = d[off + ihl : end]
+        more, frag_off = bool(frag & 0x2000), (frag & 0x1FFF) * 8
+        if more or frag_off:
+            self.counts["fragments"] += 1
+            done = self.fragments.add(
+                (4, src, dst, proto, ident), frag_off, more, payload, self._frame, self._ts, cut
+            )
+            if done is None:
+                return
+            self.counts["reassembled"] += 1
+            saved = self._frame, self._ts
+            self._frame, self._ts = done.frame, done.ts_ns
+            self._transport(proto, src, dst, 4, done.payload, done.truncated, depth)
+            self._frame, self._ts = saved
+            return
+        self._transport(proto, src, dst, 4, payload, cut, depth)
+
+    def _ipv6(self, d: bytes, off: int, depth: int) -> None:
+        if len(d) < off + 40:
+            self.counts["bad_ip"] += 1
+            return
+        (plen,) = struct.unpack_from(">H", d, off + 4)
+        nxt = d[off + 6]
+        src, dst = d[off + 8 : off + 24], d[off + 24 : off + 40]
+        pos = off + 40
+        end = pos + plen if plen else len(d)  # 0: jumbogram or TSO
+        cut = self._cut or end > len(d)
+        frag: tuple[int, bool, int] | None = None
+        # Walk extension headers (RFC 8200 §4): hop-by-hop, routing, destination, fragment, AH.
+        for _ in range(16):
+            if nxt in (0, 43, 60, 135, 139, 140):
+                if len(d) < pos + 2:
+                    return
+                nxt, hlen = d[pos], (d[pos + 1] + 1) * 8
+            elif nxt == 51:
+                if len(d) < pos + 2:
+                    return
+                nxt, hlen = d[pos], (d[pos + 1] + 2) * 4
+            elif nxt == 44:
+                if len(d) < pos + 8:
+                    return
+                (fo, ident) = struct.unpack_from(">HI", d, pos + 2)
+                frag = (fo & 0xFFF8, bool(fo & 1), ident)
+                nxt, hlen = d[pos], 8
+            else:
+                break
+            pos += hlen
+        payload = d[pos:end]
+        if frag is not None and (frag[0] or frag[1]):
+            self.counts["fragments"] += 1
+            done = self.fragments.add(
+                (6, src, dst, frag[2]), frag[0], frag[1], payload, self._frame, self._ts, cut
+            )
+            if done is None:
+                return
+            self.counts["reassembled"] += 1
+            saved = self._frame, self._ts
+            self._frame, self._ts = done.frame, done.ts_ns
+            self._transport(nxt, src, dst, 6, done.payload, done.truncated, depth)
+            self._frame, self._ts = saved
+            return
+        self._transport(nxt, src, dst, 6, payload, cut, depth)
+
+    # -- transport ----------------------------------------------------------------------------
+
+    def _transport(
+        self, proto: int, src: bytes, dst: bytes, ver: int, p: bytes, cut: bool, depth: int
+    ) -> None:
+        if proto == 17:
+            self._udp(src, dst, ver, p, cut, depth)
+        elif proto == 6:
+            self._tcp(src, dst, ver, p, cut)
+        elif proto in (4, 41) and depth < MAX_TUNNEL_DEPTH:  # IP-in-IP, 6in4
+            self._ip(p, 0, depth + 1)
+        elif proto == 47 and depth < MAX_TUNNEL_DEPTH:
+            self._gre(p, depth + 1)
+        else:
+            self.counts["not_dns"] += 1
+
+    def _service(self, sport: int, dport: int) -> int | None:
+        if sport in self.ports or dport in self.ports:
+            return SERVICE_DNS
+        if MDNS_PORT in (sport, dport):
+            return SERVICE_MDNS if self.multicast else self._skip("mdns")
+        if LLMNR_PORT in (sport, dport):
+            return SERVICE_LLMNR if self.multicast else self._skip("llmnr")
+        return None
+
+    def _skip(self, what: str) -> None:
+        self.counts[f"{what}_skipped"] += 1
+        return None
+
+    def _udp(self, src: bytes, dst: bytes, ver: int, p: bytes, cut: bool, depth: int) -> None:
+        if len(p) < 8:
+            self.counts["bad_udp"] += 1
+            return
+        sport, dport, ulen = struct.unpack_from(">HHH", p, 0)
+        service = self._service(sport, dport)
+        if service is None:
+            if depth < MAX_TUNNEL_DEPTH and (dport in VXLAN_PORTS or dport == GENEVE_PORT):
+                self._overlay(dport, p[8:], depth + 1)
+            else:
+                self.counts["not_dns"] += 1
+            return
+        end = ulen if ulen >= 8 else len(p)
+        payload = p[8:end]
+        cut = cut or end > len(p)
+        self._out.append(
+            RawMessage(
+                self._frame, self._ts, src, dst, sport, dport, UDP, ver, service, payload, cut, None
+            )
+        )
+
+    def _tcp(self, src: bytes, dst: bytes, ver: int, p: bytes, cut: bool) -> None:
+        if len(p) < 20:
+            self.counts["bad_tcp"] += 1
+            return
+        sport, dport, seq = struct.unpack_from(">HHI", p, 0)
+        service = self._service(sport, dport)
+        if service is None:
+            self.counts["not_dns"] += 1
+            return
+        doff = (p[12] >> 4) * 4
+        flags = p[13]
+        if doff < 20:
+            self.counts["bad_tcp"] += 1
+            return
+        self.counts["tcp_segments"] += 1
+        msgs = self.streams.segment(
+            (src, sport, dst, dport, ver, service),
+            seq,
+            bool(flags & 0x02),
+            bool(flags & 0x01),
+            bool(flags & 0x04),
+            p[doff:],
+            self._frame,
+            self._ts,
+            cut,
+        )
+        self._out.extend(self._tcp_row(m) for m in msgs)
+
+    def _tcp_row(self, m: object) -> RawMessage:
+        src, sport, dst, dport, ver, service = m.flow  # type: ignore[attr-defined]
+        return RawMessage(
+            m.frame,  # type: ignore[attr-defined]
+            m.ts_ns,  # type: ignore[attr-defined]
+            src,
+            dst,
+            sport,
+            dport,
+            TCP,
+            ver,
+            service,
+            m.payload,  # type: ignore[attr-defined]
+            m.truncated,  # type: ignore[attr-defined]
+            m.error,  # type: ignore[attr-defined]
+        )
+
+    # -- tunnels ------------------------------------------------------------------------------
+
+    def _gre(self, p: bytes, depth: int) -> None:
+        if len(p) < 4:
+            return
+        flags, proto = struct.unpack_from(">HH", p, 0)
+        off = 4 + 4 * bool(flags & 0x8000) + 4 * bool(flags & 0x2000) + 4 * bool(flags & 0x1000)
+        if proto == 0x88BE:  # ERSPAN type II: 8-byte header, then Ethernet
+            self._ethernet(p, off + 8, depth)
+        elif proto == 0x22EB:  # ERSPAN type III: 12 bytes (+8 with the optional subheader)
+            if len(p) >= off + 12:
+                opt = p[off + 11] & 1
+                self._ethernet(p, off + 12 + 8 * opt, depth)
+        elif proto == 0x6558:  # transparent Ethernet bridging
+            self._ethernet(p, off, depth)
+        else:
+            self._ethertype(proto, p, off, depth)
+
+    def _overlay(self, port: int, p: bytes, depth: int) -> None:
+        if port == GENEVE_PORT:
+            if len(p) < 8:
+                return
+            off = 8 + (p[0] & 0x3F) * 4
+            (proto,) = struct.unpack_from(">H", p, 2)
+            if proto == 0x6558:
+                self._ethernet(p, off, depth)
+            else:
+                self._ethertype(proto, p, off, depth)
+        else:
+            self._ethernet(p, 8, depth)

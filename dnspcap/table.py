@@ -1,0 +1,332 @@
+"""Builds the messages DataFrame from what the decode paths found.
+
+Rows arrive from two places: arrays written by the compiled kernel, and
+:class:`~dnspcap.netstack.RawMessage` objects from the exact path. DNS fields
+are decoded once per distinct message body (see :mod:`dnspcap.fast`) into a
+table of :class:`~dnspcap.dnswire.Decoded` entries, and each row points at
+one. String columns are pandas categoricals: a capture repeats the same names,
+addresses and answers millions of times.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .columns import MESSAGE_COLUMNS
+from .dnstypes import class_name, opcode_name, rcode_name, type_name
+from .dnswire import Decoded, decode_message, flags_text
+from .netstack import SERVICE_NAMES, RawMessage
+
+_ROW_FIELDS: dict[str, Any] = {
+    "file": np.int32,
+    "frame": np.int64,
+    "ts": np.int64,
+    "src": np.int32,
+    "dst": np.int32,
+    "sport": np.uint16,
+    "dport": np.uint16,
+    "transport": np.uint8,
+    "ip_version": np.uint8,
+    "service": np.uint8,
+    "id": np.uint16,
+    "size": np.uint32,
+    "min_ttl": np.int64,  # -1: none; -2: the decoded entry's own (exact for its one body)
+    "truncated": np.bool_,
+    "dec": np.int32,
+}
+
+
+class KernelBuffers:
+    """Output arrays the kernel writes into, reused chunk after chunk."""
+
+    def __init__(self, cap: int) -> None:
+        self.m_frame = np.empty(cap, np.int64)
+        self.m_ts = np.empty(cap, np.int64)
+        self.m_src = np.empty((cap, 16), np.uint8)
+        self.m_dst = np.empty((cap, 16), np.uint8)
+        self.m_sport = np.empty(cap, np.uint16)
+        self.m_dport = np.empty(cap, np.uint16)
+        self.m_ver = np.empty(cap, np.uint8)
+        self.m_service = np.empty(cap, np.uint8)
+        self.m_id = np.empty(cap, np.uint16)
+        self.m_size = np.empty(cap, np.uint32)
+        self.m_minttl = np.empty(cap, np.int64)
+        self.m_ok = np.empty(cap, np.bool_)
+        self.m_h1 = np.empty(cap, np.uint64)
+        self.m_h2 = np.empty(cap, np.uint64)
+        self.m_off = np.empty(cap, np.int64)
+        self.s_frame = np.empty(cap, np.int64)
+        self.s_ts = np.empty(cap, np.int64)
+        self.s_iface = np.empty(cap, np.int64)
+        self.s_off = np.empty(cap, np.int64)
+        self.s_caplen = np.empty(cap, np.int64)
+        self.s_origlen = np.empty(cap, np.int64)
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        return (
+            self.m_frame, self.m_ts, self.m_src, self.m_dst, self.m_sport, self.m_dport,
+            self.m_ver, self.m_service, self.m_id, self.m_size, self.m_minttl, self.m_ok,
+            self.m_h1, self.m_h2, self.m_off,
+            self.s_frame, self.s_ts, self.s_iface, self.s_off, self.s_caplen, self.s_origlen,
+        )  # fmt: skip
+
+
+def _first_index(codes: np.ndarray, n: int) -> np.ndarray:
+    first = np.empty(n, np.int64)
+    first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
+    return first
+
+
+def _factorize_rows(*keys: np.ndarray) -> tuple[np.ndarray, int]:
+    """Codes for the distinct combinations of several equal-length key arrays."""
+    combined = np.zeros(len(keys[0]), np.int64)
+    for k in keys:
+        codes, uniques = pd.factorize(k)
+        combined = combined * len(uniques) + codes
+        combined, u = pd.factorize(combined)
+    return combined.astype(np.int64), len(u) if len(keys[0]) else 0
+
+
+class Accumulator:
+    """Collects rows from both paths; builds the DataFrame once at the end."""
+
+    def __init__(self) -> None:
+        self.files: list[str] = []
+        self.counts: Counter[str] = Counter()
+        self.warnings: list[str] = []
+        self.rows = 0
+        self.yielded = False
+        self._decoded: list[Decoded] = []
+        self._by_hash: dict[tuple[int, int], int] = {}
+        self._individual: set[tuple[int, int]] = set()
+        self._by_body: dict[Decoded, int] = {}
+        self._ips: dict[bytes, int] = {}
+        self._parts: dict[str, list[np.ndarray]] = {k: [] for k in _ROW_FIELDS}
+
+    def fresh(self) -> Accumulator:
+        """An empty accumulator for the next chunk that keeps files, counts and warnings."""
+        nxt = Accumulator()
+        nxt.files, nxt.counts, nxt.warnings, nxt.yielded = self.files, self.counts, self.warnings, True
+        return nxt
+
+    def add_file(self, index: int, name: str) -> None:
+        while len(self.files) <= index:
+            self.files.append(name)
+
+    def add_warnings(self, name: str, warnings: list[str]) -> None:
+        self.warnings.extend(f"{name}: {w}" for w in warnings)
+
+    # -- rows from the exact path --------------------------------------------------------------
+
+    def _ip(self, addr: bytes) -> int:
+        code = self._ips.get(addr)
+        if code is None:
+            code = self._ips[addr] = len(self._ips)
+        return code
+
+    def _entry(self, d: Decoded) -> int:
+        key = d._replace(id=0, min_ttl=None)
+        idx = self._by_body.get(key)
+        if idx is None:
+            idx = self._by_body[key] = len(self._decoded)
+            self._decoded.append(key)
+        return idx
+
+    def add_raw(self, file_index: int, raws: list[RawMessage]) -> None:
+        if not raws:
+            return
+        cols: dict[str, list[int]] = {k: [] for k in _ROW_FIELDS}
+        for r in raws:
+            d = decode_message(r.payload)
+            if r.error:
+                d = d._replace(error=r.error if d.error is None else f"{r.error}; {d.error}")
+            cols["file"].append(file_index)
+            cols["frame"].append(r.frame)
+            cols["ts"].append(r.ts_ns)
+            cols["src"].append(self._ip(r.src))
+            cols["dst"].append(self._ip(r.dst))
+            cols["sport"].append(r.sport)
+            cols["dport"].append(r.dport)
+            cols["transport"].append(r.transport)
+            cols["ip_version"].append(r.ip_version)
+            cols["service"].append(r.service)
+            cols["id"].append(d.id or 0)
+            cols["size"].append(len(r.payload))
+            cols["min_ttl"].append(-1 if d.min_ttl is None else d.min_ttl)
+            cols["truncated"].append(r.truncated)
+            cols["dec"].append(self._entry(d))
+        for k, dtype in _ROW_FIELDS.items():
+            self._parts[k].append(np.array(cols[k], dtype=dtype))
+        self.rows += len(raws)
+
+    # -- rows from the kernel ------------------------------------------------------------------
+
+    def kernel_buffers(self, cap: int) -> KernelBuffers:
+        return KernelBuffers(cap)
+
+    def add_fast(self, file_index: int, buf: np.ndarray, out: KernelBuffers, n: int) -> None:
+        if n == 0:
+            return
+        ver = out.m_ver[:n]
+        # addresses: distinct (16 bytes, version) in this chunk → the global address codes
+        src_codes = self._ip_codes(out.m_src[:n], ver)
+        dst_codes = self._ip_codes(out.m_dst[:n], ver)
+        # bodies: distinct hashes in this chunk → decoded entries
+        h1, h2, ok, off, size = out.m_h1[:n], out.m_h2[:n], out.m_ok[:n], out.m_off[:n], out.m_size[:n]
+        codes, nu = _factorize_rows(h1, h2)
+        first = _first_index(codes, nu)
+        entry = np.empty(nu, np.int32)
+        individual: list[int] = []
+        for u, i in enumerate(first.tolist()):
+            key = (int(h1[i]), int(h2[i]))
+            idx = self._by_hash.get(key)
+            if idx is None:
+                o = int(off[i])
+                d = decode_message(bytes(buf[o : o + int(size[i])]))
+                idx = self._by_hash[key] = len(self._decoded)
+                self._decoded.append(d)
+                if d.error is not None and ok[i]:
+                    # TTLs were masked, but this body has an error: min_ttl may depend on
+                    # where decoding stopped, so decode each such message on its own.
+                    self._individual.add(key)
+            if key in self._individual:
+                individual.append(u)
+            entry[u] = idx
+        dec = entry[codes]
+        min_ttl = np.where(ok, out.m_minttl[:n], -2)
+        if individual:
+            rows = np.flatnonzero(np.isin(codes, individual))
+            for r in rows.tolist():
+                o = int(off[r])
+                d = decode_message(bytes(buf[o : o + int(size[r])]))
+                dec[r] = self._entry(d)
+                min_ttl[r] = -1 if d.min_ttl is None else d.min_ttl
+        p = self._parts
+        p["file"].append(np.full(n, file_index, np.int32))
+        p["frame"].append(out.m_frame[:n].copy())
+        p["ts"].append(out.m_ts[:n].copy())
+        p["src"].append(src_codes)
+        p["dst"].append(dst_codes)
+        p["sport"].append(out.m_sport[:n].copy())
+        p["dport"].append(out.m_dport[:n].copy())
+        p["transport"].append(np.zeros(n, np.uint8))
+        p["ip_version"].append(ver.copy())
+        p["service"].append(out.m_service[:n].copy())
+        p["id"].append(out.m_id[:n].copy())
+        p["size"].append(size.copy())
+        p["min_ttl"].append(min_ttl)
+        p["truncated"].append(np.zeros(n, np.bool_))
+        p["dec"].append(dec)
+        self.rows += n
+
+    def _ip_codes(self, addrs: np.ndarray, ver: np.ndarray) -> np.ndarray:
+        halves = np.ascontiguousarray(addrs).view(np.uint64)
+        codes, nu = _factorize_rows(halves[:, 0], halves[:, 1], ver)
+        first = _first_index(codes, nu)
+        mapping = np.empty(nu, np.int32)
+        for u, i in enumerate(first.tolist()):
+            width = 4 if ver[i] == 4 else 16
+            mapping[u] = self._ip(bytes(addrs[i, :width]))
+        return mapping[codes]
+
+    # -- the DataFrame -------------------------------------------------------------------------
+
+    def frame(self, merge_by_time: bool) -> pd.DataFrame:
+        self.yielded = True
+        cols = {
+            k: (np.concatenate(v) if v else np.empty(0, _ROW_FIELDS[k]))
+            for k, v in self._parts.items()
+        }
+        if merge_by_time:
+            order = np.lexsort((cols["frame"], cols["file"], cols["ts"]))
+        else:
+            order = np.lexsort((cols["frame"], cols["file"]))
+        cols = {k: v[order] for k, v in cols.items()}
+        df = self._build(cols)
+        df.attrs["dnspcap"] = self.stats(df)
+        return df
+
+    def stats(self, df: pd.DataFrame) -> dict[str, Any]:
+        return {
+            "files": list(dict.fromkeys(self.files)),
+            "packets": int(self.counts["packets"]),
+            "messages": len(df),
+            "decode_errors": int((df["error"] != "").sum()),
+            "truncated": int(df["truncated"].sum()),
+            "counts": {k: int(v) for k, v in sorted(self.counts.items()) if k != "packets"},
+            "warnings": list(self.warnings),
+        }
+
+    def _build(self, c: dict[str, np.ndarray]) -> pd.DataFrame:
+        entries = self._decoded
+        dec = c["dec"]
+
+        def cat(values: list[str], codes: np.ndarray) -> pd.Categorical:
+            # values are per decoded entry (or per address / file); rows pick them by code
+            v_codes, v_uniques = pd.factorize(np.array(values, dtype=object))
+            if len(codes) == 0:
+                return pd.Categorical([], categories=list(v_uniques))
+            return pd.Categorical.from_codes(v_codes[codes], categories=list(v_uniques))
+
+        def per_entry(fn: Any, dtype: Any) -> np.ndarray:
+            return np.array([fn(e) for e in entries] or [0], dtype=dtype)
+
+        flags = per_entry(lambda e: e.flags_word or 0, np.int64)
+        ips = [_ip_text(a) for a in self._ips]
+        file_names = list(dict.fromkeys(self.files))
+        file_codes = np.array([file_names.index(f) for f in self.files] or [0], np.int64)
+        min_ttl = c["min_ttl"]
+        own = per_entry(lambda e: -1 if e.min_ttl is None else e.min_ttl, np.int64)
+        min_ttl = np.where(min_ttl == -2, own[dec] if len(dec) else min_ttl, min_ttl)
+        edns = per_entry(lambda e: -1 if e.edns_size is None else e.edns_size, np.int64)[dec]
+        fl = flags[dec]
+        data: dict[str, Any] = {
+            "file": pd.Categorical.from_codes(file_codes[c["file"]], categories=file_names)
+            if len(dec)
+            else pd.Categorical([], categories=file_names),
+            "frame": c["frame"],
+            "ts": pd.DatetimeIndex(c["ts"].astype("datetime64[ns]")).tz_localize("UTC"),
+            "src": cat(ips, c["src"]),
+            "dst": cat(ips, c["dst"]),
+            "sport": c["sport"],
+            "dport": c["dport"],
+            "transport": cat(["udp", "tcp"], c["transport"]),
+            "ip_version": c["ip_version"],
+            "service": cat(list(SERVICE_NAMES), c["service"]),
+            "id": c["id"],
+            "qr": (fl & 0x8000) != 0,
+            "opcode": cat([opcode_name(e.opcode or 0) for e in entries], dec),
+            "rcode": cat([rcode_name(e.rcode or 0) for e in entries], dec),
+            "flags": cat([flags_text(e.flags_word or 0) for e in entries], dec),
+            "tc": (fl & 0x0200) != 0,
+            "qname": cat([e.qname for e in entries], dec),
+            "qtype": cat([type_name(e.qtype) if e.qtype is not None else "" for e in entries], dec),
+            "qclass": cat(
+                [class_name(e.qclass) if e.qclass is not None else "" for e in entries], dec
+            ),
+            "qdcount": per_entry(lambda e: e.qdcount, np.uint16)[dec],
+            "ancount": per_entry(lambda e: e.ancount, np.uint16)[dec],
+            "nscount": per_entry(lambda e: e.nscount, np.uint16)[dec],
+            "arcount": per_entry(lambda e: e.arcount, np.uint16)[dec],
+            "answers": cat([e.answers for e in entries], dec),
+            "min_ttl": pd.array(np.where(min_ttl < 0, 0, min_ttl), dtype="Int64"),
+            "edns_size": pd.array(np.where(edns < 0, 0, edns), dtype="Int64"),
+            "edns_do": per_entry(lambda e: e.edns_do, np.bool_)[dec],
+            "edns_options": cat([e.edns_options for e in entries], dec),
+            "size": c["size"],
+            "truncated": c["truncated"],
+            "error": cat([e.error or "" for e in entries], dec),
+        }
+        df = pd.DataFrame(data)
+        df.loc[min_ttl < 0, "min_ttl"] = pd.NA
+        df.loc[edns < 0, "edns_size"] = pd.NA
+        return df[[col.name for col in MESSAGE_COLUMNS]]
+
+
+def _ip_text(addr: bytes) -> str:
+    return str(ipaddress.ip_address(addr))
