@@ -100,7 +100,8 @@ def open_source(source: str | os.PathLike[str] | BinaryIO) -> tuple[str, BinaryI
         raw = source
     stream = _PeekStream(raw)
     if stream.peek(2) == b"\x1f\x8b":
-        return name, _GzipStream(name, gzip.GzipFile(fileobj=stream, mode="rb"))  # type: ignore[arg-type]
+        gz = gzip.GzipFile(fileobj=stream, mode="rb")
+        return name, _GzipStream(name, gz)  # type: ignore[return-value]
     return name, stream  # type: ignore[return-value]
 
 
@@ -325,7 +326,7 @@ def parse_pcapng_block(state: FileState, btype: int, body: bytes) -> Record | No
     if btype == BT_IDB:
         parse_idb(state, body)
         return None
-    if btype == BT_EPB or btype == BT_OPB:
+    if btype in (BT_EPB, BT_OPB):
         if len(body) < 20:
             state.warnings.append(f"a packet block after frame {state.frames} is cut short")
             return None

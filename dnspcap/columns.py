@@ -28,7 +28,9 @@ MESSAGE_COLUMNS: tuple[Column, ...] = (
         "file. For DNS over TCP, the frame whose segment completed the message; for a "
         "fragmented datagram, the frame that completed reassembly.",
     ),
-    Column("ts", "datetime64[ns, UTC]", "Capture timestamp of that frame, UTC, nanosecond resolution."),
+    Column(
+        "ts", "datetime64[ns, UTC]", "Capture timestamp of that frame, UTC, nanosecond resolution."
+    ),
     Column("src", "category", "Source IP address (IPv4 dotted quad or compressed IPv6)."),
     Column("dst", "category", "Destination IP address."),
     Column("sport", "uint16", "Source port."),
@@ -43,7 +45,9 @@ MESSAGE_COLUMNS: tuple[Column, ...] = (
     ),
     Column("id", "uint16", "DNS message ID."),
     Column("qr", "bool", "True for a response, False for a query."),
-    Column("opcode", "category", "Opcode name: QUERY, IQUERY, STATUS, NOTIFY, UPDATE, DSO, or OPCODEn."),
+    Column(
+        "opcode", "category", "Opcode name: QUERY, IQUERY, STATUS, NOTIFY, UPDATE, DSO, or OPCODEn."
+    ),
     Column(
         "rcode",
         "category",
@@ -56,7 +60,11 @@ MESSAGE_COLUMNS: tuple[Column, ...] = (
         "Header flag bits that are set, lower case, space separated, in header order: "
         "`qr aa tc rd ra z ad cd` (for example `qr rd ra`). Empty when none is set.",
     ),
-    Column("tc", "bool", "The TC (truncated) bit: the answer did not fit and should be retried over TCP."),
+    Column(
+        "tc",
+        "bool",
+        "The TC (truncated) bit: the answer did not fit and should be retried over TCP.",
+    ),
     Column(
         "qname",
         "category",
@@ -64,7 +72,11 @@ MESSAGE_COLUMNS: tuple[Column, ...] = (
         "root). Bytes outside printable ASCII, and `.` or `\\` inside a label, are written "
         "as `\\DDD` / `\\.` / `\\\\` as in RFC 1035 master files. Empty when there is no question.",
     ),
-    Column("qtype", "category", "Type in the first question: A, AAAA, PTR, ... or TYPEn for types without a name."),
+    Column(
+        "qtype",
+        "category",
+        "Type in the first question: A, AAAA, PTR, ... or TYPEn for types without a name.",
+    ),
     Column("qclass", "category", "Class in the first question: IN, CH, HS, ANY, NONE or CLASSn."),
     Column("qdcount", "uint16", "QDCOUNT from the header."),
     Column("ancount", "uint16", "ANCOUNT from the header."),
@@ -79,10 +91,12 @@ MESSAGE_COLUMNS: tuple[Column, ...] = (
     ),
     Column(
         "min_ttl",
-        "Int64",
+        "UInt32",
         "Smallest TTL among the answer-section records; missing when there is no answer record.",
     ),
-    Column("edns_size", "Int64", "EDNS UDP payload size from the OPT record; missing without OPT."),
+    Column(
+        "edns_size", "UInt16", "EDNS UDP payload size from the OPT record; missing without OPT."
+    ),
     Column("edns_do", "bool", "The EDNS DO (DNSSEC OK) bit; False without OPT."),
     Column(
         "edns_options",
@@ -90,7 +104,11 @@ MESSAGE_COLUMNS: tuple[Column, ...] = (
         "EDNS option codes present in the OPT record, by name where known (COOKIE, ECS, "
         "PADDING, ...) or as OPTn, comma separated in wire order. Empty when none.",
     ),
-    Column("size", "uint32", "Length of the DNS message in bytes (without the TCP length prefix)."),
+    Column(
+        "size",
+        "uint16",
+        "Length of the DNS message in bytes as captured (without the TCP length prefix).",
+    ),
     Column(
         "truncated",
         "bool",

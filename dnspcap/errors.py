@@ -35,7 +35,9 @@ class UnknownLinkTypeError(CaptureError):
         known = ", ".join(
             f"{LINKTYPE_NAMES.get(t, '?')} ({t})" for t in sorted(SUPPORTED_LINKTYPES)
         )
-        super().__init__(file, f"link type {linktype} ({name}) is not supported; supported: {known}")
+        super().__init__(
+            file, f"link type {linktype} ({name}) is not supported; supported: {known}"
+        )
         self.linktype = linktype
 
 

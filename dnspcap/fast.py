@@ -176,7 +176,7 @@ def _tcp_wanted(b, tcp, end, ports, counts):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def walk(  # type: ignore[no-untyped-def]  # noqa: C901 - one pass on purpose
+def walk(  # type: ignore[no-untyped-def]
     b,
     n,
     pos,

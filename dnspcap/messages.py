@@ -35,7 +35,7 @@ Source = str | os.PathLike[str] | BinaryIO
 Engine = Literal["auto", "python"]
 
 DEFAULT_PORTS = (53,)
-CHUNK_BYTES = 32 << 20  # kernel buffer; large enough to amortise calls, small next to RAM
+CHUNK_BYTES = 8 << 20  # kernel buffer; large enough to amortise calls, small next to RAM
 FAST_LINKTYPES = frozenset({0, 1, 12, 14, 101, 108, 113, 228, 229, 276})
 
 
@@ -103,14 +103,24 @@ def _sources(source: Source | Iterable[Source]) -> list[Source]:
 
 
 def _read_one(
-    src: Source, index: int, acc: Accumulator, ports: frozenset[int], multicast: bool, engine: Engine
+    src: Source,
+    index: int,
+    acc: Accumulator,
+    ports: frozenset[int],
+    multicast: bool,
+    engine: Engine,
 ) -> None:
     for _ in _read_one_iter(src, index, acc, ports, multicast, engine):
         pass
 
 
 def _read_one_iter(
-    src: Source, index: int, acc: Accumulator, ports: frozenset[int], multicast: bool, engine: Engine
+    src: Source,
+    index: int,
+    acc: Accumulator,
+    ports: frozenset[int],
+    multicast: bool,
+    engine: Engine,
 ) -> Iterator[None]:
     name, stream = open_source(src)
     acc.add_file(index, name)
@@ -150,7 +160,10 @@ def _pure(
         if len(state.interfaces) != known:
             _check_linktype(state)
             known = len(state.interfaces)
-        acc.add_raw(index, _packet(stack, rec.frame, rec.ts_ns, rec.linktype, rec.data, rec.orig_len, rec.cut))
+        acc.add_raw(
+            index,
+            _packet(stack, rec.frame, rec.ts_ns, rec.linktype, rec.data, rec.orig_len, rec.cut),
+        )
         if n % 200_000 == 199_999:
             yield None
     if len(state.interfaces) != known:
@@ -169,7 +182,9 @@ class _Interfaces:
 
     def __init__(self, state: FileState) -> None:
         ifs = state.interfaces
-        self.link = np.array([i.linktype if i.linktype in FAST_LINKTYPES else -1 for i in ifs] or [-1], np.int64)
+        self.link = np.array(
+            [i.linktype if i.linktype in FAST_LINKTYPES else -1 for i in ifs] or [-1], np.int64
+        )
         mul, div, off = [], [], []
         for i in ifs:
             decimal = not i.tsresol_binary and i.tsresol_exp <= 9
@@ -215,16 +230,28 @@ def _fast(
     counts = np.zeros(len(fast.COUNTERS), np.int64)
     while True:
         if not eof and filled < len(buf):
-            got = stream.readinto(memoryview(buf)[filled:])  # type: ignore[attr-defined]
+            got = stream.readinto(memoryview(buf)[filled:])  # type: ignore[attr-defined,arg-type]
             if not got:
                 eof = True
             filled += got or 0
             if not eof and filled < len(buf):
                 continue
-        status, pos, frame, nm, ns = fast.walk(
-            buf, filled, pos, state.frames, state.format == "pcapng", state.big_endian,
-            state.record_header, state.ts_mul, ifs.link, ifs.tsmul, ifs.tsdiv, ifs.tsoff, table,
-            *out.arrays(), counts,
+        status, pos, frame, nm, ns = fast.walk(  # type: ignore[call-arg]
+            buf,
+            filled,
+            pos,
+            state.frames,
+            state.format == "pcapng",
+            state.big_endian,
+            state.record_header,
+            state.ts_mul,
+            ifs.link,
+            ifs.tsmul,
+            ifs.tsdiv,
+            ifs.tsoff,
+            table,
+            *out.arrays(),
+            counts,
         )
         state.frames = frame
         acc.add_fast(index, buf, out, nm)
@@ -235,7 +262,9 @@ def _fast(
             continue
         if status == fast.BLOCK:
             blen = _block_len(buf, pos, state)
-            btype = int.from_bytes(bytes(buf[pos : pos + 4]), "big" if state.big_endian else "little")
+            btype = int.from_bytes(
+                bytes(buf[pos : pos + 4]), "big" if state.big_endian else "little"
+            )
             parse_pcapng_block(state, btype, bytes(buf[pos + 8 : pos + blen - 4]))
             _check_linktype(state)
             ifs = _Interfaces(state)

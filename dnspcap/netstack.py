@@ -87,8 +87,7 @@ class NetStack:
     def finish(self) -> list[RawMessage]:
         """End of file: what reassembly still holds becomes rows, so nothing is dropped."""
         out: list[RawMessage] = []
-        for inc in self.fragments.flush():
-            self.counts["fragments_incomplete"] += 1
+        self.counts["fragments_incomplete"] += len(self.fragments.flush())
         for m in self.streams.flush():
             out.append(self._tcp_row(m))
         return out
@@ -152,7 +151,7 @@ class NetStack:
                     break
             self._ip(d, off, depth)
             return
-        if etype == ETH_IPV4 or etype == ETH_IPV6:
+        if etype in (ETH_IPV4, ETH_IPV6):
             self._ip(d, off, depth)
         else:
             self.counts["not_ip"] += 1
@@ -317,14 +316,15 @@ class NetStack:
     def _service(self, sport: int, dport: int) -> int | None:
         if sport in self.ports or dport in self.ports:
             return SERVICE_DNS
-        if MDNS_PORT in (sport, dport):
-            return SERVICE_MDNS if self.multicast else self._skip("mdns")
-        if LLMNR_PORT in (sport, dport):
-            return SERVICE_LLMNR if self.multicast else self._skip("llmnr")
-        return None
-
-    def _skip(self, what: str) -> None:
-        self.counts[f"{what}_skipped"] += 1
+        for port, service, name in (
+            (MDNS_PORT, SERVICE_MDNS, "mdns"),
+            (LLMNR_PORT, SERVICE_LLMNR, "llmnr"),
+        ):
+            if port in (sport, dport):
+                if self.multicast:
+                    return service
+                self.counts[f"{name}_skipped"] += 1
+                return None
         return None
 
     def _udp(self, src: bytes, dst: bytes, ver: int, p: bytes, cut: bool, depth: int) -> None:

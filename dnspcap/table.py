@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .columns import MESSAGE_COLUMNS
 from .dnstypes import class_name, opcode_name, rcode_name, type_name
 from .dnswire import Decoded, decode_message, flags_text
 from .netstack import SERVICE_NAMES, RawMessage
@@ -34,7 +33,7 @@ _ROW_FIELDS: dict[str, Any] = {
     "ip_version": np.uint8,
     "service": np.uint8,
     "id": np.uint16,
-    "size": np.uint32,
+    "size": np.uint16,
     "min_ttl": np.int64,  # -1: none; -2: the decoded entry's own (exact for its one body)
     "truncated": np.bool_,
     "dec": np.int32,
@@ -111,7 +110,12 @@ class Accumulator:
     def fresh(self) -> Accumulator:
         """An empty accumulator for the next chunk that keeps files, counts and warnings."""
         nxt = Accumulator()
-        nxt.files, nxt.counts, nxt.warnings, nxt.yielded = self.files, self.counts, self.warnings, True
+        nxt.files, nxt.counts, nxt.warnings, nxt.yielded = (
+            self.files,
+            self.counts,
+            self.warnings,
+            True,
+        )
         return nxt
 
     def add_file(self, index: int, name: str) -> None:
@@ -177,7 +181,13 @@ class Accumulator:
         src_codes = self._ip_codes(out.m_src[:n], ver)
         dst_codes = self._ip_codes(out.m_dst[:n], ver)
         # bodies: distinct hashes in this chunk → decoded entries
-        h1, h2, ok, off, size = out.m_h1[:n], out.m_h2[:n], out.m_ok[:n], out.m_off[:n], out.m_size[:n]
+        h1, h2, ok, off, size = (
+            out.m_h1[:n],
+            out.m_h2[:n],
+            out.m_ok[:n],
+            out.m_off[:n],
+            out.m_size[:n],
+        )
         codes, nu = _factorize_rows(h1, h2)
         first = _first_index(codes, nu)
         entry = np.empty(nu, np.int32)
@@ -218,7 +228,7 @@ class Accumulator:
         p["ip_version"].append(ver.copy())
         p["service"].append(out.m_service[:n].copy())
         p["id"].append(out.m_id[:n].copy())
-        p["size"].append(size.copy())
+        p["size"].append(size.astype(np.uint16))
         p["min_ttl"].append(min_ttl)
         p["truncated"].append(np.zeros(n, np.bool_))
         p["dec"].append(dec)
@@ -232,21 +242,24 @@ class Accumulator:
         for u, i in enumerate(first.tolist()):
             width = 4 if ver[i] == 4 else 16
             mapping[u] = self._ip(bytes(addrs[i, :width]))
-        return mapping[codes]
+        return np.asarray(mapping[codes])
 
     # -- the DataFrame -------------------------------------------------------------------------
 
     def frame(self, merge_by_time: bool) -> pd.DataFrame:
         self.yielded = True
-        cols = {
-            k: (np.concatenate(v) if v else np.empty(0, _ROW_FIELDS[k]))
-            for k, v in self._parts.items()
-        }
-        if merge_by_time:
-            order = np.lexsort((cols["frame"], cols["file"], cols["ts"]))
-        else:
-            order = np.lexsort((cols["frame"], cols["file"]))
-        cols = {k: v[order] for k, v in cols.items()}
+        # Memory matters more than elegance here: each intermediate column is freed as soon
+        # as its final form exists, so the peak stays near the size of the result.
+        cols: dict[str, np.ndarray] = {}
+        for k, dtype in _ROW_FIELDS.items():
+            parts = self._parts[k]
+            cols[k] = np.concatenate(parts) if parts else np.empty(0, dtype)
+            parts.clear()
+        order = _row_order(cols, merge_by_time)
+        if order is not None:
+            for k in cols:
+                cols[k] = cols[k][order]
+            del order
         df = self._build(cols)
         df.attrs["dnspcap"] = self.stats(df)
         return df
@@ -264,41 +277,43 @@ class Accumulator:
 
     def _build(self, c: dict[str, np.ndarray]) -> pd.DataFrame:
         entries = self._decoded
-        dec = c["dec"]
+        dec = c.pop("dec")
 
         def cat(values: list[str], codes: np.ndarray) -> pd.Categorical:
             # values are per decoded entry (or per address / file); rows pick them by code
             v_codes, v_uniques = pd.factorize(np.array(values, dtype=object))
-            if len(codes) == 0:
-                return pd.Categorical([], categories=list(v_uniques))
-            return pd.Categorical.from_codes(v_codes[codes], categories=list(v_uniques))
+            small = v_codes.astype(_code_dtype(len(v_uniques)))
+            return pd.Categorical.from_codes(
+                small[codes], categories=pd.Index(v_uniques, dtype=object)
+            )
 
         def per_entry(fn: Any, dtype: Any) -> np.ndarray:
             return np.array([fn(e) for e in entries] or [0], dtype=dtype)
 
-        flags = per_entry(lambda e: e.flags_word or 0, np.int64)
+        def nullable(values: np.ndarray, dtype: Any, array: Any) -> Any:
+            mask = values < 0
+            return array(np.where(mask, 0, values).astype(dtype), mask)
+
         ips = [_ip_text(a) for a in self._ips]
         file_names = list(dict.fromkeys(self.files))
         file_codes = np.array([file_names.index(f) for f in self.files] or [0], np.int64)
-        min_ttl = c["min_ttl"]
+        fl = per_entry(lambda e: e.flags_word or 0, np.int64)[dec]
+        min_ttl = c.pop("min_ttl")
         own = per_entry(lambda e: -1 if e.min_ttl is None else e.min_ttl, np.int64)
-        min_ttl = np.where(min_ttl == -2, own[dec] if len(dec) else min_ttl, min_ttl)
+        min_ttl = np.where(min_ttl == -2, own[dec], min_ttl)
         edns = per_entry(lambda e: -1 if e.edns_size is None else e.edns_size, np.int64)[dec]
-        fl = flags[dec]
         data: dict[str, Any] = {
-            "file": pd.Categorical.from_codes(file_codes[c["file"]], categories=file_names)
-            if len(dec)
-            else pd.Categorical([], categories=file_names),
-            "frame": c["frame"],
-            "ts": pd.DatetimeIndex(c["ts"].astype("datetime64[ns]")).tz_localize("UTC"),
-            "src": cat(ips, c["src"]),
-            "dst": cat(ips, c["dst"]),
-            "sport": c["sport"],
-            "dport": c["dport"],
-            "transport": cat(["udp", "tcp"], c["transport"]),
-            "ip_version": c["ip_version"],
-            "service": cat(list(SERVICE_NAMES), c["service"]),
-            "id": c["id"],
+            "file": cat(file_names, file_codes[c.pop("file")]),
+            "frame": c.pop("frame"),
+            "ts": pd.DatetimeIndex(c.pop("ts").view("datetime64[ns]")).tz_localize("UTC"),
+            "src": cat(ips, c.pop("src")),
+            "dst": cat(ips, c.pop("dst")),
+            "sport": c.pop("sport"),
+            "dport": c.pop("dport"),
+            "transport": cat(["udp", "tcp"], c.pop("transport")),
+            "ip_version": c.pop("ip_version"),
+            "service": cat(list(SERVICE_NAMES), c.pop("service")),
+            "id": c.pop("id"),
             "qr": (fl & 0x8000) != 0,
             "opcode": cat([opcode_name(e.opcode or 0) for e in entries], dec),
             "rcode": cat([rcode_name(e.rcode or 0) for e in entries], dec),
@@ -314,18 +329,37 @@ class Accumulator:
             "nscount": per_entry(lambda e: e.nscount, np.uint16)[dec],
             "arcount": per_entry(lambda e: e.arcount, np.uint16)[dec],
             "answers": cat([e.answers for e in entries], dec),
-            "min_ttl": pd.array(np.where(min_ttl < 0, 0, min_ttl), dtype="Int64"),
-            "edns_size": pd.array(np.where(edns < 0, 0, edns), dtype="Int64"),
+            "min_ttl": nullable(min_ttl, np.uint32, pd.arrays.IntegerArray),
+            "edns_size": nullable(edns, np.uint16, pd.arrays.IntegerArray),
             "edns_do": per_entry(lambda e: e.edns_do, np.bool_)[dec],
             "edns_options": cat([e.edns_options for e in entries], dec),
-            "size": c["size"],
-            "truncated": c["truncated"],
+            "size": c.pop("size"),
+            "truncated": c.pop("truncated"),
             "error": cat([e.error or "" for e in entries], dec),
         }
-        df = pd.DataFrame(data)
-        df.loc[min_ttl < 0, "min_ttl"] = pd.NA
-        df.loc[edns < 0, "edns_size"] = pd.NA
-        return df[[col.name for col in MESSAGE_COLUMNS]]
+        del fl, min_ttl, edns, dec
+        return pd.DataFrame(data, copy=False)
+
+
+def _code_dtype(n: int) -> Any:
+    return np.int8 if n < 127 else np.int16 if n < 32767 else np.int32
+
+
+def _row_order(cols: dict[str, np.ndarray], merge_by_time: bool) -> np.ndarray | None:
+    """The permutation that puts rows in order, or None when they already are.
+
+    One file: frame order (Wireshark's), stable so messages of one frame keep their order.
+    Several files: time order, ties broken by file then frame.
+    """
+    frame, file = cols["frame"], cols["file"]
+    if not merge_by_time:
+        if len(frame) < 2:
+            return None
+        steps_ok = (file[1:] > file[:-1]) | ((file[1:] == file[:-1]) & (frame[1:] >= frame[:-1]))
+        if bool(steps_ok.all()):
+            return None
+        return np.asarray(np.lexsort((frame, file)))
+    return np.asarray(np.lexsort((frame, file, cols["ts"])))
 
 
 def _ip_text(addr: bytes) -> str:

@@ -1,0 +1,114 @@
+"""Make the crafted samples in this folder with scapy (run: python samples/crafted/make.py).
+
+Crafted, not captured: these follow the wire patterns measured in
+../shared/REFERENCE.md §2 (glibc sends A and AAAA from one socket ~60 µs apart
+with independent IDs; the ndots:5 search list turns `api.example.com` into four
+A+AAAA steps, three NXDOMAIN) until the lab (samples/lab) records real ones.
+Deterministic: fixed IDs, ports and times, so the files are byte-identical on
+every run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scapy.layers.dns import DNS, DNSQR, DNSRR
+from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.l2 import Ether
+from scapy.utils import wrpcap
+
+HERE = Path(__file__).parent
+POD, VIP = "10.244.1.17", "10.96.0.10"
+POD_MAC, GW_MAC = "0a:58:0a:f4:01:11", "0a:58:0a:f4:01:01"
+SEARCH = ("default.svc.cluster.local", "svc.cluster.local", "cluster.local")
+T0 = 1_764_000_000.0  # 2025-11-24 16:00:00 UTC
+
+
+def _udp(t: float, sport: int, dns: DNS, reply: bool = False):  # type: ignore[no-untyped-def]
+    if reply:
+        p = Ether(src=GW_MAC, dst=POD_MAC) / IP(src=VIP, dst=POD) / UDP(sport=53, dport=sport)
+    else:
+        p = Ether(src=POD_MAC, dst=GW_MAC) / IP(src=POD, dst=VIP) / UDP(sport=sport, dport=53)
+    pkt = p / dns
+    pkt.time = t
+    return pkt
+
+
+def lookup_with_search_list() -> list:  # type: ignore[type-arg]
+    """glibc resolving api.example.com under ndots:5: 3 NXDOMAIN steps, then the answer."""
+    pkts = []
+    t = T0
+    ids = iter([0x1A2B, 0x3C4D, 0x5E6F, 0x7081, 0x92A3, 0xB4C5, 0xD6E7, 0xF809])
+    names = [f"api.example.com.{s}" for s in SEARCH] + ["api.example.com"]
+    for step, name in enumerate(names):
+        sport = 40001 + step  # each search step opens a new socket
+        qa, qaaaa = next(ids), next(ids)
+        pkts.append(_udp(t, sport, DNS(id=qa, rd=1, qd=DNSQR(qname=name, qtype="A"))))
+        pkts.append(_udp(t + 60e-6, sport, DNS(id=qaaaa, rd=1, qd=DNSQR(qname=name, qtype="AAAA"))))
+        last = step == len(names) - 1
+        for k, (qid, qtype) in enumerate(((qa, "A"), (qaaaa, "AAAA"))):
+            rt = t + 0.0009 + k * 0.00012
+            if not last:
+                soa = DNSRR(rrname="cluster.local", type="SOA", ttl=30, rdata=b"\x00" * 22)
+                dns = DNS(
+                    id=qid,
+                    qr=1,
+                    rd=1,
+                    ra=1,
+                    aa=1,
+                    rcode=3,
+                    qd=DNSQR(qname=name, qtype=qtype),
+                    ns=soa,
+                )
+            elif qtype == "A":
+                ans = DNSRR(rrname=name, type="A", ttl=300, rdata="93.184.215.14")
+                dns = DNS(id=qid, qr=1, rd=1, ra=1, qd=DNSQR(qname=name, qtype=qtype), an=ans)
+            else:
+                ans = DNSRR(rrname=name, type="AAAA", ttl=300, rdata="2606:2800:21f:cb07::14")
+                dns = DNS(id=qid, qr=1, rd=1, ra=1, qd=DNSQR(qname=name, qtype=qtype), an=ans)
+            pkts.append(_udp(rt, sport, dns, reply=True))
+        t += 0.002
+    return pkts
+
+
+def truncated_then_tcp() -> list:  # type: ignore[type-arg]
+    """A TC=1 answer followed by the same query over TCP (what glibc does)."""
+    t = T0 + 1.0
+    name = "big.example.com"
+    q = DNS(id=0x4242, rd=1, qd=DNSQR(qname=name, qtype="TXT"))
+    tc = DNS(id=0x4242, qr=1, tc=1, rd=1, ra=1, qd=DNSQR(qname=name, qtype="TXT"))
+    pkts = [_udp(t, 41000, q), _udp(t + 0.001, 41000, tc, reply=True)]
+    answer = DNS(
+        id=0x4343, qr=1, rd=1, ra=1, qd=DNSQR(qname=name, qtype="TXT"),
+        an=DNSRR(rrname=name, type="TXT", ttl=60, rdata=[b"x" * 200, b"y" * 200]),
+    )  # fmt: skip
+    query = DNS(id=0x4343, rd=1, qd=DNSQR(qname=name, qtype="TXT"))
+    c, s = 1000, 5000
+    out = Ether(src=POD_MAC, dst=GW_MAC) / IP(src=POD, dst=VIP)
+    back = Ether(src=GW_MAC, dst=POD_MAC) / IP(src=VIP, dst=POD)
+    qb, ab = bytes(query), bytes(answer)
+    seq = [
+        (out / TCP(sport=41001, dport=53, flags="S", seq=c), 0.002),
+        (back / TCP(sport=53, dport=41001, flags="SA", seq=s, ack=c + 1), 0.0025),
+        (out / TCP(sport=41001, dport=53, flags="A", seq=c + 1, ack=s + 1), 0.003),
+        (out / TCP(sport=41001, dport=53, flags="PA", seq=c + 1, ack=s + 1)
+         / (len(qb).to_bytes(2, "big") + qb), 0.0031),
+        # the answer arrives in two segments
+        (back / TCP(sport=53, dport=41001, flags="A", seq=s + 1, ack=c + 3 + len(qb))
+         / (len(ab).to_bytes(2, "big") + ab[:150]), 0.004),
+        (back / TCP(sport=53, dport=41001, flags="PA", seq=s + 153, ack=c + 3 + len(qb))
+         / ab[150:], 0.0041),
+    ]  # fmt: skip
+    for p, dt in seq:
+        p.time = t + dt
+        pkts.append(p)
+    return pkts
+
+
+def main() -> None:
+    pkts = lookup_with_search_list() + truncated_then_tcp()
+    wrpcap(str(HERE / "search-list-and-tcp-fallback.pcap"), pkts)
+
+
+if __name__ == "__main__":
+    main()
