@@ -130,6 +130,10 @@ class _PeekStream(io.RawIOBase):
             mv[:n] = self._head[:n]
             self._head = self._head[n:]
             return n
+        readinto = getattr(self._raw, "readinto", None)
+        if readinto is not None:
+            # straight into the caller's buffer: no intermediate bytes object
+            return int(readinto(mv) or 0)
         data = self._raw.read(len(mv))
         mv[: len(data)] = data
         return len(data)

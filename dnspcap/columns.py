@@ -87,7 +87,8 @@ MESSAGE_COLUMNS: tuple[Column, ...] = (
         "category",
         "The answer section, one `TYPE rdata` per record joined by `; ` (for example "
         "`CNAME web.example.com; A 192.0.2.1`). A, AAAA, CNAME, PTR, NS, SOA, SRV, TXT, MX "
-        "are decoded; other types show `TYPEn \\# len hex` (RFC 3597). Empty when none.",
+        "are decoded; other types show their name (or `TYPEn`) and the generic `\\# len hex` "
+        "form of RFC 3597, e.g. `DS \\# 4 deadbeef`. Empty when none.",
     ),
     Column(
         "min_ttl",
@@ -118,8 +119,9 @@ MESSAGE_COLUMNS: tuple[Column, ...] = (
     Column(
         "error",
         "category",
-        "Why the message could not be fully decoded (for example `name pointer loop`, "
-        "`answer record 2 runs past the end of the message`); empty for a well-formed message. "
+        "Why the message could not be fully decoded (for example "
+        "`name pointer loop in question 1`, `answer record 2 runs past the end of the message`); "
+        "empty for a well-formed message. "
         "Fields read before the error are filled in.",
     ),
 )

@@ -12,7 +12,7 @@ import struct
 from collections import Counter
 from typing import NamedTuple
 
-from .reassembly import FragmentReassembler, TcpStreams
+from .reassembly import FragmentReassembler, TcpMessage, TcpStreams
 
 MDNS_PORT = 5353
 LLMNR_PORT = 5355
@@ -232,8 +232,10 @@ class NetStack:
             self.counts["bad_ip"] += 1
             return
         # total == 0 happens with TCP segmentation offload: the capture holds the truth.
+        # Otherwise only bytes missing inside the datagram make it cut short: a snaplen that
+        # cut only the Ethernet trailer or padding lost nothing of ours.
         end = off + total if total >= ihl else len(d)
-        cut = self._cut or end > len(d)
+        cut = end > len(d) or (total < ihl and self._cut)
         payload = d[off + ihl : end]
         more, frag_off = bool(frag & 0x2000), (frag & 0x1FFF) * 8
         if more or frag_off:
@@ -260,7 +262,7 @@ class NetStack:
         src, dst = d[off + 8 : off + 24], d[off + 24 : off + 40]
         pos = off + 40
         end = pos + plen if plen else len(d)  # 0: jumbogram or TSO
-        cut = self._cut or end > len(d)
+        cut = end > len(d) or (plen == 0 and self._cut)
         frag: tuple[int, bool, int] | None = None
         # Walk extension headers (RFC 8200 §4): hop-by-hop, routing, destination, fragment, AH.
         for _ in range(16):
@@ -376,22 +378,13 @@ class NetStack:
         )
         self._out.extend(self._tcp_row(m) for m in msgs)
 
-    def _tcp_row(self, m: object) -> RawMessage:
-        src, sport, dst, dport, ver, service = m.flow  # type: ignore[attr-defined]
+    def _tcp_row(self, m: TcpMessage) -> RawMessage:
+        flow: tuple[bytes, int, bytes, int, int, int] = m.flow  # type: ignore[assignment]
+        src, sport, dst, dport, ver, service = flow
         return RawMessage(
-            m.frame,  # type: ignore[attr-defined]
-            m.ts_ns,  # type: ignore[attr-defined]
-            src,
-            dst,
-            sport,
-            dport,
-            TCP,
-            ver,
-            service,
-            m.payload,  # type: ignore[attr-defined]
-            m.truncated,  # type: ignore[attr-defined]
-            m.error,  # type: ignore[attr-defined]
-        )
+            m.frame, m.ts_ns, src, dst, sport, dport, TCP, ver, service, m.payload, m.truncated,
+            m.error,
+        )  # fmt: skip
 
     # -- tunnels ------------------------------------------------------------------------------
 
