@@ -15,9 +15,6 @@ import pandas as pd
 from .errors import DnspcapError
 from .messages import read_messages
 
-SHOWN = ["frame", "ts", "src", "sport", "dst", "dport", "transport", "id", "qr", "rcode",
-         "qname", "qtype", "answers", "error"]  # fmt: skip
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
@@ -70,12 +67,34 @@ def _render(df: pd.DataFrame, fmt: str, limit: int) -> str:
         f"decode errors: {st['decode_errors']}, cut short by the capture: {st['truncated']}",
     ]
     lines += [f"warning: {w}" for w in st["warnings"]]
-    shown = df[SHOWN] if limit == 0 else df[SHOWN].head(limit)
-    with pd.option_context("display.max_colwidth", 60, "display.width", 250):
-        lines += ["", shown.to_string(index=False)]
+    shown = df if limit == 0 else df.head(limit)
+    lines += ["", _table(shown)] if len(shown) else []
     if limit and len(df) > limit:
         lines.append(f"... {len(df) - limit} more rows (--limit 0 shows all, --format csv exports)")
     return "\n".join(lines) + "\n"
+
+
+def _table(df: pd.DataFrame) -> str:
+    """A compact view for a terminal: the columns an engineer reads first."""
+    view = pd.DataFrame(
+        {
+            "frame": df["frame"],
+            "time (UTC)": df["ts"].dt.strftime("%H:%M:%S.%f"),
+            "from": df["src"].astype(str) + ":" + df["sport"].astype(str),
+            "to": df["dst"].astype(str) + ":" + df["dport"].astype(str),
+            "proto": df["transport"],
+            "id": df["id"].map("0x{:04x}".format),
+            "flags": df["flags"],
+            "rcode": df["rcode"].astype(str).where(df["qr"], ""),
+            "qtype": df["qtype"],
+            "qname": df["qname"]
+            .astype(str)
+            .str.ljust(int(df["qname"].astype(str).str.len().max())),
+            "answers": df["answers"].astype(str).str.slice(0, 48),
+            "error": df["error"],
+        }
+    )
+    return str(view.to_string(index=False))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,92 @@
+"""The `dnspcap` command line, as a user runs it."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from dnspcap.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "samples" / "crafted" / "search-list-and-tcp-fallback.pcap"
+
+
+def test_text_summary_and_rows(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["messages", str(SAMPLE), "--limit", "3"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0] == "24 packets, 20 DNS messages (10 queries, 10 responses) in 1 file(s)"
+    assert lines[1] == "decode errors: 0, cut short by the capture: 0"
+    assert "10.244.1.17:40001" in lines[4] and "0x1a2b" in lines[4]
+    assert "NXDOMAIN" in lines[6]
+    assert lines[-1].startswith("... 17 more rows")
+
+
+def test_limit_zero_shows_every_row_including_tcp(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["messages", str(SAMPLE), "--limit", "0"]) == 0
+    rows = capsys.readouterr().out.splitlines()[4:]
+    assert len(rows) == 20
+    assert "tcp" in rows[-1] and 'TXT "xxx' in rows[-1]
+
+
+def test_csv_round_trips(tmp_path: Path) -> None:
+    out = tmp_path / "m.csv"
+    assert main(["messages", str(SAMPLE), "--format", "csv", "-o", str(out)]) == 0
+    df = pd.read_csv(out, keep_default_na=False)
+    assert len(df) == 20
+    assert list(df["qname"][:2]) == ["api.example.com.default.svc.cluster.local"] * 2
+    assert df["rcode"].value_counts()["NXDOMAIN"] == 6
+
+
+def test_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["messages", str(SAMPLE), "--format", "json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 20
+    assert rows[0]["ts"] == "2025-11-24T16:00:00+00:00"
+    assert rows[14]["answers"] == "A 93.184.215.14"
+
+
+def test_unreadable_file_is_one_line_and_status_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not a capture\n")
+    assert main(["messages", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"dnspcap: error: {bad}: not a pcap or pcapng file")
+    assert main(["messages", str(tmp_path / "missing.pcap")]) == 2
+    assert "No such file or directory" in capsys.readouterr().err
+
+
+def test_bad_ports_option_is_a_usage_error() -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["messages", str(SAMPLE), "--ports", "fifty-three"])
+    assert e.value.code == 2
+
+
+def test_ports_and_multicast_options(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["messages", str(SAMPLE), "--ports", "5300"]) == 0
+    assert capsys.readouterr().out.startswith("24 packets, 0 DNS messages")
+    assert main(["messages", str(SAMPLE), "--multicast", "--limit", "1"]) == 0
+    assert "20 DNS messages" in capsys.readouterr().out
+
+
+def test_stdin_through_the_installed_entry_point() -> None:
+    data = SAMPLE.read_bytes()
+    run = subprocess.run(
+        [sys.executable, "-m", "dnspcap.cli", "messages", "-", "--format", "csv"],
+        input=data,
+        capture_output=True,
+        cwd=ROOT,
+        check=True,
+    )
+    df = pd.read_csv(io.BytesIO(run.stdout), keep_default_na=False)
+    assert len(df) == 20
+    assert set(df["file"]) == {"-"}
