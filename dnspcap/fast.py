@@ -93,7 +93,7 @@ def _skip_name(b, pos, end):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _dns(b, start, end, ttlpos, out_minttl, out_h1, out_h2, row):  # type: ignore[no-untyped-def]
+def _dns(b, start, end, ttlpos, out_minttl, hashes, row):  # type: ignore[no-untyped-def]
     """Walk one DNS message's structure; hash it with TTLs zeroed when the walk is clean."""
     n = end - start
     ok = n >= 12
@@ -159,9 +159,67 @@ def _dns(b, start, end, ttlpos, out_minttl, out_h1, out_h2, row):  # type: ignor
         h2 ^= h2 >> np.uint64(29)
         p += 1
     out_minttl[row] = minttl
-    out_h1[row] = h1
-    out_h2[row] = h2
+    hashes[0] = h1
+    hashes[1] = h2
     return ok
+
+
+@njit(cache=True)
+def intern(k1, k2, k3, keys1, keys2, keys3, ids, counter):  # type: ignore[no-untyped-def]
+    """Id of key (k1, k2, k3) in an open-addressing table, adding it when new.
+
+    Returns the id, negated minus one when the key is new (so Python learns what to
+    decode). The caller keeps the table at most half full.
+    """
+    mask = ids.shape[0] - 1
+    h = k1 ^ (k2 * np.uint64(0x9E3779B97F4A7C15)) ^ (k3 * np.uint64(0xC2B2AE3D27D4EB4F))
+    i = np.int64((h ^ (h >> np.uint64(31))) & np.uint64(mask))
+    while True:
+        e = ids[i]
+        if e < 0:
+            e = counter[0]
+            counter[0] += 1
+            ids[i] = e
+            keys1[i] = k1
+            keys2[i] = k2
+            keys3[i] = k3
+            return -e - 1
+        if keys1[i] == k1 and keys2[i] == k2 and keys3[i] == k3:
+            return e
+        i = (i + 1) & mask
+
+
+@njit(cache=True)
+def rehash(keys1, keys2, keys3, ids, new1, new2, new3, newids):  # type: ignore[no-untyped-def]
+    """Move every entry of a table into a bigger, empty one (ids unchanged)."""
+    mask = newids.shape[0] - 1
+    for j in range(ids.shape[0]):
+        e = ids[j]
+        if e < 0:
+            continue
+        k1, k2, k3 = keys1[j], keys2[j], keys3[j]
+        h = k1 ^ (k2 * np.uint64(0x9E3779B97F4A7C15)) ^ (k3 * np.uint64(0xC2B2AE3D27D4EB4F))
+        i = np.int64((h ^ (h >> np.uint64(31))) & np.uint64(mask))
+        while newids[i] >= 0:
+            i = (i + 1) & mask
+        newids[i] = e
+        new1[i] = k1
+        new2[i] = k2
+        new3[i] = k3
+
+
+@njit(cache=True, inline="always")
+def _address(b, off, width):  # type: ignore[no-untyped-def]
+    """An address as two big-endian 64-bit halves (IPv4 in the top of the first)."""
+    hi = np.uint64(0)
+    lo = np.uint64(0)
+    for j in range(width):
+        v = np.uint64(b[off + j])
+        if j < 8:
+            hi |= v << np.uint64(56 - 8 * j)
+        else:
+            lo |= v << np.uint64(120 - 8 * j)
+    return hi, lo
 
 
 @njit(cache=True)
@@ -203,9 +261,23 @@ def walk(  # type: ignore[no-untyped-def]
     m_size,
     m_minttl,
     m_ok,
-    m_h1,
-    m_h2,
+    m_body,
     m_off,
+    # interning tables: message bodies and addresses, and where new ones were first seen
+    bt1,
+    bt2,
+    bt3,
+    btid,
+    bcount,
+    new_body_row,
+    it1,
+    it2,
+    it3,
+    itid,
+    icount,
+    new_ip_k1,
+    new_ip_k2,
+    new_ip_ver,
     # slow records
     s_frame,
     s_ts,
@@ -220,9 +292,16 @@ def walk(  # type: ignore[no-untyped-def]
     cap_m = m_frame.shape[0]
     cap_s = s_frame.shape[0]
     ttlpos = np.empty(MAX_TTLS + 1, np.int64)
+    hashes = np.empty(2, np.uint64)
+    nbody = 0
+    nip = 0
     status = NEED_MORE
     while True:
         if nm + 2 > cap_m or nslow + 1 > cap_s:
+            status = FULL
+            break
+        # keep the interning tables at most half full: Python grows them and calls again
+        if 2 * (bcount[0] + 1) > btid.shape[0] or 2 * (icount[0] + 2) > itid.shape[0]:
             status = FULL
             break
         # ---- container ------------------------------------------------------------------
@@ -432,12 +511,24 @@ def walk(  # type: ignore[no-untyped-def]
                         pe = udp + ulen
                         m_frame[nm] = frame
                         m_ts[nm] = ts
-                        for j in range(16):
-                            m_src[nm, j] = 0
-                            m_dst[nm, j] = 0
-                        for j in range(srclen):
-                            m_src[nm, j] = b[srcoff + j]
-                            m_dst[nm, j] = b[srcoff + srclen + j]
+                        h, lo = _address(b, srcoff, srclen)
+                        e = intern(h, lo, np.uint64(ver), it1, it2, it3, itid, icount)
+                        if e < 0:
+                            e = -e - 1
+                            new_ip_k1[nip] = h
+                            new_ip_k2[nip] = lo
+                            new_ip_ver[nip] = ver
+                            nip += 1
+                        m_src[nm] = e
+                        h, lo = _address(b, srcoff + srclen, srclen)
+                        e = intern(h, lo, np.uint64(ver), it1, it2, it3, itid, icount)
+                        if e < 0:
+                            e = -e - 1
+                            new_ip_k1[nip] = h
+                            new_ip_k2[nip] = lo
+                            new_ip_ver[nip] = ver
+                            nip += 1
+                        m_dst[nm] = e
                         m_sport[nm] = sp
                         m_dport[nm] = dp
                         m_ver[nm] = ver
@@ -445,7 +536,14 @@ def walk(  # type: ignore[no-untyped-def]
                         m_id[nm] = _be16(b, ps) if pe - ps >= 2 else 0
                         m_size[nm] = pe - ps
                         m_off[nm] = ps
-                        m_ok[nm] = _dns(b, ps, pe, ttlpos, m_minttl, m_h1, m_h2, nm)
+                        ok = _dns(b, ps, pe, ttlpos, m_minttl, hashes, nm)
+                        m_ok[nm] = ok
+                        e = intern(hashes[0], hashes[1], np.uint64(ok), bt1, bt2, bt3, btid, bcount)
+                        if e < 0:
+                            e = -e - 1
+                            new_body_row[nbody] = nm
+                            nbody += 1
+                        m_body[nm] = e
                         nm += 1
         if slow:
             s_frame[nslow] = frame
@@ -455,4 +553,4 @@ def walk(  # type: ignore[no-untyped-def]
             s_caplen[nslow] = caplen
             s_origlen[nslow] = origlen
             nslow += 1
-    return status, pos, frame, nm, nslow
+    return status, pos, frame, nm, nslow, nbody, nip

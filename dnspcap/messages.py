@@ -236,7 +236,7 @@ def _fast(
             filled += got or 0
             if not eof and filled < len(buf):
                 continue
-        status, pos, frame, nm, ns = fast.walk(  # type: ignore[call-arg]
+        status, pos, frame, nm, ns, nbody, nip = fast.walk(  # type: ignore[call-arg]
             buf,
             filled,
             pos,
@@ -250,11 +250,11 @@ def _fast(
             ifs.tsdiv,
             ifs.tsoff,
             table,
-            *out.arrays(),
+            *out.arrays(acc.bodies, acc.addresses),
             counts,
         )
         state.frames = frame
-        acc.add_fast(index, buf, out, nm)
+        acc.add_fast(index, buf, out, nm, nbody, nip)
         for j in range(ns):
             _slow(out, j, buf, state, stack, acc, index, frame)
         if status == fast.FULL:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import fast
 from .dnstypes import class_name, opcode_name, rcode_name, type_name
 from .dnswire import Decoded, decode_message, flags_text
 from .netstack import SERVICE_NAMES, RawMessage
@@ -40,25 +41,57 @@ _ROW_FIELDS: dict[str, Any] = {
 }
 
 
+class _Interned:
+    """An open-addressing table the kernel interns keys in (see :func:`dnspcap.fast.intern`)."""
+
+    def __init__(self, size: int) -> None:
+        self.k1 = np.zeros(size, np.uint64)
+        self.k2 = np.zeros(size, np.uint64)
+        self.k3 = np.zeros(size, np.uint64)
+        self.ids = np.full(size, -1, np.int64)
+        self.count = np.zeros(1, np.int64)
+
+    def reserve(self, more: int) -> None:
+        """Grow (rehashing) so that `more` new keys still leave the table half empty."""
+        need = 2 * (int(self.count[0]) + more)
+        size = len(self.ids)
+        if need <= size:
+            return
+        while size < need:
+            size *= 2
+        bigger = _Interned(size)
+        fast.rehash(
+            self.k1, self.k2, self.k3, self.ids, bigger.k1, bigger.k2, bigger.k3, bigger.ids
+        )
+        self.k1, self.k2, self.k3, self.ids = bigger.k1, bigger.k2, bigger.k3, bigger.ids
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        return self.k1, self.k2, self.k3, self.ids, self.count
+
+
 class KernelBuffers:
     """Output arrays the kernel writes into, reused chunk after chunk."""
 
     def __init__(self, cap: int) -> None:
+        self.cap = cap
         self.m_frame = np.empty(cap, np.int64)
         self.m_ts = np.empty(cap, np.int64)
-        self.m_src = np.empty((cap, 16), np.uint8)
-        self.m_dst = np.empty((cap, 16), np.uint8)
+        self.m_src = np.empty(cap, np.int64)
+        self.m_dst = np.empty(cap, np.int64)
         self.m_sport = np.empty(cap, np.uint16)
         self.m_dport = np.empty(cap, np.uint16)
         self.m_ver = np.empty(cap, np.uint8)
         self.m_service = np.empty(cap, np.uint8)
         self.m_id = np.empty(cap, np.uint16)
-        self.m_size = np.empty(cap, np.uint32)
+        self.m_size = np.empty(cap, np.uint16)
         self.m_minttl = np.empty(cap, np.int64)
         self.m_ok = np.empty(cap, np.bool_)
-        self.m_h1 = np.empty(cap, np.uint64)
-        self.m_h2 = np.empty(cap, np.uint64)
+        self.m_body = np.empty(cap, np.int64)
         self.m_off = np.empty(cap, np.int64)
+        self.new_body_row = np.empty(cap, np.int64)
+        self.new_ip_k1 = np.empty(2 * cap, np.uint64)
+        self.new_ip_k2 = np.empty(2 * cap, np.uint64)
+        self.new_ip_ver = np.empty(2 * cap, np.uint8)
         self.s_frame = np.empty(cap, np.int64)
         self.s_ts = np.empty(cap, np.int64)
         self.s_iface = np.empty(cap, np.int64)
@@ -66,29 +99,18 @@ class KernelBuffers:
         self.s_caplen = np.empty(cap, np.int64)
         self.s_origlen = np.empty(cap, np.int64)
 
-    def arrays(self) -> tuple[np.ndarray, ...]:
+    def arrays(self, bodies: _Interned, addresses: _Interned) -> tuple[np.ndarray, ...]:
+        # room for a good share of a chunk; the kernel stops early (FULL) if it needs more
+        bodies.reserve(max(1024, int(bodies.count[0])))
+        addresses.reserve(max(256, int(addresses.count[0])))
         return (
             self.m_frame, self.m_ts, self.m_src, self.m_dst, self.m_sport, self.m_dport,
             self.m_ver, self.m_service, self.m_id, self.m_size, self.m_minttl, self.m_ok,
-            self.m_h1, self.m_h2, self.m_off,
+            self.m_body, self.m_off,
+            *bodies.arrays(), self.new_body_row, *addresses.arrays(),
+            self.new_ip_k1, self.new_ip_k2, self.new_ip_ver,
             self.s_frame, self.s_ts, self.s_iface, self.s_off, self.s_caplen, self.s_origlen,
         )  # fmt: skip
-
-
-def _first_index(codes: np.ndarray, n: int) -> np.ndarray:
-    first = np.empty(n, np.int64)
-    first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
-    return first
-
-
-def _factorize_rows(*keys: np.ndarray) -> tuple[np.ndarray, int]:
-    """Codes for the distinct combinations of several equal-length key arrays."""
-    combined = np.zeros(len(keys[0]), np.int64)
-    for k in keys:
-        codes, uniques = pd.factorize(k)
-        combined = combined * len(uniques) + codes
-        combined, u = pd.factorize(combined)
-    return combined.astype(np.int64), len(u) if len(keys[0]) else 0
 
 
 class Accumulator:
@@ -101,8 +123,12 @@ class Accumulator:
         self.rows = 0
         self.yielded = False
         self._decoded: list[Decoded] = []
-        self._by_hash: dict[tuple[int, int], int] = {}
-        self._individual: set[tuple[int, int]] = set()
+        # what the kernel's interned ids stand for: decoded entry / address code, by id
+        self.bodies = _Interned(1 << 16)
+        self.addresses = _Interned(1 << 12)
+        self._body_entry = np.empty(0, np.int32)
+        self._body_individual = np.empty(0, np.bool_)
+        self._address_code = np.empty(0, np.int32)
         self._by_body: dict[Decoded, int] = {}
         self._ips: dict[bytes, int] = {}
         self._parts: dict[str, list[np.ndarray]] = {k: [] for k in _ROW_FIELDS}
@@ -173,76 +199,67 @@ class Accumulator:
     def kernel_buffers(self, cap: int) -> KernelBuffers:
         return KernelBuffers(cap)
 
-    def add_fast(self, file_index: int, buf: np.ndarray, out: KernelBuffers, n: int) -> None:
+    def add_fast(
+        self, file_index: int, buf: np.ndarray, out: KernelBuffers, n: int, nbody: int, nip: int
+    ) -> None:
+        """Take the rows the kernel wrote; decode the message bodies it saw for the first time."""
+        self._learn_bodies(buf, out, nbody)
+        self._learn_addresses(buf, out, nip)
         if n == 0:
             return
-        ver = out.m_ver[:n]
-        # addresses: distinct (16 bytes, version) in this chunk → the global address codes
-        src_codes = self._ip_codes(out.m_src[:n], ver)
-        dst_codes = self._ip_codes(out.m_dst[:n], ver)
-        # bodies: distinct hashes in this chunk → decoded entries
-        h1, h2, ok, off, size = (
-            out.m_h1[:n],
-            out.m_h2[:n],
-            out.m_ok[:n],
-            out.m_off[:n],
-            out.m_size[:n],
-        )
-        codes, nu = _factorize_rows(h1, h2)
-        first = _first_index(codes, nu)
-        entry = np.empty(nu, np.int32)
-        individual: list[int] = []
-        for u, i in enumerate(first.tolist()):
-            key = (int(h1[i]), int(h2[i]))
-            idx = self._by_hash.get(key)
-            if idx is None:
-                o = int(off[i])
-                d = decode_message(bytes(buf[o : o + int(size[i])]))
-                idx = self._by_hash[key] = len(self._decoded)
-                self._decoded.append(d)
-                if d.error is not None and ok[i]:
-                    # TTLs were masked, but this body has an error: min_ttl may depend on
-                    # where decoding stopped, so decode each such message on its own.
-                    self._individual.add(key)
-            if key in self._individual:
-                individual.append(u)
-            entry[u] = idx
-        dec = entry[codes]
-        min_ttl = np.where(ok, out.m_minttl[:n], -2)
-        if individual:
-            rows = np.flatnonzero(np.isin(codes, individual))
-            for r in rows.tolist():
-                o = int(off[r])
-                d = decode_message(bytes(buf[o : o + int(size[r])]))
+        body = out.m_body[:n]
+        dec = self._body_entry[body]
+        min_ttl = np.where(out.m_ok[:n], out.m_minttl[:n], -2)
+        individual = self._body_individual[body]
+        if individual.any():
+            # TTLs were masked, but this body has an error: min_ttl may depend on where
+            # decoding stopped, so each such message is decoded on its own.
+            for r in np.flatnonzero(individual).tolist():
+                o = int(out.m_off[r])
+                d = decode_message(bytes(buf[o : o + int(out.m_size[r])]))
                 dec[r] = self._entry(d)
                 min_ttl[r] = -1 if d.min_ttl is None else d.min_ttl
         p = self._parts
         p["file"].append(np.full(n, file_index, np.int32))
         p["frame"].append(out.m_frame[:n].copy())
         p["ts"].append(out.m_ts[:n].copy())
-        p["src"].append(src_codes)
-        p["dst"].append(dst_codes)
+        p["src"].append(self._address_code[out.m_src[:n]])
+        p["dst"].append(self._address_code[out.m_dst[:n]])
         p["sport"].append(out.m_sport[:n].copy())
         p["dport"].append(out.m_dport[:n].copy())
         p["transport"].append(np.zeros(n, np.uint8))
-        p["ip_version"].append(ver.copy())
+        p["ip_version"].append(out.m_ver[:n].copy())
         p["service"].append(out.m_service[:n].copy())
         p["id"].append(out.m_id[:n].copy())
-        p["size"].append(size.astype(np.uint16))
+        p["size"].append(out.m_size[:n].copy())
         p["min_ttl"].append(min_ttl)
         p["truncated"].append(np.zeros(n, np.bool_))
         p["dec"].append(dec)
         self.rows += n
 
-    def _ip_codes(self, addrs: np.ndarray, ver: np.ndarray) -> np.ndarray:
-        halves = np.ascontiguousarray(addrs).view(np.uint64)
-        codes, nu = _factorize_rows(halves[:, 0], halves[:, 1], ver)
-        first = _first_index(codes, nu)
-        mapping = np.empty(nu, np.int32)
-        for u, i in enumerate(first.tolist()):
-            width = 4 if ver[i] == 4 else 16
-            mapping[u] = self._ip(bytes(addrs[i, :width]))
-        return np.asarray(mapping[codes])
+    def _learn_bodies(self, buf: np.ndarray, out: KernelBuffers, nbody: int) -> None:
+        if not nbody:
+            return
+        entries = np.empty(nbody, np.int32)
+        individual = np.zeros(nbody, np.bool_)
+        for k, r in enumerate(out.new_body_row[:nbody].tolist()):
+            o = int(out.m_off[r])
+            d = decode_message(bytes(buf[o : o + int(out.m_size[r])]))
+            entries[k] = len(self._decoded)
+            self._decoded.append(d)
+            individual[k] = d.error is not None and bool(out.m_ok[r])
+        self._body_entry = np.concatenate([self._body_entry, entries])
+        self._body_individual = np.concatenate([self._body_individual, individual])
+
+    def _learn_addresses(self, buf: np.ndarray, out: KernelBuffers, nip: int) -> None:
+        if not nip:
+            return
+        codes = np.empty(nip, np.int32)
+        k1, k2, ver = out.new_ip_k1[:nip].tolist(), out.new_ip_k2[:nip].tolist(), out.new_ip_ver
+        for k in range(nip):
+            raw = k1[k].to_bytes(8, "big") + k2[k].to_bytes(8, "big")
+            codes[k] = self._ip(raw[: 4 if ver[k] == 4 else 16])
+        self._address_code = np.concatenate([self._address_code, codes])
 
     # -- the DataFrame -------------------------------------------------------------------------
 
