@@ -79,16 +79,16 @@ def iter_messages(
 ) -> Iterator[pd.DataFrame]:
     """Like :func:`read_messages`, in chunks of about ``chunk_messages`` rows.
 
-    For captures bigger than memory. Files are read one after another (not
-    merged by time); within a file rows come in frame order. Each chunk's
-    ``attrs["dnspcap"]`` holds the statistics so far.
+    For captures bigger than memory: only one chunk's rows are held at a time.
+    Files are read one after another (not merged by time); within a chunk rows
+    are in frame order. Each chunk's ``attrs["dnspcap"]`` holds the statistics
+    so far.
     """
     acc = Accumulator()
     for i, src in enumerate(_sources(source)):
         for _ in _read_one_iter(src, i, acc, frozenset(ports), multicast, engine):
             if acc.rows >= chunk_messages:
                 yield acc.frame(merge_by_time=False)
-                acc = acc.fresh()
     if acc.rows or not acc.yielded:
         yield acc.frame(merge_by_time=False)
 

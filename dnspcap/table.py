@@ -133,17 +133,6 @@ class Accumulator:
         self._ips: dict[bytes, int] = {}
         self._parts: dict[str, list[np.ndarray]] = {k: [] for k in _ROW_FIELDS}
 
-    def fresh(self) -> Accumulator:
-        """An empty accumulator for the next chunk that keeps files, counts and warnings."""
-        nxt = Accumulator()
-        nxt.files, nxt.counts, nxt.warnings, nxt.yielded = (
-            self.files,
-            self.counts,
-            self.warnings,
-            True,
-        )
-        return nxt
-
     def add_file(self, index: int, name: str) -> None:
         while len(self.files) <= index:
             self.files.append(name)
@@ -264,7 +253,9 @@ class Accumulator:
     # -- the DataFrame -------------------------------------------------------------------------
 
     def frame(self, merge_by_time: bool) -> pd.DataFrame:
+        """The rows collected so far as the messages table; the accumulator starts afresh."""
         self.yielded = True
+        self.rows = 0
         # Memory matters more than elegance here: each intermediate column is freed as soon
         # as its final form exists, so the peak stays near the size of the result.
         cols: dict[str, np.ndarray] = {}
