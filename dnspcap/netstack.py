@@ -18,6 +18,7 @@ MDNS_PORT = 5353
 LLMNR_PORT = 5355
 SERVICE_DNS, SERVICE_MDNS, SERVICE_LLMNR = 0, 1, 2
 SERVICE_NAMES = ("dns", "mdns", "llmnr")
+SKIPPED = -1  # mDNS/LLMNR when not asked for: counted, not decoded
 UDP, TCP = 0, 1
 
 # Link types this stack decodes (https://www.tcpdump.org/linktypes.html).
@@ -316,6 +317,7 @@ class NetStack:
             self.counts["not_dns"] += 1
 
     def _service(self, sport: int, dport: int) -> int | None:
+        """The service of a port pair; SKIPPED (already counted) for multicast left out."""
         if sport in self.ports or dport in self.ports:
             return SERVICE_DNS
         for port, service, name in (
@@ -326,7 +328,7 @@ class NetStack:
                 if self.multicast:
                     return service
                 self.counts[f"{name}_skipped"] += 1
-                return None
+                return SKIPPED
         return None
 
     def _udp(self, src: bytes, dst: bytes, ver: int, p: bytes, cut: bool, depth: int) -> None:
@@ -335,6 +337,8 @@ class NetStack:
             return
         sport, dport, ulen = struct.unpack_from(">HHH", p, 0)
         service = self._service(sport, dport)
+        if service == SKIPPED:
+            return
         if service is None:
             if depth < MAX_TUNNEL_DEPTH and (dport in VXLAN_PORTS or dport == GENEVE_PORT):
                 self._overlay(dport, p[8:], depth + 1)
@@ -356,6 +360,8 @@ class NetStack:
             return
         sport, dport, seq = struct.unpack_from(">HHI", p, 0)
         service = self._service(sport, dport)
+        if service == SKIPPED:
+            return
         if service is None:
             self.counts["not_dns"] += 1
             return

@@ -279,7 +279,7 @@ class Accumulator:
             "messages": len(df),
             "decode_errors": int((df["error"] != "").sum()),
             "truncated": int(df["truncated"].sum()),
-            "counts": {k: int(v) for k, v in sorted(self.counts.items()) if k != "packets"},
+            "counts": {k: int(v) for k, v in sorted(self.counts.items()) if k != "packets" and v},
             "warnings": list(self.warnings),
         }
 
@@ -287,9 +287,11 @@ class Accumulator:
         entries = self._decoded
         dec = c.pop("dec")
 
-        def cat(values: list[str], codes: np.ndarray) -> pd.Categorical:
-            # values are per decoded entry (or per address / file); rows pick them by code
-            v_codes, v_uniques = pd.factorize(np.array(values, dtype=object))
+        def cat(values: list[str], codes: np.ndarray, keep_order: bool = False) -> pd.Categorical:
+            # values are per decoded entry (or per address / file); rows pick them by code.
+            # Categories are sorted so that a table does not depend on the order in which
+            # the two decode paths met its values.
+            v_codes, v_uniques = pd.factorize(np.array(values, dtype=object), sort=not keep_order)
             small = v_codes.astype(_code_dtype(len(v_uniques)))
             return pd.Categorical.from_codes(
                 small[codes], categories=pd.Index(v_uniques, dtype=object)
@@ -311,16 +313,16 @@ class Accumulator:
         min_ttl = np.where(min_ttl == -2, own[dec], min_ttl)
         edns = per_entry(lambda e: -1 if e.edns_size is None else e.edns_size, np.int64)[dec]
         data: dict[str, Any] = {
-            "file": cat(file_names, file_codes[c.pop("file")]),
+            "file": cat(file_names, file_codes[c.pop("file")], keep_order=True),
             "frame": c.pop("frame"),
             "ts": pd.DatetimeIndex(c.pop("ts").view("datetime64[ns]")).tz_localize("UTC"),
             "src": cat(ips, c.pop("src")),
             "dst": cat(ips, c.pop("dst")),
             "sport": c.pop("sport"),
             "dport": c.pop("dport"),
-            "transport": cat(["udp", "tcp"], c.pop("transport")),
+            "transport": cat(["udp", "tcp"], c.pop("transport"), keep_order=True),
             "ip_version": c.pop("ip_version"),
-            "service": cat(list(SERVICE_NAMES), c.pop("service")),
+            "service": cat(list(SERVICE_NAMES), c.pop("service"), keep_order=True),
             "id": c.pop("id"),
             "qr": (fl & 0x8000) != 0,
             "opcode": cat([opcode_name(e.opcode or 0) for e in entries], dec),
