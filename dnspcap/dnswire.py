@@ -413,3 +413,11 @@ def decode_message(payload: bytes) -> Decoded:
         edns_options=",".join(walk.edns_options),
         error=walk.error,
     )
+
+
+def read_name(msg: bytes, pos: int) -> str:
+    """The presentation form of the name at ``pos``; raises ValueError when it is malformed."""
+    try:
+        return _read_name(msg, pos, len(msg))[0]
+    except _BadName as exc:
+        raise ValueError(exc.phrase) from None

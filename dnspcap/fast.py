@@ -24,6 +24,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from . import fastdns as fd
+
 # walk() stops with one of these
 NEED_MORE = 0  # the next record is not entirely in the buffer
 BLOCK = 1  # a pcapng section or interface block: Python parses it, then calls again
@@ -34,16 +36,13 @@ CORRUPT = 3  # a record length that cannot be right: the pure-Python walker take
 COUNTERS = ("packets", "not_ip", "not_dns", "mdns_skipped", "llmnr_skipped")
 C_PACKETS, C_NOT_IP, C_NOT_DNS, C_MDNS_SKIP, C_LLMNR_SKIP = range(5)
 
+# kinds of interned keys (the third key word; bodies add 8 when their structure walked)
+K_QNAME, K_ANSWERS, K_OPTIONS, K_BODY = 1, 2, 3, 4
+
 # ports[] values
 P_NONE, P_DNS, P_MDNS, P_LLMNR, P_MDNS_SKIP, P_LLMNR_SKIP, P_TUNNEL = 0, 1, 2, 3, 4, 5, 6
 
 MAX_RECORD = 1 << 26
-MAX_TTLS = 64  # more records than this: hash unmasked (exact, just less sharing)
-
-FNV_OFFSET = np.uint64(0xCBF29CE484222325)
-FNV_PRIME = np.uint64(0x100000001B3)
-MIX_OFFSET = np.uint64(0x9E3779B97F4A7C15)
-MIX_PRIME = np.uint64(0xFF51AFD7ED558CCD)
 
 
 @njit(cache=True, inline="always")
@@ -73,95 +72,6 @@ def _u32(b, i, big):  # type: ignore[no-untyped-def]
 @njit(cache=True, inline="always")
 def _be16(b, i):  # type: ignore[no-untyped-def]
     return (np.int64(b[i]) << 8) | np.int64(b[i + 1])
-
-
-@njit(cache=True)
-def _skip_name(b, pos, end):  # type: ignore[no-untyped-def]
-    """Offset after the name at pos, or -1. Pointers end a name; targets are not followed."""
-    for _ in range(128):
-        if pos >= end:
-            return -1
-        c = np.int64(b[pos])
-        if c == 0:
-            return pos + 1
-        if c >= 0xC0:
-            return pos + 2 if pos + 2 <= end else -1
-        if c >= 0x40:
-            return -1
-        pos += 1 + c
-    return -1
-
-
-@njit(cache=True)
-def _dns(b, start, end, ttlpos, out_minttl, hashes, row):  # type: ignore[no-untyped-def]
-    """Walk one DNS message's structure; hash it with TTLs zeroed when the walk is clean."""
-    n = end - start
-    ok = n >= 12
-    nttl = 0
-    minttl = np.int64(-1)
-    if ok:
-        qd = _be16(b, start + 4)
-        an = _be16(b, start + 6)
-        ns = _be16(b, start + 8)
-        ar = _be16(b, start + 10)
-        if an + ns + ar > MAX_TTLS:
-            ok = False
-        pos = start + 12
-        i = 0
-        while ok and i < qd:
-            pos = _skip_name(b, pos, end)
-            if pos < 0 or pos + 4 > end:
-                ok = False
-            else:
-                pos += 4
-            i += 1
-        i = 0
-        while ok and i < an + ns + ar:
-            pos = _skip_name(b, pos, end)
-            if pos < 0 or pos + 10 > end:
-                ok = False
-                break
-            rtype = _be16(b, pos)
-            rdlen = _be16(b, pos + 8)
-            if rtype != 41:  # OPT's TTL field carries flags, not a TTL
-                ttlpos[nttl] = pos + 4
-                nttl += 1
-            if i < an:
-                ttl = (_be16(b, pos + 4) << 16) | _be16(b, pos + 6)
-                if minttl < 0 or ttl < minttl:
-                    minttl = ttl
-            pos += 10 + rdlen
-            if pos > end:
-                ok = False
-            i += 1
-    if not ok:
-        nttl = 0
-        minttl = np.int64(-1)
-    h1 = FNV_OFFSET ^ np.uint64(n)
-    h2 = MIX_OFFSET ^ np.uint64(n)
-    k = 0
-    nxt = ttlpos[0] if nttl > 0 else end
-    p = start + 2
-    while p < end:
-        if p == nxt:
-            # four zero bytes in place of the TTL
-            for _ in range(4):
-                h1 = (h1 ^ np.uint64(0)) * FNV_PRIME
-                h2 = (h2 + np.uint64(0x9F)) * MIX_PRIME
-                h2 ^= h2 >> np.uint64(29)
-            p += 4
-            k += 1
-            nxt = ttlpos[k] if k < nttl else end
-            continue
-        v = np.uint64(b[p])
-        h1 = (h1 ^ v) * FNV_PRIME
-        h2 = (h2 + v + np.uint64(0x9F)) * MIX_PRIME
-        h2 ^= h2 >> np.uint64(29)
-        p += 1
-    out_minttl[row] = minttl
-    hashes[0] = h1
-    hashes[1] = h2
-    return ok
 
 
 @njit(cache=True)
@@ -259,17 +169,17 @@ def walk(  # type: ignore[no-untyped-def]
     m_service,
     m_id,
     m_size,
-    m_minttl,
-    m_ok,
-    m_body,
+    m_info,
+    m_key,
     m_off,
-    # interning tables: message bodies and addresses, and where new ones were first seen
-    bt1,
-    bt2,
-    bt3,
-    btid,
-    bcount,
-    new_body_row,
+    # interning tables: addresses, and the keyed parts of messages; first sightings
+    kt1,
+    kt2,
+    kt3,
+    ktid,
+    kcount,
+    new_key_row,
+    new_key_kind,
     it1,
     it2,
     it3,
@@ -291,9 +201,9 @@ def walk(  # type: ignore[no-untyped-def]
     nslow = 0
     cap_m = m_frame.shape[0]
     cap_s = s_frame.shape[0]
-    ttlpos = np.empty(MAX_TTLS + 1, np.int64)
-    hashes = np.empty(2, np.uint64)
-    nbody = 0
+    ttlpos = np.empty(fd.MAX_RECORDS + 1, np.int64)
+    hashes = np.empty(fd.HASH_SIZE, np.uint64)
+    nkey = 0
     nip = 0
     status = NEED_MORE
     while True:
@@ -301,7 +211,7 @@ def walk(  # type: ignore[no-untyped-def]
             status = FULL
             break
         # keep the interning tables at most half full: Python grows them and calls again
-        if 2 * (bcount[0] + 1) > btid.shape[0] or 2 * (icount[0] + 2) > itid.shape[0]:
+        if 2 * (kcount[0] + 3) > ktid.shape[0] or 2 * (icount[0] + 2) > itid.shape[0]:
             status = FULL
             break
         # ---- container ------------------------------------------------------------------
@@ -536,14 +446,32 @@ def walk(  # type: ignore[no-untyped-def]
                         m_id[nm] = _be16(b, ps) if pe - ps >= 2 else 0
                         m_size[nm] = pe - ps
                         m_off[nm] = ps
-                        ok = _dns(b, ps, pe, ttlpos, m_minttl, hashes, nm)
-                        m_ok[nm] = ok
-                        e = intern(hashes[0], hashes[1], np.uint64(ok), bt1, bt2, bt3, btid, bcount)
-                        if e < 0:
-                            e = -e - 1
-                            new_body_row[nbody] = nm
-                            nbody += 1
-                        m_body[nm] = e
+                        info = m_info[nm]
+                        fd.dns(b, ps, pe, ttlpos, info, hashes)
+                        for j in range(4):
+                            m_key[nm, j] = -1
+                        parts = 3 if info[fd.I_STRICT] else 1
+                        for j in range(parts):
+                            if info[fd.I_STRICT]:
+                                kind = K_QNAME + j
+                                slot = (fd.H_QNAME, fd.H_ANS, fd.H_OPTS)[j]
+                                if (j == 1 and info[fd.I_HAS_ANS] == 0) or (
+                                    j == 2 and info[fd.I_HAS_OPTS] == 0
+                                ):
+                                    continue
+                            else:
+                                kind = K_BODY + 8 * info[fd.I_WALK]
+                                slot = fd.H_BODY
+                            e = intern(
+                                hashes[slot], hashes[slot + 1], np.uint64(kind),
+                                kt1, kt2, kt3, ktid, kcount,
+                            )  # fmt: skip
+                            if e < 0:
+                                e = -e - 1
+                                new_key_row[nkey] = nm
+                                new_key_kind[nkey] = kind
+                                nkey += 1
+                            m_key[nm, (kind & 7) - 1] = e
                         nm += 1
         if slow:
             s_frame[nslow] = frame
@@ -553,4 +481,4 @@ def walk(  # type: ignore[no-untyped-def]
             s_caplen[nslow] = caplen
             s_origlen[nslow] = origlen
             nslow += 1
-    return status, pos, frame, nm, nslow, nbody, nip
+    return status, pos, frame, nm, nslow, nkey, nip

@@ -28,8 +28,9 @@ from .capture import (
     read_exact,
 )
 from .errors import CaptureError, UnknownLinkTypeError
+from .kernelio import KernelBuffers
 from .netstack import SUPPORTED_LINKTYPES, NetStack, RawMessage
-from .table import Accumulator, KernelBuffers
+from .table import Accumulator
 
 Source = str | os.PathLike[str] | BinaryIO
 Engine = Literal["auto", "python"]
@@ -156,16 +157,17 @@ def _pure(
     state: FileState, stream: BinaryIO, head: bytes, stack: NetStack, acc: Accumulator, index: int
 ) -> Iterator[None]:
     known = 0
+    raws: list[RawMessage] = []
     for n, rec in enumerate(iter_records(state, stream, head)):
         if len(state.interfaces) != known:
             _check_linktype(state)
             known = len(state.interfaces)
-        acc.add_raw(
-            index,
-            _packet(stack, rec.frame, rec.ts_ns, rec.linktype, rec.data, rec.orig_len, rec.cut),
-        )
-        if n % 200_000 == 199_999:
+        raws += _packet(stack, rec.frame, rec.ts_ns, rec.linktype, rec.data, rec.orig_len, rec.cut)
+        if n % 100_000 == 99_999:
+            acc.add_raw(index, raws)
+            raws = []
             yield None
+    acc.add_raw(index, raws)
     if len(state.interfaces) != known:
         _check_linktype(state)
 
@@ -220,7 +222,7 @@ def _fast(
     multicast: bool,
 ) -> Iterator[None]:
     table = _port_table(ports, multicast)
-    out = acc.kernel_buffers(CHUNK_BYTES // 48)
+    out = KernelBuffers(CHUNK_BYTES // 48)
     buf = np.empty(CHUNK_BYTES, np.uint8)
     filled = len(head)
     buf[:filled] = np.frombuffer(head, np.uint8)
@@ -236,7 +238,7 @@ def _fast(
             filled += got or 0
             if not eof and filled < len(buf):
                 continue
-        status, pos, frame, nm, ns, nbody, nip = fast.walk(  # type: ignore[call-arg]
+        status, pos, frame, nm, ns, nkey, nip = fast.walk(  # type: ignore[call-arg]
             buf,
             filled,
             pos,
@@ -250,13 +252,16 @@ def _fast(
             ifs.tsdiv,
             ifs.tsoff,
             table,
-            *out.arrays(acc.bodies, acc.addresses),
+            *out.arrays(acc.keys, acc.addresses),
             counts,
         )
         state.frames = frame
-        acc.add_fast(index, buf, out, nm, nbody, nip)
+        pieces = acc.add_fast(index, buf, out, nm, nkey, nip)
+        raws: list[RawMessage] = []
         for j in range(ns):
-            _slow(out, j, buf, state, stack, acc, index, frame)
+            raws += _slow(out, j, buf, state, stack, frame)
+        pieces += acc.add_raw(index, raws)
+        acc.settle(pieces)
         if status == fast.FULL:
             yield None
             continue
@@ -297,10 +302,8 @@ def _slow(
     buf: np.ndarray,
     state: FileState,
     stack: NetStack,
-    acc: Accumulator,
-    index: int,
     last_frame: int,
-) -> None:
+) -> list[RawMessage]:
     """Run one record the kernel handed back through the exact path."""
     frame = int(out.s_frame[j])
     off, caplen, orig = int(out.s_off[j]), int(out.s_caplen[j]), int(out.s_origlen[j])
@@ -311,14 +314,14 @@ def _slow(
         rec = parse_pcapng_block(state, orig, bytes(buf[off + 8 : off + caplen - 4]))
         state.frames = last_frame
         if rec is None:
-            return
+            return []
         _check_linktype(state)
         raws = _packet(stack, rec.frame, rec.ts_ns, rec.linktype, rec.data, rec.orig_len, rec.cut)
     else:
         link = state.interfaces[int(out.s_iface[j])].linktype
         data = bytes(buf[off : off + caplen])
         raws = _packet(stack, frame, int(out.s_ts[j]), link, data, orig, False)
-    acc.add_raw(index, raws)
+    return raws
 
 
 def _block_len(buf: np.ndarray, pos: int, state: FileState) -> int:

@@ -1,11 +1,15 @@
 """Builds the messages DataFrame from what the decode paths found.
 
 Rows arrive from two places: arrays written by the compiled kernel, and
-:class:`~dnspcap.netstack.RawMessage` objects from the exact path. DNS fields
-are decoded once per distinct message body (see :mod:`dnspcap.fast`) into a
-table of :class:`~dnspcap.dnswire.Decoded` entries, and each row points at
-one. String columns are pandas categoricals: a capture repeats the same names,
-addresses and answers millions of times.
+:class:`~dnspcap.netstack.RawMessage` objects from the exact path. Either
+way a row ends up as numbers: header fields, and for each text field (name,
+answers, EDNS options, error) an id in a table of distinct strings. String
+columns become pandas categoricals over those tables: a capture repeats the
+same names, addresses and answers millions of times.
+
+For kernel rows the texts are rendered by the exact decoder once per distinct
+key (see :mod:`dnspcap.fastdns`): a question name, an answer section, an
+option list, or, for a message the kernel could not vouch for, its whole body.
 """
 
 from __future__ import annotations
@@ -18,8 +22,11 @@ import numpy as np
 import pandas as pd
 
 from . import fast
+from . import fastdns as fd
+from .columns import MESSAGE_COLUMNS
 from .dnstypes import class_name, opcode_name, rcode_name, type_name
-from .dnswire import Decoded, decode_message, flags_text
+from .dnswire import Decoded, decode_message, flags_text, read_name
+from .kernelio import Interned, KernelBuffers
 from .netstack import SERVICE_NAMES, RawMessage
 
 _ROW_FIELDS: dict[str, Any] = {
@@ -35,86 +42,45 @@ _ROW_FIELDS: dict[str, Any] = {
     "service": np.uint8,
     "id": np.uint16,
     "size": np.uint16,
-    "min_ttl": np.int64,  # -1: none; -2: the decoded entry's own (exact for its one body)
     "truncated": np.bool_,
-    "dec": np.int32,
+    # the DNS fields, in the order of _dns_fields()
+    "flags": np.uint16,
+    "qdcount": np.uint16,
+    "ancount": np.uint16,
+    "nscount": np.uint16,
+    "arcount": np.uint16,
+    "qtype": np.int32,  # -1: no question
+    "qclass": np.int32,
+    "rcode": np.int32,  # with the EDNS extended bits
+    "edns_size": np.int32,  # -1: no OPT
+    "edns_do": np.bool_,
+    "min_ttl": np.int64,  # -1: no answer record
+    "qname": np.int32,  # ids into the string tables
+    "answers": np.int32,
+    "edns_options": np.int32,
+    "error": np.int32,
 }
+_DNS_FIELDS = list(_ROW_FIELDS)[13:]
+_TEXT_FIELDS = ("qname", "answers", "edns_options", "error")
 
 
-class _Interned:
-    """An open-addressing table the kernel interns keys in (see :func:`dnspcap.fast.intern`)."""
+class _Strings:
+    """Distinct strings of one text column; id 0 is the empty string."""
 
-    def __init__(self, size: int) -> None:
-        self.k1 = np.zeros(size, np.uint64)
-        self.k2 = np.zeros(size, np.uint64)
-        self.k3 = np.zeros(size, np.uint64)
-        self.ids = np.full(size, -1, np.int64)
-        self.count = np.zeros(1, np.int64)
+    def __init__(self) -> None:
+        self.values: list[str] = [""]
+        self._ids: dict[str, int] = {"": 0}
 
-    def reserve(self, more: int) -> None:
-        """Grow (rehashing) so that `more` new keys still leave the table half empty."""
-        need = 2 * (int(self.count[0]) + more)
-        size = len(self.ids)
-        if need <= size:
-            return
-        while size < need:
-            size *= 2
-        bigger = _Interned(size)
-        fast.rehash(
-            self.k1, self.k2, self.k3, self.ids, bigger.k1, bigger.k2, bigger.k3, bigger.ids
-        )
-        self.k1, self.k2, self.k3, self.ids = bigger.k1, bigger.k2, bigger.k3, bigger.ids
-
-    def arrays(self) -> tuple[np.ndarray, ...]:
-        return self.k1, self.k2, self.k3, self.ids, self.count
-
-
-class KernelBuffers:
-    """Output arrays the kernel writes into, reused chunk after chunk."""
-
-    def __init__(self, cap: int) -> None:
-        self.cap = cap
-        self.m_frame = np.empty(cap, np.int64)
-        self.m_ts = np.empty(cap, np.int64)
-        self.m_src = np.empty(cap, np.int64)
-        self.m_dst = np.empty(cap, np.int64)
-        self.m_sport = np.empty(cap, np.uint16)
-        self.m_dport = np.empty(cap, np.uint16)
-        self.m_ver = np.empty(cap, np.uint8)
-        self.m_service = np.empty(cap, np.uint8)
-        self.m_id = np.empty(cap, np.uint16)
-        self.m_size = np.empty(cap, np.uint16)
-        self.m_minttl = np.empty(cap, np.int64)
-        self.m_ok = np.empty(cap, np.bool_)
-        self.m_body = np.empty(cap, np.int64)
-        self.m_off = np.empty(cap, np.int64)
-        self.new_body_row = np.empty(cap, np.int64)
-        self.new_ip_k1 = np.empty(2 * cap, np.uint64)
-        self.new_ip_k2 = np.empty(2 * cap, np.uint64)
-        self.new_ip_ver = np.empty(2 * cap, np.uint8)
-        self.s_frame = np.empty(cap, np.int64)
-        self.s_ts = np.empty(cap, np.int64)
-        self.s_iface = np.empty(cap, np.int64)
-        self.s_off = np.empty(cap, np.int64)
-        self.s_caplen = np.empty(cap, np.int64)
-        self.s_origlen = np.empty(cap, np.int64)
-
-    def arrays(self, bodies: _Interned, addresses: _Interned) -> tuple[np.ndarray, ...]:
-        # room for a good share of a chunk; the kernel stops early (FULL) if it needs more
-        bodies.reserve(max(1024, int(bodies.count[0])))
-        addresses.reserve(max(256, int(addresses.count[0])))
-        return (
-            self.m_frame, self.m_ts, self.m_src, self.m_dst, self.m_sport, self.m_dport,
-            self.m_ver, self.m_service, self.m_id, self.m_size, self.m_minttl, self.m_ok,
-            self.m_body, self.m_off,
-            *bodies.arrays(), self.new_body_row, *addresses.arrays(),
-            self.new_ip_k1, self.new_ip_k2, self.new_ip_ver,
-            self.s_frame, self.s_ts, self.s_iface, self.s_off, self.s_caplen, self.s_origlen,
-        )  # fmt: skip
+    def id(self, s: str) -> int:
+        i = self._ids.get(s)
+        if i is None:
+            i = self._ids[s] = len(self.values)
+            self.values.append(s)
+        return i
 
 
 class Accumulator:
-    """Collects rows from both paths; builds the DataFrame once at the end."""
+    """Collects rows from both paths; builds the DataFrame at the end of a read or chunk."""
 
     def __init__(self) -> None:
         self.files: list[str] = []
@@ -122,15 +88,16 @@ class Accumulator:
         self.warnings: list[str] = []
         self.rows = 0
         self.yielded = False
-        self._decoded: list[Decoded] = []
-        # what the kernel's interned ids stand for: decoded entry / address code, by id
-        self.bodies = _Interned(1 << 16)
-        self.addresses = _Interned(1 << 12)
-        self._body_entry = np.empty(0, np.int32)
+        self.keys = Interned(1 << 16)
+        self.addresses = Interned(1 << 12)
+        self._strings = {name: _Strings() for name in _TEXT_FIELDS}
+        self._ips: dict[bytes, int] = {}
+        # what each kernel key id stands for: a string id (qname, answers, options keys)
+        # or a row of _body_fields (whole-body keys)
+        self._key_value = np.empty(0, np.int64)
+        self._body_fields = np.empty((0, len(_DNS_FIELDS)), np.int64)
         self._body_individual = np.empty(0, np.bool_)
         self._address_code = np.empty(0, np.int32)
-        self._by_body: dict[Decoded, int] = {}
-        self._ips: dict[bytes, int] = {}
         self._parts: dict[str, list[np.ndarray]] = {k: [] for k in _ROW_FIELDS}
 
     def add_file(self, index: int, name: str) -> None:
@@ -140,74 +107,108 @@ class Accumulator:
     def add_warnings(self, name: str, warnings: list[str]) -> None:
         self.warnings.extend(f"{name}: {w}" for w in warnings)
 
-    # -- rows from the exact path --------------------------------------------------------------
-
     def _ip(self, addr: bytes) -> int:
         code = self._ips.get(addr)
         if code is None:
             code = self._ips[addr] = len(self._ips)
         return code
 
-    def _entry(self, d: Decoded) -> int:
-        key = d._replace(id=0, min_ttl=None)
-        idx = self._by_body.get(key)
-        if idx is None:
-            idx = self._by_body[key] = len(self._decoded)
-            self._decoded.append(key)
-        return idx
+    def _dns_fields(self, d: Decoded) -> tuple[int, ...]:
+        s = self._strings
+        return (
+            d.flags_word or 0,
+            d.qdcount,
+            d.ancount,
+            d.nscount,
+            d.arcount,
+            -1 if d.qtype is None else d.qtype,
+            -1 if d.qclass is None else d.qclass,
+            d.rcode or 0,
+            -1 if d.edns_size is None else d.edns_size,
+            int(d.edns_do),
+            -1 if d.min_ttl is None else d.min_ttl,
+            s["qname"].id(d.qname),
+            s["answers"].id(d.answers),
+            s["edns_options"].id(d.edns_options),
+            s["error"].id(d.error or ""),
+        )
 
-    def add_raw(self, file_index: int, raws: list[RawMessage]) -> None:
+    # -- rows from the exact path --------------------------------------------------------------
+
+    def add_raw(self, file_index: int, raws: list[RawMessage]) -> int:
+        """Add rows from the exact path; returns how many pieces it added (0 or 1)."""
         if not raws:
-            return
-        cols: dict[str, list[int]] = {k: [] for k in _ROW_FIELDS}
+            return 0
+        rows = []
         for r in raws:
             d = decode_message(r.payload)
             if r.error:
                 d = d._replace(error=r.error if d.error is None else f"{r.error}; {d.error}")
-            cols["file"].append(file_index)
-            cols["frame"].append(r.frame)
-            cols["ts"].append(r.ts_ns)
-            cols["src"].append(self._ip(r.src))
-            cols["dst"].append(self._ip(r.dst))
-            cols["sport"].append(r.sport)
-            cols["dport"].append(r.dport)
-            cols["transport"].append(r.transport)
-            cols["ip_version"].append(r.ip_version)
-            cols["service"].append(r.service)
-            cols["id"].append(d.id or 0)
-            cols["size"].append(len(r.payload))
-            cols["min_ttl"].append(-1 if d.min_ttl is None else d.min_ttl)
-            cols["truncated"].append(r.truncated)
-            cols["dec"].append(self._entry(d))
-        for k, dtype in _ROW_FIELDS.items():
-            self._parts[k].append(np.array(cols[k], dtype=dtype))
+            rows.append(
+                (
+                    file_index, r.frame, r.ts_ns, self._ip(r.src), self._ip(r.dst), r.sport,
+                    r.dport, r.transport, r.ip_version, r.service, d.id or 0, len(r.payload),
+                    r.truncated, *self._dns_fields(d),
+                )
+            )  # fmt: skip
+        for k, (name, dtype) in enumerate(_ROW_FIELDS.items()):
+            self._parts[name].append(np.array([row[k] for row in rows], dtype=dtype))
         self.rows += len(raws)
+        return 1
 
     # -- rows from the kernel ------------------------------------------------------------------
 
-    def kernel_buffers(self, cap: int) -> KernelBuffers:
-        return KernelBuffers(cap)
-
     def add_fast(
-        self, file_index: int, buf: np.ndarray, out: KernelBuffers, n: int, nbody: int, nip: int
-    ) -> None:
-        """Take the rows the kernel wrote; decode the message bodies it saw for the first time."""
-        self._learn_bodies(buf, out, nbody)
-        self._learn_addresses(buf, out, nip)
+        self, file_index: int, buf: np.ndarray, out: KernelBuffers, n: int, nkey: int, nip: int
+    ) -> int:
+        """Take the rows the kernel wrote; render the texts of keys it saw for the first time.
+
+        Returns how many pieces it added (0 or 1)."""
+        self._learn_keys(buf, out, nkey)
+        self._learn_addresses(out, nip)
         if n == 0:
-            return
-        body = out.m_body[:n]
-        dec = self._body_entry[body]
-        min_ttl = np.where(out.m_ok[:n], out.m_minttl[:n], -2)
-        individual = self._body_individual[body]
-        if individual.any():
-            # TTLs were masked, but this body has an error: min_ttl may depend on where
-            # decoding stopped, so each such message is decoded on its own.
-            for r in np.flatnonzero(individual).tolist():
-                o = int(out.m_off[r])
-                d = decode_message(bytes(buf[o : o + int(out.m_size[r])]))
-                dec[r] = self._entry(d)
-                min_ttl[r] = -1 if d.min_ttl is None else d.min_ttl
+            return 0
+        info = out.m_info[:n]
+        key = out.m_key[:n]
+        strict = info[:, fd.I_STRICT] != 0
+        walk = info[:, fd.I_WALK] != 0
+        # the exact decoder's fields for rows keyed by their whole body
+        loose = np.flatnonzero(~strict)
+        body = np.zeros((n, len(_DNS_FIELDS)), np.int64)
+        body_key = self._key_value[key[loose, 3]]
+        body[loose] = self._body_fields[body_key]
+        fields: dict[str, np.ndarray] = {}
+        opt_ttl = info[:, fd.I_OPTTTL]
+        has_opt = opt_ttl >= 0
+        kernel = {
+            "flags": info[:, fd.I_FLAGS],
+            "qdcount": info[:, fd.I_QD],
+            "ancount": info[:, fd.I_AN],
+            "nscount": info[:, fd.I_NS],
+            "arcount": info[:, fd.I_AR],
+            "qtype": info[:, fd.I_QTYPE],
+            "qclass": info[:, fd.I_QCLASS],
+            "rcode": (info[:, fd.I_FLAGS] & 0xF) | np.where(has_opt, (opt_ttl >> 24) << 4, 0),
+            "edns_size": info[:, fd.I_EDNS],
+            "edns_do": has_opt & ((opt_ttl & 0x8000) != 0),
+            "min_ttl": info[:, fd.I_MINTTL],
+            "qname": self._text_ids(key[:, 0]),
+            "answers": self._text_ids(key[:, 1]),
+            "edns_options": self._text_ids(key[:, 2]),
+            "error": np.zeros(n, np.int64),
+        }
+        for j, name in enumerate(_DNS_FIELDS):
+            fields[name] = np.where(strict, kernel[name], body[:, j])
+        # a body keyed with TTLs zeroed has its own min_ttl per message
+        fields["min_ttl"] = np.where(walk, info[:, fd.I_MINTTL], fields["min_ttl"])
+        individual = loose[self._body_individual[body_key]]
+        for r in individual.tolist():
+            # TTLs were zeroed for the key, but this body has an error: where decoding
+            # stopped may change min_ttl, so such a message is decoded on its own.
+            for name, value in zip(
+                _DNS_FIELDS, self._dns_fields(decode_message(out.payload(buf, r))), strict=True
+            ):
+                fields[name][r] = value
         p = self._parts
         p["file"].append(np.full(n, file_index, np.int32))
         p["frame"].append(out.m_frame[:n].copy())
@@ -221,26 +222,59 @@ class Accumulator:
         p["service"].append(out.m_service[:n].copy())
         p["id"].append(out.m_id[:n].copy())
         p["size"].append(out.m_size[:n].copy())
-        p["min_ttl"].append(min_ttl)
         p["truncated"].append(np.zeros(n, np.bool_))
-        p["dec"].append(dec)
+        for name in _DNS_FIELDS:
+            p[name].append(fields[name].astype(_ROW_FIELDS[name]))
         self.rows += n
+        return 1
 
-    def _learn_bodies(self, buf: np.ndarray, out: KernelBuffers, nbody: int) -> None:
-        if not nbody:
+    def settle(self, pieces: int) -> None:
+        """Put the rows of the last few additions (one chunk's kernel and exact-path rows)
+        in frame order now, while they are small, so the whole table rarely needs sorting."""
+        if pieces < 2:
             return
-        entries = np.empty(nbody, np.int32)
-        individual = np.zeros(nbody, np.bool_)
-        for k, r in enumerate(out.new_body_row[:nbody].tolist()):
-            o = int(out.m_off[r])
-            d = decode_message(bytes(buf[o : o + int(out.m_size[r])]))
-            entries[k] = len(self._decoded)
-            self._decoded.append(d)
-            individual[k] = d.error is not None and bool(out.m_ok[r])
-        self._body_entry = np.concatenate([self._body_entry, entries])
-        self._body_individual = np.concatenate([self._body_individual, individual])
+        frames = self._parts["frame"][-pieces:]
+        frame = np.concatenate(frames)
+        if len(frame) < 2 or bool((frame[1:] >= frame[:-1]).all()):
+            return
+        order = np.argsort(frame, kind="stable")
+        for parts in self._parts.values():
+            merged = np.concatenate(parts[-pieces:])[order]
+            del parts[-pieces:]
+            parts.append(merged)
 
-    def _learn_addresses(self, buf: np.ndarray, out: KernelBuffers, nip: int) -> None:
+    def _text_ids(self, keys: np.ndarray) -> np.ndarray:
+        return np.where(keys >= 0, self._key_value[np.maximum(keys, 0)], 0)
+
+    def _learn_keys(self, buf: np.ndarray, out: KernelBuffers, nkey: int) -> None:
+        if not nkey:
+            return
+        values = np.empty(nkey, np.int64)
+        bodies: list[tuple[int, ...]] = []
+        individual: list[bool] = []
+        rows = out.new_key_row[:nkey].tolist()
+        kinds = out.new_key_kind[:nkey].tolist()
+        s = self._strings
+        for k, (row, kind) in enumerate(zip(rows, kinds, strict=True)):
+            payload = out.payload(buf, row)
+            if kind == fast.K_QNAME:
+                values[k] = s["qname"].id(read_name(payload, 12))
+            elif kind == fast.K_ANSWERS:
+                values[k] = s["answers"].id(decode_message(payload).answers)
+            elif kind == fast.K_OPTIONS:
+                values[k] = s["edns_options"].id(decode_message(payload).edns_options)
+            else:
+                d = decode_message(payload)
+                values[k] = len(self._body_fields) + len(bodies)
+                bodies.append(self._dns_fields(d))
+                # zeroed TTLs in the key, yet an error: see add_fast
+                individual.append(d.error is not None and kind & 8 != 0)
+        self._key_value = np.concatenate([self._key_value, values])
+        if bodies:
+            self._body_fields = np.concatenate([self._body_fields, np.array(bodies, np.int64)])
+            self._body_individual = np.concatenate([self._body_individual, individual])
+
+    def _learn_addresses(self, out: KernelBuffers, nip: int) -> None:
         if not nip:
             return
         codes = np.empty(nip, np.int32)
@@ -284,75 +318,84 @@ class Accumulator:
         }
 
     def _build(self, c: dict[str, np.ndarray]) -> pd.DataFrame:
-        entries = self._decoded
-        dec = c.pop("dec")
-
-        def cat(values: list[str], codes: np.ndarray, keep_order: bool = False) -> pd.Categorical:
-            # values are per decoded entry (or per address / file); rows pick them by code.
-            # Categories are sorted so that a table does not depend on the order in which
-            # the two decode paths met its values.
-            v_codes, v_uniques = pd.factorize(np.array(values, dtype=object), sort=not keep_order)
-            small = v_codes.astype(_code_dtype(len(v_uniques)))
-            return pd.Categorical.from_codes(
-                small[codes], categories=pd.Index(v_uniques, dtype=object)
-            )
-
-        def per_entry(fn: Any, dtype: Any) -> np.ndarray:
-            return np.array([fn(e) for e in entries] or [0], dtype=dtype)
-
-        def nullable(values: np.ndarray, dtype: Any, array: Any) -> Any:
-            mask = values < 0
-            return array(np.where(mask, 0, values).astype(dtype), mask)
-
-        ips = [_ip_text(a) for a in self._ips]
         file_names = list(dict.fromkeys(self.files))
         file_codes = np.array([file_names.index(f) for f in self.files] or [0], np.int64)
-        fl = per_entry(lambda e: e.flags_word or 0, np.int64)[dec]
-        min_ttl = c.pop("min_ttl")
-        own = per_entry(lambda e: -1 if e.min_ttl is None else e.min_ttl, np.int64)
-        min_ttl = np.where(min_ttl == -2, own[dec], min_ttl)
-        edns = per_entry(lambda e: -1 if e.edns_size is None else e.edns_size, np.int64)[dec]
+        flags = c.pop("flags")
+        min_ttl, edns = c.pop("min_ttl"), c.pop("edns_size")
         data: dict[str, Any] = {
-            "file": cat(file_names, file_codes[c.pop("file")], keep_order=True),
+            "file": _categorical(file_names, file_codes[c.pop("file")], keep_order=True),
             "frame": c.pop("frame"),
             "ts": pd.DatetimeIndex(c.pop("ts").view("datetime64[ns]")).tz_localize("UTC"),
-            "src": cat(ips, c.pop("src")),
-            "dst": cat(ips, c.pop("dst")),
+            "src": _categorical([_ip_text(a) for a in self._ips], c.pop("src")),
+            "dst": _categorical([_ip_text(a) for a in self._ips], c.pop("dst")),
             "sport": c.pop("sport"),
             "dport": c.pop("dport"),
-            "transport": cat(["udp", "tcp"], c.pop("transport"), keep_order=True),
+            "transport": _categorical(["udp", "tcp"], c.pop("transport"), keep_order=True),
             "ip_version": c.pop("ip_version"),
-            "service": cat(list(SERVICE_NAMES), c.pop("service"), keep_order=True),
+            "service": _categorical(list(SERVICE_NAMES), c.pop("service"), keep_order=True),
             "id": c.pop("id"),
-            "qr": (fl & 0x8000) != 0,
-            "opcode": cat([opcode_name(e.opcode or 0) for e in entries], dec),
-            "rcode": cat([rcode_name(e.rcode or 0) for e in entries], dec),
-            "flags": cat([flags_text(e.flags_word or 0) for e in entries], dec),
-            "tc": (fl & 0x0200) != 0,
-            "qname": cat([e.qname for e in entries], dec),
-            "qtype": cat([type_name(e.qtype) if e.qtype is not None else "" for e in entries], dec),
-            "qclass": cat(
-                [class_name(e.qclass) if e.qclass is not None else "" for e in entries], dec
+            "qr": (flags & 0x8000) != 0,
+            "opcode": _named((flags >> 11) & 0xF, opcode_name),
+            "rcode": _named(c.pop("rcode"), rcode_name),
+            "flags": _named(flags & 0x87F0, flags_text),
+            "tc": (flags & 0x0200) != 0,
+            "qname": _categorical(self._strings["qname"].values, c.pop("qname")),
+            "qtype": _named(c.pop("qtype"), lambda v: "" if v < 0 else type_name(v)),
+            "qclass": _named(c.pop("qclass"), lambda v: "" if v < 0 else class_name(v)),
+            "qdcount": c.pop("qdcount"),
+            "ancount": c.pop("ancount"),
+            "nscount": c.pop("nscount"),
+            "arcount": c.pop("arcount"),
+            "answers": _categorical(self._strings["answers"].values, c.pop("answers")),
+            "min_ttl": _nullable(min_ttl, np.uint32),
+            "edns_size": _nullable(edns, np.uint16),
+            "edns_do": c.pop("edns_do"),
+            "edns_options": _categorical(
+                self._strings["edns_options"].values, c.pop("edns_options")
             ),
-            "qdcount": per_entry(lambda e: e.qdcount, np.uint16)[dec],
-            "ancount": per_entry(lambda e: e.ancount, np.uint16)[dec],
-            "nscount": per_entry(lambda e: e.nscount, np.uint16)[dec],
-            "arcount": per_entry(lambda e: e.arcount, np.uint16)[dec],
-            "answers": cat([e.answers for e in entries], dec),
-            "min_ttl": nullable(min_ttl, np.uint32, pd.arrays.IntegerArray),
-            "edns_size": nullable(edns, np.uint16, pd.arrays.IntegerArray),
-            "edns_do": per_entry(lambda e: e.edns_do, np.bool_)[dec],
-            "edns_options": cat([e.edns_options for e in entries], dec),
             "size": c.pop("size"),
             "truncated": c.pop("truncated"),
-            "error": cat([e.error or "" for e in entries], dec),
+            "error": _categorical(self._strings["error"].values, c.pop("error")),
         }
-        del fl, min_ttl, edns, dec
+        del flags, min_ttl, edns
+        assert list(data) == [col.name for col in MESSAGE_COLUMNS]
         return pd.DataFrame(data, copy=False)
 
 
 def _code_dtype(n: int) -> Any:
     return np.int8 if n < 127 else np.int16 if n < 32767 else np.int32
+
+
+def _categorical(values: list[str], codes: np.ndarray, keep_order: bool = False) -> pd.Categorical:
+    """Rows pick their values by code. Categories are sorted (unless keep_order) so a table
+    does not depend on the order in which the two decode paths met its values; values
+    no row uses are left out."""
+    used = np.flatnonzero(np.bincount(codes, minlength=len(values))) if len(codes) else codes[:0]
+    cats = [values[i] for i in used.tolist()]
+    remap = np.zeros(len(values), np.int64)
+    if keep_order:
+        remap[used] = np.arange(len(used))
+    else:
+        order = sorted(range(len(cats)), key=cats.__getitem__)
+        remap[used[order]] = np.arange(len(used))
+        cats = [cats[i] for i in order]
+    small = remap.astype(_code_dtype(len(cats)))
+    return pd.Categorical.from_codes(small[codes], categories=pd.Index(cats, dtype=object))
+
+
+def _named(numbers: np.ndarray, name: Any) -> pd.Categorical:
+    """A categorical of the names of small integer codes (types, rcodes, flag sets)."""
+    # the numbers are small (16-bit fields, -1 for none): count them rather than sort them
+    shifted = numbers.astype(np.int64) + 1
+    uniq = np.flatnonzero(np.bincount(shifted)) if len(shifted) else shifted[:0]
+    index = np.zeros(int(uniq.max()) + 1 if len(uniq) else 1, np.int64)
+    index[uniq] = np.arange(len(uniq))
+    return _categorical([name(int(v) - 1) for v in uniq], index[shifted])
+
+
+def _nullable(values: np.ndarray, dtype: Any) -> Any:
+    mask = values < 0
+    return pd.arrays.IntegerArray(np.where(mask, 0, values).astype(dtype), mask)
 
 
 def _row_order(cols: dict[str, np.ndarray], merge_by_time: bool) -> np.ndarray | None:
@@ -368,6 +411,9 @@ def _row_order(cols: dict[str, np.ndarray], merge_by_time: bool) -> np.ndarray |
         steps_ok = (file[1:] > file[:-1]) | ((file[1:] == file[:-1]) & (frame[1:] >= frame[:-1]))
         if bool(steps_ok.all()):
             return None
+        if bool((file == file[0]).all()):
+            # one file: rows are runs already in frame order, which a stable sort merges fast
+            return np.asarray(np.argsort(frame, kind="stable"))
         return np.asarray(np.lexsort((frame, file)))
     return np.asarray(np.lexsort((frame, file, cols["ts"])))
 
