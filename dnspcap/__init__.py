@@ -1,15 +1,18 @@
 """dnspcap: why are DNS lookups in this Kubernetes pod slow or failing?
 
 Reads packet captures taken in a pod's network namespace and decodes every
-DNS message into a pandas DataFrame (:func:`read_messages`), the first stage of
-the analysis pipeline.
+DNS message into a pandas DataFrame (:func:`read_messages`), pairs queries with
+responses into transactions (:func:`pair`) and groups those into the lookups
+resolvers made (:func:`lookups`).
 """
 
 from __future__ import annotations
 
 from .columns import MESSAGE_COLUMNS
 from .errors import CaptureError, DnspcapError, UnknownLinkTypeError
+from .lookups import infer_search_list, lookups
 from .messages import iter_messages, read_messages
+from .pairing import pair
 
 __version__ = "0.1.0"
 
@@ -19,6 +22,9 @@ __all__ = [
     "DnspcapError",
     "UnknownLinkTypeError",
     "__version__",
+    "infer_search_list",
     "iter_messages",
+    "lookups",
+    "pair",
     "read_messages",
 ]

@@ -1,0 +1,174 @@
+"""Pairing queries with responses: the cases peers get wrong (REFERENCE.md §4)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import dnspcap
+from dnspcap.pairing import pair
+
+from .wire import POD, VIP, Q, R, write
+
+A1 = "93.184.215.14"
+AAAA1 = "2606:2800:21f:cb07::14"
+
+
+def transactions(tmp_path: Path, events: list[Q | R], **kw: object) -> pd.DataFrame:
+    return pair(dnspcap.read_messages(write(tmp_path / "c.pcap", events)), **kw)  # type: ignore[arg-type]
+
+
+def test_glibc_retry_after_a_lost_aaaa_is_one_transaction_with_two_attempts(
+    tmp_path: Path,
+) -> None:
+    # glibc: A and AAAA from one socket; AAAA lost; at +5 s both resent, same IDs, in turn.
+    t = transactions(
+        tmp_path,
+        [
+            Q(0.0, 40000, 0x1111, "api.example.com", "A"),
+            Q(0.00006, 40000, 0x2222, "api.example.com", "AAAA"),
+            R(0.0009, 40000, 0x1111, "api.example.com", "A", answer=A1),
+            Q(5.0001, 40000, 0x1111, "api.example.com", "A"),
+            R(5.0010, 40000, 0x1111, "api.example.com", "A", answer=A1),
+            Q(5.0012, 40000, 0x2222, "api.example.com", "AAAA"),
+            R(5.0020, 40000, 0x2222, "api.example.com", "AAAA", answer=AAAA1),
+        ],
+    )
+    assert len(t) == 3
+    aaaa = t[t.qtype == "AAAA"].iloc[0]
+    assert aaaa.attempts == 2
+    assert aaaa.retry_gaps == pytest.approx([5.00114])
+    assert aaaa.rtt == pytest.approx(5.00194)
+    assert aaaa.rtt_last == pytest.approx(0.0008)
+    assert list(aaaa.query_frames) == [2, 6] and list(aaaa.response_frames) == [7]
+    a = t[t.qtype == "A"]
+    assert list(a.attempts) == [1, 1]  # answered, then asked again: two transactions
+    assert set(t.status) == {"answered"}
+    assert not t.id_collision.any()
+
+
+def test_musl_same_id_pair_is_two_transactions_flagged_as_collision(tmp_path: Path) -> None:
+    t = transactions(
+        tmp_path,
+        [
+            Q(0.0, 41000, 0x5A5A, "db.prod.svc.cluster.local", "A"),
+            Q(0.00006, 41000, 0x5A5A, "db.prod.svc.cluster.local", "AAAA"),
+            R(0.0008, 41000, 0x5A5A, "db.prod.svc.cluster.local", "AAAA"),  # NODATA first
+            R(0.0009, 41000, 0x5A5A, "db.prod.svc.cluster.local", "A", answer="10.0.0.5"),
+        ],
+    )
+    assert len(t) == 2
+    assert t.id_collision.all()
+    assert t.set_index("qtype").loc["A", "answers"] == "A 10.0.0.5"
+    assert (t.attempts == 1).all() and (t.status == "answered").all()
+
+
+def test_answer_with_another_question_stays_with_its_query_as_mismatched(tmp_path: Path) -> None:
+    t = transactions(
+        tmp_path,
+        [
+            Q(0.0, 42000, 7, "a.example.com"),
+            R(0.001, 42000, 7, "b.example.com", answer=A1),
+            Q(0.5, 42001, 8, "c.example.com"),
+        ],
+        capture_end=pd.Timestamp(1_764_000_000 + 0.5, unit="s", tz="UTC"),
+    )
+    assert len(t) == 2
+    first = t.iloc[0]
+    assert first.status == "mismatched_question"
+    assert first.qname == "a.example.com"
+    assert list(first.response_frames) == [2]
+    assert t.iloc[1].status == "pending"
+
+
+def test_duplicates_orphans_unanswered_and_pending(tmp_path: Path) -> None:
+    t = transactions(
+        tmp_path,
+        [
+            Q(0.0, 43000, 1, "dup.example.com"),
+            R(0.001, 43000, 1, "dup.example.com", answer=A1),
+            R(0.002, 43000, 1, "dup.example.com", answer=A1),
+            R(0.1, 43001, 2, "orphan.example.com", answer=A1),
+            Q(1.0, 43002, 3, "lost.example.com"),
+            Q(9.0, 43003, 4, "late.example.com"),
+            R(9.001, 43003, 4, "late.example.com", answer=A1),
+            Q(10.0, 43004, 5, "pending.example.com"),
+        ],
+    )
+    by = t.set_index("qname")
+    assert by.loc["dup.example.com", "duplicate_responses"] == 1
+    assert by.loc["dup.example.com", "responses"] == 2
+    assert by.loc["orphan.example.com", "status"] == "response_without_query"
+    assert by.loc["orphan.example.com", "attempts"] == 0
+    assert pd.isna(by.loc["orphan.example.com", "rtt"])
+    assert by.loc["lost.example.com", "status"] == "unanswered"  # 9 s of capture after it
+    assert by.loc["pending.example.com", "status"] == "pending"  # the capture ended at once
+    assert by.loc["late.example.com", "rtt"] == pytest.approx(0.001)
+
+
+def test_nxdomain_chain_has_round_trip_times(tmp_path: Path) -> None:
+    # Zeek gives NXDOMAIN answers no rtt (zeek#1085); every answered query has one here.
+    names = [f"api.example.com.{s}" for s in ("ns.svc.cluster.local", "svc.cluster.local")]
+    ev: list[Q | R] = []
+    for i, n in enumerate(names):
+        t0 = i * 0.01
+        ev += [Q(t0, 44000 + i, 10 + i, n), R(t0 + 0.0007, 44000 + i, 10 + i, n, rcode=3)]
+    t = transactions(tmp_path, ev)
+    assert list(t.rcode) == ["NXDOMAIN", "NXDOMAIN"]
+    assert t.rtt.to_numpy() == pytest.approx([0.0007, 0.0007])
+
+
+def test_node_capture_sees_both_sides_of_dnat(tmp_path: Path) -> None:
+    endpoint = "10.244.2.9"
+    t = transactions(
+        tmp_path,
+        [
+            Q(0.0, 45000, 0x77, "web.example.com", server=VIP),
+            Q(0.00003, 45000, 0x77, "web.example.com", server=endpoint),
+            R(0.0008, 45000, 0x77, "web.example.com", answer=A1, server=endpoint),
+            R(0.00083, 45000, 0x77, "web.example.com", answer=A1, server=VIP),
+        ],
+    )
+    assert len(t) == 2
+    assert set(t.server) == {VIP, endpoint}
+    assert (t.status == "answered").all()
+    assert list(t.nat_peer) == [1, 0]
+    assert set(t.client) == {POD}
+
+
+def _events() -> st.SearchStrategy[list[Q | R]]:
+    ev = st.builds(
+        lambda kind, t, port, id_, name, qtype: (Q if kind else R)(
+            t, 50000 + port, id_, f"n{name}.example.com", qtype
+        ),
+        st.booleans(),
+        st.floats(0, 30, allow_nan=False).map(lambda x: round(x, 4)),
+        st.integers(0, 2),
+        st.integers(0, 2),
+        st.integers(0, 2),
+        st.sampled_from(["A", "AAAA"]),
+    )
+    return st.lists(ev, min_size=1, max_size=25)
+
+
+@settings(max_examples=60, deadline=None)
+@given(events=_events())
+def test_every_message_belongs_to_exactly_one_transaction(events: list[Q | R]) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        m = dnspcap.read_messages(write(Path(d) / "p.pcap", events))
+    t = pair(m)
+    assert int(t.attempts.sum() + t.responses.sum()) == len(m)
+    frames = np.concatenate(
+        [np.concatenate([list(f) for f in t.query_frames] + [[]]),
+         np.concatenate([list(f) for f in t.response_frames] + [[]])]
+    )  # fmt: skip
+    assert sorted(frames.astype(int).tolist()) == sorted(m.frame.tolist())
+    # a query's transaction holds only queries with its own question, on its own socket
+    assert ((t.attempts > 0) | (t.status == "response_without_query")).all()
