@@ -9,7 +9,8 @@ The structural walk is a contract shared with the compiled fast path, which
 must reach the same fields and the same error. In order:
 
 1. Header, 12 bytes. Shorter: ``id`` from 2 bytes, ``flags_word`` from 4,
-   counts 0, error ``message shorter than the 12-byte DNS header``.
+   each count from its two bytes if they are there (else 0), error
+   ``message shorter than the 12-byte DNS header``.
 2. QDCOUNT questions (name, TYPE, CLASS); only the first is reported.
 3. ANCOUNT, NSCOUNT, ARCOUNT records: name, then TYPE CLASS TTL RDLENGTH
    (10 bytes), then RDLENGTH bytes of RDATA that must lie inside the message.
@@ -374,6 +375,10 @@ def decode_message(payload: bytes) -> Decoded:
     walk = _Walk(msg)
     if n < 12:
         walk.note(HEADER_SHORT)
+        # the counts that were captured are still the message's counts (RFC 1035 §4.1.1)
+        counts = tuple(  # type: ignore[assignment]
+            _U16.unpack_from(msg, off)[0] if n >= off + 2 else 0 for off in (4, 6, 8, 10)
+        )
     else:
         counts = _HEADER.unpack_from(msg, 0)[2:]
         try:

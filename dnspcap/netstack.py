@@ -39,6 +39,11 @@ VLAN_TAGS = frozenset({0x8100, 0x88A8, 0x9100, 0x9200})
 AF_INET6_VALUES = frozenset({10, 24, 28, 30})
 VXLAN_PORTS = frozenset({4789, 8472})  # IANA, and Linux/flannel's historical default
 GENEVE_PORT = 6081
+VXLAN_GPE_PORT = 4790
+GTPU_PORT = 2152
+GRE_UDP_PORT = 4754  # RFC 8086
+# UDP destination ports whose payload is another packet (node captures on overlays)
+TUNNEL_PORTS = VXLAN_PORTS | {GENEVE_PORT, VXLAN_GPE_PORT, GTPU_PORT, GRE_UDP_PORT}
 MAX_TUNNEL_DEPTH = 4
 
 
@@ -137,9 +142,17 @@ class NetStack:
             self._ethertype(etype, d, off + 14, depth)
 
     def _ethertype(self, etype: int, d: bytes, off: int, depth: int) -> None:
-        while etype in VLAN_TAGS and len(d) >= off + 4:  # 802.1Q, QinQ
-            (etype,) = struct.unpack_from(">H", d, off + 2)
-            off += 4
+        while len(d) >= off + 4:
+            if etype in VLAN_TAGS:  # 802.1Q, QinQ
+                (etype,) = struct.unpack_from(">H", d, off + 2)
+                off += 4
+            elif etype == 0x88E7 and len(d) >= off + 18:
+                # 802.1ah provider backbone bridging: I-TAG, then a whole customer
+                # Ethernet header; nested ones are walked in this loop, not recursively
+                (etype,) = struct.unpack_from(">H", d, off + 16)
+                off += 18
+            else:
+                break
         if etype == 0x8864 and len(d) >= off + 8:  # PPPoE session: PPP protocol after 6 bytes
             (ppp,) = struct.unpack_from(">H", d, off + 6)
             etype = {0x0021: ETH_IPV4, 0x0057: ETH_IPV6}.get(ppp, 0)
@@ -188,6 +201,10 @@ class NetStack:
             if family > 0xFFFF:
                 (family,) = struct.unpack_from(">I", d, 0)
         if family == 2 or family in AF_INET6_VALUES:
+            self._ip(d, 4, 0)
+        elif struct.unpack_from(">H", d, 2)[0] in (ETH_IPV4, ETH_IPV6):
+            # Some writers put an Ethertype in the upper half (here: bytes 2-3, big endian);
+            # Wireshark's and PcapPlusPlus's null decoders accept it too.
             self._ip(d, 4, 0)
         else:
             self.counts["not_ip"] += 1
@@ -340,7 +357,7 @@ class NetStack:
         if service == SKIPPED:
             return
         if service is None:
-            if depth < MAX_TUNNEL_DEPTH and (dport in VXLAN_PORTS or dport == GENEVE_PORT):
+            if depth < MAX_TUNNEL_DEPTH and dport in TUNNEL_PORTS:
                 self._overlay(dport, p[8:], depth + 1)
             else:
                 self.counts["not_dns"] += 1
@@ -399,6 +416,8 @@ class NetStack:
             return
         flags, proto = struct.unpack_from(">HH", p, 0)
         off = 4 + 4 * bool(flags & 0x8000) + 4 * bool(flags & 0x2000) + 4 * bool(flags & 0x1000)
+        if flags & 7 == 1:  # version 1, PPTP's enhanced GRE: an acknowledgment may follow
+            off += 4 * bool(flags & 0x0080)
         if proto == 0x88BE:  # ERSPAN type II: 8-byte header, then Ethernet
             self._ethernet(p, off + 8, depth)
         elif proto == 0x22EB:  # ERSPAN type III: 12 bytes (+8 with the optional subheader)
@@ -407,8 +426,26 @@ class NetStack:
                 self._ethernet(p, off + 12 + 8 * opt, depth)
         elif proto == 0x6558:  # transparent Ethernet bridging
             self._ethernet(p, off, depth)
+        elif proto == 0x880B:  # PPP (PPTP)
+            self._ppp(p, off, depth)
         else:
             self._ethertype(proto, p, off, depth)
+
+    def _ppp(self, p: bytes, off: int, depth: int) -> None:
+        if p[off : off + 2] == b"\xff\x03":  # address and control, unless compressed away
+            off += 2
+        if len(p) <= off:
+            return
+        if p[off] & 1:  # protocol field compression: one byte
+            proto, off = p[off], off + 1
+        elif len(p) >= off + 2:
+            proto, off = struct.unpack_from(">H", p, off)[0], off + 2
+        else:
+            return
+        if proto in (0x21, 0x57):  # IPv4, IPv6
+            self._ip(p, off, depth)
+        else:
+            self.counts["not_ip"] += 1
 
     def _overlay(self, port: int, p: bytes, depth: int) -> None:
         if port == GENEVE_PORT:
@@ -420,5 +457,34 @@ class NetStack:
                 self._ethernet(p, off, depth)
             else:
                 self._ethertype(proto, p, off, depth)
+        elif port == VXLAN_GPE_PORT:
+            if len(p) < 8:
+                return
+            nxt = p[3]  # next protocol: 1 IPv4, 2 IPv6, 3 Ethernet
+            if nxt in (1, 2):
+                self._ip(p, 8, depth)
+            elif nxt == 3:
+                self._ethernet(p, 8, depth)
+        elif port == GTPU_PORT:
+            self._gtpu(p, depth)
+        elif port == GRE_UDP_PORT:
+            self._gre(p, depth)
         else:
             self._ethernet(p, 8, depth)
+
+    def _gtpu(self, p: bytes, depth: int) -> None:
+        # 3GPP TS 29.281: version 1, message type 255 (G-PDU) carries a user packet
+        if len(p) < 8 or p[0] >> 5 != 1 or p[1] != 0xFF:
+            self.counts["not_dns"] += 1
+            return
+        off = 8
+        if p[0] & 0x07:  # sequence number, N-PDU number, next extension header type
+            if len(p) < 12:
+                return
+            nxt, off = p[11], 12
+            while nxt and len(p) > off:  # extension headers: length in 4-byte units
+                size = p[off] * 4
+                if size == 0 or len(p) < off + size:
+                    return
+                nxt, off = p[off + size - 1], off + size
+        self._ip(p, off, depth)

@@ -332,8 +332,10 @@ class TcpStreams:
             self.out_of_order_segments += 1
             self._buffer(st, seg)
             while st.buffered > self.max_buffer:
-                self._gap(st, out, at, GAP_ERROR, False)
-                self._drain(st, out, at)
+                # Giving up on a hole: what lay buffered behind it was complete when its
+                # own segments arrived, so it keeps their frames (None), as tshark shows it.
+                self._gap(st, out, None, GAP_ERROR, False)
+                self._drain(st, out, None)
             return
         elif delta > 0:
             # Out of sync nothing is buffered, so the first segment past the gap is the
@@ -440,8 +442,9 @@ class TcpStreams:
         fin_seq: int | None,
     ) -> None:
         while st.heap:
-            self._gap(st, out, at, GAP_ERROR, False)
-            self._drain(st, out, at)
+            # see _receive: data behind an abandoned hole keeps its own segments' frames
+            self._gap(st, out, None, GAP_ERROR, False)
+            self._drain(st, out, None)
         if fin_seq is not None and st.synced and _signed(fin_seq - st.nxt_seq) > 0:
             self._gap(st, out, at, GAP_ERROR, False)  # data before the FIN never seen
         if st.synced and st.buf:

@@ -153,20 +153,24 @@ def test_flags_text() -> None:
 
 
 @pytest.mark.parametrize(
-    ("payload", "msg_id", "flags"),
+    ("payload", "msg_id", "flags", "counts"),
     [
-        (b"", None, None),
-        (b"\x12", None, None),
-        (b"\x12\x34", 0x1234, None),
-        (b"\x12\x34\x81", 0x1234, None),
-        (b"\x12\x34\x81\x83", 0x1234, 0x8183),
-        (header()[:11], 0x1234, 0x8180),
+        (b"", None, None, (0, 0, 0, 0)),
+        (b"\x12", None, None, (0, 0, 0, 0)),
+        (b"\x12\x34", 0x1234, None, (0, 0, 0, 0)),
+        (b"\x12\x34\x81", 0x1234, None, (0, 0, 0, 0)),
+        (b"\x12\x34\x81\x83", 0x1234, 0x8183, (0, 0, 0, 0)),
+        # the counts that were captured are reported (as tshark does): QDCOUNT=1 here
+        (header()[:11], 0x1234, 0x8180, (1, 0, 0, 0)),
+        (b"\x12\x34\x81\x80\x00\x01\x90\x44\x00", 0x1234, 0x8180, (1, 0x9044, 0, 0)),
     ],
 )
-def test_short_header(payload: bytes, msg_id: int | None, flags: int | None) -> None:
+def test_short_header(
+    payload: bytes, msg_id: int | None, flags: int | None, counts: tuple[int, ...]
+) -> None:
     d = decode_message(payload)
     assert (d.id, d.flags_word) == (msg_id, flags)
-    assert (d.qdcount, d.ancount, d.nscount, d.arcount) == (0, 0, 0, 0)
+    assert (d.qdcount, d.ancount, d.nscount, d.arcount) == counts
     assert d.error == HEADER_SHORT == "message shorter than the 12-byte DNS header"
     assert (d.qname, d.qtype, d.answers, d.min_ttl, d.edns_size) == ("", None, "", None, None)
     if flags is None:
