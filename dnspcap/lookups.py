@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 # A step of a lookup follows the previous one at once (the next search suffix is asked
 # as soon as NXDOMAIN arrives); retries come after the resolver's timeout (5 s glibc,
@@ -46,21 +48,23 @@ class _Lookup:
 
 def infer_search_list(transactions: pd.DataFrame) -> dict[str, list[str]]:
     """Per client, the search suffixes its NXDOMAIN chains show, in the order tried."""
-    t = _queries(transactions)
+    return _search_lists(_Queries(transactions))
+
+
+def _search_lists(q: _Queries) -> dict[str, list[str]]:
     pairs: dict[str, Counter[tuple[str, str]]] = defaultdict(Counter)
-    for client, g in t.groupby("client", observed=True, sort=False):
-        names = g["qname"].tolist()
-        rcodes = g["rcode"].tolist()
-        times = g["q_ns"].tolist()
-        prev_name, prev_rcode, prev_t = None, None, 0
-        for name, rcode, ts in zip(names, rcodes, times, strict=True):
-            if name == prev_name:
-                continue
-            if prev_name and prev_rcode == "NXDOMAIN" and ts - prev_t <= SEARCH_STEP_GAP_S * 1e9:
-                split = _split(prev_name, name)
-                if split is not None:
-                    pairs[str(client)][split] += 1
-            prev_name, prev_rcode, prev_t = name, rcode, ts
+    prev_client, prev_name, prev_rcode, prev_t = None, None, None, 0
+    step_gap = SEARCH_STEP_GAP_S * 1e9
+    for client, name, rcode, ts in zip(q.client, q.qname, q.rcode, q.ts, strict=True):
+        if client != prev_client:
+            prev_client, prev_name = client, None
+        if name == prev_name:
+            continue
+        if prev_name and prev_rcode == "NXDOMAIN" and ts - prev_t <= step_gap:
+            split = _split(prev_name, name)
+            if split is not None:
+                pairs[client][split] += 1
+        prev_name, prev_rcode, prev_t = name, rcode, ts
     out: dict[str, list[str]] = {}
     for client, counter in pairs.items():
         order: list[str] = []
@@ -86,11 +90,27 @@ def _split(first: str, second: str) -> tuple[str, str] | None:
     return ".".join(a[k:]), ".".join(b[k:])
 
 
-def _queries(transactions: pd.DataFrame) -> pd.DataFrame:
-    t = transactions[transactions["attempts"] > 0]
-    q_ns = t["query_ts"].to_numpy("datetime64[ns]").view(np.int64)
-    t = t.assign(q_ns=q_ns, txn=np.flatnonzero(transactions["attempts"].to_numpy() > 0))
-    return t.sort_values(["client", "q_ns"], kind="stable")
+class _Queries:
+    """The transactions that have a query, by client then time, as plain lists."""
+
+    def __init__(self, transactions: pd.DataFrame) -> None:
+        has_q = transactions["attempts"].to_numpy() > 0
+        t = transactions[has_q]
+        q_ns = t["query_ts"].to_numpy("datetime64[ns]").view(np.int64)
+        client = t["client"].astype(str).to_numpy()
+        order = np.lexsort((q_ns, client))
+        self.txn: list[int] = np.flatnonzero(has_q)[order].tolist()
+        self.ts: list[int] = q_ns[order].tolist()
+        self.client: list[str] = client[order].tolist()
+
+        def col(name: str) -> list[str]:
+            return [str(v) for v in t[name].astype(str).to_numpy()[order]] if len(t) else []
+
+        self.qname, self.qtype, self.rcode, self.status = (
+            col("qname"), col("qtype"), col("rcode"), col("status")
+        )  # fmt: skip
+        self.port: list[int] = t["client_port"].to_numpy()[order].tolist()
+        self.tc: list[bool] = t["tc"].to_numpy(bool)[order].tolist()
 
 
 def _base_and_step(name: str, search: list[str]) -> tuple[str, int]:
@@ -107,89 +127,140 @@ def lookups(
 
     ``search``: the search list per client; inferred from the capture when omitted.
     """
-    search = infer_search_list(transactions) if search is None else search
-    t = _queries(transactions)
+    q = _Queries(transactions)
+    search = _search_lists(q) if search is None else search
     done: list[_Lookup] = []
-    for client, g in t.groupby("client", observed=True, sort=False):
-        suffixes = search.get(str(client), [])
-        open_: dict[str, _Lookup] = {}
-        for txn, name, qtype, port, ts, status, rcode, tc in zip(
-            g["txn"].tolist(), g["qname"].tolist(), g["qtype"].tolist(),
-            g["client_port"].tolist(), g["q_ns"].tolist(), g["status"].tolist(),
-            g["rcode"].tolist(), g["tc"].tolist(), strict=True,
-        ):  # fmt: skip
-            base, step = _base_and_step(str(name), suffixes)
-            cur = open_.get(base)
-            joins = (
-                cur is not None
-                and ts - cur.last <= LOOKUP_GAP_S * 1e9
-                and step >= cur.step
-                and (step > cur.step or qtype not in cur.answered_at_step or port in cur.ports[-1:])
-            )
-            if not joins:
-                if cur is not None:
-                    done.append(cur)
-                cur = open_[base] = _Lookup(str(client), base, step, ts, ts)
-            assert cur is not None
-            if step > cur.step:
-                cur.step, cur.answered_at_step = step, set()
-            cur.last = ts
-            cur.txns.append(txn)
-            if not cur.ports or cur.ports[-1] != port:
-                cur.ports.append(port)
-            if status == "answered" and rcode != "NXDOMAIN" and not tc:
-                # a truncated answer is not an answer: the resolver asks again over TCP
-                cur.answered_at_step.add(str(qtype))
-        done.extend(open_.values())
+    open_: dict[str, _Lookup] = {}
+    prev_client = None
+    suffixes: list[str] = []
+    steps: dict[str, tuple[str, int]] = {}
+    gap = LOOKUP_GAP_S * 1e9
+    for txn, client, name, qtype, port, ts, status, rcode, tc in zip(
+        q.txn, q.client, q.qname, q.qtype, q.port, q.ts, q.status, q.rcode, q.tc, strict=True
+    ):
+        if client != prev_client:
+            done.extend(open_.values())
+            open_, prev_client, steps = {}, client, {}
+            suffixes = search.get(client, [])
+        known = steps.get(name)
+        if known is None:
+            known = steps[name] = _base_and_step(name, suffixes)
+        base, step = known
+        cur = open_.get(base)
+        joins = (
+            cur is not None
+            and ts - cur.last <= gap
+            and step >= cur.step
+            and (step > cur.step or qtype not in cur.answered_at_step or port in cur.ports[-1:])
+        )
+        if not joins:
+            if cur is not None:
+                done.append(cur)
+            cur = open_[base] = _Lookup(client, base, step, ts, ts)
+        assert cur is not None
+        if step > cur.step:
+            cur.step, cur.answered_at_step = step, set()
+        cur.last = ts
+        cur.txns.append(txn)
+        if not cur.ports or cur.ports[-1] != port:
+            cur.ports.append(port)
+        if status == "answered" and rcode != "NXDOMAIN" and not tc:
+            # a truncated answer is not an answer: the resolver asks again over TCP
+            cur.answered_at_step.add(str(qtype))
+    done.extend(open_.values())
     return _table(transactions, done)
 
 
-def _table(tx: pd.DataFrame, groups: list[_Lookup]) -> pd.DataFrame:
-    rows = []
-    q_ts = tx["query_ts"]
-    r_ts = tx["response_ts"]
-    for g in sorted(groups, key=lambda g: g.start):
-        part = tx.iloc[g.txns]
-        final = part[part["qname"].astype(str) == part["qname"].astype(str).iloc[-1]]
-        answered = final[(final["status"] == "answered") & ~final["tc"]]
-        rcodes = set(answered["rcode"].astype(str))
-        if (answered["ancount"].fillna(0) > 0).any():
-            outcome = "answered"
-        elif "NXDOMAIN" in rcodes:
-            outcome = "nxdomain"
-        elif rcodes == {"NOERROR"}:
-            outcome = "no_data"
-        elif (final["status"] == "pending").all():
-            outcome = "pending"
-        elif answered.empty and (final["status"] == "unanswered").any():
-            outcome = "timed_out"
-        else:
-            outcome = "failed"
-        end = pd.concat([r_ts.iloc[g.txns], q_ts.iloc[g.txns]]).max()
-        steps = part["qname"].astype(str).unique().tolist()
-        wasted = int((part["qname"].astype(str) != steps[-1]).sum())
-        retries = part["attempts"].to_numpy() - 1
-        lost = float(sum(sum(gaps) for gaps in part["retry_gaps"] if len(gaps)))
-        rows.append(
-            {
-                "client": g.client,
-                "name": g.base,
-                "final_name": steps[-1],
-                "outcome": outcome,
-                "start": q_ts.iloc[g.txns[0]],
-                "duration": (end - q_ts.iloc[g.txns[0]]).total_seconds(),
-                "queries": int(part["attempts"].sum()),
-                "transactions": len(g.txns),
-                "search_queries": wasted,
-                "retransmissions": int(retries.sum()),
-                "time_lost_to_retries": lost,
-                "sockets": len(set(g.ports)),
-                **_fingerprint(part),
-                "transactions_index": list(g.txns),
-            }
-        )
-    return pd.DataFrame(rows)
+def _gap_sums(gaps: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the sum of its retry gaps, and its first gap (NaN without one)."""
+    arr = pa.chunked_array(gaps.array._pa_array).combine_chunks() if len(gaps) else None
+    n = len(gaps)
+    if arr is None or len(arr) == 0:
+        return np.zeros(n), np.full(n, np.nan)
+    values = pc.list_flatten(arr).to_numpy(zero_copy_only=False)
+    parent = pc.list_parent_indices(arr).to_numpy(zero_copy_only=False)
+    sums = np.bincount(parent, weights=values, minlength=n)
+    first = np.full(n, np.nan)
+    starts = np.r_[True, parent[1:] != parent[:-1]] if len(parent) else parent.astype(bool)
+    first[parent[starts]] = values[starts]
+    return sums, first
 
+
+def _table(tx: pd.DataFrame, groups: list[_Lookup]) -> pd.DataFrame:
+    """One row per lookup, computed with array operations over all transactions at once."""
+    groups.sort(key=lambda g: g.start)
+    n_lk = len(groups)
+    sizes = np.array([len(g.txns) for g in groups], np.int64)
+    rows = np.concatenate([g.txns for g in groups]).astype(np.int64) if n_lk else np.empty(0, int)
+    lk = np.repeat(np.arange(n_lk), sizes)
+    t = tx.iloc[rows].reset_index(drop=True)
+    t["lookup"] = lk
+    q_ns = t["query_ts"].to_numpy("datetime64[ns]").view(np.int64)
+    r_ns = t["response_ts"].to_numpy("datetime64[ns]").view(np.int64)
+    nat = np.iinfo(np.int64).min
+    t["q_ns"], t["end_ns"] = q_ns, np.maximum(q_ns, np.where(r_ns == nat, q_ns, r_ns))
+    t = t.sort_values(["lookup", "q_ns"], kind="stable")
+    qname = t["qname"].astype(str).to_numpy()
+    last = np.r_[np.flatnonzero(np.diff(t["lookup"].to_numpy())), len(t) - 1] if len(t) else lk
+    final = qname[last]
+    is_final = qname == final[t["lookup"].to_numpy()]
+    attempts = t["attempts"].to_numpy(np.int64)
+    status = t["status"].astype(str).to_numpy()
+    rcode = t["rcode"].astype(str).to_numpy()
+    tc = t["tc"].to_numpy(bool)
+    ancount = t["ancount"].fillna(0).to_numpy(np.int64)
+    gaps, first_gap = _gap_sums(t["retry_gaps"])
+    t["first_gap"] = first_gap
+    answered = is_final & (status == "answered") & ~tc
+    by = t["lookup"].to_numpy()
+
+    def per(values: np.ndarray, how: str = "sum") -> np.ndarray:
+        return np.asarray(pd.Series(values).groupby(by).agg(how).reindex(range(n_lk)).to_numpy())
+
+    any_records = per(answered & (ancount > 0), "max").astype(bool)
+    any_nx = per(answered & (rcode == "NXDOMAIN"), "max").astype(bool)
+    any_answered = per(answered, "max").astype(bool)
+    all_noerror = per(~answered | (rcode == "NOERROR"), "min").astype(bool)
+    all_pending = per(~is_final | (status == "pending"), "min").astype(bool)
+    any_unanswered = per(is_final & (status == "unanswered"), "max").astype(bool)
+    outcome = np.select(
+        [
+            any_records,
+            any_nx,
+            any_answered & all_noerror,
+            all_pending,
+            ~any_answered & any_unanswered,
+        ],
+        ["answered", "nxdomain", "no_data", "pending", "timed_out"],
+        default="failed",
+    )
+    start = per(t["q_ns"].to_numpy(), "min")
+    end = per(t["end_ns"].to_numpy(), "max")
+    sockets = t.groupby("lookup")["client_port"].nunique().reindex(range(n_lk)).to_numpy()
+    fp = _fingerprints(t, n_lk)
+    return pd.DataFrame(
+        {
+            "client": pd.Categorical([g.client for g in groups]),
+            "name": [g.base for g in groups],
+            "final_name": final if n_lk else [],
+            "outcome": pd.Categorical(outcome, categories=OUTCOMES),
+            "start": pd.DatetimeIndex(start.astype("datetime64[ns]")).tz_localize("UTC"),
+            "duration": (end - start) / 1e9,
+            "queries": per(attempts).astype(np.int64),
+            "transactions": sizes,
+            "search_queries": per(np.where(is_final, 0, attempts)).astype(np.int64),
+            "retransmissions": per(np.maximum(attempts - 1, 0)).astype(np.int64),
+            "time_lost_to_retries": per(gaps).astype(float),
+            "sockets": sockets.astype(np.int64),
+            "resolver": pd.Categorical(fp["resolver"], categories=RESOLVERS),
+            "resolver_evidence": fp["evidence"],
+            "transactions_index": [list(g.txns) for g in groups],
+        }
+    )
+
+
+OUTCOMES = ["answered", "nxdomain", "no_data", "timed_out", "failed", "pending"]
+RESOLVERS = ["glibc", "musl", "go", "unknown"]
 
 # Resolver fingerprints (REFERENCE.md §2, measured): glibc sends A and AAAA from one
 # socket ~60 µs apart with independent random IDs and retries after 5 s; musl does the
@@ -199,49 +270,66 @@ PAIR_WINDOW_NS = 5_000_000
 MUSL_ID_GAP = 0x400
 GLIBC_RETRY_S = (4.5, 5.5)
 MUSL_RETRY_S = (2.2, 2.8)
+_SIGNS = {
+    "same_id": ("musl", 2, "A and AAAA with one ID on one socket"),
+    "near_id": ("musl", 1, "A/AAAA IDs a few hundred apart on one socket (clock-derived)"),
+    "random_id": ("glibc", 1, "A and AAAA from one socket, independent IDs"),
+    "two_sockets": ("go", 1, "A and AAAA at once from two sockets"),
+    "retry_5s": ("glibc", 1, "retry after 5 s"),
+    "retry_2_5s": ("musl", 1, "retry after 2.5 s"),
+}
 
 
-def _fingerprint(part: pd.DataFrame) -> dict[str, str]:
-    votes: Counter[str] = Counter()
-    evidence: list[str] = []
-    q = part[part["qtype"].astype(str).isin(["A", "AAAA"])]
-    q_ns = q["query_ts"].to_numpy("datetime64[ns]").view(np.int64)
-    ports = q["client_port"].to_numpy()
-    ids = q["id"].to_numpy().astype(np.int64)
-    types = q["qtype"].astype(str).to_numpy()
-    names = q["qname"].astype(str).to_numpy()
-    for i in range(len(q)):
-        for j in range(i + 1, len(q)):
-            if (
-                types[i] == types[j]
-                or names[i] != names[j]
-                or abs(q_ns[j] - q_ns[i]) > PAIR_WINDOW_NS
-            ):
-                continue
-            if ports[i] == ports[j]:
-                gap = min((ids[i] - ids[j]) % 65536, (ids[j] - ids[i]) % 65536)
-                if gap == 0:
-                    votes["musl"] += 2
-                    evidence.append(f"A and AAAA with one ID {ids[i]:#06x} on one socket")
-                elif gap <= MUSL_ID_GAP:
-                    votes["musl"] += 1
-                    evidence.append(f"A/AAAA IDs {gap:#x} apart (clock-derived)")
-                else:
-                    votes["glibc"] += 1
-                    evidence.append("A and AAAA from one socket, independent IDs")
-            else:
-                votes["go"] += 1
-                evidence.append("A and AAAA at once from two sockets")
-    for gaps in part["retry_gaps"]:
-        for gap in list(gaps)[:1]:
-            if GLIBC_RETRY_S[0] <= gap <= GLIBC_RETRY_S[1]:
-                votes["glibc"] += 1
-                evidence.append(f"retry after {gap:.2f} s")
-            elif MUSL_RETRY_S[0] <= gap <= MUSL_RETRY_S[1]:
-                votes["musl"] += 1
-                evidence.append(f"retry after {gap:.2f} s")
-    if not votes:
-        return {"resolver": "unknown", "resolver_evidence": ""}
-    (best, n), *rest = votes.most_common()
-    resolver = best if not rest or rest[0][1] < n else "unknown"
-    return {"resolver": resolver, "resolver_evidence": "; ".join(dict.fromkeys(evidence))}
+def _fingerprints(t: pd.DataFrame, n_lk: int) -> dict[str, list[str]]:
+    """Resolver per lookup from its A/AAAA pairs and retry gaps, with the evidence."""
+    signs: list[pd.DataFrame] = []
+    qt = t["qtype"].astype(str)
+    cols = ["lookup", "qname", "client_port", "id", "q_ns"]
+    a = t.loc[qt == "A", cols]
+    b = t.loc[qt == "AAAA", cols]
+    pairs = a.merge(b, on=["lookup", "qname"], suffixes=("_a", "_b"))
+    pairs = pairs[(pairs["q_ns_a"] - pairs["q_ns_b"]).abs() <= PAIR_WINDOW_NS]
+    if len(pairs):
+        same_port = pairs["client_port_a"].to_numpy() == pairs["client_port_b"].to_numpy()
+        d = (pairs["id_a"].to_numpy(np.int64) - pairs["id_b"].to_numpy(np.int64)) % 65536
+        gap = np.minimum(d, 65536 - d)
+        kind = np.select(
+            [~same_port, gap == 0, gap <= MUSL_ID_GAP],
+            ["two_sockets", "same_id", "near_id"],
+            default="random_id",
+        )
+        signs.append(pd.DataFrame({"lookup": pairs["lookup"].to_numpy(), "sign": kind}))
+    retry = pd.DataFrame({"lookup": t["lookup"].to_numpy(), "gap": t["first_gap"].to_numpy()})
+    retry = retry.dropna()
+    retry["sign"] = np.select(
+        [retry["gap"].between(*GLIBC_RETRY_S), retry["gap"].between(*MUSL_RETRY_S)],
+        ["retry_5s", "retry_2_5s"],
+        default="",
+    )
+    signs.append(retry.loc[retry["sign"] != "", ["lookup", "sign"]])
+    resolver = ["unknown"] * n_lk
+    evidence = [""] * n_lk
+    allsigns = pd.concat(signs, ignore_index=True)
+    if allsigns.empty:
+        return {"resolver": resolver, "evidence": evidence}
+    allsigns["who"] = allsigns["sign"].map(lambda s: _SIGNS[s][0])
+    allsigns["w"] = allsigns["sign"].map(lambda s: _SIGNS[s][1])
+    votes = allsigns.groupby(["lookup", "who"])["w"].sum().unstack(fill_value=0)
+    top = votes.max(axis=1)
+    winners = votes.eq(top, axis=0).sum(axis=1)
+    best = votes.idxmax(axis=1)
+    # the evidence: which of the few signs each lookup showed, as a bit set, then text
+    names = list(_SIGNS)
+    bit = allsigns["sign"].map({k: 1 << i for i, k in enumerate(names)}).to_numpy(np.int64)
+    masks = np.zeros(n_lk, np.int64)
+    np.bitwise_or.at(masks, allsigns["lookup"].to_numpy(np.int64), bit)
+    texts = {
+        m: "; ".join(_SIGNS[k][2] for i, k in enumerate(names) if m >> i & 1)
+        for m in np.unique(masks).tolist()
+    }
+    evidence = [texts[m] for m in masks.tolist()]
+    for lookup, who, n_best in zip(
+        best.index.tolist(), best.tolist(), winners.tolist(), strict=True
+    ):
+        resolver[lookup] = str(who) if n_best == 1 else "unknown"
+    return {"resolver": resolver, "evidence": evidence}
