@@ -3,13 +3,15 @@
 Reads packet captures taken in a pod's network namespace and decodes every
 DNS message into a pandas DataFrame (:func:`read_messages`), pairs queries with
 responses into transactions (:func:`pair`) and groups those into the lookups
-resolvers made (:func:`lookups`).
+resolvers made (:func:`lookups`), and runs the detectors of failure
+signatures over them (:func:`detect`).
 """
 
 from __future__ import annotations
 
 from .columns import MESSAGE_COLUMNS
 from .errors import CaptureError, DnspcapError, UnknownLinkTypeError
+from .findings import Finding, detect, detectors
 from .lookups import infer_search_list, lookups
 from .messages import iter_messages, read_messages
 from .pairing import pair
@@ -20,8 +22,11 @@ __all__ = [
     "MESSAGE_COLUMNS",
     "CaptureError",
     "DnspcapError",
+    "Finding",
     "UnknownLinkTypeError",
     "__version__",
+    "detect",
+    "detectors",
     "infer_search_list",
     "iter_messages",
     "lookups",

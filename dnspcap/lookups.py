@@ -130,7 +130,8 @@ def lookups(
     q = _Queries(transactions)
     search = _search_lists(q) if search is None else search
     done: list[_Lookup] = []
-    open_: dict[str, _Lookup] = {}
+    # several lookups of one name can be open at once (threads, concurrent requests)
+    open_: dict[str, list[_Lookup]] = {}
     prev_client = None
     suffixes: list[str] = []
     steps: dict[str, tuple[str, int]] = {}
@@ -139,36 +140,47 @@ def lookups(
         q.txn, q.client, q.qname, q.qtype, q.port, q.ts, q.status, q.rcode, q.tc, strict=True
     ):
         if client != prev_client:
-            done.extend(open_.values())
+            for group in open_.values():
+                done.extend(group)
             open_, prev_client, steps = {}, client, {}
             suffixes = search.get(client, [])
         known = steps.get(name)
         if known is None:
             known = steps[name] = _base_and_step(name, suffixes)
         base, step = known
-        cur = open_.get(base)
-        joins = (
-            cur is not None
-            and ts - cur.last <= gap
-            and step >= cur.step
-            and (step > cur.step or qtype not in cur.answered_at_step or port in cur.ports[-1:])
-        )
-        if not joins:
-            if cur is not None:
-                done.append(cur)
-            cur = open_[base] = _Lookup(client, base, step, ts, ts)
-        assert cur is not None
+        live = open_.setdefault(base, [])
+        for old in [lk for lk in live if ts - lk.last > gap]:
+            live.remove(old)
+            done.append(old)
+        cur = _join(live, step, str(qtype), port)
+        if cur is None:
+            cur = _Lookup(client, base, step, ts, ts)
+            live.append(cur)
         if step > cur.step:
             cur.step, cur.answered_at_step = step, set()
         cur.last = ts
         cur.txns.append(txn)
-        if not cur.ports or cur.ports[-1] != port:
+        if port not in cur.ports:
             cur.ports.append(port)
         if status == "answered" and rcode != "NXDOMAIN" and not tc:
             # a truncated answer is not an answer: the resolver asks again over TCP
             cur.answered_at_step.add(str(qtype))
-    done.extend(open_.values())
+    for group in open_.values():
+        done.extend(group)
     return _table(transactions, done)
+
+
+def _join(live: list[_Lookup], step: int, qtype: str, port: int) -> _Lookup | None:
+    """The open lookup a query belongs to: the one on its socket (its pair partner, or a
+    retry on the same socket), else the latest one still waiting for this type at this or
+    an earlier search step (a retry from a new socket, the next search step)."""
+    for lk in reversed(live):
+        if port in lk.ports and step >= lk.step:
+            return lk
+    for lk in reversed(live):
+        if step > lk.step or (step == lk.step and qtype not in lk.answered_at_step):
+            return lk
+    return None
 
 
 def _gap_sums(gaps: pd.Series) -> tuple[np.ndarray, np.ndarray]:

@@ -105,9 +105,59 @@ def truncated_then_tcp() -> list:  # type: ignore[type-arg]
     return pkts
 
 
+def _pair(t: float, sport: int, name: str, ids: tuple[int, int], lose_aaaa: bool) -> list:  # type: ignore[type-arg]
+    """glibc's A+AAAA from one socket; if the AAAA is lost, both are resent in turn at +5 s."""
+    ia, i6 = ids
+    qa = DNS(id=ia, rd=1, qd=DNSQR(qname=name, qtype="A"))
+    q6 = DNS(id=i6, rd=1, qd=DNSQR(qname=name, qtype="AAAA"))
+    ra = DNS(
+        id=ia,
+        qr=1,
+        rd=1,
+        ra=1,
+        qd=DNSQR(qname=name, qtype="A"),
+        an=DNSRR(rrname=name, type="A", ttl=30, rdata="10.96.12.7"),
+    )
+    r6 = DNS(id=i6, qr=1, rd=1, ra=1, qd=DNSQR(qname=name, qtype="AAAA"))  # NODATA
+    pkts = [_udp(t, sport, qa), _udp(t + 60e-6, sport, q6), _udp(t + 0.0008, sport, ra, True)]
+    if not lose_aaaa:
+        return [*pkts, _udp(t + 0.0009, sport, r6, True)]
+    # RES_TIMEOUT later, glibc resends both on the same socket, now one after the other
+    return [
+        *pkts,
+        _udp(t + 5.0001, sport, qa), _udp(t + 5.0009, sport, ra, True),
+        _udp(t + 5.0010, sport, q6), _udp(t + 5.0018, sport, r6, True),
+    ]  # fmt: skip
+
+
+def conntrack_race() -> list:  # type: ignore[type-arg]
+    """Four glibc lookups of a Service by its FQDN; the AAAA of the 2nd and 4th is dropped."""
+    name = "db.prod.svc.cluster.local."
+    pkts = []
+    for k in range(4):
+        t = T0 + 2.0 + k * 0.5
+        pkts += _pair(t, 42000 + k, name, (0x2100 + 7 * k, 0x9A00 + 13 * k), lose_aaaa=k % 2 == 1)
+    return sorted(pkts, key=lambda p: float(p.time))
+
+
+def healthy() -> list:  # type: ignore[type-arg]
+    """Four glibc lookups by FQDN, every query answered at once: no detector may fire."""
+    pkts = []
+    for k in range(4):
+        t = T0 + 3.0 + k * 0.25
+        pkts += _pair(
+            t, 43000 + k, "web.shop.svc.cluster.local.", (0x3100 + 5 * k, 0xB700 + 11 * k), False
+        )
+    return sorted(pkts, key=lambda p: float(p.time))
+
+
 def main() -> None:
-    pkts = lookup_with_search_list() + truncated_then_tcp()
-    wrpcap(str(HERE / "search-list-and-tcp-fallback.pcap"), pkts)
+    wrpcap(
+        str(HERE / "search-list-and-tcp-fallback.pcap"),
+        lookup_with_search_list() + truncated_then_tcp(),
+    )
+    wrpcap(str(HERE / "conntrack-race-glibc.pcap"), conntrack_race())
+    wrpcap(str(HERE / "healthy-glibc.pcap"), healthy())
 
 
 if __name__ == "__main__":

@@ -1,0 +1,126 @@
+"""DNS001 conntrack-race: one of a same-socket A/AAAA pair lost, then a 5 s retry.
+
+**What it detects.** A and AAAA sent from one socket (same 5-tuple, two IDs)
+within a millisecond, exactly one of them answered, the other resent from the
+same port after the resolver's timeout (5 s glibc, 2.5 s musl) or never answered.
+
+**Why it matters.** Both packets miss the conntrack table at once; both get an
+entry, the loser is dropped at confirm (``insert_failed`` in ``conntrack -S``).
+Every hit costs the lookup a full resolver timeout: the 5-second DNS delays of
+kubernetes/kubernetes#56903.
+
+**Wire pattern.** ``A id=x`` and ``AAAA id=y`` ~60 µs apart from port p; one
+reply; at +5 s the unanswered ID again from port p (glibc resends both, now in
+turn: it switched itself to single-request).
+
+**Known false positives.** A reply lost on the way back for another reason
+looks the same on the pod side; a node-side capture shows the query before DNAT
+and never after it, which pins the drop on conntrack.
+
+**Fix.** NodeLocal DNSCache (no DNAT, TCP upstream); ``options
+single-request-reopen`` (glibc) in the pod's ``dnsConfig``; ``use-vc``; a kernel
+with the 5.0/5.6 clash fixes. musl has no such option: use a glibc-based image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from ..findings import Finding, Option, detector, frame_filter
+from ._util import frames_of, lookups_of, ns, when
+
+PAIR_WINDOW = Option("race_pair_window_s", 0.001, "glibc/musl send the pair ~60 µs apart")
+
+
+@detector("DNS001", "conntrack.race", "error", [PAIR_WINDOW])
+def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> list[Finding]:
+    """Same-socket A/AAAA pairs of which exactly one was answered at the first try."""
+    q = tx[(tx["attempts"] > 0) & tx["qtype"].astype(str).isin(["A", "AAAA"])].copy()
+    q["q_ns"] = ns(q["query_ts"])
+    q["row"] = q.index
+    key = ["client", "client_port", "server", "server_port", "transport", "qname"]
+    a = q[q["qtype"].astype(str) == "A"]
+    b = q[q["qtype"].astype(str) == "AAAA"]
+    pairs = a.merge(b, on=key, suffixes=("_a", "_b"))
+    window = int(opts["race_pair_window_s"] * 1e9)
+    pairs = pairs[(pairs["q_ns_a"] - pairs["q_ns_b"]).abs() <= window]
+    pairs = pairs[pairs["id_a"] != pairs["id_b"]]  # one ID: a collision (DNS002), not this
+    if pairs.empty:
+        return []
+
+    def first_try(side: str) -> np.ndarray:
+        return np.asarray(
+            (pairs[f"status_{side}"].astype(str) == "answered") & (pairs[f"attempts_{side}"] == 1)
+        )
+
+    def lost(side: str) -> np.ndarray:
+        return np.asarray(
+            (pairs[f"attempts_{side}"] > 1) | (pairs[f"status_{side}"].astype(str) == "unanswered")
+        )
+
+    a_ok, b_ok = first_try("a"), first_try("b")
+    hit = (a_ok & lost("b")) | (b_ok & lost("a"))
+    race = pairs[hit]
+    if race.empty:
+        return []
+    loser = np.where(a_ok[hit], "b", "a")
+    loser_rows = [
+        int(r)
+        for r, side in zip(np.where(loser == "a", race["row_a"], race["row_b"]), loser, strict=True)
+    ]
+    involved = tx.loc[sorted(set(race["row_a"]) | set(race["row_b"]))]
+    losers = tx.loc[loser_rows]
+    gaps = [float(g[0]) if len(g) else np.nan for g in losers["retry_gaps"]]
+    retried = [g for g in gaps if not np.isnan(g)]
+    lost_s = float(sum(retried)) + 5.0 * sum(1 for g in gaps if np.isnan(g))
+    first, last = when(involved)
+    types = losers["qtype"].astype(str).value_counts().to_dict()
+    typical = float(np.median(retried)) if retried else float("nan")
+    summary = (
+        f"{len(race)} of {len(pairs)} same-socket A/AAAA pairs lost one query "
+        f"({', '.join(f'{n} {t}' for t, n in types.items())}); "
+        + (f"resent after {typical:.1f} s" if retried else "never answered")
+    )
+    return [
+        Finding(
+            code="DNS001",
+            name="conntrack.race",
+            severity="error",
+            confidence="high" if len(race) > 1 or retried else "medium",
+            summary=summary,
+            clients=tuple(sorted(set(involved["client"].astype(str)))),
+            servers=tuple(sorted(set(involved["server"].astype(str)))),
+            first=first,
+            last=last,
+            occurrences=len(race),
+            seen=len(pairs),
+            lookups_affected=lookups_of(lookups, set(loser_rows)),
+            seconds_lost=round(lost_s, 6),
+            frames=tuple(frames_of(involved)),
+            display_filter=frame_filter(frames_of(involved)),
+            remediation=(
+                "Deploy NodeLocal DNSCache, or add `options: [{name: single-request-reopen}]` "
+                "to the pod's dnsConfig (glibc images; musl/Alpine has no equivalent: use a "
+                "glibc-based image); check `conntrack -S` for insert_failed on the node."
+            ),
+            details={
+                "lost_qtypes": types,
+                "typical_retry_s": None if np.isnan(typical) else round(typical, 3),
+                "flows": sorted(
+                    {
+                        f"{c}:{p} -> {s}:{sp}"
+                        for c, p, s, sp in zip(
+                            race["client"].astype(str),
+                            race["client_port"],
+                            race["server"].astype(str),
+                            race["server_port"],
+                            strict=True,
+                        )
+                    }
+                ),
+            },
+        )
+    ]

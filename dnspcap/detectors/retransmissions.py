@@ -1,0 +1,88 @@
+"""DNS004 retransmissions: queries resent with no answer in between.
+
+**What it detects.** The same query (same socket, ID and question) sent again
+before any answer came. The gap between attempts is the resolver's timeout: ~5 s
+for glibc's default, ~2.5 s for musl's (timeout/attempts), 1-3 s with
+``options timeout:n``.
+
+**Why it matters.** Each retransmission adds a whole timeout to the lookup that
+waited for it; many at one server mean that server (or the path to it) drops
+queries.
+
+**Wire pattern.** ``Q id=x`` … nothing … ``Q id=x`` again from the same port,
+5.0 s (glibc) or 2.5 s (musl) later. Wireshark does not mark glibc's retry: its
+own retransmission timer is also 5 s.
+
+**Known false positives.** A capture that misses replies (asymmetric routing,
+a capture filter on one direction) shows every query as retransmitted.
+
+**Fix.** Find why the first attempt went unanswered (DNS001 for the conntrack
+race, DNS006 for a dead server); lower ``timeout`` only after that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from ..findings import Finding, Option, detector, frame_filter
+from ._util import frames_of, lookups_of, when
+
+MIN = Option("retransmissions_min", 1, "one retried query is already a lost timeout")
+
+
+def _timeout_name(gap: float) -> str:
+    if 4.5 <= gap <= 5.5:
+        return "glibc default timeout (5 s)"
+    if 2.2 <= gap <= 2.8:
+        return "musl default (timeout 5 s / attempts 2)"
+    return f"a {gap:.1f} s timeout"
+
+
+@detector("DNS004", "timeout.retransmissions", "warning", [MIN])
+def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> list[Finding]:
+    """One finding per server whose queries had to be resent."""
+    retried = tx[tx["attempts"] > 1]
+    out: list[Finding] = []
+    for server, group in retried.groupby("server", observed=True, sort=True):
+        if len(group) < opts["retransmissions_min"]:
+            continue
+        gaps = np.concatenate([np.asarray(g, float) for g in group["retry_gaps"]])
+        lost = float(gaps.sum())
+        typical = float(np.median(gaps))
+        asked = int((tx["server"] == server).sum())
+        first, last = when(group)
+        frames = frames_of(group)
+        answered = int((group["status"].astype(str) == "answered").sum())
+        out.append(
+            Finding(
+                code="DNS004",
+                name="timeout.retransmissions",
+                severity="warning",
+                confidence="high",
+                summary=(
+                    f"{len(group)} of {asked} queries to {server} were resent "
+                    f"({len(gaps)} retransmissions, typically after {typical:.2f} s: "
+                    f"{_timeout_name(typical)}); {answered} answered in the end"
+                ),
+                clients=tuple(sorted(set(group["client"].astype(str)))),
+                servers=(str(server),),
+                first=first,
+                last=last,
+                occurrences=len(group),
+                seen=asked,
+                lookups_affected=lookups_of(lookups, set(group.index.tolist())),
+                seconds_lost=round(lost, 6),
+                frames=tuple(frames),
+                display_filter=frame_filter(frames),
+                remediation=(
+                    "Find why first attempts go unanswered (see DNS001 conntrack race and "
+                    "DNS006 unreachable upstream findings); a lower `options timeout:` in the "
+                    "pod's dnsConfig only shortens each wait."
+                ),
+                details={"typical_gap_s": round(typical, 3), "retransmissions": len(gaps)},
+            )
+        )
+    return out

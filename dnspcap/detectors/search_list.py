@@ -1,0 +1,81 @@
+"""DNS005 search-list amplification: NXDOMAIN queries spent on the ndots:5 search list.
+
+**What it detects.** Lookups that walked the search list (``name.<ns>.svc.cluster.local``,
+``name.svc.cluster.local``, ``name.cluster.local``) before the name that resolved.
+
+**Why it matters.** With Kubernetes' ``ndots:5``, ``api.example.com`` costs four
+A+AAAA steps, six of eight queries wasted (REFERENCE.md §2, measured); every step
+is a round trip before the real answer, and the load on CoreDNS multiplies.
+
+**Wire pattern.** NXDOMAIN answers for each suffix in turn, each step from a new
+socket, then the name as is.
+
+**Known false positives.** A name that really lives under a search domain (a
+same-namespace Service) resolves at its first step and is not counted.
+
+**Fix.** Use fully qualified names with a trailing dot (``api.example.com.``);
+set ``dnsConfig.options: [{name: ndots, value: "2"}]``; call same-namespace
+Services by their short name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from ..findings import Finding, Option, detector, frame_filter
+from ._util import frames_of
+
+MIN_WASTED = Option("search_min_wasted", 1, "any wasted query is worth knowing about")
+
+
+@detector("DNS005", "search.amplification", "warning", [MIN_WASTED])
+def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> list[Finding]:
+    """One finding for all lookups that spent queries on the search list."""
+    if lookups.empty:
+        return []
+    ok = lookups[lookups["outcome"].astype(str) == "answered"]
+    hit = ok[ok["search_queries"] > 0]
+    wasted = int(hit["search_queries"].sum())
+    if hit.empty or wasted < opts["search_min_wasted"]:
+        return []
+    # time lost: from the lookup's start to the first query for the name that resolved
+    rows = hit[["final_name", "start", "transactions_index"]].explode("transactions_index")
+    rows = rows.join(tx[["qname", "query_ts"]], on="transactions_index")
+    final_start = (
+        rows[rows["qname"].astype(str) == rows["final_name"]].groupby(level=0)["query_ts"].min()
+    )
+    lost = float((final_start - hit["start"]).dt.total_seconds().sum())
+    names = hit["name"].value_counts()
+    involved = tx.loc[sorted({int(i) for idx in hit["transactions_index"] for i in idx})]
+    frames = frames_of(involved[involved["rcode"].astype(str) == "NXDOMAIN"])
+    per_lookup = wasted / len(hit)
+    top = ", ".join(f"{n} ({c}x)" for n, c in names.head(5).items())
+    return [
+        Finding(
+            code="DNS005",
+            name="search.amplification",
+            severity="warning",
+            confidence="high",
+            summary=(
+                f"{len(hit)} of {len(ok)} answered lookups went through the search list first: "
+                f"{wasted} NXDOMAIN queries ({per_lookup:.1f} per lookup), {lost:.3f} s in all"
+            ),
+            clients=tuple(sorted(set(hit["client"].astype(str)))),
+            servers=tuple(sorted(set(involved["server"].astype(str)))),
+            first=hit["start"].min(),
+            last=hit["start"].max(),
+            occurrences=len(hit),
+            seen=len(ok),
+            lookups_affected=len(hit),
+            seconds_lost=round(lost, 6),
+            frames=tuple(frames),
+            display_filter=frame_filter(frames),
+            remediation=(
+                f"Qualify these names with a trailing dot ({top}) or set "
+                '`dnsConfig.options: [{name: ndots, value: "2"}]` on the pods.'
+            ),
+            details={"names": names.head(20).to_dict(), "wasted_queries": wasted},
+        )
+    ]

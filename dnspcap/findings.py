@@ -1,0 +1,135 @@
+"""Stage 3: findings, the detector registry, and `detect`.
+
+A detector reads the transactions and lookups tables and returns findings.
+Each detector is one module in :mod:`dnspcap.detectors` with a stable code
+(like a linter's: ``DNS001``), a dotted name, a default severity, named
+thresholds with their source, and a docstring that is its documentation page.
+Pairing knows nothing of detectors; detectors only read the tables.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+SEVERITIES = ("info", "warning", "error", "critical")
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One failure signature seen in a capture, with its evidence, impact and fix."""
+
+    code: str
+    name: str
+    severity: str
+    confidence: str  # "high", "medium", "low"
+    summary: str
+    clients: tuple[str, ...]
+    servers: tuple[str, ...]
+    first: pd.Timestamp | None
+    last: pd.Timestamp | None
+    occurrences: int
+    seen: int  # out of how many comparable things (pairs, lookups, queries)
+    lookups_affected: int
+    seconds_lost: float
+    frames: tuple[int, ...]
+    display_filter: str
+    remediation: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.occurrences / self.seen if self.seen else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d["rate"] = self.rate
+        for k in ("first", "last"):
+            d[k] = None if d[k] is None else d[k].isoformat()
+        d["clients"], d["servers"], d["frames"] = (
+            list(self.clients), list(self.servers), list(self.frames)
+        )  # fmt: skip
+        d["details"] = dict(self.details)
+        return d
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """A named threshold: its default and where the default comes from."""
+
+    name: str
+    default: float
+    source: str
+
+
+Run = Callable[[pd.DataFrame, pd.DataFrame, Mapping[str, float]], list[Finding]]
+
+
+@dataclass(frozen=True, slots=True)
+class Detector:
+    code: str
+    name: str
+    severity: str
+    options: tuple[Option, ...]
+    run: Run
+    doc: str
+
+
+REGISTRY: dict[str, Detector] = {}
+
+
+def detector(
+    code: str, name: str, severity: str, options: Iterable[Option] = ()
+) -> Callable[[Run], Run]:
+    """Register a detector function; its module's docstring is its documentation."""
+
+    def wrap(fn: Run) -> Run:
+        if code in REGISTRY:
+            raise ValueError(f"detector code {code} registered twice")
+        doc = sys.modules[fn.__module__].__doc__ or ""
+        REGISTRY[code] = Detector(code, name, severity, tuple(options), fn, doc)
+        return fn
+
+    return wrap
+
+
+def detectors() -> list[Detector]:
+    from . import detectors as _  # noqa: F401 - importing registers them
+
+    return [REGISTRY[c] for c in sorted(REGISTRY)]
+
+
+def detect(
+    transactions: pd.DataFrame,
+    lookups: pd.DataFrame,
+    *,
+    select: Iterable[str] | None = None,
+    ignore: Iterable[str] = (),
+    options: Mapping[str, float] | None = None,
+) -> list[Finding]:
+    """Run the detectors (all, or those selected by code, minus those ignored)."""
+    chosen = detectors()
+    known = {d.code for d in chosen}
+    wanted = set(select) if select is not None else known
+    unknown = (wanted | set(ignore)) - known
+    if unknown:
+        raise ValueError(f"unknown detector code(s): {', '.join(sorted(unknown))}")
+    found: list[Finding] = []
+    for d in chosen:
+        if d.code in wanted and d.code not in set(ignore):
+            opts = {o.name: float((options or {}).get(o.name, o.default)) for o in d.options}
+            found.extend(d.run(transactions, lookups, opts))
+    order = {s: i for i, s in enumerate(SEVERITIES)}
+    return sorted(
+        found, key=lambda f: (-order[f.severity], f.code, f.first or pd.Timestamp(0, tz="UTC"))
+    )
+
+
+def frame_filter(frames: Iterable[int], limit: int = 200) -> str:
+    """A Wireshark display filter that shows exactly these frames (the first `limit`)."""
+    chosen = sorted(set(int(f) for f in frames))[:limit]
+    return "frame.number in {" + " ".join(map(str, chosen)) + "}" if chosen else ""
