@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .columns import MESSAGE_COLUMNS
 from .errors import CaptureError, DnspcapError, UnknownLinkTypeError
-from .findings import Finding, detect, detectors
+from .findings import Finding, catalogue, detect
 from .lookups import infer_search_list, lookups
 from .messages import iter_messages, read_messages
 from .pairing import pair
@@ -25,8 +25,8 @@ __all__ = [
     "Finding",
     "UnknownLinkTypeError",
     "__version__",
+    "catalogue",
     "detect",
-    "detectors",
     "infer_search_list",
     "iter_messages",
     "lookups",

@@ -9,6 +9,7 @@ Pairing knows nothing of detectors; detectors only read the tables.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -97,8 +98,9 @@ def detector(
     return wrap
 
 
-def detectors() -> list[Detector]:
-    from . import detectors as _  # noqa: F401 - importing registers them
+def catalogue() -> list[Detector]:
+    """Every detector, by code (importing :mod:`dnspcap.detectors` registers them)."""
+    importlib.import_module("dnspcap.detectors")
 
     return [REGISTRY[c] for c in sorted(REGISTRY)]
 
@@ -112,7 +114,7 @@ def detect(
     options: Mapping[str, float] | None = None,
 ) -> list[Finding]:
     """Run the detectors (all, or those selected by code, minus those ignored)."""
-    chosen = detectors()
+    chosen = catalogue()
     known = {d.code for d in chosen}
     wanted = set(select) if select is not None else known
     unknown = (wanted | set(ignore)) - known

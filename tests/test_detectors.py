@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import dnspcap
-from dnspcap.findings import REGISTRY, Finding, detect, detectors
+from dnspcap.findings import REGISTRY, Finding, catalogue, detect
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "crafted"
 CAPTURES = sorted(SAMPLES.glob("*.pcap"))
@@ -68,7 +68,7 @@ def test_search_list_sample() -> None:
 
 
 def test_every_detector_is_documented_and_selectable() -> None:
-    ds = detectors()
+    ds = catalogue()
     assert [d.code for d in ds] == sorted(REGISTRY)
     for d in ds:
         assert "**What it detects.**" in d.doc and "**Fix.**" in d.doc, d.code
@@ -79,3 +79,16 @@ def test_every_detector_is_documented_and_selectable() -> None:
     assert "DNS001" not in {f.code for f in detect(tx, lk, ignore=["DNS001"])}
     with pytest.raises(ValueError, match="DNS999"):
         detect(tx, lk, select=["DNS999"])
+
+
+def test_musl_collision_sample() -> None:
+    found = {f.code: f for f in findings(SAMPLES / "musl-id-collision.pcap")}
+    assert set(found) == {"DNS002", "DNS003"}
+    collision = found["DNS002"]
+    assert (collision.occurrences, collision.details["answer_order_breaks_id_matching"]) == (1, 1)
+    assert collision.details["ids"] == ["0x5c20"]
+    assert collision.clients == ("10.244.2.33",)
+    # AAAA first twice, once with a collision: serious, because musl matches on ID alone
+    assert (found["DNS003"].occurrences, found["DNS003"].severity) == (2, "error")
+    lk = dnspcap.lookups(dnspcap.pair(dnspcap.read_messages(SAMPLES / "musl-id-collision.pcap")))
+    assert set(lk["resolver"]) == {"musl"}

@@ -1,5 +1,5 @@
 """The detectors, one per module; importing this package registers them all."""
 
-from . import conntrack_race, retransmissions, search_list
+from . import aaaa_first, conntrack_race, id_collision, retransmissions, search_list
 
-__all__ = ["conntrack_race", "retransmissions", "search_list"]
+__all__ = ["aaaa_first", "conntrack_race", "id_collision", "retransmissions", "search_list"]

@@ -151,6 +151,44 @@ def healthy() -> list:  # type: ignore[type-arg]
     return sorted(pkts, key=lambda p: float(p.time))
 
 
+MUSL_POD = "10.244.2.33"
+
+
+def _musl(t: float, sport: int, dns: DNS, reply: bool = False):  # type: ignore[no-untyped-def]
+    pkt = _udp(t, sport, dns, reply)
+    if reply:
+        pkt[IP].dst = MUSL_POD
+    else:
+        pkt[IP].src = MUSL_POD
+    pkt.time = t
+    return pkt
+
+
+def musl_collision() -> list:  # type: ignore[type-arg]
+    """An Alpine (musl) pod: clock-derived IDs 0x147 apart, then a pair that collides.
+
+    Lookup 1: IDs 0x4a10/0x4b57, A answered first (fine). Lookup 2: one ID 0x5c20 for
+    both, the AAAA's NODATA answered first: musl takes it for the A too. Lookup 3: IDs
+    0x6d01/0x6e48, the AAAA answer first (harmless without a collision).
+    """
+    name = "cache.shop.svc.cluster.local."
+    a_rr = DNSRR(rrname=name, type="A", ttl=30, rdata="10.96.40.2")
+    pkts = []
+    plan = [(0x4A10, 0x4B57, False), (0x5C20, 0x5C20, True), (0x6D01, 0x6E48, True)]
+    for k, (ia, i6, aaaa_first) in enumerate(plan):
+        t, port = T0 + 5.0 + k * 0.4, 44000 + k
+        qa = DNS(id=ia, rd=1, qd=DNSQR(qname=name, qtype="A"))
+        q6 = DNS(id=i6, rd=1, qd=DNSQR(qname=name, qtype="AAAA"))
+        ra = DNS(id=ia, qr=1, rd=1, ra=1, qd=DNSQR(qname=name, qtype="A"), an=a_rr)
+        r6 = DNS(id=i6, qr=1, rd=1, ra=1, qd=DNSQR(qname=name, qtype="AAAA"))
+        first, second = (r6, ra) if aaaa_first else (ra, r6)
+        pkts += [
+            _musl(t, port, qa), _musl(t + 60e-6, port, q6),
+            _musl(t + 0.0007, port, first, True), _musl(t + 0.0009, port, second, True),
+        ]  # fmt: skip
+    return pkts
+
+
 def main() -> None:
     wrpcap(
         str(HERE / "search-list-and-tcp-fallback.pcap"),
@@ -158,6 +196,7 @@ def main() -> None:
     )
     wrpcap(str(HERE / "conntrack-race-glibc.pcap"), conntrack_race())
     wrpcap(str(HERE / "healthy-glibc.pcap"), healthy())
+    wrpcap(str(HERE / "musl-id-collision.pcap"), musl_collision())
 
 
 if __name__ == "__main__":

@@ -1,0 +1,79 @@
+"""DNS003 aaaa-first: the AAAA answer of a same-socket pair arrived before the A answer.
+
+**What it detects.** A and AAAA asked together from one socket, both answered, the
+AAAA's answer first.
+
+**Why it matters.** Harmless for glibc and Go, which match an answer to its
+question. With an ID-only matcher and a collision (DNS002) the A lookup gets the
+AAAA's answer. On its own it shows reordering or a slower A path (an upstream
+that is slow for A, or A and AAAA DNATed to different endpoints).
+
+**Wire pattern.** ``A id=x``, ``AAAA id=y`` from port p; answer ``id=y`` before ``id=x``.
+
+**Known false positives.** None: it is reported as information, with its consequence.
+
+**Fix.** Nothing for glibc/Go clients; for musl clients see DNS002.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from ..findings import Finding, Option, detector, frame_filter
+from ._util import frames_of, ns
+
+PAIR_WINDOW = Option("aaaa_first_pair_window_s", 0.001, "glibc/musl send the pair ~60 µs apart")
+
+
+@detector("DNS003", "answer.aaaa_first", "info", [PAIR_WINDOW])
+def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> list[Finding]:
+    """Same-socket pairs whose AAAA answer came first; serious when IDs also collide."""
+    q = tx[(tx["responses"] > 0) & (tx["attempts"] > 0)].copy()
+    q["q_ns"], q["r_ns"], q["row"] = ns(q["query_ts"]), ns(q["response_ts"]), q.index
+    key = ["client", "client_port", "server", "server_port", "transport", "qname"]
+    a = q[q["qtype"].astype(str) == "A"]
+    b = q[q["qtype"].astype(str) == "AAAA"]
+    pairs = a.merge(b, on=key, suffixes=("_a", "_b"))
+    pairs = pairs[
+        (pairs["q_ns_a"] - pairs["q_ns_b"]).abs() <= int(opts["aaaa_first_pair_window_s"] * 1e9)
+    ]
+    if pairs.empty:
+        return []
+    early = pairs[pairs["r_ns_b"] < pairs["r_ns_a"]]
+    if early.empty:
+        return []
+    colliding = int((early["id_a"] == early["id_b"]).sum())
+    rows = sorted(set(early["row_a"]) | set(early["row_b"]))
+    frames = frames_of(tx.loc[rows])
+    return [
+        Finding(
+            code="DNS003",
+            name="answer.aaaa_first",
+            severity="error" if colliding else "info",
+            confidence="high",
+            summary=(
+                f"in {len(early)} of {len(pairs)} same-socket A/AAAA pairs the AAAA answer came "
+                f"first ({colliding} with one ID for both: the A lookup gets the AAAA answer)"
+                if colliding
+                else f"in {len(early)} of {len(pairs)} same-socket A/AAAA pairs the AAAA answer "
+                "came first (harmless for glibc and Go, which match answers by question)"
+            ),
+            clients=tuple(sorted(set(early["client"].astype(str)))),
+            servers=tuple(sorted(set(early["server"].astype(str)))),
+            first=pd.Timestamp(int(early["q_ns_a"].min()), tz="UTC"),
+            last=pd.Timestamp(int(early["r_ns_a"].max()), tz="UTC"),
+            occurrences=len(early),
+            seen=len(pairs),
+            lookups_affected=0,
+            seconds_lost=0.0,
+            frames=tuple(frames),
+            display_filter=frame_filter(frames),
+            remediation=(
+                "Nothing to do for glibc and Go clients. For musl clients with colliding IDs "
+                "see DNS002: a glibc-based image or a static Go binary."
+            ),
+            details={"with_id_collision": colliding},
+        )
+    ]

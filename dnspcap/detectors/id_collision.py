@@ -1,0 +1,79 @@
+"""DNS002 id-collision: two queries in flight on one socket with the same ID.
+
+**What it detects.** Two transactions on one 5-tuple with one DNS ID and different
+questions (A and AAAA) overlapping in time: musl's clock-derived IDs on a coarse
+clock source (seed 004), busybox nslookup, lima-vm/lima#738.
+
+**Why it matters.** musl matches answers on the ID bytes alone, so it takes the first
+answer for both queries. If the AAAA's empty NODATA answer comes first, the name
+"does not resolve"; if AAAA records come first, an IPv4-only pod gets an IPv6
+address and cannot connect. Wireshark calls the second query a "retransmission".
+
+**Wire pattern.** ``A id=x`` and ``AAAA id=x`` from one port ~60 µs apart.
+
+**Known false positives.** None known on one socket within one resolver timeout.
+
+**Fix.** A glibc-based image (debian-slim, distroless), a static Go binary
+(``CGO_ENABLED=0``), or a newer musl (1.2.4+ bumps the second ID).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from ..findings import Finding, detector, frame_filter
+from ._util import frames_of, lookups_of, when
+
+
+@detector("DNS002", "id.collision", "error")
+def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> list[Finding]:
+    """All ID collisions, with how many had the answer order that breaks an ID-only matcher."""
+    hit = tx[tx["id_collision"]]
+    if hit.empty:
+        return []
+    key = ["client", "client_port", "server", "server_port", "id"]
+    groups = hit.groupby(key, observed=True, sort=False)
+    broken = 0
+    for _, g in groups:
+        r = g.dropna(subset=["response_ts"]).sort_values("response_ts")
+        # the first answer is taken for both: harmful when it is not the A's
+        if len(r) >= 2 and str(r["qtype"].iloc[0]) != "A":
+            broken += 1
+    seen = int((tx["attempts"] > 0).sum())
+    first, last = when(hit)
+    frames = frames_of(hit)
+    n = groups.ngroups
+    return [
+        Finding(
+            code="DNS002",
+            name="id.collision",
+            severity="error",
+            confidence="high",
+            summary=(
+                f"{n} pair{'s' if n != 1 else ''} of queries shared one ID on one socket; "
+                f"in {broken} the first answer "
+                "was not the A record's, which an ID-only matcher (musl) takes for both"
+            ),
+            clients=tuple(sorted(set(hit["client"].astype(str)))),
+            servers=tuple(sorted(set(hit["server"].astype(str)))),
+            first=first,
+            last=last,
+            occurrences=n,
+            seen=seen,
+            lookups_affected=lookups_of(lookups, set(hit.index.tolist())),
+            seconds_lost=0.0,
+            frames=tuple(frames),
+            display_filter=frame_filter(frames),
+            remediation=(
+                "Use a glibc-based image (debian-slim, distroless) or a static Go binary "
+                "(CGO_ENABLED=0), or upgrade musl to 1.2.4 or later."
+            ),
+            details={
+                "answer_order_breaks_id_matching": broken,
+                "ids": sorted({f"{int(i):#06x}" for i in np.asarray(hit["id"])})[:20],
+            },
+        )
+    ]
