@@ -13,7 +13,7 @@ from . import fastdns as fd
 
 
 class Interned:
-    """An open-addressing table the kernel interns keys in (see :func:`dnspcap.fast.intern`).
+    """An open-addressing table the kernel interns keys in (see :mod:`dnspcap.fast`).
 
     It lives as long as the accumulator, across chunks and files, so an id the kernel
     gave once means the same thing for the whole read.

@@ -29,7 +29,7 @@ from .capture import (
 )
 from .errors import CaptureError, UnknownLinkTypeError
 from .kernelio import KernelBuffers
-from .netstack import SUPPORTED_LINKTYPES, NetStack, RawMessage
+from .netstack import SUPPORTED_LINKTYPES, TUNNEL_PORTS, NetStack, RawMessage
 from .table import Accumulator
 
 Source = str | os.PathLike[str] | BinaryIO
@@ -202,7 +202,7 @@ class _Interfaces:
 
 def _port_table(ports: frozenset[int], multicast: bool) -> np.ndarray:
     table = np.zeros(65536, np.uint8)
-    for p in (4789, 8472, 6081):
+    for p in TUNNEL_PORTS:
         table[p] = fast.P_TUNNEL
     table[5353] = fast.P_MDNS if multicast else fast.P_MDNS_SKIP
     table[5355] = fast.P_LLMNR if multicast else fast.P_LLMNR_SKIP
@@ -327,7 +327,7 @@ def _slow(
 def _block_len(buf: np.ndarray, pos: int, state: FileState) -> int:
     big = state.big_endian
     if int.from_bytes(bytes(buf[pos : pos + 4]), "big") == PCAPNG_SHB:
-        big = buf[pos + 8] == 0x1A
+        big = bytes(buf[pos + 8 : pos + 12]) == b"\x1a\x2b\x3c\x4d"  # as capture.py reads it
     return int.from_bytes(bytes(buf[pos + 4 : pos + 8]), "big" if big else "little")
 
 

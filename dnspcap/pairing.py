@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from numba import njit
+
+from ._kernel import assign_transactions
 
 # A query resent with no answer in between, at most this long after the previous
 # attempt, is a retransmission; later, it is a new transaction. glibc caps its timeout
@@ -53,8 +54,7 @@ def _codes(*keys: np.ndarray) -> np.ndarray:
     return np.asarray(combined, np.int64)
 
 
-@njit(cache=True)
-def _assign(key, ts, is_query, retry_ns):  # type: ignore[no-untyped-def]
+def _assign(key: np.ndarray, ts: np.ndarray, is_query: np.ndarray, retry_ns: int) -> np.ndarray:
     """Walk messages sorted by (key, time); give each its transaction number.
 
     Within one key: a query while the current transaction's query is still
@@ -62,34 +62,11 @@ def _assign(key, ts, is_query, retry_ns):  # type: ignore[no-untyped-def]
     the first response answers the open query; a response after that, within
     retry_ns, is a duplicate; a response with no open query starts a
     response-only transaction.
+
+    The loop is C (``assign_transactions`` in ``dnspcap/_kernel.c``): key and ts are
+    int64 arrays, is_query a bool array, all of one length.
     """
-    n = key.shape[0]
-    txn = np.empty(n, np.int64)
-    t = -1
-    has_q = False
-    answered = False
-    last_q = np.int64(0)
-    last_r = np.int64(0)
-    for i in range(n):
-        fresh = i == 0 or key[i] != key[i - 1]
-        if is_query[i]:
-            if fresh or not has_q or answered or ts[i] - last_q > retry_ns:
-                t += 1
-                has_q = True
-                answered = False
-            last_q = ts[i]
-        else:
-            if not fresh and has_q and not answered:
-                answered = True
-            elif not fresh and answered and ts[i] - last_r <= retry_ns:
-                pass  # a duplicate response
-            else:
-                t += 1
-                has_q = False
-                answered = True
-            last_r = ts[i]
-        txn[i] = t
-    return txn
+    return assign_transactions(key, ts, is_query, retry_ns)
 
 
 def pair(
