@@ -92,3 +92,33 @@ def test_musl_collision_sample() -> None:
     assert (found["DNS003"].occurrences, found["DNS003"].severity) == (2, "error")
     lk = dnspcap.lookups(dnspcap.pair(dnspcap.read_messages(SAMPLES / "musl-id-collision.pcap")))
     assert set(lk["resolver"]) == {"musl"}
+
+
+def test_upstream_trouble_sample() -> None:
+    found = {f.code: f for f in findings(SAMPLES / "upstream-trouble.pcap")}
+    assert set(found) == {"DNS006", "DNS007", "DNS008", "DNS009", "DNS010"}
+    assert found["DNS006"].servers == ("10.0.0.3",) and found["DNS006"].occurrences == 5
+    loop = found["DNS007"]
+    assert (loop.severity, loop.occurrences) == ("critical", 150)
+    assert loop.details["span_s"] == pytest.approx(0.0298, abs=1e-4)
+    assert found["DNS008"].clients == ("10.244.2.33",)
+    assert found["DNS009"].details["rcodes"] == {"SERVFAIL": 4}
+    slow = found["DNS010"]
+    assert (slow.occurrences, slow.seen) == (3, 30)
+    assert slow.details["p50_s"] == pytest.approx(0.001, abs=1e-4)
+    # the loop's same-ID repeats are not resolver retransmissions
+    assert "DNS004" not in found
+
+
+def test_findings_sort_by_severity_and_thresholds_are_options() -> None:
+    tx = dnspcap.pair(dnspcap.read_messages(SAMPLES / "upstream-trouble.pcap"))
+    lk = dnspcap.lookups(tx)
+    found = detect(tx, lk)
+    assert [f.severity for f in found][:1] == ["critical"]
+    assert not detect(tx, lk, select=["DNS007"], options={"loop_min_queries": 1000})
+    assert not detect(
+        tx, lk, select=["DNS010"], options={"latency_outlier_s": 2.0, "latency_p99_s": 2.0}
+    )
+    for d in catalogue():
+        for o in d.options:
+            assert o.source, (d.code, o.name)

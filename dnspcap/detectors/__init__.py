@@ -1,5 +1,27 @@
 """The detectors, one per module; importing this package registers them all."""
 
-from . import aaaa_first, conntrack_race, id_collision, retransmissions, search_list
+from . import (
+    aaaa_first,
+    conntrack_race,
+    forwarding_loop,
+    id_collision,
+    latency,
+    retransmissions,
+    search_list,
+    server_errors,
+    truncation,
+    unreachable,
+)
 
-__all__ = ["aaaa_first", "conntrack_race", "id_collision", "retransmissions", "search_list"]
+__all__ = [
+    "aaaa_first",
+    "conntrack_race",
+    "forwarding_loop",
+    "id_collision",
+    "latency",
+    "retransmissions",
+    "search_list",
+    "server_errors",
+    "truncation",
+    "unreachable",
+]

@@ -31,6 +31,9 @@ from ..findings import Finding, Option, detector, frame_filter
 from ._util import frames_of, lookups_of, when
 
 MIN = Option("retransmissions_min", 1, "one retried query is already a lost timeout")
+MIN_GAP = Option(
+    "retransmission_min_gap_s", 0.5, "no resolver times out under 1 s; faster repeats are DNS007"
+)
 
 
 def _timeout_name(gap: float) -> str:
@@ -41,10 +44,12 @@ def _timeout_name(gap: float) -> str:
     return f"a {gap:.1f} s timeout"
 
 
-@detector("DNS004", "timeout.retransmissions", "warning", [MIN])
+@detector("DNS004", "timeout.retransmissions", "warning", [MIN, MIN_GAP])
 def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> list[Finding]:
     """One finding per server whose queries had to be resent."""
     retried = tx[tx["attempts"] > 1]
+    first_gap = retried["retry_gaps"].map(lambda g: float(g[0]))
+    retried = retried[first_gap >= opts["retransmission_min_gap_s"]]
     out: list[Finding] = []
     for server, group in retried.groupby("server", observed=True, sort=True):
         if len(group) < opts["retransmissions_min"]:

@@ -189,6 +189,65 @@ def musl_collision() -> list:  # type: ignore[type-arg]
     return pkts
 
 
+COREDNS = "10.244.0.5"
+
+
+def _between(t: float, src: str, dst: str, sport: int, dport: int, dns: DNS):  # type: ignore[no-untyped-def]
+    pkt = (
+        Ether(src=POD_MAC, dst=GW_MAC) / IP(src=src, dst=dst) / UDP(sport=sport, dport=dport) / dns
+    )
+    pkt.time = t
+    return pkt
+
+
+def upstream_trouble() -> list:  # type: ignore[type-arg]
+    """CoreDNS (10.244.0.5) and its upstreams, seen from the node.
+
+    10.0.0.2 answers, SERVFAILs one name four times and answers three queries after
+    1.5 s; 10.0.0.3 (a retired nameserver) never answers; a forwarding loop repeats one
+    HINFO probe 150 times in 30 ms; a musl pod gets a TC=1 answer and never retries
+    over TCP.
+    """
+    pkts = []
+    t = T0 + 20.0
+    for k in range(30):
+        name = f"svc{k % 6}.example.org"
+        q = DNS(id=0x1000 + k, rd=1, qd=DNSQR(qname=name, qtype="A"))
+        if k < 4:
+            name = "broken.example.org"
+            q = DNS(id=0x1000 + k, rd=1, qd=DNSQR(qname=name, qtype="A"))
+            r = DNS(id=0x1000 + k, qr=1, rd=1, ra=1, rcode=2, qd=DNSQR(qname=name, qtype="A"))
+        else:
+            r = DNS(
+                id=0x1000 + k,
+                qr=1,
+                rd=1,
+                ra=1,
+                qd=DNSQR(qname=name, qtype="A"),
+                an=DNSRR(rrname=name, type="A", ttl=60, rdata=f"192.0.2.{k}"),
+            )
+        delay = 1.5 if k in (10, 20, 25) else 0.001
+        pkts += [
+            _between(t + k * 0.05, COREDNS, "10.0.0.2", 50000 + k, 53, q),
+            _between(t + k * 0.05 + delay, "10.0.0.2", COREDNS, 53, 50000 + k, r),
+        ]  # fmt: skip
+    for k in range(5):
+        q = DNS(id=0x2000 + k, rd=1, qd=DNSQR(qname=f"svc{k}.example.org", qtype="A"))
+        pkts.append(_between(t + 0.01 + k * 0.3, COREDNS, "10.0.0.3", 51000 + k, 53, q))
+    probe = "7391044622.2891766134.cluster.local"
+    for k in range(150):
+        q = DNS(id=0x4C4F, rd=1, qd=DNSQR(qname=probe, qtype="HINFO"))
+        pkts.append(_between(t + 3.0 + k * 0.0002, COREDNS, "10.96.0.10", 52000 + k % 3, 53, q))
+    big = "big.example.com"
+    q = DNS(id=0x7A7A, rd=1, qd=DNSQR(qname=big, qtype="TXT"))
+    r = DNS(id=0x7A7A, qr=1, tc=1, rd=1, ra=1, qd=DNSQR(qname=big, qtype="TXT"))
+    pkts += [
+        _between(t + 4.0, MUSL_POD, VIP, 45000, 53, q),
+        _between(t + 4.001, VIP, MUSL_POD, 53, 45000, r),
+    ]
+    return sorted(pkts, key=lambda p: float(p.time))
+
+
 def main() -> None:
     wrpcap(
         str(HERE / "search-list-and-tcp-fallback.pcap"),
@@ -197,6 +256,7 @@ def main() -> None:
     wrpcap(str(HERE / "conntrack-race-glibc.pcap"), conntrack_race())
     wrpcap(str(HERE / "healthy-glibc.pcap"), healthy())
     wrpcap(str(HERE / "musl-id-collision.pcap"), musl_collision())
+    wrpcap(str(HERE / "upstream-trouble.pcap"), upstream_trouble())
 
 
 if __name__ == "__main__":

@@ -1,0 +1,74 @@
+"""DNS009 server-errors: SERVFAIL and REFUSED answers, by server and name.
+
+**What it detects.** Answers with rcode SERVFAIL (the server could not resolve:
+upstream down, DNSSEC failure, a loop detected) or REFUSED (policy, a server that
+is not a resolver for this client).
+
+**Why it matters.** The lookup fails at once or, with several nameservers, the
+resolver moves to the next and the lookup slows down.
+
+**Wire pattern.** ``R rcode=SERVFAIL`` / ``R rcode=REFUSED``.
+
+**Known false positives.** A zone that is really broken upstream is reported as the
+server's error: the names tell which.
+
+**Fix.** Look at the DNS server's logs for those names (CoreDNS ``errors``
+plugin); check its upstreams (``forward``) and its ACLs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from ..findings import Finding, Option, detector, frame_filter
+from ._util import frames_of, lookups_of, when
+
+MIN = Option("server_errors_min", 1, "every SERVFAIL is a failed lookup step")
+
+
+@detector("DNS009", "server.errors", "warning", [MIN])
+def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> list[Finding]:
+    """One finding per server that answered SERVFAIL or REFUSED."""
+    answered = tx[tx["responses"] > 0]
+    bad = answered[answered["rcode"].astype(str).isin(["SERVFAIL", "REFUSED"])]
+    out: list[Finding] = []
+    for server, g in bad.groupby("server", observed=True, sort=True):
+        if len(g) < opts["server_errors_min"]:
+            continue
+        total = int((answered["server"] == server).sum())
+        rcodes = g["rcode"].astype(str).value_counts().to_dict()
+        names = g["qname"].astype(str).value_counts().head(10).to_dict()
+        first, last = when(g)
+        frames = frames_of(g)
+        out.append(
+            Finding(
+                code="DNS009",
+                name="server.errors",
+                severity="warning",
+                confidence="high",
+                summary=(
+                    f"{server} answered {len(g)} of {total} queries with "
+                    + ", ".join(f"{n} {r}" for r, n in rcodes.items())
+                    + f" ({len(names)} name{'' if len(names) == 1 else 's'}, "
+                    f"e.g. {next(iter(names))})"
+                ),
+                clients=tuple(sorted(set(g["client"].astype(str)))),
+                servers=(str(server),),
+                first=first,
+                last=last,
+                occurrences=len(g),
+                seen=total,
+                lookups_affected=lookups_of(lookups, set(g.index.tolist())),
+                seconds_lost=0.0,
+                frames=tuple(frames),
+                display_filter=frame_filter(frames),
+                remediation=(
+                    "Check the DNS server's logs for these names (CoreDNS `errors` plugin) and "
+                    "the health of its upstreams (`forward`)."
+                ),
+                details={"rcodes": rcodes, "names": names},
+            )
+        )
+    return out

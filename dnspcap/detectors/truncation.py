@@ -1,0 +1,78 @@
+"""DNS008 truncation: a TC=1 answer that no TCP retry followed.
+
+**What it detects.** A response with the TC bit set (the answer did not fit in the
+UDP payload size) and no query for the same question over TCP from the same client
+in the next seconds.
+
+**Why it matters.** The client got no usable answer. glibc and Go retry over TCP;
+musl before 1.2.4 does not, so large answers (many A records, long TXT) fail on
+Alpine; a NetworkPolicy or firewall that blocks TCP/53 fails every client.
+
+**Wire pattern.** ``Q`` over UDP, ``R tc=1``, then no ``SYN`` to port 53.
+
+**Known false positives.** A capture that stops right after the TC answer.
+
+**Fix.** Allow TCP/53 to the DNS Service (NetworkPolicy egress rules usually list
+UDP only); musl ≥ 1.2.4 or a glibc image; smaller answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from ..findings import Finding, Option, detector, frame_filter
+from ._util import frames_of, ns, when
+
+WINDOW = Option("truncation_retry_window_s", 5.0, "resolvers retry over TCP at once")
+
+
+@detector("DNS008", "truncation.no_tcp_retry", "error", [WINDOW])
+def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> list[Finding]:
+    """Truncated answers not followed by the same question over TCP."""
+    tc = tx[tx["tc"] & (tx["transport"].astype(str) == "udp")]
+    if tc.empty:
+        return []
+    tcp = tx[(tx["transport"].astype(str) == "tcp") & (tx["attempts"] > 0)]
+    window = int(opts["truncation_retry_window_s"] * 1e9)
+    key = ["client", "qname", "qtype"]
+    cand = tc.assign(r_ns=ns(tc["response_ts"]), row=tc.index).merge(
+        tcp.assign(t_ns=ns(tcp["query_ts"]))[[*key, "t_ns"]], on=key, how="left"
+    )
+    retried = (cand["t_ns"] >= cand["r_ns"]) & (cand["t_ns"] - cand["r_ns"] <= window)
+    ok_rows = set(cand.loc[retried.to_numpy(bool), "row"])
+    lost = tc[~tc.index.isin(list(ok_rows))]
+    if lost.empty:
+        return []
+    first, last = when(lost)
+    frames = frames_of(lost)
+    names = lost["qname"].astype(str).value_counts().head(10).to_dict()
+    return [
+        Finding(
+            code="DNS008",
+            name="truncation.no_tcp_retry",
+            severity="error",
+            confidence="medium",
+            summary=(
+                f"{len(lost)} of {len(tc)} truncated (TC=1) answers were not retried over TCP: "
+                "those clients got no usable answer"
+            ),
+            clients=tuple(sorted(set(lost["client"].astype(str)))),
+            servers=tuple(sorted(set(lost["server"].astype(str)))),
+            first=first,
+            last=last,
+            occurrences=len(lost),
+            seen=len(tc),
+            lookups_affected=int(np.unique(lost["qname"].astype(str)).size),
+            seconds_lost=0.0,
+            frames=tuple(frames),
+            display_filter=frame_filter(frames),
+            remediation=(
+                "Allow TCP/53 to the DNS Service (NetworkPolicy egress often lists only UDP); "
+                "for Alpine images use musl 1.2.4+ (TCP fallback) or a glibc-based image."
+            ),
+            details={"names": names},
+        )
+    ]
