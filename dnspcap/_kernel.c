@@ -526,7 +526,8 @@ static int run_walk(Walk *w, int64_t *pos_io, int64_t *frame_io, int64_t *res)
                 /* the whole block must be in the buffer before Python parses it */
                 if (btype == 0x0A0D0D0A) /* its own byte order: the magic must be exact */
                     blen = u32(b, pos + 4, u32(b, pos + 8, 1) == 0x1A2B3C4D);
-                if (blen < 12 || blen > MAX_RECORD || blen % 4 != 0) {
+                /* a section header holds at least its magic, version and section length */
+                if (blen < (btype == 1 ? 12 : 28) || blen > MAX_RECORD || blen % 4 != 0) {
                     status = CORRUPT;
                     break;
                 }
@@ -547,9 +548,14 @@ static int run_walk(Walk *w, int64_t *pos_io, int64_t *frame_io, int64_t *res)
             }
             if (btype != 6) {
                 if (btype == 2 || btype == 3) { /* OPB, SPB: rare, exact path */
-                    frame = wadd(frame, 1);
-                    inc(&w->counts[C_PACKETS]);
-                    slow_record(w, &nslow, frame, -1, -1, pos, blen, btype);
+                    /* the exact path counts a packet only if its fixed fields are there */
+                    if (blen >= (btype == 2 ? 32 : 16)) {
+                        frame = wadd(frame, 1);
+                        inc(&w->counts[C_PACKETS]);
+                        slow_record(w, &nslow, frame, -1, -1, pos, blen, btype);
+                    } else {
+                        slow_record(w, &nslow, wadd(frame, 1), -1, -1, pos, blen, btype);
+                    }
                 }
                 pos += blen;
                 continue;
@@ -566,18 +572,21 @@ static int run_walk(Walk *w, int64_t *pos_io, int64_t *frame_io, int64_t *res)
             data = pos + 28;
             frame = wadd(frame, 1);
             inc(&w->counts[C_PACKETS]);
-            if (iface >= w->n_if || caplen + 32 > blen || w->if_tsmul[iface] == 0) {
-                /* unknown interface, cut-short block or an odd timestamp unit */
+            int64_t scaled = 0;
+            int bad_ts = iface >= w->n_if || units < 0 ||
+                         (iface < w->n_if &&
+                          (w->if_tsmul[iface] == 0 || w->if_tsdiv[iface] == 0 ||
+                           __builtin_mul_overflow(units, w->if_tsmul[iface], &scaled) ||
+                           __builtin_add_overflow(floordiv(scaled, w->if_tsdiv[iface]),
+                                                  w->if_tsoff[iface], &ts) ||
+                           ts == INT64_MIN));
+            if (bad_ts || caplen + 32 > blen) {
+                /* unknown interface, cut-short block, an odd timestamp unit, or a time
+                   that does not fit in 64-bit nanoseconds: the exact path says which */
                 slow_record(w, &nslow, frame, -1, -1, pos, blen, 6);
                 pos += blen;
                 continue;
             }
-            if (w->if_tsdiv[iface] == 0) {
-                err = E_ZERO_DIVISION;
-                break;
-            }
-            ts = wadd(floordiv(wmul(units, w->if_tsmul[iface]), w->if_tsdiv[iface]),
-                      w->if_tsoff[iface]);
             pos += blen;
         } else {
             if (pos + w->rechdr > n) {
@@ -724,7 +733,7 @@ static int run_walk(Walk *w, int64_t *pos_io, int64_t *frame_io, int64_t *res)
                     else if (a == P_LLMNR || c == P_LLMNR || a == P_LLMNR_SKIP ||
                              c == P_LLMNR_SKIP)
                         svc = (a == P_LLMNR || c == P_LLMNR) ? P_LLMNR : P_LLMNR_SKIP;
-                    else if (c == P_TUNNEL)
+                    else if (a == P_TUNNEL || c == P_TUNNEL) /* GTP-U: 2152 both ways */
                         slow = 1;
                     if (slow) {
                         /* handed back below */

@@ -17,6 +17,7 @@ import io
 import os
 import struct
 import sys
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO, NamedTuple
@@ -81,6 +82,7 @@ class FileState:
     ts_mul: int = 1000  # classic pcap: ns per fractional unit (1000 for µs, 1 for ns)
     record_header: int = 16  # classic pcap: 24 for the modified (Kuznetzov) format
     frames: int = 0
+    idbs: int = 0  # interface blocks parsed so far, in all sections
     warnings: list[str] = field(default_factory=list)
 
 
@@ -145,10 +147,16 @@ class _PeekStream(io.RawIOBase):
 
 
 class _GzipStream(io.RawIOBase):
-    """Gzip reading that turns a corrupt or cut gzip stream into end of data plus a note."""
+    """Gzip reading that turns a corrupt or cut gzip stream into end of data plus a note.
+
+    Decompressed data is buffered here in the pieces gzip itself produces, so what is
+    recovered before damage does not depend on how much a caller asks for at once
+    (the fast path reads megabytes, the exact path a record at a time).
+    """
 
     def __init__(self, name: str, gz: gzip.GzipFile) -> None:
         self._gz = gz
+        self._buf = b""
         self.name = name
         self.problem: str | None = None
 
@@ -156,13 +164,20 @@ class _GzipStream(io.RawIOBase):
         return True
 
     def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        if self.problem:
-            return 0
-        try:
-            return self._gz.readinto(b)
-        except (EOFError, OSError, gzip.BadGzipFile) as e:
-            self.problem = f"gzip stream is damaged or cut short ({e})"
-            return 0
+        mv = memoryview(b).cast("B")
+        while len(self._buf) < len(mv) and self.problem is None:
+            try:
+                piece = self._gz.read1(1 << 16)
+            except (EOFError, OSError, zlib.error) as e:
+                self.problem = f"gzip stream is damaged or cut short ({e})"
+                break
+            if not piece:
+                break
+            self._buf += piece
+        n = min(len(mv), len(self._buf))
+        mv[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
 
     def close(self) -> None:
         self._gz.close()
@@ -201,8 +216,9 @@ def parse_file_header(name: str, head: bytes) -> tuple[FileState, int]:
             state = FileState(name, "pcap", big)
             state.ts_mul = 1 if magic == PCAP_MAGIC_NS else 1000
             state.record_header = 24 if magic == PCAP_MAGIC_KUZNETZOV else 16
-            # The upper bits of the link-type field carry FCS information (pcap-savefile(5)).
-            state.interfaces.append(Interface(network & 0x0FFFFFFF, snaplen))
+            # Only the low 16 bits are the link type; the upper ones carry FCS information
+            # (pcap-savefile(5), libpcap's LT_LINKTYPE).
+            state.interfaces.append(Interface(network & 0xFFFF, snaplen))
             return state, 24
     if m_le == PCAPNG_SHB:
         if len(head) < 12:
@@ -238,6 +254,7 @@ def parse_idb(state: FileState, body: bytes) -> None:
         elif code == 14 and len(value) == 8:  # if_tsoffset, seconds
             (iface.tsoffset_s,) = struct.unpack(e + "q", value)
     state.interfaces.append(iface)
+    state.idbs += 1
 
 
 def _options(data: bytes, e: str) -> Iterator[tuple[int, bytes]]:

@@ -107,7 +107,7 @@ MESSAGE_COLUMNS: tuple[Column, ...] = (
     ),
     Column(
         "size",
-        "uint16",
+        "uint32",
         "Length of the DNS message in bytes as captured (without the TCP length prefix).",
     ),
     Column(

@@ -156,19 +156,19 @@ def _check_linktype(state: FileState) -> None:
 def _pure(
     state: FileState, stream: BinaryIO, head: bytes, stack: NetStack, acc: Accumulator, index: int
 ) -> Iterator[None]:
-    known = 0
+    known = -1
     raws: list[RawMessage] = []
     for n, rec in enumerate(iter_records(state, stream, head)):
-        if len(state.interfaces) != known:
+        if state.idbs != known:
             _check_linktype(state)
-            known = len(state.interfaces)
+            known = state.idbs
         raws += _packet(stack, rec.frame, rec.ts_ns, rec.linktype, rec.data, rec.orig_len, rec.cut)
         if n % 100_000 == 99_999:
             acc.add_raw(index, raws)
             raws = []
             yield None
     acc.add_raw(index, raws)
-    if len(state.interfaces) != known:
+    if state.idbs != known:
         _check_linktype(state)
 
 
@@ -190,9 +190,11 @@ class _Interfaces:
         mul, div, off = [], [], []
         for i in ifs:
             decimal = not i.tsresol_binary and i.tsresol_exp <= 9
-            mul.append(10 ** (9 - i.tsresol_exp) if decimal else 0)
+            # an offset that does not fit in 64-bit nanoseconds: the exact path reports it
+            fits = abs(i.tsoffset_s) < 9_000_000_000
+            mul.append(10 ** (9 - i.tsresol_exp) if decimal and fits else 0)
             div.append(1)
-            off.append(i.tsoffset_s * 1_000_000_000)
+            off.append(i.tsoffset_s * 1_000_000_000 if fits else 0)
         self.tsmul = np.array(mul or [0], np.int64)
         self.tsdiv = np.array(div or [1], np.int64)
         self.tsoff = np.array(off or [0], np.int64)

@@ -357,8 +357,10 @@ class NetStack:
         if service == SKIPPED:
             return
         if service is None:
-            if depth < MAX_TUNNEL_DEPTH and dport in TUNNEL_PORTS:
-                self._overlay(dport, p[8:], depth + 1)
+            # as Wireshark does, a tunnel port at either end (GTP-U uses 2152 both ways)
+            port = dport if dport in TUNNEL_PORTS else sport if sport in TUNNEL_PORTS else 0
+            if depth < MAX_TUNNEL_DEPTH and port:
+                self._overlay(port, p[8:], depth + 1)
             else:
                 self.counts["not_dns"] += 1
             return

@@ -41,7 +41,7 @@ _ROW_FIELDS: dict[str, Any] = {
     "ip_version": np.uint8,
     "service": np.uint8,
     "id": np.uint16,
-    "size": np.uint16,
+    "size": np.uint32,
     "truncated": np.bool_,
     # the DNS fields, in the order of _dns_fields()
     "flags": np.uint16,
@@ -61,6 +61,7 @@ _ROW_FIELDS: dict[str, Any] = {
     "error": np.int32,
 }
 _DNS_FIELDS = list(_ROW_FIELDS)[13:]
+_TS_MIN, _TS_MAX = -(2**63), 2**63 - 1  # int64 minimum is NaT
 _TEXT_FIELDS = ("qname", "answers", "edns_options", "error")
 
 
@@ -141,12 +142,19 @@ class Accumulator:
             return 0
         rows = []
         for r in raws:
+            ts = r.ts_ns
+            if not _TS_MIN < ts <= _TS_MAX:
+                # beyond datetime64[ns] (years 1678-2262): NaT, counted and warned once
+                self.counts["timestamp_out_of_range"] += 1
+                if self.counts["timestamp_out_of_range"] == 1:
+                    self.warnings.append(f"frame {r.frame}: timestamp out of range (kept as NaT)")
+                ts = _TS_MIN
             d = decode_message(r.payload)
             if r.error:
                 d = d._replace(error=r.error if d.error is None else f"{r.error}; {d.error}")
             rows.append(
                 (
-                    file_index, r.frame, r.ts_ns, self._ip(r.src), self._ip(r.dst), r.sport,
+                    file_index, r.frame, ts, self._ip(r.src), self._ip(r.dst), r.sport,
                     r.dport, r.transport, r.ip_version, r.service, d.id or 0, len(r.payload),
                     r.truncated, *self._dns_fields(d),
                 )
@@ -221,7 +229,7 @@ class Accumulator:
         p["ip_version"].append(out.m_ver[:n].copy())
         p["service"].append(out.m_service[:n].copy())
         p["id"].append(out.m_id[:n].copy())
-        p["size"].append(out.m_size[:n].copy())
+        p["size"].append(out.m_size[:n].astype(np.uint32))
         p["truncated"].append(np.zeros(n, np.bool_))
         for name in _DNS_FIELDS:
             p[name].append(fields[name].astype(_ROW_FIELDS[name]))
