@@ -9,7 +9,7 @@ measurement runs in a fresh child process, so the peak RSS reported is that
 measurement's own:
 
 * ``dnspcap``: ``read_messages(path)`` twice in one child. The first call pays for
-  numba's compilation or cache load; the second is the headline. The message count
+  the first touch of the file and of the code; the second is the headline. The message count
   is checked against the generator's ground truth.
 * ``tshark``: ``tshark -r FILE -T fields -e ... -Y dns > /dev/null`` run by a small
   wrapper child; its peak RSS is ``getrusage(RUSAGE_CHILDREN)`` in the wrapper.
@@ -41,7 +41,7 @@ ROOT = HERE.parent
 DATA = HERE / "data"
 GENERATOR = HERE / "make_capture.py"
 SEED = 1
-WARMUP_PACKETS = 2_000  # the small capture the stages child compiles numba code on
+WARMUP_PACKETS = 2_000  # a small capture read first, so that one-off costs are not timed
 
 TSHARK = shutil.which("tshark") or "/usr/bin/tshark"
 TSHARK_FIELDS = (
@@ -162,7 +162,7 @@ def child_stages(path: str, warmup: str) -> dict[str, Any]:
     """Every stage dnspcap has, in order, after compiling on a small capture."""
     import dnspcap
 
-    dnspcap.read_messages(warmup)  # numba compilation / cache load, not timed
+    dnspcap.read_messages(warmup)  # first imports and page faults, not timed
     results: dict[str, Any] = {"path": path}
     timings: list[dict[str, Any]] = []
     for name, fn in STAGES:

@@ -135,3 +135,25 @@ def frame_filter(frames: Iterable[int], limit: int = 200) -> str:
     """A Wireshark display filter that shows exactly these frames (the first `limit`)."""
     chosen = sorted(set(int(f) for f in frames))[:limit]
     return "frame.number in {" + " ".join(map(str, chosen)) + "}" if chosen else ""
+
+
+def render_catalogue() -> str:
+    """The detector catalogue as Markdown, generated from the detectors' code."""
+    lines = [
+        "# Detectors",
+        "",
+        "Generated from `dnspcap/detectors/` by `python -m dnspcap.findings`; do not edit.",
+        "",
+        "| code | name | default severity | thresholds |",
+        "|---|---|---|---|",
+    ]
+    for d in catalogue():
+        opts = "; ".join(f"`{o.name}` = {o.default:g} ({o.source})" for o in d.options)
+        lines.append(f"| {d.code} | `{d.name}` | {d.severity} | {opts or '-'} |")
+    for d in catalogue():
+        lines += ["", f"## {d.code} `{d.name}`", "", d.doc.strip()]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # pragma: no cover - regenerates docs/detectors.md
+    print(render_catalogue(), end="")

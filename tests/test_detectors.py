@@ -122,3 +122,12 @@ def test_findings_sort_by_severity_and_thresholds_are_options() -> None:
     for d in catalogue():
         for o in d.options:
             assert o.source, (d.code, o.name)
+
+
+def test_detector_catalogue_page_is_current() -> None:
+    from dnspcap.findings import render_catalogue
+
+    page = Path(__file__).resolve().parent.parent / "docs" / "detectors.md"
+    assert page.read_text() == render_catalogue(), (
+        "run: python -m dnspcap.findings > docs/detectors.md"
+    )
