@@ -73,7 +73,7 @@ STAGES: list[tuple[str, StageFn]] = [
     ("read_messages", lambda dp, r: dp.read_messages(r["path"])),
     ("pair", lambda dp, r: dp.pair(r["read_messages"])),  # dnspcap/pairing.py
     ("lookups", lambda dp, r: dp.lookups(r["pair"])),  # dnspcap/lookups.py
-    ("detect", lambda dp, r: dp.detect(r["lookups"])),  # placeholder: no detectors yet
+    ("detect", lambda dp, r: dp.detect(r["pair"], r["lookups"])),  # dnspcap/findings.py
 ]
 
 # The ground-truth count (make_capture.py) each stage's row count should equal.
