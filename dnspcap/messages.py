@@ -66,7 +66,8 @@ def read_messages(
     acc = Accumulator()
     sources = _sources(source)
     for i, src in enumerate(sources):
-        _read_one(src, i, acc, frozenset(ports), multicast, engine)
+        for _ in _read_one_iter(src, i, acc, frozenset(ports), multicast, engine):
+            pass
     return acc.frame(merge_by_time=len(sources) > 1)
 
 
@@ -101,18 +102,6 @@ def _sources(source: Source | Iterable[Source]) -> list[Source]:
     if not out:
         raise CaptureError("<no input>", "no capture file was given")
     return out
-
-
-def _read_one(
-    src: Source,
-    index: int,
-    acc: Accumulator,
-    ports: frozenset[int],
-    multicast: bool,
-    engine: Engine,
-) -> None:
-    for _ in _read_one_iter(src, index, acc, ports, multicast, engine):
-        pass
 
 
 def _read_one_iter(

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
+
+from ..findings import frame_filter
 
 
 def ns(col: pd.Series) -> np.ndarray:
@@ -30,3 +34,18 @@ def lookups_of(lookups: pd.DataFrame, txn_rows: set[int]) -> int:
         return 0
     hit = lookups["transactions_index"].map(lambda idx: not txn_rows.isdisjoint(idx))
     return int(hit.sum())
+
+
+def evidence(tx: pd.DataFrame) -> dict[str, Any]:
+    """The evidence fields of a Finding, from the transactions that show it: who was
+    involved, when, which frames, and the display filter that shows exactly those."""
+    first, last = when(tx)
+    frames = frames_of(tx)
+    return {
+        "clients": tuple(sorted(set(tx["client"].astype(str)))),
+        "servers": tuple(sorted(set(tx["server"].astype(str)))),
+        "first": first,
+        "last": last,
+        "frames": tuple(frames),
+        "display_filter": frame_filter(frames),
+    }

@@ -21,8 +21,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from ..findings import Finding, Option, detector, frame_filter
-from ._util import frames_of, ns
+from ..findings import Finding, Option, detector
+from ._util import evidence, ns
 
 PAIR_WINDOW = Option("aaaa_first_pair_window_s", 0.001, "glibc/musl send the pair ~60 µs apart")
 
@@ -46,7 +46,6 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
         return []
     colliding = int((early["id_a"] == early["id_b"]).sum())
     rows = sorted(set(early["row_a"]) | set(early["row_b"]))
-    frames = frames_of(tx.loc[rows])
     return [
         Finding(
             code="DNS003",
@@ -60,16 +59,11 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
                 else f"in {len(early)} of {len(pairs)} same-socket A/AAAA pairs the AAAA answer "
                 "came first (harmless for glibc and Go, which match answers by question)"
             ),
-            clients=tuple(sorted(set(early["client"].astype(str)))),
-            servers=tuple(sorted(set(early["server"].astype(str)))),
-            first=pd.Timestamp(int(early["q_ns_a"].min()), tz="UTC"),
-            last=pd.Timestamp(int(early["r_ns_a"].max()), tz="UTC"),
+            **evidence(tx.loc[rows]),
             occurrences=len(early),
             seen=len(pairs),
             lookups_affected=0,
             seconds_lost=0.0,
-            frames=tuple(frames),
-            display_filter=frame_filter(frames),
             remediation=(
                 "Nothing to do for glibc and Go clients. For musl clients with colliding IDs "
                 "see DNS002: a glibc-based image or a static Go binary."

@@ -29,8 +29,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from ..findings import Finding, Option, detector, frame_filter
-from ._util import frames_of, lookups_of, ns, when
+from ..findings import Finding, Option, detector
+from ._util import evidence, lookups_of, ns
 
 PAIR_WINDOW = Option("race_pair_window_s", 0.001, "glibc/musl send the pair ~60 µs apart")
 
@@ -76,7 +76,6 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
     gaps = [float(g[0]) if len(g) else np.nan for g in losers["retry_gaps"]]
     retried = [g for g in gaps if not np.isnan(g)]
     lost_s = float(sum(retried)) + 5.0 * sum(1 for g in gaps if np.isnan(g))
-    first, last = when(involved)
     types = losers["qtype"].astype(str).value_counts().to_dict()
     typical = float(np.median(retried)) if retried else float("nan")
     summary = (
@@ -91,16 +90,11 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
             severity="error",
             confidence="high" if len(race) > 1 or retried else "medium",
             summary=summary,
-            clients=tuple(sorted(set(involved["client"].astype(str)))),
-            servers=tuple(sorted(set(involved["server"].astype(str)))),
-            first=first,
-            last=last,
+            **evidence(involved),
             occurrences=len(race),
             seen=len(pairs),
             lookups_affected=lookups_of(lookups, set(loser_rows)),
             seconds_lost=round(lost_s, 6),
-            frames=tuple(frames_of(involved)),
-            display_filter=frame_filter(frames_of(involved)),
             remediation=(
                 "Deploy NodeLocal DNSCache, or add `options: [{name: single-request-reopen}]` "
                 "to the pod's dnsConfig (glibc images; musl/Alpine has no equivalent: use a "

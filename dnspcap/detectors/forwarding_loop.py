@@ -25,8 +25,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from ..findings import Finding, Option, detector, frame_filter
-from ._util import frames_of, ns, when
+from ..findings import Finding, Option, detector
+from ._util import evidence, ns
 
 MIN_QUERIES = Option("loop_min_queries", 100, "no resolver retries one question 100 times")
 MIN_RATE = Option("loop_min_rate", 100.0, "queries/s; resolvers retry every 1-5 s")
@@ -50,8 +50,6 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
         rate = n / span
         if rate < opts["loop_min_rate"]:
             continue
-        first, last = when(g)
-        frames = frames_of(g)
         out.append(
             Finding(
                 code="DNS007",
@@ -62,16 +60,11 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
                     f"{qname} {qtype} asked {n} times in {span:.3f} s ({rate:,.0f}/s) and never "
                     "answered: a forwarding loop"
                 ),
-                clients=tuple(sorted(set(g["client"].astype(str)))),
-                servers=tuple(sorted(set(g["server"].astype(str)))),
-                first=first,
-                last=last,
+                **evidence(g),
                 occurrences=n,
                 seen=n,
                 lookups_affected=0,
                 seconds_lost=0.0,
-                frames=tuple(frames),
-                display_filter=frame_filter(frames),
                 remediation=(
                     "Point kubelet --resolv-conf at /run/systemd/resolve/resolv.conf, or make "
                     "CoreDNS forward to a real upstream instead of /etc/resolv.conf (127.0.0.53)."

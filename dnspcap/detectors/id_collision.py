@@ -24,8 +24,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from ..findings import Finding, detector, frame_filter
-from ._util import frames_of, lookups_of, when
+from ..findings import Finding, detector
+from ._util import evidence, lookups_of
 
 
 @detector("DNS002", "id.collision", "error")
@@ -43,8 +43,6 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
         if len(r) >= 2 and str(r["qtype"].iloc[0]) != "A":
             broken += 1
     seen = int((tx["attempts"] > 0).sum())
-    first, last = when(hit)
-    frames = frames_of(hit)
     n = groups.ngroups
     return [
         Finding(
@@ -57,16 +55,11 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
                 f"in {broken} the first answer "
                 "was not the A record's, which an ID-only matcher (musl) takes for both"
             ),
-            clients=tuple(sorted(set(hit["client"].astype(str)))),
-            servers=tuple(sorted(set(hit["server"].astype(str)))),
-            first=first,
-            last=last,
+            **evidence(hit),
             occurrences=n,
             seen=seen,
             lookups_affected=lookups_of(lookups, set(hit.index.tolist())),
             seconds_lost=0.0,
-            frames=tuple(frames),
-            display_filter=frame_filter(frames),
             remediation=(
                 "Use a glibc-based image (debian-slim, distroless) or a static Go binary "
                 "(CGO_ENABLED=0), or upgrade musl to 1.2.4 or later."

@@ -23,8 +23,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from ..findings import Finding, Option, detector, frame_filter
-from ._util import frames_of, lookups_of, when
+from ..findings import Finding, Option, detector
+from ._util import evidence, lookups_of
 
 P99 = Option("latency_p99_s", 0.1, "CoreDNS answers from cache in well under 1 ms")
 OUTLIER = Option("latency_outlier_s", 1.0, "a second is felt by any client")
@@ -42,8 +42,6 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
         if p99 < opts["latency_p99_s"] and slow.empty:
             continue
         shown = slow if not slow.empty else g[g["rtt_last"] >= p99]
-        first, last = when(shown)
-        frames = frames_of(shown)
         out.append(
             Finding(
                 code="DNS010",
@@ -55,16 +53,11 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
                     f"over {len(g)} answers; {len(slow)} took over "
                     f"{opts['latency_outlier_s']:g} s"
                 ),
-                clients=tuple(sorted(set(shown["client"].astype(str)))),
-                servers=(str(server),),
-                first=first,
-                last=last,
+                **evidence(shown),
                 occurrences=max(len(slow), 1),
                 seen=len(g),
                 lookups_affected=lookups_of(lookups, set(shown.index.tolist())),
                 seconds_lost=round(float(shown["rtt_last"].sum()), 6),
-                frames=tuple(frames),
-                display_filter=frame_filter(frames),
                 remediation=(
                     "Check the DNS pods' CPU throttling and their upstream latency; NodeLocal "
                     "DNSCache answers repeated names from the node."

@@ -27,8 +27,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from ..findings import Finding, Option, detector, frame_filter
-from ._util import frames_of, lookups_of, when
+from ..findings import Finding, Option, detector
+from ._util import evidence, lookups_of
 
 MIN = Option("retransmissions_min", 1, "one retried query is already a lost timeout")
 MIN_GAP = Option(
@@ -58,8 +58,6 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
         lost = float(gaps.sum())
         typical = float(np.median(gaps))
         asked = int((tx["server"] == server).sum())
-        first, last = when(group)
-        frames = frames_of(group)
         answered = int((group["status"].astype(str) == "answered").sum())
         out.append(
             Finding(
@@ -72,16 +70,11 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
                     f"({len(gaps)} retransmissions, typically after {typical:.2f} s: "
                     f"{_timeout_name(typical)}); {answered} answered in the end"
                 ),
-                clients=tuple(sorted(set(group["client"].astype(str)))),
-                servers=(str(server),),
-                first=first,
-                last=last,
+                **evidence(group),
                 occurrences=len(group),
                 seen=asked,
                 lookups_affected=lookups_of(lookups, set(group.index.tolist())),
                 seconds_lost=round(lost, 6),
-                frames=tuple(frames),
-                display_filter=frame_filter(frames),
                 remediation=(
                     "Find why first attempts go unanswered (see DNS001 conntrack race and "
                     "DNS006 unreachable upstream findings); a lower `options timeout:` in the "

@@ -22,8 +22,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from ..findings import Finding, Option, detector, frame_filter
-from ._util import frames_of, lookups_of, when
+from ..findings import Finding, Option, detector
+from ._util import evidence, lookups_of
 
 MIN = Option("server_errors_min", 1, "every SERVFAIL is a failed lookup step")
 
@@ -40,8 +40,6 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
         total = int((answered["server"] == server).sum())
         rcodes = g["rcode"].astype(str).value_counts().to_dict()
         names = g["qname"].astype(str).value_counts().head(10).to_dict()
-        first, last = when(g)
-        frames = frames_of(g)
         out.append(
             Finding(
                 code="DNS009",
@@ -54,16 +52,11 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
                     + f" ({len(names)} name{'' if len(names) == 1 else 's'}, "
                     f"e.g. {next(iter(names))})"
                 ),
-                clients=tuple(sorted(set(g["client"].astype(str)))),
-                servers=(str(server),),
-                first=first,
-                last=last,
+                **evidence(g),
                 occurrences=len(g),
                 seen=total,
                 lookups_affected=lookups_of(lookups, set(g.index.tolist())),
                 seconds_lost=0.0,
-                frames=tuple(frames),
-                display_filter=frame_filter(frames),
                 remediation=(
                     "Check the DNS server's logs for these names (CoreDNS `errors` plugin) and "
                     "the health of its upstreams (`forward`)."

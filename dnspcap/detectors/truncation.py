@@ -23,8 +23,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from ..findings import Finding, Option, detector, frame_filter
-from ._util import frames_of, ns, when
+from ..findings import Finding, Option, detector
+from ._util import evidence, ns
 
 WINDOW = Option("truncation_retry_window_s", 5.0, "resolvers retry over TCP at once")
 
@@ -46,8 +46,6 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
     lost = tc[~tc.index.isin(list(ok_rows))]
     if lost.empty:
         return []
-    first, last = when(lost)
-    frames = frames_of(lost)
     names = lost["qname"].astype(str).value_counts().head(10).to_dict()
     return [
         Finding(
@@ -59,16 +57,11 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
                 f"{len(lost)} of {len(tc)} truncated (TC=1) answers were not retried over TCP: "
                 "those clients got no usable answer"
             ),
-            clients=tuple(sorted(set(lost["client"].astype(str)))),
-            servers=tuple(sorted(set(lost["server"].astype(str)))),
-            first=first,
-            last=last,
+            **evidence(lost),
             occurrences=len(lost),
             seen=len(tc),
             lookups_affected=int(np.unique(lost["qname"].astype(str)).size),
             seconds_lost=0.0,
-            frames=tuple(frames),
-            display_filter=frame_filter(frames),
             remediation=(
                 "Allow TCP/53 to the DNS Service (NetworkPolicy egress often lists only UDP); "
                 "for Alpine images use musl 1.2.4+ (TCP fallback) or a glibc-based image."

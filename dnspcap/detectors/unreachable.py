@@ -25,8 +25,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from ..findings import Finding, Option, detector, frame_filter
-from ._util import frames_of, lookups_of, when
+from ..findings import Finding, Option, detector
+from ._util import evidence, lookups_of
 
 MIN = Option("unreachable_min_queries", 3, "three unanswered tries rule out one lost packet")
 
@@ -42,8 +42,6 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
     for server, g in asked.groupby("server", observed=True, sort=True):
         if answers.get(server, 0) > 0 or g["attempts"].sum() < opts["unreachable_min_queries"]:
             continue
-        first, last = when(g)
-        frames = frames_of(g)
         queries = int(g["attempts"].sum())
         out.append(
             Finding(
@@ -56,16 +54,11 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
                     f"{_n(g['client'].nunique(), 'client')} went unanswered while other "
                     "servers answered"
                 ),
-                clients=tuple(sorted(set(g["client"].astype(str)))),
-                servers=(str(server),),
-                first=first,
-                last=last,
+                **evidence(g),
                 occurrences=queries,
                 seen=queries,
                 lookups_affected=lookups_of(lookups, set(g.index.tolist())),
                 seconds_lost=0.0,
-                frames=tuple(frames),
-                display_filter=frame_filter(frames),
                 remediation=(
                     f"Remove {server} from the node's /etc/resolv.conf (kubelet --resolv-conf) or "
                     "from CoreDNS's forward list; if it is the DNS Service, check it has endpoints."
