@@ -16,8 +16,6 @@ no query is a transaction of its own.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -46,12 +44,29 @@ STATUSES = (
 
 
 def _codes(*keys: np.ndarray) -> np.ndarray:
-    """Dense int64 codes for the distinct combinations of several equal-length arrays."""
+    """Int64 codes for the distinct combinations of several equal-length arrays of
+    non-negative integers (category codes, ports, IDs, earlier codes).
+
+    The keys are packed into one integer (mixed radix) while that fits in 63 bits, and
+    made dense with one hash pass only when the next key would not fit: a handful of
+    passes over millions of rows instead of two per key.
+    """
+    limit = 1 << 62
     combined = np.zeros(len(keys[0]), np.int64)
+    span = 1  # combined < span
     for k in keys:
-        codes, uniques = pd.factorize(k)
-        combined, _ = pd.factorize(combined * max(len(uniques), 1) + codes)
-    return np.asarray(combined, np.int64)
+        k = np.asarray(k, np.int64)
+        card = int(k.max()) + 1 if len(k) else 1
+        if span * card >= limit:
+            combined, uniques = pd.factorize(combined)
+            combined = np.asarray(combined, np.int64)
+            span = max(len(uniques), 1)
+        if card >= limit // span:  # one key alone too wide: densify it first
+            dense, uniques = pd.factorize(k)
+            k, card = np.asarray(dense, np.int64), max(len(uniques), 1)
+        combined = combined * card + k
+        span *= card
+    return combined
 
 
 def _assign(key: np.ndarray, ts: np.ndarray, is_query: np.ndarray, retry_ns: int) -> np.ndarray:
@@ -117,16 +132,25 @@ def _ns(t: pd.Timestamp | None) -> int:
 
 
 def _cat_codes(s: pd.Series) -> np.ndarray:
+    """Non-negative codes of a column's values (0 for a missing value)."""
     if isinstance(s.dtype, pd.CategoricalDtype):
-        return np.asarray(s.cat.codes.to_numpy(np.int64))
-    return np.asarray(pd.factorize(s)[0], np.int64)
+        return np.asarray(s.cat.codes.to_numpy(np.int64)) + 1
+    return np.asarray(pd.factorize(s)[0], np.int64) + 1
 
 
 def _same_codes(a: pd.Series, b: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Codes of two address columns in one shared code space."""
-    both = pd.concat([a.astype(object), b.astype(object)], ignore_index=True)
-    codes = pd.factorize(both)[0].astype(np.int64)
-    return codes[: len(a)], codes[len(a) :]
+    """Codes of two address columns in one shared code space (categories merged, not
+    values compared: the columns hold millions of rows and a few thousand addresses)."""
+    ca, cb = _as_categorical(a), _as_categorical(b)
+    cats = ca.categories.union(cb.categories)
+    return (
+        np.asarray(ca.set_categories(cats).codes, np.int64) + 1,
+        np.asarray(cb.set_categories(cats).codes, np.int64) + 1,
+    )
+
+
+def _as_categorical(s: pd.Series) -> pd.Categorical:
+    return s.array if isinstance(s.dtype, pd.CategoricalDtype) else pd.Categorical(s)  # type: ignore[return-value]
 
 
 def _join_mismatched(
@@ -234,9 +258,11 @@ def _build(
     r_rows = order[np.where(has_r, first_r, 0)]
     nat = pd.NaT
 
-    def at(col: str, rows_: np.ndarray, mask: np.ndarray) -> Any:
-        vals = m[col].take(rows_).reset_index(drop=True)
-        return vals.where(pd.Series(mask), other=None) if not mask.all() else vals
+    def at(col: str, rows_: np.ndarray, mask: np.ndarray) -> pd.Categorical:
+        """A categorical column's values at these rows, missing where mask is False."""
+        c = _as_categorical(m[col])
+        codes = np.where(mask, np.asarray(c.codes)[rows_], -1)
+        return pd.Categorical.from_codes(codes, categories=c.categories)
 
     q_ts = np.where(has_q, ts_sorted[np.where(has_q, first_q, 0)], 0)
     r_ts = np.where(has_r, ts_sorted[np.where(has_r, first_r, 0)], 0)
@@ -269,7 +295,7 @@ def _build(
     src_is_client = ~m["qr"].to_numpy(bool)[rep_rows]
     out = pd.DataFrame(
         {
-            "file": m["file"].take(rep_rows).to_numpy(),
+            "file": _as_categorical(m["file"]).take(rep_rows),
             "client": _addr(m, rep_rows, src_is_client, "src", "dst"),
             "client_port": np.where(
                 src_is_client, m["sport"].to_numpy()[rep_rows], m["dport"].to_numpy()[rep_rows]
@@ -278,11 +304,11 @@ def _build(
             "server_port": np.where(
                 src_is_client, m["dport"].to_numpy()[rep_rows], m["sport"].to_numpy()[rep_rows]
             ).astype(np.uint16),
-            "transport": m["transport"].take(rep_rows).to_numpy(),
+            "transport": _as_categorical(m["transport"]).take(rep_rows),
             "id": m["id"].to_numpy()[rep_rows],
-            "qname": m["qname"].take(rep_rows).to_numpy(),
-            "qtype": m["qtype"].take(rep_rows).to_numpy(),
-            "qclass": m["qclass"].take(rep_rows).to_numpy(),
+            "qname": _as_categorical(m["qname"]).take(rep_rows),
+            "qtype": _as_categorical(m["qtype"]).take(rep_rows),
+            "qclass": _as_categorical(m["qclass"]).take(rep_rows),
             "query_ts": tstamp(q_ts, has_q),
             "response_ts": tstamp(r_ts, has_r),
             "rtt": rtt,
@@ -292,12 +318,12 @@ def _build(
             "responses": responses.astype(np.int32),
             "duplicate_responses": np.maximum(responses - 1, 0).astype(np.int32),
             "status": pd.Categorical.from_codes(status, categories=pd.Index(STATUSES)),
-            "rcode": at("rcode", r_rows, has_r).astype("category"),
+            "rcode": at("rcode", r_rows, has_r),
             "tc": np.where(has_r, m["tc"].to_numpy(bool)[r_rows], False),
             "ancount": pd.array(
                 np.where(has_r, m["ancount"].to_numpy()[r_rows], 0), dtype="UInt16"
             ),
-            "answers": at("answers", r_rows, has_r).astype("category"),
+            "answers": at("answers", r_rows, has_r),
             "query_frames": q_frames,
             "response_frames": r_frames,
         }
@@ -311,9 +337,15 @@ def _build(
 
 
 def _addr(m: pd.DataFrame, rows: np.ndarray, first: np.ndarray, a: str, b: str) -> pd.Categorical:
-    va = m[a].astype(object).to_numpy()[rows]
-    vb = m[b].astype(object).to_numpy()[rows]
-    return pd.Categorical(np.where(first, va, vb))
+    """Column a where `first`, else column b, at these rows, as one categorical."""
+    ca, cb = _as_categorical(m[a]), _as_categorical(m[b])
+    cats = ca.categories.union(cb.categories)
+    codes = np.where(
+        first,
+        np.asarray(ca.set_categories(cats).codes)[rows],
+        np.asarray(cb.set_categories(cats).codes)[rows],
+    )
+    return pd.Categorical.from_codes(codes, categories=cats)
 
 
 def _id_collisions(
