@@ -18,7 +18,6 @@ suffix reveal two search suffixes in order.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -34,16 +33,17 @@ LOOKUP_GAP_S = 11.0
 SEARCH_STEP_GAP_S = 1.0
 
 
-@dataclass(slots=True)
 class _Lookup:
-    client: str
-    base: str
-    step: int
-    start: int  # ns
-    last: int  # ns
-    ports: list[int] = field(default_factory=list)
-    txns: list[int] = field(default_factory=list)
-    answered_at_step: set[str] = field(default_factory=set)
+    """One lookup being grouped (a plain class: hundreds of thousands are made)."""
+
+    __slots__ = ("answered_at_step", "base", "client", "last", "ports", "start", "step", "txns")
+
+    def __init__(self, client: str, base: str, step: int, ts: int) -> None:
+        self.client, self.base, self.step = client, base, step
+        self.start = self.last = ts  # ns
+        self.ports: list[int] = []
+        self.txns: list[int] = []
+        self.answered_at_step: set[str] = set()
 
 
 def infer_search_list(transactions: pd.DataFrame) -> dict[str, list[str]]:
@@ -53,6 +53,7 @@ def infer_search_list(transactions: pd.DataFrame) -> dict[str, list[str]]:
 
 def _search_lists(q: _Queries) -> dict[str, list[str]]:
     pairs: dict[str, Counter[tuple[str, str]]] = defaultdict(Counter)
+    splits: dict[tuple[str, str], tuple[str, str] | None] = {}
     prev_client, prev_name, prev_rcode, prev_t = None, None, None, 0
     step_gap = SEARCH_STEP_GAP_S * 1e9
     for client, name, rcode, ts in zip(q.client, q.qname, q.rcode, q.ts, strict=True):
@@ -61,7 +62,10 @@ def _search_lists(q: _Queries) -> dict[str, list[str]]:
         if name == prev_name:
             continue
         if prev_name and prev_rcode == "NXDOMAIN" and ts - prev_t <= step_gap:
-            split = _split(prev_name, name)
+            key = (prev_name, name)
+            if key not in splits:
+                splits[key] = _split(prev_name, name)
+            split = splits[key]
             if split is not None:
                 pairs[client][split] += 1
         prev_name, prev_rcode, prev_t = name, rcode, ts
@@ -97,20 +101,24 @@ class _Queries:
         has_q = transactions["attempts"].to_numpy() > 0
         t = transactions[has_q]
         q_ns = t["query_ts"].to_numpy("datetime64[ns]").view(np.int64)
-        client = t["client"].astype(str).to_numpy()
+        client = _strings(t["client"])
         order = np.lexsort((q_ns, client))
         self.txn: list[int] = np.flatnonzero(has_q)[order].tolist()
         self.ts: list[int] = q_ns[order].tolist()
         self.client: list[str] = client[order].tolist()
-
-        def col(name: str) -> list[str]:
-            return [str(v) for v in t[name].astype(str).to_numpy()[order]] if len(t) else []
-
         self.qname, self.qtype, self.rcode, self.status = (
-            col("qname"), col("qtype"), col("rcode"), col("status")
-        )  # fmt: skip
+            _strings(t[name])[order].tolist() for name in ("qname", "qtype", "rcode", "status")
+        )
         self.port: list[int] = t["client_port"].to_numpy()[order].tolist()
         self.tc: list[bool] = t["tc"].to_numpy(bool)[order].tolist()
+
+
+def _strings(col: pd.Series) -> np.ndarray:
+    """A column as an object array of str, through its categories when it has them."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        cats = np.array([str(c) for c in col.cat.categories] + [""], dtype=object)
+        return np.asarray(cats[col.cat.codes.to_numpy()])  # code -1 (missing) -> ""
+    return np.array([str(v) for v in col], dtype=object)
 
 
 def _base_and_step(name: str, search: list[str]) -> tuple[str, int]:
@@ -154,7 +162,7 @@ def lookups(
             done.append(old)
         cur = _join(live, step, str(qtype), port)
         if cur is None:
-            cur = _Lookup(client, base, step, ts, ts)
+            cur = _Lookup(client, base, step, ts)
             live.append(cur)
         if step > cur.step:
             cur.step, cur.answered_at_step = step, set()
@@ -266,7 +274,7 @@ def _table(tx: pd.DataFrame, groups: list[_Lookup]) -> pd.DataFrame:
             "sockets": sockets.astype(np.int64),
             "resolver": pd.Categorical(fp["resolver"], categories=RESOLVERS),
             "resolver_evidence": fp["evidence"],
-            "transactions_index": [list(g.txns) for g in groups],
+            "transactions_index": [g.txns for g in groups],
         }
     )
 
