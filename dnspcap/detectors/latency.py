@@ -1,7 +1,8 @@
 """DNS010 latency: slow answers, per server (p50, p99 and outliers).
 
 **What it detects.** Servers whose answers take long: a 99th percentile above
-``latency_p99_s``, or single answers slower than ``latency_outlier_s``. The time is
+``latency_p99_s`` (over at least ``latency_min_answers`` answers), or single answers
+slower than ``latency_outlier_s``. The time is
 from the last attempt to the answer, so resolver timeouts (DNS004) are not counted
 twice.
 
@@ -27,10 +28,11 @@ from ..findings import Finding, Option, detector
 from ._util import evidence, lookups_of
 
 P99 = Option("latency_p99_s", 0.1, "CoreDNS answers from cache in well under 1 ms")
+MIN_ANSWERS = Option("latency_min_answers", 20, "a 99th percentile of fewer answers means little")
 OUTLIER = Option("latency_outlier_s", 1.0, "a second is felt by any client")
 
 
-@detector("DNS010", "latency.slow_server", "warning", [P99, OUTLIER])
+@detector("DNS010", "latency.slow_server", "warning", [P99, OUTLIER, MIN_ANSWERS])
 def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> list[Finding]:
     """One finding per server with a slow tail."""
     ok = tx[tx["rtt_last"].notna()]
@@ -38,8 +40,9 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
     for server, g in ok.groupby("server", observed=True, sort=True):
         rtt = g["rtt_last"].to_numpy(float)
         p50, p99 = (float(x) for x in np.percentile(rtt, [50, 99]))
-        slow = g[g["rtt_last"] >= opts["latency_outlier_s"]]
-        if p99 < opts["latency_p99_s"] and slow.empty:
+        slow = g[g["rtt_last"] > opts["latency_outlier_s"]]
+        slow_tail = p99 >= opts["latency_p99_s"] and len(g) >= opts["latency_min_answers"]
+        if not slow_tail and slow.empty:
             continue
         shown = slow if not slow.empty else g[g["rtt_last"] >= p99]
         out.append(

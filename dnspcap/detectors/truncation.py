@@ -10,7 +10,8 @@ Alpine; a NetworkPolicy or firewall that blocks TCP/53 fails every client.
 
 **Wire pattern.** ``Q`` over UDP, ``R tc=1``, then no ``SYN`` to port 53.
 
-**Known false positives.** A capture that stops right after the TC answer.
+**Known false positives.** None known: a TC answer in the capture's last
+``truncation_retry_window_s`` is not judged, since its retry could not be seen.
 
 **Fix.** Allow TCP/53 to the DNS Service (NetworkPolicy egress rules usually list
 UDP only); musl ≥ 1.2.4 or a glibc image; smaller answers.
@@ -35,8 +36,13 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
     tc = tx[tx["tc"] & (tx["transport"].astype(str) == "udp")]
     if tc.empty:
         return []
-    tcp = tx[(tx["transport"].astype(str) == "tcp") & (tx["attempts"] > 0)]
     window = int(opts["truncation_retry_window_s"] * 1e9)
+    # a TC answer in the capture's last seconds: whether a retry came cannot be seen
+    end = max(int(ns(tx["query_ts"]).max()), int(ns(tx["response_ts"]).max()))
+    tc = tc[ns(tc["response_ts"]) + window <= end]
+    if tc.empty:
+        return []
+    tcp = tx[(tx["transport"].astype(str) == "tcp") & (tx["attempts"] > 0)]
     key = ["client", "qname", "qtype"]
     cand = tc.assign(r_ns=ns(tc["response_ts"]), row=tc.index).merge(
         tcp.assign(t_ns=ns(tcp["query_ts"]))[[*key, "t_ns"]], on=key, how="left"

@@ -245,6 +245,21 @@ def upstream_trouble() -> list:  # type: ignore[type-arg]
         _between(t + 4.0, MUSL_POD, VIP, 45000, 53, q),
         _between(t + 4.001, VIP, MUSL_POD, 53, 45000, r),
     ]
+    # the capture goes on long enough for a TCP retry to have been seen
+    later = "svc1.example.org"
+    q = DNS(id=0x3000, rd=1, qd=DNSQR(qname=later, qtype="A"))
+    r = DNS(
+        id=0x3000,
+        qr=1,
+        rd=1,
+        ra=1,
+        qd=DNSQR(qname=later, qtype="A"),
+        an=DNSRR(rrname=later, type="A", ttl=60, rdata="192.0.2.99"),
+    )
+    pkts += [
+        _between(t + 12.0, COREDNS, "10.0.0.2", 53000, 53, q),
+        _between(t + 12.001, "10.0.0.2", COREDNS, 53, 53000, r),
+    ]
     return sorted(pkts, key=lambda p: float(p.time))
 
 
