@@ -131,3 +131,29 @@ def test_detector_catalogue_page_is_current() -> None:
     assert page.read_text() == render_catalogue(), (
         "run: python -m dnspcap.findings > docs/detectors.md"
     )
+
+
+def test_mixed_incident_capture_names_the_right_pods() -> None:
+    path = SAMPLES / "incident-mixed.pcap"
+    tx = dnspcap.pair(dnspcap.read_messages(path))
+    lk = dnspcap.lookups(tx)
+    resolvers = lk.groupby("client", observed=True)["resolver"].agg(set).to_dict()
+    assert resolvers == {
+        "10.244.1.17": {"glibc"},
+        "10.244.2.33": {"musl"},
+        "10.244.3.8": {"glibc"},
+        "10.244.4.21": {"glibc"},
+        "10.244.4.22": {"glibc"},
+    }
+    found = {f.code: f for f in detect(tx, lk)}
+    assert set(found) == {"DNS001", "DNS002", "DNS003", "DNS004", "DNS005"}
+    race = found["DNS001"]
+    assert race.clients == ("10.244.1.17",)
+    assert (race.occurrences, race.lookups_affected) == (2, 2)
+    assert race.seconds_lost == pytest.approx(10.0, abs=0.01)
+    assert found["DNS002"].clients == ("10.244.2.33",)
+    assert found["DNS005"].clients == ("10.244.3.8",)
+    assert found["DNS005"].details["wasted_queries"] == 6
+    # the healthy pods appear in no finding
+    for f in found.values():
+        assert not {"10.244.4.21", "10.244.4.22"} & set(f.clients)

@@ -263,6 +263,40 @@ def upstream_trouble() -> list:  # type: ignore[type-arg]
     return sorted(pkts, key=lambda p: float(p.time))
 
 
+def _move(pkts: list, pod: str, old: str, dt: float) -> list:  # type: ignore[type-arg]
+    """The same packets from another pod address, shifted in time (checksums redone)."""
+    out = []
+    for p in pkts:
+        q = p.copy()
+        if q[IP].src == old:
+            q[IP].src = pod
+        if q[IP].dst == old:
+            q[IP].dst = pod
+        del q[IP].chksum
+        if q.haslayer(UDP):
+            del q[UDP].chksum
+        q = Ether(bytes(q))
+        q.time = float(p.time) + dt
+        out.append(q)
+    return out
+
+
+def incident() -> list:  # type: ignore[type-arg]
+    """The mixed "incident" capture: five pods at once on one node.
+
+    10.244.1.17 (glibc) loses the AAAA of 2 of its 4 lookups (conntrack race);
+    10.244.2.33 (musl) has a same-ID pair answered AAAA first; 10.244.3.8 (glibc)
+    resolves api.example.com through the ndots:5 search list; 10.244.4.21 and
+    10.244.4.22 (glibc) are healthy.
+    """
+    pkts = conntrack_race()
+    pkts += musl_collision()
+    pkts += _move(lookup_with_search_list(), "10.244.3.8", POD, 4.0)
+    pkts += _move(healthy(), "10.244.4.21", POD, 0.3)
+    pkts += _move(healthy(), "10.244.4.22", POD, 1.1)
+    return sorted(pkts, key=lambda p: float(p.time))
+
+
 def main() -> None:
     wrpcap(
         str(HERE / "search-list-and-tcp-fallback.pcap"),
@@ -272,6 +306,7 @@ def main() -> None:
     wrpcap(str(HERE / "healthy-glibc.pcap"), healthy())
     wrpcap(str(HERE / "musl-id-collision.pcap"), musl_collision())
     wrpcap(str(HERE / "upstream-trouble.pcap"), upstream_trouble())
+    wrpcap(str(HERE / "incident-mixed.pcap"), incident())
 
 
 if __name__ == "__main__":
