@@ -15,6 +15,7 @@ from .findings import Finding, catalogue, detect
 from .lookups import infer_search_list, lookups
 from .messages import iter_messages, read_messages
 from .pairing import pair
+from .report import Report, analyze, render_json, render_text
 
 __version__ = "0.1.0"
 
@@ -23,8 +24,10 @@ __all__ = [
     "CaptureError",
     "DnspcapError",
     "Finding",
+    "Report",
     "UnknownLinkTypeError",
     "__version__",
+    "analyze",
     "catalogue",
     "detect",
     "infer_search_list",
@@ -32,4 +35,6 @@ __all__ = [
     "lookups",
     "pair",
     "read_messages",
+    "render_json",
+    "render_text",
 ]

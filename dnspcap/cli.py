@@ -13,7 +13,9 @@ from collections.abc import Sequence
 import pandas as pd
 
 from .errors import DnspcapError
+from .findings import SEVERITIES, catalogue, render_catalogue
 from .messages import read_messages
+from .report import analyze, render_json, render_text, worst
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -21,32 +23,87 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="dnspcap",
         description="Why are DNS lookups in this Kubernetes pod slow or failing?",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
-    m = sub.add_parser("messages", help="decode every DNS message of captures into a table")
-    m.add_argument(
+    inputs = argparse.ArgumentParser(add_help=False)
+    inputs.add_argument(
         "files", nargs="+", metavar="FILE", help="pcap/pcapng, gzip'd or not; - for stdin"
     )
-    m.add_argument("--ports", default="53", help="DNS ports, comma separated (default: 53)")
-    m.add_argument(
+    inputs.add_argument("--ports", default="53", help="DNS ports, comma separated (default: 53)")
+    inputs.add_argument(
         "--multicast", action="store_true", help="also read mDNS (5353) and LLMNR (5355)"
     )
+    inputs.add_argument("-o", "--output", help="write here instead of standard output")
+    sub = parser.add_subparsers(dest="command", required=True)
+    a = sub.add_parser("analyze", parents=[inputs], help="find what is wrong, with evidence")
+    a.add_argument("--format", choices=("text", "json"), default="text")
+    a.add_argument("--select", default="", help="only these detector codes, comma separated")
+    a.add_argument("--ignore", default="", help="skip these detector codes, comma separated")
+    a.add_argument(
+        "--option", action="append", default=[], metavar="NAME=VALUE",
+        help="a detector threshold (see `dnspcap detectors`); may be repeated",
+    )  # fmt: skip
+    a.add_argument(
+        "--fail-on", choices=SEVERITIES, default="error",
+        help="exit 1 when a finding is at least this severe (default: error)",
+    )  # fmt: skip
+    m = sub.add_parser("messages", parents=[inputs], help="decode every DNS message into a table")
     m.add_argument("--format", choices=("text", "csv", "json"), default="text")
     m.add_argument("--limit", type=int, default=20, help="rows shown in text format (0: all)")
     m.add_argument("--engine", choices=("auto", "python"), default="auto", help=argparse.SUPPRESS)
-    m.add_argument("-o", "--output", help="write here instead of standard output")
+    sub.add_parser("detectors", help="list the detectors, their codes and thresholds")
+    e = sub.add_parser("explain", help="what a detector finds, why it matters, how to fix it")
+    e.add_argument("code", metavar="CODE")
     args = parser.parse_args(argv)
+    if args.command == "detectors":
+        return _write(None, render_catalogue())
+    if args.command == "explain":
+        doc = {d.code: d for d in catalogue()}.get(args.code.upper())
+        if doc is None:
+            parser.error(f"unknown detector code {args.code!r}; `dnspcap detectors` lists them")
+        return _write(None, f"{doc.code} {doc.name} ({doc.severity})\n\n{doc.doc.strip()}\n")
     try:
         ports = [int(p) for p in args.ports.split(",") if p.strip()]
     except ValueError:
         parser.error(f"--ports: not a list of port numbers: {args.ports!r}")
     try:
+        if args.command == "analyze":
+            return _analyze(args, ports, parser)
         df = read_messages(args.files, ports=ports, multicast=args.multicast, engine=args.engine)
     except DnspcapError as e:
         print(f"dnspcap: error: {e}", file=sys.stderr)
         return 2
-    text = _render(df, args.format, args.limit)
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as f:
+    return _write(args.output, _render(df, args.format, args.limit))
+
+
+def _analyze(args: argparse.Namespace, ports: list[int], parser: argparse.ArgumentParser) -> int:
+    options: dict[str, float] = {}
+    for item in args.option:
+        name, _, value = item.partition("=")
+        try:
+            options[name.strip()] = float(value)
+        except ValueError:
+            parser.error(f"--option {item!r}: expected NAME=NUMBER")
+    known = {o.name for d in catalogue() for o in d.options}
+    if unknown := sorted(set(options) - known):
+        parser.error(f"--option: unknown threshold(s) {', '.join(unknown)}")
+    codes = {d.code for d in catalogue()}
+    select = [c.strip().upper() for c in args.select.split(",") if c.strip()] or None
+    ignore = [c.strip().upper() for c in args.ignore.split(",") if c.strip()]
+    if bad := sorted((set(select or []) | set(ignore)) - codes):
+        parser.error(f"unknown detector code(s): {', '.join(bad)}")
+    report = analyze(
+        args.files, ports=ports, multicast=args.multicast, select=select, ignore=ignore,
+        options=options,
+    )  # fmt: skip
+    text = render_json(report) if args.format == "json" else render_text(report)
+    _write(args.output, text)
+    level = worst(report.findings)
+    failing = level is not None and SEVERITIES.index(level) >= SEVERITIES.index(args.fail_on)
+    return 1 if failing else 0
+
+
+def _write(output: str | None, text: str) -> int:
+    if output:
+        with open(output, "w", encoding="utf-8") as f:
             f.write(text)
     else:
         sys.stdout.write(text)

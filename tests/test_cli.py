@@ -90,3 +90,72 @@ def test_stdin_through_the_installed_entry_point() -> None:
     df = pd.read_csv(io.BytesIO(run.stdout), keep_default_na=False)
     assert len(df) == 20
     assert set(df["file"]) == {"-"}
+
+
+INCIDENT = ROOT / "samples" / "crafted" / "incident-mixed.pcap"
+HEALTHY = ROOT / "samples" / "crafted" / "healthy-glibc.pcap"
+
+
+def test_analyze_puts_the_verdict_first_and_fails_on_errors(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["analyze", str(INCIDENT)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("VERDICT: ERROR DNS001 2 of 18 same-socket A/AAAA pairs lost")
+    assert out[2].startswith("  First fix: Deploy NodeLocal DNSCache")
+    blocks = [line for line in out if line.startswith("[")]
+    assert [b.split()[1] for b in blocks] == ["DNS001", "DNS002", "DNS003", "DNS004", "DNS005"]
+    assert (
+        "  evidence (10 frames, Wireshark display filter): frame.number in {5 6 7 16"
+        in "\n".join(out)
+    )
+
+
+def test_analyze_healthy_capture_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["analyze", str(HEALTHY)]) == 0
+    assert capsys.readouterr().out.startswith("VERDICT: no DNS problem found.")
+
+
+def test_analyze_fail_on_select_ignore_and_options(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["analyze", str(INCIDENT), "--fail-on", "critical"]) == 0
+    assert main(["analyze", str(INCIDENT), "--select", "dns005"]) == 0  # a warning only
+    assert "[WARNING] DNS005" in capsys.readouterr().out
+    assert main(["analyze", str(INCIDENT), "--ignore", "DNS001,DNS002,DNS003"]) == 0
+    out = capsys.readouterr().out
+    assert "] DNS001" not in out and "[WARNING] DNS004" in out
+    assert main(["analyze", str(INCIDENT), "--select", "DNS001",
+                 "--option", "race_pair_window_s=0.00001"]) == 0  # fmt: skip
+    assert capsys.readouterr().out.startswith("VERDICT: no DNS problem found.")
+
+
+def test_analyze_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    for bad in (["--select", "DNS999"], ["--option", "nope=1"], ["--option", "race_pair_window_s"]):
+        with pytest.raises(SystemExit) as e:
+            main(["analyze", str(INCIDENT), *bad])
+        assert e.value.code == 2
+    assert main(["analyze", str(ROOT / "README.md")]) == 2
+    assert "not a pcap or pcapng file" in capsys.readouterr().err
+
+
+def test_analyze_json_report(tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    assert main(["analyze", str(INCIDENT), "--format", "json", "-o", str(out)]) == 1
+    doc = json.loads(out.read_text())
+    assert doc["schema"] == "dnspcap.report/1"
+    assert doc["summary"] == {"transactions": 40, "lookups": 16, "worst": "error"}
+    race = doc["findings"][0]
+    assert (race["code"], race["clients"], race["occurrences"]) == ("DNS001", ["10.244.1.17"], 2)
+    assert race["display_filter"].startswith("frame.number in {")
+
+
+def test_detectors_and_explain(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["detectors"]) == 0
+    listing = capsys.readouterr().out
+    assert "| DNS001 | `conntrack.race` | error |" in listing
+    assert main(["explain", "dns007"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("DNS007 forwarding.loop (critical)")
+    assert "**Fix.**" in text
+    with pytest.raises(SystemExit) as e:
+        main(["explain", "DNS999"])
+    assert e.value.code == 2
