@@ -255,6 +255,7 @@ def _table(tx: pd.DataFrame, groups: list[_Lookup]) -> pd.DataFrame:
         default="failed",
     )
     start = per(t["q_ns"].to_numpy(), "min")
+    final_start = per(np.where(is_final, t["q_ns"].to_numpy(), np.iinfo(np.int64).max), "min")
     end = per(t["end_ns"].to_numpy(), "max")
     sockets = t.groupby("lookup")["client_port"].nunique().reindex(range(n_lk)).to_numpy()
     fp = _fingerprints(t, n_lk)
@@ -266,6 +267,7 @@ def _table(tx: pd.DataFrame, groups: list[_Lookup]) -> pd.DataFrame:
             "outcome": pd.Categorical(outcome, categories=OUTCOMES),
             "start": pd.DatetimeIndex(start.astype("datetime64[ns]")).tz_localize("UTC"),
             "duration": (end - start) / 1e9,
+            "search_time": (final_start - start) / 1e9,
             "queries": per(attempts).astype(np.int64),
             "transactions": sizes,
             "search_queries": per(np.where(is_final, 0, attempts)).astype(np.int64),

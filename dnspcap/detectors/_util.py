@@ -15,7 +15,15 @@ def ns(col: pd.Series) -> np.ndarray:
     return np.asarray(col.to_numpy("datetime64[ns]").view(np.int64))
 
 
+# A finding on a busy capture can cover hundreds of thousands of transactions; its
+# evidence lists the frames of the first ones, which is what a reader opens anyway.
+EVIDENCE_TRANSACTIONS = 500
+
+
 def frames_of(tx: pd.DataFrame) -> list[int]:
+    """The frames of these transactions (of the first EVIDENCE_TRANSACTIONS by time)."""
+    if len(tx) > EVIDENCE_TRANSACTIONS:
+        tx = tx.sort_values("query_ts", kind="stable").head(EVIDENCE_TRANSACTIONS)
     out: list[int] = []
     for col in ("query_frames", "response_frames"):
         for f in tx[col]:

@@ -36,11 +36,18 @@ MIN_RATE = Option("loop_min_rate", 100.0, "queries/s; resolvers retry every 1-5 
 def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> list[Finding]:
     """Questions asked in a storm with no answer."""
     asked = tx[tx["attempts"] > 0]
+    # cheap totals per question first; only storms are looked at closely
+    totals = asked.groupby(["qname", "qtype"], observed=True)[["attempts", "responses"]].sum()
+    storms = totals[
+        (totals["attempts"] >= opts["loop_min_queries"]) & (totals["responses"] == 0)
+    ].index
     out: list[Finding] = []
-    for (qname, qtype), g in asked.groupby(["qname", "qtype"], observed=True, sort=True):
+    if len(storms) == 0:
+        return out
+    key = pd.MultiIndex.from_arrays([asked["qname"], asked["qtype"]])
+    candidates = asked[key.isin(storms)]
+    for (qname, qtype), g in candidates.groupby(["qname", "qtype"], observed=True, sort=True):
         n = int(g["attempts"].sum())
-        if n < opts["loop_min_queries"] or (g["responses"] > 0).any():
-            continue
         q = ns(g["query_ts"])
         # an attempt's time is its transaction's first query plus the gaps before it
         q_last = q + (g["retry_gaps"].map(lambda x: float(sum(x))).to_numpy() * 1e9).astype(

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 
-from ..findings import Finding, Option, detector, frame_filter
-from ._util import frames_of
+from ..findings import Finding, Option, detector
+from ._util import evidence
 
 MIN_WASTED = Option("search_min_wasted", 1, "any wasted query is worth knowing about")
 
@@ -41,15 +42,11 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
     if hit.empty or wasted < opts["search_min_wasted"]:
         return []
     # time lost: from the lookup's start to the first query for the name that resolved
-    rows = hit[["final_name", "start", "transactions_index"]].explode("transactions_index")
-    rows = rows.join(tx[["qname", "query_ts"]], on="transactions_index")
-    final_start = (
-        rows[rows["qname"].astype(str) == rows["final_name"]].groupby(level=0)["query_ts"].min()
-    )
-    lost = float((final_start - hit["start"]).dt.total_seconds().sum())
+    lost = float(hit["search_time"].sum())
     names = hit["name"].value_counts()
-    involved = tx.loc[sorted({int(i) for idx in hit["transactions_index"] for i in idx})]
-    frames = frames_of(involved[involved["rcode"].astype(str) == "NXDOMAIN"])
+    rows = np.unique(np.concatenate([np.asarray(i, np.int64) for i in hit["transactions_index"]]))
+    involved = tx.iloc[rows]
+    involved = involved[involved["rcode"].astype(str) == "NXDOMAIN"]
     per_lookup = wasted / len(hit)
     top = ", ".join(f"{n} ({c}x)" for n, c in names.head(5).items())
     return [
@@ -62,16 +59,11 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
                 f"{len(hit)} of {len(ok)} answered lookups went through the search list first: "
                 f"{wasted} NXDOMAIN queries ({per_lookup:.1f} per lookup), {lost:.3f} s in all"
             ),
-            clients=tuple(sorted(set(hit["client"].astype(str)))),
-            servers=tuple(sorted(set(involved["server"].astype(str)))),
-            first=hit["start"].min(),
-            last=hit["start"].max(),
+            **evidence(involved),
             occurrences=len(hit),
             seen=len(ok),
             lookups_affected=len(hit),
             seconds_lost=round(lost, 6),
-            frames=tuple(frames),
-            display_filter=frame_filter(frames),
             remediation=(
                 f"Qualify these names with a trailing dot ({top}) or set "
                 '`dnsConfig.options: [{name: ndots, value: "2"}]` on the pods.'
