@@ -9,13 +9,14 @@ completely is handed back as a *slow* record for the exact pure-Python path
 (:mod:`dnspcap.netstack`): IP fragments, TCP, IPv6 extension headers, tunnels,
 snaplen-truncated packets, rarer link types, pcapng blocks other than EPB.
 
-DNS fields are not decoded here. Each message gets a 128-bit hash of its
-bytes after the ID with every resource record's TTL zeroed; identical hashes
-are decoded once in Python (:func:`dnspcap.dnswire.decode_message`), because a
-busy capture repeats the same few thousand questions and answers millions of
-times. The ID and the minimum answer TTL, which differ per message, come from
-here. A message whose structure does not walk cleanly is hashed unmasked, so
-its one decode is exact for every copy.
+The DNS part (:mod:`dnspcap.fastdns`) reads the header, question, EDNS and
+minimum answer TTL into numbers and checks each message strictly enough to
+vouch that the exact decoder would find no error; the parts whose text must be
+rendered (question name, answer section, option list) are keyed by 128-bit
+hashes and rendered once per distinct key in Python
+(:mod:`dnspcap.table`). A message it cannot vouch for is keyed by a hash of
+its whole body after the ID (TTLs zeroed when its structure walks) and decoded
+whole by :func:`dnspcap.dnswire.decode_message`, once per distinct body.
 
 The capture bytes are hostile input: the C code bounds-checks every read of the
 buffer by hand, and checks the arrays it is given (element type, shape,
