@@ -426,3 +426,22 @@ def read_name(msg: bytes, pos: int) -> str:
         return _read_name(msg, pos, len(msg))[0]
     except _BadName as exc:
         raise ValueError(exc.phrase) from None
+
+
+def answers_text(payload: bytes) -> str:
+    """``decode_message(payload).answers``, reading no further than the answer section.
+
+    The fast path renders each distinct answer section once; authority and additional
+    records cannot change the answers' text, so they are not walked.
+    """
+    msg = payload if type(payload) is bytes else bytes(payload)
+    if len(msg) < 12:
+        return ""
+    walk = _Walk(msg)
+    qdcount, ancount = _HEADER.unpack_from(msg, 0)[2:4]
+    try:
+        pos = walk.questions(qdcount, 12)
+        walk.records("answer record", ancount, pos)
+    except Exception:
+        pass
+    return "; ".join(walk.answers)

@@ -25,7 +25,7 @@ from . import fast
 from . import fastdns as fd
 from .columns import MESSAGE_COLUMNS
 from .dnstypes import class_name, opcode_name, rcode_name, type_name
-from .dnswire import Decoded, decode_message, flags_text, read_name
+from .dnswire import Decoded, answers_text, decode_message, flags_text, read_name
 from .kernelio import Interned, KernelBuffers
 from .netstack import SERVICE_NAMES, RawMessage
 
@@ -268,7 +268,7 @@ class Accumulator:
             if kind == fast.K_QNAME:
                 values[k] = s["qname"].id(read_name(payload, 12))
             elif kind == fast.K_ANSWERS:
-                values[k] = s["answers"].id(decode_message(payload).answers)
+                values[k] = s["answers"].id(answers_text(payload))
             elif kind == fast.K_OPTIONS:
                 values[k] = s["edns_options"].id(decode_message(payload).edns_options)
             else:
