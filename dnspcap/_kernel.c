@@ -451,6 +451,7 @@ typedef struct {
 
 enum { E_OK = 0, E_ZERO_DIVISION = 1, E_TABLE_FULL = 2 };
 
+
 /* True when a TCP segment must go to the exact path (DNS ports or a short header). */
 static inline int tcp_wanted(const Walk *w, int64_t tcp, int64_t end)
 {
@@ -476,6 +477,27 @@ static inline void address(const uint8_t *b, int64_t off, int64_t width, uint64_
         else
             *lo |= v << (120 - 8 * j);
     }
+}
+
+/* The interned id of the address at b[off:off+width]; a first sighting is reported to
+   Python in new_ip_*. Returns 0 when the table is full. */
+static int address_id(Walk *w, const uint8_t *b, int64_t off, int64_t width, int64_t ver,
+                      int64_t *nip, int64_t *id)
+{
+    uint64_t hi, lo;
+    int64_t e;
+    address(b, off, width, &hi, &lo);
+    if (!intern(&w->ips, hi, lo, (uint64_t)ver, &e))
+        return 0;
+    if (e < 0) {
+        e = ~e;
+        w->new_ip_k1[*nip] = hi;
+        w->new_ip_k2[*nip] = lo;
+        w->new_ip_ver[*nip] = (uint8_t)ver;
+        *nip += 1;
+    }
+    *id = e;
+    return 1;
 }
 
 static inline void slow_record(Walk *w, int64_t *nslow, int64_t frame, int64_t ts,
@@ -747,35 +769,14 @@ static int run_walk(Walk *w, int64_t *pos_io, int64_t *frame_io, int64_t *res)
                         int64_t ps = udp + 8;
                         int64_t pe = udp + ulen;
                         int64_t e;
-                        uint64_t hi, lo;
                         w->m_frame[nm] = frame;
                         w->m_ts[nm] = ts;
-                        address(b, srcoff, srclen, &hi, &lo);
-                        if (!intern(&w->ips, hi, lo, (uint64_t)ver, &e)) {
+                        if (!address_id(w, b, srcoff, srclen, ver, &nip, &w->m_src[nm]) ||
+                            !address_id(w, b, srcoff + srclen, srclen, ver, &nip,
+                                        &w->m_dst[nm])) {
                             err = E_TABLE_FULL;
                             break;
                         }
-                        if (e < 0) {
-                            e = ~e;
-                            w->new_ip_k1[nip] = hi;
-                            w->new_ip_k2[nip] = lo;
-                            w->new_ip_ver[nip] = (uint8_t)ver;
-                            nip += 1;
-                        }
-                        w->m_src[nm] = e;
-                        address(b, srcoff + srclen, srclen, &hi, &lo);
-                        if (!intern(&w->ips, hi, lo, (uint64_t)ver, &e)) {
-                            err = E_TABLE_FULL;
-                            break;
-                        }
-                        if (e < 0) {
-                            e = ~e;
-                            w->new_ip_k1[nip] = hi;
-                            w->new_ip_k2[nip] = lo;
-                            w->new_ip_ver[nip] = (uint8_t)ver;
-                            nip += 1;
-                        }
-                        w->m_dst[nm] = e;
                         w->m_sport[nm] = (uint16_t)sp;
                         w->m_dport[nm] = (uint16_t)dp;
                         w->m_ver[nm] = (uint8_t)ver;
