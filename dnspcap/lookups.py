@@ -142,6 +142,8 @@ def lookups(
     open_: dict[str, list[_Lookup]] = {}
     prev_client = None
     suffixes: list[str] = []
+    # (base, step) of a name, per search list: clients mostly share one search list
+    by_search: dict[tuple[str, ...], dict[str, tuple[str, int]]] = {}
     steps: dict[str, tuple[str, int]] = {}
     gap = LOOKUP_GAP_S * 1e9
     for txn, client, name, qtype, port, ts, status, rcode, tc in zip(
@@ -150,8 +152,9 @@ def lookups(
         if client != prev_client:
             for group in open_.values():
                 done.extend(group)
-            open_, prev_client, steps = {}, client, {}
+            open_, prev_client = {}, client
             suffixes = search.get(client, [])
+            steps = by_search.setdefault(tuple(suffixes), {})
         known = steps.get(name)
         if known is None:
             known = steps[name] = _base_and_step(name, suffixes)
@@ -213,20 +216,24 @@ def _table(tx: pd.DataFrame, groups: list[_Lookup]) -> pd.DataFrame:
     sizes = np.array([len(g.txns) for g in groups], np.int64)
     rows = np.concatenate([g.txns for g in groups]).astype(np.int64) if n_lk else np.empty(0, int)
     lk = np.repeat(np.arange(n_lk), sizes)
-    t = tx.iloc[rows].reset_index(drop=True)
+    # only the columns used here: taking the frame lists of a million rows costs seconds
+    cols = ["qname", "qtype", "query_ts", "response_ts", "attempts", "status", "rcode", "tc",
+            "ancount", "retry_gaps", "client_port", "id"]  # fmt: skip
+    t = tx[cols].iloc[rows].reset_index(drop=True)
     t["lookup"] = lk
     q_ns = t["query_ts"].to_numpy("datetime64[ns]").view(np.int64)
     r_ns = t["response_ts"].to_numpy("datetime64[ns]").view(np.int64)
     nat = np.iinfo(np.int64).min
     t["q_ns"], t["end_ns"] = q_ns, np.maximum(q_ns, np.where(r_ns == nat, q_ns, r_ns))
-    t = t.sort_values(["lookup", "q_ns"], kind="stable")
-    qname = t["qname"].astype(str).to_numpy()
+    # already in (lookup, query time) order: lookups by start, each one's transactions in
+    # the order the grouping pass met them, which is query time
+    qname = _strings(t["qname"])
     last = np.r_[np.flatnonzero(np.diff(t["lookup"].to_numpy())), len(t) - 1] if len(t) else lk
     final = qname[last]
     is_final = qname == final[t["lookup"].to_numpy()]
     attempts = t["attempts"].to_numpy(np.int64)
-    status = t["status"].astype(str).to_numpy()
-    rcode = t["rcode"].astype(str).to_numpy()
+    status = _strings(t["status"])
+    rcode = _strings(t["rcode"])
     tc = t["tc"].to_numpy(bool)
     ancount = t["ancount"].fillna(0).to_numpy(np.int64)
     gaps, first_gap = _gap_sums(t["retry_gaps"])
@@ -234,8 +241,17 @@ def _table(tx: pd.DataFrame, groups: list[_Lookup]) -> pd.DataFrame:
     answered = is_final & (status == "answered") & ~tc
     by = t["lookup"].to_numpy()
 
+    # rows are sorted by lookup and every lookup has one: reduce each run of rows
+    starts = np.flatnonzero(np.r_[True, by[1:] != by[:-1]]) if len(by) else by
+
     def per(values: np.ndarray, how: str = "sum") -> np.ndarray:
-        return np.asarray(pd.Series(values).groupby(by).agg(how).reindex(range(n_lk)).to_numpy())
+        if not len(by):
+            return np.zeros(0)
+        v = np.asarray(values)
+        if v.dtype == bool:
+            v = v.astype(np.int64)
+        ufunc = {"sum": np.add, "max": np.maximum, "min": np.minimum}[how]
+        return np.asarray(ufunc.reduceat(v, starts))
 
     any_records = per(answered & (ancount > 0), "max").astype(bool)
     any_nx = per(answered & (rcode == "NXDOMAIN"), "max").astype(bool)
@@ -257,7 +273,9 @@ def _table(tx: pd.DataFrame, groups: list[_Lookup]) -> pd.DataFrame:
     start = per(t["q_ns"].to_numpy(), "min")
     final_start = per(np.where(is_final, t["q_ns"].to_numpy(), np.iinfo(np.int64).max), "min")
     end = per(t["end_ns"].to_numpy(), "max")
-    sockets = t.groupby("lookup")["client_port"].nunique().reindex(range(n_lk)).to_numpy()
+    ports = t["client_port"].to_numpy(np.int64)
+    pairs = np.unique(by * 65536 + ports) if len(by) else by
+    sockets = np.bincount(pairs // 65536, minlength=n_lk)
     fp = _fingerprints(t, n_lk)
     return pd.DataFrame(
         {
