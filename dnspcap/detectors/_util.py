@@ -57,3 +57,46 @@ def evidence(tx: pd.DataFrame) -> dict[str, Any]:
         "frames": tuple(frames),
         "display_filter": frame_filter(frames),
     }
+
+
+def same_socket_pairs(tx: pd.DataFrame, window_s: float) -> pd.DataFrame:
+    """A and AAAA transactions for one name from one socket, sent within window_s.
+
+    One row per pair: ``row``, ``id``, ``status``, ``attempts``, ``q_ns``, ``r_ns`` for
+    each side (suffixes ``_a``, ``_b``), and the pair's ``client``, ``client_port``,
+    ``server``, ``server_port``. The socket and name are matched as one packed integer
+    key, not as six columns of strings.
+    """
+    from ..pairing import _cat_codes, _codes, _same_codes
+
+    qtype = tx["qtype"].astype(str).to_numpy()
+    is_a, is_aaaa = qtype == "A", qtype == "AAAA"
+    keep = np.flatnonzero((tx["attempts"].to_numpy() > 0) & (is_a | is_aaaa))
+    if len(keep) == 0:
+        return pd.DataFrame()
+    sub = tx.iloc[keep]
+    client, server = _same_codes(sub["client"], sub["server"])
+    key = _codes(
+        client, sub["client_port"].to_numpy(np.int64), server,
+        sub["server_port"].to_numpy(np.int64), _cat_codes(sub["transport"]),
+        _cat_codes(sub["qname"]),
+    )  # fmt: skip
+    side = pd.DataFrame(
+        {
+            "key": key,
+            "row": sub.index.to_numpy(),
+            "id": sub["id"].to_numpy(np.int64),
+            "status": sub["status"].astype(str).to_numpy(),
+            "attempts": sub["attempts"].to_numpy(np.int64),
+            "q_ns": ns(sub["query_ts"]),
+            "r_ns": ns(sub["response_ts"]),
+        }
+    )
+    a_side = is_a[keep]
+    pairs = side[a_side].merge(side[~a_side], on="key", suffixes=("_a", "_b"))
+    pairs = pairs[(pairs["q_ns_a"] - pairs["q_ns_b"]).abs() <= int(window_s * 1e9)]
+    flow = tx.loc[pairs["row_a"], ["client", "client_port", "server", "server_port"]]
+    out: pd.DataFrame = pd.concat(
+        [pairs.drop(columns="key").reset_index(drop=True), flow.reset_index(drop=True)], axis=1
+    )
+    return out

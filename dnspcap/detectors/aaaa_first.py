@@ -19,10 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 
 from ..findings import Finding, Option, detector
-from ._util import evidence, ns
+from ._util import evidence, same_socket_pairs
 
 PAIR_WINDOW = Option("aaaa_first_pair_window_s", 0.001, "glibc/musl send the pair ~60 µs apart")
 
@@ -30,15 +31,12 @@ PAIR_WINDOW = Option("aaaa_first_pair_window_s", 0.001, "glibc/musl send the pai
 @detector("DNS003", "answer.aaaa_first", "info", [PAIR_WINDOW])
 def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> list[Finding]:
     """Same-socket pairs whose AAAA answer came first; serious when IDs also collide."""
-    q = tx[(tx["responses"] > 0) & (tx["attempts"] > 0)].copy()
-    q["q_ns"], q["r_ns"], q["row"] = ns(q["query_ts"]), ns(q["response_ts"]), q.index
-    key = ["client", "client_port", "server", "server_port", "transport", "qname"]
-    a = q[q["qtype"].astype(str) == "A"]
-    b = q[q["qtype"].astype(str) == "AAAA"]
-    pairs = a.merge(b, on=key, suffixes=("_a", "_b"))
-    pairs = pairs[
-        (pairs["q_ns_a"] - pairs["q_ns_b"]).abs() <= int(opts["aaaa_first_pair_window_s"] * 1e9)
-    ]
+    pairs = same_socket_pairs(tx, opts["aaaa_first_pair_window_s"])
+    if pairs.empty:
+        return []
+    # both answered (a missing answer is the minimum int64, which never comes "first")
+    nat = np.iinfo(np.int64).min
+    pairs = pairs[(pairs["r_ns_a"] != nat) & (pairs["r_ns_b"] != nat)]
     if pairs.empty:
         return []
     early = pairs[pairs["r_ns_b"] < pairs["r_ns_a"]]

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ..findings import Finding, Option, detector
-from ._util import evidence, lookups_of, ns
+from ._util import evidence, lookups_of, same_socket_pairs
 
 PAIR_WINDOW = Option("race_pair_window_s", 0.001, "glibc/musl send the pair ~60 µs apart")
 
@@ -38,15 +38,9 @@ PAIR_WINDOW = Option("race_pair_window_s", 0.001, "glibc/musl send the pair ~60 
 @detector("DNS001", "conntrack.race", "error", [PAIR_WINDOW])
 def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> list[Finding]:
     """Same-socket A/AAAA pairs of which exactly one was answered at the first try."""
-    q = tx[(tx["attempts"] > 0) & tx["qtype"].astype(str).isin(["A", "AAAA"])].copy()
-    q["q_ns"] = ns(q["query_ts"])
-    q["row"] = q.index
-    key = ["client", "client_port", "server", "server_port", "transport", "qname"]
-    a = q[q["qtype"].astype(str) == "A"]
-    b = q[q["qtype"].astype(str) == "AAAA"]
-    pairs = a.merge(b, on=key, suffixes=("_a", "_b"))
-    window = int(opts["race_pair_window_s"] * 1e9)
-    pairs = pairs[(pairs["q_ns_a"] - pairs["q_ns_b"]).abs() <= window]
+    pairs = same_socket_pairs(tx, opts["race_pair_window_s"])
+    if pairs.empty:
+        return []
     pairs = pairs[pairs["id_a"] != pairs["id_b"]]  # one ID: a collision (DNS002), not this
     if pairs.empty:
         return []
