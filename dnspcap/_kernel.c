@@ -704,6 +704,8 @@ static int run_walk(Walk *w, int64_t *pos_io, int64_t *frame_io, int64_t *res)
                         slow = tcp_wanted(w, ip + ihl, ip + total);
                     } else if (proto == 4 || proto == 41 || proto == 47) {
                         slow = 1;
+                    } else if (proto == 1 && ip + ihl < ip + total && b[ip + ihl] == 3) {
+                        slow = 1; /* ICMP destination unreachable: may quote a DNS query */
                     } else {
                         inc(&w->counts[C_NOT_DNS]);
                     }
@@ -724,7 +726,9 @@ static int run_walk(Walk *w, int64_t *pos_io, int64_t *frame_io, int64_t *res)
                         srclen = 16;
                     } else if (nh == 6) {
                         slow = tcp_wanted(w, ip + 40, ip + 40 + plen);
-                    } else if (nh == 59 || nh == 58) { /* no next header, ICMPv6 */
+                    } else if (nh == 58 && plen > 0 && b[ip + 40] == 1) {
+                        slow = 1; /* ICMPv6 destination unreachable: may quote a DNS query */
+                    } else if (nh == 59 || nh == 58) { /* no next header, other ICMPv6 */
                         inc(&w->counts[C_NOT_DNS]);
                     } else {
                         slow = 1; /* extension headers, tunnels */

@@ -125,6 +125,7 @@ def _read_one_iter(
         else:
             yield from _fast(state, stream, head[hlen:], stack, acc, index, ports, multicast)
         acc.add_raw(index, stack.finish())
+        acc.add_icmp(index, stack.icmp)
         acc.counts.update(stack.counts)
         problem = getattr(stream, "problem", None)
         if problem:

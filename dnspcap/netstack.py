@@ -64,6 +64,51 @@ class RawMessage(NamedTuple):
     error: str | None
 
 
+# ICMP destination-unreachable codes (RFC 792, RFC 1812; RFC 4443 for ICMPv6)
+ICMP4_UNREACHABLE = {0: "net unreachable", 1: "host unreachable", 2: "protocol unreachable",
+                     3: "port unreachable", 9: "net prohibited", 10: "host prohibited",
+                     13: "administratively prohibited"}  # fmt: skip
+ICMP6_UNREACHABLE = {0: "no route", 1: "administratively prohibited", 3: "address unreachable",
+                     4: "port unreachable", 5: "source address failed policy",
+                     6: "reject route"}  # fmt: skip
+MAX_ICMP_ERRORS = 10_000  # kept per file; all are counted
+
+
+class IcmpError(NamedTuple):
+    """An ICMP error that quotes a DNS query: who sent it, why, and which query."""
+
+    frame: int
+    ts_ns: int
+    reporter: bytes
+    reason: str
+    quotes_query: bool  # else it quotes a response
+    client: bytes
+    client_port: int
+    server: bytes
+    server_port: int
+    id: int  # -1 when the quote stops before the DNS ID
+
+
+def _quoted_udp(q: bytes) -> tuple[bytes, int, bytes, int, int] | None:
+    """(source, source port, destination, destination port, DNS ID) of a quoted UDP datagram."""
+    if not q:
+        return None
+    if q[0] >> 4 == 4 and len(q) >= 20:
+        ihl = (q[0] & 0x0F) * 4
+        if q[9] != 17 or ihl < 20 or len(q) < ihl + 8:
+            return None
+        src, dst, udp = q[12:16], q[16:20], ihl
+    elif q[0] >> 4 == 6 and len(q) >= 48:
+        if q[6] != 17:
+            return None
+        src, dst, udp = q[8:24], q[24:40], 40
+    else:
+        return None
+    sport, dport = struct.unpack_from(">HH", q, udp)
+    dns_id = struct.unpack_from(">H", q, udp + 8)[0] if len(q) >= udp + 10 else -1
+    return src, sport, dst, dport, dns_id
+
+
 class NetStack:
     """Decodes packets of one capture file; keeps reassembly state between packets."""
 
@@ -73,6 +118,7 @@ class NetStack:
         self.fragments = FragmentReassembler()
         self.streams = TcpStreams()
         self.counts: Counter[str] = Counter()
+        self.icmp: list[IcmpError] = []
         # per packet: the frame, time and whether the capture cut it short
         self._frame = 0
         self._ts = 0
@@ -330,8 +376,39 @@ class NetStack:
             self._ip(p, 0, depth + 1)
         elif proto == 47 and depth < MAX_TUNNEL_DEPTH:
             self._gre(p, depth + 1)
+        elif proto in (1, 58):
+            self._icmp(proto, src, p)
         else:
             self.counts["not_dns"] += 1
+
+    def _icmp(self, proto: int, reporter: bytes, p: bytes) -> None:
+        """An ICMP destination-unreachable error that quotes a DNS query (RFC 792/4443).
+
+        A Service without endpoints, or a DNS pod gone, answers queries this way
+        (kube-proxy rejects with port unreachable); glibc gives up at once, musl
+        ignores it and times out.
+        """
+        unreachable = len(p) >= 8 and p[0] == (3 if proto == 1 else 1)
+        quoted = _quoted_udp(p[8:]) if unreachable else None
+        if quoted is None or not (quoted[3] in self.ports or quoted[1] in self.ports):
+            self.counts["not_dns"] += 1
+            return
+        src, sport, dst, dport, dns_id = quoted
+        # a quoted query: the server side is unreachable; a quoted response: the client
+        # had gone (its socket closed after a timeout) when the answer came
+        is_query = dport in self.ports
+        client, client_port, server, server_port = (
+            (src, sport, dst, dport) if is_query else (dst, dport, src, sport)
+        )
+        self.counts["icmp_unreachable"] += 1
+        names = ICMP4_UNREACHABLE if proto == 1 else ICMP6_UNREACHABLE
+        if len(self.icmp) < MAX_ICMP_ERRORS:
+            self.icmp.append(
+                IcmpError(
+                    self._frame, self._ts, reporter, names.get(p[1], f"code {p[1]}"), is_query,
+                    client, client_port, server, server_port, dns_id,
+                )
+            )  # fmt: skip
 
     def _service(self, sport: int, dport: int) -> int | None:
         """The service of a port pair; SKIPPED (already counted) for multicast left out."""

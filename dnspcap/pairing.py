@@ -16,6 +16,8 @@ no query is a transaction of its own.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -40,6 +42,7 @@ STATUSES = (
     "pending",
     "response_without_query",
     "mismatched_question",
+    "icmp_error",  # no response; the query drew an ICMP destination-unreachable error
 )
 
 
@@ -333,7 +336,41 @@ def _build(
         out, flow_id[rep_rows], question[rep_rows], ts_sorted, rep, has_r, r_ts, lq_any_ts, timeout
     )
     out["nat_peer"] = _nat_peers(out, client[rep_rows], server[rep_rows], flow_id, rep_rows)
+    out["icmp"] = _icmp_column(out, m.attrs.get("dnspcap", {}).get("icmp_errors", []))
+    refused = (
+        (out["responses"].to_numpy() == 0)
+        & (out["attempts"].to_numpy() > 0)
+        & (out["icmp"].astype(str).to_numpy() != "")
+    )
+    out.loc[refused, "status"] = "icmp_error"
     return out
+
+
+def _icmp_column(t: pd.DataFrame, errors: list[dict[str, Any]]) -> pd.Categorical:
+    """Per transaction, the ICMP error its query or response drew ('' for none)."""
+    text = np.full(len(t), "", dtype=object)
+    if errors:
+        e = pd.DataFrame(errors)
+        e["text"] = np.where(
+            e["quotes"] == "query",
+            e["reason"] + " from " + e["reporter"],
+            "response bounced: " + e["reason"] + " from " + e["reporter"],
+        )
+        key = ["client", "client_port", "server", "server_port", "id"]
+        left = pd.DataFrame(
+            {
+                "client": t["client"].astype(str).to_numpy(),
+                "client_port": t["client_port"].to_numpy(np.int64),
+                "server": t["server"].astype(str).to_numpy(),
+                "server_port": t["server_port"].to_numpy(np.int64),
+                "id": t["id"].to_numpy(np.int64),
+                "row": np.arange(len(t)),
+            }
+        )
+        e = e.astype({"client_port": np.int64, "server_port": np.int64, "id": np.int64})
+        hit = left.merge(e[[*key, "text"]].drop_duplicates(key), on=key)
+        text[hit["row"].to_numpy()] = hit["text"].to_numpy()
+    return pd.Categorical(text)
 
 
 def _addr(m: pd.DataFrame, rows: np.ndarray, first: np.ndarray, a: str, b: str) -> pd.Categorical:

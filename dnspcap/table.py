@@ -27,7 +27,7 @@ from .columns import MESSAGE_COLUMNS
 from .dnstypes import class_name, opcode_name, rcode_name, type_name
 from .dnswire import Decoded, answers_text, decode_message, flags_text, read_name
 from .kernelio import Interned, KernelBuffers
-from .netstack import SERVICE_NAMES, RawMessage
+from .netstack import SERVICE_NAMES, IcmpError, RawMessage
 
 _ROW_FIELDS: dict[str, Any] = {
     "file": np.int32,
@@ -87,6 +87,7 @@ class Accumulator:
         self.files: list[str] = []
         self.counts: Counter[str] = Counter()
         self.warnings: list[str] = []
+        self.icmp: list[dict[str, Any]] = []
         self.rows = 0
         self.yielded = False
         self.keys = Interned(1 << 16)
@@ -104,6 +105,25 @@ class Accumulator:
     def add_file(self, index: int, name: str) -> None:
         while len(self.files) <= index:
             self.files.append(name)
+
+    def add_icmp(self, file_index: int, errors: list[IcmpError]) -> None:
+        """ICMP errors that quote DNS queries: kept beside the table, in its attrs."""
+        for e in errors:
+            self.icmp.append(
+                {
+                    "file": self.files[file_index],
+                    "frame": e.frame,
+                    "ts": pd.Timestamp(e.ts_ns, tz="UTC").isoformat(),
+                    "reporter": _ip_text(e.reporter),
+                    "reason": e.reason,
+                    "quotes": "query" if e.quotes_query else "response",
+                    "client": _ip_text(e.client),
+                    "client_port": e.client_port,
+                    "server": _ip_text(e.server),
+                    "server_port": e.server_port,
+                    "id": e.id,
+                }
+            )
 
     def add_warnings(self, name: str, warnings: list[str]) -> None:
         self.warnings.extend(f"{name}: {w}" for w in warnings)
@@ -323,6 +343,7 @@ class Accumulator:
             "truncated": int(df["truncated"].sum()),
             "counts": {k: int(v) for k, v in sorted(self.counts.items()) if k != "packets" and v},
             "warnings": list(self.warnings),
+            "icmp_errors": list(self.icmp),
         }
 
     def _build(self, c: dict[str, np.ndarray]) -> pd.DataFrame:

@@ -157,3 +157,23 @@ def test_mixed_incident_capture_names_the_right_pods() -> None:
     # the healthy pods appear in no finding
     for f in found.values():
         assert not {"10.244.4.21", "10.244.4.22"} & set(f.clients)
+
+
+def test_service_without_endpoints_sample() -> None:
+    path = SAMPLES / "no-endpoints.pcap"
+    messages = dnspcap.read_messages(path)
+    errors = messages.attrs["dnspcap"]["icmp_errors"]
+    assert len(errors) == 6
+    assert errors[0]["reason"] == "port unreachable" and errors[0]["quotes"] == "query"
+    assert (errors[0]["client"], errors[0]["server"], errors[0]["id"]) == (
+        "10.244.1.17", "10.96.0.10", 0x6101,
+    )  # fmt: skip
+    tx = dnspcap.pair(messages)
+    assert set(tx["status"]) == {"icmp_error"}
+    assert set(tx["icmp"]) == {"port unreachable from 10.96.0.10"}
+    lk = dnspcap.lookups(tx)
+    assert set(lk["outcome"]) == {"failed"}
+    found = {f.code: f for f in detect(tx, lk)}
+    assert set(found) == {"DNS006", "DNS004"}
+    assert (found["DNS006"].occurrences, found["DNS006"].servers) == (4, ("10.96.0.10",))
+    assert found["DNS004"].clients == ("10.244.2.33",)  # musl ignores the ICMP and retries

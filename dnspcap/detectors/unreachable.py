@@ -10,9 +10,11 @@ then kept probing.
 
 **Wire pattern.** Queries to one address, no responses from it.
 
+Also: queries answered by an ICMP destination-unreachable error quoting them
+(kube-proxy rejects traffic to a Service without endpoints with port unreachable).
+
 **Known false positives.** A capture that only sees one direction of that server's
-traffic. ICMP port-unreachable answers (a Service without endpoints) are not read
-yet: they show here as no answer.
+traffic.
 
 **Fix.** Remove the dead address from the node's ``/etc/resolv.conf`` (kubelet
 ``--resolv-conf``) or CoreDNS's ``forward``; check the Service has endpoints
@@ -33,15 +35,19 @@ MIN = Option("unreachable_min_queries", 3, "three unanswered tries rule out one 
 
 @detector("DNS006", "upstream.unreachable", "error", [MIN])
 def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> list[Finding]:
-    """Servers with queries and no answer at all, when some other server answered."""
+    """Servers answering with ICMP unreachable, and servers with queries and no answer at
+    all while some other server answered."""
     asked = tx[tx["attempts"] > 0]
+    out = _refused_by_icmp(tx, lookups, asked)
     answers = tx.groupby("server", observed=True)["responses"].sum()
     if not (answers > 0).any():
-        return []  # nothing answered at all: a capture problem or a down node, not one server
-    out: list[Finding] = []
+        return out  # nothing answered at all: a capture problem or a down node, not one server
+    icmp_servers = {s for f in out for s in f.servers}
     for server, g in asked.groupby("server", observed=True, sort=True):
         if answers.get(server, 0) > 0 or g["attempts"].sum() < opts["unreachable_min_queries"]:
             continue
+        if str(server) in icmp_servers:
+            continue  # already reported with the ICMP errors that explain it
         queries = int(g["attempts"].sum())
         out.append(
             Finding(
@@ -64,6 +70,41 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
                     "from CoreDNS's forward list; if it is the DNS Service, check it has endpoints."
                 ),
                 details={"queries": queries},
+            )
+        )
+    return out
+
+
+def _refused_by_icmp(tx: pd.DataFrame, lookups: pd.DataFrame, asked: pd.DataFrame) -> list[Finding]:
+    """One finding per server whose queries drew ICMP destination-unreachable errors."""
+    icmp = asked["icmp"].astype(str)
+    hit = asked[(icmp != "") & ~icmp.str.startswith("response bounced")]
+    out: list[Finding] = []
+    for server, g in hit.groupby("server", observed=True, sort=True):
+        reasons = g["icmp"].astype(str).value_counts()
+        total = int((asked["server"] == server).sum())
+        out.append(
+            Finding(
+                code="DNS006",
+                name="upstream.unreachable",
+                severity="error",
+                confidence="high",
+                summary=(
+                    f"{len(g)} of {total} queries to {server} drew ICMP {reasons.index[0]}: "
+                    "nothing listens on port 53 there (a Service without endpoints, or the "
+                    "DNS pod gone); glibc fails at once, musl waits out its timeout"
+                ),
+                **evidence(g),
+                occurrences=len(g),
+                seen=total,
+                lookups_affected=lookups_of(lookups, set(g.index.tolist())),
+                seconds_lost=0.0,
+                remediation=(
+                    f"Check that {server} has endpoints (`kubectl get endpoints -n kube-system "
+                    "kube-dns`) and that the DNS pods are Ready; remove a dead address from "
+                    "resolv.conf or CoreDNS's forward list."
+                ),
+                details={"icmp": reasons.to_dict()},
             )
         )
     return out

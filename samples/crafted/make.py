@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from scapy.layers.dns import DNS, DNSQR, DNSRR
-from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import Ether
 from scapy.utils import wrpcap
 
@@ -297,6 +297,39 @@ def incident() -> list:  # type: ignore[type-arg]
     return sorted(pkts, key=lambda p: float(p.time))
 
 
+def _port_unreachable(t: float, query):  # type: ignore[no-untyped-def]
+    """The ICMP port unreachable a host sends back for a query nobody listens to."""
+    quoted = bytes(query[IP])
+    pkt = (
+        Ether(src=GW_MAC, dst=POD_MAC)
+        / IP(src=query[IP].dst, dst=query[IP].src)
+        / ICMP(type=3, code=3)
+        / quoted
+    )
+    pkt.time = t
+    return pkt
+
+
+def no_endpoints() -> list:  # type: ignore[type-arg]
+    """The DNS Service has no endpoints: kube-proxy rejects with ICMP port unreachable.
+
+    A glibc pod's A+AAAA both draw the error and glibc gives up at once; a musl pod
+    ignores it, resends after 2.5 s, draws it again, and gives up at 5 s.
+    """
+    name = "db.prod.svc.cluster.local."
+    t = T0 + 40.0
+    pkts = []
+    for k, (qtype, qid) in enumerate((("A", 0x6101), ("AAAA", 0x8E22))):
+        q = _udp(t + k * 60e-6, 46000, DNS(id=qid, rd=1, qd=DNSQR(qname=name, qtype=qtype)))
+        pkts += [q, _port_unreachable(t + 0.0002 + k * 60e-6, q)]
+    for attempt in range(2):
+        ta = t + 1.0 + 2.5 * attempt
+        for k, (qtype, qid) in enumerate((("A", 0x7A10), ("AAAA", 0x7B57))):
+            q = _musl(ta + k * 60e-6, 46100, DNS(id=qid, rd=1, qd=DNSQR(qname=name, qtype=qtype)))
+            pkts += [q, _port_unreachable(ta + 0.0002 + k * 60e-6, q)]
+    return sorted(pkts, key=lambda p: float(p.time))
+
+
 def main() -> None:
     wrpcap(
         str(HERE / "search-list-and-tcp-fallback.pcap"),
@@ -307,6 +340,7 @@ def main() -> None:
     wrpcap(str(HERE / "musl-id-collision.pcap"), musl_collision())
     wrpcap(str(HERE / "upstream-trouble.pcap"), upstream_trouble())
     wrpcap(str(HERE / "incident-mixed.pcap"), incident())
+    wrpcap(str(HERE / "no-endpoints.pcap"), no_endpoints())
 
 
 if __name__ == "__main__":
