@@ -177,3 +177,19 @@ def test_service_without_endpoints_sample() -> None:
     assert set(found) == {"DNS006", "DNS004"}
     assert (found["DNS006"].occurrences, found["DNS006"].servers) == (4, ("10.96.0.10",))
     assert found["DNS004"].clients == ("10.244.2.33",)  # musl ignores the ICMP and retries
+
+
+def test_node_capture_pins_the_race_on_this_node() -> None:
+    tx = dnspcap.pair(dnspcap.read_messages(SAMPLES / "node-race.pcap"))
+    # every query is seen before and after DNAT, but for the lost AAAA
+    dnat_pairs = tx[tx["nat_peer"] >= 0]
+    assert len(dnat_pairs) == 8
+    lost = tx[(tx["qtype"] == "AAAA") & (tx["attempts"] == 2)]
+    assert list(lost["server"]) == ["10.96.0.10"] and list(lost["nat_peer"]) == [-1]
+    (race,) = detect(tx, dnspcap.lookups(tx), select=["DNS001"])
+    assert race.details["dropped_before_dnat"] == 1
+    assert race.summary.endswith("1 seen before DNAT and never after it: dropped on this node")
+    # a pod-side capture cannot tell
+    pod = dnspcap.pair(dnspcap.read_messages(SAMPLES / "conntrack-race-glibc.pcap"))
+    (race,) = detect(pod, dnspcap.lookups(pod), select=["DNS001"])
+    assert race.details["dropped_before_dnat"] == 0

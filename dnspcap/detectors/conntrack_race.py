@@ -15,7 +15,8 @@ turn: it switched itself to single-request).
 
 **Known false positives.** A reply lost on the way back for another reason
 looks the same on the pod side; a node-side capture shows the query before DNAT
-and never after it, which pins the drop on conntrack.
+and never after it, which pins the drop on conntrack (reported as
+``dropped_before_dnat``).
 
 **Fix.** NodeLocal DNSCache (no DNAT, TCP upstream); ``options
 single-request-reopen`` (glibc) in the pod's ``dnsConfig``; ``use-vc``; a kernel
@@ -72,17 +73,28 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
     lost_s = float(sum(retried)) + 5.0 * sum(1 for g in gaps if np.isnan(g))
     types = losers["qtype"].astype(str).value_counts().to_dict()
     typical = float(np.median(retried)) if retried else float("nan")
+    # In a node capture every query is seen twice, before and after kube-proxy's DNAT
+    # (nat_peer links the copies). A lost query whose partner has its post-DNAT copy but
+    # which has none itself was dropped on this node: the drop point of the race.
+    winner_rows = np.where(loser == "a", race["row_b"], race["row_a"]).astype(np.int64)
+    nat_peer = tx["nat_peer"].to_numpy()
+    dropped = int(((nat_peer[loser_rows] < 0) & (nat_peer[winner_rows] >= 0)).sum())
     summary = (
         f"{len(race)} of {len(pairs)} same-socket A/AAAA pairs lost one query "
         f"({', '.join(f'{n} {t}' for t, n in types.items())}); "
         + (f"resent after {typical:.1f} s" if retried else "never answered")
+        + (
+            f"; {dropped} seen before DNAT and never after it: dropped on this node"
+            if dropped
+            else ""
+        )
     )
     return [
         Finding(
             code="DNS001",
             name="conntrack.race",
             severity="error",
-            confidence="high" if len(race) > 1 or retried else "medium",
+            confidence="high" if len(race) > 1 or retried or dropped else "medium",
             summary=summary,
             **evidence(involved),
             occurrences=len(race),
@@ -96,6 +108,7 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
             ),
             details={
                 "lost_qtypes": types,
+                "dropped_before_dnat": dropped,
                 "typical_retry_s": None if np.isnan(typical) else round(typical, 3),
                 "flows": sorted(
                     {

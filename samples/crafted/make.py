@@ -330,6 +330,56 @@ def no_endpoints() -> list:  # type: ignore[type-arg]
     return sorted(pkts, key=lambda p: float(p.time))
 
 
+ENDPOINT = "10.244.0.5"  # the CoreDNS pod behind the Service VIP
+
+
+def _node_copies(t: float, sport: int, dns: DNS, seen_after_dnat: bool = True) -> list:  # type: ignore[type-arg]
+    """A query as a node capture sees it: to the VIP, then (DNATed) to the endpoint."""
+    pre = _between(t, POD, VIP, sport, 53, dns)
+    return [pre, _between(t + 30e-6, POD, ENDPOINT, sport, 53, dns)] if seen_after_dnat else [pre]
+
+
+def _node_reply(t: float, sport: int, dns: DNS) -> list:  # type: ignore[type-arg]
+    """A reply from the endpoint, then (un-NATed) from the VIP."""
+    return [
+        _between(t, ENDPOINT, POD, 53, sport, dns),
+        _between(t + 30e-6, VIP, POD, 53, sport, dns),
+    ]
+
+
+def node_race() -> list:  # type: ignore[type-arg]
+    """A node-side capture (both sides of kube-proxy's DNAT) of a glibc pod's two lookups.
+
+    The first lookup is healthy. In the second, the AAAA leaves the pod towards the VIP
+    and is never seen after DNAT: conntrack dropped it at insertion. glibc resends both
+    queries in turn 5 s later, and they pass.
+    """
+    name = "db.prod.svc.cluster.local."
+    pkts = []
+    for k, lose in enumerate((False, True)):
+        t, port = T0 + 60.0 + k, 47000 + k
+        ia, i6 = 0x1111 + k, 0xA222 + k
+        qa = DNS(id=ia, rd=1, qd=DNSQR(qname=name, qtype="A"))
+        q6 = DNS(id=i6, rd=1, qd=DNSQR(qname=name, qtype="AAAA"))
+        ra = DNS(
+            id=ia,
+            qr=1,
+            rd=1,
+            ra=1,
+            qd=DNSQR(qname=name, qtype="A"),
+            an=DNSRR(rrname=name, type="A", ttl=30, rdata="10.96.12.7"),
+        )
+        r6 = DNS(id=i6, qr=1, rd=1, ra=1, qd=DNSQR(qname=name, qtype="AAAA"))
+        pkts += _node_copies(t, port, qa) + _node_copies(t + 60e-6, port, q6, not lose)
+        pkts += _node_reply(t + 0.0008, port, ra)
+        if not lose:
+            pkts += _node_reply(t + 0.0009, port, r6)
+            continue
+        pkts += _node_copies(t + 5.0001, port, qa) + _node_reply(t + 5.0009, port, ra)
+        pkts += _node_copies(t + 5.0010, port, q6) + _node_reply(t + 5.0018, port, r6)
+    return sorted(pkts, key=lambda p: float(p.time))
+
+
 def main() -> None:
     wrpcap(
         str(HERE / "search-list-and-tcp-fallback.pcap"),
@@ -341,6 +391,7 @@ def main() -> None:
     wrpcap(str(HERE / "upstream-trouble.pcap"), upstream_trouble())
     wrpcap(str(HERE / "incident-mixed.pcap"), incident())
     wrpcap(str(HERE / "no-endpoints.pcap"), no_endpoints())
+    wrpcap(str(HERE / "node-race.pcap"), node_race())
 
 
 if __name__ == "__main__":
