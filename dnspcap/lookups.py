@@ -224,7 +224,8 @@ def _table(tx: pd.DataFrame, groups: list[_Lookup]) -> pd.DataFrame:
     q_ns = t["query_ts"].to_numpy("datetime64[ns]").view(np.int64)
     r_ns = t["response_ts"].to_numpy("datetime64[ns]").view(np.int64)
     nat = np.iinfo(np.int64).min
-    t["q_ns"], t["end_ns"] = q_ns, np.maximum(q_ns, np.where(r_ns == nat, q_ns, r_ns))
+    t["q_ns"], t["r_ns"] = q_ns, r_ns
+    t["end_ns"] = np.maximum(q_ns, np.where(r_ns == nat, q_ns, r_ns))
     # already in (lookup, query time) order: lookups by start, each one's transactions in
     # the order the grouping pass met them, which is query time
     qname = _strings(t["qname"])
@@ -238,6 +239,7 @@ def _table(tx: pd.DataFrame, groups: list[_Lookup]) -> pd.DataFrame:
     ancount = t["ancount"].fillna(0).to_numpy(np.int64)
     gaps, first_gap = _gap_sums(t["retry_gaps"])
     t["first_gap"] = first_gap
+    t["last_ns"] = q_ns + (gaps * 1e9).round().astype(np.int64)  # the last attempt
     answered = is_final & (status == "answered") & ~tc
     by = t["lookup"].to_numpy()
 
@@ -314,6 +316,11 @@ _SIGNS = {
     "same_id": ("musl", 2, "A and AAAA with one ID on one socket"),
     "near_id": ("musl", 1, "A/AAAA IDs a few hundred apart on one socket (clock-derived)"),
     "random_id": ("glibc", 1, "A and AAAA from one socket, independent IDs"),
+    "sequential": (
+        "glibc",
+        1,
+        "A and AAAA sent in turn on one socket (glibc after a timeout, or single-request)",
+    ),
     "two_sockets": ("go", 1, "A and AAAA at once from two sockets"),
     "retry_5s": ("glibc", 1, "retry after 5 s"),
     "retry_2_5s": ("musl", 1, "retry after 2.5 s"),
@@ -339,6 +346,19 @@ def _fingerprints(t: pd.DataFrame, n_lk: int) -> dict[str, list[str]]:
             default="random_id",
         )
         signs.append(pd.DataFrame({"lookup": pairs["lookup"].to_numpy(), "sign": kind}))
+    # A and AAAA whose last attempts went out in turn on one socket: the second asked only
+    # once the first was answered (glibc after a timeout switches itself to this)
+    cols = ["lookup", "qname", "client_port", "last_ns", "r_ns"]
+    last = t.loc[qt == "A", cols].merge(
+        t.loc[qt == "AAAA", cols], on=["lookup", "qname", "client_port"], suffixes=("_a", "_b")
+    )
+    nat = np.iinfo(np.int64).min
+    la, lb = last["last_ns_a"].to_numpy(), last["last_ns_b"].to_numpy()
+    ra, rb = last["r_ns_a"].to_numpy(), last["r_ns_b"].to_numpy()
+    in_turn = (np.abs(la - lb) <= PAIR_WINDOW_NS) & (
+        ((ra != nat) & (lb > ra)) | ((rb != nat) & (la > rb))
+    )
+    signs.append(pd.DataFrame({"lookup": last["lookup"].to_numpy()[in_turn], "sign": "sequential"}))
     retry = pd.DataFrame({"lookup": t["lookup"].to_numpy(), "gap": t["first_gap"].to_numpy()})
     retry = retry.dropna()
     retry["sign"] = np.select(

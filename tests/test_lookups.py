@@ -80,6 +80,8 @@ def test_glibc_retry_on_the_same_socket_joins_the_lookup(tmp_path: Path) -> None
     assert row.duration == pytest.approx(5.002)
     assert row.resolver == "glibc"
     assert "retry after 5 s" in row.resolver_evidence
+    # glibc switched itself to sending A and AAAA in turn after the timeout
+    assert "A and AAAA sent in turn on one socket" in row.resolver_evidence
 
 
 def test_musl_pair_with_one_id_and_a_2_5_s_retry(tmp_path: Path) -> None:
@@ -155,3 +157,8 @@ def test_truncated_answer_and_tcp_retry_are_one_lookup() -> None:
     big = lk[lk["name"] == "big.example.com"]
     assert len(big) == 1
     assert (big.iloc[0].queries, big.iloc[0].outcome) == (2, "answered")
+
+
+def test_parallel_pairs_are_not_called_sequential(tmp_path: Path) -> None:
+    _, lk = run(tmp_path, ndots_chain(0.0, 40000, "api.example.com", 0x1000))
+    assert "in turn" not in lk.iloc[0].resolver_evidence
