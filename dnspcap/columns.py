@@ -128,21 +128,109 @@ MESSAGE_COLUMNS: tuple[Column, ...] = (
 
 COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in MESSAGE_COLUMNS)
 
+TRANSACTION_COLUMNS: tuple[Column, ...] = (
+    Column("file", "category", "Capture file of the transaction's first message."),
+    Column("client", "category", "Address that sent the query (the response's destination)."),
+    Column("client_port", "uint16", "Its port: the resolver's socket."),
+    Column("server", "category", "Address the query was sent to (the response's source)."),
+    Column("server_port", "uint16", "Its port."),
+    Column("transport", "category", "`udp` or `tcp`."),
+    Column("id", "uint16", "DNS ID."),
+    Column("qname", "category", "Question name (as in the messages table)."),
+    Column("qtype", "category", "Question type."),
+    Column("qclass", "category", "Question class."),
+    Column("query_ts", "datetime64[ns, UTC]", "First attempt's time; NaT without a query."),
+    Column("response_ts", "datetime64[ns, UTC]", "First response's time; NaT without one."),
+    Column("rtt", "float64", "Seconds from the first attempt to the response (NaN without)."),
+    Column(
+        "rtt_last",
+        "float64",
+        "Seconds from the last attempt before the response to it: the server's own time.",
+    ),
+    Column(
+        "attempts",
+        "int32",
+        "Queries sent: 1, plus each retransmission (same socket, ID, question).",
+    ),
+    Column(
+        "retry_gaps",
+        "list<item: double>[pyarrow]",
+        "Seconds between consecutive attempts: the resolver's timeout shows here (5 s glibc, "
+        "2.5 s musl).",
+    ),
+    Column("responses", "int32", "Responses received for it."),
+    Column("duplicate_responses", "int32", "Responses beyond the first."),
+    Column(
+        "status",
+        "category",
+        "answered, unanswered (the capture went on past the resolver timeout), pending "
+        "(it ended too soon to tell), response_without_query, mismatched_question (an answer "
+        "to another question on this socket and ID), icmp_error (refused by ICMP).",
+    ),
+    Column("rcode", "category", "The first response's rcode."),
+    Column("tc", "bool", "The first response had the TC bit."),
+    Column("ancount", "UInt16", "The first response's answer count; missing without one."),
+    Column("answers", "category", "The first response's answers (as in the messages table)."),
+    Column("query_frames", "list<item: int64>[pyarrow]", "Frames of every attempt."),
+    Column("response_frames", "list<item: int64>[pyarrow]", "Frames of every response."),
+    Column(
+        "id_collision",
+        "bool",
+        "Another transaction on this socket had the same ID and another question while this "
+        "one was in flight (musl).",
+    ),
+    Column(
+        "nat_peer",
+        "int64",
+        "Row of the same query seen on the other side of kube-proxy's DNAT (node captures), or -1.",
+    ),
+    Column("icmp", "category", "The ICMP error its query or response drew, or empty."),
+)
+
+LOOKUP_COLUMNS: tuple[Column, ...] = (
+    Column("client", "category", "The client that resolved the name."),
+    Column("name", "str", "The name asked, without the search suffixes."),
+    Column("final_name", "str", "The last name tried (with a suffix, or the name itself)."),
+    Column(
+        "outcome",
+        "category",
+        "answered (records), nxdomain, no_data, timed_out, failed (SERVFAIL, REFUSED, ICMP), "
+        "pending.",
+    ),
+    Column("start", "datetime64[ns, UTC]", "First query's time."),
+    Column("duration", "float64", "Seconds from the first query to the last message."),
+    Column("search_time", "float64", "Seconds spent before the final name was asked."),
+    Column("queries", "int64", "Queries sent, retransmissions included."),
+    Column("transactions", "int64", "Transactions grouped into this lookup."),
+    Column("search_queries", "int64", "Queries spent on search-list names before the final one."),
+    Column("retransmissions", "int64", "Queries that were resends."),
+    Column("time_lost_to_retries", "float64", "Seconds spent waiting for timeouts."),
+    Column("sockets", "int64", "Client ports used (glibc opens one per search step)."),
+    Column("resolver", "category", "glibc, musl, go or unknown, from the wire pattern."),
+    Column("resolver_evidence", "str", "The signs the resolver was told by."),
+    Column("transactions_index", "object", "Rows of the transactions table in this lookup."),
+)
+
 
 def render_markdown() -> str:
-    """The columns of the messages table as a Markdown document."""
+    """The columns of the three tables as a Markdown document."""
     lines = [
-        "# The messages table",
+        "# The tables",
         "",
-        "`dnspcap.read_messages()` returns one row per DNS message, in capture-time order.",
-        "This page is generated from `dnspcap/columns.py`; do not edit it by hand.",
-        "",
-        "| column | dtype | meaning |",
-        "|---|---|---|",
+        "Generated from `dnspcap/columns.py`; do not edit it by hand.",
     ]
-    for c in MESSAGE_COLUMNS:
-        doc = c.doc.replace("|", "\\|")
-        lines.append(f"| `{c.name}` | {c.dtype} | {doc} |")
+    for title, intro, columns in (
+        ("messages", "`dnspcap.read_messages()`: one row per DNS message, in frame order.",
+         MESSAGE_COLUMNS),
+        ("transactions", "`dnspcap.pair()`: one row per query and its response(s).",
+         TRANSACTION_COLUMNS),
+        ("lookups", "`dnspcap.lookups()`: one row per name resolution a client made.",
+         LOOKUP_COLUMNS),
+    ):  # fmt: skip
+        lines += ["", f"## {title}", "", intro, "", "| column | dtype | meaning |", "|---|---|---|"]
+        for c in columns:
+            doc = c.doc.replace("|", "\\|")
+            lines.append(f"| `{c.name}` | {c.dtype} | {doc} |")
     return "\n".join(lines) + "\n"
 
 

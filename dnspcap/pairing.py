@@ -100,7 +100,7 @@ def pair(
     went on at least this long after its last attempt, else *pending*.
     ``retry_window``: the longest gap between two attempts of one query.
     ``capture_end``: when the capture stopped (default: the last message).
-    Columns are documented in :data:`dnspcap.pairing.TRANSACTION_COLUMNS`.
+    Columns are documented in :data:`dnspcap.columns.TRANSACTION_COLUMNS`.
     """
     m = messages
     n = len(m)

@@ -61,3 +61,14 @@ def test_docs_page_is_current() -> None:
 
     page = Path(__file__).resolve().parent.parent / "docs" / "columns.md"
     assert page.read_text() == render_markdown(), "run: python -m dnspcap.columns > docs/columns.md"
+
+
+def test_transactions_and_lookups_match_their_documented_columns() -> None:
+    from dnspcap.columns import LOOKUP_COLUMNS, TRANSACTION_COLUMNS
+
+    tx = dnspcap.pair(dnspcap.read_messages(SAMPLES[0]))
+    lk = dnspcap.lookups(tx)
+    for table, columns in ((tx, TRANSACTION_COLUMNS), (lk, LOOKUP_COLUMNS)):
+        assert tuple(table.columns) == tuple(c.name for c in columns)
+        for c in columns:
+            assert str(table[c.name].dtype) == c.dtype, c.name
