@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -22,8 +25,8 @@ EVIDENCE_TRANSACTIONS = 500
 
 def frames_of(tx: pd.DataFrame) -> list[int]:
     """The frames of these transactions (of the first EVIDENCE_TRANSACTIONS by time)."""
-    if len(tx) > EVIDENCE_TRANSACTIONS:
-        tx = tx.sort_values("query_ts", kind="stable").head(EVIDENCE_TRANSACTIONS)
+    # transactions are in the order of their first message: the first rows are the earliest
+    tx = tx.head(EVIDENCE_TRANSACTIONS)
     out: list[int] = []
     for col in ("query_frames", "response_frames"):
         for f in tx[col]:
@@ -36,12 +39,55 @@ def when(tx: pd.DataFrame) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
     return (times.min(), times.max()) if len(times) else (None, None)
 
 
+# Several detectors need the same derived arrays of one table; they are built once per
+# table object (the detectors run one after another on the same two tables).
+_CACHE: dict[tuple[int, str], tuple[weakref.ref[pd.DataFrame], Any]] = {}
+
+
+def cached(table: pd.DataFrame, name: str, build: Callable[[], Any]) -> Any:
+    """build() for this table object, computed once while the table lives."""
+    key = (id(table), name)
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0]() is table:
+        return hit[1]
+    for k in [k for k, (ref, _) in _CACHE.items() if ref() is None]:
+        del _CACHE[k]
+    value = build()
+    _CACHE[key] = (weakref.ref(table), value)
+    return value
+
+
 def lookups_of(lookups: pd.DataFrame, txn_rows: set[int]) -> int:
     """How many lookups contain any of these transaction rows."""
     if lookups.empty or not txn_rows:
         return 0
-    hit = lookups["transactions_index"].map(lambda idx: not txn_rows.isdisjoint(idx))
-    return int(hit.sum())
+
+    def txn_to_lookup() -> np.ndarray:
+        idx = lookups["transactions_index"]
+        sizes = np.fromiter((len(i) for i in idx), np.int64, len(idx))
+        rows = np.fromiter(itertools.chain.from_iterable(idx), np.int64, int(sizes.sum()))
+        out = np.full(int(rows.max()) + 1, -1, np.int64)
+        out[rows] = np.repeat(np.arange(len(idx)), sizes)
+        return out
+
+    owner = cached(lookups, "txn_to_lookup", txn_to_lookup)
+    rows = np.fromiter(txn_rows, np.int64, len(txn_rows))
+    rows = rows[rows < len(owner)]
+    found = owner[rows]
+    return int(np.unique(found[found >= 0]).size)
+
+
+def strings_of(col: pd.Series) -> np.ndarray:
+    """A categorical column's values as strings, looked up through its few categories."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        cats = np.array([str(c) for c in col.cat.categories] + [""], dtype=object)
+        return np.asarray(cats[col.cat.codes.to_numpy()])
+    return np.asarray(col.astype(str).to_numpy())
+
+
+def _names(col: pd.Series) -> tuple[str, ...]:
+    """The distinct values of a column, sorted, without converting every row."""
+    return tuple(sorted(str(v) for v in col.unique()))
 
 
 def evidence(tx: pd.DataFrame) -> dict[str, Any]:
@@ -50,8 +96,8 @@ def evidence(tx: pd.DataFrame) -> dict[str, Any]:
     first, last = when(tx)
     frames = frames_of(tx)
     return {
-        "clients": tuple(sorted(set(tx["client"].astype(str)))),
-        "servers": tuple(sorted(set(tx["server"].astype(str)))),
+        "clients": _names(tx["client"]),
+        "servers": _names(tx["server"]),
         "first": first,
         "last": last,
         "frames": tuple(frames),
@@ -60,6 +106,14 @@ def evidence(tx: pd.DataFrame) -> dict[str, Any]:
 
 
 def same_socket_pairs(tx: pd.DataFrame, window_s: float) -> pd.DataFrame:
+    """See _same_socket_pairs; built once per table and window."""
+    pairs: pd.DataFrame = cached(
+        tx, f"same_socket_pairs:{window_s}", lambda: _same_socket_pairs(tx, window_s)
+    )
+    return pairs
+
+
+def _same_socket_pairs(tx: pd.DataFrame, window_s: float) -> pd.DataFrame:
     """A and AAAA transactions for one name from one socket, sent within window_s.
 
     One row per pair: ``row``, ``id``, ``status``, ``attempts``, ``q_ns``, ``r_ns`` for
@@ -69,7 +123,7 @@ def same_socket_pairs(tx: pd.DataFrame, window_s: float) -> pd.DataFrame:
     """
     from ..pairing import _cat_codes, _codes, _same_codes
 
-    qtype = tx["qtype"].astype(str).to_numpy()
+    qtype = strings_of(tx["qtype"])
     is_a, is_aaaa = qtype == "A", qtype == "AAAA"
     keep = np.flatnonzero((tx["attempts"].to_numpy() > 0) & (is_a | is_aaaa))
     if len(keep) == 0:
@@ -86,7 +140,7 @@ def same_socket_pairs(tx: pd.DataFrame, window_s: float) -> pd.DataFrame:
             "key": key,
             "row": sub.index.to_numpy(),
             "id": sub["id"].to_numpy(np.int64),
-            "status": sub["status"].astype(str).to_numpy(),
+            "status": strings_of(sub["status"]),
             "attempts": sub["attempts"].to_numpy(np.int64),
             "q_ns": ns(sub["query_ts"]),
             "r_ns": ns(sub["response_ts"]),

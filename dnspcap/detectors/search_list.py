@@ -20,6 +20,7 @@ Services by their short name.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 
 import numpy as np
@@ -36,7 +37,7 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
     """One finding for all lookups that spent queries on the search list."""
     if lookups.empty:
         return []
-    ok = lookups[lookups["outcome"].astype(str) == "answered"]
+    ok = lookups[lookups["outcome"] == "answered"]
     hit = ok[ok["search_queries"] > 0]
     wasted = int(hit["search_queries"].sum())
     if hit.empty or wasted < opts["search_min_wasted"]:
@@ -44,9 +45,10 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
     # time lost: from the lookup's start to the first query for the name that resolved
     lost = float(hit["search_time"].sum())
     names = hit["name"].value_counts()
-    rows = np.unique(np.concatenate([np.asarray(i, np.int64) for i in hit["transactions_index"]]))
+    idx = hit["transactions_index"]
+    rows = np.unique(np.fromiter(itertools.chain.from_iterable(idx), np.int64))
     involved = tx.iloc[rows]
-    involved = involved[involved["rcode"].astype(str) == "NXDOMAIN"]
+    involved = involved[involved["rcode"] == "NXDOMAIN"]
     per_lookup = wasted / len(hit)
     top = ", ".join(f"{n} ({c}x)" for n, c in names.head(5).items())
     return [

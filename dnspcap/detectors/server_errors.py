@@ -32,7 +32,7 @@ MIN = Option("server_errors_min", 1, "every SERVFAIL is a failed lookup step")
 def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> list[Finding]:
     """One finding per server that answered SERVFAIL or REFUSED."""
     answered = tx[tx["responses"] > 0]
-    bad = answered[answered["rcode"].astype(str).isin(["SERVFAIL", "REFUSED"])]
+    bad = answered[answered["rcode"].isin(["SERVFAIL", "REFUSED"])]
     out: list[Finding] = []
     for server, g in bad.groupby("server", observed=True, sort=True):
         if len(g) < opts["server_errors_min"]:

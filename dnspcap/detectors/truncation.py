@@ -33,7 +33,7 @@ WINDOW = Option("truncation_retry_window_s", 5.0, "resolvers retry over TCP at o
 @detector("DNS008", "truncation.no_tcp_retry", "error", [WINDOW])
 def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> list[Finding]:
     """Truncated answers not followed by the same question over TCP."""
-    tc = tx[tx["tc"] & (tx["transport"].astype(str) == "udp")]
+    tc = tx[tx["tc"] & (tx["transport"] == "udp")]
     if tc.empty:
         return []
     window = int(opts["truncation_retry_window_s"] * 1e9)
@@ -42,7 +42,7 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
     tc = tc[ns(tc["response_ts"]) + window <= end]
     if tc.empty:
         return []
-    tcp = tx[(tx["transport"].astype(str) == "tcp") & (tx["attempts"] > 0)]
+    tcp = tx[(tx["transport"] == "tcp") & (tx["attempts"] > 0)]
     key = ["client", "qname", "qtype"]
     cand = tc.assign(r_ns=ns(tc["response_ts"]), row=tc.index).merge(
         tcp.assign(t_ns=ns(tcp["query_ts"]))[[*key, "t_ns"]], on=key, how="left"

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from ..findings import Finding, Option, detector
-from ._util import evidence, lookups_of
+from ._util import evidence, lookups_of, strings_of
 
 MIN = Option("unreachable_min_queries", 3, "three unanswered tries rule out one lost packet")
 
@@ -77,7 +77,7 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
 
 def _refused_by_icmp(tx: pd.DataFrame, lookups: pd.DataFrame, asked: pd.DataFrame) -> list[Finding]:
     """One finding per server whose queries drew ICMP destination-unreachable errors."""
-    icmp = asked["icmp"].astype(str)
+    icmp = pd.Series(strings_of(asked["icmp"]), index=asked.index)
     hit = asked[(icmp != "") & ~icmp.str.startswith("response bounced")]
     out: list[Finding] = []
     for server, g in hit.groupby("server", observed=True, sort=True):
