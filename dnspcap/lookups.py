@@ -24,6 +24,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .categorical import strings_of
+
 # A step of a lookup follows the previous one at once (the next search suffix is asked
 # as soon as NXDOMAIN arrives); retries come after the resolver's timeout (5 s glibc,
 # 2.5 s musl), the last one up to timeout × attempts after the first query (glibc caps
@@ -101,24 +103,16 @@ class _Queries:
         has_q = transactions["attempts"].to_numpy() > 0
         t = transactions[has_q]
         q_ns = t["query_ts"].to_numpy("datetime64[ns]").view(np.int64)
-        client = _strings(t["client"])
+        client = strings_of(t["client"])
         order = np.lexsort((q_ns, client))
         self.txn: list[int] = np.flatnonzero(has_q)[order].tolist()
         self.ts: list[int] = q_ns[order].tolist()
         self.client: list[str] = client[order].tolist()
         self.qname, self.qtype, self.rcode, self.status = (
-            _strings(t[name])[order].tolist() for name in ("qname", "qtype", "rcode", "status")
+            strings_of(t[name])[order].tolist() for name in ("qname", "qtype", "rcode", "status")
         )
         self.port: list[int] = t["client_port"].to_numpy()[order].tolist()
         self.tc: list[bool] = t["tc"].to_numpy(bool)[order].tolist()
-
-
-def _strings(col: pd.Series) -> np.ndarray:
-    """A column as an object array of str, through its categories when it has them."""
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        cats = np.array([str(c) for c in col.cat.categories] + [""], dtype=object)
-        return np.asarray(cats[col.cat.codes.to_numpy()])  # code -1 (missing) -> ""
-    return np.array([str(v) for v in col], dtype=object)
 
 
 def _base_and_step(name: str, search: list[str]) -> tuple[str, int]:
@@ -228,13 +222,13 @@ def _table(tx: pd.DataFrame, groups: list[_Lookup]) -> pd.DataFrame:
     t["end_ns"] = np.maximum(q_ns, np.where(r_ns == nat, q_ns, r_ns))
     # already in (lookup, query time) order: lookups by start, each one's transactions in
     # the order the grouping pass met them, which is query time
-    qname = _strings(t["qname"])
+    qname = strings_of(t["qname"])
     last = np.r_[np.flatnonzero(np.diff(t["lookup"].to_numpy())), len(t) - 1] if len(t) else lk
     final = qname[last]
     is_final = qname == final[t["lookup"].to_numpy()]
     attempts = t["attempts"].to_numpy(np.int64)
-    status = _strings(t["status"])
-    rcode = _strings(t["rcode"])
+    status = strings_of(t["status"])
+    rcode = strings_of(t["rcode"])
     tc = t["tc"].to_numpy(bool)
     ancount = t["ancount"].fillna(0).to_numpy(np.int64)
     gaps, first_gap = _gap_sums(t["retry_gaps"])

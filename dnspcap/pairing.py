@@ -23,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ._kernel import assign_transactions
+from .categorical import as_categorical, codes_of, pack, shared_codes
 
 # A query resent with no answer in between, at most this long after the previous
 # attempt, is a retransmission; later, it is a new transaction. glibc caps its timeout
@@ -44,32 +45,6 @@ STATUSES = (
     "mismatched_question",
     "icmp_error",  # no response; the query drew an ICMP destination-unreachable error
 )
-
-
-def _codes(*keys: np.ndarray) -> np.ndarray:
-    """Int64 codes for the distinct combinations of several equal-length arrays of
-    non-negative integers (category codes, ports, IDs, earlier codes).
-
-    The keys are packed into one integer (mixed radix) while that fits in 63 bits, and
-    made dense with one hash pass only when the next key would not fit: a handful of
-    passes over millions of rows instead of two per key.
-    """
-    limit = 1 << 62
-    combined = np.zeros(len(keys[0]), np.int64)
-    span = 1  # combined < span
-    for k in keys:
-        k = np.asarray(k, np.int64)
-        card = int(k.max()) + 1 if len(k) else 1
-        if span * card >= limit:
-            combined, uniques = pd.factorize(combined)
-            combined = np.asarray(combined, np.int64)
-            span = max(len(uniques), 1)
-        if card >= limit // span:  # one key alone too wide: densify it first
-            dense, uniques = pd.factorize(k)
-            k, card = np.asarray(dense, np.int64), max(len(uniques), 1)
-        combined = combined * card + k
-        span *= card
-    return combined
 
 
 def _assign(key: np.ndarray, ts: np.ndarray, is_query: np.ndarray, retry_ns: int) -> np.ndarray:
@@ -106,19 +81,19 @@ def pair(
     n = len(m)
     qr = m["qr"].to_numpy(bool)
     is_query = ~qr
-    src, dst = _same_codes(m["src"], m["dst"])
+    src, dst = shared_codes(m["src"], m["dst"])
     sport = m["sport"].to_numpy(np.int64)
     dport = m["dport"].to_numpy(np.int64)
     client = np.where(qr, dst, src)
     server = np.where(qr, src, dst)
     cport = np.where(qr, dport, sport)
     sport_ = np.where(qr, sport, dport)
-    transport = _cat_codes(m["transport"])
-    file = _cat_codes(m["file"])
-    flow = _codes(file, client, cport, server, sport_, transport)
-    flow_id = _codes(flow, m["id"].to_numpy(np.int64))
-    question = _codes(_cat_codes(m["qname"]), _cat_codes(m["qtype"]), _cat_codes(m["qclass"]))
-    key = _codes(flow_id, question)
+    transport = codes_of(m["transport"])
+    file = codes_of(m["file"])
+    flow = pack(file, client, cport, server, sport_, transport)
+    flow_id = pack(flow, m["id"].to_numpy(np.int64))
+    question = pack(codes_of(m["qname"]), codes_of(m["qtype"]), codes_of(m["qclass"]))
+    key = pack(flow_id, question)
     ts = m["ts"].to_numpy("datetime64[ns]").view(np.int64)
     rows = np.arange(n)
     order = np.lexsort((rows, ts, key))
@@ -132,28 +107,6 @@ def pair(
 
 def _ns(t: pd.Timestamp | None) -> int:
     return int(pd.Timestamp(t).value) if t is not None else 0
-
-
-def _cat_codes(s: pd.Series) -> np.ndarray:
-    """Non-negative codes of a column's values (0 for a missing value)."""
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        return np.asarray(s.cat.codes.to_numpy(np.int64)) + 1
-    return np.asarray(pd.factorize(s)[0], np.int64) + 1
-
-
-def _same_codes(a: pd.Series, b: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Codes of two address columns in one shared code space (categories merged, not
-    values compared: the columns hold millions of rows and a few thousand addresses)."""
-    ca, cb = _as_categorical(a), _as_categorical(b)
-    cats = ca.categories.union(cb.categories)
-    return (
-        np.asarray(ca.set_categories(cats).codes, np.int64) + 1,
-        np.asarray(cb.set_categories(cats).codes, np.int64) + 1,
-    )
-
-
-def _as_categorical(s: pd.Series) -> pd.Categorical:
-    return s.array if isinstance(s.dtype, pd.CategoricalDtype) else pd.Categorical(s)  # type: ignore[return-value]
 
 
 def _join_mismatched(
@@ -263,7 +216,7 @@ def _build(
 
     def at(col: str, rows_: np.ndarray, mask: np.ndarray) -> pd.Categorical:
         """A categorical column's values at these rows, missing where mask is False."""
-        c = _as_categorical(m[col])
+        c = as_categorical(m[col])
         codes = np.where(mask, np.asarray(c.codes)[rows_], -1)
         return pd.Categorical.from_codes(codes, categories=c.categories)
 
@@ -298,7 +251,7 @@ def _build(
     src_is_client = ~m["qr"].to_numpy(bool)[rep_rows]
     out = pd.DataFrame(
         {
-            "file": _as_categorical(m["file"]).take(rep_rows),
+            "file": as_categorical(m["file"]).take(rep_rows),
             "client": _addr(m, rep_rows, src_is_client, "src", "dst"),
             "client_port": np.where(
                 src_is_client, m["sport"].to_numpy()[rep_rows], m["dport"].to_numpy()[rep_rows]
@@ -307,11 +260,11 @@ def _build(
             "server_port": np.where(
                 src_is_client, m["dport"].to_numpy()[rep_rows], m["sport"].to_numpy()[rep_rows]
             ).astype(np.uint16),
-            "transport": _as_categorical(m["transport"]).take(rep_rows),
+            "transport": as_categorical(m["transport"]).take(rep_rows),
             "id": m["id"].to_numpy()[rep_rows],
-            "qname": _as_categorical(m["qname"]).take(rep_rows),
-            "qtype": _as_categorical(m["qtype"]).take(rep_rows),
-            "qclass": _as_categorical(m["qclass"]).take(rep_rows),
+            "qname": as_categorical(m["qname"]).take(rep_rows),
+            "qtype": as_categorical(m["qtype"]).take(rep_rows),
+            "qclass": as_categorical(m["qclass"]).take(rep_rows),
             "query_ts": tstamp(q_ts, has_q),
             "response_ts": tstamp(r_ts, has_r),
             "rtt": rtt,
@@ -375,7 +328,7 @@ def _icmp_column(t: pd.DataFrame, errors: list[dict[str, Any]]) -> pd.Categorica
 
 def _addr(m: pd.DataFrame, rows: np.ndarray, first: np.ndarray, a: str, b: str) -> pd.Categorical:
     """Column a where `first`, else column b, at these rows, as one categorical."""
-    ca, cb = _as_categorical(m[a]), _as_categorical(m[b])
+    ca, cb = as_categorical(m[a]), as_categorical(m[b])
     cats = ca.categories.union(cb.categories)
     codes = np.where(
         first,
@@ -420,9 +373,9 @@ def _nat_peers(
     has_q = t["attempts"].to_numpy() > 0
     if not has_q.any():
         return peers
-    key = _codes(
-        client, t["client_port"].to_numpy(np.int64), _cat_codes(t["transport"]),
-        t["id"].to_numpy(np.int64), _cat_codes(t["qname"]), _cat_codes(t["qtype"]),
+    key = pack(
+        client, t["client_port"].to_numpy(np.int64), codes_of(t["transport"]),
+        t["id"].to_numpy(np.int64), codes_of(t["qname"]), codes_of(t["qtype"]),
     )  # fmt: skip
     qts = t["query_ts"].to_numpy("datetime64[ns]").view(np.int64)
     idx = np.flatnonzero(has_q)

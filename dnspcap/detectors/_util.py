@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..categorical import codes_of, pack, shared_codes, strings_of
 from ..findings import frame_filter
 
 
@@ -77,14 +78,6 @@ def lookups_of(lookups: pd.DataFrame, txn_rows: set[int]) -> int:
     return int(np.unique(found[found >= 0]).size)
 
 
-def strings_of(col: pd.Series) -> np.ndarray:
-    """A categorical column's values as strings, looked up through its few categories."""
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        cats = np.array([str(c) for c in col.cat.categories] + [""], dtype=object)
-        return np.asarray(cats[col.cat.codes.to_numpy()])
-    return np.asarray(col.astype(str).to_numpy())
-
-
 def _names(col: pd.Series) -> tuple[str, ...]:
     """The distinct values of a column, sorted, without converting every row."""
     return tuple(sorted(str(v) for v in col.unique()))
@@ -121,19 +114,17 @@ def _same_socket_pairs(tx: pd.DataFrame, window_s: float) -> pd.DataFrame:
     ``server``, ``server_port``. The socket and name are matched as one packed integer
     key, not as six columns of strings.
     """
-    from ..pairing import _cat_codes, _codes, _same_codes
-
     qtype = strings_of(tx["qtype"])
     is_a, is_aaaa = qtype == "A", qtype == "AAAA"
     keep = np.flatnonzero((tx["attempts"].to_numpy() > 0) & (is_a | is_aaaa))
     if len(keep) == 0:
         return pd.DataFrame()
     sub = tx.iloc[keep]
-    client, server = _same_codes(sub["client"], sub["server"])
-    key = _codes(
+    client, server = shared_codes(sub["client"], sub["server"])
+    key = pack(
         client, sub["client_port"].to_numpy(np.int64), server,
-        sub["server_port"].to_numpy(np.int64), _cat_codes(sub["transport"]),
-        _cat_codes(sub["qname"]),
+        sub["server_port"].to_numpy(np.int64), codes_of(sub["transport"]),
+        codes_of(sub["qname"]),
     )  # fmt: skip
     side = pd.DataFrame(
         {

@@ -27,8 +27,9 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from ..categorical import strings_of
 from ..findings import Finding, Option, detector
-from ._util import evidence, lookups_of, strings_of
+from ._util import evidence, lookups_of
 
 MIN = Option("unreachable_min_queries", 3, "three unanswered tries rule out one lost packet")
 

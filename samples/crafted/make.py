@@ -105,20 +105,19 @@ def truncated_then_tcp() -> list:  # type: ignore[type-arg]
     return pkts
 
 
-def _pair(t: float, sport: int, name: str, ids: tuple[int, int], lose_aaaa: bool) -> list:  # type: ignore[type-arg]
-    """glibc's A+AAAA from one socket; if the AAAA is lost, both are resent in turn at +5 s."""
-    ia, i6 = ids
+def _pair_messages(name: str, ia: int, i6: int) -> tuple[DNS, DNS, DNS, DNS]:
+    """A and AAAA queries with IDs ia and i6, the A answered, the AAAA NODATA."""
     qa = DNS(id=ia, rd=1, qd=DNSQR(qname=name, qtype="A"))
     q6 = DNS(id=i6, rd=1, qd=DNSQR(qname=name, qtype="AAAA"))
-    ra = DNS(
-        id=ia,
-        qr=1,
-        rd=1,
-        ra=1,
-        qd=DNSQR(qname=name, qtype="A"),
-        an=DNSRR(rrname=name, type="A", ttl=30, rdata="10.96.12.7"),
-    )
-    r6 = DNS(id=i6, qr=1, rd=1, ra=1, qd=DNSQR(qname=name, qtype="AAAA"))  # NODATA
+    ra = DNS(id=ia, qr=1, rd=1, ra=1, qd=DNSQR(qname=name, qtype="A"),
+             an=DNSRR(rrname=name, type="A", ttl=30, rdata="10.96.12.7"))  # fmt: skip
+    r6 = DNS(id=i6, qr=1, rd=1, ra=1, qd=DNSQR(qname=name, qtype="AAAA"))
+    return qa, q6, ra, r6
+
+
+def _pair(t: float, sport: int, name: str, ids: tuple[int, int], lose_aaaa: bool) -> list:  # type: ignore[type-arg]
+    """glibc's A+AAAA from one socket; if the AAAA is lost, both are resent in turn at +5 s."""
+    qa, q6, ra, r6 = _pair_messages(name, *ids)
     pkts = [_udp(t, sport, qa), _udp(t + 60e-6, sport, q6), _udp(t + 0.0008, sport, ra, True)]
     if not lose_aaaa:
         return [*pkts, _udp(t + 0.0009, sport, r6, True)]
@@ -358,18 +357,7 @@ def node_race() -> list:  # type: ignore[type-arg]
     pkts = []
     for k, lose in enumerate((False, True)):
         t, port = T0 + 60.0 + k, 47000 + k
-        ia, i6 = 0x1111 + k, 0xA222 + k
-        qa = DNS(id=ia, rd=1, qd=DNSQR(qname=name, qtype="A"))
-        q6 = DNS(id=i6, rd=1, qd=DNSQR(qname=name, qtype="AAAA"))
-        ra = DNS(
-            id=ia,
-            qr=1,
-            rd=1,
-            ra=1,
-            qd=DNSQR(qname=name, qtype="A"),
-            an=DNSRR(rrname=name, type="A", ttl=30, rdata="10.96.12.7"),
-        )
-        r6 = DNS(id=i6, qr=1, rd=1, ra=1, qd=DNSQR(qname=name, qtype="AAAA"))
+        qa, q6, ra, r6 = _pair_messages(name, 0x1111 + k, 0xA222 + k)
         pkts += _node_copies(t, port, qa) + _node_copies(t + 60e-6, port, q6, not lose)
         pkts += _node_reply(t + 0.0008, port, ra)
         if not lose:

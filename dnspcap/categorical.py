@@ -1,0 +1,67 @@
+"""Helpers for the pandas categoricals the tables are made of.
+
+Columns with few distinct values among millions of rows (addresses, names, types) are
+categoricals; these helpers work on their codes and categories instead of turning every
+row into a Python string.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def as_categorical(s: pd.Series) -> pd.Categorical:
+    return s.array if isinstance(s.dtype, pd.CategoricalDtype) else pd.Categorical(s)  # type: ignore[return-value]
+
+
+def codes_of(s: pd.Series) -> np.ndarray:
+    """Non-negative codes of a column's values (0 for a missing value)."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        return np.asarray(s.cat.codes.to_numpy(np.int64)) + 1
+    return np.asarray(pd.factorize(s)[0], np.int64) + 1
+
+
+def shared_codes(a: pd.Series, b: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of two address columns in one shared code space (categories merged, not
+    values compared: the columns hold millions of rows and a few thousand addresses)."""
+    ca, cb = as_categorical(a), as_categorical(b)
+    cats = ca.categories.union(cb.categories)
+    return (
+        np.asarray(ca.set_categories(cats).codes, np.int64) + 1,
+        np.asarray(cb.set_categories(cats).codes, np.int64) + 1,
+    )
+
+
+def pack(*keys: np.ndarray) -> np.ndarray:
+    """Int64 codes for the distinct combinations of several equal-length arrays of
+    non-negative integers (category codes, ports, IDs, earlier codes).
+
+    The keys are packed into one integer (mixed radix) while that fits in 63 bits, and
+    made dense with one hash pass only when the next key would not fit: a handful of
+    passes over millions of rows instead of two per key.
+    """
+    limit = 1 << 62
+    combined = np.zeros(len(keys[0]), np.int64)
+    span = 1  # combined < span
+    for k in keys:
+        k = np.asarray(k, np.int64)
+        card = int(k.max()) + 1 if len(k) else 1
+        if span * card >= limit:
+            combined, uniques = pd.factorize(combined)
+            combined = np.asarray(combined, np.int64)
+            span = max(len(uniques), 1)
+        if card >= limit // span:  # one key alone too wide: densify it first
+            dense, uniques = pd.factorize(k)
+            k, card = np.asarray(dense, np.int64), max(len(uniques), 1)
+        combined = combined * card + k
+        span *= card
+    return combined
+
+
+def strings_of(col: pd.Series) -> np.ndarray:
+    """A column as an object array of str, through its categories when it has them."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        cats = np.array([str(c) for c in col.cat.categories] + [""], dtype=object)
+        return np.asarray(cats[col.cat.codes.to_numpy()])  # code -1 (missing) -> ""
+    return np.array([str(v) for v in col], dtype=object)
