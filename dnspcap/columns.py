@@ -204,7 +204,13 @@ LOOKUP_COLUMNS: tuple[Column, ...] = (
     Column("transactions", "int64", "Transactions grouped into this lookup."),
     Column("search_queries", "int64", "Queries spent on search-list names before the final one."),
     Column("retransmissions", "int64", "Queries that were resends."),
-    Column("time_lost_to_retries", "float64", "Seconds spent waiting for timeouts."),
+    Column(
+        "time_lost_to_retries",
+        "float64",
+        "Seconds spent waiting for timeouts: the time between a query's first and last attempt, "
+        "counted once when several queries of the lookup waited at the same time (an A and an "
+        "AAAA resent side by side cost one wait).",
+    ),
     Column("sockets", "int64", "Client ports used (glibc opens one per search step)."),
     Column("resolver", "category", "glibc, musl, go or unknown, from the wire pattern."),
     Column("resolver_evidence", "str", "The signs the resolver was told by."),

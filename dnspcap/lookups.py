@@ -203,6 +203,23 @@ def _gap_sums(gaps: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return sums, first
 
 
+def _waiting(by: np.ndarray, first: np.ndarray, last: np.ndarray, n_lk: int) -> np.ndarray:
+    """Per lookup, seconds of wall-clock time spent between a query's first and last attempt.
+
+    The union of those intervals: an A and an AAAA resent side by side after the same
+    timeout cost the user one wait, not two. Rows are in (lookup, first attempt) order.
+    """
+    if not len(by):
+        return np.zeros(n_lk)
+    # the latest end among the lookup's earlier rows (the lookup's own start for its first)
+    ends = pd.Series(last).groupby(by).cummax().to_numpy()
+    before = np.r_[np.iinfo(np.int64).min, ends[:-1]]
+    new = np.r_[True, by[1:] != by[:-1]]
+    before = np.where(new, first, before)
+    covered = np.clip(last - np.maximum(first, before), 0, None)
+    return np.bincount(by, weights=covered, minlength=n_lk) / 1e9
+
+
 def _table(tx: pd.DataFrame, groups: list[_Lookup]) -> pd.DataFrame:
     """One row per lookup, computed with array operations over all transactions at once."""
     groups.sort(key=lambda g: g.start)
@@ -219,7 +236,6 @@ def _table(tx: pd.DataFrame, groups: list[_Lookup]) -> pd.DataFrame:
     r_ns = t["response_ts"].to_numpy("datetime64[ns]").view(np.int64)
     nat = np.iinfo(np.int64).min
     t["q_ns"], t["r_ns"] = q_ns, r_ns
-    t["end_ns"] = np.maximum(q_ns, np.where(r_ns == nat, q_ns, r_ns))
     # already in (lookup, query time) order: lookups by start, each one's transactions in
     # the order the grouping pass met them, which is query time
     qname = strings_of(t["qname"])
@@ -234,6 +250,8 @@ def _table(tx: pd.DataFrame, groups: list[_Lookup]) -> pd.DataFrame:
     gaps, first_gap = _gap_sums(t["retry_gaps"])
     t["first_gap"] = first_gap
     t["last_ns"] = q_ns + (gaps * 1e9).round().astype(np.int64)  # the last attempt
+    # the last message: the response, or for an unanswered query its last attempt
+    t["end_ns"] = np.maximum(t["last_ns"].to_numpy(), np.where(r_ns == nat, q_ns, r_ns))
     answered = is_final & (status == "answered") & ~tc
     by = t["lookup"].to_numpy()
 
@@ -286,7 +304,7 @@ def _table(tx: pd.DataFrame, groups: list[_Lookup]) -> pd.DataFrame:
             "transactions": sizes,
             "search_queries": per(np.where(is_final, 0, attempts)).astype(np.int64),
             "retransmissions": per(np.maximum(attempts - 1, 0)).astype(np.int64),
-            "time_lost_to_retries": per(gaps).astype(float),
+            "time_lost_to_retries": _waiting(by, q_ns, t["last_ns"].to_numpy(), n_lk),
             "sockets": sockets.astype(np.int64),
             "resolver": pd.Categorical(fp["resolver"], categories=RESOLVERS),
             "resolver_evidence": fp["evidence"],
