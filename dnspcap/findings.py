@@ -41,13 +41,35 @@ class Finding:
     display_filter: str
     remediation: str
     details: Mapping[str, Any] = field(default_factory=dict)
+    source: tuple[str, ...] = ()  # the capture files, set by `analyze`, for `packets()`
 
     @property
     def rate(self) -> float:
         return self.occurrences / self.seen if self.seen else 0.0
 
+    def packets(self, limit: int = 10_000) -> list[Any]:
+        """The evidence frames as scapy packets (``pip install 'dnspcap[inspect]'``).
+
+        Reads the capture file(s) the finding came from again; each packet has
+        ``frame``, ``file`` and ``time`` attributes. Needs ``source``, which
+        :func:`dnspcap.analyze` sets.
+        """
+        from .packets import read_frames
+
+        if not self.source:
+            raise ValueError(
+                "this finding does not know its capture file; use dnspcap.analyze(path), or "
+                "dataclasses.replace(finding, source=(path,))"
+            )
+        return read_frames(self.source, self.frames, limit=limit)
+
+    def _repr_html_(self) -> str:
+        from .render.html import finding_fragment
+
+        return finding_fragment(self)
+
     def as_dict(self) -> dict[str, Any]:
-        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "source"}
         d["rate"] = self.rate
         for k in ("first", "last"):
             d[k] = None if d[k] is None else d[k].isoformat()

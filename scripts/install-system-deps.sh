@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Debian packages the tests need: tshark is the independent oracle the decoder is
-# checked against. Installs only what is missing; needs root (or sudo) to install.
+# checked against; chromium renders the HTML report. Installs only what is missing;
+# needs root (or sudo) to install.
 set -euo pipefail
 need=()
 command -v tshark >/dev/null 2>&1 || need+=(tshark)
+# headless Chromium opens the HTML report in a test: it must render and run no script
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi
