@@ -41,7 +41,9 @@ class Finding:
     display_filter: str
     remediation: str
     details: Mapping[str, Any] = field(default_factory=dict)
-    source: tuple[str, ...] = ()  # the capture files, set by `analyze`, for `packets()`
+    # the capture file(s) the frames are in: frame numbers count from 1 in each file
+    files: tuple[str, ...] = ()
+    source: tuple[str, ...] = ()  # every file analysed, set by `analyze`, for `packets()`
 
     @property
     def rate(self) -> float:
@@ -61,7 +63,9 @@ class Finding:
                 "this finding does not know its capture file; use dnspcap.analyze(path), or "
                 "dataclasses.replace(finding, source=(path,))"
             )
-        return read_frames(self.source, self.frames, limit=limit)
+        # the files the evidence is in, as `analyze` named them (paths, or "-")
+        files = [f for f in self.source if not self.files or f in self.files]
+        return read_frames(files or self.source, self.frames, limit=limit)
 
     def _repr_html_(self) -> str:
         from .render.html import finding_fragment
@@ -73,8 +77,8 @@ class Finding:
         d["rate"] = self.rate
         for k in ("first", "last"):
             d[k] = None if d[k] is None else d[k].isoformat()
-        d["clients"], d["servers"], d["frames"] = (
-            list(self.clients), list(self.servers), list(self.frames)
+        d["clients"], d["servers"], d["frames"], d["files"] = (
+            list(self.clients), list(self.servers), list(self.frames), list(self.files)
         )  # fmt: skip
         d["details"] = dict(self.details)
         return d

@@ -17,6 +17,7 @@ import pytest
 
 import dnspcap
 from dnspcap.render import markdown, render
+from dnspcap.render.model import facts
 
 from . import craft
 
@@ -238,3 +239,17 @@ def test_export_round_trips_through_parquet_and_csv(
     assert json.loads(lk.loc[0, "transactions_index"]) == list(
         report.lookups["transactions_index"].iloc[0]
     )
+
+
+def test_findings_of_several_files_point_into_their_own_file() -> None:
+    crafted = ROOT / "samples" / "crafted"
+    report = dnspcap.analyze([crafted / "incident-mixed.pcap", crafted / "upstream-trouble.pcap"])
+    loop = report.findings.code("DNS007")[0]
+    assert loop.files == (str(crafted / "upstream-trouble.pcap"),)
+    pkts = loop.packets()
+    assert {p.file for p in pkts} == {str(crafted / "upstream-trouble.pcap")}
+    assert len(pkts) == len(loop.frames) == 150
+    doc = json.loads(render(report, "json", figures=False))
+    evidence = doc["findings"][0]["evidence"]
+    assert {row["type"] for row in evidence} == {"HINFO"}  # not incident-mixed's frames 66..
+    assert ("in file", str(crafted / "upstream-trouble.pcap")) in facts(loop)

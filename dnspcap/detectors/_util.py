@@ -94,6 +94,7 @@ def evidence(tx: pd.DataFrame) -> dict[str, Any]:
         "first": first,
         "last": last,
         "frames": tuple(frames),
+        "files": _names(tx["file"]) if "file" in tx.columns else (),
         "display_filter": frame_filter(frames),
     }
 

@@ -179,6 +179,8 @@ def facts(f: Finding) -> list[tuple[str, str]]:
         ("when", when(f)),
         ("confidence", f.confidence),
     ]  # fmt: skip
+    if len(f.source) > 1 and f.files:
+        facts.append(("in file", ", ".join(f.files)))
     for key, value in f.details.items():
         facts.append((key.replace("_", " "), _detail(value)))
     return facts
@@ -204,10 +206,9 @@ def _evidence(report: Report, f: Finding, limit: int) -> Table:
     m = report.messages
     if not f.frames or not len(m):
         return Table(EVIDENCE_COLUMNS, [])
-    files = m["file"].cat.categories if hasattr(m["file"], "cat") else m["file"].unique()
     mask = m["frame"].isin(f.frames)
-    if len(files) > 1 and mask.any():  # frame numbers are per file: keep the first file's
-        mask &= m["file"] == m.loc[mask, "file"].iloc[0]
+    if f.files and m["file"].nunique() > 1:  # frame numbers count from 1 in each file
+        mask &= m["file"].isin(f.files)
     rows = m[mask].sort_values("frame", kind="stable")
     shown = rows.head(limit)
     out = [
