@@ -184,6 +184,12 @@ TRANSACTION_COLUMNS: tuple[Column, ...] = (
         "int64",
         "Row of the same query seen on the other side of kube-proxy's DNAT (node captures), or -1.",
     ),
+    Column(
+        "nat_copy",
+        "bool",
+        "This is the second sighting of a query already seen on the other side of DNAT "
+        "(`nat_peer`): lookups and detectors count each query once, on its first copy.",
+    ),
     Column("icmp", "category", "The ICMP error its query or response drew, or empty."),
 )
 
@@ -214,7 +220,12 @@ LOOKUP_COLUMNS: tuple[Column, ...] = (
     Column("sockets", "int64", "Client ports used (glibc opens one per search step)."),
     Column("resolver", "category", "glibc, musl, go or unknown, from the wire pattern."),
     Column("resolver_evidence", "str", "The signs the resolver was told by."),
-    Column("transactions_index", "object", "Rows of the transactions table in this lookup."),
+    Column(
+        "transactions_index",
+        "object",
+        "Index labels of the transactions table (`tx.loc[...]`) in this lookup; for a table "
+        "straight from `pair()` they are also row positions.",
+    ),
 )
 
 

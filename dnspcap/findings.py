@@ -139,7 +139,14 @@ def detect(
     ignore: Iterable[str] = (),
     options: Mapping[str, float] | None = None,
 ) -> list[Finding]:
-    """Run the detectors (all, or those selected by code, minus those ignored)."""
+    """Run the detectors (all, or those selected by code, minus those ignored).
+
+    In a node capture every pod query is seen twice, before and after kube-proxy's
+    DNAT; detectors see its first copy only (`nat_copy` is False), so nothing is
+    counted twice.
+    """
+    if "nat_copy" in transactions.columns and transactions["nat_copy"].any():
+        transactions = transactions[~transactions["nat_copy"].to_numpy(bool)]
     chosen = catalogue()
     known = {d.code for d in chosen}
     wanted = set(select) if select is not None else known

@@ -101,11 +101,14 @@ class _Queries:
 
     def __init__(self, transactions: pd.DataFrame) -> None:
         has_q = transactions["attempts"].to_numpy() > 0
+        if "nat_copy" in transactions.columns:  # a query seen before and after DNAT: once
+            has_q &= ~transactions["nat_copy"].to_numpy(bool)
         t = transactions[has_q]
         q_ns = t["query_ts"].to_numpy("datetime64[ns]").view(np.int64)
         client = strings_of(t["client"])
         order = np.lexsort((q_ns, client))
-        self.txn: list[int] = np.flatnonzero(has_q)[order].tolist()
+        # index labels (pair() numbers rows 0..n-1; a filtered table keeps its labels)
+        self.txn: list[int] = transactions.index.to_numpy()[has_q][order].tolist()
         self.ts: list[int] = q_ns[order].tolist()
         self.client: list[str] = client[order].tolist()
         self.qname, self.qtype, self.rcode, self.status = (
@@ -230,7 +233,7 @@ def _table(tx: pd.DataFrame, groups: list[_Lookup]) -> pd.DataFrame:
     # only the columns used here: taking the frame lists of a million rows costs seconds
     cols = ["qname", "qtype", "query_ts", "response_ts", "attempts", "status", "rcode", "tc",
             "ancount", "retry_gaps", "client_port", "id"]  # fmt: skip
-    t = tx[cols].iloc[rows].reset_index(drop=True)
+    t = tx[cols].loc[rows].reset_index(drop=True)
     t["lookup"] = lk
     q_ns = t["query_ts"].to_numpy("datetime64[ns]").view(np.int64)
     r_ns = t["response_ts"].to_numpy("datetime64[ns]").view(np.int64)

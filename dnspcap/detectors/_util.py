@@ -83,6 +83,22 @@ def _names(col: pd.Series) -> tuple[str, ...]:
     return tuple(sorted(str(v) for v in col.unique()))
 
 
+def typical_gaps(gaps: np.ndarray) -> list[tuple[float, int]]:
+    """The usual retry gaps, most common first: (median of the gaps near it, how many).
+
+    Gaps are binned to 0.1 s: glibc's 5 s and musl's 2.5 s stay apart instead of
+    averaging to a timeout no resolver has.
+    """
+    gaps = np.asarray(gaps, float)
+    gaps = gaps[np.isfinite(gaps)]
+    if not len(gaps):
+        return []
+    bins = np.round(gaps, 1)
+    values, counts = np.unique(bins, return_counts=True)
+    order = np.lexsort((values, -counts))
+    return [(float(np.median(gaps[bins == values[i]])), int(counts[i])) for i in order]
+
+
 def evidence(tx: pd.DataFrame) -> dict[str, Any]:
     """The evidence fields of a Finding, from the transactions that show it: who was
     involved, when, which frames, and the display filter that shows exactly those."""

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ..findings import Finding, Option, detector
-from ._util import evidence, lookups_of, same_socket_pairs
+from ._util import evidence, lookups_of, same_socket_pairs, typical_gaps
 
 PAIR_WINDOW = Option("race_pair_window_s", 0.001, "glibc/musl send the pair ~60 µs apart")
 
@@ -72,17 +72,23 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
     retried = [g for g in gaps if not np.isnan(g)]
     lost_s = float(sum(retried)) + 5.0 * sum(1 for g in gaps if np.isnan(g))
     types = losers["qtype"].astype(str).value_counts().to_dict()
-    typical = float(np.median(retried)) if retried else float("nan")
+    usual = typical_gaps(np.asarray(retried))
+    typical = usual[0][0] if usual else float("nan")
     # In a node capture every query is seen twice, before and after kube-proxy's DNAT
     # (nat_peer links the copies). A lost query whose partner has its post-DNAT copy but
     # which has none itself was dropped on this node: the drop point of the race.
     winner_rows = np.where(loser == "a", race["row_b"], race["row_a"]).astype(np.int64)
-    nat_peer = tx["nat_peer"].to_numpy()
-    dropped = int(((nat_peer[loser_rows] < 0) & (nat_peer[winner_rows] >= 0)).sum())
+    peer_of_loser = tx.loc[loser_rows, "nat_peer"].to_numpy()  # rows are index labels
+    peer_of_winner = tx.loc[winner_rows, "nat_peer"].to_numpy()
+    dropped = int(((peer_of_loser < 0) & (peer_of_winner >= 0)).sum())
     summary = (
         f"{len(race)} of {len(pairs)} same-socket A/AAAA pairs lost one query "
         f"({', '.join(f'{n} {t}' for t, n in types.items())}); "
-        + (f"resent after {typical:.1f} s" if retried else "never answered")
+        + (
+            "resent after " + " or ".join(f"{g:.1f} s" for g, _ in usual[:2])
+            if retried
+            else "never answered"
+        )
         + (
             f"; {dropped} seen before DNAT and never after it: dropped on this node"
             if dropped

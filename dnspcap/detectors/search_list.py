@@ -47,7 +47,7 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
     names = hit["name"].value_counts()
     idx = hit["transactions_index"]
     rows = np.unique(np.fromiter(itertools.chain.from_iterable(idx), np.int64))
-    involved = tx.iloc[rows]
+    involved = tx.loc[tx.index.intersection(pd.Index(rows))]  # labels: tx may lack DNAT copies
     involved = involved[involved["rcode"] == "NXDOMAIN"]
     per_lookup = wasted / len(hit)
     top = ", ".join(f"{n} ({c}x)" for n, c in names.head(5).items())
