@@ -189,4 +189,7 @@ def render_catalogue() -> str:
 
 
 if __name__ == "__main__":  # pragma: no cover - regenerates docs/detectors.md
-    print(render_catalogue(), end="")
+    # the registry lives in the package's module, not in this __main__ copy of it
+    from dnspcap.findings import render_catalogue as _render
+
+    print(_render(), end="")

@@ -38,7 +38,8 @@ SEARCH_STEP_GAP_S = 1.0
 class _Lookup:
     """One lookup being grouped (a plain class: hundreds of thousands are made)."""
 
-    __slots__ = ("answered_at_step", "base", "client", "last", "ports", "start", "step", "txns")
+    __slots__ = ("answered_at_step", "asked_at_step", "base", "client", "last", "ports",
+                 "start", "step", "tc", "txns")  # fmt: skip
 
     def __init__(self, client: str, base: str, step: int, ts: int) -> None:
         self.client, self.base, self.step = client, base, step
@@ -46,6 +47,12 @@ class _Lookup:
         self.ports: list[int] = []
         self.txns: list[int] = []
         self.answered_at_step: set[str] = set()
+        self.asked_at_step: set[str] = set()
+        self.tc = False  # a truncated answer came: the resolver may go on over TCP
+
+    def incomplete(self) -> bool:
+        """Some type asked at the current step has no answer yet."""
+        return not self.asked_at_step <= self.answered_at_step
 
 
 def infer_search_list(transactions: pd.DataFrame) -> dict[str, list[str]]:
@@ -116,13 +123,19 @@ class _Queries:
         )
         self.port: list[int] = t["client_port"].to_numpy()[order].tolist()
         self.tc: list[bool] = t["tc"].to_numpy(bool)[order].tolist()
+        self.transport: list[str] = strings_of(t["transport"])[order].tolist()
 
 
-def _base_and_step(name: str, search: list[str]) -> tuple[str, int]:
-    for i, s in enumerate(search):
-        if name.endswith("." + s) and len(name) > len(s) + 1:
-            return name[: -len(s) - 1], i
-    return name, len(search)
+def _bases_and_steps(name: str, search: list[str]) -> list[tuple[str, int]]:
+    """Every (base, search step) the name can be: `kubernetes.default.svc.cluster.local`
+    is `kubernetes` at step `default.svc.cluster.local` or `kubernetes.default` at
+    step `svc.cluster.local`. The first suffix that fits comes first."""
+    out = [
+        (name[: -len(s) - 1], i)
+        for i, s in enumerate(search)
+        if name.endswith("." + s) and len(name) > len(s) + 1
+    ]
+    return [*out, (name, len(search))]
 
 
 def lookups(
@@ -140,12 +153,13 @@ def lookups(
     prev_client = None
     suffixes: list[str] = []
     # (base, step) of a name, per search list: clients mostly share one search list
-    by_search: dict[tuple[str, ...], dict[str, tuple[str, int]]] = {}
-    steps: dict[str, tuple[str, int]] = {}
+    by_search: dict[tuple[str, ...], dict[str, list[tuple[str, int]]]] = {}
+    steps: dict[str, list[tuple[str, int]]] = {}
     gap = LOOKUP_GAP_S * 1e9
-    for txn, client, name, qtype, port, ts, status, rcode, tc in zip(
-        q.txn, q.client, q.qname, q.qtype, q.port, q.ts, q.status, q.rcode, q.tc, strict=True
-    ):
+    for txn, client, name, qtype, port, ts, status, rcode, tc, transport in zip(
+        q.txn, q.client, q.qname, q.qtype, q.port, q.ts, q.status, q.rcode, q.tc, q.transport,
+        strict=True,
+    ):  # fmt: skip
         if client != prev_client:
             for group in open_.values():
                 done.extend(group)
@@ -154,39 +168,73 @@ def lookups(
             steps = by_search.setdefault(tuple(suffixes), {})
         known = steps.get(name)
         if known is None:
-            known = steps[name] = _base_and_step(name, suffixes)
-        base, step = known
+            known = steps[name] = _bases_and_steps(name, suffixes)
+        base, step = _pick(known, open_)
         live = open_.setdefault(base, [])
         for old in [lk for lk in live if ts - lk.last > gap]:
             live.remove(old)
             done.append(old)
-        cur = _join(live, step, str(qtype), port)
+        cur = _join(live, step, str(qtype), port, ts, transport == "tcp")
         if cur is None:
             cur = _Lookup(client, base, step, ts)
             live.append(cur)
         if step > cur.step:
-            cur.step, cur.answered_at_step = step, set()
+            cur.step, cur.answered_at_step, cur.asked_at_step = step, set(), set()
         cur.last = ts
         cur.txns.append(txn)
+        cur.asked_at_step.add(str(qtype))
         if port not in cur.ports:
             cur.ports.append(port)
         if status == "answered" and rcode != "NXDOMAIN" and not tc:
             # a truncated answer is not an answer: the resolver asks again over TCP
             cur.answered_at_step.add(str(qtype))
+        cur.tc |= bool(tc)
     for group in open_.values():
         done.extend(group)
     return _table(transactions, done)
 
 
-def _join(live: list[_Lookup], step: int, qtype: str, port: int) -> _Lookup | None:
-    """The open lookup a query belongs to: the one on its socket (its pair partner, or a
-    retry on the same socket), else the latest one still waiting for this type at this or
-    an earlier search step (a retry from a new socket, the next search step)."""
+def _pick(candidates: list[tuple[str, int]], open_: dict[str, list[_Lookup]]) -> tuple[str, int]:
+    """The reading of a name that continues an open lookup at a later search step, if one
+    does (`kubernetes.default` asked at its first step, then at its second); else the
+    first reading."""
+    if len(candidates) > 1:
+        for base, step in candidates:  # the next step of a lookup
+            if any(lk.step < step for lk in open_.get(base, ())):
+                return base, step
+        for base, step in candidates:  # another query of its current step
+            if any(lk.step == step for lk in open_.get(base, ())):
+                return base, step
+    return candidates[0]
+
+
+# glibc's next round after a timeout (new sockets, the next nameserver) comes a whole
+# timeout after the last query; no resolver waits less than this
+NEW_ROUND_S = 0.9
+
+
+def _join(
+    live: list[_Lookup], step: int, qtype: str, port: int, ts: int, tcp: bool
+) -> _Lookup | None:
+    """The open lookup a query belongs to:
+    - the one on its socket (its pair partner, or a retry on the same socket);
+    - over TCP, the one whose answer came truncated (glibc asks both types again there);
+    - the latest one still waiting for this type at this or an earlier search step (a
+      retry from a new socket, the next search step);
+    - one still waiting for another type, a whole timeout later: glibc asks both types
+      again from new sockets when one of them timed out."""
     for lk in reversed(live):
         if port in lk.ports and step >= lk.step:
             return lk
+    if tcp:
+        for lk in reversed(live):
+            if lk.tc and step == lk.step:
+                return lk
     for lk in reversed(live):
         if step > lk.step or (step == lk.step and qtype not in lk.answered_at_step):
+            return lk
+    for lk in reversed(live):
+        if step == lk.step and lk.incomplete() and ts - lk.last >= NEW_ROUND_S * 1e9:
             return lk
     return None
 
@@ -206,14 +254,30 @@ def _gap_sums(gaps: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return sums, first
 
 
+def _retry_spans(t: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: from the first attempt of its question in its lookup to the last attempt.
+
+    A question asked again, on the same socket or from a new one (glibc's next round,
+    the next nameserver), waited from its first attempt to its last.
+    """
+    key = [t["lookup"], t["qname"].astype(str), t["qtype"].astype(str)]
+    first = t["q_ns"].groupby(key, observed=True, sort=False).transform("min").to_numpy()
+    last = t["last_ns"].groupby(key, observed=True, sort=False).transform("max").to_numpy()
+    # musl asks every nameserver at once: copies microseconds apart are not a wait
+    last = np.where(last - first >= NEW_ROUND_S * 1e9, last, first)
+    return first, last
+
+
 def _waiting(by: np.ndarray, first: np.ndarray, last: np.ndarray, n_lk: int) -> np.ndarray:
     """Per lookup, seconds of wall-clock time spent between a query's first and last attempt.
 
     The union of those intervals: an A and an AAAA resent side by side after the same
-    timeout cost the user one wait, not two. Rows are in (lookup, first attempt) order.
+    timeout cost the user one wait, not two.
     """
     if not len(by):
         return np.zeros(n_lk)
+    order = np.lexsort((first, by))
+    by, first, last = by[order], first[order], last[order]
     # the latest end among the lookup's earlier rows (the lookup's own start for its first)
     ends = pd.Series(last).groupby(by).cummax().to_numpy()
     before = np.r_[np.iinfo(np.int64).min, ends[:-1]]
@@ -232,7 +296,7 @@ def _table(tx: pd.DataFrame, groups: list[_Lookup]) -> pd.DataFrame:
     lk = np.repeat(np.arange(n_lk), sizes)
     # only the columns used here: taking the frame lists of a million rows costs seconds
     cols = ["qname", "qtype", "query_ts", "response_ts", "attempts", "status", "rcode", "tc",
-            "ancount", "retry_gaps", "client_port", "id"]  # fmt: skip
+            "ancount", "retry_gaps", "client_port", "id", "transport"]  # fmt: skip
     t = tx[cols].loc[rows].reset_index(drop=True)
     t["lookup"] = lk
     q_ns = t["query_ts"].to_numpy("datetime64[ns]").view(np.int64)
@@ -294,6 +358,17 @@ def _table(tx: pd.DataFrame, groups: list[_Lookup]) -> pd.DataFrame:
     pairs = np.unique(by * 65536 + ports) if len(by) else by
     sockets = np.bincount(pairs // 65536, minlength=n_lk)
     fp = _fingerprints(t, n_lk)
+    musl = np.asarray(fp["resolver"]) == "musl"
+    # musl fails the whole lookup (EAI_AGAIN) when one of its questions timed out, though
+    # the other was answered; glibc returns what it got
+    outcome = np.where(musl & (outcome == "answered") & any_unanswered, "timed_out", outcome)
+    # musl before 1.2.4 never retries over TCP: it uses the records a truncated answer has
+    transport = strings_of(t["transport"])
+    tc_records = per(is_final & (status == "answered") & tc & (ancount > 0), "max").astype(bool)
+    over_tcp = per(transport == "tcp", "max").astype(bool)
+    outcome = np.where(
+        musl & tc_records & ~over_tcp & np.isin(outcome, ["no_data", "failed"]), "answered", outcome
+    )
     return pd.DataFrame(
         {
             "client": pd.Categorical([g.client for g in groups]),
@@ -307,7 +382,7 @@ def _table(tx: pd.DataFrame, groups: list[_Lookup]) -> pd.DataFrame:
             "transactions": sizes,
             "search_queries": per(np.where(is_final, 0, attempts)).astype(np.int64),
             "retransmissions": per(np.maximum(attempts - 1, 0)).astype(np.int64),
-            "time_lost_to_retries": _waiting(by, q_ns, t["last_ns"].to_numpy(), n_lk),
+            "time_lost_to_retries": _waiting(by, *_retry_spans(t), n_lk),
             "sockets": sockets.astype(np.int64),
             "resolver": pd.Categorical(fp["resolver"], categories=RESOLVERS),
             "resolver_evidence": fp["evidence"],
@@ -337,6 +412,14 @@ _SIGNS = {
         "A and AAAA sent in turn on one socket (glibc after a timeout, or single-request)",
     ),
     "two_sockets": ("go", 1, "A and AAAA at once from two sockets"),
+    "reopen": (
+        "glibc",
+        1,
+        "AAAA from a new socket once the A was answered (glibc single-request-reopen)",
+    ),
+    # glibc's use-vc, or its TCP retry after a truncated answer; musl (1.2.4+) retries
+    # over TCP one question per connection
+    "tcp_pipelined": ("glibc", 1, "A and AAAA pipelined on one TCP connection"),
     "retry_5s": ("glibc", 1, "retry after 5 s"),
     "retry_2_5s": ("musl", 1, "retry after 2.5 s"),
 }
@@ -346,18 +429,25 @@ def _fingerprints(t: pd.DataFrame, n_lk: int) -> dict[str, list[str]]:
     """Resolver per lookup from its A/AAAA pairs and retry gaps, with the evidence."""
     signs: list[pd.DataFrame] = []
     qt = t["qtype"].astype(str)
-    cols = ["lookup", "qname", "client_port", "id", "q_ns"]
+    cols = ["lookup", "qname", "transport", "client_port", "id", "q_ns", "r_ns"]
     a = t.loc[qt == "A", cols]
     b = t.loc[qt == "AAAA", cols]
-    pairs = a.merge(b, on=["lookup", "qname"], suffixes=("_a", "_b"))
+    pairs = a.merge(b, on=["lookup", "qname", "transport"], suffixes=("_a", "_b"))
     pairs = pairs[(pairs["q_ns_a"] - pairs["q_ns_b"]).abs() <= PAIR_WINDOW_NS]
     if len(pairs):
         same_port = pairs["client_port_a"].to_numpy() == pairs["client_port_b"].to_numpy()
         d = (pairs["id_a"].to_numpy(np.int64) - pairs["id_b"].to_numpy(np.int64)) % 65536
         gap = np.minimum(d, 65536 - d)
+        # from two sockets: both sent before either answer (Go), or the second only once
+        # the first was answered (glibc single-request-reopen)
+        qa, qb = pairs["q_ns_a"].to_numpy(), pairs["q_ns_b"].to_numpy()
+        ra, rb = pairs["r_ns_a"].to_numpy(), pairs["r_ns_b"].to_numpy()
+        first_r, second_q = np.where(qa <= qb, ra, rb), np.maximum(qa, qb)
+        after_answer = (first_r != np.iinfo(np.int64).min) & (second_q > first_r)
+        tcp = pairs["transport"].astype(str).to_numpy() == "tcp"
         kind = np.select(
-            [~same_port, gap == 0, gap <= MUSL_ID_GAP],
-            ["two_sockets", "same_id", "near_id"],
+            [~same_port & after_answer, ~same_port, tcp, gap == 0, gap <= MUSL_ID_GAP],
+            ["reopen", "two_sockets", "tcp_pipelined", "same_id", "near_id"],
             default="random_id",
         )
         signs.append(pd.DataFrame({"lookup": pairs["lookup"].to_numpy(), "sign": kind}))

@@ -21,6 +21,7 @@ forward CoreDNS to a real upstream address instead of ``/etc/resolv.conf``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -57,6 +58,7 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
         rate = n / span
         if rate < opts["loop_min_rate"]:
             continue
+        victims = _victims(lookups, g, str(qname), int(np.min(q)), int(np.max(q_last)))
         out.append(
             Finding(
                 code="DNS007",
@@ -70,8 +72,8 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
                 **evidence(g),
                 occurrences=n,
                 seen=n,
-                lookups_affected=0,
-                seconds_lost=0.0,
+                lookups_affected=len(victims),
+                seconds_lost=round(float(victims["duration"].sum()), 6),
                 remediation=(
                     "Point kubelet --resolv-conf at /run/systemd/resolve/resolv.conf, or make "
                     "CoreDNS forward to a real upstream instead of /etc/resolv.conf (127.0.0.53)."
@@ -80,3 +82,21 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
             )
         )
     return out
+
+
+def _victims(lookups: pd.DataFrame, g: pd.DataFrame, qname: str, first: int, last: int) -> Any:
+    """The clients' lookups of the looping name while it looped. The forwarders inside
+    the loop (each sends a good share of the storm) are not clients that waited."""
+    if lookups.empty:
+        return lookups
+    sent = g.groupby("client", observed=True)["attempts"].sum()
+    forwarders = set(sent[sent > 0.1 * sent.sum()].index.astype(str))
+    start = ns(lookups["start"])
+    end = start + (lookups["duration"].to_numpy() * 1e9).astype(np.int64)
+    hit = (
+        (lookups["final_name"].astype(str).to_numpy() == qname)
+        & (start <= last)
+        & (end >= first)
+        & ~lookups["client"].astype(str).isin(forwarders).to_numpy()
+    )
+    return lookups[hit]
