@@ -211,3 +211,24 @@ def test_truncated_answers_glibc_over_tcp_musl_uses_what_fit() -> None:
     large = lk[lk["name"] == "large.example.com"]
     assert list(large["resolver"].astype(str)) == ["musl"]
     assert list(large["outcome"].astype(str)) == ["answered"]  # the 29 records that fit
+
+
+def test_real_glibc_and_musl_lookups_pair_and_group_as_issue_3_asks() -> None:
+    # same-socket pairs grouped; retries joined with their resolver's gap
+    race = _lookups("race-glibc")
+    assert list(race["queries"]) == [2, 4, 2, 4] and set(race["sockets"]) == {1}
+    retried = race[race["retransmissions"] > 0]
+    # glibc's switch to sending A and AAAA in turn after the timeout is seen
+    assert all("A and AAAA sent in turn on one socket" in e for e in retried["resolver_evidence"])
+    assert all("retry after 5 s" in e for e in retried["resolver_evidence"])
+    musl = _lookups("race-musl")
+    assert set(musl["resolver"].astype(str)) == {"musl"}
+    assert all(
+        "retry after 2.5 s" in e for e in musl[musl["retransmissions"] > 0].resolver_evidence
+    )
+    # the ndots:5 chain for api.example.com: one lookup, 6 NXDOMAIN queries wasted
+    chain = _lookups("ndots-search")
+    api = chain[chain["name"] == "api.example.com"]
+    assert len(api) == 1
+    assert (api["queries"].iat[0], api["search_queries"].iat[0]) == (8, 6)
+    assert api["final_name"].iat[0] == "api.example.com"
