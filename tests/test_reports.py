@@ -22,7 +22,9 @@ from dnspcap.render.model import facts
 from . import craft
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = sorted((ROOT / "samples" / "crafted").glob("*.pcap"))
+SAMPLES = sorted((ROOT / "samples" / "crafted").glob("*.pcap")) + sorted(
+    (ROOT / "samples" / "lab" / "captures").glob("*.pcap")
+)
 GOLDEN = ROOT / "tests" / "golden" / "reports"
 SCHEMA = json.loads((ROOT / "docs" / "report.schema.json").read_text())
 EVIL = "<script>document.title='pwned'</script>.evil.example"
@@ -35,9 +37,13 @@ def reports() -> dict[str, dnspcap.Report]:
     cwd = Path.cwd()
     os.chdir(ROOT)
     try:
-        return {p.stem: dnspcap.analyze(p.relative_to(ROOT)) for p in SAMPLES}
+        return {_name(p): dnspcap.analyze(p.relative_to(ROOT)) for p in SAMPLES}
     finally:
         os.chdir(cwd)
+
+
+def _name(path: Path) -> str:
+    return ("lab-" if path.parent.name == "captures" else "") + path.stem
 
 
 def _golden(name: str, text: str) -> None:
@@ -49,7 +55,7 @@ def _golden(name: str, text: str) -> None:
 
 
 @pytest.mark.parametrize("fmt,suffix", [("text", "txt"), ("markdown", "md"), ("json", "json")])
-@pytest.mark.parametrize("sample", [p.stem for p in SAMPLES])
+@pytest.mark.parametrize("sample", [_name(p) for p in SAMPLES])
 def test_report_matches_golden_file(
     reports: dict[str, dnspcap.Report], sample: str, fmt: str, suffix: str
 ) -> None:
@@ -57,7 +63,7 @@ def test_report_matches_golden_file(
     _golden(f"{sample}.{suffix}", text.replace(f"dnspcap {dnspcap.__version__}", "dnspcap X"))
 
 
-@pytest.mark.parametrize("sample", [p.stem for p in SAMPLES])
+@pytest.mark.parametrize("sample", [_name(p) for p in SAMPLES])
 def test_json_follows_the_documented_schema(
     reports: dict[str, dnspcap.Report], sample: str
 ) -> None:
