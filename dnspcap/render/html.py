@@ -76,6 +76,9 @@ def write(doc: Document, figures: dict[str, bytes] | None = None, *, fragment: b
     body += [f"<p>{e(d)}</p>" for d in doc.verdict_detail]
     body += [f"<p>{e(doc.headline)}.</p>", "</section>"]
     body += [f'<p class="warning"><strong>Warning:</strong> {e(w)}</p>' for w in doc.warnings]
+    body += ["<details><summary>The capture</summary><dl>"]
+    body += [f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in doc.overview]
+    body += ["</dl></details>"]
     if doc.findings:
         body += ["<h2>Findings</h2>", _table(_summary(doc), link_column=1)]
     for v in doc.findings:

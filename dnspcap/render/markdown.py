@@ -44,19 +44,24 @@ def _write(doc: Document, figures: dict[str, str], evidence_rows: int) -> str:
     out += [f"> {esc(d)}  " for d in doc.verdict_detail]
     out += ["", esc(doc.headline) + ".", ""]
     out += [f"**Warning:** {esc(w)}  " for w in doc.warnings]
+    out += ["## The capture", "", "| | |", "|---|---|"]
+    out += [f"| {esc(k)} | {esc(v)} |" for k, v in doc.overview]
+    out.append("")
     if doc.findings:
         out += ["## Findings", "", "| severity | code | summary | lookups | time lost |",
                 "|---|---|---|---:|---:|"]  # fmt: skip
-        for v in doc.findings:
+        slugs = _slugs([f"{v.finding.severity.upper()} {v.finding.code} {v.finding.name}"
+                        for v in doc.findings])  # fmt: skip
+        for v, slug in zip(doc.findings, slugs, strict=True):
             f = v.finding
             out.append(
-                f"| {f.severity} | [{f.code}](#{v.anchor}) | {esc(f.summary)} | "
+                f"| {f.severity} | [{f.code}](#{slug}) | {esc(f.summary)} | "
                 f"{f.lookups_affected} | {f.seconds_lost:.1f} s |"
             )
     for v in doc.findings:
         f = v.finding
         title = f"### {f.severity.upper()} {f.code} {esc(f.name)}"
-        out += ["", f'<a id="{v.anchor}"></a>', "", title, "", esc(f.summary), ""]
+        out += ["", title, "", esc(f.summary), ""]
         out += [f"- **{esc(k)}:** {esc(val)}" for k, val in v.facts]
         out += ["", f"**Fix:** {esc(f.remediation)}", ""]
         if f.display_filter:
@@ -73,6 +78,18 @@ def _write(doc: Document, figures: dict[str, str], evidence_rows: int) -> str:
             out += [f"![{esc(fig.title)}]({figures[fig.key]})", "", f"*{esc(fig.caption)}*", ""]
     out += ["", f"*dnspcap {doc.version}*"]
     return "\n".join(out) + "\n"
+
+
+def _slugs(titles: list[str]) -> list[str]:
+    """The anchors GitHub and GitLab give these headings (no raw HTML: Jira shows it)."""
+    seen: dict[str, int] = {}
+    out = []
+    for t in titles:
+        slug = re.sub(r"[^\w\- ]", "", t.lower()).replace(" ", "-")
+        n = seen.get(slug, 0)
+        seen[slug] = n + 1
+        out.append(slug if n == 0 else f"{slug}-{n}")
+    return out
 
 
 def table(t: Table) -> list[str]:
