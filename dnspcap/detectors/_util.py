@@ -24,6 +24,18 @@ def ns(col: pd.Series) -> np.ndarray:
 EVIDENCE_TRANSACTIONS = 500
 
 
+# Taking rows of the Arrow list columns is the slow part of filtering the whole table:
+# detectors filter only the columns they read, and fetch frames for their evidence.
+LIST_COLUMNS = ("retry_gaps", "query_frames", "response_frames")
+EVIDENCE_COLUMNS = ("client", "server", "query_ts", "response_ts", "file")
+
+
+def rows(tx: pd.DataFrame, mask: Any, columns: list[str]) -> pd.DataFrame:
+    """These columns of the rows where mask holds (a boolean array or index labels)."""
+    out: pd.DataFrame = tx.loc[mask, columns]
+    return out
+
+
 def frames_of(tx: pd.DataFrame) -> list[int]:
     """The frames of these transactions (of the first EVIDENCE_TRANSACTIONS by time)."""
     # transactions are in the order of their first message: the first rows are the earliest
@@ -65,7 +77,7 @@ def lookups_of(lookups: pd.DataFrame, txn_rows: set[int]) -> int:
 
     def txn_to_lookup() -> np.ndarray:
         idx = lookups["transactions_index"]
-        sizes = np.fromiter((len(i) for i in idx), np.int64, len(idx))
+        sizes = lookups["transactions"].to_numpy(np.int64)  # len() of each index list
         rows = np.fromiter(itertools.chain.from_iterable(idx), np.int64, int(sizes.sum()))
         out = np.full(int(rows.max()) + 1, -1, np.int64)
         out[rows] = np.repeat(np.arange(len(idx)), sizes)
@@ -99,11 +111,20 @@ def typical_gaps(gaps: np.ndarray) -> list[tuple[float, int]]:
     return [(float(np.median(gaps[bins == values[i]])), int(counts[i])) for i in order]
 
 
-def evidence(tx: pd.DataFrame) -> dict[str, Any]:
+def evidence(tx: pd.DataFrame, full: pd.DataFrame | None = None) -> dict[str, Any]:
     """The evidence fields of a Finding, from the transactions that show it: who was
-    involved, when, which frames, and the display filter that shows exactly those."""
+    involved, when, which frames, and the display filter that shows exactly those.
+
+    With ``full`` (the whole transactions table), ``tx`` only names the rows (its index)
+    and the columns needed are read from ``full``."""
+    if full is not None:
+        head = tx.index[:EVIDENCE_TRANSACTIONS]
+        framed = full.loc[head, ["query_frames", "response_frames"]]
+        tx = full.loc[tx.index, [c for c in EVIDENCE_COLUMNS if c in full.columns]]
+    else:
+        framed = tx
     first, last = when(tx)
-    frames = frames_of(tx)
+    frames = frames_of(framed)
     return {
         "clients": _names(tx["client"]),
         "servers": _names(tx["server"]),
@@ -136,29 +157,51 @@ def _same_socket_pairs(tx: pd.DataFrame, window_s: float) -> pd.DataFrame:
     keep = np.flatnonzero((tx["attempts"].to_numpy() > 0) & (is_a | is_aaaa))
     if len(keep) == 0:
         return pd.DataFrame()
-    sub = tx.iloc[keep]
-    client, server = shared_codes(sub["client"], sub["server"])
+    # arrays of the kept rows only: no DataFrame take of the whole table
+    client, server = (c[keep] for c in shared_codes(tx["client"], tx["server"]))
     key = pack(
-        client, sub["client_port"].to_numpy(np.int64), server,
-        sub["server_port"].to_numpy(np.int64), codes_of(sub["transport"]),
-        codes_of(sub["qname"]),
+        client, tx["client_port"].to_numpy(np.int64)[keep], server,
+        tx["server_port"].to_numpy(np.int64)[keep], codes_of(tx["transport"])[keep],
+        codes_of(tx["qname"])[keep],
     )  # fmt: skip
-    side = pd.DataFrame(
-        {
-            "key": key,
-            "row": sub.index.to_numpy(),
-            "id": sub["id"].to_numpy(np.int64),
-            "status": strings_of(sub["status"]),
-            "attempts": sub["attempts"].to_numpy(np.int64),
-            "q_ns": ns(sub["query_ts"]),
-            "r_ns": ns(sub["response_ts"]),
-        }
-    )
-    a_side = is_a[keep]
-    pairs = side[a_side].merge(side[~a_side], on="key", suffixes=("_a", "_b"))
-    pairs = pairs[(pairs["q_ns_a"] - pairs["q_ns_b"]).abs() <= int(window_s * 1e9)]
-    flow = tx.loc[pairs["row_a"], ["client", "client_port", "server", "server_port"]]
-    out: pd.DataFrame = pd.concat(
-        [pairs.drop(columns="key").reset_index(drop=True), flow.reset_index(drop=True)], axis=1
-    )
-    return out
+    # every A/AAAA pair of one key within the window, without a merge: sorted by key and
+    # time, a row's partners are its next rows while the key holds and the time fits
+    q_ns = ns(tx["query_ts"])[keep]
+    order = np.lexsort((q_ns, key))
+    key, q_sorted, a_sorted = key[order], q_ns[order], is_a[keep][order]
+    window = int(window_s * 1e9)
+    firsts, seconds = [], []
+    alive = np.arange(len(key) - 1)  # rows whose partner may still be d rows on
+    d = 1
+    while len(alive):
+        alive = alive[alive + d < len(key)]
+        other = alive + d
+        near = (key[other] == key[alive]) & (q_sorted[other] - q_sorted[alive] <= window)
+        alive, other = alive[near], other[near]
+        mixed = a_sorted[other] != a_sorted[alive]
+        firsts.append(alive[mixed])
+        seconds.append(other[mixed])
+        d += 1
+    i = np.concatenate(firsts) if firsts else np.zeros(0, np.int64)
+    j = np.concatenate(seconds) if seconds else np.zeros(0, np.int64)
+    i_is_a = a_sorted[i]
+    pos_a = keep[order[np.where(i_is_a, i, j)]]  # positions in tx
+    pos_b = keep[order[np.where(i_is_a, j, i)]]
+    sort = np.argsort(pos_a, kind="stable")
+    pos_a, pos_b = pos_a[sort], pos_b[sort]
+    labels = tx.index.to_numpy()
+    ids = tx["id"].to_numpy(np.int64)
+    status = tx["status"].array  # categorical: taking codes, not strings
+    attempts = tx["attempts"].to_numpy(np.int64)
+    q_all, r_all = ns(tx["query_ts"]), ns(tx["response_ts"])
+    cols: dict[str, Any] = {}
+    for side, pos in (("a", pos_a), ("b", pos_b)):
+        cols[f"row_{side}"] = labels[pos]
+        cols[f"id_{side}"] = ids[pos]
+        cols[f"status_{side}"] = status.take(pos)
+        cols[f"attempts_{side}"] = attempts[pos]
+        cols[f"q_ns_{side}"] = q_all[pos]
+        cols[f"r_ns_{side}"] = r_all[pos]
+    for name in ("client", "client_port", "server", "server_port"):
+        cols[name] = tx[name].array.take(pos_a)
+    return pd.DataFrame(cols)

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..findings import Finding, Option, detector
-from ._util import evidence, ns
+from ._util import evidence, ns, rows
 
 MIN_QUERIES = Option("loop_min_queries", 100, "no resolver retries one question 100 times")
 MIN_RATE = Option("loop_min_rate", 100.0, "queries/s; resolvers retry every 1-5 s")
@@ -36,7 +36,10 @@ MIN_RATE = Option("loop_min_rate", 100.0, "queries/s; resolvers retry every 1-5 
 @detector("DNS007", "forwarding.loop", "critical", [MIN_QUERIES, MIN_RATE])
 def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> list[Finding]:
     """Questions asked in a storm with no answer."""
-    asked = tx[tx["attempts"] > 0]
+    asked = rows(
+        tx, (tx["attempts"] > 0).to_numpy(),
+        ["qname", "qtype", "attempts", "responses", "query_ts", "client"],
+    )  # fmt: skip
     # cheap totals per question first; only storms are looked at closely
     totals = asked.groupby(["qname", "qtype"], observed=True)[["attempts", "responses"]].sum()
     storms = totals[
@@ -51,9 +54,8 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
         n = int(g["attempts"].sum())
         q = ns(g["query_ts"])
         # an attempt's time is its transaction's first query plus the gaps before it
-        q_last = q + (g["retry_gaps"].map(lambda x: float(sum(x))).to_numpy() * 1e9).astype(
-            np.int64
-        )
+        gaps = tx.loc[g.index, "retry_gaps"]
+        q_last = q + (gaps.map(lambda x: float(sum(x))).to_numpy() * 1e9).astype(np.int64)
         span = max(float(np.max(q_last) - np.min(q)) / 1e9, 1e-3)
         rate = n / span
         if rate < opts["loop_min_rate"]:
@@ -69,7 +71,7 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
                     f"{qname} {qtype} asked {n} times in {span:.3f} s ({rate:,.0f}/s) and never "
                     "answered: a forwarding loop"
                 ),
-                **evidence(g),
+                **evidence(g, tx),
                 occurrences=n,
                 seen=n,
                 lookups_affected=len(victims),

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..findings import Finding, Option, detector
-from ._util import evidence, lookups_of
+from ._util import evidence, lookups_of, rows
 
 P99 = Option("latency_p99_s", 0.1, "CoreDNS answers from cache in well under 1 ms")
 MIN_ANSWERS = Option("latency_min_answers", 20, "a 99th percentile of fewer answers means little")
@@ -35,7 +35,7 @@ OUTLIER = Option("latency_outlier_s", 1.0, "a second is felt by any client")
 @detector("DNS010", "latency.slow_server", "warning", [P99, OUTLIER, MIN_ANSWERS])
 def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> list[Finding]:
     """One finding per server with a slow tail."""
-    ok = tx[tx["rtt_last"].notna()]
+    ok = rows(tx, tx["rtt_last"].notna().to_numpy(), ["server", "rtt_last"])
     out: list[Finding] = []
     for server, g in ok.groupby("server", observed=True, sort=True):
         rtt = g["rtt_last"].to_numpy(float)
@@ -56,7 +56,7 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
                     f"over {len(g)} answers; {len(slow)} took over "
                     f"{opts['latency_outlier_s']:g} s"
                 ),
-                **evidence(shown),
+                **evidence(shown, tx),
                 occurrences=max(len(slow), 1),
                 seen=len(g),
                 lookups_affected=lookups_of(lookups, set(shown.index.tolist())),

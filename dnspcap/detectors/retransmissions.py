@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..findings import Finding, Option, detector
-from ._util import evidence, lookups_of, typical_gaps
+from ._util import evidence, lookups_of, rows, typical_gaps
 
 MIN = Option("retransmissions_min", 1, "one retried query is already a lost timeout")
 MIN_GAP = Option(
@@ -55,7 +55,7 @@ def _short_name(gap: float) -> str:
 @detector("DNS004", "timeout.retransmissions", "warning", [MIN, MIN_GAP])
 def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> list[Finding]:
     """One finding per server whose queries had to be resent."""
-    retried = tx[tx["attempts"] > 1]
+    retried = rows(tx, (tx["attempts"] > 1).to_numpy(), ["server", "status", "retry_gaps"])
     # a resend is a gap a resolver's timeout could make; faster repeats (a forwarding
     # loop's storm of one ID) are DNS007's
     min_gap = opts["retransmission_min_gap_s"]
@@ -79,7 +79,7 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
         else:  # glibc and musl clients side by side: name both timeouts
             how = " and ".join(f"{g:.2f} s ({n}x, {_short_name(g)})" for g, n in usual[:2])
         asked = int((tx["server"] == server).sum())
-        answered = int((group["status"].astype(str) == "answered").sum())
+        answered = int((group["status"] == "answered").sum())
         out.append(
             Finding(
                 code="DNS004",
@@ -92,7 +92,7 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
                     f"after {how}); "
                     f"{answered} answered in the end"
                 ),
-                **evidence(group),
+                **evidence(group, tx),
                 occurrences=len(group),
                 seen=asked,
                 lookups_affected=lookups_of(lookups, set(group.index.tolist())),

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from ..findings import Finding, Option, detector
-from ._util import evidence, lookups_of
+from ._util import evidence, lookups_of, rows
 
 MIN = Option("server_errors_min", 1, "every SERVFAIL is a failed lookup step")
 
@@ -31,7 +31,7 @@ MIN = Option("server_errors_min", 1, "every SERVFAIL is a failed lookup step")
 @detector("DNS009", "server.errors", "warning", [MIN])
 def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> list[Finding]:
     """One finding per server that answered SERVFAIL or REFUSED."""
-    answered = tx[tx["responses"] > 0]
+    answered = rows(tx, (tx["responses"] > 0).to_numpy(), ["server", "rcode", "qname"])
     bad = answered[answered["rcode"].isin(["SERVFAIL", "REFUSED"])]
     out: list[Finding] = []
     for server, g in bad.groupby("server", observed=True, sort=True):
@@ -52,7 +52,7 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
                     + f" ({len(names)} name{'' if len(names) == 1 else 's'}, "
                     f"e.g. {next(iter(names))})"
                 ),
-                **evidence(g),
+                **evidence(g, tx),
                 occurrences=len(g),
                 seen=total,
                 lookups_affected=lookups_of(lookups, set(g.index.tolist())),
