@@ -10,8 +10,9 @@ setup(
     ext_modules=[
         Extension(
             "dnspcap._kernel",
-            ["dnspcap/_kernel.c"],
+            ["dnspcap/_kernel.c", "dnspcap/_walk.c", "dnspcap/_dns.c", "dnspcap/_rows.c"],
             extra_compile_args=["-O2"],
+            depends=["dnspcap/_kernel.h"],
         )
     ]
 )

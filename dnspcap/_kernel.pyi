@@ -1,4 +1,4 @@
-"""Types of the C extension built from dnspcap/_kernel.c (see dnspcap.fast)."""
+"""Types of the C extension built from dnspcap/_kernel.c and the files it names."""
 
 import numpy as np
 import numpy.typing as npt
@@ -7,6 +7,9 @@ _I64 = npt.NDArray[np.int64]
 _U64 = npt.NDArray[np.uint64]
 _U16 = npt.NDArray[np.uint16]
 _U8 = npt.NDArray[np.uint8]
+
+_U32 = npt.NDArray[np.uint32]
+_B = npt.NDArray[np.bool_]
 
 def walk(
     b: _U8,
@@ -24,17 +27,29 @@ def walk(
     ports: _U8,
     m_frame: _I64,
     m_ts: _I64,
-    m_src: _I64,
-    m_dst: _I64,
     m_sport: _U16,
     m_dport: _U16,
     m_ver: _U8,
     m_service: _U8,
     m_id: _U16,
-    m_size: _U16,
-    m_info: _I64,
-    m_key: _I64,
-    m_off: _I64,
+    m_size: _U32,
+    m_src: _I64,
+    m_dst: _I64,
+    d_flags: _U16,
+    d_qd: _U16,
+    d_an: _U16,
+    d_ns: _U16,
+    d_ar: _U16,
+    d_rcode: _U16,
+    d_edns: _U16,
+    d_edns_na: _B,
+    d_edns_do: _B,
+    d_min_ttl: _U32,
+    d_min_ttl_na: _B,
+    d_qtype: _I64,
+    d_qclass: _I64,
+    d_key: _I64,
+    d_off: _I64,
     kt1: _U64,
     kt2: _U64,
     kt3: _U64,
@@ -59,6 +74,36 @@ def walk(
     counts: _I64,
     /,
 ) -> tuple[int, int, int, int, int, int, int]: ...
+def dns_rows(
+    b: _U8,
+    offsets: _I64,
+    sizes: _I64,
+    d_flags: _U16,
+    d_qd: _U16,
+    d_an: _U16,
+    d_ns: _U16,
+    d_ar: _U16,
+    d_rcode: _U16,
+    d_edns: _U16,
+    d_edns_na: _B,
+    d_edns_do: _B,
+    d_min_ttl: _U32,
+    d_min_ttl_na: _B,
+    d_qtype: _I64,
+    d_qclass: _I64,
+    d_key: _I64,
+    d_off: _I64,
+    kt1: _U64,
+    kt2: _U64,
+    kt3: _U64,
+    ktid: _I64,
+    kcount: _I64,
+    new_key_row: _I64,
+    new_key_kind: _I64,
+    /,
+) -> int: ...
+def qnames(b: _U8, starts: _I64, ends: _I64, /) -> list[str]: ...
+def merge_rows(col: _U8, itemsize: int, start: int, nmain: int, at: _I64, /) -> None: ...
 def rehash(
     keys1: _U64,
     keys2: _U64,
@@ -82,5 +127,5 @@ N_COUNTERS: int
 MAX_RECORD: int
 MAX_RECORDS: int
 MAX_JUMPS: int
-INFO_SIZE: int
-HASH_SIZE: int
+N_KEYS: int
+KEYS_PER_ROW: int

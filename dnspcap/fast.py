@@ -41,7 +41,7 @@ with `FULL` before a table gets more than half full, and Python grows it with
 from __future__ import annotations
 
 from . import _kernel
-from ._kernel import rehash, walk
+from ._kernel import dns_rows, merge_rows, qnames, rehash, walk
 
 # walk() stops with one of these
 NEED_MORE = 0  # the next record is not entirely in the buffer
@@ -55,6 +55,8 @@ C_PACKETS, C_NOT_IP, C_NOT_DNS, C_MDNS_SKIP, C_LLMNR_SKIP = range(5)
 
 # kinds of interned keys (the third key word; bodies add 8 when their structure walked)
 K_QNAME, K_ANSWERS, K_OPTIONS, K_BODY = 1, 2, 3, 4
+N_KEYS = 4  # key columns per message: qname, answers, options, whole body
+KEYS_PER_ROW = 3  # at most this many new keys per message
 
 # ports[] values
 P_NONE, P_DNS, P_MDNS, P_LLMNR, P_MDNS_SKIP, P_LLMNR_SKIP, P_TUNNEL = 0, 1, 2, 3, 4, 5, 6
@@ -78,7 +80,7 @@ check_constants(
     (
         "NEED_MORE", "BLOCK", "FULL", "CORRUPT",
         "C_PACKETS", "C_NOT_IP", "C_NOT_DNS", "C_MDNS_SKIP", "C_LLMNR_SKIP",
-        "K_QNAME", "K_ANSWERS", "K_OPTIONS", "K_BODY",
+        "K_QNAME", "K_ANSWERS", "K_OPTIONS", "K_BODY", "N_KEYS", "KEYS_PER_ROW",
         "P_NONE", "P_DNS", "P_MDNS", "P_LLMNR", "P_MDNS_SKIP", "P_LLMNR_SKIP", "P_TUNNEL",
         "MAX_RECORD",
     ),
@@ -89,12 +91,14 @@ __all__ = [
     "CORRUPT",
     "COUNTERS",
     "FULL",
+    "KEYS_PER_ROW",
     "K_ANSWERS",
     "K_BODY",
     "K_OPTIONS",
     "K_QNAME",
     "MAX_RECORD",
     "NEED_MORE",
+    "N_KEYS",
     "P_DNS",
     "P_LLMNR",
     "P_LLMNR_SKIP",
@@ -102,6 +106,9 @@ __all__ = [
     "P_MDNS_SKIP",
     "P_NONE",
     "P_TUNNEL",
+    "dns_rows",
+    "merge_rows",
+    "qnames",
     "rehash",
     "walk",
 ]

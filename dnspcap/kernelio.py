@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import fast
-from . import fastdns as fd
+from .rowstore import RowStore, anon_array
 
 
 class Interned:
@@ -46,47 +46,66 @@ class Interned:
         return self.k1, self.k2, self.k3, self.ids, self.count
 
 
-class KernelBuffers:
-    """Output arrays the kernel writes into, reused chunk after chunk."""
+# Columns of the messages table the kernel writes directly (dnspcap.table keeps them in a
+# dnspcap.rowstore.RowStore), in walk()'s order: the row's own, then the DNS ones.
+ROW_COLUMNS = ("frame", "ts", "sport", "dport", "ip_version", "service", "id", "size")
+DNS_COLUMNS = (
+    "flags", "qdcount", "ancount", "nscount", "arcount", "rcode",
+    "edns_size", "edns_na", "edns_do", "min_ttl", "min_ttl_na",
+)  # fmt: skip
+
+
+class DnsScratch:
+    """The per-message outputs of the kernel's DNS part that Python turns into codes."""
 
     def __init__(self, cap: int) -> None:
         self.cap = cap
-        self.m_frame = np.empty(cap, np.int64)
-        self.m_ts = np.empty(cap, np.int64)
-        self.m_src = np.empty(cap, np.int64)
-        self.m_dst = np.empty(cap, np.int64)
-        self.m_sport = np.empty(cap, np.uint16)
-        self.m_dport = np.empty(cap, np.uint16)
-        self.m_ver = np.empty(cap, np.uint8)
-        self.m_service = np.empty(cap, np.uint8)
-        self.m_id = np.empty(cap, np.uint16)
-        self.m_size = np.empty(cap, np.uint16)
-        self.m_info = np.empty((cap, fd.INFO_SIZE), np.int64)
-        self.m_key = np.empty((cap, 4), np.int64)  # qname, answers, options, whole body
-        self.m_off = np.empty(cap, np.int64)
-        self.new_key_row = np.empty(3 * cap, np.int64)
-        self.new_key_kind = np.empty(3 * cap, np.int64)
-        self.new_ip_k1 = np.empty(2 * cap, np.uint64)
-        self.new_ip_k2 = np.empty(2 * cap, np.uint64)
-        self.new_ip_ver = np.empty(2 * cap, np.uint8)
-        self.s_frame = np.empty(cap, np.int64)
-        self.s_ts = np.empty(cap, np.int64)
-        self.s_iface = np.empty(cap, np.int64)
-        self.s_off = np.empty(cap, np.int64)
-        self.s_caplen = np.empty(cap, np.int64)
-        self.s_origlen = np.empty(cap, np.int64)
+        self.qtype = anon_array(cap, np.int64)  # -1: no question
+        self.qclass = anon_array(cap, np.int64)
+        self.key = anon_array((cap, 4), np.int64)  # qname, answers, options, whole body; -1
+        self.off = anon_array(cap, np.int64)  # where the message starts in the buffer
+        self.new_key_row = anon_array(fast.KEYS_PER_ROW * cap, np.int64)
+        self.new_key_kind = anon_array(fast.KEYS_PER_ROW * cap, np.int64)
 
-    def arrays(self, keys: Interned, addresses: Interned) -> tuple[np.ndarray, ...]:
-        """The kernel's output arguments, in its order."""
+    def arrays(self, store: RowStore, row: int, keys: Interned) -> tuple[np.ndarray, ...]:
+        """walk()'s and dns_rows()'s DNS arguments for rows from `row` of the store."""
+        end = row + self.cap
         return (
-            self.m_frame, self.m_ts, self.m_src, self.m_dst, self.m_sport, self.m_dport,
-            self.m_ver, self.m_service, self.m_id, self.m_size, self.m_info, self.m_key,
-            self.m_off,
+            *(store[name][row:end] for name in DNS_COLUMNS),
+            self.qtype, self.qclass, self.key, self.off,
             *keys.arrays(), self.new_key_row, self.new_key_kind,
+        )  # fmt: skip
+
+
+class KernelBuffers:
+    """Output arrays the kernel writes into besides the table's columns, reused chunk after
+    chunk."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.m_src = anon_array(cap, np.int64)  # interned address ids
+        self.m_dst = anon_array(cap, np.int64)
+        self.dns = DnsScratch(cap)
+        self.new_ip_k1 = anon_array(2 * cap, np.uint64)
+        self.new_ip_k2 = anon_array(2 * cap, np.uint64)
+        self.new_ip_ver = anon_array(2 * cap, np.uint8)
+        self.s_frame = anon_array(cap, np.int64)
+        self.s_ts = anon_array(cap, np.int64)
+        self.s_iface = anon_array(cap, np.int64)
+        self.s_off = anon_array(cap, np.int64)
+        self.s_caplen = anon_array(cap, np.int64)
+        self.s_origlen = anon_array(cap, np.int64)
+
+    def arrays(
+        self, store: RowStore, keys: Interned, addresses: Interned
+    ) -> tuple[np.ndarray, ...]:
+        """The kernel's output arguments, in its order; rows go to the store from its row n
+        (which must have room for `cap` more)."""
+        row, end = store.n, store.n + self.cap
+        return (
+            *(store[name][row:end] for name in ROW_COLUMNS),
+            self.m_src, self.m_dst,
+            *self.dns.arrays(store, row, keys),
             *addresses.arrays(), self.new_ip_k1, self.new_ip_k2, self.new_ip_ver,
             self.s_frame, self.s_ts, self.s_iface, self.s_off, self.s_caplen, self.s_origlen,
         )  # fmt: skip
-
-    def payload(self, buf: np.ndarray, row: int) -> bytes:
-        o = int(self.m_off[row])
-        return bytes(buf[o : o + int(self.m_size[row])])

@@ -30,6 +30,7 @@ from .capture import (
 from .errors import CaptureError, UnknownLinkTypeError
 from .kernelio import KernelBuffers
 from .netstack import SUPPORTED_LINKTYPES, TUNNEL_PORTS, NetStack, RawMessage
+from .rowstore import anon_array
 from .table import Accumulator
 
 Source = str | os.PathLike[str] | BinaryIO
@@ -63,7 +64,7 @@ def read_messages(
     cannot be read at all; a bad packet inside a good file becomes a row with
     an ``error`` instead.
     """
-    acc = Accumulator()
+    acc = Accumulator(kernel_dns=engine != "python")
     sources = _sources(source)
     for i, src in enumerate(sources):
         for _ in _read_one_iter(src, i, acc, frozenset(ports), multicast, engine):
@@ -86,7 +87,7 @@ def iter_messages(
     are in frame order. Each chunk's ``attrs["dnspcap"]`` holds the statistics
     so far.
     """
-    acc = Accumulator()
+    acc = Accumulator(kernel_dns=engine != "python")
     for i, src in enumerate(_sources(source)):
         for _ in _read_one_iter(src, i, acc, frozenset(ports), multicast, engine):
             if acc.rows >= chunk_messages:
@@ -124,7 +125,7 @@ def _read_one_iter(
             yield from _pure(state, stream, head[hlen:], stack, acc, index)
         else:
             yield from _fast(state, stream, head[hlen:], stack, acc, index, ports, multicast)
-        acc.add_raw(index, stack.finish())
+        _add_raw(acc, index, stack.finish())
         acc.add_icmp(index, stack.icmp)
         acc.counts.update(stack.counts)
         problem = getattr(stream, "problem", None)
@@ -154,12 +155,19 @@ def _pure(
             known = state.idbs
         raws += _packet(stack, rec.frame, rec.ts_ns, rec.linktype, rec.data, rec.orig_len, rec.cut)
         if n % 100_000 == 99_999:
-            acc.add_raw(index, raws)
+            _add_raw(acc, index, raws)
             raws = []
             yield None
-    acc.add_raw(index, raws)
+    _add_raw(acc, index, raws)
     if state.idbs != known:
         _check_linktype(state)
+
+
+def _add_raw(acc: Accumulator, index: int, raws: list[RawMessage]) -> None:
+    """Rows of the exact path, put in frame order among the file's rows."""
+    mark = acc.rows
+    acc.add_raw(index, raws)
+    acc.settle(mark)
 
 
 def _packet(
@@ -215,7 +223,7 @@ def _fast(
 ) -> Iterator[None]:
     table = _port_table(ports, multicast)
     out = KernelBuffers(CHUNK_BYTES // 48)
-    buf = np.empty(CHUNK_BYTES, np.uint8)
+    buf = anon_array(CHUNK_BYTES, np.uint8)
     filled = len(head)
     buf[:filled] = np.frombuffer(head, np.uint8)
     eof = False
@@ -244,16 +252,15 @@ def _fast(
             ifs.tsdiv,
             ifs.tsoff,
             table,
-            *out.arrays(acc.keys, acc.addresses),
+            *acc.kernel_arrays(out),
             counts,
         )
         state.frames = frame
-        pieces = acc.add_fast(index, buf, out, nm, nkey, nip)
+        acc.add_fast(index, buf, out, nm, nkey, nip)
         raws: list[RawMessage] = []
         for j in range(ns):
             raws += _slow(out, j, buf, state, stack, frame)
-        pieces += acc.add_raw(index, raws)
-        acc.settle(pieces)
+        _add_raw(acc, index, raws)
         if status == fast.FULL:
             yield None
             continue
@@ -276,7 +283,7 @@ def _fast(
         tail = filled - pos
         if tail >= len(buf) // 2:
             need = max(len(buf) * 2, MAX_RECORD + 64)
-            bigger = np.empty(min(need, 2 * MAX_RECORD), np.uint8)
+            bigger = anon_array(min(need, 2 * MAX_RECORD), np.uint8)
             bigger[:tail] = buf[pos:filled]
             buf = bigger
         else:

@@ -1,68 +1,83 @@
 """Builds the messages DataFrame from what the decode paths found.
 
-Rows arrive from two places: arrays written by the compiled kernel, and
-:class:`~dnspcap.netstack.RawMessage` objects from the exact path. Either
-way a row ends up as numbers: header fields, and for each text field (name,
-answers, EDNS options, error) an id in a table of distinct strings. String
-columns become pandas categoricals over those tables: a capture repeats the
-same names, addresses and answers millions of times.
+Rows arrive from two places: the compiled kernel, which writes most columns of its
+rows straight into the table's storage (a :class:`~dnspcap.rowstore.RowStore`), and
+:class:`~dnspcap.netstack.RawMessage` objects from the exact path. Either way a row
+ends up as numbers: header fields, and for each text field (name, answers, EDNS
+options, error) an id in a table of distinct strings. String columns become pandas
+categoricals over those tables: a capture repeats the same names, addresses and
+answers millions of times. Their codes are kept as narrow as the number of distinct
+values allows and recoded in place at the end, so the table is never copied whole.
 
-For kernel rows the texts are rendered by the exact decoder once per distinct
-key (see :mod:`dnspcap.fastdns`): a question name, an answer section, an
-option list, or, for a message the kernel could not vouch for, its whole body.
+For kernel rows the texts are rendered by the exact decoder once per distinct key (see
+:mod:`dnspcap.fastdns`): a question name (by the kernel: ``qnames``), an answer
+section, an option list, or, for a message the kernel could not vouch for, its whole
+body. Rows of the exact path get their DNS columns from the kernel too (``dns_rows``),
+unless the read is ``engine="python"``: then :func:`~dnspcap.dnswire.decode_message`.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from . import fast
-from . import fastdns as fd
 from .columns import MESSAGE_COLUMNS
 from .dnstypes import class_name, opcode_name, rcode_name, type_name
-from .dnswire import Decoded, answers_text, decode_message, flags_text, read_name
-from .kernelio import Interned, KernelBuffers
+from .dnswire import Decoded, answers_text, decode_message, flags_text
+from .kernelio import DnsScratch, Interned, KernelBuffers
 from .netstack import SERVICE_NAMES, IcmpError, RawMessage
+from .rowstore import RowStore
 
-_ROW_FIELDS: dict[str, Any] = {
-    "file": np.int32,
+_CODE = np.int8  # code columns start this narrow and widen as values come
+_STORED: dict[str, Any] = {
+    # written by the kernel (kernelio.ROW_COLUMNS and DNS_COLUMNS)
     "frame": np.int64,
     "ts": np.int64,
-    "src": np.int32,
-    "dst": np.int32,
     "sport": np.uint16,
     "dport": np.uint16,
-    "transport": np.uint8,
     "ip_version": np.uint8,
     "service": np.uint8,
     "id": np.uint16,
     "size": np.uint32,
-    "truncated": np.bool_,
-    # the DNS fields, in the order of _dns_fields()
     "flags": np.uint16,
     "qdcount": np.uint16,
     "ancount": np.uint16,
     "nscount": np.uint16,
     "arcount": np.uint16,
-    "qtype": np.int32,  # -1: no question
-    "qclass": np.int32,
-    "rcode": np.int32,  # with the EDNS extended bits
-    "edns_size": np.int32,  # -1: no OPT
+    "rcode": np.uint16,  # with the EDNS extended bits
+    "edns_size": np.uint16,
+    "edns_na": np.bool_,  # no OPT
     "edns_do": np.bool_,
-    "min_ttl": np.int64,  # -1: no answer record
-    "qname": np.int32,  # ids into the string tables
-    "answers": np.int32,
-    "edns_options": np.int32,
-    "error": np.int32,
+    "min_ttl": np.uint32,
+    "min_ttl_na": np.bool_,  # no answer record
+    # written here
+    "transport": np.uint8,
+    "truncated": np.bool_,
+    # codes: into the address list, the question types and classes met, the string tables
+    "src": _CODE,
+    "dst": _CODE,
+    "qtype": _CODE,
+    "qclass": _CODE,
+    "qname": _CODE,
+    "answers": _CODE,
+    "edns_options": _CODE,
+    "error": _CODE,
 }
-_DNS_FIELDS = list(_ROW_FIELDS)[13:]
+# the DNS fields of a row, in the order of Accumulator._dns_fields()
+_DNS_FIELDS = (
+    "flags", "qdcount", "ancount", "nscount", "arcount", "qtype", "qclass", "rcode",
+    "edns_size", "edns_do", "min_ttl", "qname", "answers", "edns_options", "error",
+)  # fmt: skip
+_F = {name: k for k, name in enumerate(_DNS_FIELDS)}
 _TS_MIN, _TS_MAX = -(2**63), 2**63 - 1  # int64 minimum is NaT
 _TEXT_FIELDS = ("qname", "answers", "edns_options", "error")
+_SLICE = 1 << 18  # whole-column passes go this many rows at a time, to bound temporaries
 
 
 class _Strings:
@@ -80,31 +95,62 @@ class _Strings:
         return i
 
 
-class Accumulator:
-    """Collects rows from both paths; builds the DataFrame at the end of a read or chunk."""
+class _Values:
+    """Distinct values of a 16-bit field or -1 (question type, class), coded as met."""
 
     def __init__(self) -> None:
+        self.values: list[int] = []
+        self._code = np.full(1 << 17, -1, np.int32)  # by value + 1
+
+    def codes(self, v: np.ndarray) -> np.ndarray:
+        v = np.asarray(v, np.int64) + 1
+        c = self._code[v]
+        if len(c) and int(c.min()) < 0:
+            for x in np.unique(v[c < 0]).tolist():
+                self._code[x] = len(self.values)
+                self.values.append(x - 1)
+            c = self._code[v]
+        return c
+
+
+class Accumulator:
+    """Collects rows from both paths; builds the DataFrame at the end of a read or chunk.
+
+    ``kernel_dns``: decode the DNS messages of exact-path rows with the kernel (same
+    result, much faster); ``engine="python"`` reads keep it off.
+    """
+
+    def __init__(self, kernel_dns: bool = True) -> None:
+        self.kernel_dns = kernel_dns
         self.files: list[str] = []
         self.counts: Counter[str] = Counter()
         self.warnings: list[str] = []
         self.icmp: list[dict[str, Any]] = []
-        self.rows = 0
         self.yielded = False
         self.keys = Interned(1 << 16)
         self.addresses = Interned(1 << 12)
         self._strings = {name: _Strings() for name in _TEXT_FIELDS}
         self._ips: dict[bytes, int] = {}
-        # what each kernel key id stands for: a string id (qname, answers, options keys)
-        # or a row of _body_fields (whole-body keys)
-        self._key_value = np.empty(0, np.int64)
+        self._qtypes, self._qclasses = _Values(), _Values()
+        # What each kernel key id stands for, at id + 1 (entry 0 for "no key"): a string id
+        # (qname, answers, options keys) or a row of _body_fields (whole-body keys).
+        self._key_value = np.zeros(1, np.int64)
         self._body_fields = np.empty((0, len(_DNS_FIELDS)), np.int64)
         self._body_individual = np.empty(0, np.bool_)
-        self._address_code = np.empty(0, np.int32)
-        self._parts: dict[str, list[np.ndarray]] = {k: [] for k in _ROW_FIELDS}
+        self._body_walk = np.empty(0, np.bool_)
+        self._address_code = np.empty(0, np.int64)
+        self._store = RowStore(_STORED)
+        self._file_runs: list[tuple[int, int]] = []  # (first row, file index)
+        self._file_start = 0  # first row of the file being read
+
+    @property
+    def rows(self) -> int:
+        return self._store.n
 
     def add_file(self, index: int, name: str) -> None:
         while len(self.files) <= index:
             self.files.append(name)
+        self._file_start = self._store.n
 
     def add_icmp(self, file_index: int, errors: list[IcmpError]) -> None:
         """ICMP errors that quote DNS queries: kept beside the table, in its attrs."""
@@ -154,158 +200,231 @@ class Accumulator:
             s["error"].id(d.error or ""),
         )
 
-    # -- rows from the exact path --------------------------------------------------------------
+    # -- writing rows ----------------------------------------------------------------------------
 
-    def add_raw(self, file_index: int, raws: list[RawMessage]) -> int:
-        """Add rows from the exact path; returns how many pieces it added (0 or 1)."""
-        if not raws:
-            return 0
-        rows = []
+    def _start_rows(self, file_index: int, k: int) -> int:
+        """Room for k rows of this file; returns the first."""
+        s = self._store
+        s.reserve(k)
+        if not self._file_runs or self._file_runs[-1][1] != file_index:
+            self._file_runs.append((s.n, file_index))
+        return s.n
+
+    def _put(self, name: str, start: int, codes: np.ndarray, known: int) -> None:
+        """Write codes (each below `known`) into rows from `start` of a code column."""
+        dtype = _code_dtype(known)
+        if np.dtype(dtype).itemsize > self._store[name].dtype.itemsize:
+            self._store.widen(name, dtype)
+        self._store[name][start : start + len(codes)] = codes
+
+    def _put_at(self, name: str, rows: np.ndarray, codes: np.ndarray, known: int) -> None:
+        dtype = _code_dtype(known)
+        if np.dtype(dtype).itemsize > self._store[name].dtype.itemsize:
+            self._store.widen(name, dtype)
+        self._store[name][rows] = codes
+
+    def _write_dns(self, rows: np.ndarray, f: np.ndarray, keep_min_ttl: Any = None) -> None:
+        """Write DNS fields (rows of _dns_fields() values) into the given rows; the kernel's
+        min_ttl stays where keep_min_ttl is True."""
+        s = self._store
+        for name in ("flags", "qdcount", "ancount", "nscount", "arcount", "rcode"):
+            s[name][rows] = f[:, _F[name]]
+        for name, values in (("qtype", self._qtypes), ("qclass", self._qclasses)):
+            codes = values.codes(f[:, _F[name]])
+            self._put_at(name, rows, codes, len(values.values))
+        edns = f[:, _F["edns_size"]]
+        s["edns_size"][rows] = np.where(edns < 0, 0, edns)
+        s["edns_na"][rows] = edns < 0
+        s["edns_do"][rows] = f[:, _F["edns_do"]] != 0
+        ttl, ttl_rows = f[:, _F["min_ttl"]], rows
+        if keep_min_ttl is not None:
+            ttl, ttl_rows = ttl[~keep_min_ttl], rows[~keep_min_ttl]
+        s["min_ttl"][ttl_rows] = np.where(ttl < 0, 0, ttl)
+        s["min_ttl_na"][ttl_rows] = ttl < 0
+        for name in _TEXT_FIELDS:
+            self._put_at(name, rows, f[:, _F[name]], len(self._strings[name].values))
+
+    def _write_meta(self, start: int, raws: list[RawMessage]) -> None:
+        """The columns of exact-path rows that do not come from the DNS message."""
+        s, end = self._store, start + len(raws)
+        ts = []
         for r in raws:
-            ts = r.ts_ns
-            if not _TS_MIN < ts <= _TS_MAX:
+            t = r.ts_ns
+            if not _TS_MIN < t <= _TS_MAX:
                 # beyond datetime64[ns] (years 1678-2262): NaT, counted and warned once
                 self.counts["timestamp_out_of_range"] += 1
                 if self.counts["timestamp_out_of_range"] == 1:
                     self.warnings.append(f"frame {r.frame}: timestamp out of range (kept as NaT)")
-                ts = _TS_MIN
-            d = decode_message(r.payload)
-            if r.error:
-                d = d._replace(error=r.error if d.error is None else f"{r.error}; {d.error}")
-            rows.append(
-                (
-                    file_index, r.frame, ts, self._ip(r.src), self._ip(r.dst), r.sport,
-                    r.dport, r.transport, r.ip_version, r.service, d.id or 0, len(r.payload),
-                    r.truncated, *self._dns_fields(d),
-                )
-            )  # fmt: skip
-        for k, (name, dtype) in enumerate(_ROW_FIELDS.items()):
-            self._parts[name].append(np.array([row[k] for row in rows], dtype=dtype))
-        self.rows += len(raws)
-        return 1
+                t = _TS_MIN
+            ts.append(t)
+        s["ts"][start:end] = ts
+        s["frame"][start:end] = [r.frame for r in raws]
+        s["sport"][start:end] = [r.sport for r in raws]
+        s["dport"][start:end] = [r.dport for r in raws]
+        s["transport"][start:end] = [r.transport for r in raws]
+        s["ip_version"][start:end] = [r.ip_version for r in raws]
+        s["service"][start:end] = [r.service for r in raws]
+        s["size"][start:end] = [len(r.payload) for r in raws]
+        s["truncated"][start:end] = [r.truncated for r in raws]
+        for name, attr in (("src", "src"), ("dst", "dst")):
+            codes = np.array([self._ip(getattr(r, attr)) for r in raws], np.int64)
+            self._put(name, start, codes, len(self._ips))
+
+    # -- rows from the exact path --------------------------------------------------------------
+
+    def add_raw(self, file_index: int, raws: list[RawMessage]) -> None:
+        """Add rows from the exact path (after the rows there are: see settle())."""
+        if not raws:
+            return
+        k = len(raws)
+        start = self._start_rows(file_index, k)
+        self._write_meta(start, raws)
+        rows = np.arange(start, start + k)
+        if self.kernel_dns:
+            self._kernel_dns(start, raws)
+            errors = [(j, r.error) for j, r in enumerate(raws) if r.error]
+            if errors:
+                texts = self._strings["error"]
+                col = self._store["error"]
+                ids = []
+                for j, e in errors:
+                    own = texts.values[int(col[start + j])]
+                    ids.append(texts.id(e if not own else f"{e}; {own}"))
+                idx = np.array([start + j for j, _ in errors], np.int64)
+                self._put_at("error", idx, np.array(ids, np.int64), len(texts.values))
+            self._store["id"][start : start + k] = [
+                int.from_bytes(r.payload[:2], "big") if len(r.payload) >= 2 else 0 for r in raws
+            ]
+        else:
+            fields, ids = [], []
+            for r in raws:
+                d = decode_message(r.payload)
+                if r.error:
+                    d = d._replace(error=r.error if d.error is None else f"{r.error}; {d.error}")
+                fields.append(self._dns_fields(d))
+                ids.append(d.id or 0)
+            self._write_dns(rows, np.array(fields, np.int64))
+            self._store["id"][start : start + k] = ids
+        self._store.n += k
+
+    def _kernel_dns(self, start: int, raws: list[RawMessage]) -> None:
+        k = len(raws)
+        sizes = np.array([len(r.payload) for r in raws], np.int64)
+        offsets = np.cumsum(sizes) - sizes
+        blob = np.frombuffer(b"".join(r.payload for r in raws), np.uint8)
+        scratch = DnsScratch(k)
+        self.keys.reserve(fast.KEYS_PER_ROW * k)
+        nkey = fast.dns_rows(blob, offsets, sizes, *scratch.arrays(self._store, start, self.keys))
+        self._dns_columns(blob, scratch, start, k, nkey, sizes)
+
+    def settle(self, mark: int) -> None:
+        """Put the rows added since `mark` (by add_raw) in frame order among the rows of this
+        file before them, in place, so the whole table rarely needs sorting."""
+        s = self._store
+        s.sort_tail(mark)
+        start = max(self._file_start, 0)
+        if start < mark:
+            s.merge(start, mark - start)
 
     # -- rows from the kernel ------------------------------------------------------------------
 
+    def kernel_arrays(self, out: KernelBuffers) -> tuple[np.ndarray, ...]:
+        """walk()'s output arguments: the next out.cap rows of the store and out's arrays."""
+        self._store.reserve(out.cap)
+        return out.arrays(self._store, self.keys, self.addresses)
+
     def add_fast(
         self, file_index: int, buf: np.ndarray, out: KernelBuffers, n: int, nkey: int, nip: int
-    ) -> int:
-        """Take the rows the kernel wrote; render the texts of keys it saw for the first time.
-
-        Returns how many pieces it added (0 or 1)."""
-        self._learn_keys(buf, out, nkey)
+    ) -> None:
+        """Take the n rows the kernel wrote; render the texts of keys it saw for the first
+        time."""
         self._learn_addresses(out, nip)
         if n == 0:
-            return 0
-        info = out.m_info[:n]
-        key = out.m_key[:n]
-        strict = info[:, fd.I_STRICT] != 0
-        walk = info[:, fd.I_WALK] != 0
-        # the exact decoder's fields for rows keyed by their whole body
-        loose = np.flatnonzero(~strict)
-        body = np.zeros((n, len(_DNS_FIELDS)), np.int64)
-        body_key = self._key_value[key[loose, 3]]
-        body[loose] = self._body_fields[body_key]
-        fields: dict[str, np.ndarray] = {}
-        opt_ttl = info[:, fd.I_OPTTTL]
-        has_opt = opt_ttl >= 0
-        kernel = {
-            "flags": info[:, fd.I_FLAGS],
-            "qdcount": info[:, fd.I_QD],
-            "ancount": info[:, fd.I_AN],
-            "nscount": info[:, fd.I_NS],
-            "arcount": info[:, fd.I_AR],
-            "qtype": info[:, fd.I_QTYPE],
-            "qclass": info[:, fd.I_QCLASS],
-            "rcode": (info[:, fd.I_FLAGS] & 0xF) | np.where(has_opt, (opt_ttl >> 24) << 4, 0),
-            "edns_size": info[:, fd.I_EDNS],
-            "edns_do": has_opt & ((opt_ttl & 0x8000) != 0),
-            "min_ttl": info[:, fd.I_MINTTL],
-            "qname": self._text_ids(key[:, 0]),
-            "answers": self._text_ids(key[:, 1]),
-            "edns_options": self._text_ids(key[:, 2]),
-            "error": np.zeros(n, np.int64),
-        }
-        for j, name in enumerate(_DNS_FIELDS):
-            fields[name] = np.where(strict, kernel[name], body[:, j])
-        # a body keyed with TTLs zeroed has its own min_ttl per message
-        fields["min_ttl"] = np.where(walk, info[:, fd.I_MINTTL], fields["min_ttl"])
-        individual = loose[self._body_individual[body_key]]
-        for r in individual.tolist():
+            return
+        start = self._start_rows(file_index, n)
+        s = self._store
+        sizes = s["size"][start : start + n].astype(np.int64)
+        self._dns_columns(buf, out.dns, start, n, nkey, sizes)
+        known = len(self._ips)
+        self._put("src", start, self._address_code[out.m_src[:n]], known)
+        self._put("dst", start, self._address_code[out.m_dst[:n]], known)
+        s["transport"][start : start + n] = 0
+        s["truncated"][start : start + n] = False
+        s.n += n
+
+    def _dns_columns(
+        self, buf: np.ndarray, d: DnsScratch, start: int, n: int, nkey: int, sizes: np.ndarray
+    ) -> None:
+        """The code columns of n rows whose numeric DNS columns the kernel wrote."""
+        self._learn_keys(buf, d, nkey, sizes)
+        key, value = d.key[:n], self._key_value
+        for j, name in enumerate(("qname", "answers", "edns_options")):
+            self._put(name, start, value[key[:, j] + 1], len(self._strings[name].values))
+        self._store["error"][start : start + n] = 0
+        for name, values, v in (
+            ("qtype", self._qtypes, d.qtype),
+            ("qclass", self._qclasses, d.qclass),
+        ):
+            self._put(name, start, values.codes(v[:n]), len(values.values))
+        loose = np.flatnonzero(key[:, 3] >= 0)
+        if len(loose):
+            self._loose(buf, d, start, loose, sizes)
+
+    def _loose(
+        self, buf: np.ndarray, d: DnsScratch, start: int, loose: np.ndarray, sizes: np.ndarray
+    ) -> None:
+        """Rows the kernel could not vouch for: the exact decoder's fields, once per body."""
+        body = self._key_value[d.key[loose, 3] + 1]
+        # a body keyed with TTLs zeroed has its own min_ttl per message: the kernel's
+        self._write_dns(start + loose, self._body_fields[body], keep_min_ttl=self._body_walk[body])
+        for r in loose[self._body_individual[body]].tolist():
             # TTLs were zeroed for the key, but this body has an error: where decoding
             # stopped may change min_ttl, so such a message is decoded on its own.
-            for name, value in zip(
-                _DNS_FIELDS, self._dns_fields(decode_message(out.payload(buf, r))), strict=True
-            ):
-                fields[name][r] = value
-        p = self._parts
-        p["file"].append(np.full(n, file_index, np.int32))
-        p["frame"].append(out.m_frame[:n].copy())
-        p["ts"].append(out.m_ts[:n].copy())
-        p["src"].append(self._address_code[out.m_src[:n]])
-        p["dst"].append(self._address_code[out.m_dst[:n]])
-        p["sport"].append(out.m_sport[:n].copy())
-        p["dport"].append(out.m_dport[:n].copy())
-        p["transport"].append(np.zeros(n, np.uint8))
-        p["ip_version"].append(out.m_ver[:n].copy())
-        p["service"].append(out.m_service[:n].copy())
-        p["id"].append(out.m_id[:n].copy())
-        p["size"].append(out.m_size[:n].astype(np.uint32))
-        p["truncated"].append(np.zeros(n, np.bool_))
-        for name in _DNS_FIELDS:
-            p[name].append(fields[name].astype(_ROW_FIELDS[name]))
-        self.rows += n
-        return 1
+            o = int(d.off[r])
+            fields = self._dns_fields(decode_message(bytes(buf[o : o + int(sizes[r])])))
+            self._write_dns(np.array([start + r]), np.array([fields], np.int64))
 
-    def settle(self, pieces: int) -> None:
-        """Put the rows of the last few additions (one chunk's kernel and exact-path rows)
-        in frame order now, while they are small, so the whole table rarely needs sorting."""
-        if pieces < 2:
-            return
-        frames = self._parts["frame"][-pieces:]
-        frame = np.concatenate(frames)
-        if len(frame) < 2 or bool((frame[1:] >= frame[:-1]).all()):
-            return
-        order = np.argsort(frame, kind="stable")
-        for parts in self._parts.values():
-            merged = np.concatenate(parts[-pieces:])[order]
-            del parts[-pieces:]
-            parts.append(merged)
-
-    def _text_ids(self, keys: np.ndarray) -> np.ndarray:
-        return np.where(keys >= 0, self._key_value[np.maximum(keys, 0)], 0)
-
-    def _learn_keys(self, buf: np.ndarray, out: KernelBuffers, nkey: int) -> None:
+    def _learn_keys(self, buf: np.ndarray, d: DnsScratch, nkey: int, sizes: np.ndarray) -> None:
         if not nkey:
             return
         values = np.empty(nkey, np.int64)
+        rows = d.new_key_row[:nkey]
+        kinds = d.new_key_kind[:nkey]
+        off = d.off[rows]
+        end = off + sizes[rows]
+        s = self._strings
+        names = np.flatnonzero(kinds == fast.K_QNAME)
+        if len(names):
+            ids = s["qname"].id
+            texts = fast.qnames(buf, off[names] + 12, end[names])
+            values[names] = [ids(t) for t in texts]
         bodies: list[tuple[int, ...]] = []
         individual: list[bool] = []
-        rows = out.new_key_row[:nkey].tolist()
-        kinds = out.new_key_kind[:nkey].tolist()
-        s = self._strings
-        for k, (row, kind) in enumerate(zip(rows, kinds, strict=True)):
-            payload = out.payload(buf, row)
-            if kind == fast.K_QNAME:
-                values[k] = s["qname"].id(read_name(payload, 12))
-            elif kind == fast.K_ANSWERS:
+        walk: list[bool] = []
+        for k in np.flatnonzero(kinds != fast.K_QNAME).tolist():
+            kind = int(kinds[k])
+            payload = bytes(buf[off[k] : end[k]])
+            if kind == fast.K_ANSWERS:
                 values[k] = s["answers"].id(answers_text(payload))
             elif kind == fast.K_OPTIONS:
                 values[k] = s["edns_options"].id(decode_message(payload).edns_options)
             else:
-                d = decode_message(payload)
+                dec = decode_message(payload)
                 values[k] = len(self._body_fields) + len(bodies)
-                bodies.append(self._dns_fields(d))
-                # zeroed TTLs in the key, yet an error: see add_fast
-                individual.append(d.error is not None and kind & 8 != 0)
+                bodies.append(self._dns_fields(dec))
+                # zeroed TTLs in the key, yet an error: see _loose
+                individual.append(dec.error is not None and kind & 8 != 0)
+                walk.append(kind & 8 != 0)
         self._key_value = np.concatenate([self._key_value, values])
         if bodies:
             self._body_fields = np.concatenate([self._body_fields, np.array(bodies, np.int64)])
             self._body_individual = np.concatenate([self._body_individual, individual])
+            self._body_walk = np.concatenate([self._body_walk, walk])
 
     def _learn_addresses(self, out: KernelBuffers, nip: int) -> None:
         if not nip:
             return
-        codes = np.empty(nip, np.int32)
+        codes = np.empty(nip, np.int64)
         k1, k2, ver = out.new_ip_k1[:nip].tolist(), out.new_ip_k2[:nip].tolist(), out.new_ip_ver
         for k in range(nip):
             raw = k1[k].to_bytes(8, "big") + k2[k].to_bytes(8, "big")
@@ -317,14 +436,14 @@ class Accumulator:
     def frame(self, merge_by_time: bool) -> pd.DataFrame:
         """The rows collected so far as the messages table; the accumulator starts afresh."""
         self.yielded = True
-        self.rows = 0
-        # Memory matters more than elegance here: each intermediate column is freed as soon
-        # as its final form exists, so the peak stays near the size of the result.
-        cols: dict[str, np.ndarray] = {}
-        for k, dtype in _ROW_FIELDS.items():
-            parts = self._parts[k]
-            cols[k] = np.concatenate(parts) if parts else np.empty(0, dtype)
-            parts.clear()
+        # Memory matters more than elegance here: the columns are the store's own arrays,
+        # recoded in place, and each raw column is let go as soon as its final form exists.
+        cols = self._store.finish()
+        n = len(cols["frame"])
+        runs, self._file_runs = self._file_runs, []
+        self._store = RowStore(_STORED)
+        self._file_start = 0
+        cols["file"] = _runs(runs, n)
         order = _row_order(cols, merge_by_time)
         if order is not None:
             for k in cols:
@@ -348,83 +467,119 @@ class Accumulator:
 
     def _build(self, c: dict[str, np.ndarray]) -> pd.DataFrame:
         file_names = list(dict.fromkeys(self.files))
-        file_codes = np.array([file_names.index(f) for f in self.files] or [0], np.int64)
+        file_code = np.array([file_names.index(f) for f in self.files] or [0])
+        file_code = file_code.astype(_code_dtype(len(file_names)))
+        ips = [_ip_text(a) for a in self._ips]
+        qtypes = ["" if v < 0 else type_name(v) for v in self._qtypes.values]
+        qclasses = ["" if v < 0 else class_name(v) for v in self._qclasses.values]
         flags = c.pop("flags")
-        min_ttl, edns = c.pop("min_ttl"), c.pop("edns_size")
+        strings = {name: self._strings[name].values for name in _TEXT_FIELDS}
         data: dict[str, Any] = {
-            "file": _categorical(file_names, file_codes[c.pop("file")], keep_order=True),
+            "file": _categorical(file_names, file_code[c.pop("file")], keep_order=True),
             "frame": c.pop("frame"),
-            "ts": pd.DatetimeIndex(c.pop("ts").view("datetime64[ns]")).tz_localize("UTC"),
-            "src": _categorical([_ip_text(a) for a in self._ips], c.pop("src")),
-            "dst": _categorical([_ip_text(a) for a in self._ips], c.pop("dst")),
+            "ts": _utc(c.pop("ts")),
+            "src": _categorical(ips, c.pop("src")),
+            "dst": _categorical(ips, c.pop("dst")),
             "sport": c.pop("sport"),
             "dport": c.pop("dport"),
             "transport": _categorical(["udp", "tcp"], c.pop("transport"), keep_order=True),
             "ip_version": c.pop("ip_version"),
             "service": _categorical(list(SERVICE_NAMES), c.pop("service"), keep_order=True),
             "id": c.pop("id"),
-            "qr": (flags & 0x8000) != 0,
-            "opcode": _named((flags >> 11) & 0xF, opcode_name),
-            "rcode": _named(c.pop("rcode"), rcode_name),
-            "flags": _named(flags & 0x87F0, flags_text),
-            "tc": (flags & 0x0200) != 0,
-            "qname": _categorical(self._strings["qname"].values, c.pop("qname")),
-            "qtype": _named(c.pop("qtype"), lambda v: "" if v < 0 else type_name(v)),
-            "qclass": _named(c.pop("qclass"), lambda v: "" if v < 0 else class_name(v)),
+            "qr": _bits(flags, 0x8000),
+            "opcode": _categorical(opcode_name, flags, part=lambda f: (f >> 11) & 0xF),
+            "rcode": _categorical(rcode_name, c.pop("rcode")),
+            "flags": _categorical(flags_text, flags, part=lambda f: f & 0x87F0),
+            "tc": _bits(flags, 0x0200),
+            "qname": _categorical(strings["qname"], c.pop("qname")),
+            "qtype": _categorical(qtypes, c.pop("qtype")),
+            "qclass": _categorical(qclasses, c.pop("qclass")),
             "qdcount": c.pop("qdcount"),
             "ancount": c.pop("ancount"),
             "nscount": c.pop("nscount"),
             "arcount": c.pop("arcount"),
-            "answers": _categorical(self._strings["answers"].values, c.pop("answers")),
-            "min_ttl": _nullable(min_ttl, np.uint32),
-            "edns_size": _nullable(edns, np.uint16),
+            "answers": _categorical(strings["answers"], c.pop("answers")),
+            "min_ttl": pd.arrays.IntegerArray(c.pop("min_ttl"), c.pop("min_ttl_na")),
+            "edns_size": pd.arrays.IntegerArray(c.pop("edns_size"), c.pop("edns_na")),
             "edns_do": c.pop("edns_do"),
-            "edns_options": _categorical(
-                self._strings["edns_options"].values, c.pop("edns_options")
-            ),
+            "edns_options": _categorical(strings["edns_options"], c.pop("edns_options")),
             "size": c.pop("size"),
             "truncated": c.pop("truncated"),
-            "error": _categorical(self._strings["error"].values, c.pop("error")),
+            "error": _categorical(strings["error"], c.pop("error")),
         }
-        del flags, min_ttl, edns
-        assert list(data) == [col.name for col in MESSAGE_COLUMNS]
+        del flags
+        assert not c and list(data) == [col.name for col in MESSAGE_COLUMNS]
         return pd.DataFrame(data, copy=False)
 
 
 def _code_dtype(n: int) -> Any:
+    """The codes of n categories: as pandas itself would narrow them."""
     return np.int8 if n < 127 else np.int16 if n < 32767 else np.int32
 
 
-def _categorical(values: list[str], codes: np.ndarray, keep_order: bool = False) -> pd.Categorical:
-    """Rows pick their values by code. Categories are sorted (unless keep_order) so a table
-    does not depend on the order in which the two decode paths met its values; values
-    no row uses are left out."""
-    used = np.flatnonzero(np.bincount(codes, minlength=len(values))) if len(codes) else codes[:0]
-    cats = [values[i] for i in used.tolist()]
-    remap = np.zeros(len(values), np.int64)
-    if keep_order:
-        remap[used] = np.arange(len(used))
-    else:
+def _slices(n: int) -> list[slice]:
+    return [slice(i, i + _SLICE) for i in range(0, n, _SLICE)] or [slice(0, 0)]
+
+
+def _categorical(
+    values: list[str] | Callable[[int], str],
+    codes: np.ndarray,
+    keep_order: bool = False,
+    part: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> pd.Categorical:
+    """Rows pick their values by code (or by ``part(codes)``). Categories are sorted
+    (unless keep_order) so a table does not depend on the order in which the two decode
+    paths met its values; values no row uses are left out. The codes are rewritten in
+    place when they are already of the final width."""
+    counts = np.zeros(1, np.int64)
+    for sl in _slices(len(codes)):
+        v = codes[sl] if part is None else part(codes[sl])
+        b = np.bincount(v.astype(np.intp, copy=False))
+        if len(b) > len(counts):
+            counts = np.concatenate([counts, np.zeros(len(b) - len(counts), np.int64)])
+        counts[: len(b)] += b
+    name = values.__getitem__ if isinstance(values, list) else values
+    used = np.flatnonzero(counts)
+    cats = [name(i) for i in used.tolist()]
+    position = np.arange(len(used))
+    if not keep_order:
         order = sorted(range(len(cats)), key=cats.__getitem__)
-        remap[used[order]] = np.arange(len(used))
+        position[order] = np.arange(len(used))
         cats = [cats[i] for i in order]
-    small = remap.astype(_code_dtype(len(cats)))
-    return pd.Categorical.from_codes(small[codes], categories=pd.Index(cats, dtype=object))
+    lut = np.zeros(len(counts), _code_dtype(len(cats)))
+    lut[used] = position
+    dtype = lut.dtype
+    in_place = part is None and codes.dtype == dtype and codes.flags.writeable
+    out: np.ndarray = codes if in_place else np.empty(len(codes), dtype)
+    for sl in _slices(len(codes)):
+        v = codes[sl] if part is None else part(codes[sl])
+        out[sl] = lut[v]
+    return pd.Categorical.from_codes(out, categories=pd.Index(cats, dtype=object), validate=False)
 
 
-def _named(numbers: np.ndarray, name: Any) -> pd.Categorical:
-    """A categorical of the names of small integer codes (types, rcodes, flag sets)."""
-    # the numbers are small (16-bit fields, -1 for none): count them rather than sort them
-    shifted = numbers.astype(np.int64) + 1
-    uniq = np.flatnonzero(np.bincount(shifted)) if len(shifted) else shifted[:0]
-    index = np.zeros(int(uniq.max()) + 1 if len(uniq) else 1, np.int64)
-    index[uniq] = np.arange(len(uniq))
-    return _categorical([name(int(v) - 1) for v in uniq], index[shifted])
+def _bits(flags: np.ndarray, mask: int) -> np.ndarray:
+    out = np.empty(len(flags), np.bool_)
+    for sl in _slices(len(flags)):
+        out[sl] = (flags[sl] & mask) != 0
+    return out
 
 
-def _nullable(values: np.ndarray, dtype: Any) -> Any:
-    mask = values < 0
-    return pd.arrays.IntegerArray(np.where(mask, 0, values).astype(dtype), mask)
+def _utc(ns: np.ndarray) -> Any:
+    """Nanoseconds since the epoch as datetime64[ns, UTC], sharing their memory."""
+    dtype = pd.DatetimeTZDtype("ns", "UTC")
+    try:
+        return pd.arrays.DatetimeArray._simple_new(ns.view("M8[ns]"), dtype=dtype)  # type: ignore[attr-defined]
+    except (AttributeError, TypeError):  # another pandas: a copy
+        return pd.array(ns.view("M8[ns]"), dtype=dtype)
+
+
+def _runs(runs: list[tuple[int, int]], n: int) -> np.ndarray:
+    """Per row, the file index of the run of rows it belongs to."""
+    files = max((f for _, f in runs), default=0) + 1
+    out = np.zeros(n, _code_dtype(files))
+    for k, (start, f) in enumerate(runs):
+        out[start : runs[k + 1][0] if k + 1 < len(runs) else n] = f
+    return out
 
 
 def _row_order(cols: dict[str, np.ndarray], merge_by_time: bool) -> np.ndarray | None:
@@ -437,14 +592,23 @@ def _row_order(cols: dict[str, np.ndarray], merge_by_time: bool) -> np.ndarray |
     if not merge_by_time:
         if len(frame) < 2:
             return None
+        one_file = bool((file == file[0]).all())
+        if one_file and all(bool((frame[s][1:] >= frame[s][:-1]).all()) for s in _pieces(frame)):
+            return None
+        if one_file:
+            # one file: rows are runs already in frame order, which a stable sort merges fast
+            return np.asarray(np.argsort(frame, kind="stable"))
         steps_ok = (file[1:] > file[:-1]) | ((file[1:] == file[:-1]) & (frame[1:] >= frame[:-1]))
         if bool(steps_ok.all()):
             return None
-        if bool((file == file[0]).all()):
-            # one file: rows are runs already in frame order, which a stable sort merges fast
-            return np.asarray(np.argsort(frame, kind="stable"))
         return np.asarray(np.lexsort((frame, file)))
     return np.asarray(np.lexsort((frame, file, cols["ts"])))
+
+
+def _pieces(a: np.ndarray) -> list[slice]:
+    """Slices that cover `a` and overlap by one row, to compare neighbours piecewise."""
+    n = len(a)
+    return [slice(i, min(i + _SLICE + 1, n)) for i in range(0, max(n - 1, 1), _SLICE)]
 
 
 def _ip_text(addr: bytes) -> str:

@@ -5,7 +5,7 @@ packet in a valid capture; (c) valid DNS messages mutated and cut; (d) valid pca
 pcapng files with bytes flipped, inserted or cut. Every example is read with both
 engines.
 
-Memory checking of the kernel. The fast path's kernel is C (``dnspcap/_kernel.c``; it
+Memory checking of the kernel. The fast path's kernel is C (``dnspcap/_*.c``; it
 replaced the numba kernel, so ``NUMBA_BOUNDSCHECK`` no longer applies) and bounds-checks
 its reads by hand. To catch a read past a buffer, run these tests against a copy of the
 tree whose kernel is built with AddressSanitizer and UBSan (nothing in the tree changes)::
@@ -13,7 +13,7 @@ tree whose kernel is built with AddressSanitizer and UBSan (nothing in the tree 
     rm -rf /tmp/asan && mkdir /tmp/asan && cp -r dnspcap tests pyproject.toml /tmp/asan/
     cd /tmp/asan && rm -f dnspcap/_kernel*.so && gcc -shared -fPIC -O1 -g \
         -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined \
-        $(python3-config --includes) dnspcap/_kernel.c \
+        $(python3-config --includes) dnspcap/_*.c \
         -o dnspcap/_kernel$(python3-config --extension-suffix)
     LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)" \
         ASAN_OPTIONS=detect_leaks=0 DNSPCAP_FUZZ_SANITIZED=1 DNSPCAP_FUZZ_EXAMPLES=1000 \

@@ -1,0 +1,185 @@
+/*
+ * dnspcap._kernel: what the C files of the compiled fast path share (see dnspcap/fast.py and
+ * dnspcap/fastdns.py for the design; the constants below must match the ones there).
+ *
+ *   _kernel.c  arguments, the Python entry points, the module
+ *   _walk.c    the record walker: link layer, IP, UDP; one row per DNS message
+ *   _dns.c     one DNS message: strict checks, keys, its row's DNS columns; names as text
+ *   _rows.c    helpers over finished rows: merging rows in place, numbering transactions
+ *
+ * The input is hostile: every read of the capture buffer is bounds-checked by hand, and the
+ * arrays Python passes are checked (element type, dimensions, contiguity, lengths) before
+ * any loop starts, so that no index computed inside can leave them. All arithmetic that may
+ * wrap (timestamps, hashes) is done on uint64_t, as numpy's int64/uint64 did.
+ *
+ * Only the CPython API is used (arrays arrive through the buffer protocol); no numpy headers.
+ */
+#ifndef DNSPCAP_KERNEL_H
+#define DNSPCAP_KERNEL_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdint.h>
+#include <string.h>
+
+/* ---- constants: keep in step with fast.py / fastdns.py -------------------------------- */
+
+enum { NEED_MORE = 0, BLOCK = 1, FULL = 2, CORRUPT = 3 };
+enum { C_PACKETS = 0, C_NOT_IP = 1, C_NOT_DNS = 2, C_MDNS_SKIP = 3, C_LLMNR_SKIP = 4 };
+#define N_COUNTERS 5
+enum { K_QNAME = 1, K_ANSWERS = 2, K_OPTIONS = 3, K_BODY = 4 };
+enum {
+    P_NONE = 0, P_DNS = 1, P_MDNS = 2, P_LLMNR = 3, P_MDNS_SKIP = 4, P_LLMNR_SKIP = 5,
+    P_TUNNEL = 6
+};
+#define MAX_RECORD ((int64_t)1 << 26)
+
+#define MAX_RECORDS 64
+#define MAX_JUMPS 64
+#define N_KEYS 4 /* key columns: qname, answers, options, whole body */
+
+#define FNV_OFFSET UINT64_C(0xCBF29CE484222325)
+#define FNV_PRIME UINT64_C(0x100000001B3)
+#define MIX_OFFSET UINT64_C(0x9E3779B97F4A7C15)
+#define MIX_PRIME UINT64_C(0xFF51AFD7ED558CCD)
+#define INTERN_M1 UINT64_C(0x9E3779B97F4A7C15)
+#define INTERN_M2 UINT64_C(0xC2B2AE3D27D4EB4F)
+
+enum { E_OK = 0, E_ZERO_DIVISION = 1, E_TABLE_FULL = 2 };
+
+/* ---- byte helpers (callers guarantee i + width <= the end they checked) --------------- */
+
+static inline int64_t be16(const uint8_t *b, int64_t i)
+{
+    return ((int64_t)b[i] << 8) | (int64_t)b[i + 1];
+}
+
+static inline int64_t u32(const uint8_t *b, int64_t i, int big)
+{
+    if (big)
+        return ((int64_t)b[i] << 24) | ((int64_t)b[i + 1] << 16) | ((int64_t)b[i + 2] << 8) |
+               (int64_t)b[i + 3];
+    return ((int64_t)b[i + 3] << 24) | ((int64_t)b[i + 2] << 16) | ((int64_t)b[i + 1] << 8) |
+           (int64_t)b[i];
+}
+
+/* int64 arithmetic that wraps around like numpy's instead of being undefined */
+static inline int64_t wadd(int64_t a, int64_t b) { return (int64_t)((uint64_t)a + (uint64_t)b); }
+static inline int64_t wmul(int64_t a, int64_t b) { return (int64_t)((uint64_t)a * (uint64_t)b); }
+
+/* ---- interning tables ----------------------------------------------------------------- */
+
+typedef struct {
+    uint64_t *k1, *k2, *k3;
+    int64_t *ids; /* -1: empty */
+    int64_t size; /* length of ids (a power of two); k1..k3 are at least as long */
+    int64_t *counter;
+} Table;
+
+static inline uint64_t slot_of(uint64_t k1, uint64_t k2, uint64_t k3, uint64_t mask)
+{
+    uint64_t h = k1 ^ (k2 * INTERN_M1) ^ (k3 * INTERN_M2);
+    return (h ^ (h >> 31)) & mask;
+}
+
+/* Id of key (k1, k2, k3), adding it when new: then the id negated minus one, so the caller
+ * learns what to decode. Returns 0 (and leaves *out alone) only when the table has no free
+ * slot, which the caller's half-full rule excludes; the bound only keeps a bad table from
+ * hanging the loop. */
+static inline int intern(Table *t, uint64_t k1, uint64_t k2, uint64_t k3, int64_t *out)
+{
+    uint64_t mask = (uint64_t)t->size - 1;
+    uint64_t i = slot_of(k1, k2, k3, mask);
+    for (int64_t probe = 0; probe < t->size; probe++) {
+        int64_t e = t->ids[i];
+        if (e < 0) {
+            e = t->counter[0];
+            t->counter[0] = wadd(e, 1);
+            t->ids[i] = e;
+            t->k1[i] = k1;
+            t->k2[i] = k2;
+            t->k3[i] = k3;
+            *out = ~e; /* -e - 1, without overflow */
+            return 1;
+        }
+        if (t->k1[i] == k1 && t->k2[i] == k2 && t->k3[i] == k3) {
+            *out = e;
+            return 1;
+        }
+        i = (i + 1) & mask;
+    }
+    return 0;
+}
+
+/* ---- the DNS columns of a row (_dns.c) ------------------------------------------------ */
+
+/* Where dns_row() writes: one entry per row of each column (key: N_KEYS per row). */
+typedef struct {
+    uint16_t *flags, *qd, *an, *ns, *ar, *rcode, *edns;
+    uint8_t *edns_na, *edns_do;
+    uint32_t *min_ttl;
+    uint8_t *min_ttl_na;
+    int64_t *qtype, *qclass; /* -1: no question */
+    int64_t *key;            /* interned ids of qname, answers, options, body; -1: none */
+    int64_t *off;            /* where the message starts in the buffer */
+    Table keys;
+    int64_t *new_key_row, *new_key_kind;
+} DnsOut;
+
+/* Room dns_row() may need: ttlpos entries, and new keys per message. */
+#define TTLPOS_SIZE (MAX_RECORDS + 1)
+#define KEYS_PER_ROW 3
+
+/* Decode the message b[s:e] into row `row` of o; new keys are appended at *nkey.
+ * Returns 0 (E_OK) or E_TABLE_FULL. ttlpos: scratch of TTLPOS_SIZE entries. */
+int dns_row(DnsOut *o, const uint8_t *b, int64_t s, int64_t e, int64_t row, int64_t *nkey,
+            int64_t *ttlpos);
+
+/* The presentation form of the uncompressed name at b[s:e] (checked by the caller to be a
+ * sequence of labels ending in a zero octet), written to out (at least 4 * (e - s) + 1
+ * bytes); returns its length. */
+int64_t name_text(const uint8_t *b, int64_t s, int64_t e, char *out);
+
+/* ---- the record walker (_walk.c) ------------------------------------------------------ */
+
+typedef struct {
+    const uint8_t *b;
+    int64_t n;
+    int pcapng, big;
+    int64_t rechdr, ts_mul;
+    const int64_t *if_link, *if_tsmul, *if_tsdiv, *if_tsoff;
+    int64_t n_if;
+    const uint8_t *ports; /* 65536 entries */
+    int64_t *m_frame, *m_ts, *m_src, *m_dst;
+    uint16_t *m_sport, *m_dport;
+    uint8_t *m_ver, *m_service;
+    uint16_t *m_id;
+    uint32_t *m_size;
+    int64_t cap_m;
+    DnsOut dns;
+    Table ips;
+    uint64_t *new_ip_k1, *new_ip_k2;
+    uint8_t *new_ip_ver;
+    int64_t *s_frame, *s_ts, *s_iface, *s_off, *s_caplen, *s_origlen;
+    int64_t cap_s;
+    int64_t *counts;
+} Walk;
+
+/* Walk records from *pos_io; res: status, pos, frame, rows, slow records, new keys, new
+ * addresses. Returns E_OK or an E_ error. */
+int run_walk(Walk *w, int64_t *pos_io, int64_t *frame_io, int64_t *res);
+
+/* ---- finished rows (_rows.c) ---------------------------------------------------------- */
+
+/* Rows [start, start + nmain) of a column of `itemsize`-byte items are in order and k rows
+ * follow them; move appended row i just before main row at[i] (at non-decreasing, each in
+ * [0, nmain]), in place. tmp: k * itemsize bytes. */
+void merge_appended(uint8_t *col, int64_t itemsize, int64_t start, int64_t nmain,
+                    const int64_t *at, int64_t k, uint8_t *tmp);
+
+/* Transaction number of each message (see dnspcap.pairing). */
+void number_transactions(const int64_t *key, const int64_t *ts, const uint8_t *is_query,
+                         int64_t n, int64_t retry_ns, int64_t *txn);
+
+#endif
