@@ -13,27 +13,112 @@ enum {
     I_HAS_OPTS = 13, I_QNAME_START = 14, I_QNAME_END = 15
 };
 #define INFO_SIZE 16
-/* hashes: (h1, h2) pairs */
-enum { H_BODY = 0, H_QNAME = 2, H_ANS = 4, H_OPTS = 6 };
-#define HASH_SIZE 8
+/* ---- 128-bit keys: MurmurHash3 (x64, 128-bit) over a stream of byte ranges ------------- */
 
-static inline void mix(uint64_t *h, int slot, uint64_t x)
+/* The stream of one key is hashed 16 bytes at a time as it comes, so a key made of several
+ * ranges (the records of an answer section, a body with its TTLs zeroed) costs about what
+ * one range of the same length does. */
+typedef struct {
+    uint64_t h1, h2, len;
+    uint8_t tail[16];
+    int64_t ntail;
+} Hasher;
+
+enum { HS_QNAME = 0, HS_ANS = 1, HS_OPTS = 2, HS_BODY = 3 }; /* = kind - 1 */
+
+static inline uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+
+static inline uint64_t load64(const uint8_t *p)
 {
-    h[slot] = (h[slot] ^ x) * FNV_PRIME;
-    uint64_t y = (h[slot + 1] + x + UINT64_C(0x9F)) * MIX_PRIME;
-    h[slot + 1] = y ^ (y >> 29);
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
 }
 
-static inline void seed(uint64_t *h, int slot, uint64_t v)
+static inline uint64_t fmix(uint64_t k)
 {
-    h[slot] = FNV_OFFSET ^ v;
-    h[slot + 1] = MIX_OFFSET ^ v;
+    k ^= k >> 33;
+    k *= UINT64_C(0xFF51AFD7ED558CCD);
+    k ^= k >> 33;
+    k *= UINT64_C(0xC4CEB9FE1A85EC53);
+    return k ^ (k >> 33);
 }
 
-static inline void mix_range(uint64_t *h, int slot, const uint8_t *b, int64_t start, int64_t stop)
+static inline void hs_seed(Hasher *s, uint64_t seed)
 {
-    for (int64_t p = start; p < stop; p++)
-        mix(h, slot, b[p]);
+    s->h1 = s->h2 = seed;
+    s->len = 0;
+    s->ntail = 0;
+}
+
+static inline void hs_block(Hasher *s, const uint8_t *p)
+{
+    uint64_t k1 = load64(p), k2 = load64(p + 8);
+    s->h1 ^= rotl(k1 * HASH_C1, 31) * HASH_C2;
+    s->h1 = (rotl(s->h1, 27) + s->h2) * 5 + 0x52DCE729;
+    s->h2 ^= rotl(k2 * HASH_C2, 33) * HASH_C1;
+    s->h2 = (rotl(s->h2, 31) + s->h1) * 5 + 0x38495AB5;
+}
+
+static void hs_bytes(Hasher *s, const uint8_t *p, int64_t n)
+{
+    s->len += (uint64_t)n;
+    if (s->ntail) {
+        int64_t take = 16 - s->ntail < n ? 16 - s->ntail : n;
+        memcpy(s->tail + s->ntail, p, (size_t)take);
+        s->ntail += take;
+        p += take;
+        n -= take;
+        if (s->ntail < 16)
+            return;
+        hs_block(s, s->tail);
+        s->ntail = 0;
+    }
+    for (; n >= 16; p += 16, n -= 16)
+        hs_block(s, p);
+    memcpy(s->tail, p, (size_t)n);
+    s->ntail = n;
+}
+
+static inline void hs_u16(Hasher *s, int64_t v)
+{
+    uint8_t two[2] = {(uint8_t)(v >> 8), (uint8_t)v};
+    hs_bytes(s, two, 2);
+}
+
+static void hs_final(Hasher *s, uint64_t *k1, uint64_t *k2)
+{
+    if (s->ntail) {
+        memset(s->tail + s->ntail, 0, (size_t)(16 - s->ntail));
+        if (s->ntail > 8)
+            s->h2 ^= rotl(load64(s->tail + 8) * HASH_C2, 33) * HASH_C1;
+        s->h1 ^= rotl(load64(s->tail) * HASH_C1, 31) * HASH_C2;
+    }
+    uint64_t h1 = s->h1 ^ s->len, h2 = s->h2 ^ s->len;
+    h1 += h2;
+    h2 += h1;
+    h1 = fmix(h1);
+    h2 = fmix(h2);
+    h1 += h2;
+    *k1 = h1;
+    *k2 = h2 + h1;
+}
+
+/* bytes b[start:stop], the 4 bytes at each of the TTL positions in it read as zeros */
+static void hs_zeroing(Hasher *s, const uint8_t *b, int64_t start, int64_t stop,
+                       const int64_t *ttlpos, int64_t nttl)
+{
+    static const uint8_t zeros[4] = {0, 0, 0, 0};
+    int64_t p = start;
+    for (int64_t k = 0; k < nttl; k++) {
+        int64_t t = ttlpos[k];
+        if (t < p || t + 4 > stop)
+            continue;
+        hs_bytes(s, b + p, t - p);
+        hs_bytes(s, zeros, 4);
+        p = t + 4;
+    }
+    hs_bytes(s, b + p, stop - p);
 }
 
 /* Offset after the name at pos, or -1. Pointers end a name; targets are not followed. */
@@ -148,9 +233,10 @@ static int rdata_ok(const uint8_t *b, int64_t msg, int64_t rtype, int64_t rclass
     }
 }
 
-/* Walk the message b[s:e]; fill info and the hashes (fastdns.dns). */
+/* Walk the message b[s:e]; fill info and feed the hashers of the keys it needs: qname,
+ * answers and options when strict, else the body (fastdns.py). */
 static void dns(const uint8_t *b, int64_t s, int64_t e, int64_t *ttlpos, int64_t *info,
-                uint64_t *h)
+                Hasher *hs)
 {
     int64_t n = e - s;
     for (int k = 0; k < INFO_SIZE; k++)
@@ -202,11 +288,11 @@ static void dns(const uint8_t *b, int64_t s, int64_t e, int64_t *ttlpos, int64_t
             }
             pos = p + 4;
         }
-        seed(h, H_ANS, (uint64_t)an);
+        hs_seed(&hs[HS_ANS], (uint64_t)an);
         int ans_ptr = 0;
         int64_t ans_end = pos;
         int opt_seen = 0;
-        seed(h, H_OPTS, 0);
+        hs_seed(&hs[HS_OPTS], 0);
         for (int64_t i = 0; i < an + ns + ar; i++) {
             if (!walk)
                 break;
@@ -240,7 +326,7 @@ static void dns(const uint8_t *b, int64_t s, int64_t e, int64_t *ttlpos, int64_t
                         strict = 0;
                         break;
                     }
-                    mix(h, H_OPTS, (uint64_t)be16(b, q));
+                    hs_u16(&hs[HS_OPTS], be16(b, q));
                     info[I_HAS_OPTS] = 1;
                     q += 4 + be16(b, q + 2);
                 }
@@ -250,11 +336,10 @@ static void dns(const uint8_t *b, int64_t s, int64_t e, int64_t *ttlpos, int64_t
                     ans_ptr = ans_ptr || ptr;
             }
             if (i < an) {
-                /* the text of an answer is its type and RDATA (the owner is not shown) */
-                mix(h, H_ANS, (uint64_t)rtype);
-                mix(h, H_ANS, (uint64_t)rclass);
-                mix(h, H_ANS, (uint64_t)(stop - p - 10));
-                mix_range(h, H_ANS, b, p + 10, stop);
+                /* the text of an answer is its type and RDATA (the owner is not shown):
+                 * type, class, then RDLENGTH and RDATA, skipping the TTL */
+                hs_bytes(&hs[HS_ANS], b + p, 4);
+                hs_bytes(&hs[HS_ANS], b + p + 8, stop - p - 8);
                 ans_end = stop;
             }
             pos = stop;
@@ -262,22 +347,10 @@ static void dns(const uint8_t *b, int64_t s, int64_t e, int64_t *ttlpos, int64_t
         if (walk && strict && an > 0) {
             info[I_HAS_ANS] = 1;
             if (ans_ptr) {
-                /* names in RDATA point elsewhere in the message: key on all of it up to here */
-                seed(h, H_ANS, 0x5EED);
-                int64_t k = 0;
-                int64_t p = s;
-                while (p < ans_end) {
-                    if (k < nttl && p == ttlpos[k]) {
-                        for (int z = 0; z < 4; z++)
-                            mix(h, H_ANS, 0);
-                        p += 4;
-                        k += 1;
-                        continue;
-                    }
-                    if (p >= s + 2)
-                        mix(h, H_ANS, b[p]);
-                    p += 1;
-                }
+                /* names in RDATA point elsewhere in the message: key on all of it up to here
+                 * (after the ID, TTLs zeroed) */
+                hs_seed(&hs[HS_ANS], 0x5EED);
+                hs_zeroing(&hs[HS_ANS], b, s + 2, ans_end, ttlpos, nttl);
             }
         }
     }
@@ -289,25 +362,13 @@ static void dns(const uint8_t *b, int64_t s, int64_t e, int64_t *ttlpos, int64_t
     info[I_WALK] = walk;
     info[I_STRICT] = strict;
     if (strict) {
-        seed(h, H_QNAME, (uint64_t)(info[I_QNAME_END] - info[I_QNAME_START]));
-        mix_range(h, H_QNAME, b, info[I_QNAME_START], info[I_QNAME_END]);
+        hs_seed(&hs[HS_QNAME], 0);
+        hs_bytes(&hs[HS_QNAME], b + info[I_QNAME_START], info[I_QNAME_END] - info[I_QNAME_START]);
         return;
     }
     /* the whole body, after the ID, TTLs zeroed when the structure walked */
-    seed(h, H_BODY, (uint64_t)n);
-    int64_t k = 0;
-    int64_t p = s + 2;
-    while (p < e) {
-        if (k < nttl && p == ttlpos[k]) {
-            for (int z = 0; z < 4; z++)
-                mix(h, H_BODY, 0);
-            p += 4;
-            k += 1;
-            continue;
-        }
-        mix(h, H_BODY, b[p]);
-        p += 1;
-    }
+    hs_seed(&hs[HS_BODY], (uint64_t)n);
+    hs_zeroing(&hs[HS_BODY], b, s + 2 < e ? s + 2 : e, e, ttlpos, nttl);
 }
 
 
@@ -315,9 +376,8 @@ int dns_row(DnsOut *o, const uint8_t *b, int64_t s, int64_t e, int64_t row, int6
             int64_t *ttlpos)
 {
     int64_t info[INFO_SIZE];
-    uint64_t h[HASH_SIZE];
-    memset(h, 0, sizeof h);
-    dns(b, s, e, ttlpos, info, h);
+    Hasher hs[4];
+    dns(b, s, e, ttlpos, info, hs);
     int64_t flags = info[I_FLAGS], opt_ttl = info[I_OPTTTL];
     int has_opt = opt_ttl >= 0;
     o->flags[row] = (uint16_t)flags;
@@ -340,19 +400,17 @@ int dns_row(DnsOut *o, const uint8_t *b, int64_t s, int64_t e, int64_t row, int6
         key[j] = -1;
     int strict = info[I_STRICT] != 0;
     for (int j = 0; j < (strict ? 3 : 1); j++) {
-        static const int slots[3] = {H_QNAME, H_ANS, H_OPTS};
         int64_t kind, id;
-        int slot;
+        uint64_t k1, k2;
         if (strict) {
             if ((j == 1 && !info[I_HAS_ANS]) || (j == 2 && !info[I_HAS_OPTS]))
                 continue;
             kind = K_QNAME + j;
-            slot = slots[j];
         } else {
             kind = K_BODY + 8 * info[I_WALK];
-            slot = H_BODY;
         }
-        if (!intern(&o->keys, h[slot], h[slot + 1], (uint64_t)kind, &id))
+        hs_final(&hs[(kind & 7) - 1], &k1, &k2);
+        if (!intern(&o->keys, k1, k2, (uint64_t)kind, &id))
             return E_TABLE_FULL;
         if (id < 0) {
             id = ~id;

@@ -209,6 +209,20 @@ static int too_short(const char *name, int64_t have, int64_t need)
     return -1;
 }
 
+/* An interning table (entries, counter) at views v[k], v[k + 1]. */
+static int check_table(const Py_buffer *v, const Arg *spec, int k)
+{
+    int64_t size = length(&v[k]);
+    if (size < 1 || (size & (size - 1)) != 0) {
+        PyErr_Format(PyExc_ValueError, "%s: %lld entries, not a power of two", spec[k].name,
+                     (long long)size);
+        return -1;
+    }
+    if (length(&v[k + 1]) < 1)
+        return too_short(spec[k + 1].name, length(&v[k + 1]), 1);
+    return 0;
+}
+
 /* The DNS columns and the key table, the same run of arguments in walk() and dns_rows(). */
 #define DNS_ARG_SPECS                                                                          \
     {"d_flags", A_U16, 1, 0, RW}, {"d_qd", A_U16, 1, 0, RW}, {"d_an", A_U16, 1, 0, RW},        \
@@ -217,12 +231,11 @@ static int too_short(const char *name, int64_t have, int64_t need)
         {"d_edns_do", A_BOOL8, 1, 0, RW}, {"d_min_ttl", A_U32, 1, 0, RW},                     \
         {"d_min_ttl_na", A_BOOL8, 1, 0, RW}, {"d_qtype", A_I64, 1, 0, RW},                    \
         {"d_qclass", A_I64, 1, 0, RW}, {"d_key", A_I64, 2, N_KEYS, RW},                       \
-        {"d_off", A_I64, 1, 0, RW}, {"kt1", A_U64, 1, 0, RW}, {"kt2", A_U64, 1, 0, RW},       \
-        {"kt3", A_U64, 1, 0, RW}, {"ktid", A_I64, 1, 0, RW}, {"kcount", A_I64, 1, 0, RW},     \
+        {"d_off", A_I64, 1, 0, RW}, {"keys", A_U64, 2, 4, RW}, {"kcount", A_I64, 1, 0, RW},   \
         {"new_key_row", A_I64, 1, 0, RW}, {"new_key_kind", A_I64, 1, 0, RW}
 enum {
     D_FLAGS, D_QD, D_AN, D_NS, D_AR, D_RCODE, D_EDNS, D_EDNS_NA, D_EDNS_DO, D_MIN_TTL,
-    D_MIN_TTL_NA, D_QTYPE, D_QCLASS, D_KEY, D_OFF, D_KT1, D_KT2, D_KT3, D_KTID, D_KCOUNT,
+    D_MIN_TTL_NA, D_QTYPE, D_QCLASS, D_KEY, D_OFF, D_KEYS, D_KCOUNT,
     D_NEW_KEY_ROW, D_NEW_KEY_KIND, D_END
 };
 
@@ -235,18 +248,7 @@ static int check_dns(const Py_buffer *v, const Arg *spec, int64_t rows)
     for (int k = D_NEW_KEY_ROW; k <= D_NEW_KEY_KIND; k++)
         if (length(&v[k]) < KEYS_PER_ROW * rows)
             return too_short(spec[k].name, length(&v[k]), KEYS_PER_ROW * rows);
-    int64_t size = length(&v[D_KTID]);
-    for (int k = D_KT1; k <= D_KT3; k++)
-        if (length(&v[k]) < size)
-            return too_short(spec[k].name, length(&v[k]), size);
-    if (length(&v[D_KCOUNT]) < 1)
-        return too_short(spec[D_KCOUNT].name, length(&v[D_KCOUNT]), 1);
-    if (size < 1 || (size & (size - 1)) != 0) {
-        PyErr_Format(PyExc_ValueError, "ktid: %lld entries, not a power of two",
-                     (long long)size);
-        return -1;
-    }
-    return 0;
+    return check_table(v, spec, D_KEYS);
 }
 
 static DnsOut dns_out(Py_buffer *v)
@@ -268,8 +270,7 @@ static DnsOut dns_out(Py_buffer *v)
         .qclass = P(D_QCLASS, int64_t),
         .key = P(D_KEY, int64_t),
         .off = P(D_OFF, int64_t),
-        .keys = {P(D_KT1, uint64_t), P(D_KT2, uint64_t), P(D_KT3, uint64_t),
-                 P(D_KTID, int64_t), length(&v[D_KTID]), P(D_KCOUNT, int64_t)},
+        .keys = {P(D_KEYS, uint64_t), length(&v[D_KEYS]), P(D_KCOUNT, int64_t)},
         .new_key_row = P(D_NEW_KEY_ROW, int64_t),
         .new_key_kind = P(D_NEW_KEY_KIND, int64_t),
     };
@@ -304,10 +305,7 @@ static const Arg WALK_ARGS[] = {
     {"m_dst", A_I64, 1, 0, RW},
     DNS_ARG_SPECS,
     /* address table */
-    {"it1", A_U64, 1, 0, RW},
-    {"it2", A_U64, 1, 0, RW},
-    {"it3", A_U64, 1, 0, RW},
-    {"itid", A_I64, 1, 0, RW},
+    {"ips", A_U64, 2, 4, RW},
     {"icount", A_I64, 1, 0, RW},
     {"new_ip_k1", A_U64, 1, 0, RW},
     {"new_ip_k2", A_U64, 1, 0, RW},
@@ -327,7 +325,7 @@ enum {
     W_B, W_N, W_POS, W_FRAME, W_PCAPNG, W_BIG, W_RECHDR, W_TSMUL, W_IF_LINK, W_IF_TSMUL,
     W_IF_TSDIV, W_IF_TSOFF, W_PORTS, W_M_FRAME, W_M_TS, W_M_SPORT, W_M_DPORT, W_M_VER,
     W_M_SERVICE, W_M_ID, W_M_SIZE, W_M_SRC, W_M_DST, W_DNS,
-    W_IT1 = W_DNS + D_END, W_IT2, W_IT3, W_ITID, W_ICOUNT, W_NEW_IP_K1, W_NEW_IP_K2,
+    W_IPS = W_DNS + D_END, W_ICOUNT, W_NEW_IP_K1, W_NEW_IP_K2,
     W_NEW_IP_VER, W_S_FRAME, W_S_TS, W_S_IFACE, W_S_OFF, W_S_CAPLEN, W_S_ORIGLEN, W_COUNTS,
     W_END
 };
@@ -374,14 +372,8 @@ static int check_walk(const Py_buffer *v, const int64_t *sc)
     NEED(W_NEW_IP_K1, 2 * cap);
     NEED(W_NEW_IP_K2, 2 * cap);
     NEED(W_NEW_IP_VER, 2 * cap);
-    NEED(W_IT1, LEN(W_ITID));
-    NEED(W_IT2, LEN(W_ITID));
-    NEED(W_IT3, LEN(W_ITID));
-    NEED(W_ICOUNT, 1);
-    if (LEN(W_ITID) < 1 || (LEN(W_ITID) & (LEN(W_ITID) - 1)) != 0) {
-        PyErr_SetString(PyExc_ValueError, "itid: not a power of two");
+    if (check_table(v, WALK_ARGS, W_IPS) < 0)
         return -1;
-    }
     int64_t cap_s = LEN(W_S_FRAME);
     for (int k = W_S_TS; k <= W_S_ORIGLEN; k++)
         NEED(k, cap_s);
@@ -427,8 +419,7 @@ static PyObject *kernel_walk(PyObject *Py_UNUSED(self), PyObject *const *args, P
         .m_size = P(W_M_SIZE, uint32_t),
         .cap_m = length(&v[W_M_FRAME]),
         .dns = dns_out(&v[W_DNS]),
-        .ips = {P(W_IT1, uint64_t), P(W_IT2, uint64_t), P(W_IT3, uint64_t), P(W_ITID, int64_t),
-                length(&v[W_ITID]), P(W_ICOUNT, int64_t)},
+        .ips = {P(W_IPS, uint64_t), length(&v[W_IPS]), P(W_ICOUNT, int64_t)},
         .new_ip_k1 = P(W_NEW_IP_K1, uint64_t),
         .new_ip_k2 = P(W_NEW_IP_K2, uint64_t),
         .new_ip_ver = P(W_NEW_IP_VER, uint8_t),
@@ -626,44 +617,35 @@ fail:
 /* ---- rehash() ------------------------------------------------------------------------- */
 
 static const Arg REHASH_ARGS[] = {
-    {"keys1", A_U64, 1, 0, RO}, {"keys2", A_U64, 1, 0, RO}, {"keys3", A_U64, 1, 0, RO},
-    {"ids", A_I64, 1, 0, RO},   {"new1", A_U64, 1, 0, RW},  {"new2", A_U64, 1, 0, RW},
-    {"new3", A_U64, 1, 0, RW},  {"newids", A_I64, 1, 0, RW},
+    {"entries", A_U64, 2, 4, RO},
+    {"new", A_U64, 2, 4, RW},
 };
 
 static PyObject *kernel_rehash(PyObject *Py_UNUSED(self), PyObject *const *args,
                                Py_ssize_t nargs)
 {
-    Py_buffer v[8];
-    int64_t sc[8];
-    if (parse_args("rehash", args, nargs, REHASH_ARGS, 8, v, sc) < 0)
+    Py_buffer v[2];
+    int64_t sc[2];
+    if (parse_args("rehash", args, nargs, REHASH_ARGS, 2, v, sc) < 0)
         return NULL;
-    int64_t size = length(&v[3]), newsize = length(&v[7]);
-    for (int k = 0; k < 3; k++) {
-        if (length(&v[k]) < size) {
-            too_short(REHASH_ARGS[k].name, length(&v[k]), size);
-            goto fail;
-        }
-        if (length(&v[4 + k]) < newsize) {
-            too_short(REHASH_ARGS[4 + k].name, length(&v[4 + k]), newsize);
-            goto fail;
-        }
+    int64_t size = length(&v[0]), newsize = length(&v[1]);
+    if (newsize < 1 || (newsize & (newsize - 1)) != 0) {
+        PyErr_SetString(PyExc_ValueError, "rehash: new: not a power of two");
+        release_all(v, 2);
+        return NULL;
     }
-    const uint64_t *k1 = v[0].buf, *k2 = v[1].buf, *k3 = v[2].buf;
-    const int64_t *ids = v[3].buf;
-    uint64_t *n1 = v[4].buf, *n2 = v[5].buf, *n3 = v[6].buf;
-    int64_t *newids = v[7].buf;
+    const uint64_t *old = v[0].buf;
+    uint64_t *new = v[1].buf;
     int full = 0;
     Py_BEGIN_ALLOW_THREADS
     uint64_t mask = (uint64_t)newsize - 1;
     for (int64_t j = 0; j < size && !full; j++) {
-        int64_t e = ids[j];
-        if (e < 0)
+        const uint64_t *x = old + 4 * j;
+        if (x[3] == 0)
             continue;
-        uint64_t a = k1[j], b = k2[j], c = k3[j];
-        uint64_t i = slot_of(a, b, c, mask);
+        uint64_t i = slot_of(x[0], x[1], x[2], mask);
         int64_t probe = 0;
-        while (newids[i] >= 0 && probe < newsize) {
+        while (new[4 * i + 3] != 0 && probe < newsize) {
             i = (i + 1) & mask;
             probe++;
         }
@@ -671,21 +653,15 @@ static PyObject *kernel_rehash(PyObject *Py_UNUSED(self), PyObject *const *args,
             full = 1;
             break;
         }
-        newids[i] = e;
-        n1[i] = a;
-        n2[i] = b;
-        n3[i] = c;
+        memcpy(new + 4 * i, x, 4 * sizeof *x);
     }
     Py_END_ALLOW_THREADS
+    release_all(v, 2);
     if (full) {
         PyErr_SetString(PyExc_ValueError, "rehash: the new table has no free slot left");
-        goto fail;
+        return NULL;
     }
-    release_all(v, 8);
     Py_RETURN_NONE;
-fail:
-    release_all(v, 8);
-    return NULL;
 }
 
 /* ---- assign_transactions() ------------------------------------------------------------ */
@@ -746,12 +722,12 @@ fail:
 static PyMethodDef kernel_methods[] = {
     {"walk", (PyCFunction)(void (*)(void))kernel_walk, METH_FASTCALL,
      "walk(b, n, pos, frame, pcapng, big, rechdr, ts_mul, if_link, if_tsmul, if_tsdiv, "
-     "if_tsoff, ports, <10 row arrays>, <15 DNS arrays>, <7 key-table arrays>, "
-     "<8 address-table arrays>, <6 slow-record arrays>, counts)\n--\n\n"
+     "if_tsoff, ports, <10 row arrays>, <15 DNS arrays>, <4 key-table arrays>, "
+     "<5 address-table arrays>, <6 slow-record arrays>, counts)\n--\n\n"
      "Walk capture records in b[pos:n]; see dnspcap.fast. Returns "
      "(status, pos, frame, nm, nslow, nkey, nip)."},
     {"dns_rows", (PyCFunction)(void (*)(void))kernel_dns_rows, METH_FASTCALL,
-     "dns_rows(b, offsets, sizes, <15 DNS arrays>, <7 key-table arrays>)\n--\n\n"
+     "dns_rows(b, offsets, sizes, <15 DNS arrays>, <4 key-table arrays>)\n--\n\n"
      "The DNS columns of the messages b[offsets[i]:offsets[i] + sizes[i]], as walk() writes "
      "them; returns the number of new keys."},
     {"qnames", (PyCFunction)(void (*)(void))kernel_qnames, METH_FASTCALL,
@@ -763,7 +739,7 @@ static PyMethodDef kernel_methods[] = {
      "In the column col (its bytes), move the len(at) rows that follow rows "
      "[start, start + nmain) so that row i comes just before main row at[i]."},
     {"rehash", (PyCFunction)(void (*)(void))kernel_rehash, METH_FASTCALL,
-     "rehash(keys1, keys2, keys3, ids, new1, new2, new3, newids)\n--\n\n"
+     "rehash(entries, new)\n--\n\n"
      "Move every entry of an interning table into a bigger, empty one (ids unchanged)."},
     {"assign_transactions", (PyCFunction)(void (*)(void))kernel_assign, METH_FASTCALL,
      "assign_transactions(key, ts, is_query, retry_ns)\n--\n\n"
@@ -793,7 +769,7 @@ static const struct {
     CONST(P_NONE), CONST(P_DNS), CONST(P_MDNS), CONST(P_LLMNR), CONST(P_MDNS_SKIP),
     CONST(P_LLMNR_SKIP), CONST(P_TUNNEL), CONST(MAX_RECORD),
     CONST(MAX_RECORDS), CONST(MAX_JUMPS), CONST(N_KEYS), CONST(KEYS_PER_ROW),
-    CONST(FNV_OFFSET), CONST(FNV_PRIME), CONST(MIX_OFFSET), CONST(MIX_PRIME),
+    CONST(HASH_C1), CONST(HASH_C2),
 };
 #undef CONST
 

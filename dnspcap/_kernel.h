@@ -39,10 +39,8 @@ enum {
 #define MAX_JUMPS 64
 #define N_KEYS 4 /* key columns: qname, answers, options, whole body */
 
-#define FNV_OFFSET UINT64_C(0xCBF29CE484222325)
-#define FNV_PRIME UINT64_C(0x100000001B3)
-#define MIX_OFFSET UINT64_C(0x9E3779B97F4A7C15)
-#define MIX_PRIME UINT64_C(0xFF51AFD7ED558CCD)
+#define HASH_C1 UINT64_C(0x87C37B91114253D5) /* MurmurHash3 x64-128 */
+#define HASH_C2 UINT64_C(0x4CF5AD432745937F)
 #define INTERN_M1 UINT64_C(0x9E3779B97F4A7C15)
 #define INTERN_M2 UINT64_C(0xC2B2AE3D27D4EB4F)
 
@@ -70,10 +68,11 @@ static inline int64_t wmul(int64_t a, int64_t b) { return (int64_t)((uint64_t)a 
 
 /* ---- interning tables ----------------------------------------------------------------- */
 
+/* An entry is four words: k1, k2, k3 and the id plus one (0: the slot is empty), so that a
+ * probe reads one cache line. */
 typedef struct {
-    uint64_t *k1, *k2, *k3;
-    int64_t *ids; /* -1: empty */
-    int64_t size; /* length of ids (a power of two); k1..k3 are at least as long */
+    uint64_t *e;  /* size * 4 words */
+    int64_t size; /* a power of two */
     int64_t *counter;
 } Table;
 
@@ -92,19 +91,21 @@ static inline int intern(Table *t, uint64_t k1, uint64_t k2, uint64_t k3, int64_
     uint64_t mask = (uint64_t)t->size - 1;
     uint64_t i = slot_of(k1, k2, k3, mask);
     for (int64_t probe = 0; probe < t->size; probe++) {
-        int64_t e = t->ids[i];
-        if (e < 0) {
-            e = t->counter[0];
+        uint64_t *x = t->e + 4 * i;
+        if (x[3] == 0) {
+            int64_t e = t->counter[0];
+            if (e < 0)
+                return 0;
             t->counter[0] = wadd(e, 1);
-            t->ids[i] = e;
-            t->k1[i] = k1;
-            t->k2[i] = k2;
-            t->k3[i] = k3;
+            x[0] = k1;
+            x[1] = k2;
+            x[2] = k3;
+            x[3] = (uint64_t)e + 1;
             *out = ~e; /* -e - 1, without overflow */
             return 1;
         }
-        if (t->k1[i] == k1 && t->k2[i] == k2 && t->k3[i] == k3) {
-            *out = e;
+        if (x[0] == k1 && x[1] == k2 && x[2] == k3) {
+            *out = (int64_t)(x[3] - 1);
             return 1;
         }
         i = (i + 1) & mask;

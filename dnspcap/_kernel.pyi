@@ -50,17 +50,11 @@ def walk(
     d_qclass: _I64,
     d_key: _I64,
     d_off: _I64,
-    kt1: _U64,
-    kt2: _U64,
-    kt3: _U64,
-    ktid: _I64,
+    keys: _U64,
     kcount: _I64,
     new_key_row: _I64,
     new_key_kind: _I64,
-    it1: _U64,
-    it2: _U64,
-    it3: _U64,
-    itid: _I64,
+    ips: _U64,
     icount: _I64,
     new_ip_k1: _U64,
     new_ip_k2: _U64,
@@ -93,10 +87,7 @@ def dns_rows(
     d_qclass: _I64,
     d_key: _I64,
     d_off: _I64,
-    kt1: _U64,
-    kt2: _U64,
-    kt3: _U64,
-    ktid: _I64,
+    keys: _U64,
     kcount: _I64,
     new_key_row: _I64,
     new_key_kind: _I64,
@@ -104,17 +95,7 @@ def dns_rows(
 ) -> int: ...
 def qnames(b: _U8, starts: _I64, ends: _I64, /) -> list[str]: ...
 def merge_rows(col: _U8, itemsize: int, start: int, nmain: int, at: _I64, /) -> None: ...
-def rehash(
-    keys1: _U64,
-    keys2: _U64,
-    keys3: _U64,
-    ids: _I64,
-    new1: _U64,
-    new2: _U64,
-    new3: _U64,
-    newids: _I64,
-    /,
-) -> None: ...
+def rehash(entries: _U64, new: _U64, /) -> None: ...
 def assign_transactions(
     key: _I64, ts: _I64, is_query: npt.NDArray[np.bool_], retry_ns: int, /
 ) -> _I64: ...

@@ -1,10 +1,11 @@
 """The compiled fast path: one pass over a buffer of capture records into column arrays.
 
-`walk` is a C function (:mod:`dnspcap._kernel`, source ``dnspcap/_kernel.c``; this
-module holds its constants and re-exports it). It walks classic-pcap records or
-pcapng enhanced packet blocks, decodes the link layer, IPv4/IPv6, UDP and the
-structure of the DNS message (header, questions, every resource record's fixed
-part), and writes one row per DNS message. Anything it does not handle
+`walk` is a C function (:mod:`dnspcap._kernel`, sources ``dnspcap/_*.c``, see
+``dnspcap/_kernel.h``; this module holds its constants and re-exports it). It walks
+classic-pcap records or pcapng enhanced packet blocks, decodes the link layer,
+IPv4/IPv6, UDP and the structure of the DNS message (header, questions, every
+resource record's fixed part), and writes one row per DNS message straight into the
+columns of the messages table (:mod:`dnspcap.rowstore`). Anything it does not handle
 completely is handed back as a *slow* record for the exact pure-Python path
 (:mod:`dnspcap.netstack`): IP fragments, TCP, IPv6 extension headers, tunnels,
 snaplen-truncated packets, rarer link types, pcapng blocks other than EPB.
@@ -24,13 +25,16 @@ contiguity, lengths) once per call, raising ``TypeError``/``ValueError`` rather
 than reading past them. It releases the GIL while it walks.
 
 ``walk(b, n, pos, frame, pcapng, big, rechdr, ts_mul, if_link, if_tsmul, if_tsdiv,
-if_tsoff, ports, <message arrays>, <key table>, <address table>, <slow records>,
-counts)`` reads ``b[pos:n]`` and returns ``(status, pos, frame, nm, nslow, nkey, nip)``;
-the arrays and their element types are those of :class:`dnspcap.kernelio.KernelBuffers`
-and :class:`dnspcap.kernelio.Interned`.
+if_tsoff, ports, <row columns>, <DNS columns>, <key table>, <address table>, <slow
+records>, counts)`` reads ``b[pos:n]`` and returns ``(status, pos, frame, nm, nslow,
+nkey, nip)``; the arrays and their element types are those of
+:meth:`dnspcap.kernelio.KernelBuffers.arrays` and :class:`dnspcap.kernelio.Interned`.
+``dns_rows`` writes the DNS columns of messages the exact path found, ``qnames``
+renders question names, ``merge_rows`` puts appended rows in frame order in place.
 
 Interning (inside the kernel): keys ``(k1, k2, k3)`` live in open-addressing tables
-of power-of-two size, probed linearly from ``h ^ (h >> 31)`` where
+of power-of-two size (rows of four words: the key, then its id plus one, 0 when the
+slot is empty, so that a probe reads one cache line), probed linearly from ``h ^ (h >> 31)`` where
 ``h = k1 ^ k2 * 0x9E3779B97F4A7C15 ^ k3 * 0xC2B2AE3D27D4EB4F`` (uint64 arithmetic).
 A new key takes the next id from the table's counter and is reported to Python
 (``new_key_*``/``new_ip_*``) so that it learns what to decode; the kernel stops

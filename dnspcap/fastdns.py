@@ -20,10 +20,12 @@ not wrong, only handed to the exact decoder whole (keyed by a hash of its bytes
 after the ID, TTLs zeroed when the structure walks), and its DNS columns are
 replaced by what the decoder says.
 
-The hashes are two 64-bit words per key, in uint64 arithmetic that wraps around:
-seeded with ``(FNV_OFFSET ^ v, MIX_OFFSET ^ v)``, and for each value ``x`` mixed in,
-``h1 = (h1 ^ x) * FNV_PRIME`` (FNV-1a) and ``y = (h2 + x + 0x9F) * MIX_PRIME;
-h2 = y ^ (y >> 29)``. Every index into the message is checked by hand in C.
+A key is the 128-bit MurmurHash3 (x64, 128-bit variant, constants ``HASH_C1`` and
+``HASH_C2``) of the bytes that decide the text, fed in as one stream: the question
+name's wire bytes; each answer record's type, class, RDLENGTH and RDATA (TTL and owner
+left out); the option codes; or the body after the ID with its TTLs read as zeros. The
+kind of key is a third word, so keys of different kinds never meet. Every index into
+the message is checked by hand in C.
 """
 
 from __future__ import annotations
@@ -33,16 +35,14 @@ from .fast import check_constants
 MAX_RECORDS = 64  # more than this: exact decoder (and its bounded but slower walk)
 MAX_JUMPS = 64  # the decoder allows 126; fewer here only sends more to the decoder
 
-FNV_OFFSET = 0xCBF29CE484222325
-FNV_PRIME = 0x100000001B3
-MIX_OFFSET = 0x9E3779B97F4A7C15
-MIX_PRIME = 0xFF51AFD7ED558CCD
+HASH_C1 = 0x87C37B91114253D5
+HASH_C2 = 0x4CF5AD432745937F
 NAME_TYPES = (2, 5, 12, 39)  # NS, CNAME, PTR, DNAME: RDATA is one name
 
 check_constants(
     __name__,
     globals(),
     (
-        "MAX_RECORDS", "MAX_JUMPS", "FNV_OFFSET", "FNV_PRIME", "MIX_OFFSET", "MIX_PRIME",
+        "MAX_RECORDS", "MAX_JUMPS", "HASH_C1", "HASH_C2",
     ),
 )  # fmt: skip

@@ -15,35 +15,31 @@ from .rowstore import RowStore, anon_array
 class Interned:
     """An open-addressing table the kernel interns keys in (see :mod:`dnspcap.fast`).
 
-    It lives as long as the accumulator, across chunks and files, so an id the kernel
-    gave once means the same thing for the whole read.
+    Each entry is a row of four words: the key (k1, k2, k3) and its id plus one (0: an
+    empty slot). It lives as long as the accumulator, across chunks and files, so an id
+    the kernel gave once means the same thing for the whole read.
     """
 
     def __init__(self, size: int) -> None:
-        self.k1 = np.zeros(size, np.uint64)
-        self.k2 = np.zeros(size, np.uint64)
-        self.k3 = np.zeros(size, np.uint64)
-        self.ids = np.full(size, -1, np.int64)
+        self.entries = np.zeros((size, 4), np.uint64)
         self.count = np.zeros(1, np.int64)
 
     def reserve(self, more: int) -> None:
         """Grow (rehashing) so that `more` new keys still leave the table half empty."""
         need = 2 * (int(self.count[0]) + more)
-        size = len(self.ids)
+        size = len(self.entries)
         if need <= size:
             return
         while size < need:
             size *= 2
-        bigger = Interned(size)
-        fast.rehash(
-            self.k1, self.k2, self.k3, self.ids, bigger.k1, bigger.k2, bigger.k3, bigger.ids
-        )
-        self.k1, self.k2, self.k3, self.ids = bigger.k1, bigger.k2, bigger.k3, bigger.ids
+        bigger = np.zeros((size, 4), np.uint64)
+        fast.rehash(self.entries, bigger)
+        self.entries = bigger
 
     def arrays(self) -> tuple[np.ndarray, ...]:
         # room for a good share of a chunk; the kernel stops early (FULL) if it needs more
         self.reserve(max(1024, int(self.count[0])))
-        return self.k1, self.k2, self.k3, self.ids, self.count
+        return self.entries, self.count
 
 
 # Columns of the messages table the kernel writes directly (dnspcap.table keeps them in a
