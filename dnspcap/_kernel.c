@@ -7,6 +7,7 @@
  *   dns_rows()             the DNS columns of messages the exact path found (_dns.c)
  *   qnames()               the text of question names
  *   merge_rows()           put appended rows in their place, in place (_rows.c)
+ *   count_codes(), recode()  count and map category codes (_rows.c)
  *   rehash()               grow an interning table
  *   assign_transactions()  number transactions for dnspcap.pairing (_rows.c)
  */
@@ -614,6 +615,100 @@ fail:
     return NULL;
 }
 
+/* ---- count_codes() and recode() ------------------------------------------------------ */
+
+static const Arg COUNT_ARGS[] = {
+    {"codes", A_U8, 1, 0, RO},
+    {"itemsize", A_INT, 0, 0, RO},
+    {"counts", A_I64, 1, 0, RW},
+};
+
+static int check_codes(const char *fname, const Py_buffer *v, int64_t itemsize)
+{
+    int64_t bytes = length(v);
+    if ((itemsize != 1 && itemsize != 2 && itemsize != 4) || bytes % itemsize != 0 ||
+        (uintptr_t)v->buf % (uintptr_t)itemsize != 0) {
+        PyErr_Format(PyExc_ValueError, "%s: codes of %lld bytes, itemsize %lld, misaligned or "
+                     "not a whole number of items", fname, (long long)bytes, (long long)itemsize);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *bad_code(const char *fname, int64_t at)
+{
+    PyErr_Format(PyExc_ValueError, "%s: code %lld is out of range", fname, (long long)at);
+    return NULL;
+}
+
+static PyObject *kernel_count_codes(PyObject *Py_UNUSED(self), PyObject *const *args,
+                                    Py_ssize_t nargs)
+{
+    Py_buffer v[3];
+    int64_t sc[3], at = -1;
+    if (parse_args("count_codes", args, nargs, COUNT_ARGS, 3, v, sc) < 0)
+        return NULL;
+    int64_t itemsize = sc[1];
+    if (check_codes("count_codes", &v[0], itemsize) < 0) {
+        release_all(v, 3);
+        return NULL;
+    }
+    int64_t ncounts = length(&v[2]);
+    int64_t *part = PyMem_Malloc((size_t)(4 * ncounts + 1) * sizeof *part);
+    if (part == NULL) {
+        release_all(v, 3);
+        return PyErr_NoMemory();
+    }
+    Py_BEGIN_ALLOW_THREADS
+    at = count_codes(v[0].buf, itemsize, length(&v[0]) / itemsize, v[2].buf, ncounts, part);
+    Py_END_ALLOW_THREADS
+    PyMem_Free(part);
+    release_all(v, 3);
+    if (at >= 0)
+        return bad_code("count_codes", at);
+    Py_RETURN_NONE;
+}
+
+static const Arg RECODE_ARGS[] = {
+    {"codes", A_U8, 1, 0, RO}, {"itemsize", A_INT, 0, 0, RO}, {"lut", A_I64, 1, 0, RO},
+    {"out", A_U8, 1, 0, RW},   {"outsize", A_INT, 0, 0, RO},
+};
+
+static PyObject *kernel_recode(PyObject *Py_UNUSED(self), PyObject *const *args,
+                               Py_ssize_t nargs)
+{
+    Py_buffer v[5];
+    int64_t sc[5], at = -1;
+    if (parse_args("recode", args, nargs, RECODE_ARGS, 5, v, sc) < 0)
+        return NULL;
+    int64_t itemsize = sc[1], outsize = sc[4];
+    if (check_codes("recode", &v[0], itemsize) < 0 ||
+        check_codes("recode", &v[3], outsize) < 0) {
+        release_all(v, 5);
+        return NULL;
+    }
+    int64_t n = length(&v[0]) / itemsize;
+    if (length(&v[3]) / outsize != n) {
+        PyErr_SetString(PyExc_ValueError, "recode: out and codes differ in length");
+        release_all(v, 5);
+        return NULL;
+    }
+    if (outsize != itemsize && v[3].buf != v[0].buf &&
+        (uint8_t *)v[3].buf < (uint8_t *)v[0].buf + length(&v[0]) &&
+        (uint8_t *)v[0].buf < (uint8_t *)v[3].buf + length(&v[3])) {
+        PyErr_SetString(PyExc_ValueError, "recode: out overlaps codes");
+        release_all(v, 5);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    at = recode(v[0].buf, itemsize, n, v[2].buf, length(&v[2]), v[3].buf, outsize);
+    Py_END_ALLOW_THREADS
+    release_all(v, 5);
+    if (at >= 0)
+        return bad_code("recode", at);
+    Py_RETURN_NONE;
+}
+
 /* ---- rehash() ------------------------------------------------------------------------- */
 
 static const Arg REHASH_ARGS[] = {
@@ -738,6 +833,13 @@ static PyMethodDef kernel_methods[] = {
      "merge_rows(col, itemsize, start, nmain, at)\n--\n\n"
      "In the column col (its bytes), move the len(at) rows that follow rows "
      "[start, start + nmain) so that row i comes just before main row at[i]."},
+    {"count_codes", (PyCFunction)(void (*)(void))kernel_count_codes, METH_FASTCALL,
+     "count_codes(codes, itemsize, counts)\n--\n\n"
+     "counts[c] += 1 for each code c in codes (its bytes; items of 1, 2 or 4 bytes, "
+     "unsigned)."},
+    {"recode", (PyCFunction)(void (*)(void))kernel_recode, METH_FASTCALL,
+     "recode(codes, itemsize, lut, out, outsize)\n--\n\n"
+     "out[i] = lut[codes[i]] (out may be codes itself when outsize == itemsize)."},
     {"rehash", (PyCFunction)(void (*)(void))kernel_rehash, METH_FASTCALL,
      "rehash(entries, new)\n--\n\n"
      "Move every entry of an interning table into a bigger, empty one (ids unchanged)."},

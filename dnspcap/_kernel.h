@@ -179,6 +179,16 @@ int run_walk(Walk *w, int64_t *pos_io, int64_t *frame_io, int64_t *res);
 void merge_appended(uint8_t *col, int64_t itemsize, int64_t start, int64_t nmain,
                     const int64_t *at, int64_t k, uint8_t *tmp);
 
+/* Codes: n items of 1, 2 or 4 bytes read as unsigned, aligned to their size. count_codes
+ * adds one to counts[c] for each code c (part: scratch of 4 * ncounts); recode writes lut[c]
+ * for each (in outsize-byte items, which may be the codes' own memory when outsize ==
+ * itemsize). Both return -1, or the index of a code not below ncounts (nlut), where they
+ * stopped (counts then hold nothing or a part). */
+int64_t count_codes(const uint8_t *codes, int64_t itemsize, int64_t n, int64_t *counts,
+                    int64_t ncounts, int64_t *part);
+int64_t recode(const uint8_t *codes, int64_t itemsize, int64_t n, const int64_t *lut,
+               int64_t nlut, uint8_t *out, int64_t outsize);
+
 /* Transaction number of each message (see dnspcap.pairing). */
 void number_transactions(const int64_t *key, const int64_t *ts, const uint8_t *is_query,
                          int64_t n, int64_t retry_ns, int64_t *txn);

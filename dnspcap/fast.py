@@ -30,7 +30,8 @@ records>, counts)`` reads ``b[pos:n]`` and returns ``(status, pos, frame, nm, ns
 nkey, nip)``; the arrays and their element types are those of
 :meth:`dnspcap.kernelio.KernelBuffers.arrays` and :class:`dnspcap.kernelio.Interned`.
 ``dns_rows`` writes the DNS columns of messages the exact path found, ``qnames``
-renders question names, ``merge_rows`` puts appended rows in frame order in place.
+renders question names, ``merge_rows`` puts appended rows in frame order in place,
+``count_codes`` and ``recode`` count and map the codes of categorical columns.
 
 Interning (inside the kernel): keys ``(k1, k2, k3)`` live in open-addressing tables
 of power-of-two size (rows of four words: the key, then its id plus one, 0 when the
@@ -45,7 +46,7 @@ with `FULL` before a table gets more than half full, and Python grows it with
 from __future__ import annotations
 
 from . import _kernel
-from ._kernel import dns_rows, merge_rows, qnames, rehash, walk
+from ._kernel import count_codes, dns_rows, merge_rows, qnames, recode, rehash, walk
 
 # walk() stops with one of these
 NEED_MORE = 0  # the next record is not entirely in the buffer
@@ -110,9 +111,11 @@ __all__ = [
     "P_MDNS_SKIP",
     "P_NONE",
     "P_TUNNEL",
+    "count_codes",
     "dns_rows",
     "merge_rows",
     "qnames",
+    "recode",
     "rehash",
     "walk",
 ]

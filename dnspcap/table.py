@@ -77,7 +77,7 @@ _DNS_FIELDS = (
 _F = {name: k for k, name in enumerate(_DNS_FIELDS)}
 _TS_MIN, _TS_MAX = -(2**63), 2**63 - 1  # int64 minimum is NaT
 _TEXT_FIELDS = ("qname", "answers", "edns_options", "error")
-_SLICE = 1 << 18  # whole-column passes go this many rows at a time, to bound temporaries
+_SLICE = 1 << 18  # whole-column numpy passes go this many rows at a time (temporaries)
 
 
 class _Strings:
@@ -473,6 +473,8 @@ class Accumulator:
         qtypes = ["" if v < 0 else type_name(v) for v in self._qtypes.values]
         qclasses = ["" if v < 0 else class_name(v) for v in self._qclasses.values]
         flags = c.pop("flags")
+        flag_counts = _counts(flags, 1 << 16)
+        every = np.arange(1 << 16)
         strings = {name: self._strings[name].values for name in _TEXT_FIELDS}
         data: dict[str, Any] = {
             "file": _categorical(file_names, file_code[c.pop("file")], keep_order=True),
@@ -482,14 +484,16 @@ class Accumulator:
             "dst": _categorical(ips, c.pop("dst")),
             "sport": c.pop("sport"),
             "dport": c.pop("dport"),
-            "transport": _categorical(["udp", "tcp"], c.pop("transport"), keep_order=True),
+            "transport": _categorical(["udp", "tcp"], _signed(c.pop("transport")), True),
             "ip_version": c.pop("ip_version"),
-            "service": _categorical(list(SERVICE_NAMES), c.pop("service"), keep_order=True),
+            "service": _categorical(list(SERVICE_NAMES), _signed(c.pop("service")), True),
             "id": c.pop("id"),
             "qr": _bits(flags, 0x8000),
-            "opcode": _categorical(opcode_name, flags, part=lambda f: (f >> 11) & 0xF),
-            "rcode": _categorical(rcode_name, c.pop("rcode")),
-            "flags": _categorical(flags_text, flags, part=lambda f: f & 0x87F0),
+            "opcode": _categorical(
+                opcode_name, flags, value=(every >> 11) & 0xF, counts=flag_counts
+            ),
+            "rcode": _categorical(rcode_name, c.pop("rcode"), size=1 << 16),
+            "flags": _categorical(flags_text, flags, value=every & 0x87F0, counts=flag_counts),
             "tc": _bits(flags, 0x0200),
             "qname": _categorical(strings["qname"], c.pop("qname")),
             "qtype": _categorical(qtypes, c.pop("qtype")),
@@ -507,7 +511,7 @@ class Accumulator:
             "truncated": c.pop("truncated"),
             "error": _categorical(strings["error"], c.pop("error")),
         }
-        del flags
+        del flags, flag_counts
         assert not c and list(data) == [col.name for col in MESSAGE_COLUMNS]
         return pd.DataFrame(data, copy=False)
 
@@ -517,51 +521,67 @@ def _code_dtype(n: int) -> Any:
     return np.int8 if n < 127 else np.int16 if n < 32767 else np.int32
 
 
-def _slices(n: int) -> list[slice]:
-    return [slice(i, i + _SLICE) for i in range(0, n, _SLICE)] or [slice(0, 0)]
+def _counts(codes: np.ndarray, size: int) -> np.ndarray:
+    """How many rows have each code (codes below size)."""
+    counts = np.zeros(size, np.int64)
+    fast.count_codes(codes.view(np.uint8), codes.dtype.itemsize, counts)
+    return counts
+
+
+def _recode(codes: np.ndarray, lut: np.ndarray, dtype: Any) -> np.ndarray:
+    """lut[codes], in the codes' own memory when they already have the final width."""
+    dtype = np.dtype(dtype)
+    out = codes if codes.dtype == dtype and codes.flags.writeable else np.empty(len(codes), dtype)
+    fast.recode(
+        codes.view(np.uint8), codes.dtype.itemsize, lut.astype(np.int64), out.view(np.uint8),
+        dtype.itemsize,
+    )  # fmt: skip
+    return out
 
 
 def _categorical(
     values: list[str] | Callable[[int], str],
     codes: np.ndarray,
     keep_order: bool = False,
-    part: Callable[[np.ndarray], np.ndarray] | None = None,
+    size: int | None = None,
+    value: np.ndarray | None = None,
+    counts: np.ndarray | None = None,
 ) -> pd.Categorical:
-    """Rows pick their values by code (or by ``part(codes)``). Categories are sorted
-    (unless keep_order) so a table does not depend on the order in which the two decode
-    paths met its values; values no row uses are left out. The codes are rewritten in
-    place when they are already of the final width."""
-    counts = np.zeros(1, np.int64)
-    for sl in _slices(len(codes)):
-        v = codes[sl] if part is None else part(codes[sl])
-        b = np.bincount(v.astype(np.intp, copy=False))
-        if len(b) > len(counts):
-            counts = np.concatenate([counts, np.zeros(len(b) - len(counts), np.int64)])
-        counts[: len(b)] += b
+    """Rows pick their values by code: code c stands for values[c], or name(c) when a
+    function is given, or for those of ``value[c]`` when given (a column of raw 16-bit
+    fields, of which the categorical shows a part). Categories are sorted (unless
+    keep_order) so a table does not depend on the order in which the two decode paths
+    met its values; values no row uses are left out. The codes are rewritten in place
+    when they are already of the final width (and stand for themselves)."""
     name = values.__getitem__ if isinstance(values, list) else values
-    used = np.flatnonzero(counts)
+    if counts is None:
+        counts = _counts(codes, len(values) if size is None else size)  # type: ignore[arg-type]
+    per_value = counts if value is None else np.bincount(value, weights=counts)
+    used = np.flatnonzero(per_value)
     cats = [name(i) for i in used.tolist()]
     position = np.arange(len(used))
     if not keep_order:
         order = sorted(range(len(cats)), key=cats.__getitem__)
         position[order] = np.arange(len(used))
         cats = [cats[i] for i in order]
-    lut = np.zeros(len(counts), _code_dtype(len(cats)))
+    lut = np.zeros(len(per_value), np.int64)
     lut[used] = position
-    dtype = lut.dtype
-    in_place = part is None and codes.dtype == dtype and codes.flags.writeable
-    out: np.ndarray = codes if in_place else np.empty(len(codes), dtype)
-    for sl in _slices(len(codes)):
-        v = codes[sl] if part is None else part(codes[sl])
-        out[sl] = lut[v]
+    if value is not None:
+        lut = lut[value]
+        codes = codes.view(codes.dtype)  # a view: never rewritten in place
+        codes.flags.writeable = False
+    out = _recode(codes, lut, _code_dtype(len(cats)))
     return pd.Categorical.from_codes(out, categories=pd.Index(cats, dtype=object), validate=False)
 
 
+def _signed(small: np.ndarray) -> np.ndarray:
+    """A uint8 column of values below 128 as int8 codes (the same bytes)."""
+    return small.view(np.int8)
+
+
 def _bits(flags: np.ndarray, mask: int) -> np.ndarray:
-    out = np.empty(len(flags), np.bool_)
-    for sl in _slices(len(flags)):
-        out[sl] = (flags[sl] & mask) != 0
-    return out
+    """Whether each row's 16-bit flags have a bit of mask set."""
+    return _recode(flags, (np.arange(1 << 16) & mask) != 0, np.bool_)
 
 
 def _utc(ns: np.ndarray) -> Any:

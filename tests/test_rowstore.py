@@ -100,3 +100,22 @@ def test_anon_array_is_writable() -> None:
     a = anon_array((1 << 18, 4), np.int64)
     a[:] = 7
     assert a.shape == (1 << 18, 4) and int(a.sum()) == 7 * 4 << 18
+
+
+@pytest.mark.parametrize("itemsize", [1, 2, 4])
+def test_count_and_recode_codes(itemsize: int) -> None:
+    dtype = {1: np.uint8, 2: np.uint16, 4: np.uint32}[itemsize]
+    codes = np.array([3, 0, 3, 3, 1, 3, 3, 0, 2], dtype)
+    counts = np.zeros(4, np.int64)
+    _kernel.count_codes(codes.view(np.uint8), itemsize, counts)
+    assert counts.tolist() == [2, 1, 1, 5]
+    out = np.empty(len(codes), np.int16)
+    lut = np.array([10, 11, 12, 13])
+    _kernel.recode(codes.view(np.uint8), itemsize, lut, out.view(np.uint8), 2)
+    assert out.tolist() == [13, 10, 13, 13, 11, 13, 13, 10, 12]
+    with pytest.raises(ValueError):
+        _kernel.count_codes(codes.view(np.uint8), itemsize, np.zeros(3, np.int64))
+    with pytest.raises(ValueError):
+        _kernel.recode(codes.view(np.uint8), itemsize, np.arange(3), out.view(np.uint8), 2)
+    with pytest.raises(ValueError):  # not a whole number of items / misaligned
+        _kernel.count_codes(codes.view(np.uint8)[1:], 4, counts)
