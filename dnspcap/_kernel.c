@@ -859,21 +859,24 @@ static struct PyModuleDef kernel_module = {
 
 /* The constants Python shares with these files; dnspcap.fast and dnspcap.fastdns check at
  * import that they agree, so the two cannot drift apart silently. */
-#define CONST(name) {#name, (unsigned long long)(name)}
+#define CONST(name) {#name, (unsigned long long)(name), 0}
+#define SIGNED(name) {#name, (unsigned long long)(name), 1}
 static const struct {
     const char *name;
     unsigned long long value;
+    int is_signed;
 } CONSTANTS[] = {
     CONST(NEED_MORE), CONST(BLOCK), CONST(FULL), CONST(CORRUPT),
     CONST(C_PACKETS), CONST(C_NOT_IP), CONST(C_NOT_DNS), CONST(C_MDNS_SKIP),
     CONST(C_LLMNR_SKIP), CONST(N_COUNTERS),
     CONST(K_QNAME), CONST(K_ANSWERS), CONST(K_OPTIONS), CONST(K_BODY),
     CONST(P_NONE), CONST(P_DNS), CONST(P_MDNS), CONST(P_LLMNR), CONST(P_MDNS_SKIP),
-    CONST(P_LLMNR_SKIP), CONST(P_TUNNEL), CONST(MAX_RECORD),
+    CONST(P_LLMNR_SKIP), CONST(P_TUNNEL), CONST(MAX_RECORD), SIGNED(TCP_SEGMENT),
     CONST(MAX_RECORDS), CONST(MAX_JUMPS), CONST(N_KEYS), CONST(KEYS_PER_ROW),
     CONST(HASH_C1), CONST(HASH_C2),
 };
 #undef CONST
+#undef SIGNED
 
 PyMODINIT_FUNC PyInit__kernel(void)
 {
@@ -881,7 +884,9 @@ PyMODINIT_FUNC PyInit__kernel(void)
     if (m == NULL)
         return NULL;
     for (size_t k = 0; k < sizeof CONSTANTS / sizeof CONSTANTS[0]; k++) {
-        PyObject *v = PyLong_FromUnsignedLongLong(CONSTANTS[k].value);
+        PyObject *v = CONSTANTS[k].is_signed
+                          ? PyLong_FromLongLong((long long)CONSTANTS[k].value)
+                          : PyLong_FromUnsignedLongLong(CONSTANTS[k].value);
         if (v == NULL || PyModule_AddObject(m, CONSTANTS[k].name, v) < 0) {
             Py_XDECREF(v);
             Py_DECREF(m);

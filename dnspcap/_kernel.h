@@ -45,6 +45,9 @@ enum {
 #define INTERN_M2 UINT64_C(0xC2B2AE3D27D4EB4F)
 
 enum { E_OK = 0, E_ZERO_DIVISION = 1, E_TABLE_FULL = 2 };
+/* a slow record's interface when it is a TCP segment the walker took apart: over IPv4, or
+ * one less over IPv6 (-1: a whole pcapng block) */
+#define TCP_SEGMENT (-2)
 
 /* ---- byte helpers (callers guarantee i + width <= the end they checked) --------------- */
 

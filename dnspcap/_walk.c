@@ -18,7 +18,8 @@ static inline int64_t floordiv(int64_t a, int64_t d)
         q -= 1;
     return q;
 }
-/* True when a TCP segment must go to the exact path (DNS ports or a short header). */
+/* True when a TCP segment must go to the exact path (DNS ports or a short header): then the
+ * walker hands it over taken apart (see TCP_SEGMENT). */
 static inline int tcp_wanted(const Walk *w, int64_t tcp, int64_t end)
 {
     if (tcp + 20 > end)
@@ -245,7 +246,7 @@ int run_walk(Walk *w, int64_t *pos_io, int64_t *frame_io, int64_t *res)
             }
         }
         /* ---- IP ---- */
-        int64_t udp = -1, uend = -1, ver = 0, srcoff = 0, srclen = 0;
+        int64_t udp = -1, uend = -1, ver = 0, srcoff = 0, srclen = 0, tcp = -1, tend = -1;
         if (ip >= 0 && !slow) {
             int64_t v = b[ip] >> 4;
             if (v == 4) {
@@ -265,7 +266,11 @@ int run_walk(Walk *w, int64_t *pos_io, int64_t *frame_io, int64_t *res)
                         srcoff = ip + 12;
                         srclen = 4;
                     } else if (proto == 6) {
-                        slow = tcp_wanted(w, ip + ihl, ip + total);
+                        if (tcp_wanted(w, ip + ihl, ip + total)) {
+                            tcp = ip + ihl;
+                            tend = ip + total;
+                            srcoff = ip + 12;
+                        }
                     } else if (proto == 4 || proto == 41 || proto == 47) {
                         slow = 1;
                     } else if (proto == 1 && ip + ihl < ip + total && b[ip + ihl] == 3) {
@@ -289,7 +294,11 @@ int run_walk(Walk *w, int64_t *pos_io, int64_t *frame_io, int64_t *res)
                         srcoff = ip + 8;
                         srclen = 16;
                     } else if (nh == 6) {
-                        slow = tcp_wanted(w, ip + 40, ip + 40 + plen);
+                        if (tcp_wanted(w, ip + 40, ip + 40 + plen)) {
+                            tcp = ip + 40;
+                            tend = ip + 40 + plen;
+                            srcoff = ip + 8;
+                        }
                     } else if (nh == 58 && plen > 0 && b[ip + 40] == 1) {
                         slow = 1; /* ICMPv6 destination unreachable: may quote a DNS query */
                     } else if (nh == 59 || nh == 58) { /* no next header, other ICMPv6 */
@@ -360,6 +369,8 @@ int run_walk(Walk *w, int64_t *pos_io, int64_t *frame_io, int64_t *res)
         }
         if (slow)
             slow_record(w, &nslow, frame, ts, iface, data, caplen, origlen);
+        else if (tcp >= 0) /* plain IP, nothing cut: the segment and where the addresses are */
+            slow_record(w, &nslow, frame, ts, TCP_SEGMENT - (ver == 6), tcp, tend - tcp, srcoff);
     }
     res[0] = status;
     res[1] = pos;

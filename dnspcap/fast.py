@@ -68,6 +68,12 @@ P_NONE, P_DNS, P_MDNS, P_LLMNR, P_MDNS_SKIP, P_LLMNR_SKIP, P_TUNNEL = 0, 1, 2, 3
 
 MAX_RECORD = 1 << 26
 
+# A slow record whose interface is TCP_SEGMENT (IPv4) or TCP_SEGMENT - 1 (IPv6) is a TCP
+# segment the kernel took apart (plain IP, nothing cut): its offset and length are the
+# segment's, its origlen where the source and destination addresses start. An interface
+# of -1 is a whole pcapng block for the exact path.
+TCP_SEGMENT = -2
+
 
 def check_constants(module: str, values: dict[str, object], names: tuple[str, ...]) -> None:
     """Fail the import if the C code was built with other values of these constants."""
@@ -87,7 +93,7 @@ check_constants(
         "C_PACKETS", "C_NOT_IP", "C_NOT_DNS", "C_MDNS_SKIP", "C_LLMNR_SKIP",
         "K_QNAME", "K_ANSWERS", "K_OPTIONS", "K_BODY", "N_KEYS", "KEYS_PER_ROW",
         "P_NONE", "P_DNS", "P_MDNS", "P_LLMNR", "P_MDNS_SKIP", "P_LLMNR_SKIP", "P_TUNNEL",
-        "MAX_RECORD",
+        "MAX_RECORD", "TCP_SEGMENT",
     ),
 )  # fmt: skip
 
@@ -111,6 +117,7 @@ __all__ = [
     "P_MDNS_SKIP",
     "P_NONE",
     "P_TUNNEL",
+    "TCP_SEGMENT",
     "count_codes",
     "dns_rows",
     "merge_rows",

@@ -257,10 +257,7 @@ def _fast(
         )
         state.frames = frame
         acc.add_fast(index, buf, out, nm, nkey, nip)
-        raws: list[RawMessage] = []
-        for j in range(ns):
-            raws += _slow(out, j, buf, state, stack, frame)
-        _add_raw(acc, index, raws)
+        _add_raw(acc, index, _slow(out, ns, buf, state, stack, frame) if ns else [])
         if status == fast.FULL:
             yield None
             continue
@@ -297,29 +294,41 @@ def _fast(
 
 def _slow(
     out: KernelBuffers,
-    j: int,
+    ns: int,
     buf: np.ndarray,
     state: FileState,
     stack: NetStack,
     last_frame: int,
 ) -> list[RawMessage]:
-    """Run one record the kernel handed back through the exact path."""
-    frame = int(out.s_frame[j])
-    off, caplen, orig = int(out.s_off[j]), int(out.s_caplen[j]), int(out.s_origlen[j])
-    if out.s_iface[j] < 0:
-        # a whole pcapng block (SPB, OPB, or an EPB with odd fields): off/caplen are the block,
-        # orig its type
-        state.frames = frame - 1
-        rec = parse_pcapng_block(state, orig, bytes(buf[off + 8 : off + caplen - 4]))
-        state.frames = last_frame
-        if rec is None:
-            return []
-        _check_linktype(state)
-        raws = _packet(stack, rec.frame, rec.ts_ns, rec.linktype, rec.data, rec.orig_len, rec.cut)
-    else:
-        link = state.interfaces[int(out.s_iface[j])].linktype
-        data = bytes(buf[off : off + caplen])
-        raws = _packet(stack, frame, int(out.s_ts[j]), link, data, orig, False)
+    """Run the ns records the kernel handed back through the exact path."""
+    raws: list[RawMessage] = []
+    mv = memoryview(buf)  # type: ignore[arg-type]
+    for frame, ts, iface, off, caplen, orig in zip(
+        out.s_frame[:ns].tolist(), out.s_ts[:ns].tolist(), out.s_iface[:ns].tolist(),
+        out.s_off[:ns].tolist(), out.s_caplen[:ns].tolist(), out.s_origlen[:ns].tolist(),
+        strict=True,
+    ):  # fmt: skip
+        if iface <= fast.TCP_SEGMENT:
+            # a TCP segment the kernel took apart: off/caplen are the segment, orig where
+            # the addresses are
+            ver, width = (4, 4) if iface == fast.TCP_SEGMENT else (6, 16)
+            src, dst = bytes(mv[orig : orig + width]), bytes(mv[orig + width : orig + 2 * width])
+            raws += stack.tcp(frame, ts, src, dst, ver, bytes(mv[off : off + caplen]))
+        elif iface < 0:
+            # a whole pcapng block (SPB, OPB, or an EPB with odd fields): off/caplen are the
+            # block, orig its type
+            state.frames = frame - 1
+            rec = parse_pcapng_block(state, orig, bytes(mv[off + 8 : off + caplen - 4]))
+            state.frames = last_frame
+            if rec is None:
+                continue
+            _check_linktype(state)
+            raws += _packet(
+                stack, rec.frame, rec.ts_ns, rec.linktype, rec.data, rec.orig_len, rec.cut
+            )
+        else:
+            link = state.interfaces[iface].linktype
+            raws += _packet(stack, frame, ts, link, bytes(mv[off : off + caplen]), orig, False)
     return raws
 
 

@@ -136,6 +136,17 @@ class NetStack:
         self._link(linktype, data, 0)
         return self._out
 
+    def tcp(
+        self, frame: int, ts_ns: int, src: bytes, dst: bytes, ver: int, segment: bytes
+    ) -> list[RawMessage]:
+        """A TCP segment the compiled kernel found in a plain IPv4/IPv6 packet that the
+        capture did not cut: what packet() would do once past the IP header."""
+        self._frame, self._ts = frame, ts_ns
+        self._cut = False
+        self._out = []
+        self._tcp(src, dst, ver, segment, False)
+        return self._out
+
     def finish(self) -> list[RawMessage]:
         """End of file: what reassembly still holds becomes rows, so nothing is dropped."""
         out: list[RawMessage] = []
