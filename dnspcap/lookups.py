@@ -33,19 +33,25 @@ from .categorical import strings_of
 LOOKUP_GAP_S = 11.0
 # Two questions this close, the first NXDOMAIN, are taken as consecutive search steps.
 SEARCH_STEP_GAP_S = 1.0
+# ... unless that pair of suffixes is seen less than this many times more rarely than the
+# client's most common pair.
+RARE_PAIR = 10
 
 
 class _Lookup:
     """One lookup being grouped (a plain class: hundreds of thousands are made)."""
 
-    __slots__ = ("answered_at_step", "base", "client", "last", "ports", "start", "step", "txns")
+    __slots__ = (
+        "base", "client", "found", "last", "ports", "replied", "seq", "start", "step", "txns",
+    )  # fmt: skip
 
-    def __init__(self, client: str, base: str, step: int, ts: int) -> None:
-        self.client, self.base, self.step = client, base, step
+    def __init__(self, client: str, base: str, step: int, ts: int, seq: int) -> None:
+        self.client, self.base, self.step, self.seq = client, base, step, seq
         self.start = self.last = ts  # ns
         self.ports: list[int] = []
         self.txns: list[int] = []
-        self.answered_at_step: set[str] = set()
+        self.replied: set[str] = set()  # types answered at this step
+        self.found = False  # records were found at this step: the search is over
 
 
 def infer_search_list(transactions: pd.DataFrame) -> dict[str, list[str]]:
@@ -73,6 +79,10 @@ def _search_lists(q: _Queries) -> dict[str, list[str]]:
         prev_name, prev_rcode, prev_t = name, rcode, ts
     out: dict[str, list[str]] = {}
     for client, counter in pairs.items():
+        # two lookups interleaving by chance also look like a step: a pair seen far less
+        # often than the client's usual ones is taken for that
+        floor = max(counter.values()) / RARE_PAIR
+        counter = Counter({pair: n for pair, n in counter.items() if n >= floor})
         order: list[str] = []
         for (a, b), _ in counter.most_common():
             for s in (a, b):
@@ -113,13 +123,28 @@ class _Queries:
         )
         self.port: list[int] = t["client_port"].to_numpy()[order].tolist()
         self.tc: list[bool] = t["tc"].to_numpy(bool)[order].tolist()
+        records = t["ancount"].fillna(0).to_numpy(np.int64)[order] > 0
+        # an answer with records (not NXDOMAIN, not truncated): the search ends there
+        self.found: list[bool] = (
+            records
+            & (np.asarray(self.status, dtype=object) == "answered")
+            & (np.asarray(self.rcode, dtype=object) != "NXDOMAIN")
+            & ~np.asarray(self.tc, bool)
+        ).tolist()
 
 
-def _base_and_step(name: str, search: list[str]) -> tuple[str, int]:
-    for i, s in enumerate(search):
-        if name.endswith("." + s) and len(name) > len(s) + 1:
-            return name[: -len(s) - 1], i
-    return name, len(search)
+def _readings(name: str, search: list[str]) -> list[tuple[str, int]]:
+    """The (base name, search step) a query name can be: the base with the step's suffix,
+    for each suffix it ends with, and last the name itself, asked as it is after the
+    suffixes. Under ndots:5 `svc-1.ns-1.svc.cluster.local` is the name as it is, step 1 of
+    `svc-1.ns-1` and, with search `ns-1.svc.cluster.local`, step 0 of `svc-1`: which one,
+    only the open lookups can tell."""
+    out = [
+        (name[: -len(s) - 1], i)
+        for i, s in enumerate(search)
+        if name.endswith("." + s) and len(name) > len(s) + 1
+    ]
+    return [*out, (name, len(search))]
 
 
 def lookups(
@@ -136,56 +161,67 @@ def lookups(
     open_: dict[str, list[_Lookup]] = {}
     prev_client = None
     suffixes: list[str] = []
-    # (base, step) of a name, per search list: clients mostly share one search list
-    by_search: dict[tuple[str, ...], dict[str, tuple[str, int]]] = {}
-    steps: dict[str, tuple[str, int]] = {}
+    # the readings of a name, per search list: clients mostly share one search list
+    by_search: dict[tuple[str, ...], dict[str, list[tuple[str, int]]]] = {}
+    readings: dict[str, list[tuple[str, int]]] = {}
     gap = LOOKUP_GAP_S * 1e9
-    for txn, client, name, qtype, port, ts, status, rcode, tc in zip(
-        q.txn, q.client, q.qname, q.qtype, q.port, q.ts, q.status, q.rcode, q.tc, strict=True
+    made = 0
+    for txn, client, name, qtype, port, ts, status, tc, found in zip(
+        q.txn, q.client, q.qname, q.qtype, q.port, q.ts, q.status, q.tc, q.found, strict=True
     ):
         if client != prev_client:
-            for group in open_.values():
-                done.extend(group)
+            done.extend(lk for group in open_.values() for lk in group)
             open_, prev_client = {}, client
             suffixes = search.get(client, [])
-            steps = by_search.setdefault(tuple(suffixes), {})
-        known = steps.get(name)
-        if known is None:
-            known = steps[name] = _base_and_step(name, suffixes)
-        base, step = known
-        live = open_.setdefault(base, [])
-        for old in [lk for lk in live if ts - lk.last > gap]:
-            live.remove(old)
-            done.append(old)
-        cur = _join(live, step, str(qtype), port)
+            readings = by_search.setdefault(tuple(suffixes), {})
+        options = readings.get(name)
+        if options is None:
+            options = readings[name] = _readings(name, suffixes)
+        for base, _ in options:
+            live = open_.get(base)
+            if live:
+                for old in [lk for lk in live if ts - lk.last > gap]:
+                    live.remove(old)
+                    done.append(old)
+        cur, step = _join(open_, options, str(qtype), port)
         if cur is None:
-            cur = _Lookup(client, base, step, ts)
-            live.append(cur)
+            base, step = options[0]
+            cur = _Lookup(client, base, step, ts, made)
+            made += 1
+            open_.setdefault(base, []).append(cur)
         if step > cur.step:
-            cur.step, cur.answered_at_step = step, set()
+            cur.step, cur.replied, cur.found = step, set(), False
         cur.last = ts
         cur.txns.append(txn)
         if port not in cur.ports:
             cur.ports.append(port)
-        if status == "answered" and rcode != "NXDOMAIN" and not tc:
+        if status == "answered" and not tc:
             # a truncated answer is not an answer: the resolver asks again over TCP
-            cur.answered_at_step.add(str(qtype))
-    for group in open_.values():
-        done.extend(group)
+            cur.replied.add(str(qtype))
+        cur.found = cur.found or found
+    done.extend(lk for group in open_.values() for lk in group)
     return _table(transactions, done)
 
 
-def _join(live: list[_Lookup], step: int, qtype: str, port: int) -> _Lookup | None:
-    """The open lookup a query belongs to: the one on its socket (its pair partner, or a
-    retry on the same socket), else the latest one still waiting for this type at this or
-    an earlier search step (a retry from a new socket, the next search step)."""
-    for lk in reversed(live):
-        if port in lk.ports and step >= lk.step:
-            return lk
-    for lk in reversed(live):
-        if step > lk.step or (step == lk.step and qtype not in lk.answered_at_step):
-            return lk
-    return None
+def _join(
+    open_: dict[str, list[_Lookup]], options: list[tuple[str, int]], qtype: str, port: int
+) -> tuple[_Lookup | None, int]:
+    """The open lookup a query belongs to, and at which step: the one on its socket (its
+    pair partner, or a retry on the same socket), else the latest one still waiting for
+    this type at this or an earlier search step (a retry from a new socket, the next
+    search step). A lookup that got an answer for this type at this step, NXDOMAIN
+    included, is not waiting: a resolver does not ask again what it was told; nor does it
+    search further once it found records. Each reading of the name is tried, the socket
+    first."""
+    for base, step in options:
+        for lk in reversed(open_.get(base, ())):
+            if port in lk.ports and step >= lk.step:
+                return lk, step
+    for base, step in options:
+        for lk in reversed(open_.get(base, ())):
+            if (step > lk.step and not lk.found) or (step == lk.step and qtype not in lk.replied):
+                return lk, step
+    return None, 0
 
 
 def _gap_sums(gaps: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -205,7 +241,7 @@ def _gap_sums(gaps: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 def _table(tx: pd.DataFrame, groups: list[_Lookup]) -> pd.DataFrame:
     """One row per lookup, computed with array operations over all transactions at once."""
-    groups.sort(key=lambda g: g.start)
+    groups.sort(key=lambda g: (g.start, g.seq))
     n_lk = len(groups)
     sizes = np.array([len(g.txns) for g in groups], np.int64)
     rows = np.concatenate([g.txns for g in groups]).astype(np.int64) if n_lk else np.empty(0, int)
