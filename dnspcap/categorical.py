@@ -65,3 +65,14 @@ def strings_of(col: pd.Series) -> np.ndarray:
         cats = np.array([str(c) for c in col.cat.categories] + [""], dtype=object)
         return np.asarray(cats[col.cat.codes.to_numpy()])  # code -1 (missing) -> ""
     return np.array([str(v) for v in col], dtype=object)
+
+
+def coded(col: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """A text column as int64 codes into the sorted list of its distinct texts, with ""
+    (also for a missing value) always at code 0: equal codes, equal texts."""
+    cat = as_categorical(col)
+    texts = [str(c) for c in cat.categories]
+    values = sorted({"", *texts})
+    index = {v: i for i, v in enumerate(values)}
+    code = np.array([index[""], *(index[v] for v in texts)], np.int64)  # by category code + 1
+    return code[np.asarray(cat.codes, np.int64) + 1], values

@@ -5,12 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import dnspcap
 from dnspcap.lookups import infer_search_list, lookups
 from dnspcap.pairing import pair
 
+from . import lookups_reference as reference
+from .corpus import corpus_captures
 from .wire import Q, R, write
 
 A1 = "93.184.215.14"
@@ -239,3 +244,98 @@ def test_a_rare_pair_of_suffixes_is_not_taken_into_the_search_list(tmp_path: Pat
     ]
     t, _ = run(tmp_path, ev)
     assert infer_search_list(t) == {"10.244.1.17": list(SEARCH)}
+
+
+# ---- the C pass against the plain Python one (tests/lookups_reference.py) ----------------
+
+
+def _agree(tx: pd.DataFrame) -> None:
+    lk = lookups(tx)
+    got = [
+        (str(c), n, list(t))
+        for c, n, t in zip(lk["client"], lk["name"], lk["transactions_index"], strict=True)
+    ]
+    assert got == reference.lookups(tx)
+    assert infer_search_list(tx) == reference.infer_search_list(tx)
+
+
+SAMPLES = sorted(Path(__file__).resolve().parent.parent.glob("samples/**/*.pcap*"))
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
+def test_grouping_agrees_with_the_reference_on_samples(path: Path) -> None:
+    _agree(pair(dnspcap.read_messages(path)))
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("path", corpus_captures(), ids=str)
+def test_grouping_agrees_with_the_reference_on_corpus(path: Path) -> None:
+    try:
+        msgs = dnspcap.read_messages(path)
+    except dnspcap.CaptureError:
+        return
+    _agree(pair(msgs))
+
+
+_SUFFIXES = ("", ".ns-1.svc.cluster.local", ".svc.cluster.local", ".cluster.local")
+_BASES = ("a", "a.ns-1", "a.ns-1.svc", "a.ns-1.svc.cluster.local", "b.example.com")
+_event = st.tuples(
+    st.integers(0, 2),  # client
+    st.sampled_from(_BASES),
+    st.sampled_from(_SUFFIXES),
+    st.sampled_from(["A", "AAAA", "SRV"]),
+    st.integers(40000, 40004),  # port
+    st.sampled_from([0, 30, 60_000, 900_000, 2_500_000, 5_000_000, 12_000_000]),  # gap, us
+    st.sampled_from(["answered", "answered", "unanswered", "pending"]),
+    st.sampled_from(["NOERROR", "NXDOMAIN", "NXDOMAIN", "SERVFAIL"]),
+    st.booleans(),  # tc
+    st.integers(0, 2),  # ancount
+    st.integers(1, 3),  # attempts
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(events=st.lists(_event, max_size=60))
+def test_grouping_agrees_with_the_reference_on_random_queries(
+    events: list[tuple[int, str, str, str, int, int, str, str, bool, int, int]],
+) -> None:
+    t, rows = 1_764_000_000 * 10**9, []
+    for client, base, suffix, qtype, port, gap, status, rcode, tc, ancount, attempts in events:
+        t += gap * 1000
+        answered = status == "answered"
+        rows.append(
+            {
+                "client": f"10.0.0.{client}", "client_port": port, "id": port % 7,
+                "qname": base + suffix, "qtype": qtype, "query_ts": t,
+                "response_ts": t + 500_000 if answered else None, "attempts": attempts,
+                "retry_gaps": [5.0] * (attempts - 1), "status": status,
+                "rcode": rcode if answered else None, "tc": tc and answered,
+                "ancount": ancount if answered else None,
+            }
+        )  # fmt: skip
+    tx = pd.DataFrame(rows, columns=list(rows[0]) if rows else None)
+    if tx.empty:
+        return
+    for col in ("client", "qname", "qtype", "status", "rcode"):
+        tx[col] = tx[col].astype("category")
+    for col in ("query_ts", "response_ts"):
+        tx[col] = pd.to_datetime(tx[col], utc=True)
+    tx["ancount"] = tx["ancount"].astype("UInt16")
+    tx["retry_gaps"] = tx["retry_gaps"].astype(pd.ArrowDtype(pa.list_(pa.float64())))
+    _agree(tx)
+
+
+@pytest.mark.slow
+def test_grouping_agrees_with_the_reference_on_a_synthetic_capture(tmp_path: Path) -> None:
+    """The benchmark's traffic (benchmarks/make_capture.py): 3,000 pods, search chains,
+    every resolver's retries, TCP after truncation."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    try:
+        from make_capture import make_capture
+    finally:
+        sys.path.pop(0)
+    path = tmp_path / "synthetic.pcap"
+    make_capture(path, 60_000, 3)
+    _agree(pair(dnspcap.read_messages(path)))
