@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .categorical import coded
+from .categorical import coded, distinct, equal_pairs
 
 if TYPE_CHECKING:
     from .lookups import Queries
@@ -130,7 +130,7 @@ def lookup_table(
     )  # fmt: skip
     resolver, evidence = _resolvers(signs, n_lk)
     client = q.client[order][starts] if n_lk else by
-    used = np.unique(client)
+    used = distinct(client)
     remap = np.zeros(len(q.clients), np.int64)
     remap[used] = np.arange(len(used))
     txns = rows.tolist()
@@ -180,7 +180,7 @@ def _signs(
     b = np.flatnonzero(qtype == _code(qtypes, "AAAA"))
     lookups, kinds = [], []
     # A and AAAA of one name asked together: one socket or two, and how their IDs relate
-    ia, ib = _equal_pairs(key[a], key[b])
+    ia, ib = equal_pairs(key[a], key[b])
     ia, ib = a[ia], b[ib]
     near = np.abs(q_ns[ia] - q_ns[ib]) <= PAIR_WINDOW_NS
     ia, ib = ia[near], ib[near]
@@ -195,7 +195,7 @@ def _signs(
     kinds.append(kind)
     # A and AAAA whose last attempts went out in turn on one socket: the second asked only
     # once the first was answered (glibc after a timeout switches itself to this)
-    ia, ib = _equal_pairs(key[a] * 65536 + port[a], key[b] * 65536 + port[b])
+    ia, ib = equal_pairs(key[a] * 65536 + port[a], key[b] * 65536 + port[b])
     ia, ib = a[ia], b[ib]
     la, lb, ra, rb = last_ns[ia], last_ns[ib], r_ns[ia], r_ns[ib]
     in_turn = (np.abs(la - lb) <= PAIR_WINDOW_NS) & (
@@ -209,17 +209,6 @@ def _signs(
         lookups.append(lookup[hit])
         kinds.append(np.full(int(hit.sum()), _SIGN_NAMES.index(sign)))
     return np.concatenate(lookups).astype(np.int64), np.concatenate(kinds).astype(np.int64)
-
-
-def _equal_pairs(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every (i, j) with x[i] == y[j] (an inner join of two key columns)."""
-    ox, oy = np.argsort(x, kind="stable"), np.argsort(y, kind="stable")
-    xs, ys = x[ox], y[oy]
-    lo, hi = np.searchsorted(ys, xs, "left"), np.searchsorted(ys, xs, "right")
-    count = hi - lo
-    i = np.repeat(np.arange(len(xs)), count)
-    j = lo[i] + np.arange(len(i)) - np.repeat(np.cumsum(count) - count, count)
-    return ox[i], oy[j]
 
 
 def _resolvers(signs: tuple[np.ndarray, np.ndarray], n_lk: int) -> tuple[np.ndarray, list[str]]:
@@ -238,6 +227,6 @@ def _resolvers(signs: tuple[np.ndarray, np.ndarray], n_lk: int) -> tuple[np.ndar
     np.bitwise_or.at(masks, lookup, np.left_shift(1, sign))
     texts = {
         m: "; ".join(_SIGNS[k][2] for i, k in enumerate(_SIGN_NAMES) if m >> i & 1)
-        for m in np.unique(masks).tolist()
+        for m in distinct(masks).tolist()
     }
     return resolver, [texts[m] for m in masks.tolist()]

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..categorical import codes_of, pack, shared_codes, strings_of
+from ..categorical import codes_of, distinct, equal_pairs, pack, shared_codes
 from ..findings import frame_filter
 
 
@@ -58,29 +58,84 @@ def cached(table: pd.DataFrame, name: str, build: Callable[[], Any]) -> Any:
     return value
 
 
-def lookups_of(lookups: pd.DataFrame, txn_rows: set[int]) -> int:
+def lookups_of(lookups: pd.DataFrame, txn_rows: set[int] | np.ndarray) -> int:
     """How many lookups contain any of these transaction rows."""
-    if lookups.empty or not txn_rows:
+    if lookups.empty or not len(txn_rows):
         return 0
 
     def txn_to_lookup() -> np.ndarray:
         idx = lookups["transactions_index"]
-        sizes = np.fromiter((len(i) for i in idx), np.int64, len(idx))
+        sizes = lookups["transactions"].to_numpy(np.int64)
         rows = np.fromiter(itertools.chain.from_iterable(idx), np.int64, int(sizes.sum()))
         out = np.full(int(rows.max()) + 1, -1, np.int64)
         out[rows] = np.repeat(np.arange(len(idx)), sizes)
         return out
 
     owner = cached(lookups, "txn_to_lookup", txn_to_lookup)
-    rows = np.fromiter(txn_rows, np.int64, len(txn_rows))
+    if isinstance(txn_rows, set):
+        rows = np.fromiter(txn_rows, np.int64, len(txn_rows))
+    else:
+        rows = distinct(np.asarray(txn_rows, np.int64))
     rows = rows[rows < len(owner)]
     found = owner[rows]
-    return int(np.unique(found[found >= 0]).size)
+    return int(distinct(found[found >= 0]).size)
 
 
 def _names(col: pd.Series) -> tuple[str, ...]:
     """The distinct values of a column, sorted, without converting every row."""
     return tuple(sorted(str(v) for v in col.unique()))
+
+
+def groups_of(col: pd.Series, rows: np.ndarray) -> list[tuple[Any, np.ndarray]]:
+    """(value, its rows) for each value of a categorical column among these rows (in
+    ascending order), in category order: what ``tx.iloc[rows].groupby(col, observed=True,
+    sort=True)`` gives, without taking the rows out of the table."""
+    rows = np.asarray(rows, np.int64)
+    codes = np.asarray(col.cat.codes)[rows]
+    order = np.argsort(codes, kind="stable")
+    bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    cats = col.cat.categories
+    return [
+        (cats[codes[part[0]]], rows[part])
+        for part in np.split(order, bounds)
+        if len(part) and codes[part[0]] >= 0
+    ]
+
+
+def count_by(col: pd.Series, mask: np.ndarray) -> np.ndarray:
+    """Per category of a categorical column, how many rows under mask have it."""
+    codes = np.asarray(col.cat.codes, np.int64)[np.asarray(mask, bool)]
+    return np.bincount(codes[codes >= 0], minlength=len(col.cat.categories))
+
+
+def ns_of(tx: pd.DataFrame, col: str) -> np.ndarray:
+    """ns() of a column of the table, built once per table."""
+    out: np.ndarray = cached(tx, f"ns:{col}", lambda: ns(tx[col]))
+    return out
+
+
+def _names_at(col: pd.Series, rows: np.ndarray) -> tuple[str, ...]:
+    """_names() of the rows of a categorical column, from its codes."""
+    codes = distinct(np.asarray(col.cat.codes)[rows])
+    cats = col.cat.categories
+    return tuple(sorted(str(cats[c]) if c >= 0 else str(np.nan) for c in codes.tolist()))
+
+
+def evidence_at(tx: pd.DataFrame, rows: np.ndarray) -> dict[str, Any]:
+    """evidence(tx.iloc[rows]) for rows of a table with categorical client and server,
+    without taking those rows out of it (there can be hundreds of thousands)."""
+    rows = np.asarray(rows, np.int64)
+    times = np.concatenate([ns_of(tx, "query_ts")[rows], ns_of(tx, "response_ts")[rows]])
+    times = times[times != np.iinfo(np.int64).min]
+    frames = frames_of(tx.iloc[rows[:EVIDENCE_TRANSACTIONS]])
+    return {
+        "clients": _names_at(tx["client"], rows),
+        "servers": _names_at(tx["server"], rows),
+        "first": pd.Timestamp(int(times.min()), tz="UTC") if len(times) else None,
+        "last": pd.Timestamp(int(times.max()), tz="UTC") if len(times) else None,
+        "frames": tuple(frames),
+        "display_filter": frame_filter(frames),
+    }
 
 
 def evidence(tx: pd.DataFrame) -> dict[str, Any]:
@@ -109,39 +164,45 @@ def same_socket_pairs(tx: pd.DataFrame, window_s: float) -> pd.DataFrame:
 def _same_socket_pairs(tx: pd.DataFrame, window_s: float) -> pd.DataFrame:
     """A and AAAA transactions for one name from one socket, sent within window_s.
 
-    One row per pair: ``row``, ``id``, ``status``, ``attempts``, ``q_ns``, ``r_ns`` for
-    each side (suffixes ``_a``, ``_b``), and the pair's ``client``, ``client_port``,
-    ``server``, ``server_port``. The socket and name are matched as one packed integer
-    key, not as six columns of strings.
+    One row per pair: ``row``, ``id``, ``status`` (categorical), ``attempts``, ``q_ns``,
+    ``r_ns`` for each side (suffixes ``_a``, ``_b``), and the pair's ``client``,
+    ``client_port``, ``server``, ``server_port``. The socket and name are matched as one
+    packed integer key, not as six columns of strings.
     """
-    qtype = strings_of(tx["qtype"])
-    is_a, is_aaaa = qtype == "A", qtype == "AAAA"
+    qtype = tx["qtype"]
+    cats = list(qtype.cat.categories) if isinstance(qtype.dtype, pd.CategoricalDtype) else []
+    if not cats:
+        return pd.DataFrame()
+    codes = np.asarray(qtype.cat.codes)
+    is_a = codes == (cats.index("A") if "A" in cats else -2)
+    is_aaaa = codes == (cats.index("AAAA") if "AAAA" in cats else -2)
     keep = np.flatnonzero((tx["attempts"].to_numpy() > 0) & (is_a | is_aaaa))
     if len(keep) == 0:
         return pd.DataFrame()
-    sub = tx.iloc[keep]
+    sub = tx[["client", "client_port", "server", "server_port", "transport", "qname"]].iloc[keep]
     client, server = shared_codes(sub["client"], sub["server"])
     key = pack(
         client, sub["client_port"].to_numpy(np.int64), server,
         sub["server_port"].to_numpy(np.int64), codes_of(sub["transport"]),
         codes_of(sub["qname"]),
     )  # fmt: skip
-    side = pd.DataFrame(
-        {
-            "key": key,
-            "row": sub.index.to_numpy(),
-            "id": sub["id"].to_numpy(np.int64),
-            "status": strings_of(sub["status"]),
-            "attempts": sub["attempts"].to_numpy(np.int64),
-            "q_ns": ns(sub["query_ts"]),
-            "r_ns": ns(sub["response_ts"]),
-        }
-    )
     a_side = is_a[keep]
-    pairs = side[a_side].merge(side[~a_side], on="key", suffixes=("_a", "_b"))
-    pairs = pairs[(pairs["q_ns_a"] - pairs["q_ns_b"]).abs() <= int(window_s * 1e9)]
-    flow = tx.loc[pairs["row_a"], ["client", "client_port", "server", "server_port"]]
-    out: pd.DataFrame = pd.concat(
-        [pairs.drop(columns="key").reset_index(drop=True), flow.reset_index(drop=True)], axis=1
-    )
-    return out
+    ia, ib = equal_pairs(key[a_side], key[~a_side])
+    ra, rb = keep[a_side][ia], keep[~a_side][ib]
+    q_ns = ns_of(tx, "query_ts")
+    near = np.abs(q_ns[ra] - q_ns[rb]) <= int(window_s * 1e9)
+    ra, rb = ra[near], rb[near]
+    r_ns = ns_of(tx, "response_ts")
+    ids, attempts = tx["id"].to_numpy(np.int64), tx["attempts"].to_numpy(np.int64)
+    status = tx["status"]
+    out = {}
+    for side, rows in (("a", ra), ("b", rb)):
+        out[f"row_{side}"] = rows
+        out[f"id_{side}"] = ids[rows]
+        out[f"status_{side}"] = status.iloc[rows].array
+        out[f"attempts_{side}"] = attempts[rows]
+        out[f"q_ns_{side}"] = q_ns[rows]
+        out[f"r_ns_{side}"] = r_ns[rows]
+    for col in ("client", "client_port", "server", "server_port"):
+        out[col] = tx[col].iloc[ra].array
+    return pd.DataFrame(out)

@@ -22,8 +22,9 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from ..categorical import distinct
 from ..findings import Finding, Option, detector
-from ._util import evidence, same_socket_pairs
+from ._util import evidence_at, same_socket_pairs
 
 PAIR_WINDOW = Option("aaaa_first_pair_window_s", 0.001, "glibc/musl send the pair ~60 µs apart")
 
@@ -43,7 +44,7 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
     if early.empty:
         return []
     colliding = int((early["id_a"] == early["id_b"]).sum())
-    rows = sorted(set(early["row_a"]) | set(early["row_b"]))
+    rows = distinct(np.concatenate([early["row_a"].to_numpy(), early["row_b"].to_numpy()]))
     return [
         Finding(
             code="DNS003",
@@ -57,7 +58,7 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
                 else f"in {len(early)} of {len(pairs)} same-socket A/AAAA pairs the AAAA answer "
                 "came first (harmless for glibc and Go, which match answers by question)"
             ),
-            **evidence(tx.loc[rows]),
+            **evidence_at(tx, rows),
             occurrences=len(early),
             seen=len(pairs),
             lookups_affected=0,

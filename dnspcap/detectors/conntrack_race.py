@@ -48,12 +48,12 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
 
     def first_try(side: str) -> np.ndarray:
         return np.asarray(
-            (pairs[f"status_{side}"].astype(str) == "answered") & (pairs[f"attempts_{side}"] == 1)
+            (pairs[f"status_{side}"] == "answered") & (pairs[f"attempts_{side}"] == 1), bool
         )
 
     def lost(side: str) -> np.ndarray:
         return np.asarray(
-            (pairs[f"attempts_{side}"] > 1) | (pairs[f"status_{side}"].astype(str) == "unanswered")
+            (pairs[f"attempts_{side}"] > 1) | (pairs[f"status_{side}"] == "unanswered"), bool
         )
 
     a_ok, b_ok = first_try("a"), first_try("b")

@@ -35,17 +35,20 @@ MIN_RATE = Option("loop_min_rate", 100.0, "queries/s; resolvers retry every 1-5 
 @detector("DNS007", "forwarding.loop", "critical", [MIN_QUERIES, MIN_RATE])
 def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> list[Finding]:
     """Questions asked in a storm with no answer."""
-    asked = tx[tx["attempts"] > 0]
-    # cheap totals per question first; only storms are looked at closely
-    totals = asked.groupby(["qname", "qtype"], observed=True)[["attempts", "responses"]].sum()
-    storms = totals[
-        (totals["attempts"] >= opts["loop_min_queries"]) & (totals["responses"] == 0)
-    ].index
+    attempts = tx["attempts"].to_numpy(np.int64)
+    # cheap totals per question (qname, qtype) first; only storms are looked at closely
+    name = np.asarray(tx["qname"].cat.codes, np.int64)
+    qtype = np.asarray(tx["qtype"].cat.codes, np.int64)
+    counted = (attempts > 0) & (name >= 0) & (qtype >= 0)
+    key = name * max(len(tx["qtype"].cat.categories), 1) + qtype
+    size = int(key[counted].max()) + 1 if counted.any() else 0
+    sent = np.bincount(key[counted], attempts[counted], minlength=size)
+    answered = np.bincount(key[counted], tx["responses"].to_numpy(np.int64)[counted], size)
+    storm = (sent >= opts["loop_min_queries"]) & (answered == 0)
     out: list[Finding] = []
-    if len(storms) == 0:
+    if not storm.any():
         return out
-    key = pd.MultiIndex.from_arrays([asked["qname"], asked["qtype"]])
-    candidates = asked[key.isin(storms)]
+    candidates = tx[counted & storm[np.where(counted, key, 0)]]
     for (qname, qtype), g in candidates.groupby(["qname", "qtype"], observed=True, sort=True):
         n = int(g["attempts"].sum())
         q = ns(g["query_ts"])

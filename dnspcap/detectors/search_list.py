@@ -26,8 +26,9 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from ..categorical import distinct
 from ..findings import Finding, Option, detector
-from ._util import evidence
+from ._util import evidence_at
 
 MIN_WASTED = Option("search_min_wasted", 1, "any wasted query is worth knowing about")
 
@@ -46,9 +47,9 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
     lost = float(hit["search_time"].sum())
     names = hit["name"].value_counts()
     idx = hit["transactions_index"]
-    rows = np.unique(np.fromiter(itertools.chain.from_iterable(idx), np.int64))
-    involved = tx.iloc[rows]
-    involved = involved[involved["rcode"] == "NXDOMAIN"]
+    n = int(hit["transactions"].sum())
+    rows = distinct(np.fromiter(itertools.chain.from_iterable(idx), np.int64, n))
+    rows = rows[np.asarray(tx["rcode"].iloc[rows] == "NXDOMAIN", bool)]
     per_lookup = wasted / len(hit)
     top = ", ".join(f"{n} ({c}x)" for n, c in names.head(5).items())
     return [
@@ -61,7 +62,7 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
                 f"{len(hit)} of {len(ok)} answered lookups went through the search list first: "
                 f"{wasted} NXDOMAIN queries ({per_lookup:.1f} per lookup), {lost:.3f} s in all"
             ),
-            **evidence(involved),
+            **evidence_at(tx, rows),
             occurrences=len(hit),
             seen=len(ok),
             lookups_affected=len(hit),

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 
 from ..findings import Finding, Option, detector
-from ._util import evidence, lookups_of
+from ._util import count_by, evidence, lookups_of
 
 MIN = Option("server_errors_min", 1, "every SERVFAIL is a failed lookup step")
 
@@ -31,13 +32,16 @@ MIN = Option("server_errors_min", 1, "every SERVFAIL is a failed lookup step")
 @detector("DNS009", "server.errors", "warning", [MIN])
 def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> list[Finding]:
     """One finding per server that answered SERVFAIL or REFUSED."""
-    answered = tx[tx["responses"] > 0]
-    bad = answered[answered["rcode"].isin(["SERVFAIL", "REFUSED"])]
+    answered = tx["responses"].to_numpy() > 0
+    bad = tx[answered & np.asarray(tx["rcode"].isin(["SERVFAIL", "REFUSED"]), bool)]
     out: list[Finding] = []
+    if bad.empty:
+        return out
+    per_server = count_by(tx["server"], answered)
     for server, g in bad.groupby("server", observed=True, sort=True):
         if len(g) < opts["server_errors_min"]:
             continue
-        total = int((answered["server"] == server).sum())
+        total = int(per_server[tx["server"].cat.categories.get_loc(server)])
         rcodes = g["rcode"].astype(str).value_counts().to_dict()
         names = g["qname"].astype(str).value_counts().head(10).to_dict()
         out.append(
