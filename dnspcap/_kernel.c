@@ -10,6 +10,7 @@
  *   count_codes(), recode()  count and map category codes (_rows.c)
  *   rehash()               grow an interning table
  *   assign_transactions()  number transactions for dnspcap.pairing (_rows.c)
+ *   group_lookups()        the lookup of each query for dnspcap.lookups (_lookups.c)
  */
 #include "_kernel.h"
 
@@ -812,6 +813,101 @@ fail:
     return NULL;
 }
 
+/* ---- group_lookups() ------------------------------------------------------------------ */
+
+static const Arg GROUP_ARGS[] = {
+    {"client", A_I64, 1, 0, RO}, {"rset", A_I64, 1, 0, RO},     {"qtype", A_I64, 1, 0, RO},
+    {"port", A_I64, 1, 0, RO},   {"ts", A_I64, 1, 0, RO},       {"flags", A_U8, 1, 0, RO},
+    {"rs_start", A_I64, 1, 0, RO}, {"rs_len", A_I64, 1, 0, RO}, {"r_base", A_I64, 1, 0, RO},
+    {"r_step", A_I64, 1, 0, RO}, {"nbases", A_INT, 0, 0, RO},   {"gap", A_INT, 0, 0, RO},
+    {"new_round", A_INT, 0, 0, RO},
+};
+#define GROUP_NARGS 13
+
+/* every value of v[k] within [lo, hi) */
+static int all_within(const Py_buffer *v, int64_t lo, int64_t hi, const char *name)
+{
+    const int64_t *x = v->buf;
+    for (int64_t i = 0; i < length(v); i++)
+        if (x[i] < lo || x[i] >= hi) {
+            PyErr_Format(PyExc_ValueError, "group_lookups: %s[%lld] = %lld is not within "
+                         "[%lld, %lld)", name, (long long)i, (long long)x[i], (long long)lo,
+                         (long long)hi);
+            return -1;
+        }
+    return 0;
+}
+
+static PyObject *kernel_group_lookups(PyObject *Py_UNUSED(self), PyObject *const *args,
+                                      Py_ssize_t nargs)
+{
+    Py_buffer v[GROUP_NARGS];
+    int64_t sc[GROUP_NARGS];
+    PyObject *numpy = NULL, *out = NULL;
+    Py_buffer ov;
+    ov.obj = NULL;
+    if (parse_args("group_lookups", args, nargs, GROUP_ARGS, GROUP_NARGS, v, sc) < 0)
+        return NULL;
+    int64_t n = length(&v[0]), m = length(&v[6]), nr = length(&v[8]), nbases = sc[10];
+    for (int k = 1; k <= 5; k++)
+        if (length(&v[k]) != n) {
+            PyErr_Format(PyExc_ValueError, "group_lookups: %s has %lld entries, client %lld",
+                         GROUP_ARGS[k].name, (long long)length(&v[k]), (long long)n);
+            goto fail;
+        }
+    if (length(&v[7]) != m || length(&v[9]) != nr || nbases < 0 || sc[11] < 0 || sc[12] < 0) {
+        PyErr_SetString(PyExc_ValueError,
+                        "group_lookups: rs_start/rs_len or r_base/r_step differ in length, or "
+                        "nbases, gap or new_round is negative");
+        goto fail;
+    }
+    if (all_within(&v[0], 0, INT64_MAX, "client") < 0 || all_within(&v[1], 0, m, "rset") < 0 ||
+        all_within(&v[2], 0, INT32_MAX, "qtype") < 0 ||
+        all_within(&v[3], 0, INT32_MAX, "port") < 0 ||
+        all_within(&v[6], 0, nr, "rs_start") < 0 || all_within(&v[7], 1, nr + 1, "rs_len") < 0 ||
+        all_within(&v[8], 0, nbases, "r_base") < 0)
+        goto fail;
+    const int64_t *rs_start = v[6].buf, *rs_len = v[7].buf;
+    for (int64_t k = 0; k < m; k++)
+        if (rs_len[k] > nr - rs_start[k]) {
+            PyErr_Format(PyExc_ValueError, "group_lookups: readings %lld run past r_base",
+                         (long long)k);
+            goto fail;
+        }
+    numpy = PyImport_ImportModule("numpy");
+    if (numpy == NULL)
+        goto fail;
+    out = PyObject_CallMethod(numpy, "empty", "(Ls)", (long long)n, "int64");
+    if (out == NULL)
+        goto fail;
+    static const Arg out_arg = {"lookup_of", A_I64, 1, 0, RW};
+    if (get_array(out, &out_arg, &ov) < 0) {
+        ov.obj = NULL;
+        goto fail;
+    }
+    int64_t made;
+    Py_BEGIN_ALLOW_THREADS
+    made = group_lookups(v[0].buf, v[1].buf, v[2].buf, v[3].buf, v[4].buf, v[5].buf, n,
+                         rs_start, rs_len, v[8].buf, v[9].buf, nbases, sc[11], sc[12], ov.buf);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&ov);
+    ov.obj = NULL;
+    if (made < 0) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    Py_DECREF(numpy);
+    release_all(v, GROUP_NARGS);
+    return out;
+fail:
+    if (ov.obj != NULL)
+        PyBuffer_Release(&ov);
+    Py_XDECREF(out);
+    Py_XDECREF(numpy);
+    release_all(v, GROUP_NARGS);
+    return NULL;
+}
+
 /* ---- module --------------------------------------------------------------------------- */
 
 static PyMethodDef kernel_methods[] = {
@@ -843,6 +939,11 @@ static PyMethodDef kernel_methods[] = {
     {"rehash", (PyCFunction)(void (*)(void))kernel_rehash, METH_FASTCALL,
      "rehash(entries, new)\n--\n\n"
      "Move every entry of an interning table into a bigger, empty one (ids unchanged)."},
+    {"group_lookups", (PyCFunction)(void (*)(void))kernel_group_lookups, METH_FASTCALL,
+     "group_lookups(client, rset, qtype, port, ts, flags, rs_start, rs_len, r_base, r_step, "
+     "nbases, gap)\n--\n\n"
+     "The lookup of each query, numbered in the order they are made; see dnspcap.lookups "
+     "and dnspcap/_lookups.c."},
     {"assign_transactions", (PyCFunction)(void (*)(void))kernel_assign, METH_FASTCALL,
      "assign_transactions(key, ts, is_query, retry_ns)\n--\n\n"
      "Transaction number of each message, sorted by (key, time); see dnspcap.pairing."},
@@ -873,7 +974,7 @@ static const struct {
     CONST(P_NONE), CONST(P_DNS), CONST(P_MDNS), CONST(P_LLMNR), CONST(P_MDNS_SKIP),
     CONST(P_LLMNR_SKIP), CONST(P_TUNNEL), CONST(MAX_RECORD), SIGNED(TCP_SEGMENT),
     CONST(MAX_RECORDS), CONST(MAX_JUMPS), CONST(N_KEYS), CONST(KEYS_PER_ROW),
-    CONST(HASH_C1), CONST(HASH_C2),
+    CONST(HASH_C1), CONST(HASH_C2), CONST(Q_REPLIED), CONST(Q_FOUND), CONST(Q_TCP), CONST(Q_TC),
 };
 #undef CONST
 #undef SIGNED

@@ -5,7 +5,9 @@
  *   _kernel.c  arguments, the Python entry points, the module
  *   _walk.c    the record walker: link layer, IP, UDP; one row per DNS message
  *   _dns.c     one DNS message: strict checks, keys, its row's DNS columns; names as text
- *   _rows.c    helpers over finished rows: merging rows in place, numbering transactions
+ *   _rows.c    helpers over finished rows: merging rows in place, numbering transactions,
+ *              counting and mapping category codes
+ *   _lookups.c the grouping loop of dnspcap.lookups
  *
  * The input is hostile: every read of the capture buffer is bounds-checked by hand, and the
  * arrays Python passes are checked (element type, dimensions, contiguity, lengths) before
@@ -191,6 +193,16 @@ int64_t count_codes(const uint8_t *codes, int64_t itemsize, int64_t n, int64_t *
                     int64_t ncounts, int64_t *part);
 int64_t recode(const uint8_t *codes, int64_t itemsize, int64_t n, const int64_t *lut,
                int64_t nlut, uint8_t *out, int64_t outsize);
+
+/* The lookup of each query (see _lookups.c); returns how many lookups, or -1 when out of
+ * memory. The caller checks that every index stays within its array, every port and
+ * question type code fits in 31 bits and gap >= 0. */
+enum { Q_REPLIED = 1, Q_FOUND = 2, Q_TCP = 4, Q_TC = 8 };
+int64_t group_lookups(const int64_t *client, const int64_t *rset, const int64_t *qtype,
+                      const int64_t *port, const int64_t *ts, const uint8_t *flags, int64_t n,
+                      const int64_t *rs_start, const int64_t *rs_len, const int64_t *r_base,
+                      const int64_t *r_step, int64_t nbases, int64_t gap, int64_t new_round,
+                      int64_t *lookup_of);
 
 /* Transaction number of each message (see dnspcap.pairing). */
 void number_transactions(const int64_t *key, const int64_t *ts, const uint8_t *is_query,

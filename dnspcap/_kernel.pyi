@@ -98,6 +98,22 @@ def merge_rows(col: _U8, itemsize: int, start: int, nmain: int, at: _I64, /) -> 
 def count_codes(codes: _U8, itemsize: int, counts: _I64, /) -> None: ...
 def recode(codes: _U8, itemsize: int, lut: _I64, out: _U8, outsize: int, /) -> None: ...
 def rehash(entries: _U64, new: _U64, /) -> None: ...
+def group_lookups(
+    client: _I64,
+    rset: _I64,
+    qtype: _I64,
+    port: _I64,
+    ts: _I64,
+    flags: _U8,
+    rs_start: _I64,
+    rs_len: _I64,
+    r_base: _I64,
+    r_step: _I64,
+    nbases: int,
+    gap: int,
+    new_round: int,
+    /,
+) -> _I64: ...
 def assign_transactions(
     key: _I64, ts: _I64, is_query: npt.NDArray[np.bool_], retry_ns: int, /
 ) -> _I64: ...

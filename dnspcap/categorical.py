@@ -65,3 +65,35 @@ def strings_of(col: pd.Series) -> np.ndarray:
         cats = np.array([str(c) for c in col.cat.categories] + [""], dtype=object)
         return np.asarray(cats[col.cat.codes.to_numpy()])  # code -1 (missing) -> ""
     return np.array([str(v) for v in col], dtype=object)
+
+
+def coded(col: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """A text column as int64 codes into the sorted list of its distinct texts, with ""
+    (also for a missing value) always at code 0: equal codes, equal texts."""
+    cat = as_categorical(col)
+    texts = [str(c) for c in cat.categories]
+    values = sorted({"", *texts})
+    index = {v: i for i, v in enumerate(values)}
+    code = np.array([index[""], *(index[v] for v in texts)], np.int64)  # by category code + 1
+    return code[np.asarray(cat.codes, np.int64) + 1], values
+
+
+def equal_pairs(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every (i, j) with x[i] == y[j], in the order of i, then of j: an inner join of two
+    integer key columns in the order a DataFrame merge gives, by sorting instead of
+    hashing (both sides sorted: binary searches in order stay in cache)."""
+    ox, oy = np.argsort(x, kind="stable"), np.argsort(y, kind="stable")
+    xs, ys = x[ox], y[oy]
+    lo, hi = np.searchsorted(ys, xs, "left"), np.searchsorted(ys, xs, "right")
+    count = hi - lo
+    k = np.repeat(np.arange(len(xs)), count)
+    i, j = ox[k], oy[lo[k] + np.arange(len(k)) - np.repeat(np.cumsum(count) - count, count)]
+    order = np.lexsort((j, i))
+    return i[order], j[order]
+
+
+def distinct(a: np.ndarray) -> np.ndarray:
+    """np.unique(a) for an integer array, by sorting (numpy 2's hashing np.unique takes
+    tens of times longer on large arrays)."""
+    s = np.sort(np.asarray(a), kind="stable")
+    return s[np.concatenate([[True], s[1:] != s[:-1]])] if len(s) else s

@@ -95,8 +95,7 @@ def pair(
     question = pack(codes_of(m["qname"]), codes_of(m["qtype"]), codes_of(m["qclass"]))
     key = pack(flow_id, question)
     ts = m["ts"].to_numpy("datetime64[ns]").view(np.int64)
-    rows = np.arange(n)
-    order = np.lexsort((rows, ts, key))
+    order = np.lexsort((ts, key))  # stable: ties stay in row order
     txn_sorted = _assign(key[order], ts[order], is_query[order], int(retry_window * 1e9))
     txn = np.empty(n, np.int64)
     txn[order] = txn_sorted
@@ -186,8 +185,7 @@ def _build(
 ) -> pd.DataFrame:
     # renumber transactions densely in order of their first message
     n = len(txn)
-    rows = np.arange(n)
-    order = np.lexsort((rows, ts, txn))
+    order = np.lexsort((ts, txn))  # stable: ties stay in row order
     t_sorted = txn[order]
     starts = np.flatnonzero(np.r_[True, t_sorted[1:] != t_sorted[:-1]]) if n else np.empty(0, int)
     n_txn = len(starts)
@@ -295,7 +293,7 @@ def _build(
     refused = (
         (out["responses"].to_numpy() == 0)
         & (out["attempts"].to_numpy() > 0)
-        & (out["icmp"].astype(str).to_numpy() != "")
+        & np.asarray(out["icmp"] != "", bool)
     )
     out.loc[refused, "status"] = "icmp_error"
     return out
@@ -303,6 +301,11 @@ def _build(
 
 def _icmp_column(t: pd.DataFrame, errors: list[dict[str, Any]]) -> pd.Categorical:
     """Per transaction, the ICMP error its query or response drew ('' for none)."""
+    if not errors:  # the usual case: one category, without a million-string detour
+        none: pd.Categorical = pd.Categorical.from_codes(  # type: ignore[assignment]
+            np.zeros(len(t), np.int8), categories=pd.Index([""])
+        )
+        return none
     text = np.full(len(t), "", dtype=object)
     if errors:
         e = pd.DataFrame(errors)

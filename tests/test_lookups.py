@@ -5,12 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import dnspcap
 from dnspcap.lookups import infer_search_list, lookups
 from dnspcap.pairing import pair
 
+from . import lookups_reference as reference
+from .corpus import corpus_captures
 from .wire import Q, R, write
 
 A1 = "93.184.215.14"
@@ -164,3 +169,176 @@ def test_truncated_answer_and_tcp_retry_are_one_lookup() -> None:
 def test_parallel_pairs_are_not_called_sequential(tmp_path: Path) -> None:
     _, lk = run(tmp_path, ndots_chain(0.0, 40000, "api.example.com", 0x1000))
     assert "in turn" not in lk.iloc[0].resolver_evidence
+
+
+def test_a_name_within_the_cluster_domain_asked_as_it_is_after_its_search_chain(
+    tmp_path: Path,
+) -> None:
+    # `svc.other.svc.cluster.local` has 4 dots: under ndots:5 the three search names come
+    # first, then the name as it is. It ends with the search suffix svc.cluster.local, yet
+    # it is the last step of this lookup, not step 1 of a lookup of `svc.other`.
+    name = "svc.other.svc.cluster.local"
+    ev = ndots_chain(0.0, 40000, name, 0x1000)
+    ev += ndots_chain(2.0, 41000, "api.example.com", 0x3000)  # for the search list
+    _, lk = run(tmp_path, ev)
+    assert len(lk) == 2
+    row = lk.set_index("name").loc[name]
+    assert (row.final_name, row.outcome, row.queries, row.search_queries) == (
+        name, "answered", 8, 6,
+    )  # fmt: skip
+
+
+def test_a_name_that_reads_as_two_search_steps_joins_the_open_lookup(tmp_path: Path) -> None:
+    # `web.default` from a pod in `default`: first `web.default.default.svc.cluster.local`
+    # (NXDOMAIN), then `web.default.svc.cluster.local`, which also reads as step 0 of `web`
+    ev = ndots_chain(0.0, 40000, "api.example.com", 0x3000)  # for the search list
+    first, second = "web.default.default.svc.cluster.local", "web.default.svc.cluster.local"
+    ev += [
+        Q(2.0, 42000, 0x10, first, "A"),
+        R(2.0009, 42000, 0x10, first, "A", rcode=3),
+        Q(2.001, 42001, 0x11, second, "A"),
+        R(2.0019, 42001, 0x11, second, "A", answer=A1),
+    ]
+    _, lk = run(tmp_path, ev)
+    web = lk[lk["final_name"] == second]
+    assert len(web) == 1
+    assert (web.iloc[0]["name"], web.iloc[0].queries) == ("web.default", 2)
+
+
+def test_the_same_name_again_after_nxdomain_is_another_lookup(tmp_path: Path) -> None:
+    # Lookup 1 gets NXDOMAIN for its first search name and resends that query at +5 s on
+    # its socket (as glibc does when the other reply of a pair was lost); in between,
+    # lookup 2, from another socket, asks the same first search name. A resolver does not
+    # ask again what it was told: lookup 2 is its own lookup, the resend stays with 1.
+    ev = ndots_chain(0.0, 40000, "api.example.com", 0x3000)  # for the search list
+    n0 = "db.example.com.default.svc.cluster.local"
+    n1 = "db.example.com.svc.cluster.local"
+    ev += [
+        Q(10.0, 43000, 0x20, n0, "A"),
+        R(10.0009, 43000, 0x20, n0, "A", rcode=3),
+        Q(10.5, 44000, 0x30, n0, "A"),  # lookup 2
+        R(10.5009, 44000, 0x30, n0, "A", rcode=3),
+        Q(10.501, 44001, 0x31, n1, "A"),
+        R(10.5019, 44001, 0x31, n1, "A", answer=A1),
+        Q(15.0, 43000, 0x20, n0, "A"),  # lookup 1's resend on its socket
+        R(15.0009, 43000, 0x20, n0, "A", rcode=3),
+        Q(15.001, 43001, 0x21, n1, "A"),
+        R(15.0019, 43001, 0x21, n1, "A", answer=A1),
+    ]
+    _, lk = run(tmp_path, ev)
+    db = lk[lk["name"] == "db.example.com"]
+    assert len(db) == 2
+    assert sorted(db["queries"].tolist()) == [2, 3]
+    assert db.sort_values("start")["duration"].round(3).tolist() == [5.002, 0.002]
+
+
+def test_a_rare_pair_of_suffixes_is_not_taken_into_the_search_list(tmp_path: Path) -> None:
+    ev: list[Q | R] = []
+    for k in range(12):
+        ev += ndots_chain(k * 1.0, 40000 + 10 * k, f"api{k}.example.com", 0x1000 + 0x100 * k)
+    # two lookups interleaving once: an NXDOMAIN for one name, then another name that
+    # shares its leading labels
+    ev += [
+        Q(20.0, 45000, 0x40, "x.example.com.cluster.local", "A"),
+        R(20.0009, 45000, 0x40, "x.example.com.cluster.local", "A", rcode=3),
+        Q(20.001, 45001, 0x41, "x.example.com.ns-1.svc", "A"),
+        R(20.0019, 45001, 0x41, "x.example.com.ns-1.svc", "A", answer=A1),
+    ]
+    t, _ = run(tmp_path, ev)
+    assert infer_search_list(t) == {"10.244.1.17": list(SEARCH)}
+
+
+# ---- the C pass against the plain Python one (tests/lookups_reference.py) ----------------
+
+
+def _agree(tx: pd.DataFrame) -> None:
+    lk = lookups(tx)
+    got = [
+        (str(c), n, list(t))
+        for c, n, t in zip(lk["client"], lk["name"], lk["transactions_index"], strict=True)
+    ]
+    assert got == reference.lookups(tx)
+    assert infer_search_list(tx) == reference.infer_search_list(tx)
+
+
+SAMPLES = sorted(Path(__file__).resolve().parent.parent.glob("samples/**/*.pcap*"))
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
+def test_grouping_agrees_with_the_reference_on_samples(path: Path) -> None:
+    _agree(pair(dnspcap.read_messages(path)))
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("path", corpus_captures(), ids=str)
+def test_grouping_agrees_with_the_reference_on_corpus(path: Path) -> None:
+    try:
+        msgs = dnspcap.read_messages(path)
+    except dnspcap.CaptureError:
+        return
+    _agree(pair(msgs))
+
+
+_SUFFIXES = ("", ".ns-1.svc.cluster.local", ".svc.cluster.local", ".cluster.local")
+_BASES = ("a", "a.ns-1", "a.ns-1.svc", "a.ns-1.svc.cluster.local", "b.example.com")
+_event = st.tuples(
+    st.integers(0, 2),  # client
+    st.sampled_from(_BASES),
+    st.sampled_from(_SUFFIXES),
+    st.sampled_from(["A", "AAAA", "SRV"]),
+    st.integers(40000, 40004),  # port
+    st.sampled_from([0, 30, 60_000, 900_000, 2_500_000, 5_000_000, 12_000_000]),  # gap, us
+    st.sampled_from(["answered", "answered", "unanswered", "pending"]),
+    st.sampled_from(["NOERROR", "NXDOMAIN", "NXDOMAIN", "SERVFAIL"]),
+    st.booleans(),  # tc
+    st.integers(0, 2),  # ancount
+    st.integers(1, 3),  # attempts
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(events=st.lists(_event, max_size=60))
+def test_grouping_agrees_with_the_reference_on_random_queries(
+    events: list[tuple[int, str, str, str, int, int, str, str, bool, int, int]],
+) -> None:
+    t, rows = 1_764_000_000 * 10**9, []
+    for client, base, suffix, qtype, port, gap, status, rcode, tc, ancount, attempts in events:
+        t += gap * 1000
+        answered = status == "answered"
+        rows.append(
+            {
+                "client": f"10.0.0.{client}", "client_port": port, "id": port % 7,
+                "qname": base + suffix, "qtype": qtype, "query_ts": t,
+                "response_ts": t + 500_000 if answered else None, "attempts": attempts,
+                "retry_gaps": [5.0] * (attempts - 1), "status": status,
+                "rcode": rcode if answered else None, "tc": tc and answered,
+                "ancount": ancount if answered else None,
+                "transport": "tcp" if port == 40004 else "udp",  # TCP after a TC answer
+            }
+        )  # fmt: skip
+    tx = pd.DataFrame(rows, columns=list(rows[0]) if rows else None)
+    if tx.empty:
+        return
+    for col in ("client", "qname", "qtype", "status", "rcode", "transport"):
+        tx[col] = tx[col].astype("category")
+    for col in ("query_ts", "response_ts"):
+        tx[col] = pd.to_datetime(tx[col], utc=True)
+    tx["ancount"] = tx["ancount"].astype("UInt16")
+    tx["retry_gaps"] = tx["retry_gaps"].astype(pd.ArrowDtype(pa.list_(pa.float64())))
+    _agree(tx)
+
+
+@pytest.mark.slow
+def test_grouping_agrees_with_the_reference_on_a_synthetic_capture(tmp_path: Path) -> None:
+    """The benchmark's traffic (benchmarks/make_capture.py): 3,000 pods, search chains,
+    every resolver's retries, TCP after truncation."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    try:
+        from make_capture import make_capture
+    finally:
+        sys.path.pop(0)
+    path = tmp_path / "synthetic.pcap"
+    make_capture(path, 60_000, 3)
+    _agree(pair(dnspcap.read_messages(path)))

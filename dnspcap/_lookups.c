@@ -1,0 +1,233 @@
+/*
+ * dnspcap._kernel, the grouping loop of dnspcap.lookups (group_lookups): which lookup each
+ * query belongs to. The rules are in lookups.group()'s docstring; Python turns names
+ * into numbers first, so that this loop sees only codes:
+ *
+ *   queries, sorted by client then time: client, the set of readings of its name (rset),
+ *   question type, client port, time, flags (Q_REPLIED: answered, not truncated; Q_FOUND:
+ *   that answer had records and was not NXDOMAIN);
+ *   readings: rset k is r_base/r_step[rs_start[k] .. rs_start[k] + rs_len[k]), the base
+ *   name (a code below nbases) and search step each reading of the name gives, the one a
+ *   new lookup takes first.
+ *
+ * Lookups are numbered in the order they are made. Each open one is on the list of its
+ * base name (per client: lists are reset when the client changes); a lookup idle for more
+ * than gap leaves its list the next time a query with that base comes.
+ */
+#include "_kernel.h"
+
+#include <stdlib.h>
+
+#define SMALL 3 /* ports and replied types kept inline before a lookup's set spills to the heap */
+
+typedef struct {
+    int32_t n, cap;
+    int32_t inline_[SMALL];
+    int32_t *heap; /* NULL while n <= SMALL */
+} Set;
+
+typedef struct {
+    int64_t step, last, prev, next; /* prev/next: the list of its base, -1 at the ends */
+    int found, tc;                  /* tc: a truncated answer came (TCP may follow) */
+    Set ports, replied, asked;      /* asked/replied: the types of the current step */
+} Lookup;
+
+static inline int32_t *set_items(Set *s) { return s->heap ? s->heap : s->inline_; }
+
+static inline int set_has(Set *s, int32_t v)
+{
+    const int32_t *x = set_items(s);
+    for (int32_t i = 0; i < s->n; i++)
+        if (x[i] == v)
+            return 1;
+    return 0;
+}
+
+/* add v if absent; 0 when out of memory */
+static int set_add(Set *s, int32_t v)
+{
+    if (set_has(s, v))
+        return 1;
+    if (s->n == SMALL && s->heap == NULL) {
+        s->heap = malloc(2 * SMALL * sizeof *s->heap);
+        if (s->heap == NULL)
+            return 0;
+        memcpy(s->heap, s->inline_, sizeof s->inline_);
+        s->cap = 2 * SMALL;
+    } else if (s->heap != NULL && s->n == s->cap) {
+        if (s->cap > INT32_MAX / 2)
+            return 0;
+        int32_t *bigger = realloc(s->heap, (size_t)(2 * s->cap) * sizeof *bigger);
+        if (bigger == NULL)
+            return 0;
+        s->heap = bigger;
+        s->cap *= 2;
+    }
+    set_items(s)[s->n++] = v;
+    return 1;
+}
+
+static void set_free(Set *s)
+{
+    free(s->heap);
+    s->heap = NULL;
+    s->n = 0;
+}
+
+typedef struct {
+    Lookup *lk;
+    int64_t cap;           /* of lk */
+    int64_t *tail, *owner; /* per base: the last lookup of its list, and whose list it is */
+    int64_t gap;
+} State;
+
+static void unlink_lookup(State *st, int64_t base, int64_t i)
+{
+    Lookup *l = &st->lk[i];
+    if (l->prev >= 0)
+        st->lk[l->prev].next = l->next;
+    if (l->next >= 0)
+        st->lk[l->next].prev = l->prev;
+    else
+        st->tail[base] = l->prev;
+    l->prev = l->next = -1;
+    set_free(&l->ports);
+    set_free(&l->replied);
+    set_free(&l->asked);
+}
+
+/* some type asked at the lookup's step has no answer yet */
+static int incomplete(Lookup *l)
+{
+    const int32_t *x = set_items(&l->asked);
+    for (int32_t i = 0; i < l->asked.n; i++)
+        if (!set_has(&l->replied, x[i]))
+            return 1;
+    return 0;
+}
+
+/* the open lookups of base for this client, after letting go of the idle ones: the tail */
+static int64_t live_tail(State *st, int64_t base, int64_t client, int64_t ts)
+{
+    if (st->owner[base] != client) {
+        st->owner[base] = client;
+        st->tail[base] = -1;
+        return -1;
+    }
+    int64_t i = st->tail[base];
+    while (i >= 0) {
+        int64_t prev = st->lk[i].prev;
+        if ((int64_t)((uint64_t)ts - (uint64_t)st->lk[i].last) > st->gap)
+            unlink_lookup(st, base, i);
+        i = prev;
+    }
+    return st->tail[base];
+}
+
+int64_t group_lookups(const int64_t *client, const int64_t *rset, const int64_t *qtype,
+                      const int64_t *port, const int64_t *ts, const uint8_t *flags, int64_t n,
+                      const int64_t *rs_start, const int64_t *rs_len, const int64_t *r_base,
+                      const int64_t *r_step, int64_t nbases, int64_t gap, int64_t new_round,
+                      int64_t *lookup_of)
+{
+    State st = {NULL, 1024, NULL, NULL, gap};
+    int64_t made = 0, err = 0;
+    st.lk = malloc((size_t)st.cap * sizeof *st.lk);
+    st.tail = malloc((size_t)(nbases + 1) * sizeof *st.tail);
+    st.owner = malloc((size_t)(nbases + 1) * sizeof *st.owner);
+    if (st.lk == NULL || st.tail == NULL || st.owner == NULL) {
+        err = -1;
+        goto done;
+    }
+    for (int64_t b = 0; b < nbases; b++)
+        st.owner[b] = -1;
+    for (int64_t q = 0; q < n; q++) {
+        const int64_t *base = r_base + rs_start[rset[q]], *step = r_step + rs_start[rset[q]];
+        int64_t nr = rs_len[rset[q]], cur = -1, at = 0;
+        /* the open lookups of each reading; then the socket first, then the waiting one */
+        for (int64_t r = 0; r < nr; r++)
+            live_tail(&st, base[r], client[q], ts[q]);
+        for (int64_t r = 0; r < nr && cur < 0; r++)
+            for (int64_t i = st.tail[base[r]]; i >= 0 && cur < 0; i = st.lk[i].prev)
+                if (step[r] >= st.lk[i].step && set_has(&st.lk[i].ports, (int32_t)port[q])) {
+                    cur = i;
+                    at = step[r];
+                }
+        /* over TCP: the lookup whose answer came truncated (glibc asks both types again) */
+        if (flags[q] & Q_TCP)
+            for (int64_t r = 0; r < nr && cur < 0; r++)
+                for (int64_t i = st.tail[base[r]]; i >= 0 && cur < 0; i = st.lk[i].prev)
+                    if (step[r] == st.lk[i].step && st.lk[i].tc) {
+                        cur = i;
+                        at = step[r];
+                    }
+        for (int64_t r = 0; r < nr && cur < 0; r++)
+            for (int64_t i = st.tail[base[r]]; i >= 0 && cur < 0; i = st.lk[i].prev) {
+                Lookup *l = &st.lk[i];
+                if ((step[r] > l->step && !l->found) ||
+                    (step[r] == l->step && !set_has(&l->replied, (int32_t)qtype[q]))) {
+                    cur = i;
+                    at = step[r];
+                }
+            }
+        /* a whole timeout later, one still waiting for another type: glibc asks both
+         * types again from new sockets when one of them timed out */
+        for (int64_t r = 0; r < nr && cur < 0; r++)
+            for (int64_t i = st.tail[base[r]]; i >= 0 && cur < 0; i = st.lk[i].prev) {
+                Lookup *l = &st.lk[i];
+                if (step[r] == l->step && incomplete(l) &&
+                    (int64_t)((uint64_t)ts[q] - (uint64_t)l->last) >= new_round) {
+                    cur = i;
+                    at = step[r];
+                }
+            }
+        if (cur < 0) { /* a new lookup, on the list of its first reading */
+            if (made == st.cap) {
+                Lookup *bigger = realloc(st.lk, (size_t)(2 * st.cap) * sizeof *bigger);
+                if (bigger == NULL) {
+                    err = -1;
+                    goto done;
+                }
+                st.lk = bigger;
+                st.cap *= 2;
+            }
+            cur = made++;
+            at = step[0];
+            Lookup *l = &st.lk[cur];
+            memset(l, 0, sizeof *l);
+            l->step = at;
+            l->next = -1;
+            l->prev = st.tail[base[0]];
+            if (l->prev >= 0)
+                st.lk[l->prev].next = cur;
+            st.tail[base[0]] = cur;
+        }
+        Lookup *l = &st.lk[cur];
+        if (at > l->step) {
+            l->step = at;
+            l->replied.n = 0;
+            l->asked.n = 0;
+            l->found = 0;
+        }
+        l->last = ts[q];
+        if (!set_add(&l->ports, (int32_t)port[q]) || !set_add(&l->asked, (int32_t)qtype[q]) ||
+            ((flags[q] & Q_REPLIED) && !set_add(&l->replied, (int32_t)qtype[q]))) {
+            err = -1;
+            goto done;
+        }
+        l->found = l->found || (flags[q] & Q_FOUND) != 0;
+        l->tc = l->tc || (flags[q] & Q_TC) != 0;
+        lookup_of[q] = cur;
+    }
+done:
+    if (st.lk != NULL)
+        for (int64_t i = 0; i < made; i++) {
+            set_free(&st.lk[i].ports);
+            set_free(&st.lk[i].replied);
+            set_free(&st.lk[i].asked);
+        }
+    free(st.lk);
+    free(st.tail);
+    free(st.owner);
+    return err < 0 ? -1 : made;
+}

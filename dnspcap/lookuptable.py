@@ -1,0 +1,303 @@
+"""The table of lookups (:func:`dnspcap.lookups`): one row per lookup, from its transactions.
+
+Everything here is an array operation over all transactions at once, on category codes
+rather than strings: the transactions of each lookup are one run of rows, reduced with
+``ufunc.reduceat``; the resolver is voted from signs found by joining A with AAAA rows.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .categorical import coded, distinct, equal_pairs
+
+if TYPE_CHECKING:
+    from .lookups import Queries
+
+OUTCOMES = ["answered", "nxdomain", "no_data", "timed_out", "failed", "pending"]
+RESOLVERS = ["glibc", "musl", "go", "unknown"]
+
+# Resolver fingerprints (REFERENCE.md §2, measured): glibc sends A and AAAA from one
+# socket ~60 µs apart with independent random IDs and retries after 5 s; musl does the
+# same but derives IDs from the clock, so a pair is 0x140-0x187 apart (or equal), and
+# retries after 2.5 s; Go opens a new socket with a new ID for each question.
+PAIR_WINDOW_NS = 5_000_000
+MUSL_ID_GAP = 0x400
+GLIBC_RETRY_S = (4.5, 5.5)
+MUSL_RETRY_S = (2.2, 2.8)
+_SIGNS = {
+    "same_id": ("musl", 2, "A and AAAA with one ID on one socket"),
+    "near_id": ("musl", 1, "A/AAAA IDs a few hundred apart on one socket (clock-derived)"),
+    "random_id": ("glibc", 1, "A and AAAA from one socket, independent IDs"),
+    "sequential": (
+        "glibc",
+        1,
+        "A and AAAA sent in turn on one socket (glibc after a timeout, or single-request)",
+    ),
+    "two_sockets": ("go", 1, "A and AAAA at once from two sockets"),
+    "reopen": (
+        "glibc",
+        1,
+        "AAAA from a new socket once the A was answered (glibc single-request-reopen)",
+    ),
+    # glibc's use-vc, or its TCP retry after a truncated answer; musl (1.2.4+) retries
+    # over TCP one question per connection
+    "tcp_pipelined": ("glibc", 1, "A and AAAA pipelined on one TCP connection"),
+    "retry_5s": ("glibc", 1, "retry after 5 s"),
+    "retry_2_5s": ("musl", 1, "retry after 2.5 s"),
+}
+_SIGN_NAMES = list(_SIGNS)
+_NAT = np.iinfo(np.int64).min
+NEW_ROUND_NS = 900_000_000  # lookups.NEW_ROUND_S: no resolver resends sooner
+
+
+def _gap_sums(gaps: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the sum of its retry gaps, and its first gap (NaN without one)."""
+    arr = pa.chunked_array(gaps.array._pa_array).combine_chunks() if len(gaps) else None
+    n = len(gaps)
+    if arr is None or len(arr) == 0:
+        return np.zeros(n), np.full(n, np.nan)
+    values = pc.list_flatten(arr).to_numpy(zero_copy_only=False)
+    parent = pc.list_parent_indices(arr).to_numpy(zero_copy_only=False)
+    sums = np.bincount(parent, weights=values, minlength=n)
+    first = np.full(n, np.nan)
+    starts = np.r_[True, parent[1:] != parent[:-1]] if len(parent) else parent.astype(bool)
+    first[parent[starts]] = values[starts]
+    return sums, first
+
+
+def _code(values: list[str], text: str) -> int:
+    return values.index(text) if text in values else -1
+
+
+def lookup_table(
+    tx: pd.DataFrame, q: Queries, lookup_of: np.ndarray, bases: list[str]
+) -> pd.DataFrame:
+    """One row per lookup: lookup_of numbers the lookup of each query of q (from 0, in the
+    order of the table), bases holds each one's name."""
+    n_lk = len(bases)
+    # the transactions of each lookup, in the order the grouping pass met them (query time)
+    order = np.argsort(lookup_of, kind="stable")
+    by = lookup_of[order]
+    rows = q.row[order]  # index labels of the transactions
+    pos = tx.index.get_indexer(pd.Index(rows))  # and their positions
+    sizes = np.bincount(by, minlength=n_lk).astype(np.int64)
+    starts = np.cumsum(sizes) - sizes
+    last = starts + sizes - 1
+
+    def per(values: np.ndarray, how: str = "sum") -> np.ndarray:
+        if not len(by):
+            return np.zeros(0)
+        v = values.astype(np.int64) if values.dtype == bool else values
+        ufunc = {"sum": np.add, "max": np.maximum, "min": np.minimum}[how]
+        return np.asarray(ufunc.reduceat(v, starts))
+
+    name, q_ns, port = q.name[order], q.ts[order], q.port[order]
+    r_ns = tx["response_ts"].to_numpy("datetime64[ns]").view(np.int64)[pos]
+    final = name[last]
+    is_final = name == final[by]
+    attempts = tx["attempts"].to_numpy(np.int64)[pos]
+    status, statuses = coded(tx["status"])
+    status = status[pos]
+    rcode, rcodes = coded(tx["rcode"])
+    rcode = rcode[pos]
+    tc = tx["tc"].to_numpy(bool)[pos]
+    ancount = tx["ancount"].fillna(0).to_numpy(np.int64)[pos]
+    gap_sums, first_gaps = _gap_sums(tx["retry_gaps"])
+    gaps, first_gap = gap_sums[pos], first_gaps[pos]
+    last_ns = q_ns + (gaps * 1e9).round().astype(np.int64)  # the last attempt
+    # the last message: the response, or for an unanswered query its last attempt
+    end_ns = np.maximum(last_ns, np.where(r_ns == _NAT, q_ns, r_ns))
+    answered = is_final & (status == _code(statuses, "answered")) & ~tc
+    nx, noerror = rcode == _code(rcodes, "NXDOMAIN"), rcode == _code(rcodes, "NOERROR")
+    any_records = per(answered & (ancount > 0), "max").astype(bool)
+    any_nx = per(answered & nx, "max").astype(bool)
+    any_answered = per(answered, "max").astype(bool)
+    all_noerror = per(~answered | noerror, "min").astype(bool)
+    all_pending = per(~is_final | (status == _code(statuses, "pending")), "min").astype(bool)
+    any_unanswered = per(is_final & (status == _code(statuses, "unanswered")), "max")
+    outcome = np.select(
+        [
+            any_records,
+            any_nx,
+            any_answered & all_noerror,
+            all_pending,
+            ~any_answered & any_unanswered.astype(bool),
+        ],
+        [OUTCOMES.index(o) for o in ("answered", "nxdomain", "no_data", "pending", "timed_out")],
+        default=OUTCOMES.index("failed"),
+    )
+    start = per(q_ns, "min")
+    final_start = per(np.where(is_final, q_ns, np.iinfo(np.int64).max), "min")
+    end = per(end_ns, "max")
+    sockets = np.bincount(pd.unique(by * 65536 + port) // 65536, minlength=n_lk)
+    tcp = q.tcp[order]
+    signs = _signs(
+        by, name, q.qtype[order], q.qtypes, port, tx["id"].to_numpy(np.int64)[pos], q_ns,
+        last_ns, r_ns, first_gap, tcp,
+    )  # fmt: skip
+    resolver, evidence = _resolvers(signs, n_lk)
+    musl = resolver == RESOLVERS.index("musl")
+    # musl fails the whole lookup (EAI_AGAIN) when one of its questions timed out, though
+    # the other was answered; glibc returns what it got
+    answered_code = OUTCOMES.index("answered")
+    outcome = np.where(
+        musl & (outcome == answered_code) & any_unanswered.astype(bool),
+        OUTCOMES.index("timed_out"), outcome,
+    )  # fmt: skip
+    # musl before 1.2.4 never retries over TCP: it uses the records a truncated answer has
+    tc_records = per(is_final & (status == _code(statuses, "answered")) & tc & (ancount > 0), "max")
+    over_tcp = per(tcp, "max").astype(bool)
+    unusable = np.isin(outcome, [OUTCOMES.index("no_data"), OUTCOMES.index("failed")])
+    used_tc = musl & tc_records.astype(bool) & ~over_tcp & unusable
+    outcome = np.where(used_tc, answered_code, outcome)
+    client = q.client[order][starts] if n_lk else by
+    used = distinct(client)
+    remap = np.zeros(len(q.clients), np.int64)
+    remap[used] = np.arange(len(used))
+    txns = rows.tolist()
+    return pd.DataFrame(
+        {
+            "client": pd.Categorical.from_codes(
+                remap[client], categories=pd.Index([q.clients[c] for c in used.tolist()])
+            ),
+            "name": bases,
+            "final_name": np.array(q.names, dtype=object)[final],
+            "outcome": pd.Categorical.from_codes(outcome, categories=pd.Index(OUTCOMES)),
+            "start": pd.DatetimeIndex(start.astype("datetime64[ns]")).tz_localize("UTC"),
+            "duration": (end - start) / 1e9,
+            "search_time": (final_start - start) / 1e9,
+            "queries": per(attempts).astype(np.int64),
+            "transactions": sizes,
+            "search_queries": per(np.where(is_final, 0, attempts)).astype(np.int64),
+            "retransmissions": per(np.maximum(attempts - 1, 0)).astype(np.int64),
+            "time_lost_to_retries": _waiting(
+                by, *_retry_spans(by, name, q.qtype[order], q_ns, last_ns), n_lk
+            ),
+            "sockets": sockets.astype(np.int64),
+            "resolver": pd.Categorical.from_codes(resolver, categories=pd.Index(RESOLVERS)),
+            "resolver_evidence": evidence,
+            "transactions_index": [
+                txns[a:b] for a, b in zip(starts.tolist(), (starts + sizes).tolist(), strict=True)
+            ],
+        }
+    )
+
+
+def _retry_spans(
+    by: np.ndarray, name: np.ndarray, qtype: np.ndarray, q_ns: np.ndarray, last_ns: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: from the first attempt of its question in its lookup to the last attempt.
+
+    A question asked again, on the same socket or from a new one (glibc's next round,
+    the next nameserver), waited from its first attempt to its last.
+    """
+    key = pd.factorize(pd.MultiIndex.from_arrays([by, name, qtype]))[0]
+    first = pd.Series(q_ns).groupby(key).transform("min").to_numpy()
+    last = pd.Series(last_ns).groupby(key).transform("max").to_numpy()
+    # musl asks every nameserver at once: copies microseconds apart are not a wait
+    last = np.where(last - first >= NEW_ROUND_NS, last, first)
+    return first, last
+
+
+def _waiting(by: np.ndarray, first: np.ndarray, last: np.ndarray, n_lk: int) -> np.ndarray:
+    """Per lookup, seconds of wall-clock time spent between a question's first and last
+    attempt: the union of those intervals (an A and an AAAA resent side by side after the
+    same timeout cost the user one wait, not two)."""
+    if not len(by):
+        return np.zeros(n_lk)
+    order = np.lexsort((first, by))
+    by, first, last = by[order], first[order], last[order]
+    ends = pd.Series(last).groupby(by).cummax().to_numpy()
+    before = np.r_[np.iinfo(np.int64).min, ends[:-1]]
+    new = np.r_[True, by[1:] != by[:-1]]
+    before = np.where(new, first, before)
+    covered = np.clip(last - np.maximum(first, before), 0, None)
+    return np.bincount(by, weights=covered, minlength=n_lk) / 1e9
+
+
+def _signs(
+    lookup: np.ndarray,
+    name: np.ndarray,
+    qtype: np.ndarray,
+    qtypes: list[str],
+    port: np.ndarray,
+    msg_id: np.ndarray,
+    q_ns: np.ndarray,
+    last_ns: np.ndarray,
+    r_ns: np.ndarray,
+    first_gap: np.ndarray,
+    tcp: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The resolver signs the transactions show: (lookup, index in _SIGN_NAMES) pairs."""
+    key = lookup * (int(name.max()) + 1 if len(name) else 1) + name
+    if len(key) and int(key.max()) >= 1 << 46:  # room for a port beside it: make it dense
+        key = pd.factorize(key)[0]
+    a = np.flatnonzero(qtype == _code(qtypes, "A"))
+    b = np.flatnonzero(qtype == _code(qtypes, "AAAA"))
+    lookups, kinds = [], []
+    # A and AAAA of one name asked together: one socket or two, and how their IDs relate
+    ia, ib = equal_pairs(key[a], key[b])
+    ia, ib = a[ia], b[ib]
+    near = np.abs(q_ns[ia] - q_ns[ib]) <= PAIR_WINDOW_NS
+    ia, ib = ia[near], ib[near]
+    both_tcp, one_tcp = tcp[ia] & tcp[ib], tcp[ia] != tcp[ib]
+    ia, ib, both_tcp = ia[~one_tcp], ib[~one_tcp], both_tcp[~one_tcp]  # one transport
+    d = (msg_id[ia] - msg_id[ib]) % 65536
+    gap = np.minimum(d, 65536 - d)
+    # from two sockets: both sent before either answer (Go), or the second only once the
+    # first was answered (glibc single-request-reopen)
+    qa, qb, ra, rb = q_ns[ia], q_ns[ib], r_ns[ia], r_ns[ib]
+    first_r, second_q = np.where(qa <= qb, ra, rb), np.maximum(qa, qb)
+    after_answer = (first_r != _NAT) & (second_q > first_r)
+    two = port[ia] != port[ib]
+    kind = np.select(
+        [two & after_answer, two, both_tcp, gap == 0, gap <= MUSL_ID_GAP],
+        [_SIGN_NAMES.index(k)
+         for k in ("reopen", "two_sockets", "tcp_pipelined", "same_id", "near_id")],
+        default=_SIGN_NAMES.index("random_id"),
+    )  # fmt: skip
+    lookups.append(lookup[ia])
+    kinds.append(kind)
+    # A and AAAA whose last attempts went out in turn on one socket: the second asked only
+    # once the first was answered (glibc after a timeout switches itself to this)
+    ia, ib = equal_pairs(key[a] * 65536 + port[a], key[b] * 65536 + port[b])
+    ia, ib = a[ia], b[ib]
+    la, lb, ra, rb = last_ns[ia], last_ns[ib], r_ns[ia], r_ns[ib]
+    in_turn = (np.abs(la - lb) <= PAIR_WINDOW_NS) & (
+        ((ra != _NAT) & (lb > ra)) | ((rb != _NAT) & (la > rb))
+    )
+    lookups.append(lookup[ia[in_turn]])
+    kinds.append(np.full(int(in_turn.sum()), _SIGN_NAMES.index("sequential")))
+    # the first retry's gap: the resolver's timeout
+    for sign, (lo, hi) in (("retry_5s", GLIBC_RETRY_S), ("retry_2_5s", MUSL_RETRY_S)):
+        hit = (first_gap >= lo) & (first_gap <= hi)
+        lookups.append(lookup[hit])
+        kinds.append(np.full(int(hit.sum()), _SIGN_NAMES.index(sign)))
+    return np.concatenate(lookups).astype(np.int64), np.concatenate(kinds).astype(np.int64)
+
+
+def _resolvers(signs: tuple[np.ndarray, np.ndarray], n_lk: int) -> tuple[np.ndarray, list[str]]:
+    """Per lookup, the resolver its signs vote for (codes into RESOLVERS: unknown without
+    signs or on a tie) and the evidence, as text."""
+    lookup, sign = signs
+    who = np.array([RESOLVERS.index(_SIGNS[s][0]) for s in _SIGN_NAMES], np.int64)[sign]
+    weight = np.array([_SIGNS[s][1] for s in _SIGN_NAMES], np.int64)[sign]
+    votes = np.zeros((n_lk, len(RESOLVERS)), np.int64)
+    np.add.at(votes, (lookup, who), weight)
+    top = votes.max(axis=1) if n_lk else np.zeros(0, np.int64)
+    winners = (votes == top[:, None]).sum(axis=1)
+    unknown = RESOLVERS.index("unknown")
+    resolver = np.where((top > 0) & (winners == 1), votes.argmax(axis=1), unknown)
+    masks = np.zeros(n_lk, np.int64)
+    np.bitwise_or.at(masks, lookup, np.left_shift(1, sign))
+    texts = {
+        m: "; ".join(_SIGNS[k][2] for i, k in enumerate(_SIGN_NAMES) if m >> i & 1)
+        for m in distinct(masks).tolist()
+    }
+    return resolver, [texts[m] for m in masks.tolist()]
