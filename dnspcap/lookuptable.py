@@ -197,9 +197,18 @@ def _retry_spans(
     A question asked again, on the same socket or from a new one (glibc's next round,
     the next nameserver), waited from its first attempt to its last.
     """
-    key = pd.factorize(pd.MultiIndex.from_arrays([by, name, qtype]))[0]
-    first = pd.Series(q_ns).groupby(key).transform("min").to_numpy()
-    last = pd.Series(last_ns).groupby(key).transform("max").to_numpy()
+    if not len(by):
+        return q_ns, last_ns
+    n_q = int(qtype.max()) + 1
+    n_name = int(name.max()) + 1
+    key = (by.astype(np.int64) * n_name + name) * n_q + qtype  # fits: lookups x names x types
+    codes = pd.factorize(key)[0]
+    k = int(codes.max()) + 1
+    first_g = np.full(k, np.iinfo(np.int64).max)
+    last_g = np.full(k, np.iinfo(np.int64).min)
+    np.minimum.at(first_g, codes, q_ns)
+    np.maximum.at(last_g, codes, last_ns)
+    first, last = first_g[codes], last_g[codes]
     # musl asks every nameserver at once: copies microseconds apart are not a wait
     last = np.where(last - first >= NEW_ROUND_NS, last, first)
     return first, last
@@ -209,6 +218,8 @@ def _waiting(by: np.ndarray, first: np.ndarray, last: np.ndarray, n_lk: int) -> 
     """Per lookup, seconds of wall-clock time spent between a question's first and last
     attempt: the union of those intervals (an A and an AAAA resent side by side after the
     same timeout cost the user one wait, not two)."""
+    waits = np.flatnonzero(last > first)  # most questions were asked once: no wait
+    by, first, last = by[waits], first[waits], last[waits]
     if not len(by):
         return np.zeros(n_lk)
     order = np.lexsort((first, by))
