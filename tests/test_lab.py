@@ -232,3 +232,14 @@ def test_real_glibc_and_musl_lookups_pair_and_group_as_issue_3_asks() -> None:
     assert len(api) == 1
     assert (api["queries"].iat[0], api["search_queries"].iat[0]) == (8, 6)
     assert api["final_name"].iat[0] == "api.example.com"
+
+
+def test_dead_first_nameserver_shows_the_failover_delay() -> None:
+    # glibc waits its 5 s timeout on the dead 169.254.20.10, then asks the VIP; musl asks
+    # both at once and does not wait
+    found = {f.code: f for f in findings(LAB / "captures" / "first-nameserver-dead.pcap")}
+    dead = found["DNS006"]
+    assert dead.servers == ("169.254.20.10",)
+    assert dead.details["failover_delay_s"] == pytest.approx(5.0, abs=0.05)
+    assert dead.seconds_lost == pytest.approx(5.0, abs=0.05)
+    assert "1 lookup waited 5.0 s for it before failing over" in dead.summary

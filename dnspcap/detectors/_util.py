@@ -72,8 +72,13 @@ def cached(table: pd.DataFrame, name: str, build: Callable[[], Any]) -> Any:
 
 def lookups_of(lookups: pd.DataFrame, txn_rows: set[int]) -> int:
     """How many lookups contain any of these transaction rows."""
+    return len(lookup_positions(lookups, txn_rows))
+
+
+def lookup_positions(lookups: pd.DataFrame, txn_rows: set[int]) -> np.ndarray:
+    """Positions in the lookups table of the lookups containing any of these rows."""
     if lookups.empty or not txn_rows:
-        return 0
+        return np.zeros(0, np.int64)
 
     def txn_to_lookup() -> np.ndarray:
         idx = lookups["transactions_index"]
@@ -87,7 +92,7 @@ def lookups_of(lookups: pd.DataFrame, txn_rows: set[int]) -> int:
     rows = np.fromiter(txn_rows, np.int64, len(txn_rows))
     rows = rows[rows < len(owner)]
     found = owner[rows]
-    return int(np.unique(found[found >= 0]).size)
+    return np.unique(found[found >= 0])
 
 
 def _names(col: pd.Series) -> tuple[str, ...]:

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..findings import Finding, Option, detector
-from ._util import evidence, lookups_of, rows
+from ._util import evidence, lookup_positions, lookups_of, rows
 
 MIN = Option("unreachable_min_queries", 3, "three unanswered tries rule out one lost packet")
 
@@ -52,6 +52,16 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
         if str(server) in icmp_servers:
             continue  # already reported with the ICMP errors that explain it
         queries = int(g["attempts"].sum())
+        # the clients' wait before they gave up on it or asked the next nameserver
+        hit = lookup_positions(lookups, set(g.index.tolist()))
+        waits = lookups["time_lost_to_retries"].to_numpy()[hit] if len(hit) else np.zeros(0)
+        waited = waits[waits > 0]
+        delay = (
+            f"; {len(waited)} lookup{'s' if len(waited) != 1 else ''} waited "
+            f"{float(np.median(waited)):.1f} s for it before failing over"
+            if len(waited)
+            else ""
+        )
         out.append(
             Finding(
                 code="DNS006",
@@ -61,18 +71,21 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
                 summary=(
                     f"{server} never answered: {queries} queries from "
                     f"{_n(g['client'].nunique(), 'client')} went unanswered while other "
-                    "servers answered"
+                    f"servers answered{delay}"
                 ),
                 **evidence(g, tx),
                 occurrences=queries,
                 seen=queries,
-                lookups_affected=lookups_of(lookups, set(g.index.tolist())),
-                seconds_lost=0.0,
+                lookups_affected=len(hit),
+                seconds_lost=round(float(waited.sum()), 6),
                 remediation=(
                     f"Remove {server} from the node's /etc/resolv.conf (kubelet --resolv-conf) or "
                     "from CoreDNS's forward list; if it is the DNS Service, check it has endpoints."
                 ),
-                details={"queries": queries},
+                details={
+                    "queries": queries,
+                    "failover_delay_s": round(float(np.median(waited)), 3) if len(waited) else 0.0,
+                },
             )
         )
     return out
