@@ -69,7 +69,8 @@ class Queries(NamedTuple):
 def queries(transactions: pd.DataFrame) -> Queries:
     """The queries of a transactions table, for the grouping pass."""
     has_q = transactions["attempts"].to_numpy() > 0
-    t = transactions[has_q]
+    columns = ["query_ts", "client", "qname", "qtype", "status", "rcode", "tc", "ancount"]
+    t = transactions[[*columns, "client_port"]][has_q]  # not the list columns
     q_ns = t["query_ts"].to_numpy("datetime64[ns]").view(np.int64)
     client, clients = coded(t["client"])
     order = np.lexsort((q_ns, client))
