@@ -208,7 +208,11 @@ LOOKUP_COLUMNS: tuple[Column, ...] = (
     Column("sockets", "int64", "Client ports used (glibc opens one per search step)."),
     Column("resolver", "category", "glibc, musl, go or unknown, from the wire pattern."),
     Column("resolver_evidence", "str", "The signs the resolver was told by."),
-    Column("transactions_index", "object", "Rows of the transactions table in this lookup."),
+    Column(
+        "transactions_index",
+        "list<item: int64>[pyarrow]",
+        "Rows of the transactions table in this lookup, in query-time order.",
+    ),
 )
 
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..categorical import codes_of, distinct, equal_pairs, pack, shared_codes
 from ..findings import frame_filter
@@ -64,11 +66,10 @@ def lookups_of(lookups: pd.DataFrame, txn_rows: set[int] | np.ndarray) -> int:
         return 0
 
     def txn_to_lookup() -> np.ndarray:
-        idx = lookups["transactions_index"]
         sizes = lookups["transactions"].to_numpy(np.int64)
-        rows = np.fromiter(itertools.chain.from_iterable(idx), np.int64, int(sizes.sum()))
+        rows = flat_rows(lookups["transactions_index"])
         out = np.full(int(rows.max()) + 1, -1, np.int64)
-        out[rows] = np.repeat(np.arange(len(idx)), sizes)
+        out[rows] = np.repeat(np.arange(len(sizes)), sizes)
         return out
 
     owner = cached(lookups, "txn_to_lookup", txn_to_lookup)
@@ -79,6 +80,14 @@ def lookups_of(lookups: pd.DataFrame, txn_rows: set[int] | np.ndarray) -> int:
     rows = rows[rows < len(owner)]
     found = owner[rows]
     return int(distinct(found[found >= 0]).size)
+
+
+def flat_rows(col: pd.Series) -> np.ndarray:
+    """The transaction rows of a lookups table's transactions_index, one after another."""
+    if isinstance(col.dtype, pd.ArrowDtype):
+        arr = pa.chunked_array(col.array._pa_array)  # type: ignore[attr-defined]
+        return np.asarray(pc.list_flatten(arr).to_numpy(zero_copy_only=False), np.int64)
+    return np.fromiter(itertools.chain.from_iterable(col), np.int64)
 
 
 def _names(col: pd.Series) -> tuple[str, ...]:

@@ -20,7 +20,6 @@ Services by their short name.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping
 
 import numpy as np
@@ -28,7 +27,7 @@ import pandas as pd
 
 from ..categorical import distinct
 from ..findings import Finding, Option, detector
-from ._util import evidence_at
+from ._util import evidence_at, flat_rows
 
 MIN_WASTED = Option("search_min_wasted", 1, "any wasted query is worth knowing about")
 
@@ -46,9 +45,7 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
     # time lost: from the lookup's start to the first query for the name that resolved
     lost = float(hit["search_time"].sum())
     names = hit["name"].value_counts()
-    idx = hit["transactions_index"]
-    n = int(hit["transactions"].sum())
-    rows = distinct(np.fromiter(itertools.chain.from_iterable(idx), np.int64, n))
+    rows = distinct(flat_rows(hit["transactions_index"]))
     rows = rows[np.asarray(tx["rcode"].iloc[rows] == "NXDOMAIN", bool)]
     per_lookup = wasted / len(hit)
     top = ", ".join(f"{n} ({c}x)" for n, c in names.head(5).items())
