@@ -820,8 +820,9 @@ static const Arg GROUP_ARGS[] = {
     {"port", A_I64, 1, 0, RO},   {"ts", A_I64, 1, 0, RO},       {"flags", A_U8, 1, 0, RO},
     {"rs_start", A_I64, 1, 0, RO}, {"rs_len", A_I64, 1, 0, RO}, {"r_base", A_I64, 1, 0, RO},
     {"r_step", A_I64, 1, 0, RO}, {"nbases", A_INT, 0, 0, RO},   {"gap", A_INT, 0, 0, RO},
+    {"new_round", A_INT, 0, 0, RO},
 };
-#define GROUP_NARGS 12
+#define GROUP_NARGS 13
 
 /* every value of v[k] within [lo, hi) */
 static int all_within(const Py_buffer *v, int64_t lo, int64_t hi, const char *name)
@@ -854,10 +855,10 @@ static PyObject *kernel_group_lookups(PyObject *Py_UNUSED(self), PyObject *const
                          GROUP_ARGS[k].name, (long long)length(&v[k]), (long long)n);
             goto fail;
         }
-    if (length(&v[7]) != m || length(&v[9]) != nr || nbases < 0 || sc[11] < 0) {
+    if (length(&v[7]) != m || length(&v[9]) != nr || nbases < 0 || sc[11] < 0 || sc[12] < 0) {
         PyErr_SetString(PyExc_ValueError,
                         "group_lookups: rs_start/rs_len or r_base/r_step differ in length, or "
-                        "nbases or gap is negative");
+                        "nbases, gap or new_round is negative");
         goto fail;
     }
     if (all_within(&v[0], 0, INT64_MAX, "client") < 0 || all_within(&v[1], 0, m, "rset") < 0 ||
@@ -887,7 +888,7 @@ static PyObject *kernel_group_lookups(PyObject *Py_UNUSED(self), PyObject *const
     int64_t made;
     Py_BEGIN_ALLOW_THREADS
     made = group_lookups(v[0].buf, v[1].buf, v[2].buf, v[3].buf, v[4].buf, v[5].buf, n,
-                         rs_start, rs_len, v[8].buf, v[9].buf, nbases, sc[11], ov.buf);
+                         rs_start, rs_len, v[8].buf, v[9].buf, nbases, sc[11], sc[12], ov.buf);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&ov);
     ov.obj = NULL;
@@ -973,7 +974,7 @@ static const struct {
     CONST(P_NONE), CONST(P_DNS), CONST(P_MDNS), CONST(P_LLMNR), CONST(P_MDNS_SKIP),
     CONST(P_LLMNR_SKIP), CONST(P_TUNNEL), CONST(MAX_RECORD), SIGNED(TCP_SEGMENT),
     CONST(MAX_RECORDS), CONST(MAX_JUMPS), CONST(N_KEYS), CONST(KEYS_PER_ROW),
-    CONST(HASH_C1), CONST(HASH_C2), CONST(Q_REPLIED), CONST(Q_FOUND),
+    CONST(HASH_C1), CONST(HASH_C2), CONST(Q_REPLIED), CONST(Q_FOUND), CONST(Q_TCP), CONST(Q_TC),
 };
 #undef CONST
 #undef SIGNED

@@ -111,6 +111,7 @@ def group_lookups(
     r_step: _I64,
     nbases: int,
     gap: int,
+    new_round: int,
     /,
 ) -> _I64: ...
 def assign_transactions(

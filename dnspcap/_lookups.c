@@ -28,8 +28,8 @@ typedef struct {
 
 typedef struct {
     int64_t step, last, prev, next; /* prev/next: the list of its base, -1 at the ends */
-    int found;
-    Set ports, replied;
+    int found, tc;                  /* tc: a truncated answer came (TCP may follow) */
+    Set ports, replied, asked;      /* asked/replied: the types of the current step */
 } Lookup;
 
 static inline int32_t *set_items(Set *s) { return s->heap ? s->heap : s->inline_; }
@@ -93,6 +93,17 @@ static void unlink_lookup(State *st, int64_t base, int64_t i)
     l->prev = l->next = -1;
     set_free(&l->ports);
     set_free(&l->replied);
+    set_free(&l->asked);
+}
+
+/* some type asked at the lookup's step has no answer yet */
+static int incomplete(Lookup *l)
+{
+    const int32_t *x = set_items(&l->asked);
+    for (int32_t i = 0; i < l->asked.n; i++)
+        if (!set_has(&l->replied, x[i]))
+            return 1;
+    return 0;
 }
 
 /* the open lookups of base for this client, after letting go of the idle ones: the tail */
@@ -116,7 +127,8 @@ static int64_t live_tail(State *st, int64_t base, int64_t client, int64_t ts)
 int64_t group_lookups(const int64_t *client, const int64_t *rset, const int64_t *qtype,
                       const int64_t *port, const int64_t *ts, const uint8_t *flags, int64_t n,
                       const int64_t *rs_start, const int64_t *rs_len, const int64_t *r_base,
-                      const int64_t *r_step, int64_t nbases, int64_t gap, int64_t *lookup_of)
+                      const int64_t *r_step, int64_t nbases, int64_t gap, int64_t new_round,
+                      int64_t *lookup_of)
 {
     State st = {NULL, 1024, NULL, NULL, gap};
     int64_t made = 0, err = 0;
@@ -141,11 +153,30 @@ int64_t group_lookups(const int64_t *client, const int64_t *rset, const int64_t 
                     cur = i;
                     at = step[r];
                 }
+        /* over TCP: the lookup whose answer came truncated (glibc asks both types again) */
+        if (flags[q] & Q_TCP)
+            for (int64_t r = 0; r < nr && cur < 0; r++)
+                for (int64_t i = st.tail[base[r]]; i >= 0 && cur < 0; i = st.lk[i].prev)
+                    if (step[r] == st.lk[i].step && st.lk[i].tc) {
+                        cur = i;
+                        at = step[r];
+                    }
         for (int64_t r = 0; r < nr && cur < 0; r++)
             for (int64_t i = st.tail[base[r]]; i >= 0 && cur < 0; i = st.lk[i].prev) {
                 Lookup *l = &st.lk[i];
                 if ((step[r] > l->step && !l->found) ||
                     (step[r] == l->step && !set_has(&l->replied, (int32_t)qtype[q]))) {
+                    cur = i;
+                    at = step[r];
+                }
+            }
+        /* a whole timeout later, one still waiting for another type: glibc asks both
+         * types again from new sockets when one of them timed out */
+        for (int64_t r = 0; r < nr && cur < 0; r++)
+            for (int64_t i = st.tail[base[r]]; i >= 0 && cur < 0; i = st.lk[i].prev) {
+                Lookup *l = &st.lk[i];
+                if (step[r] == l->step && incomplete(l) &&
+                    (int64_t)((uint64_t)ts[q] - (uint64_t)l->last) >= new_round) {
                     cur = i;
                     at = step[r];
                 }
@@ -175,15 +206,17 @@ int64_t group_lookups(const int64_t *client, const int64_t *rset, const int64_t 
         if (at > l->step) {
             l->step = at;
             l->replied.n = 0;
+            l->asked.n = 0;
             l->found = 0;
         }
         l->last = ts[q];
-        if (!set_add(&l->ports, (int32_t)port[q]) ||
+        if (!set_add(&l->ports, (int32_t)port[q]) || !set_add(&l->asked, (int32_t)qtype[q]) ||
             ((flags[q] & Q_REPLIED) && !set_add(&l->replied, (int32_t)qtype[q]))) {
             err = -1;
             goto done;
         }
         l->found = l->found || (flags[q] & Q_FOUND) != 0;
+        l->tc = l->tc || (flags[q] & Q_TC) != 0;
         lookup_of[q] = cur;
     }
 done:
@@ -191,6 +224,7 @@ done:
         for (int64_t i = 0; i < made; i++) {
             set_free(&st.lk[i].ports);
             set_free(&st.lk[i].replied);
+            set_free(&st.lk[i].asked);
         }
     free(st.lk);
     free(st.tail);

@@ -7,15 +7,21 @@ errors become a one-line message and exit status 2 here, at the boundary.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
 
 import pandas as pd
 
-from .errors import DnspcapError
+from .errors import CaptureError, DnspcapError
+from .export import EXPORT_FORMATS, SUFFIXES
 from .findings import SEVERITIES, catalogue, render_catalogue
 from .messages import read_messages
-from .report import analyze, render_json, render_text, worst
+from .progress import CountingFile, Progress, file_size
+from .render import FORMATS, render
+from .report import Report, analyze
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -34,7 +40,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     inputs.add_argument("-o", "--output", help="write here instead of standard output")
     sub = parser.add_subparsers(dest="command", required=True)
     a = sub.add_parser("analyze", parents=[inputs], help="find what is wrong, with evidence")
-    a.add_argument("--format", choices=("text", "json"), default="text")
+    a.add_argument(
+        "--format", choices=FORMATS,
+        help="report format (default: from the -o suffix .md/.html/.json, else text)",
+    )  # fmt: skip
+    a.add_argument(
+        "--color", choices=("auto", "always", "never"), default="auto",
+        help="colour the text report (auto: on a terminal, unless NO_COLOR is set)",
+    )  # fmt: skip
+    a.add_argument(
+        "--no-figures", action="store_true", help="leave the figures out of HTML and Markdown"
+    )
     a.add_argument("--select", default="", help="only these detector codes, comma separated")
     a.add_argument("--ignore", default="", help="skip these detector codes, comma separated")
     a.add_argument(
@@ -49,6 +65,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     m.add_argument("--format", choices=("text", "csv", "json"), default="text")
     m.add_argument("--limit", type=int, default=20, help="rows shown in text format (0: all)")
     m.add_argument("--engine", choices=("auto", "python"), default="auto", help=argparse.SUPPRESS)
+    x = sub.add_parser("export", parents=[inputs], help="write the three tables as parquet or csv")
+    x.add_argument("--to", choices=EXPORT_FORMATS, default="parquet", help="default: parquet")
+    x.add_argument(
+        "--tables", default="messages,transactions,lookups",
+        help="which tables, comma separated (default: all three)",
+    )  # fmt: skip
     sub.add_parser("detectors", help="list the detectors, their codes and thresholds")
     e = sub.add_parser("explain", help="what a detector finds, why it matters, how to fix it")
     e.add_argument("code", metavar="CODE")
@@ -67,11 +89,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "analyze":
             return _analyze(args, ports, parser)
+        if args.command == "export":
+            return _export(args, ports, parser)
         df = read_messages(args.files, ports=ports, multicast=args.multicast, engine=args.engine)
+        return _write(args.output, _render(df, args.format, args.limit))
     except DnspcapError as e:
         print(f"dnspcap: error: {e}", file=sys.stderr)
         return 2
-    return _write(args.output, _render(df, args.format, args.limit))
+    except OSError as e:  # writing the output: a missing folder, a full disk
+        print(f"dnspcap: error: {e.filename or args.output}: {e.strerror or e}", file=sys.stderr)
+        return 2
 
 
 def _analyze(args: argparse.Namespace, ports: list[int], parser: argparse.ArgumentParser) -> int:
@@ -90,15 +117,61 @@ def _analyze(args: argparse.Namespace, ports: list[int], parser: argparse.Argume
     ignore = [c.strip().upper() for c in args.ignore.split(",") if c.strip()]
     if bad := sorted((set(select or []) | set(ignore)) - codes):
         parser.error(f"unknown detector code(s): {', '.join(bad)}")
-    report = analyze(
-        args.files, ports=ports, multicast=args.multicast, select=select, ignore=ignore,
-        options=options,
-    )  # fmt: skip
-    text = render_json(report) if args.format == "json" else render_text(report)
-    _write(args.output, text)
-    level = worst(report.findings)
+    fmt = args.format or (SUFFIXES.get(Path(args.output).suffix.lower()) if args.output else None)
+    fmt = fmt or "text"
+    report = _run(args, ports, select=select, ignore=ignore, options=options)
+    kwargs: dict[str, Any] = {"figures": not args.no_figures}
+    if fmt == "text":
+        kwargs = {"color": _color(args.color, args.output)}
+    elif fmt == "markdown" and args.output:
+        out = Path(args.output)
+        kwargs.update(figures_dir=out.parent, figures_prefix=out.stem)
+    _write(args.output, render(report, fmt, **kwargs))
+    level = report.worst
     failing = level is not None and SEVERITIES.index(level) >= SEVERITIES.index(args.fail_on)
     return 1 if failing else 0
+
+
+def _run(args: argparse.Namespace, ports: list[int], **detect: Any) -> Report:
+    """analyze(), with a progress line on stderr when stderr is a terminal."""
+    if not sys.stderr.isatty() or "-" in args.files:
+        return analyze(args.files, ports=ports, multicast=args.multicast, **detect)
+    progress = Progress(sum(file_size(f) for f in args.files))
+    files: list[BinaryIO] = []
+    try:
+        for f in args.files:
+            try:
+                files.append(CountingFile(f, progress))  # type: ignore[arg-type]
+            except OSError as e:  # the reader's own message for an unreadable file
+                raise CaptureError(f, e.strerror or str(e)) from None
+        return analyze(
+            files, ports=ports, multicast=args.multicast, stage=progress.set_stage, **detect
+        )
+    finally:
+        for fh in files:
+            fh.close()
+        progress.close()
+
+
+def _color(choice: str, output: str | None) -> bool:
+    if choice != "auto":
+        return choice == "always"
+    return output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+def _export(args: argparse.Namespace, ports: list[int], parser: argparse.ArgumentParser) -> int:
+    names = [t.strip() for t in args.tables.split(",") if t.strip()]
+    known = ("messages", "transactions", "lookups")
+    if bad := [t for t in names if t not in known]:
+        parser.error(f"--tables: unknown table(s) {', '.join(bad)}; choose from {', '.join(known)}")
+    report = _run(args, ports, select=[])
+    tables = {k: v for k, v in report.tables().items() if k in names}
+    from .export import export_tables
+
+    stem = Path(args.files[0]).name.split(".")[0] if args.files[0] != "-" else "stdin"
+    for path in export_tables(tables, Path(args.output or "."), stem, args.to):
+        print(path)
+    return 0
 
 
 def _write(output: str | None, text: str) -> int:

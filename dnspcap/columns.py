@@ -184,6 +184,12 @@ TRANSACTION_COLUMNS: tuple[Column, ...] = (
         "int64",
         "Row of the same query seen on the other side of kube-proxy's DNAT (node captures), or -1.",
     ),
+    Column(
+        "nat_copy",
+        "bool",
+        "This is the second sighting of a query already seen on the other side of DNAT "
+        "(`nat_peer`): lookups and detectors count each query once, on its first copy.",
+    ),
     Column("icmp", "category", "The ICMP error its query or response drew, or empty."),
 )
 
@@ -204,14 +210,21 @@ LOOKUP_COLUMNS: tuple[Column, ...] = (
     Column("transactions", "int64", "Transactions grouped into this lookup."),
     Column("search_queries", "int64", "Queries spent on search-list names before the final one."),
     Column("retransmissions", "int64", "Queries that were resends."),
-    Column("time_lost_to_retries", "float64", "Seconds spent waiting for timeouts."),
+    Column(
+        "time_lost_to_retries",
+        "float64",
+        "Seconds spent waiting for timeouts: the time between a query's first and last attempt, "
+        "counted once when several queries of the lookup waited at the same time (an A and an "
+        "AAAA resent side by side cost one wait).",
+    ),
     Column("sockets", "int64", "Client ports used (glibc opens one per search step)."),
     Column("resolver", "category", "glibc, musl, go or unknown, from the wire pattern."),
     Column("resolver_evidence", "str", "The signs the resolver was told by."),
     Column(
         "transactions_index",
         "list<item: int64>[pyarrow]",
-        "Rows of the transactions table in this lookup, in query-time order.",
+        "Index labels of the transactions table (`tx.loc[...]`) in this lookup; for a table "
+        "straight from `pair()` they are also row positions.",
     ),
 )
 

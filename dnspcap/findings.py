@@ -41,18 +41,44 @@ class Finding:
     display_filter: str
     remediation: str
     details: Mapping[str, Any] = field(default_factory=dict)
+    # the capture file(s) the frames are in: frame numbers count from 1 in each file
+    files: tuple[str, ...] = ()
+    source: tuple[str, ...] = ()  # every file analysed, set by `analyze`, for `packets()`
 
     @property
     def rate(self) -> float:
         return self.occurrences / self.seen if self.seen else 0.0
 
+    def packets(self, limit: int = 10_000) -> list[Any]:
+        """The evidence frames as scapy packets (``pip install 'dnspcap[inspect]'``).
+
+        Reads the capture file(s) the finding came from again; each packet has
+        ``frame``, ``file`` and ``time`` attributes. Needs ``source``, which
+        :func:`dnspcap.analyze` sets.
+        """
+        from .packets import read_frames
+
+        if not self.source:
+            raise ValueError(
+                "this finding does not know its capture file; use dnspcap.analyze(path), or "
+                "dataclasses.replace(finding, source=(path,))"
+            )
+        # the files the evidence is in, as `analyze` named them (paths, or "-")
+        files = [f for f in self.source if not self.files or f in self.files]
+        return read_frames(files or self.source, self.frames, limit=limit)
+
+    def _repr_html_(self) -> str:
+        from .render.html import finding_fragment
+
+        return finding_fragment(self)
+
     def as_dict(self) -> dict[str, Any]:
-        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "source"}
         d["rate"] = self.rate
         for k in ("first", "last"):
             d[k] = None if d[k] is None else d[k].isoformat()
-        d["clients"], d["servers"], d["frames"] = (
-            list(self.clients), list(self.servers), list(self.frames)
+        d["clients"], d["servers"], d["frames"], d["files"] = (
+            list(self.clients), list(self.servers), list(self.frames), list(self.files)
         )  # fmt: skip
         d["details"] = dict(self.details)
         return d
@@ -113,7 +139,14 @@ def detect(
     ignore: Iterable[str] = (),
     options: Mapping[str, float] | None = None,
 ) -> list[Finding]:
-    """Run the detectors (all, or those selected by code, minus those ignored)."""
+    """Run the detectors (all, or those selected by code, minus those ignored).
+
+    In a node capture every pod query is seen twice, before and after kube-proxy's
+    DNAT; detectors see its first copy only (`nat_copy` is False), so nothing is
+    counted twice.
+    """
+    if "nat_copy" in transactions.columns and transactions["nat_copy"].any():
+        transactions = transactions[~transactions["nat_copy"].to_numpy(bool)]
     chosen = catalogue()
     known = {d.code for d in chosen}
     wanted = set(select) if select is not None else known
@@ -156,4 +189,7 @@ def render_catalogue() -> str:
 
 
 if __name__ == "__main__":  # pragma: no cover - regenerates docs/detectors.md
-    print(render_catalogue(), end="")
+    # the registry lives in the package's module, not in this __main__ copy of it
+    from dnspcap.findings import render_catalogue as _render
+
+    print(_render(), end="")

@@ -44,9 +44,13 @@ SEARCH_STEP_GAP_S = 1.0
 # ... unless that pair of suffixes is seen less than this many times more rarely than the
 # client's most common pair.
 RARE_PAIR = 10
-# flags of a query for group_lookups: answered (not truncated), and with records
-Q_REPLIED, Q_FOUND = 1, 2
-check_constants(__name__, globals(), ("Q_REPLIED", "Q_FOUND"))
+# flags of a query for group_lookups: answered (not truncated), and with records; sent
+# over TCP; answered truncated
+Q_REPLIED, Q_FOUND, Q_TCP, Q_TC = 1, 2, 4, 8
+check_constants(__name__, globals(), ("Q_REPLIED", "Q_FOUND", "Q_TCP", "Q_TC"))
+# glibc's next round after a timeout (new sockets, the next nameserver) comes a whole
+# timeout after the last query; no resolver waits less than this
+NEW_ROUND_S = 0.9
 
 
 class Queries(NamedTuple):
@@ -64,13 +68,18 @@ class Queries(NamedTuple):
     nxdomain: np.ndarray  # its response said NXDOMAIN
     replied: np.ndarray  # answered, not truncated (a truncated answer is asked again)
     found: np.ndarray  # ... and with records, not NXDOMAIN: the search ends there
+    tcp: np.ndarray  # sent over TCP
+    tc: np.ndarray  # answered truncated
 
 
 def queries(transactions: pd.DataFrame) -> Queries:
     """The queries of a transactions table, for the grouping pass."""
     has_q = transactions["attempts"].to_numpy() > 0
-    columns = ["query_ts", "client", "qname", "qtype", "status", "rcode", "tc", "ancount"]
-    t = transactions[[*columns, "client_port"]][has_q]  # not the list columns
+    if "nat_copy" in transactions.columns:  # a query seen before and after DNAT: once
+        has_q &= ~transactions["nat_copy"].to_numpy(bool)
+    columns = ["query_ts", "client", "qname", "qtype", "status", "rcode", "tc", "ancount",
+               "transport", "client_port"]  # fmt: skip
+    t = transactions.loc[has_q, columns]  # not the list columns
     q_ns = t["query_ts"].to_numpy("datetime64[ns]").view(np.int64)
     client, clients = coded(t["client"])
     order = np.lexsort((q_ns, client))
@@ -82,10 +91,14 @@ def queries(transactions: pd.DataFrame) -> Queries:
     nx = rcode == (rcodes.index("NXDOMAIN") if "NXDOMAIN" in rcodes else -1)
     replied = answered & ~t["tc"].to_numpy(bool)
     found = replied & ~nx & (t["ancount"].fillna(0).to_numpy(np.int64) > 0)
+    tcp = (t["transport"] == "tcp").to_numpy(bool)
+    tc = answered & t["tc"].to_numpy(bool)
+    # index labels (pair() numbers rows 0..n-1; a filtered table keeps its labels)
+    labels = transactions.index.to_numpy()[has_q]
     return Queries(
-        np.flatnonzero(has_q)[order], q_ns[order], client[order], clients, name[order], names,
+        labels[order], q_ns[order], client[order], clients, name[order], names,
         qtype[order], qtypes, t["client_port"].to_numpy(np.int64)[order],
-        nx[order], replied[order], found[order],
+        nx[order], replied[order], found[order], tcp[order], tc[order],
     )  # fmt: skip
 
 
@@ -221,12 +234,14 @@ def group(q: Queries, search: dict[str, list[str]]) -> tuple[np.ndarray, list[st
         for base, step in options:
             r_base.append(base_code.setdefault(base, len(base_code)))
             r_step.append(step)
-    flags = (q.replied * Q_REPLIED + q.found * Q_FOUND).astype(np.uint8)
+    flags = (q.replied * Q_REPLIED + q.found * Q_FOUND + q.tcp * Q_TCP + q.tc * Q_TC).astype(
+        np.uint8
+    )
     rset = np.asarray(rset, np.int64)
     made = group_lookups(
         q.client, rset, q.qtype, q.port, q.ts, flags, rs_start, rs_len,
         np.array(r_base, np.int64), np.array(r_step, np.int64), len(base_code),
-        int(LOOKUP_GAP_S * 1e9),
+        int(LOOKUP_GAP_S * 1e9), int(NEW_ROUND_S * 1e9),
     )  # fmt: skip
     # number the lookups by start (their first query), ties in the order they were made:
     # the pass numbers a new lookup one above the highest so far

@@ -41,11 +41,20 @@ _SIGNS = {
         "A and AAAA sent in turn on one socket (glibc after a timeout, or single-request)",
     ),
     "two_sockets": ("go", 1, "A and AAAA at once from two sockets"),
+    "reopen": (
+        "glibc",
+        1,
+        "AAAA from a new socket once the A was answered (glibc single-request-reopen)",
+    ),
+    # glibc's use-vc, or its TCP retry after a truncated answer; musl (1.2.4+) retries
+    # over TCP one question per connection
+    "tcp_pipelined": ("glibc", 1, "A and AAAA pipelined on one TCP connection"),
     "retry_5s": ("glibc", 1, "retry after 5 s"),
     "retry_2_5s": ("musl", 1, "retry after 2.5 s"),
 }
 _SIGN_NAMES = list(_SIGNS)
 _NAT = np.iinfo(np.int64).min
+NEW_ROUND_NS = 900_000_000  # lookups.NEW_ROUND_S: no resolver resends sooner
 
 
 def _gap_sums(gaps: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -76,7 +85,8 @@ def lookup_table(
     # the transactions of each lookup, in the order the grouping pass met them (query time)
     order = np.argsort(lookup_of, kind="stable")
     by = lookup_of[order]
-    rows = q.row[order]
+    rows = q.row[order]  # index labels of the transactions
+    pos = tx.index.get_indexer(pd.Index(rows))  # and their positions
     sizes = np.bincount(by, minlength=n_lk).astype(np.int64)
     starts = np.cumsum(sizes) - sizes
     last = starts + sizes - 1
@@ -89,19 +99,21 @@ def lookup_table(
         return np.asarray(ufunc.reduceat(v, starts))
 
     name, q_ns, port = q.name[order], q.ts[order], q.port[order]
-    r_ns = tx["response_ts"].to_numpy("datetime64[ns]").view(np.int64)[rows]
-    end_ns = np.maximum(q_ns, np.where(r_ns == _NAT, q_ns, r_ns))
+    r_ns = tx["response_ts"].to_numpy("datetime64[ns]").view(np.int64)[pos]
     final = name[last]
     is_final = name == final[by]
-    attempts = tx["attempts"].to_numpy(np.int64)[rows]
+    attempts = tx["attempts"].to_numpy(np.int64)[pos]
     status, statuses = coded(tx["status"])
-    status = status[rows]
+    status = status[pos]
     rcode, rcodes = coded(tx["rcode"])
-    rcode = rcode[rows]
-    tc = tx["tc"].to_numpy(bool)[rows]
-    ancount = tx["ancount"].fillna(0).to_numpy(np.int64)[rows]
+    rcode = rcode[pos]
+    tc = tx["tc"].to_numpy(bool)[pos]
+    ancount = tx["ancount"].fillna(0).to_numpy(np.int64)[pos]
     gap_sums, first_gaps = _gap_sums(tx["retry_gaps"])
-    gaps, first_gap = gap_sums[rows], first_gaps[rows]
+    gaps, first_gap = gap_sums[pos], first_gaps[pos]
+    last_ns = q_ns + (gaps * 1e9).round().astype(np.int64)  # the last attempt
+    # the last message: the response, or for an unanswered query its last attempt
+    end_ns = np.maximum(last_ns, np.where(r_ns == _NAT, q_ns, r_ns))
     answered = is_final & (status == _code(statuses, "answered")) & ~tc
     nx, noerror = rcode == _code(rcodes, "NXDOMAIN"), rcode == _code(rcodes, "NOERROR")
     any_records = per(answered & (ancount > 0), "max").astype(bool)
@@ -125,11 +137,26 @@ def lookup_table(
     final_start = per(np.where(is_final, q_ns, np.iinfo(np.int64).max), "min")
     end = per(end_ns, "max")
     sockets = np.bincount(pd.unique(by * 65536 + port) // 65536, minlength=n_lk)
+    tcp = q.tcp[order]
     signs = _signs(
-        by, name, q.qtype[order], q.qtypes, port, tx["id"].to_numpy(np.int64)[rows], q_ns,
-        q_ns + (gaps * 1e9).round().astype(np.int64), r_ns, first_gap,
+        by, name, q.qtype[order], q.qtypes, port, tx["id"].to_numpy(np.int64)[pos], q_ns,
+        last_ns, r_ns, first_gap, tcp,
     )  # fmt: skip
     resolver, evidence = _resolvers(signs, n_lk)
+    musl = resolver == RESOLVERS.index("musl")
+    # musl fails the whole lookup (EAI_AGAIN) when one of its questions timed out, though
+    # the other was answered; glibc returns what it got
+    answered_code = OUTCOMES.index("answered")
+    outcome = np.where(
+        musl & (outcome == answered_code) & any_unanswered.astype(bool),
+        OUTCOMES.index("timed_out"), outcome,
+    )  # fmt: skip
+    # musl before 1.2.4 never retries over TCP: it uses the records a truncated answer has
+    tc_records = per(is_final & (status == _code(statuses, "answered")) & tc & (ancount > 0), "max")
+    over_tcp = per(tcp, "max").astype(bool)
+    unusable = np.isin(outcome, [OUTCOMES.index("no_data"), OUTCOMES.index("failed")])
+    used_tc = musl & tc_records.astype(bool) & ~over_tcp & unusable
+    outcome = np.where(used_tc, answered_code, outcome)
     client = q.client[order][starts] if n_lk else by
     used = distinct(client)
     remap = np.zeros(len(q.clients), np.int64)
@@ -149,13 +176,58 @@ def lookup_table(
             "transactions": sizes,
             "search_queries": per(np.where(is_final, 0, attempts)).astype(np.int64),
             "retransmissions": per(np.maximum(attempts - 1, 0)).astype(np.int64),
-            "time_lost_to_retries": per(gaps).astype(float),
+            "time_lost_to_retries": _waiting(
+                by, *_retry_spans(by, name, q.qtype[order], q_ns, last_ns), n_lk
+            ),
             "sockets": sockets.astype(np.int64),
             "resolver": pd.Categorical.from_codes(resolver, categories=pd.Index(RESOLVERS)),
             "resolver_evidence": evidence,
             "transactions_index": list_column(rows, sizes, pa.int64()),
         }
     )
+
+
+def _retry_spans(
+    by: np.ndarray, name: np.ndarray, qtype: np.ndarray, q_ns: np.ndarray, last_ns: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: from the first attempt of its question in its lookup to the last attempt.
+
+    A question asked again, on the same socket or from a new one (glibc's next round,
+    the next nameserver), waited from its first attempt to its last.
+    """
+    if not len(by):
+        return q_ns, last_ns
+    n_q = int(qtype.max()) + 1
+    n_name = int(name.max()) + 1
+    key = (by.astype(np.int64) * n_name + name) * n_q + qtype  # fits: lookups x names x types
+    codes = pd.factorize(key)[0]
+    k = int(codes.max()) + 1
+    first_g = np.full(k, np.iinfo(np.int64).max)
+    last_g = np.full(k, np.iinfo(np.int64).min)
+    np.minimum.at(first_g, codes, q_ns)
+    np.maximum.at(last_g, codes, last_ns)
+    first, last = first_g[codes], last_g[codes]
+    # musl asks every nameserver at once: copies microseconds apart are not a wait
+    last = np.where(last - first >= NEW_ROUND_NS, last, first)
+    return first, last
+
+
+def _waiting(by: np.ndarray, first: np.ndarray, last: np.ndarray, n_lk: int) -> np.ndarray:
+    """Per lookup, seconds of wall-clock time spent between a question's first and last
+    attempt: the union of those intervals (an A and an AAAA resent side by side after the
+    same timeout cost the user one wait, not two)."""
+    waits = np.flatnonzero(last > first)  # most questions were asked once: no wait
+    by, first, last = by[waits], first[waits], last[waits]
+    if not len(by):
+        return np.zeros(n_lk)
+    order = np.lexsort((first, by))
+    by, first, last = by[order], first[order], last[order]
+    ends = pd.Series(last).groupby(by).cummax().to_numpy()
+    before = np.r_[np.iinfo(np.int64).min, ends[:-1]]
+    new = np.r_[True, by[1:] != by[:-1]]
+    before = np.where(new, first, before)
+    covered = np.clip(last - np.maximum(first, before), 0, None)
+    return np.bincount(by, weights=covered, minlength=n_lk) / 1e9
 
 
 def _signs(
@@ -169,6 +241,7 @@ def _signs(
     last_ns: np.ndarray,
     r_ns: np.ndarray,
     first_gap: np.ndarray,
+    tcp: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The resolver signs the transactions show: (lookup, index in _SIGN_NAMES) pairs."""
     key = lookup * (int(name.max()) + 1 if len(name) else 1) + name
@@ -182,13 +255,22 @@ def _signs(
     ia, ib = a[ia], b[ib]
     near = np.abs(q_ns[ia] - q_ns[ib]) <= PAIR_WINDOW_NS
     ia, ib = ia[near], ib[near]
+    both_tcp, one_tcp = tcp[ia] & tcp[ib], tcp[ia] != tcp[ib]
+    ia, ib, both_tcp = ia[~one_tcp], ib[~one_tcp], both_tcp[~one_tcp]  # one transport
     d = (msg_id[ia] - msg_id[ib]) % 65536
     gap = np.minimum(d, 65536 - d)
+    # from two sockets: both sent before either answer (Go), or the second only once the
+    # first was answered (glibc single-request-reopen)
+    qa, qb, ra, rb = q_ns[ia], q_ns[ib], r_ns[ia], r_ns[ib]
+    first_r, second_q = np.where(qa <= qb, ra, rb), np.maximum(qa, qb)
+    after_answer = (first_r != _NAT) & (second_q > first_r)
+    two = port[ia] != port[ib]
     kind = np.select(
-        [port[ia] != port[ib], gap == 0, gap <= MUSL_ID_GAP],
-        [_SIGN_NAMES.index(k) for k in ("two_sockets", "same_id", "near_id")],
+        [two & after_answer, two, both_tcp, gap == 0, gap <= MUSL_ID_GAP],
+        [_SIGN_NAMES.index(k)
+         for k in ("reopen", "two_sockets", "tcp_pipelined", "same_id", "near_id")],
         default=_SIGN_NAMES.index("random_id"),
-    )
+    )  # fmt: skip
     lookups.append(lookup[ia])
     kinds.append(kind)
     # A and AAAA whose last attempts went out in turn on one socket: the second asked only

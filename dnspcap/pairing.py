@@ -288,6 +288,8 @@ def _build(
         out, flow_id[rep_rows], question[rep_rows], ts_sorted, rep, has_r, r_ts, lq_any_ts, timeout
     )
     out["nat_peer"] = _nat_peers(out, client[rep_rows], server[rep_rows], flow_id, rep_rows)
+    # the later copy of a query seen on both sides of DNAT: counted once, on the first
+    out["nat_copy"] = _nat_copies(out["nat_peer"].to_numpy(), out["query_ts"])
     out["icmp"] = _icmp_column(out, m.attrs.get("dnspcap", {}).get("icmp_errors", []))
     refused = (
         (out["responses"].to_numpy() == 0)
@@ -365,6 +367,17 @@ def _id_collisions(
     return flags
 
 
+def _nat_copies(peer: np.ndarray, query_ts: pd.Series) -> np.ndarray:
+    """True for the later of two copies of one query (the one sent on after DNAT)."""
+    if not len(peer):
+        return np.zeros(0, bool)
+    qts = query_ts.to_numpy("datetime64[ns]").view(np.int64)
+    row = np.arange(len(peer))
+    other = np.where(peer >= 0, peer, row)
+    later = (qts[other] < qts) | ((qts[other] == qts) & (other < row))
+    return np.asarray((peer >= 0) & later)
+
+
 def _nat_peers(
     t: pd.DataFrame,
     client: np.ndarray,
@@ -387,6 +400,15 @@ def _nat_peers(
     k, s, tt = key[order], server[order], qts[order]
     hit = (k[1:] == k[:-1]) & (s[1:] != s[:-1]) & (tt[1:] - tt[:-1] <= int(NAT_WINDOW_S * 1e9))
     a, b = order[:-1][hit], order[1:][hit]
+    # DNAT nests the copies: the first one sent (to the VIP) is answered last, after the
+    # endpoint's answer came back through the node. musl sends one query to every
+    # nameserver at once with one ID: those copies are answered independently, or one
+    # not at all, and are not DNAT copies.
+    r_ns = t["response_ts"].to_numpy("datetime64[ns]").view(np.int64)
+    nat = np.iinfo(np.int64).min
+    ra, rb = r_ns[a], r_ns[b]
+    nested = ((ra == nat) & (rb == nat)) | ((ra != nat) & (rb != nat) & (rb <= ra))
+    a, b = a[nested], b[nested]
     peers[a] = b
     peers[b] = a
     return peers

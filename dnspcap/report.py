@@ -1,27 +1,52 @@
-"""The whole analysis of a capture, and its rendering for a terminal or a machine.
+"""The whole analysis of a capture: `analyze` and the :class:`Report` it returns.
 
-`analyze` runs the pipeline (read, pair, lookups, detectors) and returns a
-:class:`Report`; `render_text` puts the verdict first (what is wrong, how bad, what
-to do), then each finding with its evidence; `render_json` is the same content in a
-versioned schema (``schema``: ``dnspcap.report/1``).
+`analyze` runs the pipeline (read, pair, lookups, detectors). The report holds
+the three tables and the findings, shows itself in Jupyter, draws its figures,
+writes itself in any format (:mod:`dnspcap.render`), and exports its tables.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import os
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, BinaryIO
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import pandas as pd
 
-from .findings import SEVERITIES, Finding, detect
+from .findings import Finding, detect
 from .lookups import lookups
 from .messages import read_messages
 from .pairing import pair
+from .render import SCHEMA, render, worst
 
-SCHEMA = "dnspcap.report/1"
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["SCHEMA", "Findings", "Report", "analyze", "render_json", "render_text", "worst"]
+
+Source = str | os.PathLike[str] | BinaryIO
+Stage = Callable[[str], None]
+
+
+class Findings(list[Finding]):
+    """The findings, most severe first: a list, shown as a table in Jupyter."""
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per finding (the fields of :class:`~dnspcap.Finding`, details as a dict)."""
+        rows = [f.as_dict() for f in self]
+        cols = [k for k in Finding.__dataclass_fields__ if k != "source"] + ["rate"]
+        return pd.DataFrame(rows, columns=cols)
+
+    def code(self, code: str) -> list[Finding]:
+        """The findings of one detector (``report.findings.code("DNS001")``)."""
+        return [f for f in self if f.code == code.upper()]
+
+    def _repr_html_(self) -> str:
+        cols = ["severity", "code", "summary", "lookups_affected", "seconds_lost", "display_filter"]
+        return str(self.to_frame()[cols].to_html(index=False, escape=True))
 
 
 @dataclass(frozen=True)
@@ -31,95 +56,112 @@ class Report:
     messages: pd.DataFrame
     transactions: pd.DataFrame
     lookups: pd.DataFrame
-    findings: list[Finding]
+    findings: Findings
+    _pngs: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def stats(self) -> dict[str, Any]:
+        """What reading found: packets, messages, decode errors, warnings, ICMP errors."""
         return dict(self.messages.attrs.get("dnspcap", {}))
+
+    @property
+    def worst(self) -> str | None:
+        """The most severe finding's severity, or None when nothing was found."""
+        return worst(self.findings)
+
+    def render(self, fmt: str = "text", **kwargs: Any) -> str:
+        """The report as ``text``, ``markdown``, ``html`` or ``json`` (see dnspcap.render)."""
+        return render(self, fmt, **kwargs)
+
+    def save(self, path: str | os.PathLike[str], fmt: str | None = None) -> Path:
+        """Write the report; the format comes from the suffix (.txt .md .html .json)."""
+        from .export import save_report
+
+        return save_report(self, Path(path), fmt)
+
+    def export(self, directory: str | os.PathLike[str], to: str = "parquet") -> list[Path]:
+        """Write the messages, transactions and lookups tables as parquet or csv files."""
+        from .export import export_tables
+
+        stem = Path(str(self.stats.get("files", ["capture"])[0])).name.split(".")[0] or "capture"
+        return export_tables(self.tables(), Path(directory), stem, to)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {"messages": self.messages, "transactions": self.transactions,
+                "lookups": self.lookups}  # fmt: skip
+
+    def plot_timeline(self, **kwargs: Any) -> Figure:
+        """Lookups per client over time, coloured by outcome, retries marked."""
+        from .plots import timeline
+
+        return timeline(self.lookups, self.transactions, **kwargs)
+
+    def plot_latency(self, **kwargs: Any) -> Figure:
+        """Response time distribution per server."""
+        from .plots import latency
+
+        return latency(self.transactions, **kwargs)
+
+    def plot_queries(self) -> Figure:
+        """Queries per lookup: the search list and retries show here."""
+        from .plots import queries_per_lookup
+
+        return queries_per_lookup(self.lookups)
+
+    def _repr_html_(self) -> str:
+        from .render import build, figure_pngs
+        from .render.html import write
+
+        doc = build(self)
+        if not self._pngs and doc.figures:
+            self._pngs.update(figure_pngs(doc))
+        return write(doc, self._pngs, fragment=True)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        return {"text/plain": render(self, "text"), "text/html": self._repr_html_()}
+
+    def __repr__(self) -> str:
+        return (
+            f"<dnspcap.Report {len(self.messages)} messages, {len(self.lookups)} lookups, "
+            f"{len(self.findings)} findings, worst: {self.worst}>"
+        )
 
 
 def analyze(
-    source: str | os.PathLike[str] | BinaryIO | Iterable[str | os.PathLike[str] | BinaryIO],
+    source: Source | Iterable[Source],
     *,
     ports: Iterable[int] = (53,),
     multicast: bool = False,
     select: Iterable[str] | None = None,
     ignore: Iterable[str] = (),
     options: Mapping[str, float] | None = None,
+    stage: Stage | None = None,
 ) -> Report:
-    """Read the capture(s), pair, group into lookups, run the detectors."""
+    """Read the capture(s), pair, group into lookups, run the detectors.
+
+    ``stage`` is called with the name of each step as it starts (``reading``,
+    ``pairing``, ``grouping lookups``, ``detecting``): the command line shows it.
+    """
+    say = stage or (lambda _: None)
+    say("reading")
     messages = read_messages(source, ports=ports, multicast=multicast)
     dns = messages[messages["service"] == "dns"] if multicast else messages
+    say("pairing")
     tx = pair(dns)
+    say("grouping lookups")
     lk = lookups(tx)
+    say("detecting")
     found = detect(tx, lk, select=select, ignore=ignore, options=options)
-    return Report(messages, tx, lk, found)
+    files = tuple(str(f) for f in messages.attrs.get("dnspcap", {}).get("files", []))
+    found = [dataclasses.replace(f, source=files) for f in found]
+    return Report(messages, tx, lk, Findings(found))
 
 
-def worst(findings: list[Finding]) -> str | None:
-    """The most severe severity among the findings, or None."""
-    levels = [SEVERITIES.index(f.severity) for f in findings]
-    return SEVERITIES[max(levels)] if levels else None
-
-
-def _when(f: Finding) -> str:
-    if f.first is None:
-        return "-"
-    last = f.last if f.last is not None else f.first
-    return f"{f.first:%Y-%m-%d %H:%M:%S.%f} - {last:%H:%M:%S.%f} UTC"
-
-
-def render_text(report: Report) -> str:
-    st = report.stats
-    lk, found = report.lookups, report.findings
-    clients = lk["client"].nunique() if len(lk) else 0
-    head = (
-        f"{st.get('packets', 0)} packets, {st.get('messages', len(report.messages))} DNS "
-        f"messages, {len(report.transactions)} transactions, {len(lk)} lookups from "
-        f"{clients} clients"
-    )
-    lines: list[str] = []
-    if not found:
-        lines += ["VERDICT: no DNS problem found.", head]
-    else:
-        top = found[0]
-        counts = ", ".join(
-            f"{n} {s}" for s in reversed(SEVERITIES) if (n := sum(f.severity == s for f in found))
-        )
-        lines += [
-            f"VERDICT: {top.severity.upper()} {top.code} {top.summary}",
-            f"  {len(found)} findings ({counts}); the worst costs {top.seconds_lost:.1f} s "
-            f"over {top.lookups_affected} lookups.",
-            f"  First fix: {top.remediation}",
-            head,
-        ]
-    for w in st.get("warnings", []):
-        lines.append(f"warning: {w}")
-    for f in found:
-        lines += [
-            "",
-            f"[{f.severity.upper()}] {f.code} {f.name} (confidence {f.confidence})",
-            f"  {f.summary}",
-            f"  impact: {f.occurrences} of {f.seen} ({f.rate:.0%}); lookups affected: "
-            f"{f.lookups_affected}; time lost: {f.seconds_lost:.3f} s",
-            f"  clients: {', '.join(f.clients) or '-'}; servers: {', '.join(f.servers) or '-'}",
-            f"  when: {_when(f)}",
-            f"  evidence ({len(f.frames)} frames, Wireshark display filter): "
-            f"{f.display_filter or '-'}",
-            f"  fix: {f.remediation}",
-        ]
-    return "\n".join(lines) + "\n"
+def render_text(report: Report, *, color: bool = False) -> str:
+    """The terminal report: the verdict first, then each finding with its evidence."""
+    return render(report, "text", color=color)
 
 
 def render_json(report: Report) -> str:
-    doc = {
-        "schema": SCHEMA,
-        "stats": report.stats,
-        "summary": {
-            "transactions": len(report.transactions),
-            "lookups": len(report.lookups),
-            "worst": worst(report.findings),
-        },
-        "findings": [f.as_dict() for f in report.findings],
-    }
-    return json.dumps(doc, indent=2, default=str) + "\n"
+    """The report in the versioned JSON schema (``dnspcap.report/1``)."""
+    return render(report, "json")

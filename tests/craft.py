@@ -98,7 +98,7 @@ def dns_response(
             ra=1,
             rcode=rcode,
             qd=DNSQR(qname=qname, qtype=qtype),
-            an=an or None,
+            an=an,
         )
     )
 

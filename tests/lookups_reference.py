@@ -10,14 +10,15 @@ import numpy as np
 import pandas as pd
 
 from dnspcap.categorical import strings_of
-from dnspcap.lookups import LOOKUP_GAP_S, RARE_PAIR, SEARCH_STEP_GAP_S
+from dnspcap.lookups import LOOKUP_GAP_S, NEW_ROUND_S, RARE_PAIR, SEARCH_STEP_GAP_S
 
 
 class _Lookup:
     """One lookup being grouped (a plain class: hundreds of thousands are made)."""
 
     __slots__ = (
-        "base", "client", "found", "last", "ports", "replied", "seq", "start", "step", "txns",
+        "asked", "base", "client", "found", "last", "ports", "replied", "seq", "start", "step",
+        "tc", "txns",
     )  # fmt: skip
 
     def __init__(self, client: str, base: str, step: int, ts: int, seq: int) -> None:
@@ -27,6 +28,11 @@ class _Lookup:
         self.txns: list[int] = []
         self.replied: set[str] = set()  # types answered at this step
         self.found = False  # records were found at this step: the search is over
+        self.asked: set[str] = set()  # types asked at this step
+        self.tc = False  # a truncated answer came: TCP may follow
+
+    def incomplete(self) -> bool:
+        return not self.asked <= self.replied
 
 
 def infer_search_list(transactions: pd.DataFrame) -> dict[str, list[str]]:
@@ -86,11 +92,14 @@ class _Queries:
 
     def __init__(self, transactions: pd.DataFrame) -> None:
         has_q = transactions["attempts"].to_numpy() > 0
+        if "nat_copy" in transactions.columns:
+            has_q &= ~transactions["nat_copy"].to_numpy(bool)
         t = transactions[has_q]
         q_ns = t["query_ts"].to_numpy("datetime64[ns]").view(np.int64)
         client = strings_of(t["client"])
         order = np.lexsort((q_ns, client))
-        self.txn: list[int] = np.flatnonzero(has_q)[order].tolist()
+        self.txn: list[int] = transactions.index.to_numpy()[has_q][order].tolist()
+        self.tcp: list[bool] = (t["transport"] == "tcp").to_numpy(bool)[order].tolist()
         self.ts: list[int] = q_ns[order].tolist()
         self.client: list[str] = client[order].tolist()
         self.qname, self.qtype, self.rcode, self.status = (
@@ -142,9 +151,10 @@ def lookups(
     readings: dict[str, list[tuple[str, int]]] = {}
     gap = LOOKUP_GAP_S * 1e9
     made = 0
-    for txn, client, name, qtype, port, ts, status, tc, found in zip(
-        q.txn, q.client, q.qname, q.qtype, q.port, q.ts, q.status, q.tc, q.found, strict=True
-    ):
+    for txn, client, name, qtype, port, ts, status, tc, found, tcp in zip(
+        q.txn, q.client, q.qname, q.qtype, q.port, q.ts, q.status, q.tc, q.found, q.tcp,
+        strict=True,
+    ):  # fmt: skip
         if client != prev_client:
             done.extend(lk for group in open_.values() for lk in group)
             open_, prev_client = {}, client
@@ -159,14 +169,14 @@ def lookups(
                 for old in [lk for lk in live if ts - lk.last > gap]:
                     live.remove(old)
                     done.append(old)
-        cur, step = _join(open_, options, str(qtype), port)
+        cur, step = _join(open_, options, str(qtype), port, ts, tcp)
         if cur is None:
             base, step = options[0]
             cur = _Lookup(client, base, step, ts, made)
             made += 1
             open_.setdefault(base, []).append(cur)
         if step > cur.step:
-            cur.step, cur.replied, cur.found = step, set(), False
+            cur.step, cur.replied, cur.found, cur.asked = step, set(), False, set()
         cur.last = ts
         cur.txns.append(txn)
         if port not in cur.ports:
@@ -175,13 +185,20 @@ def lookups(
             # a truncated answer is not an answer: the resolver asks again over TCP
             cur.replied.add(str(qtype))
         cur.found = cur.found or found
+        cur.asked.add(str(qtype))
+        cur.tc = cur.tc or (status == "answered" and tc)
     done.extend(lk for group in open_.values() for lk in group)
     done.sort(key=lambda g: (g.start, g.seq))
     return [(g.client, g.base, g.txns) for g in done]
 
 
 def _join(
-    open_: dict[str, list[_Lookup]], options: list[tuple[str, int]], qtype: str, port: int
+    open_: dict[str, list[_Lookup]],
+    options: list[tuple[str, int]],
+    qtype: str,
+    port: int,
+    ts: int,
+    tcp: bool,
 ) -> tuple[_Lookup | None, int]:
     """The open lookup a query belongs to, and at which step: the one on its socket (its
     pair partner, or a retry on the same socket), else the latest one still waiting for
@@ -194,8 +211,18 @@ def _join(
         for lk in reversed(open_.get(base, ())):
             if port in lk.ports and step >= lk.step:
                 return lk, step
+    if tcp:  # the lookup whose answer came truncated: glibc asks both types again over TCP
+        for base, step in options:
+            for lk in reversed(open_.get(base, ())):
+                if step == lk.step and lk.tc:
+                    return lk, step
     for base, step in options:
         for lk in reversed(open_.get(base, ())):
             if (step > lk.step and not lk.found) or (step == lk.step and qtype not in lk.replied):
+                return lk, step
+    # a whole timeout later, one still waiting for another type: glibc's next round
+    for base, step in options:
+        for lk in reversed(open_.get(base, ())):
+            if step == lk.step and lk.incomplete() and ts - lk.last >= NEW_ROUND_S * 1e9:
                 return lk, step
     return None, 0

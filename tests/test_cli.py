@@ -106,14 +106,14 @@ def test_analyze_puts_the_verdict_first_and_fails_on_errors(
     blocks = [line for line in out if line.startswith("[")]
     assert [b.split()[1] for b in blocks] == ["DNS001", "DNS002", "DNS003", "DNS004", "DNS005"]
     assert (
-        "  evidence (10 frames, Wireshark display filter): frame.number in {5 6 7 16"
+        "  evidence (10 frames; Wireshark display filter): frame.number in {5 6 7 16"
         in "\n".join(out)
     )
 
 
 def test_analyze_healthy_capture_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["analyze", str(HEALTHY)]) == 0
-    assert capsys.readouterr().out.startswith("VERDICT: no DNS problem found.")
+    assert capsys.readouterr().out.startswith("VERDICT: OK No DNS problem found.")
 
 
 def test_analyze_fail_on_select_ignore_and_options(capsys: pytest.CaptureFixture[str]) -> None:
@@ -125,7 +125,7 @@ def test_analyze_fail_on_select_ignore_and_options(capsys: pytest.CaptureFixture
     assert "] DNS001" not in out and "[WARNING] DNS004" in out
     assert main(["analyze", str(INCIDENT), "--select", "DNS001",
                  "--option", "race_pair_window_s=0.00001"]) == 0  # fmt: skip
-    assert capsys.readouterr().out.startswith("VERDICT: no DNS problem found.")
+    assert capsys.readouterr().out.startswith("VERDICT: OK No DNS problem found.")
 
 
 def test_analyze_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -158,4 +158,85 @@ def test_detectors_and_explain(capsys: pytest.CaptureFixture[str]) -> None:
     assert "**Fix.**" in text
     with pytest.raises(SystemExit) as e:
         main(["explain", "DNS999"])
+    assert e.value.code == 2
+
+
+def test_analyze_format_follows_the_output_suffix(tmp_path: Path) -> None:
+    for suffix, marker in ((".md", "# dnspcap report: "), (".html", "<!DOCTYPE html>"),
+                           (".json", '{\n  "schema": "dnspcap.report/1"'),
+                           (".txt", "VERDICT: ERROR DNS001")):  # fmt: skip
+        out = tmp_path / f"report{suffix}"
+        assert main(["analyze", str(INCIDENT), "-o", str(out)]) == 1
+        assert out.read_text().startswith(marker), suffix
+    # figures go beside a Markdown report, named after it; --no-figures leaves them out
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == [
+        "report-latency.png",
+        "report-queries.png",
+        "report-timeline.png",
+    ]
+    assert main(["analyze", str(INCIDENT), "--format", "html", "--no-figures",
+                 "-o", str(tmp_path / "plain.html")]) == 1  # fmt: skip
+    assert "data:image/png" not in (tmp_path / "plain.html").read_text()
+    assert main(["analyze", str(INCIDENT), "--format", "markdown"]) == 1  # stdout: no figures
+
+
+def test_colour_only_on_request_or_a_terminal(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    main(["analyze", str(INCIDENT)])
+    assert "\x1b[" not in capsys.readouterr().out  # captured: not a terminal
+    main(["analyze", str(INCIDENT), "--color", "always"])
+    assert "\x1b[31m[ERROR]\x1b[0m DNS001" in capsys.readouterr().out
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    main(["analyze", str(INCIDENT)])
+    assert "\x1b[31m" in capsys.readouterr().out
+    monkeypatch.setenv("NO_COLOR", "1")
+    main(["analyze", str(INCIDENT)])
+    assert "\x1b[" not in capsys.readouterr().out
+    main(["analyze", str(INCIDENT), "--color", "never"])
+    assert "\x1b[" not in capsys.readouterr().out
+
+
+def test_progress_line_only_when_stderr_is_a_terminal(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    main(["analyze", str(INCIDENT)])
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert main(["analyze", str(INCIDENT)]) == 1
+    cap = capsys.readouterr()
+    assert "reading [" in cap.err and "detecting" in cap.err
+    assert cap.err.endswith("\r\x1b[2K")  # erased at the end
+    assert cap.out.startswith("VERDICT: ERROR DNS001")  # the report is unchanged
+
+
+def test_analyze_reads_standard_input() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "dnspcap.cli", "analyze", "-", "--format", "json"],
+        input=INCIDENT.read_bytes(), capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["stats"]["files"] == ["-"] and doc["summary"]["lookups"] == 16
+
+
+def test_unwritable_output_is_one_line_and_status_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["analyze", str(INCIDENT), "-o", "/nonexistent/dir/report.md"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "No such file or directory" in err
+
+
+def test_export_writes_each_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["export", str(INCIDENT), "-o", str(tmp_path)]) == 0
+    written = capsys.readouterr().out.split()
+    assert [Path(p).name for p in written] == [
+        f"incident-mixed.{t}.parquet" for t in ("messages", "transactions", "lookups")
+    ]
+    assert len(pd.read_parquet(written[0])) == 82 and len(pd.read_parquet(written[2])) == 16
+    assert main(["export", str(INCIDENT), "--to", "csv", "--tables", "lookups",
+                 "-o", str(tmp_path)]) == 0  # fmt: skip
+    lk = pd.read_csv(tmp_path / "incident-mixed.lookups.csv")
+    assert len(lk) == 16 and set(lk["resolver"]) == {"glibc", "musl"}
+    with pytest.raises(SystemExit) as e:
+        main(["export", str(INCIDENT), "--tables", "packets"])
     assert e.value.code == 2

@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..categorical import codes_of, distinct, equal_pairs, pack, shared_codes
+from ..categorical import codes_of, pack, shared_codes, strings_of
 from ..findings import frame_filter
 
 
@@ -24,6 +24,18 @@ def ns(col: pd.Series) -> np.ndarray:
 # A finding on a busy capture can cover hundreds of thousands of transactions; its
 # evidence lists the frames of the first ones, which is what a reader opens anyway.
 EVIDENCE_TRANSACTIONS = 500
+
+
+# Taking rows of the Arrow list columns is the slow part of filtering the whole table:
+# detectors filter only the columns they read, and fetch frames for their evidence.
+LIST_COLUMNS = ("retry_gaps", "query_frames", "response_frames")
+EVIDENCE_COLUMNS = ("client", "server", "query_ts", "response_ts", "file")
+
+
+def rows(tx: pd.DataFrame, mask: Any, columns: list[str]) -> pd.DataFrame:
+    """These columns of the rows where mask holds (a boolean array or index labels)."""
+    out: pd.DataFrame = tx.loc[mask, columns]
+    return out
 
 
 def frames_of(tx: pd.DataFrame) -> list[int]:
@@ -60,9 +72,9 @@ def cached(table: pd.DataFrame, name: str, build: Callable[[], Any]) -> Any:
     return value
 
 
-def lookups_of(lookups: pd.DataFrame, txn_rows: set[int] | np.ndarray) -> int:
+def lookups_of(lookups: pd.DataFrame, txn_rows: set[int]) -> int:
     """How many lookups contain any of these transaction rows."""
-    if lookups.empty or not len(txn_rows):
+    if lookups.empty or not txn_rows:
         return 0
 
     def txn_to_lookup() -> np.ndarray:
@@ -73,13 +85,10 @@ def lookups_of(lookups: pd.DataFrame, txn_rows: set[int] | np.ndarray) -> int:
         return out
 
     owner = cached(lookups, "txn_to_lookup", txn_to_lookup)
-    if isinstance(txn_rows, set):
-        rows = np.fromiter(txn_rows, np.int64, len(txn_rows))
-    else:
-        rows = distinct(np.asarray(txn_rows, np.int64))
+    rows = np.fromiter(txn_rows, np.int64, len(txn_rows))
     rows = rows[rows < len(owner)]
     found = owner[rows]
-    return int(distinct(found[found >= 0]).size)
+    return int(np.unique(found[found >= 0]).size)
 
 
 def flat_rows(col: pd.Series) -> np.ndarray:
@@ -95,69 +104,43 @@ def _names(col: pd.Series) -> tuple[str, ...]:
     return tuple(sorted(str(v) for v in col.unique()))
 
 
-def groups_of(col: pd.Series, rows: np.ndarray) -> list[tuple[Any, np.ndarray]]:
-    """(value, its rows) for each value of a categorical column among these rows (in
-    ascending order), in category order: what ``tx.iloc[rows].groupby(col, observed=True,
-    sort=True)`` gives, without taking the rows out of the table."""
-    rows = np.asarray(rows, np.int64)
-    codes = np.asarray(col.cat.codes)[rows]
-    order = np.argsort(codes, kind="stable")
-    bounds = np.flatnonzero(np.diff(codes[order])) + 1
-    cats = col.cat.categories
-    return [
-        (cats[codes[part[0]]], rows[part])
-        for part in np.split(order, bounds)
-        if len(part) and codes[part[0]] >= 0
-    ]
+def typical_gaps(gaps: np.ndarray) -> list[tuple[float, int]]:
+    """The usual retry gaps, most common first: (median of the gaps near it, how many).
+
+    Gaps are binned to 0.1 s: glibc's 5 s and musl's 2.5 s stay apart instead of
+    averaging to a timeout no resolver has.
+    """
+    gaps = np.asarray(gaps, float)
+    gaps = gaps[np.isfinite(gaps)]
+    if not len(gaps):
+        return []
+    bins = np.round(gaps, 1)
+    values, counts = np.unique(bins, return_counts=True)
+    order = np.lexsort((values, -counts))
+    return [(float(np.median(gaps[bins == values[i]])), int(counts[i])) for i in order]
 
 
-def count_by(col: pd.Series, mask: np.ndarray) -> np.ndarray:
-    """Per category of a categorical column, how many rows under mask have it."""
-    codes = np.asarray(col.cat.codes, np.int64)[np.asarray(mask, bool)]
-    return np.bincount(codes[codes >= 0], minlength=len(col.cat.categories))
-
-
-def ns_of(tx: pd.DataFrame, col: str) -> np.ndarray:
-    """ns() of a column of the table, built once per table."""
-    out: np.ndarray = cached(tx, f"ns:{col}", lambda: ns(tx[col]))
-    return out
-
-
-def _names_at(col: pd.Series, rows: np.ndarray) -> tuple[str, ...]:
-    """_names() of the rows of a categorical column, from its codes."""
-    codes = distinct(np.asarray(col.cat.codes)[rows])
-    cats = col.cat.categories
-    return tuple(sorted(str(cats[c]) if c >= 0 else str(np.nan) for c in codes.tolist()))
-
-
-def evidence_at(tx: pd.DataFrame, rows: np.ndarray) -> dict[str, Any]:
-    """evidence(tx.iloc[rows]) for rows of a table with categorical client and server,
-    without taking those rows out of it (there can be hundreds of thousands)."""
-    rows = np.asarray(rows, np.int64)
-    times = np.concatenate([ns_of(tx, "query_ts")[rows], ns_of(tx, "response_ts")[rows]])
-    times = times[times != np.iinfo(np.int64).min]
-    frames = frames_of(tx.iloc[rows[:EVIDENCE_TRANSACTIONS]])
-    return {
-        "clients": _names_at(tx["client"], rows),
-        "servers": _names_at(tx["server"], rows),
-        "first": pd.Timestamp(int(times.min()), tz="UTC") if len(times) else None,
-        "last": pd.Timestamp(int(times.max()), tz="UTC") if len(times) else None,
-        "frames": tuple(frames),
-        "display_filter": frame_filter(frames),
-    }
-
-
-def evidence(tx: pd.DataFrame) -> dict[str, Any]:
+def evidence(tx: pd.DataFrame, full: pd.DataFrame | None = None) -> dict[str, Any]:
     """The evidence fields of a Finding, from the transactions that show it: who was
-    involved, when, which frames, and the display filter that shows exactly those."""
+    involved, when, which frames, and the display filter that shows exactly those.
+
+    With ``full`` (the whole transactions table), ``tx`` only names the rows (its index)
+    and the columns needed are read from ``full``."""
+    if full is not None:
+        head = tx.index[:EVIDENCE_TRANSACTIONS]
+        framed = full.loc[head, ["query_frames", "response_frames"]]
+        tx = full.loc[tx.index, [c for c in EVIDENCE_COLUMNS if c in full.columns]]
+    else:
+        framed = tx
     first, last = when(tx)
-    frames = frames_of(tx)
+    frames = frames_of(framed)
     return {
         "clients": _names(tx["client"]),
         "servers": _names(tx["server"]),
         "first": first,
         "last": last,
         "frames": tuple(frames),
+        "files": _names(tx["file"]) if "file" in tx.columns else (),
         "display_filter": frame_filter(frames),
     }
 
@@ -173,45 +156,61 @@ def same_socket_pairs(tx: pd.DataFrame, window_s: float) -> pd.DataFrame:
 def _same_socket_pairs(tx: pd.DataFrame, window_s: float) -> pd.DataFrame:
     """A and AAAA transactions for one name from one socket, sent within window_s.
 
-    One row per pair: ``row``, ``id``, ``status`` (categorical), ``attempts``, ``q_ns``,
-    ``r_ns`` for each side (suffixes ``_a``, ``_b``), and the pair's ``client``,
-    ``client_port``, ``server``, ``server_port``. The socket and name are matched as one
-    packed integer key, not as six columns of strings.
+    One row per pair: ``row``, ``id``, ``status``, ``attempts``, ``q_ns``, ``r_ns`` for
+    each side (suffixes ``_a``, ``_b``), and the pair's ``client``, ``client_port``,
+    ``server``, ``server_port``. The socket and name are matched as one packed integer
+    key, not as six columns of strings.
     """
-    qtype = tx["qtype"]
-    cats = list(qtype.cat.categories) if isinstance(qtype.dtype, pd.CategoricalDtype) else []
-    if not cats:
-        return pd.DataFrame()
-    codes = np.asarray(qtype.cat.codes)
-    is_a = codes == (cats.index("A") if "A" in cats else -2)
-    is_aaaa = codes == (cats.index("AAAA") if "AAAA" in cats else -2)
+    qtype = strings_of(tx["qtype"])
+    is_a, is_aaaa = qtype == "A", qtype == "AAAA"
     keep = np.flatnonzero((tx["attempts"].to_numpy() > 0) & (is_a | is_aaaa))
     if len(keep) == 0:
         return pd.DataFrame()
-    sub = tx[["client", "client_port", "server", "server_port", "transport", "qname"]].iloc[keep]
-    client, server = shared_codes(sub["client"], sub["server"])
+    # arrays of the kept rows only: no DataFrame take of the whole table
+    client, server = (c[keep] for c in shared_codes(tx["client"], tx["server"]))
     key = pack(
-        client, sub["client_port"].to_numpy(np.int64), server,
-        sub["server_port"].to_numpy(np.int64), codes_of(sub["transport"]),
-        codes_of(sub["qname"]),
+        client, tx["client_port"].to_numpy(np.int64)[keep], server,
+        tx["server_port"].to_numpy(np.int64)[keep], codes_of(tx["transport"])[keep],
+        codes_of(tx["qname"])[keep],
     )  # fmt: skip
-    a_side = is_a[keep]
-    ia, ib = equal_pairs(key[a_side], key[~a_side])
-    ra, rb = keep[a_side][ia], keep[~a_side][ib]
-    q_ns = ns_of(tx, "query_ts")
-    near = np.abs(q_ns[ra] - q_ns[rb]) <= int(window_s * 1e9)
-    ra, rb = ra[near], rb[near]
-    r_ns = ns_of(tx, "response_ts")
-    ids, attempts = tx["id"].to_numpy(np.int64), tx["attempts"].to_numpy(np.int64)
-    status = tx["status"]
-    out = {}
-    for side, rows in (("a", ra), ("b", rb)):
-        out[f"row_{side}"] = rows
-        out[f"id_{side}"] = ids[rows]
-        out[f"status_{side}"] = status.iloc[rows].array
-        out[f"attempts_{side}"] = attempts[rows]
-        out[f"q_ns_{side}"] = q_ns[rows]
-        out[f"r_ns_{side}"] = r_ns[rows]
-    for col in ("client", "client_port", "server", "server_port"):
-        out[col] = tx[col].iloc[ra].array
-    return pd.DataFrame(out)
+    # every A/AAAA pair of one key within the window, without a merge: sorted by key and
+    # time, a row's partners are its next rows while the key holds and the time fits
+    q_ns = ns(tx["query_ts"])[keep]
+    order = np.lexsort((q_ns, key))
+    key, q_sorted, a_sorted = key[order], q_ns[order], is_a[keep][order]
+    window = int(window_s * 1e9)
+    firsts, seconds = [], []
+    alive = np.arange(len(key) - 1)  # rows whose partner may still be d rows on
+    d = 1
+    while len(alive):
+        alive = alive[alive + d < len(key)]
+        other = alive + d
+        near = (key[other] == key[alive]) & (q_sorted[other] - q_sorted[alive] <= window)
+        alive, other = alive[near], other[near]
+        mixed = a_sorted[other] != a_sorted[alive]
+        firsts.append(alive[mixed])
+        seconds.append(other[mixed])
+        d += 1
+    i = np.concatenate(firsts) if firsts else np.zeros(0, np.int64)
+    j = np.concatenate(seconds) if seconds else np.zeros(0, np.int64)
+    i_is_a = a_sorted[i]
+    pos_a = keep[order[np.where(i_is_a, i, j)]]  # positions in tx
+    pos_b = keep[order[np.where(i_is_a, j, i)]]
+    sort = np.argsort(pos_a, kind="stable")
+    pos_a, pos_b = pos_a[sort], pos_b[sort]
+    labels = tx.index.to_numpy()
+    ids = tx["id"].to_numpy(np.int64)
+    status = tx["status"].array  # categorical: taking codes, not strings
+    attempts = tx["attempts"].to_numpy(np.int64)
+    q_all, r_all = ns(tx["query_ts"]), ns(tx["response_ts"])
+    cols: dict[str, Any] = {}
+    for side, pos in (("a", pos_a), ("b", pos_b)):
+        cols[f"row_{side}"] = labels[pos]
+        cols[f"id_{side}"] = ids[pos]
+        cols[f"status_{side}"] = status.take(pos)
+        cols[f"attempts_{side}"] = attempts[pos]
+        cols[f"q_ns_{side}"] = q_all[pos]
+        cols[f"r_ns_{side}"] = r_all[pos]
+    for name in ("client", "client_port", "server", "server_port"):
+        cols[name] = tx[name].array.take(pos_a)
+    return pd.DataFrame(cols)

@@ -22,9 +22,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from ..categorical import distinct
 from ..findings import Finding, Option, detector
-from ._util import evidence_at, same_socket_pairs
+from ._util import evidence, same_socket_pairs
 
 PAIR_WINDOW = Option("aaaa_first_pair_window_s", 0.001, "glibc/musl send the pair ~60 µs apart")
 
@@ -37,14 +36,17 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
         return []
     # both answered (a missing answer is the minimum int64, which never comes "first")
     nat = np.iinfo(np.int64).min
-    pairs = pairs[(pairs["r_ns_a"] != nat) & (pairs["r_ns_b"] != nat)]
-    if pairs.empty:
+    ra, rb = pairs["r_ns_a"].to_numpy(), pairs["r_ns_b"].to_numpy()
+    both = (ra != nat) & (rb != nat)
+    if not both.any():
         return []
-    early = pairs[pairs["r_ns_b"] < pairs["r_ns_a"]]
-    if early.empty:
+    first = np.flatnonzero(both & (rb < ra))  # numpy masks: the pairs table is large
+    if not len(first):
         return []
+    early = pairs.iloc[first]
+    n_pairs = int(both.sum())
     colliding = int((early["id_a"] == early["id_b"]).sum())
-    rows = distinct(np.concatenate([early["row_a"].to_numpy(), early["row_b"].to_numpy()]))
+    rows = sorted(set(early["row_a"]) | set(early["row_b"]))
     return [
         Finding(
             code="DNS003",
@@ -52,15 +54,15 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
             severity="error" if colliding else "info",
             confidence="high",
             summary=(
-                f"in {len(early)} of {len(pairs)} same-socket A/AAAA pairs the AAAA answer came "
+                f"in {len(early)} of {n_pairs} same-socket A/AAAA pairs the AAAA answer came "
                 f"first ({colliding} with one ID for both: the A lookup gets the AAAA answer)"
                 if colliding
-                else f"in {len(early)} of {len(pairs)} same-socket A/AAAA pairs the AAAA answer "
+                else f"in {len(early)} of {n_pairs} same-socket A/AAAA pairs the AAAA answer "
                 "came first (harmless for glibc and Go, which match answers by question)"
             ),
-            **evidence_at(tx, rows),
+            **evidence(pd.DataFrame(index=rows), tx),
             occurrences=len(early),
-            seen=len(pairs),
+            seen=n_pairs,
             lookups_affected=0,
             seconds_lost=0.0,
             remediation=(

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ..findings import Finding, Option, detector
-from ._util import evidence, lookups_of, same_socket_pairs
+from ._util import evidence, lookups_of, same_socket_pairs, typical_gaps
 
 PAIR_WINDOW = Option("race_pair_window_s", 0.001, "glibc/musl send the pair ~60 µs apart")
 
@@ -42,26 +42,31 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
     pairs = same_socket_pairs(tx, opts["race_pair_window_s"])
     if pairs.empty:
         return []
-    pairs = pairs[pairs["id_a"] != pairs["id_b"]]  # one ID: a collision (DNS002), not this
-    if pairs.empty:
+    # one ID for both is a collision (DNS002), not this; numpy masks: the table is large
+    distinct = pairs["id_a"].to_numpy() != pairs["id_b"].to_numpy()
+    n_pairs = int(distinct.sum())
+    if not n_pairs:
         return []
 
     def first_try(side: str) -> np.ndarray:
         return np.asarray(
-            (pairs[f"status_{side}"] == "answered") & (pairs[f"attempts_{side}"] == 1), bool
+            (pairs[f"status_{side}"] == "answered").to_numpy()
+            & (pairs[f"attempts_{side}"].to_numpy() == 1)
         )
 
     def lost(side: str) -> np.ndarray:
         return np.asarray(
-            (pairs[f"attempts_{side}"] > 1) | (pairs[f"status_{side}"] == "unanswered"), bool
+            (pairs[f"attempts_{side}"].to_numpy() > 1)
+            | (pairs[f"status_{side}"] == "unanswered").to_numpy()
         )
 
     a_ok, b_ok = first_try("a"), first_try("b")
-    hit = (a_ok & lost("b")) | (b_ok & lost("a"))
-    race = pairs[hit]
+    hit = distinct & ((a_ok & lost("b")) | (b_ok & lost("a")))
+    race = pairs.iloc[np.flatnonzero(hit)]
     if race.empty:
         return []
-    loser = np.where(a_ok[hit], "b", "a")
+    a_ok = a_ok[hit]
+    loser = np.where(a_ok, "b", "a")
     loser_rows = [
         int(r)
         for r, side in zip(np.where(loser == "a", race["row_a"], race["row_b"]), loser, strict=True)
@@ -72,17 +77,23 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
     retried = [g for g in gaps if not np.isnan(g)]
     lost_s = float(sum(retried)) + 5.0 * sum(1 for g in gaps if np.isnan(g))
     types = losers["qtype"].astype(str).value_counts().to_dict()
-    typical = float(np.median(retried)) if retried else float("nan")
+    usual = typical_gaps(np.asarray(retried))
+    typical = usual[0][0] if usual else float("nan")
     # In a node capture every query is seen twice, before and after kube-proxy's DNAT
     # (nat_peer links the copies). A lost query whose partner has its post-DNAT copy but
     # which has none itself was dropped on this node: the drop point of the race.
     winner_rows = np.where(loser == "a", race["row_b"], race["row_a"]).astype(np.int64)
-    nat_peer = tx["nat_peer"].to_numpy()
-    dropped = int(((nat_peer[loser_rows] < 0) & (nat_peer[winner_rows] >= 0)).sum())
+    peer_of_loser = tx.loc[loser_rows, "nat_peer"].to_numpy()  # rows are index labels
+    peer_of_winner = tx.loc[winner_rows, "nat_peer"].to_numpy()
+    dropped = int(((peer_of_loser < 0) & (peer_of_winner >= 0)).sum())
     summary = (
-        f"{len(race)} of {len(pairs)} same-socket A/AAAA pairs lost one query "
+        f"{len(race)} of {n_pairs} same-socket A/AAAA pairs lost one query "
         f"({', '.join(f'{n} {t}' for t, n in types.items())}); "
-        + (f"resent after {typical:.1f} s" if retried else "never answered")
+        + (
+            "resent after " + " or ".join(f"{g:.1f} s" for g, _ in usual[:2])
+            if retried
+            else "never answered"
+        )
         + (
             f"; {dropped} seen before DNAT and never after it: dropped on this node"
             if dropped
@@ -98,7 +109,7 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
             summary=summary,
             **evidence(involved),
             occurrences=len(race),
-            seen=len(pairs),
+            seen=n_pairs,
             lookups_affected=lookups_of(lookups, set(loser_rows)),
             seconds_lost=round(lost_s, 6),
             remediation=(

@@ -21,12 +21,13 @@ forward CoreDNS to a real upstream address instead of ``/etc/resolv.conf``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..findings import Finding, Option, detector
-from ._util import evidence, ns
+from ._util import evidence, ns, rows
 
 MIN_QUERIES = Option("loop_min_queries", 100, "no resolver retries one question 100 times")
 MIN_RATE = Option("loop_min_rate", 100.0, "queries/s; resolvers retry every 1-5 s")
@@ -35,31 +36,31 @@ MIN_RATE = Option("loop_min_rate", 100.0, "queries/s; resolvers retry every 1-5 
 @detector("DNS007", "forwarding.loop", "critical", [MIN_QUERIES, MIN_RATE])
 def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> list[Finding]:
     """Questions asked in a storm with no answer."""
-    attempts = tx["attempts"].to_numpy(np.int64)
-    # cheap totals per question (qname, qtype) first; only storms are looked at closely
-    name = np.asarray(tx["qname"].cat.codes, np.int64)
-    qtype = np.asarray(tx["qtype"].cat.codes, np.int64)
-    counted = (attempts > 0) & (name >= 0) & (qtype >= 0)
-    key = name * max(len(tx["qtype"].cat.categories), 1) + qtype
-    size = int(key[counted].max()) + 1 if counted.any() else 0
-    sent = np.bincount(key[counted], attempts[counted], minlength=size)
-    answered = np.bincount(key[counted], tx["responses"].to_numpy(np.int64)[counted], size)
-    storm = (sent >= opts["loop_min_queries"]) & (answered == 0)
+    asked = rows(
+        tx, (tx["attempts"] > 0).to_numpy(),
+        ["qname", "qtype", "attempts", "responses", "query_ts", "client"],
+    )  # fmt: skip
+    # cheap totals per question first; only storms are looked at closely
+    totals = asked.groupby(["qname", "qtype"], observed=True)[["attempts", "responses"]].sum()
+    storms = totals[
+        (totals["attempts"] >= opts["loop_min_queries"]) & (totals["responses"] == 0)
+    ].index
     out: list[Finding] = []
-    if not storm.any():
+    if len(storms) == 0:
         return out
-    candidates = tx[counted & storm[np.where(counted, key, 0)]]
+    key = pd.MultiIndex.from_arrays([asked["qname"], asked["qtype"]])
+    candidates = asked[key.isin(storms)]
     for (qname, qtype), g in candidates.groupby(["qname", "qtype"], observed=True, sort=True):
         n = int(g["attempts"].sum())
         q = ns(g["query_ts"])
         # an attempt's time is its transaction's first query plus the gaps before it
-        q_last = q + (g["retry_gaps"].map(lambda x: float(sum(x))).to_numpy() * 1e9).astype(
-            np.int64
-        )
+        gaps = tx.loc[g.index, "retry_gaps"]
+        q_last = q + (gaps.map(lambda x: float(sum(x))).to_numpy() * 1e9).astype(np.int64)
         span = max(float(np.max(q_last) - np.min(q)) / 1e9, 1e-3)
         rate = n / span
         if rate < opts["loop_min_rate"]:
             continue
+        victims = _victims(lookups, g, str(qname), int(np.min(q)), int(np.max(q_last)))
         out.append(
             Finding(
                 code="DNS007",
@@ -70,11 +71,11 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
                     f"{qname} {qtype} asked {n} times in {span:.3f} s ({rate:,.0f}/s) and never "
                     "answered: a forwarding loop"
                 ),
-                **evidence(g),
+                **evidence(g, tx),
                 occurrences=n,
                 seen=n,
-                lookups_affected=0,
-                seconds_lost=0.0,
+                lookups_affected=len(victims),
+                seconds_lost=round(float(victims["duration"].sum()), 6),
                 remediation=(
                     "Point kubelet --resolv-conf at /run/systemd/resolve/resolv.conf, or make "
                     "CoreDNS forward to a real upstream instead of /etc/resolv.conf (127.0.0.53)."
@@ -83,3 +84,21 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
             )
         )
     return out
+
+
+def _victims(lookups: pd.DataFrame, g: pd.DataFrame, qname: str, first: int, last: int) -> Any:
+    """The clients' lookups of the looping name while it looped. The forwarders inside
+    the loop (each sends a good share of the storm) are not clients that waited."""
+    if lookups.empty:
+        return lookups
+    sent = g.groupby("client", observed=True)["attempts"].sum()
+    forwarders = set(sent[sent > 0.1 * sent.sum()].index.astype(str))
+    start = ns(lookups["start"])
+    end = start + (lookups["duration"].to_numpy() * 1e9).astype(np.int64)
+    hit = (
+        (lookups["final_name"].astype(str).to_numpy() == qname)
+        & (start <= last)
+        & (end >= first)
+        & ~lookups["client"].astype(str).isin(forwarders).to_numpy()
+    )
+    return lookups[hit]

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..findings import Finding, Option, detector
-from ._util import evidence_at, groups_of, lookups_of
+from ._util import evidence, lookups_of, rows
 
 P99 = Option("latency_p99_s", 0.1, "CoreDNS answers from cache in well under 1 ms")
 MIN_ANSWERS = Option("latency_min_answers", 20, "a 99th percentile of fewer answers means little")
@@ -35,37 +35,37 @@ OUTLIER = Option("latency_outlier_s", 1.0, "a second is felt by any client")
 @detector("DNS010", "latency.slow_server", "warning", [P99, OUTLIER, MIN_ANSWERS])
 def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> list[Finding]:
     """One finding per server with a slow tail."""
-    rtt_all = tx["rtt_last"].to_numpy(float)
+    ok = rows(tx, tx["rtt_last"].notna().to_numpy(), ["server", "rtt_last"])
     out: list[Finding] = []
-    for server, rows in groups_of(tx["server"], np.flatnonzero(~np.isnan(rtt_all))):
-        rtt = rtt_all[rows]
+    for server, g in ok.groupby("server", observed=True, sort=True):
+        rtt = g["rtt_last"].to_numpy(float)
         p50, p99 = (float(x) for x in np.percentile(rtt, [50, 99]))
-        slow = rows[rtt > opts["latency_outlier_s"]]
-        slow_tail = p99 >= opts["latency_p99_s"] and len(rows) >= opts["latency_min_answers"]
-        if not slow_tail and not len(slow):
+        slow = g[g["rtt_last"] > opts["latency_outlier_s"]]
+        slow_tail = p99 >= opts["latency_p99_s"] and len(g) >= opts["latency_min_answers"]
+        if not slow_tail and slow.empty:
             continue
-        shown = slow if len(slow) else rows[rtt >= p99]
+        shown = slow if not slow.empty else g[g["rtt_last"] >= p99]
         out.append(
             Finding(
                 code="DNS010",
                 name="latency.slow_server",
                 severity="warning",
-                confidence="high" if len(rows) >= 20 else "medium",
+                confidence="high" if len(g) >= 20 else "medium",
                 summary=(
                     f"{server} answers slowly: p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms "
-                    f"over {len(rows)} answers; {len(slow)} took over "
+                    f"over {len(g)} answers; {len(slow)} took over "
                     f"{opts['latency_outlier_s']:g} s"
                 ),
-                **evidence_at(tx, shown),
+                **evidence(shown, tx),
                 occurrences=max(len(slow), 1),
-                seen=len(rows),
-                lookups_affected=lookups_of(lookups, shown),
-                seconds_lost=round(float(pd.Series(rtt_all[shown]).sum()), 6),
+                seen=len(g),
+                lookups_affected=lookups_of(lookups, set(shown.index.tolist())),
+                seconds_lost=round(float(shown["rtt_last"].sum()), 6),
                 remediation=(
                     "Check the DNS pods' CPU throttling and their upstream latency; NodeLocal "
                     "DNSCache answers repeated names from the node."
                 ),
-                details={"p50_s": round(p50, 6), "p99_s": round(p99, 6), "answers": len(rows)},
+                details={"p50_s": round(p50, 6), "p99_s": round(p99, 6), "answers": len(g)},
             )
         )
     return out

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..findings import Finding, Option, detector
-from ._util import evidence, lookups_of
+from ._util import evidence, lookups_of, rows, typical_gaps
 
 MIN = Option("retransmissions_min", 1, "one retried query is already a lost timeout")
 MIN_GAP = Option(
@@ -44,21 +44,42 @@ def _timeout_name(gap: float) -> str:
     return f"a {gap:.1f} s timeout"
 
 
+def _short_name(gap: float) -> str:
+    if 4.5 <= gap <= 5.5:
+        return "glibc default"
+    if 2.2 <= gap <= 2.8:
+        return "musl default"
+    return "a custom timeout"
+
+
 @detector("DNS004", "timeout.retransmissions", "warning", [MIN, MIN_GAP])
 def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> list[Finding]:
     """One finding per server whose queries had to be resent."""
-    retried = tx[tx["attempts"] > 1]
-    first_gap = retried["retry_gaps"].map(lambda g: float(g[0]))
-    retried = retried[first_gap >= opts["retransmission_min_gap_s"]]
+    retried = rows(tx, (tx["attempts"] > 1).to_numpy(), ["server", "status", "retry_gaps"])
+    # a resend is a gap a resolver's timeout could make; faster repeats (a forwarding
+    # loop's storm of one ID) are DNS007's
+    min_gap = opts["retransmission_min_gap_s"]
+    timed = [np.asarray(g, float) for g in retried["retry_gaps"]]
+    timed = [g[g >= min_gap] for g in timed]
+    keep = np.array([len(g) > 0 for g in timed], bool)
+    retried = retried[keep]
+    timed = [g for g, k in zip(timed, keep, strict=True) if k]
     out: list[Finding] = []
+    server_of = retried["server"].astype(str).to_numpy()
     for server, group in retried.groupby("server", observed=True, sort=True):
         if len(group) < opts["retransmissions_min"]:
             continue
-        gaps = np.concatenate([np.asarray(g, float) for g in group["retry_gaps"]])
+        mine = np.flatnonzero(server_of == str(server))
+        gaps = np.concatenate([timed[i] for i in mine])
         lost = float(gaps.sum())
-        typical = float(np.median(gaps))
+        usual = typical_gaps(gaps)
+        typical = usual[0][0]
+        if len(usual) == 1:
+            how = f"{typical:.2f} s: {_timeout_name(typical)}"
+        else:  # glibc and musl clients side by side: name both timeouts
+            how = " and ".join(f"{g:.2f} s ({n}x, {_short_name(g)})" for g, n in usual[:2])
         asked = int((tx["server"] == server).sum())
-        answered = int((group["status"].astype(str) == "answered").sum())
+        answered = int((group["status"] == "answered").sum())
         out.append(
             Finding(
                 code="DNS004",
@@ -67,10 +88,11 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
                 confidence="high",
                 summary=(
                     f"{len(group)} of {asked} queries to {server} were resent "
-                    f"({len(gaps)} retransmissions, typically after {typical:.2f} s: "
-                    f"{_timeout_name(typical)}); {answered} answered in the end"
+                    f"({len(gaps)} retransmission{'s' if len(gaps) != 1 else ''}, typically "
+                    f"after {how}); "
+                    f"{answered} answered in the end"
                 ),
-                **evidence(group),
+                **evidence(group, tx),
                 occurrences=len(group),
                 seen=asked,
                 lookups_affected=lookups_of(lookups, set(group.index.tolist())),
@@ -80,7 +102,11 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
                     "DNS006 unreachable upstream findings); a lower `options timeout:` in the "
                     "pod's dnsConfig only shortens each wait."
                 ),
-                details={"typical_gap_s": round(typical, 3), "retransmissions": len(gaps)},
+                details={
+                    "typical_gap_s": round(typical, 3),
+                    "gaps_s": {f"{g:.2f}": n for g, n in usual[:5]},
+                    "retransmissions": len(gaps),
+                },
             )
         )
     return out

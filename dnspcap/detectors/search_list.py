@@ -25,9 +25,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from ..categorical import distinct
 from ..findings import Finding, Option, detector
-from ._util import evidence_at, flat_rows
+from ._util import evidence, flat_rows
 
 MIN_WASTED = Option("search_min_wasted", 1, "any wasted query is worth knowing about")
 
@@ -45,8 +44,13 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
     # time lost: from the lookup's start to the first query for the name that resolved
     lost = float(hit["search_time"].sum())
     names = hit["name"].value_counts()
-    rows = distinct(flat_rows(hit["transactions_index"]))
-    rows = rows[np.asarray(tx["rcode"].iloc[rows] == "NXDOMAIN", bool)]
+    rows = flat_rows(hit["transactions_index"])
+    # labels, not positions: tx may lack the DNAT copies (a mask, not np.unique: cheaper)
+    labels = tx.index.to_numpy()
+    seen = np.zeros(max(int(rows.max(initial=-1)), int(labels.max(initial=-1))) + 1, bool)
+    seen[rows] = True
+    nx = seen[labels] & (tx["rcode"] == "NXDOMAIN").to_numpy()
+    involved = tx.loc[nx, ["rcode"]]
     per_lookup = wasted / len(hit)
     top = ", ".join(f"{n} ({c}x)" for n, c in names.head(5).items())
     return [
@@ -59,7 +63,7 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
                 f"{len(hit)} of {len(ok)} answered lookups went through the search list first: "
                 f"{wasted} NXDOMAIN queries ({per_lookup:.1f} per lookup), {lost:.3f} s in all"
             ),
-            **evidence_at(tx, rows),
+            **evidence(involved, tx),
             occurrences=len(hit),
             seen=len(ok),
             lookups_affected=len(hit),

@@ -20,11 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import numpy as np
 import pandas as pd
 
 from ..findings import Finding, Option, detector
-from ._util import count_by, evidence, lookups_of
+from ._util import evidence, lookups_of, rows
 
 MIN = Option("server_errors_min", 1, "every SERVFAIL is a failed lookup step")
 
@@ -32,16 +31,13 @@ MIN = Option("server_errors_min", 1, "every SERVFAIL is a failed lookup step")
 @detector("DNS009", "server.errors", "warning", [MIN])
 def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> list[Finding]:
     """One finding per server that answered SERVFAIL or REFUSED."""
-    answered = tx["responses"].to_numpy() > 0
-    bad = tx[answered & np.asarray(tx["rcode"].isin(["SERVFAIL", "REFUSED"]), bool)]
+    answered = rows(tx, (tx["responses"] > 0).to_numpy(), ["server", "rcode", "qname"])
+    bad = answered[answered["rcode"].isin(["SERVFAIL", "REFUSED"])]
     out: list[Finding] = []
-    if bad.empty:
-        return out
-    per_server = count_by(tx["server"], answered)
     for server, g in bad.groupby("server", observed=True, sort=True):
         if len(g) < opts["server_errors_min"]:
             continue
-        total = int(per_server[tx["server"].cat.categories.get_loc(server)])
+        total = int((answered["server"] == server).sum())
         rcodes = g["rcode"].astype(str).value_counts().to_dict()
         names = g["qname"].astype(str).value_counts().head(10).to_dict()
         out.append(
@@ -56,7 +52,7 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
                     + f" ({len(names)} name{'' if len(names) == 1 else 's'}, "
                     f"e.g. {next(iter(names))})"
                 ),
-                **evidence(g),
+                **evidence(g, tx),
                 occurrences=len(g),
                 seen=total,
                 lookups_affected=lookups_of(lookups, set(g.index.tolist())),

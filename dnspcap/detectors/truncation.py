@@ -4,9 +4,10 @@
 UDP payload size) and no query for the same question over TCP from the same client
 in the next seconds.
 
-**Why it matters.** The client got no usable answer. glibc and Go retry over TCP;
-musl before 1.2.4 does not, so large answers (many A records, long TXT) fail on
-Alpine; a NetworkPolicy or firewall that blocks TCP/53 fails every client.
+**Why it matters.** The client got at most the records that fit in the truncated
+answer. glibc and Go retry over TCP; musl before 1.2.4 does not and uses what fit
+(the lab saw musl 1.2.3 return 29 of 40 A records), so large answers are cut short or
+fail on Alpine; a NetworkPolicy or firewall that blocks TCP/53 fails every client.
 
 **Wire pattern.** ``Q`` over UDP, ``R tc=1``, then no ``SYN`` to port 53.
 
@@ -61,7 +62,7 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
             confidence="medium",
             summary=(
                 f"{len(lost)} of {len(tc)} truncated (TC=1) answers were not retried over TCP: "
-                "those clients got no usable answer"
+                "those clients got at most the records that fit"
             ),
             **evidence(lost),
             occurrences=len(lost),

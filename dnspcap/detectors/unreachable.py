@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..findings import Finding, Option, detector
-from ._util import count_by, evidence, groups_of, lookups_of
+from ._util import evidence, lookups_of, rows
 
 MIN = Option("unreachable_min_queries", 3, "three unanswered tries rule out one lost packet")
 
@@ -38,24 +38,19 @@ MIN = Option("unreachable_min_queries", 3, "three unanswered tries rule out one 
 def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> list[Finding]:
     """Servers answering with ICMP unreachable, and servers with queries and no answer at
     all while some other server answered."""
-    attempts = tx["attempts"].to_numpy(np.int64)
-    asked = attempts > 0
+    asked = rows(
+        tx, (tx["attempts"] > 0).to_numpy(), ["server", "client", "attempts", "icmp", "responses"]
+    )
     out = _refused_by_icmp(tx, lookups, asked)
-    codes = np.asarray(tx["server"].cat.codes, np.int64)
-    seen = codes >= 0
-    n = len(tx["server"].cat.categories)
-    answers = np.bincount(codes[seen], tx["responses"].to_numpy(np.int64)[seen], minlength=n)
+    answers = tx.groupby("server", observed=True)["responses"].sum()
     if not (answers > 0).any():
         return out  # nothing answered at all: a capture problem or a down node, not one server
-    sent = np.bincount(codes[seen & asked], attempts[seen & asked], minlength=n)
     icmp_servers = {s for f in out for s in f.servers}
-    for server, rows in groups_of(tx["server"], np.flatnonzero(asked)):
-        code = tx["server"].cat.categories.get_loc(server)
-        if answers[code] > 0 or sent[code] < opts["unreachable_min_queries"]:
+    for server, g in asked.groupby("server", observed=True, sort=True):
+        if answers.get(server, 0) > 0 or g["attempts"].sum() < opts["unreachable_min_queries"]:
             continue
         if str(server) in icmp_servers:
             continue  # already reported with the ICMP errors that explain it
-        g = tx.iloc[rows]
         queries = int(g["attempts"].sum())
         out.append(
             Finding(
@@ -68,7 +63,7 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
                     f"{_n(g['client'].nunique(), 'client')} went unanswered while other "
                     "servers answered"
                 ),
-                **evidence(g),
+                **evidence(g, tx),
                 occurrences=queries,
                 seen=queries,
                 lookups_affected=lookups_of(lookups, set(g.index.tolist())),
@@ -83,19 +78,17 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
     return out
 
 
-def _refused_by_icmp(tx: pd.DataFrame, lookups: pd.DataFrame, asked: np.ndarray) -> list[Finding]:
+def _refused_by_icmp(tx: pd.DataFrame, lookups: pd.DataFrame, asked: pd.DataFrame) -> list[Finding]:
     """One finding per server whose queries drew ICMP destination-unreachable errors."""
-    icmp = tx["icmp"]
+    # by category, not by row: a million rows of text cost more than the check
+    icmp = asked["icmp"].astype("category")
     cats = [str(c) for c in icmp.cat.categories]
-    drew = np.array([c != "" and not c.startswith("response bounced") for c in cats] + [False])
-    hit = tx[asked & drew[np.asarray(icmp.cat.codes, np.int64)]]  # code -1 (missing): last
+    refused = np.array([c != "" and not c.startswith("response bounced") for c in cats] + [False])
+    hit = asked[refused[icmp.cat.codes.to_numpy()]]  # code -1 (missing) reads the last: False
     out: list[Finding] = []
-    if hit.empty:
-        return out
-    per_server = count_by(tx["server"], asked)
     for server, g in hit.groupby("server", observed=True, sort=True):
         reasons = g["icmp"].astype(str).value_counts()
-        total = int(per_server[tx["server"].cat.categories.get_loc(server)])
+        total = int((asked["server"] == server).sum())
         out.append(
             Finding(
                 code="DNS006",
@@ -107,7 +100,7 @@ def _refused_by_icmp(tx: pd.DataFrame, lookups: pd.DataFrame, asked: np.ndarray)
                     "nothing listens on port 53 there (a Service without endpoints, or the "
                     "DNS pod gone); glibc fails at once, musl waits out its timeout"
                 ),
-                **evidence(g),
+                **evidence(g, tx),
                 occurrences=len(g),
                 seen=total,
                 lookups_affected=lookups_of(lookups, set(g.index.tolist())),

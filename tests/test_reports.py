@@ -1,0 +1,261 @@
+"""The reports an engineer attaches to a ticket: golden files per sample, the JSON
+schema, escaping of what the capture says, the ticket size limit, and the notebook API.
+
+Golden reports live in `tests/golden/reports/`; regenerate them after a reviewed
+change with DNSPCAP_UPDATE_GOLDEN=1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+import dnspcap
+from dnspcap.render import markdown, render
+from dnspcap.render.model import facts
+
+from . import craft
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = sorted((ROOT / "samples" / "crafted").glob("*.pcap")) + sorted(
+    (ROOT / "samples" / "lab" / "captures").glob("*.pcap")
+)
+GOLDEN = ROOT / "tests" / "golden" / "reports"
+SCHEMA = json.loads((ROOT / "docs" / "report.schema.json").read_text())
+EVIL = "<script>document.title='pwned'</script>.evil.example"
+EVIL_IMG = "<img src=x onerror=alert(1)>.evil.example"
+
+
+@pytest.fixture(scope="module")
+def reports() -> dict[str, dnspcap.Report]:
+    # relative paths: the golden files must not depend on where the project is cloned
+    cwd = Path.cwd()
+    os.chdir(ROOT)
+    try:
+        return {_name(p): dnspcap.analyze(p.relative_to(ROOT)) for p in SAMPLES}
+    finally:
+        os.chdir(cwd)
+
+
+def _name(path: Path) -> str:
+    return ("lab-" if path.parent.name == "captures" else "") + path.stem
+
+
+def _golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("DNSPCAP_UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    assert text == path.read_text(), f"{name} differs from its golden file"
+
+
+@pytest.mark.parametrize("fmt,suffix", [("text", "txt"), ("markdown", "md"), ("json", "json")])
+@pytest.mark.parametrize("sample", [_name(p) for p in SAMPLES])
+def test_report_matches_golden_file(
+    reports: dict[str, dnspcap.Report], sample: str, fmt: str, suffix: str
+) -> None:
+    text = render(reports[sample], fmt, figures=False)
+    _golden(f"{sample}.{suffix}", text.replace(f"dnspcap {dnspcap.__version__}", "dnspcap X"))
+
+
+@pytest.mark.parametrize("sample", [_name(p) for p in SAMPLES])
+def test_json_follows_the_documented_schema(
+    reports: dict[str, dnspcap.Report], sample: str
+) -> None:
+    doc = json.loads(render(reports[sample], "json"))
+    jsonschema.validate(doc, SCHEMA)
+    report = reports[sample]
+    assert [f["code"] for f in doc["findings"]] == [f.code for f in report.findings]
+    assert doc["verdict"]["severity"] == report.worst
+    assert doc["summary"]["lookups"] == len(report.lookups)
+
+
+def test_verdict_comes_first_and_names_the_worst_finding(
+    reports: dict[str, dnspcap.Report],
+) -> None:
+    text = render(reports["incident-mixed"], "text")
+    first = text.splitlines()[0]
+    assert first.startswith("VERDICT: ERROR DNS001 2 of 18 same-socket A/AAAA pairs")
+    assert "First fix: Deploy NodeLocal DNSCache" in text.splitlines()[2]
+    # each finding shows its evidence messages and the filter that selects them
+    assert "frame.number in {5 6 7 16 17 18 77 78 81 82}" in text
+    assert re.search(r"77\s+16:00:07\.501000\s+10\.244\.1\.17:42001\s+10\.96\.0\.10:53", text)
+    healthy = render(reports["healthy-glibc"], "text")
+    assert healthy.startswith("VERDICT: OK No DNS problem found.\n")
+
+
+def test_clients_table_puts_the_troubled_first(reports: dict[str, dnspcap.Report]) -> None:
+    doc = json.loads(render(reports["incident-mixed"], "json"))
+    clients = doc["clients"]
+    assert [c["client"] for c in clients[:3]] == ["10.244.1.17", "10.244.2.33", "10.244.3.8"]
+    assert clients[0]["findings"] == "DNS001 DNS004" and clients[0]["resolver"] == "glibc"
+    assert clients[1]["resolver"] == "musl"
+    assert {c["findings"] for c in clients[3:]} == {"-"}
+
+
+# ---- what the capture says is attacker-controlled -----------------------------------------
+
+
+def evil_capture(tmp_path: Path) -> Path:
+    """A pod whose queries for crafted names draw SERVFAIL (DNS009 names them)."""
+    recs = []
+    for i, name in enumerate([EVIL, EVIL_IMG, "a|b*c_[x](y)`z`.example", "ok.example"]):
+        rcode = 0 if name == "ok.example" else 2
+        q = craft.udp4(craft.dns_query(name, id=0x100 + i), sport=41000 + i)
+        r = craft.udp4(craft.dns_response(name, id=0x100 + i, rcode=rcode), sport=53,
+                       dport=41000 + i, src=craft.SERVER4, dst=craft.CLIENT4)  # fmt: skip
+        recs += [craft.Rec(craft.frame(craft.LINK_ETHERNET, q), craft.T0 + i * craft.SEC),
+                 craft.Rec(craft.frame(craft.LINK_ETHERNET, r), craft.T0 + i * craft.SEC
+                           + craft.MS)]  # fmt: skip
+    return craft.write(tmp_path / "evil.pcap", craft.pcap(recs))
+
+
+def test_html_escapes_every_value_from_the_capture(tmp_path: Path) -> None:
+    report = dnspcap.analyze(evil_capture(tmp_path))
+    assert any(EVIL in f.summary or EVIL in str(f.details) for f in report.findings)
+    html = render(report, "html", figures=False)
+    assert "<script" not in html.lower() and "<img src=x" not in html
+    assert "&lt;script&gt;document.title=&#x27;pwned&#x27;&lt;/script&gt;" in html
+    assert "Content-Security-Policy" in html and "default-src 'none'" in html
+    assert "http://" not in html and "https://" not in html  # nothing to fetch
+
+
+def test_markdown_escapes_every_value_from_the_capture(tmp_path: Path) -> None:
+    text = render(dnspcap.analyze(evil_capture(tmp_path)), "markdown", figures=False)
+    assert "<script" not in text and "<img" not in text
+    assert "&lt;script&gt;" in text
+    # markdown syntax in a name stays text: no table cell split, no emphasis, no link
+    assert r"a\|b\*c\_\[x\](y)\`z\`.example" in text
+
+
+def test_text_report_neutralises_terminal_escapes(tmp_path: Path) -> None:
+    name = "bad\x1b[2J\x07.example"
+    recs = []
+    for i in range(2):
+        q = craft.udp4(craft.dns_query(name, id=7 + i), sport=41000 + i)
+        r = craft.udp4(craft.dns_response(name, id=7 + i, rcode=2), sport=53, dport=41000 + i,
+                       src=craft.SERVER4, dst=craft.CLIENT4)  # fmt: skip
+        recs += [craft.Rec(craft.frame(1, q), craft.T0 + i * craft.SEC),
+                 craft.Rec(craft.frame(1, r), craft.T0 + i * craft.SEC + craft.MS)]  # fmt: skip
+    report = dnspcap.analyze(craft.write(tmp_path / "esc.pcap", craft.pcap(recs)))
+    text = render(report, "text", color=True)
+    assert "\x07" not in text and "\x1b[2J" not in text
+    assert "\x1b[33m[WARNING]\x1b[0m DNS009" in text  # our own colour codes stay
+
+
+def test_markdown_fits_a_ticket_and_links_figure_files(tmp_path: Path) -> None:
+    report = dnspcap.analyze(ROOT / "samples" / "crafted" / "incident-mixed.pcap")
+    out = report.save(tmp_path / "ticket.md")
+    text = out.read_text()
+    assert "data:" not in text
+    for key in ("timeline", "latency", "queries"):
+        png = tmp_path / f"ticket-{key}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"](ticket-{key}.png)" in text
+
+
+def test_markdown_shrinks_evidence_to_stay_under_the_limit(
+    reports: dict[str, dnspcap.Report], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    report = reports["upstream-trouble"]
+    full = render(report, "markdown", figures=False)
+    monkeypatch.setattr(markdown, "LIMIT", len(full) - 1)
+    shorter = render(report, "markdown", figures=False)
+    assert len(shorter) < len(full)
+    assert shorter.count("frame.number in {") == full.count("frame.number in {")
+    assert "more*" in shorter  # the evidence tables say what they left out
+
+
+def test_html_embeds_its_figures_and_stays_self_contained(
+    reports: dict[str, dnspcap.Report],
+) -> None:
+    html = render(reports["incident-mixed"], "html")
+    assert html.count('src="data:image/png;base64,') == 3
+    assert not re.search(r"""(src|href)=["'](?!data:|#)""", html)  # only inline images, anchors
+    assert "@media print" in html
+
+
+# ---- Jupyter ------------------------------------------------------------------------------
+
+
+def test_report_shows_itself_in_jupyter(reports: dict[str, dnspcap.Report]) -> None:
+    report = reports["incident-mixed"]
+    bundle = report._repr_mimebundle_()
+    assert bundle["text/plain"].startswith("VERDICT: ERROR DNS001")
+    assert "<html" not in bundle["text/html"] and 'class="dnspcap-report"' in bundle["text/html"]
+    assert bundle["text/html"].count("data:image/png;base64,") == 3
+    table = report.findings.to_frame()
+    assert list(table["code"]) == ["DNS001", "DNS002", "DNS003", "DNS004", "DNS005"]
+    assert "<table" in report.findings._repr_html_()
+    assert "DNS001" in report.findings[0]._repr_html_()
+    assert [f.code for f in report.findings.code("dns004")] == ["DNS004"]
+    assert "5 findings, worst: error" in repr(report)
+
+
+def test_finding_opens_its_packets_with_scapy() -> None:
+    from scapy.layers.dns import DNS
+
+    report = dnspcap.analyze(ROOT / "samples" / "crafted" / "conntrack-race-glibc.pcap")
+    race = report.findings.code("DNS001")[0]
+    pkts = race.packets()
+    assert [p.frame for p in pkts] == list(race.frames)
+    assert all(p.haslayer(DNS) for p in pkts)
+    lost = [p for p in pkts if p[DNS].qr == 0 and p[DNS].qd[0].qtype == 28]
+    assert lost and {round(float(p.time) % 60, 3) for p in lost} <= {
+        round(t.second + t.microsecond / 1e6, 3)
+        for t in report.messages.set_index("frame").loc[[p.frame for p in lost], "ts"]
+    }
+
+
+def test_packets_of_a_stdin_capture_is_a_clear_error() -> None:
+    import dataclasses
+
+    report = dnspcap.analyze(ROOT / "samples" / "crafted" / "conntrack-race-glibc.pcap")
+    f = dataclasses.replace(report.findings[0], source=("-",))
+    with pytest.raises(dnspcap.CaptureError, match="standard input"):
+        f.packets()
+    with pytest.raises(ValueError, match="capture file"):
+        dataclasses.replace(f, source=()).packets()
+
+
+def test_export_round_trips_through_parquet_and_csv(
+    reports: dict[str, dnspcap.Report], tmp_path: Path
+) -> None:
+    import pandas as pd
+
+    report = reports["search-list-and-tcp-fallback"]
+    paths = report.export(tmp_path, "parquet")
+    assert [p.name for p in paths] == [
+        f"search-list-and-tcp-fallback.{t}.parquet" for t in ("messages", "transactions", "lookups")
+    ]
+    tx = pd.read_parquet(paths[1])
+    assert len(tx) == len(report.transactions)
+    assert tx["qname"].dtype == "category" and str(tx["query_ts"].dtype) == "datetime64[ns, UTC]"
+    assert [list(f) for f in tx["query_frames"]] == [
+        list(f) for f in report.transactions["query_frames"]
+    ]
+    csv = report.export(tmp_path, "csv")
+    lk = pd.read_csv(csv[2], keep_default_na=False)
+    assert lk.loc[0, "name"] == "api.example.com" and lk.loc[0, "search_queries"] == 6
+    assert json.loads(lk.loc[0, "transactions_index"]) == list(
+        report.lookups["transactions_index"].iloc[0]
+    )
+
+
+def test_findings_of_several_files_point_into_their_own_file() -> None:
+    crafted = ROOT / "samples" / "crafted"
+    report = dnspcap.analyze([crafted / "incident-mixed.pcap", crafted / "upstream-trouble.pcap"])
+    loop = report.findings.code("DNS007")[0]
+    assert loop.files == (str(crafted / "upstream-trouble.pcap"),)
+    pkts = loop.packets()
+    assert {p.file for p in pkts} == {str(crafted / "upstream-trouble.pcap")}
+    assert len(pkts) == len(loop.frames) == 150
+    doc = json.loads(render(report, "json", figures=False))
+    evidence = doc["findings"][0]["evidence"]
+    assert {row["type"] for row in evidence} == {"HINFO"}  # not incident-mixed's frames 66..
+    assert ("in file", str(crafted / "upstream-trouble.pcap")) in facts(loop)
