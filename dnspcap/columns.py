@@ -222,7 +222,7 @@ LOOKUP_COLUMNS: tuple[Column, ...] = (
     Column("resolver_evidence", "str", "The signs the resolver was told by."),
     Column(
         "transactions_index",
-        "object",
+        "list<item: int64>[pyarrow]",
         "Index labels of the transactions table (`tx.loc[...]`) in this lookup; for a table "
         "straight from `pair()` they are also row positions.",
     ),

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .categorical import coded, distinct, equal_pairs
+from .pairing import list_column
 
 if TYPE_CHECKING:
     from .lookups import Queries
@@ -160,7 +161,6 @@ def lookup_table(
     used = distinct(client)
     remap = np.zeros(len(q.clients), np.int64)
     remap[used] = np.arange(len(used))
-    txns = rows.tolist()
     return pd.DataFrame(
         {
             "client": pd.Categorical.from_codes(
@@ -182,9 +182,7 @@ def lookup_table(
             "sockets": sockets.astype(np.int64),
             "resolver": pd.Categorical.from_codes(resolver, categories=pd.Index(RESOLVERS)),
             "resolver_evidence": evidence,
-            "transactions_index": [
-                txns[a:b] for a, b in zip(starts.tolist(), (starts + sizes).tolist(), strict=True)
-            ],
+            "transactions_index": list_column(rows, sizes, pa.int64()),
         }
     )
 

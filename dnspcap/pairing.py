@@ -161,9 +161,10 @@ def _join_mismatched(
     return remap[txn], mismatched
 
 
-def _list_column(
+def list_column(
     values: np.ndarray, counts: np.ndarray, typ: pa.DataType
 ) -> pd.arrays.ArrowExtensionArray:
+    """A pyarrow list column: row i holds the next counts[i] values."""
     offsets = np.zeros(len(counts) + 1, np.int32)
     np.cumsum(counts, out=offsets[1:])
     arr = pa.ListArray.from_arrays(pa.array(offsets), pa.array(values, type=typ))
@@ -232,13 +233,13 @@ def _build(
     status[mism] = 4
     # the attempts' frames, the responses' frames, and the gaps between attempts
     frames = m["frame"].to_numpy(np.int64)[order]
-    q_frames = _list_column(frames[q_sorted], attempts, pa.int64())
-    r_frames = _list_column(frames[~q_sorted], responses, pa.int64())
+    q_frames = list_column(frames[q_sorted], attempts, pa.int64())
+    r_frames = list_column(frames[~q_sorted], responses, pa.int64())
     q_ts_all = ts_sorted[q_sorted]
     q_tid = tid[q_sorted]
     gap_mask = np.r_[False, q_tid[1:] == q_tid[:-1]] if len(q_tid) else np.empty(0, bool)
     gaps = (np.diff(q_ts_all, prepend=0) / 1e9)[gap_mask]
-    retry_gaps = _list_column(gaps, np.maximum(attempts - 1, 0), pa.float64())
+    retry_gaps = list_column(gaps, np.maximum(attempts - 1, 0), pa.float64())
 
     def tstamp(v: np.ndarray, mask: np.ndarray) -> pd.Series:
         s = pd.Series(pd.DatetimeIndex(v.view("datetime64[ns]")).tz_localize("UTC"))

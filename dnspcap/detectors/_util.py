@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..categorical import codes_of, pack, shared_codes, strings_of
 from ..findings import frame_filter
@@ -81,11 +83,10 @@ def lookup_positions(lookups: pd.DataFrame, txn_rows: set[int]) -> np.ndarray:
         return np.zeros(0, np.int64)
 
     def txn_to_lookup() -> np.ndarray:
-        idx = lookups["transactions_index"]
-        sizes = lookups["transactions"].to_numpy(np.int64)  # len() of each index list
-        rows = np.fromiter(itertools.chain.from_iterable(idx), np.int64, int(sizes.sum()))
+        sizes = lookups["transactions"].to_numpy(np.int64)
+        rows = flat_rows(lookups["transactions_index"])
         out = np.full(int(rows.max()) + 1, -1, np.int64)
-        out[rows] = np.repeat(np.arange(len(idx)), sizes)
+        out[rows] = np.repeat(np.arange(len(sizes)), sizes)
         return out
 
     owner = cached(lookups, "txn_to_lookup", txn_to_lookup)
@@ -93,6 +94,14 @@ def lookup_positions(lookups: pd.DataFrame, txn_rows: set[int]) -> np.ndarray:
     rows = rows[rows < len(owner)]
     found = owner[rows]
     return np.unique(found[found >= 0])
+
+
+def flat_rows(col: pd.Series) -> np.ndarray:
+    """The transaction rows of a lookups table's transactions_index, one after another."""
+    if isinstance(col.dtype, pd.ArrowDtype):
+        arr = pa.chunked_array(col.array._pa_array)  # type: ignore[attr-defined]
+        return np.asarray(pc.list_flatten(arr).to_numpy(zero_copy_only=False), np.int64)
+    return np.fromiter(itertools.chain.from_iterable(col), np.int64)
 
 
 def _names(col: pd.Series) -> tuple[str, ...]:

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from ..categorical import distinct
 from ..findings import Finding, Option, detector
 from ._util import evidence, same_socket_pairs
 
@@ -46,7 +47,7 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
     early = pairs.iloc[first]
     n_pairs = int(both.sum())
     colliding = int((early["id_a"] == early["id_b"]).sum())
-    rows = sorted(set(early["row_a"]) | set(early["row_b"]))
+    rows = distinct(np.concatenate([early["row_a"].to_numpy(), early["row_b"].to_numpy()]))
     return [
         Finding(
             code="DNS003",

@@ -20,14 +20,13 @@ Services by their short name.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
 from ..findings import Finding, Option, detector
-from ._util import evidence
+from ._util import evidence, flat_rows
 
 MIN_WASTED = Option("search_min_wasted", 1, "any wasted query is worth knowing about")
 
@@ -37,16 +36,19 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
     """One finding for all lookups that spent queries on the search list."""
     if lookups.empty:
         return []
-    ok = lookups[lookups["outcome"] == "answered"]
-    hit = ok[ok["search_queries"] > 0]
+    # masks, and only the columns read: taking the transactions_index lists costs more
+    ok = np.asarray(lookups["outcome"] == "answered", bool)
+    n_ok = int(ok.sum())
+    hit_mask = ok & (lookups["search_queries"].to_numpy() > 0)
+    hit = lookups.loc[hit_mask, ["search_queries", "search_time", "name"]]
     wasted = int(hit["search_queries"].sum())
     if hit.empty or wasted < opts["search_min_wasted"]:
         return []
     # time lost: from the lookup's start to the first query for the name that resolved
     lost = float(hit["search_time"].sum())
     names = hit["name"].value_counts()
-    idx = hit["transactions_index"]
-    rows = np.fromiter(itertools.chain.from_iterable(idx), np.int64)
+    rows = flat_rows(lookups["transactions_index"])
+    rows = rows[np.repeat(hit_mask, lookups["transactions"].to_numpy(np.int64))]
     # labels, not positions: tx may lack the DNAT copies (a mask, not np.unique: cheaper)
     labels = tx.index.to_numpy()
     seen = np.zeros(max(int(rows.max(initial=-1)), int(labels.max(initial=-1))) + 1, bool)
@@ -62,12 +64,12 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
             severity="warning",
             confidence="high",
             summary=(
-                f"{len(hit)} of {len(ok)} answered lookups went through the search list first: "
+                f"{len(hit)} of {n_ok} answered lookups went through the search list first: "
                 f"{wasted} NXDOMAIN queries ({per_lookup:.1f} per lookup), {lost:.3f} s in all"
             ),
             **evidence(involved, tx),
             occurrences=len(hit),
-            seen=len(ok),
+            seen=n_ok,
             lookups_affected=len(hit),
             seconds_lost=round(lost, 6),
             remediation=(
