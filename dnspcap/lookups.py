@@ -32,7 +32,7 @@ import pandas as pd
 from ._kernel import group_lookups
 from .categorical import coded
 from .fast import check_constants
-from .lookuptable import lookup_table
+from .lookuptable import NEW_ROUND_S, lookup_table
 
 # A step of a lookup follows the previous one at once (the next search suffix is asked
 # as soon as NXDOMAIN arrives); retries come after the resolver's timeout (5 s glibc,
@@ -48,9 +48,6 @@ RARE_PAIR = 10
 # over TCP; answered truncated
 Q_REPLIED, Q_FOUND, Q_TCP, Q_TC = 1, 2, 4, 8
 check_constants(__name__, globals(), ("Q_REPLIED", "Q_FOUND", "Q_TCP", "Q_TC"))
-# glibc's next round after a timeout (new sockets, the next nameserver) comes a whole
-# timeout after the last query; no resolver waits less than this
-NEW_ROUND_S = 0.9
 
 
 class Queries(NamedTuple):

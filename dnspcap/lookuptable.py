@@ -54,7 +54,9 @@ _SIGNS = {
 }
 _SIGN_NAMES = list(_SIGNS)
 _NAT = np.iinfo(np.int64).min
-NEW_ROUND_NS = 900_000_000  # lookups.NEW_ROUND_S: no resolver resends sooner
+# glibc's next round after a timeout (new sockets, the next nameserver) comes a whole
+# timeout after the last query; no resolver waits less than this
+NEW_ROUND_S = 0.9
 
 
 def _gap_sums(gaps: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -208,7 +210,7 @@ def _retry_spans(
     np.maximum.at(last_g, codes, last_ns)
     first, last = first_g[codes], last_g[codes]
     # musl asks every nameserver at once: copies microseconds apart are not a wait
-    last = np.where(last - first >= NEW_ROUND_NS, last, first)
+    last = np.where(last - first >= NEW_ROUND_S * 1e9, last, first)
     return first, last
 
 

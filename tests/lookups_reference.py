@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from dnspcap.categorical import strings_of
-from dnspcap.lookups import LOOKUP_GAP_S, NEW_ROUND_S, RARE_PAIR, SEARCH_STEP_GAP_S
+from dnspcap.lookups import LOOKUP_GAP_S, NEW_ROUND_S, RARE_PAIR, SEARCH_STEP_GAP_S, _readings
 
 
 class _Lookup:
@@ -115,20 +115,6 @@ class _Queries:
             & (np.asarray(self.rcode, dtype=object) != "NXDOMAIN")
             & ~np.asarray(self.tc, bool)
         ).tolist()
-
-
-def _readings(name: str, search: list[str]) -> list[tuple[str, int]]:
-    """The (base name, search step) a query name can be: the base with the step's suffix,
-    for each suffix it ends with, and last the name itself, asked as it is after the
-    suffixes. Under ndots:5 `svc-1.ns-1.svc.cluster.local` is the name as it is, step 1 of
-    `svc-1.ns-1` and, with search `ns-1.svc.cluster.local`, step 0 of `svc-1`: which one,
-    only the open lookups can tell."""
-    out = [
-        (name[: -len(s) - 1], i)
-        for i, s in enumerate(search)
-        if name.endswith("." + s) and len(name) > len(s) + 1
-    ]
-    return [*out, (name, len(search))]
 
 
 def lookups(

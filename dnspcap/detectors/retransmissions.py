@@ -36,20 +36,18 @@ MIN_GAP = Option(
 )
 
 
-def _timeout_name(gap: float) -> str:
-    if 4.5 <= gap <= 5.5:
-        return "glibc default timeout (5 s)"
-    if 2.2 <= gap <= 2.8:
-        return "musl default (timeout 5 s / attempts 2)"
-    return f"a {gap:.1f} s timeout"
+# known resolver timeouts: (low, high) gap in s, long name, short name
+_TIMEOUTS = (
+    (4.5, 5.5, "glibc default timeout (5 s)", "glibc default"),
+    (2.2, 2.8, "musl default (timeout 5 s / attempts 2)", "musl default"),
+)
 
 
-def _short_name(gap: float) -> str:
-    if 4.5 <= gap <= 5.5:
-        return "glibc default"
-    if 2.2 <= gap <= 2.8:
-        return "musl default"
-    return "a custom timeout"
+def _timeout_name(gap: float, short: bool = False) -> str:
+    for lo, hi, long_name, short_name in _TIMEOUTS:
+        if lo <= gap <= hi:
+            return short_name if short else long_name
+    return "a custom timeout" if short else f"a {gap:.1f} s timeout"
 
 
 @detector("DNS004", "timeout.retransmissions", "warning", [MIN, MIN_GAP])
@@ -77,7 +75,9 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
         if len(usual) == 1:
             how = f"{typical:.2f} s: {_timeout_name(typical)}"
         else:  # glibc and musl clients side by side: name both timeouts
-            how = " and ".join(f"{g:.2f} s ({n}x, {_short_name(g)})" for g, n in usual[:2])
+            how = " and ".join(
+                f"{g:.2f} s ({n}x, {_timeout_name(g, short=True)})" for g, n in usual[:2]
+            )
         asked = int((tx["server"] == server).sum())
         answered = int((group["status"] == "answered").sum())
         out.append(
