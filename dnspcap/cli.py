@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 import pandas as pd
 
 from .errors import CaptureError, DnspcapError
-from .export import EXPORT_FORMATS, SUFFIXES
+from .export import EXPORT_FORMATS, SUFFIXES, export_tables
 from .findings import SEVERITIES, catalogue, render_catalogue
 from .messages import read_messages
 from .progress import CountingFile, Progress, file_size
@@ -166,8 +166,6 @@ def _export(args: argparse.Namespace, ports: list[int], parser: argparse.Argumen
         parser.error(f"--tables: unknown table(s) {', '.join(bad)}; choose from {', '.join(known)}")
     report = _run(args, ports, select=[])
     tables = {k: v for k, v in report.tables().items() if k in names}
-    from .export import export_tables
-
     stem = Path(args.files[0]).name.split(".")[0] if args.files[0] != "-" else "stdin"
     for path in export_tables(tables, Path(args.output or "."), stem, args.to):
         print(path)
