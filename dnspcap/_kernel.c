@@ -9,14 +9,15 @@
  *   merge_rows()           put appended rows in their place, in place (_rows.c)
  *   count_codes(), recode()  count and map category codes (_rows.c)
  *   rehash()               grow an interning table
- *   assign_transactions()  number transactions for dnspcap.pairing (_rows.c)
+ *   pair_assign(), pair_stats(), pair_links()
+ *                          the passes of dnspcap.pairing (_pair.c)
  *   group_lookups()        the lookup of each query for dnspcap.lookups (_lookups.c)
  */
 #include "_kernel.h"
 
 /* ---- argument checking ---------------------------------------------------------------- */
 
-enum { A_I64, A_U64, A_U8, A_U16, A_U32, A_BOOL8, A_INT, A_FLAG };
+enum { A_I64, A_U64, A_U8, A_U16, A_U32, A_I32, A_BOOL8, A_INT, A_FLAG };
 
 typedef struct {
     const char *name;
@@ -58,6 +59,8 @@ static int format_ok(const char *fmt, int type)
         return fmt[0] == 'H';
     case A_U32:
         return fmt[0] == 'I' || fmt[0] == 'L'; /* the item size is checked too */
+    case A_I32:
+        return fmt[0] == 'i' || fmt[0] == 'l';
     case A_BOOL8:
         return fmt[0] == '?';
     }
@@ -73,6 +76,7 @@ static Py_ssize_t item_size(int type)
     case A_U16:
         return 2;
     case A_U32:
+    case A_I32:
         return 4;
     default:
         return 1;
@@ -92,6 +96,8 @@ static const char *type_name(int type)
         return "uint16";
     case A_U32:
         return "uint32";
+    case A_I32:
+        return "int32";
     default:
         return "bool";
     }
@@ -760,57 +766,196 @@ static PyObject *kernel_rehash(PyObject *Py_UNUSED(self), PyObject *const *args,
     Py_RETURN_NONE;
 }
 
-/* ---- assign_transactions() ------------------------------------------------------------ */
-
-static const Arg ASSIGN_ARGS[] = {
-    {"key", A_I64, 1, 0, RO},
-    {"ts", A_I64, 1, 0, RO},
-    {"is_query", A_BOOL8, 1, 0, RO},
-    {"retry_ns", A_INT, 0, 0, RO},
-};
-
-static PyObject *kernel_assign(PyObject *Py_UNUSED(self), PyObject *const *args,
-                               Py_ssize_t nargs)
+/* every value of v[k] within [lo, hi) */
+static int all_within(const Py_buffer *v, int64_t lo, int64_t hi, const char *name,
+                      const char *fname)
 {
-    Py_buffer v[4];
-    int64_t sc[4];
-    PyObject *numpy = NULL, *out = NULL;
-    Py_buffer ov;
-    if (parse_args("assign_transactions", args, nargs, ASSIGN_ARGS, 4, v, sc) < 0)
-        return NULL;
-    int64_t n = length(&v[0]);
-    if (length(&v[1]) != n || length(&v[2]) != n) {
-        PyErr_Format(PyExc_ValueError,
-                     "assign_transactions: key, ts and is_query differ in length "
-                     "(%lld, %lld, %lld)",
-                     (long long)n, (long long)length(&v[1]), (long long)length(&v[2]));
-        goto fail;
+    const int64_t *x = v->buf;
+    for (int64_t i = 0; i < length(v); i++)
+        if (x[i] < lo || x[i] >= hi) {
+            PyErr_Format(PyExc_ValueError, "%s: %s[%lld] = %lld is not within [%lld, %lld)",
+                         fname, name, (long long)i, (long long)x[i], (long long)lo,
+                         (long long)hi);
+            return -1;
+        }
+    return 0;
+}
+
+/* ---- pair_assign(), pair_stats(), pair_links() --------------------------------------- */
+
+/* The twelve message columns every pairing pass starts with (see PairCols). */
+#define PAIR_COLS                                                                              \
+    {"qr", A_BOOL8, 1, 0, RO}, {"file", A_I32, 1, 0, RO}, {"src", A_I32, 1, 0, RO},            \
+    {"dst", A_I32, 1, 0, RO}, {"sport", A_U16, 1, 0, RO}, {"dport", A_U16, 1, 0, RO},        \
+    {"transport", A_I32, 1, 0, RO}, {"id", A_U16, 1, 0, RO}, {"qname", A_I32, 1, 0, RO},     \
+    {"qtype", A_I32, 1, 0, RO}, {"qclass", A_I32, 1, 0, RO}, {"ts", A_I64, 1, 0, RO}
+#define N_PAIR_COLS 12
+
+static const Arg PAIR_ASSIGN_ARGS[] = {
+    PAIR_COLS, {"order", A_I64, 1, 0, RO}, {"retry_ns", A_INT, 0, 0, RO},
+    {"txn", A_I64, 1, 0, RW}, {"kind", A_U8, 1, 0, RW},
+};
+static const Arg PAIR_STATS_ARGS[] = {
+    PAIR_COLS, {"order", A_I64, 1, 0, RO}, {"frame", A_I64, 1, 0, RO},
+    {"txn", A_I64, 1, 0, RO}, {"first_q", A_I64, 1, 0, RW},
+    {"first_r", A_I64, 1, 0, RW}, {"last_q", A_I64, 1, 0, RW}, {"last_q_any", A_I64, 1, 0, RW},
+    {"attempts", A_I32, 1, 0, RW}, {"responses", A_I32, 1, 0, RW},
+    {"q_frames", A_I64, 1, 0, RW}, {"r_frames", A_I64, 1, 0, RW}, {"gaps", A_I64, 1, 0, RW},
+};
+static const Arg PAIR_LINKS_ARGS[] = {
+    PAIR_COLS, {"rep", A_I64, 1, 0, RO}, {"attempts", A_I32, 1, 0, RO},
+    {"prev_flow", A_I64, 1, 0, RW}, {"prev_nat", A_I64, 1, 0, RW},
+};
+#define NARGS(spec) ((Py_ssize_t)(sizeof spec / sizeof spec[0]))
+
+/* PairCols from the first twelve views, all of one length; and an order of the rows
+ * (empty: the rows' own) whose every entry is a row. */
+static int pair_cols(const char *fname, Py_buffer *v, const Py_buffer *order, PairCols *c)
+{
+    c->n = length(&v[0]);
+    for (int k = 1; k < N_PAIR_COLS; k++)
+        if (length(&v[k]) != c->n) {
+            PyErr_Format(PyExc_ValueError, "%s: %s has %lld entries, qr %lld", fname,
+                         PAIR_ASSIGN_ARGS[k].name, (long long)length(&v[k]), (long long)c->n);
+            return -1;
+        }
+    c->qr = v[0].buf;
+    c->file = v[1].buf;
+    c->src = v[2].buf;
+    c->dst = v[3].buf;
+    c->sport = v[4].buf;
+    c->dport = v[5].buf;
+    c->transport = v[6].buf;
+    c->id = v[7].buf;
+    c->qname = v[8].buf;
+    c->qtype = v[9].buf;
+    c->qclass = v[10].buf;
+    c->ts = v[11].buf;
+    if (order == NULL)
+        return 0;
+    if (length(order) != 0 && length(order) != c->n) {
+        PyErr_Format(PyExc_ValueError, "%s: order has %lld entries, not 0 or %lld", fname,
+                     (long long)length(order), (long long)c->n);
+        return -1;
     }
-    numpy = PyImport_ImportModule("numpy");
-    if (numpy == NULL)
-        goto fail;
-    out = PyObject_CallMethod(numpy, "empty", "(Ls)", (long long)n, "int64");
-    if (out == NULL)
-        goto fail;
-    static const Arg out_arg = {"txn", A_I64, 1, 0, RW};
-    if (get_array(out, &out_arg, &ov) < 0)
-        goto fail;
-    const int64_t *key = v[0].buf, *ts = v[1].buf;
-    const uint8_t *is_query = v[2].buf;
-    int64_t *txn = ov.buf;
-    int64_t retry_ns = sc[3];
+    return all_within(order, 0, c->n, "order", fname);
+}
+
+static int same_length(const char *fname, Py_buffer *v, int from, int to, int64_t n,
+                       const Arg *spec)
+{
+    for (int k = from; k < to; k++)
+        if (length(&v[k]) != n) {
+            PyErr_Format(PyExc_ValueError, "%s: %s has %lld entries, expected %lld", fname,
+                         spec[k].name, (long long)length(&v[k]), (long long)n);
+            return -1;
+        }
+    return 0;
+}
+
+static PyObject *kernel_pair_assign(PyObject *Py_UNUSED(self), PyObject *const *args,
+                                    Py_ssize_t nargs)
+{
+    enum { NA = NARGS(PAIR_ASSIGN_ARGS) };
+    Py_buffer v[NA];
+    int64_t sc[NA];
+    PairCols c;
+    if (parse_args("pair_assign", args, nargs, PAIR_ASSIGN_ARGS, NA, v, sc) < 0)
+        return NULL;
+    int64_t made = -1;
+    if (pair_cols("pair_assign", v, &v[12], &c) < 0 ||
+        same_length("pair_assign", v, 14, 16, c.n, PAIR_ASSIGN_ARGS) < 0)
+        goto done;
+    if (c.n >= UINT32_MAX / 2) {
+        PyErr_SetString(PyExc_ValueError, "pair_assign: too many messages");
+        goto done;
+    }
     Py_BEGIN_ALLOW_THREADS
-    number_transactions(key, ts, is_query, n, retry_ns, txn);
+    made = pair_assign(&c, v[12].buf, length(&v[12]), sc[13], v[14].buf, v[15].buf);
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&ov);
-    Py_DECREF(numpy);
-    release_all(v, 4);
-    return out;
-fail:
-    Py_XDECREF(out);
-    Py_XDECREF(numpy);
-    release_all(v, 4);
-    return NULL;
+    if (made < 0)
+        PyErr_NoMemory();
+done:
+    release_all(v, NA);
+    return made < 0 ? NULL : PyLong_FromLongLong((long long)made);
+}
+
+static PyObject *kernel_pair_stats(PyObject *Py_UNUSED(self), PyObject *const *args,
+                                   Py_ssize_t nargs)
+{
+    enum { NA = NARGS(PAIR_STATS_ARGS) };
+    Py_buffer v[NA];
+    int64_t sc[NA];
+    PairCols c;
+    PairStats o;
+    int rc = -4;
+    if (parse_args("pair_stats", args, nargs, PAIR_STATS_ARGS, NA, v, sc) < 0)
+        return NULL;
+    o.n_txn = length(&v[15]);
+    if (pair_cols("pair_stats", v, &v[12], &c) < 0 ||
+        same_length("pair_stats", v, 13, 15, c.n, PAIR_STATS_ARGS) < 0 ||
+        same_length("pair_stats", v, 15, 21, o.n_txn, PAIR_STATS_ARGS) < 0)
+        goto done;
+    o.nq = length(&v[21]);
+    o.nr = length(&v[22]);
+    if (length(&v[23]) < o.nq) {
+        PyErr_SetString(PyExc_ValueError, "pair_stats: gaps is shorter than q_frames");
+        goto done;
+    }
+    o.first_q = v[15].buf;
+    o.first_r = v[16].buf;
+    o.last_q = v[17].buf;
+    o.last_q_any = v[18].buf;
+    o.attempts = v[19].buf;
+    o.responses = v[20].buf;
+    o.q_frames = v[21].buf;
+    o.r_frames = v[22].buf;
+    o.gaps = v[23].buf;
+    Py_BEGIN_ALLOW_THREADS
+    rc = pair_stats(&c, v[13].buf, v[14].buf, v[12].buf, length(&v[12]), &o);
+    Py_END_ALLOW_THREADS
+    if (rc == -1)
+        PyErr_NoMemory();
+    else if (rc == -2)
+        PyErr_SetString(PyExc_ValueError, "pair_stats: a transaction number is out of range");
+    else if (rc == -3)
+        PyErr_SetString(PyExc_ValueError,
+                        "pair_stats: q_frames or r_frames does not fit the queries or responses");
+done:
+    release_all(v, NA);
+    return rc == 0 ? PyLong_FromLongLong((long long)o.ngaps) : NULL;
+}
+
+static PyObject *kernel_pair_links(PyObject *Py_UNUSED(self), PyObject *const *args,
+                                   Py_ssize_t nargs)
+{
+    enum { NA = NARGS(PAIR_LINKS_ARGS) };
+    Py_buffer v[NA];
+    int64_t sc[NA];
+    PairCols c;
+    int rc = -3;
+    if (parse_args("pair_links", args, nargs, PAIR_LINKS_ARGS, NA, v, sc) < 0)
+        return NULL;
+    int64_t m = length(&v[12]);
+    if (pair_cols("pair_links", v, NULL, &c) < 0 ||
+        same_length("pair_links", v, 12, 16, m, PAIR_LINKS_ARGS) < 0)
+        goto done;
+    if (m >= UINT32_MAX / 2) {
+        PyErr_SetString(PyExc_ValueError, "pair_links: too many transactions");
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    rc = pair_links(&c, v[12].buf, v[13].buf, m, v[14].buf, v[15].buf);
+    Py_END_ALLOW_THREADS
+    if (rc == -1)
+        PyErr_NoMemory();
+    else if (rc == -2)
+        PyErr_SetString(PyExc_ValueError, "pair_links: a row in rep is out of range");
+done:
+    release_all(v, NA);
+    if (rc != 0)
+        return NULL;
+    Py_RETURN_NONE;
 }
 
 /* ---- group_lookups() ------------------------------------------------------------------ */
@@ -823,20 +968,6 @@ static const Arg GROUP_ARGS[] = {
     {"new_round", A_INT, 0, 0, RO},
 };
 #define GROUP_NARGS 13
-
-/* every value of v[k] within [lo, hi) */
-static int all_within(const Py_buffer *v, int64_t lo, int64_t hi, const char *name)
-{
-    const int64_t *x = v->buf;
-    for (int64_t i = 0; i < length(v); i++)
-        if (x[i] < lo || x[i] >= hi) {
-            PyErr_Format(PyExc_ValueError, "group_lookups: %s[%lld] = %lld is not within "
-                         "[%lld, %lld)", name, (long long)i, (long long)x[i], (long long)lo,
-                         (long long)hi);
-            return -1;
-        }
-    return 0;
-}
 
 static PyObject *kernel_group_lookups(PyObject *Py_UNUSED(self), PyObject *const *args,
                                       Py_ssize_t nargs)
@@ -861,11 +992,13 @@ static PyObject *kernel_group_lookups(PyObject *Py_UNUSED(self), PyObject *const
                         "nbases, gap or new_round is negative");
         goto fail;
     }
-    if (all_within(&v[0], 0, INT64_MAX, "client") < 0 || all_within(&v[1], 0, m, "rset") < 0 ||
-        all_within(&v[2], 0, INT32_MAX, "qtype") < 0 ||
-        all_within(&v[3], 0, INT32_MAX, "port") < 0 ||
-        all_within(&v[6], 0, nr, "rs_start") < 0 || all_within(&v[7], 1, nr + 1, "rs_len") < 0 ||
-        all_within(&v[8], 0, nbases, "r_base") < 0)
+    const char *f = "group_lookups";
+    if (all_within(&v[0], 0, INT64_MAX, "client", f) < 0 ||
+        all_within(&v[1], 0, m, "rset", f) < 0 || all_within(&v[2], 0, INT32_MAX, "qtype", f) < 0 ||
+        all_within(&v[3], 0, INT32_MAX, "port", f) < 0 ||
+        all_within(&v[6], 0, nr, "rs_start", f) < 0 ||
+        all_within(&v[7], 1, nr + 1, "rs_len", f) < 0 ||
+        all_within(&v[8], 0, nbases, "r_base", f) < 0)
         goto fail;
     const int64_t *rs_start = v[6].buf, *rs_len = v[7].buf;
     for (int64_t k = 0; k < m; k++)
@@ -944,9 +1077,17 @@ static PyMethodDef kernel_methods[] = {
      "nbases, gap)\n--\n\n"
      "The lookup of each query, numbered in the order they are made; see dnspcap.lookups "
      "and dnspcap/_lookups.c."},
-    {"assign_transactions", (PyCFunction)(void (*)(void))kernel_assign, METH_FASTCALL,
-     "assign_transactions(key, ts, is_query, retry_ns)\n--\n\n"
-     "Transaction number of each message, sorted by (key, time); see dnspcap.pairing."},
+    {"pair_assign", (PyCFunction)(void (*)(void))kernel_pair_assign, METH_FASTCALL,
+     "pair_assign(<12 message columns>, order, retry_ns, txn, kind)\n--\n\n"
+     "Number each message's transaction (in order of first message); returns how many. "
+     "See dnspcap.pairing and dnspcap/_pair.c."},
+    {"pair_stats", (PyCFunction)(void (*)(void))kernel_pair_stats, METH_FASTCALL,
+     "pair_stats(<12 message columns>, order, frame, txn, first_q, first_r, last_q, "
+     "last_q_any, attempts, responses, q_frames, r_frames, gaps)\n--\n\n"
+     "What each transaction holds; returns the number of gaps written."},
+    {"pair_links", (PyCFunction)(void (*)(void))kernel_pair_links, METH_FASTCALL,
+     "pair_links(<12 message columns>, rep, attempts, prev_flow, prev_nat)\n--\n\n"
+     "Each transaction's predecessor on its socket and ID, and across DNAT."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -5,8 +5,9 @@
  *   _kernel.c  arguments, the Python entry points, the module
  *   _walk.c    the record walker: link layer, IP, UDP; one row per DNS message
  *   _dns.c     one DNS message: strict checks, keys, its row's DNS columns; names as text
- *   _rows.c    helpers over finished rows: merging rows in place, numbering transactions,
- *              counting and mapping category codes
+ *   _rows.c    helpers over finished rows: merging rows in place, counting and mapping
+ *              category codes
+ *   _pair.c    the passes of dnspcap.pairing
  *   _lookups.c the grouping loop of dnspcap.lookups
  *
  * The input is hostile: every read of the capture buffer is bounds-checked by hand, and the
@@ -69,6 +70,7 @@ static inline int64_t u32(const uint8_t *b, int64_t i, int big)
 
 /* int64 arithmetic that wraps around like numpy's instead of being undefined */
 static inline int64_t wadd(int64_t a, int64_t b) { return (int64_t)((uint64_t)a + (uint64_t)b); }
+static inline int64_t wsub(int64_t a, int64_t b) { return (int64_t)((uint64_t)a - (uint64_t)b); }
 static inline int64_t wmul(int64_t a, int64_t b) { return (int64_t)((uint64_t)a * (uint64_t)b); }
 
 /* ---- interning tables ----------------------------------------------------------------- */
@@ -205,7 +207,37 @@ int64_t group_lookups(const int64_t *client, const int64_t *rset, const int64_t 
                       int64_t *lookup_of);
 
 /* Transaction number of each message (see dnspcap.pairing). */
-void number_transactions(const int64_t *key, const int64_t *ts, const uint8_t *is_query,
-                         int64_t n, int64_t retry_ns, int64_t *txn);
+/* ---- pairing (_pair.c) ---------------------------------------------------------------- */
+
+/* The message columns that key a transaction; the codes are category codes (-1: none), the
+ * addresses in one code space for source and destination. */
+typedef struct {
+    int64_t n;
+    const uint8_t *qr;
+    const int32_t *file, *src, *dst, *transport, *qname, *qtype, *qclass;
+    const uint16_t *sport, *dport, *id;
+    const int64_t *ts;
+} PairCols;
+
+enum { KEY_FULL = 0, KEY_FLOW = 1, KEY_NAT = 2 };
+
+/* What pair_stats() writes: per transaction (n_txn), the rows of its first and last query,
+ * of its first response and of the last query before it (-1: none), its counts; and its
+ * attempts' frames (nq), its responses' frames (nr) and the gaps between attempts (ns). */
+typedef struct {
+    int64_t n_txn, nq, nr, ngaps;
+    int64_t *first_q, *first_r, *last_q, *last_q_any;
+    int32_t *attempts, *responses;
+    int64_t *q_frames, *r_frames, *gaps;
+} PairStats;
+
+int64_t pair_assign(const PairCols *c, const int64_t *order, int64_t norder, int64_t retry_ns,
+                    int64_t *txn, uint8_t *kind);
+int pair_stats(const PairCols *c, const int64_t *frame, const int64_t *txn, const int64_t *order,
+               int64_t norder, PairStats *o);
+int pair_links(const PairCols *c, const int64_t *rep, const int32_t *attempts, int64_t m,
+               int64_t *prev_flow, int64_t *prev_nat);
+
+
 
 #endif

@@ -9,6 +9,7 @@ _U16 = npt.NDArray[np.uint16]
 _U8 = npt.NDArray[np.uint8]
 
 _U32 = npt.NDArray[np.uint32]
+_I32 = npt.NDArray[np.int32]
 _B = npt.NDArray[np.bool_]
 
 def walk(
@@ -114,9 +115,71 @@ def group_lookups(
     new_round: int,
     /,
 ) -> _I64: ...
-def assign_transactions(
-    key: _I64, ts: _I64, is_query: npt.NDArray[np.bool_], retry_ns: int, /
-) -> _I64: ...
+def pair_assign(
+    qr: _B,
+    file: _I32,
+    src: _I32,
+    dst: _I32,
+    sport: _U16,
+    dport: _U16,
+    transport: _I32,
+    id: _U16,
+    qname: _I32,
+    qtype: _I32,
+    qclass: _I32,
+    ts: _I64,
+    order: _I64,
+    retry_ns: int,
+    txn: _I64,
+    kind: _U8,
+    /,
+) -> int: ...
+def pair_stats(
+    qr: _B,
+    file: _I32,
+    src: _I32,
+    dst: _I32,
+    sport: _U16,
+    dport: _U16,
+    transport: _I32,
+    id: _U16,
+    qname: _I32,
+    qtype: _I32,
+    qclass: _I32,
+    ts: _I64,
+    order: _I64,
+    frame: _I64,
+    txn: _I64,
+    first_q: _I64,
+    first_r: _I64,
+    last_q: _I64,
+    last_q_any: _I64,
+    attempts: _I32,
+    responses: _I32,
+    q_frames: _I64,
+    r_frames: _I64,
+    gaps: _I64,
+    /,
+) -> int: ...
+def pair_links(
+    qr: _B,
+    file: _I32,
+    src: _I32,
+    dst: _I32,
+    sport: _U16,
+    dport: _U16,
+    transport: _I32,
+    id: _U16,
+    qname: _I32,
+    qtype: _I32,
+    qclass: _I32,
+    ts: _I64,
+    rep: _I64,
+    attempts: _I32,
+    prev_flow: _I64,
+    prev_nat: _I64,
+    /,
+) -> None: ...
 
 NEED_MORE: int
 BLOCK: int

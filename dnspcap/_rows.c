@@ -1,6 +1,6 @@
 /*
  * dnspcap._kernel, helpers over finished rows: putting rows the exact path appended in their
- * place among the kernel's (dnspcap.table), and numbering transactions (dnspcap.pairing).
+ * place among the kernel's (dnspcap.table), and counting and mapping category codes.
  * The callers in _kernel.c check every bound first.
  */
 #include "_kernel.h"
@@ -19,42 +19,6 @@ void merge_appended(uint8_t *col, int64_t itemsize, int64_t start, int64_t nmain
         memmove(base + (p + i + 1) * itemsize, base + p * itemsize, (size_t)((hi - p) * itemsize));
         memcpy(base + (p + i) * itemsize, tmp + i * itemsize, (size_t)itemsize);
         hi = p;
-    }
-}
-
-void number_transactions(const int64_t *key, const int64_t *ts, const uint8_t *is_query,
-                         int64_t n, int64_t retry_ns, int64_t *txn)
-{
-    /* Within one key: a query while the current transaction's query is still unanswered
-     * (and its last attempt at most retry_ns ago) is a retransmission; the first response
-     * answers the open query; a response after that, within retry_ns, is a duplicate; a
-     * response with no open query starts a response-only transaction. */
-    int64_t t = -1, last_q = 0, last_r = 0;
-    int has_q = 0, answered = 0;
-    for (int64_t i = 0; i < n; i++) {
-        int fresh = i == 0 || key[i] != key[i - 1];
-        if (is_query[i]) {
-            if (fresh || !has_q || answered ||
-                (int64_t)((uint64_t)ts[i] - (uint64_t)last_q) > retry_ns) {
-                t += 1;
-                has_q = 1;
-                answered = 0;
-            }
-            last_q = ts[i];
-        } else {
-            if (!fresh && has_q && !answered) {
-                answered = 1;
-            } else if (!fresh && answered &&
-                       (int64_t)((uint64_t)ts[i] - (uint64_t)last_r) <= retry_ns) {
-                /* a duplicate response */
-            } else {
-                t += 1;
-                has_q = 0;
-                answered = 1;
-            }
-            last_r = ts[i];
-        }
-        txn[i] = t;
     }
 }
 

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ._kernel import assign_transactions
-from .categorical import as_categorical, codes_of, pack, shared_codes
+from . import _kernel
+from .categorical import as_categorical
 
 # A query resent with no answer in between, at most this long after the previous
 # attempt, is a retransmission; later, it is a new transaction. glibc caps its timeout
@@ -45,21 +45,7 @@ STATUSES = (
     "mismatched_question",
     "icmp_error",  # no response; the query drew an ICMP destination-unreachable error
 )
-
-
-def _assign(key: np.ndarray, ts: np.ndarray, is_query: np.ndarray, retry_ns: int) -> np.ndarray:
-    """Walk messages sorted by (key, time); give each its transaction number.
-
-    Within one key: a query while the current transaction's query is still
-    unanswered (and its last attempt at most retry_ns ago) is a retransmission;
-    the first response answers the open query; a response after that, within
-    retry_ns, is a duplicate; a response with no open query starts a
-    response-only transaction.
-
-    The loop is C (``assign_transactions`` in ``dnspcap/_kernel.c``): key and ts are
-    int64 arrays, is_query a bool array, all of one length.
-    """
-    return assign_transactions(key, ts, is_query, retry_ns)
+NAT = np.iinfo(np.int64).min  # NaT as int64 nanoseconds
 
 
 def pair(
@@ -75,90 +61,198 @@ def pair(
     went on at least this long after its last attempt, else *pending*.
     ``retry_window``: the longest gap between two attempts of one query.
     ``capture_end``: when the capture stopped (default: the last message).
-    Columns are documented in :data:`dnspcap.columns.TRANSACTION_COLUMNS`.
+    Columns are documented in :data:`dnspcap.columns.TRANSACTION_COLUMNS`; rows are in
+    the order of each transaction's first message.
+
+    Three passes in C (dnspcap/_pair.c) visit the messages in time order and find each
+    one's transaction by hashing its key; tests/pairing_reference.py is the same
+    pairing written with numpy sorts, and the tests hold the two equal.
     """
-    m = messages
-    n = len(m)
-    qr = m["qr"].to_numpy(bool)
-    is_query = ~qr
-    src, dst = shared_codes(m["src"], m["dst"])
-    sport = m["sport"].to_numpy(np.int64)
-    dport = m["dport"].to_numpy(np.int64)
-    client = np.where(qr, dst, src)
-    server = np.where(qr, src, dst)
-    cport = np.where(qr, dport, sport)
-    sport_ = np.where(qr, sport, dport)
-    transport = codes_of(m["transport"])
-    file = codes_of(m["file"])
-    flow = pack(file, client, cport, server, sport_, transport)
-    flow_id = pack(flow, m["id"].to_numpy(np.int64))
-    question = pack(codes_of(m["qname"]), codes_of(m["qtype"]), codes_of(m["qclass"]))
-    key = pack(flow_id, question)
-    ts = m["ts"].to_numpy("datetime64[ns]").view(np.int64)
-    order = np.lexsort((ts, key))  # stable: ties stay in row order
-    txn_sorted = _assign(key[order], ts[order], is_query[order], int(retry_window * 1e9))
-    txn = np.empty(n, np.int64)
-    txn[order] = txn_sorted
-    txn, mismatched = _join_mismatched(txn, is_query, ts, flow_id, question, retry_window)
-    end = ts.max() if capture_end is None and n else _ns(capture_end) if n else 0
-    return _build(m, txn, is_query, ts, mismatched, flow_id, question, client, server, end, timeout)
+    c = _Columns(messages)
+    order = c.time_order()
+    txn = np.empty(c.n, np.int64)
+    kind = np.zeros(c.n, np.uint8)
+    n_txn = _kernel.pair_assign(*c.keys, order, int(retry_window * 1e9), txn, kind)
+    kind = kind[:n_txn]
+    txn, kind, mismatched = _join_mismatched(c, txn, kind, retry_window)
+    s = _stats(c, order, txn, len(kind))
+    if capture_end is not None:
+        end = int(pd.Timestamp(capture_end).value)
+    else:
+        end = int(c.ts.max()) if c.n else 0
+    return _build(c, s, mismatched, end, timeout)
 
 
-def _ns(t: pd.Timestamp | None) -> int:
-    return int(pd.Timestamp(t).value) if t is not None else 0
+class _Columns:
+    """The messages' key columns as the C passes take them: category codes as int32
+    (the addresses in one code space for source and destination), ports and IDs as
+    uint16, times as int64 nanoseconds."""
+
+    def __init__(self, m: pd.DataFrame) -> None:
+        self.m = m
+        self.n = len(m)
+        self.qr = np.ascontiguousarray(m["qr"].to_numpy(bool))
+        src, dst = as_categorical(m["src"]), as_categorical(m["dst"])
+        self.addresses = src.categories.union(dst.categories)
+        self.ts = m["ts"].to_numpy("datetime64[ns]").view(np.int64)
+        self.keys = (
+            self.qr,
+            _codes(m["file"]),
+            _recoded(src, self.addresses),
+            _recoded(dst, self.addresses),
+            np.ascontiguousarray(m["sport"].to_numpy(np.uint16)),
+            np.ascontiguousarray(m["dport"].to_numpy(np.uint16)),
+            _codes(m["transport"]),
+            np.ascontiguousarray(m["id"].to_numpy(np.uint16)),
+            _codes(m["qname"]),
+            _codes(m["qtype"]),
+            _codes(m["qclass"]),
+            np.ascontiguousarray(self.ts),
+        )
+
+    def time_order(self) -> np.ndarray:
+        """The rows in time order, ties in row order (empty: already in that order)."""
+        ts = self.ts
+        if self.n < 2 or bool((ts[1:] >= ts[:-1]).all()):
+            return np.empty(0, np.int64)
+        return np.argsort(ts, kind="stable").astype(np.int64)
+
+    def socket(self, rows: np.ndarray) -> np.ndarray:
+        """A code per row for its socket and ID, seen from the client: equal codes, same
+        socket and ID (file, client, client port, server, server port, transport, ID)."""
+        qr = self.qr[rows]
+        _, file, src, dst, sport, dport, transport, ident = (k[rows] for k in self.keys[:8])
+        parts = (
+            file, np.where(qr, dst, src), np.where(qr, dport, sport), np.where(qr, src, dst),
+            np.where(qr, sport, dport), transport, ident,
+        )  # fmt: skip
+        return _dense(parts)
+
+    def question(self, rows: np.ndarray) -> np.ndarray:
+        """A code per row for its question (qname, qtype, qclass)."""
+        return _dense(tuple(k[rows] for k in self.keys[8:11]))
+
+
+def _codes(s: pd.Series) -> np.ndarray:
+    """A column's category codes (-1: missing) as int32."""
+    return np.asarray(as_categorical(s).codes, np.int32)
+
+
+def _recoded(c: pd.Categorical, categories: pd.Index) -> np.ndarray:
+    """c's codes in the code space of `categories` (a superset of c's), as int32."""
+    lut = np.append(categories.get_indexer(c.categories), -1).astype(np.int32)
+    return lut[np.asarray(c.codes, np.int64)]  # code -1 (missing) takes the last entry
+
+
+def _dense(parts: tuple[np.ndarray, ...]) -> np.ndarray:
+    """One int64 code per row for its combination of the parts' values."""
+    if not len(parts[0]):
+        return np.zeros(0, np.int64)
+    stacked = np.stack([np.asarray(p, np.int64) for p in parts], axis=1)
+    return np.unique(stacked, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)
 
 
 def _join_mismatched(
-    txn: np.ndarray,
-    is_query: np.ndarray,
-    ts: np.ndarray,
-    flow_id: np.ndarray,
-    question: np.ndarray,
-    retry_window: float,
-) -> tuple[np.ndarray, np.ndarray]:
+    c: _Columns, txn: np.ndarray, kind: np.ndarray, retry_window: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Move a response-only transaction into the unanswered query it must answer.
 
     Same socket and ID, another question: the resolver receives it as the answer to
-    that query (musl matches on ID alone), so it belongs with that query.
+    that query (musl matches on ID alone), so it belongs with that query. Returns the
+    transaction of each message, each transaction's kind (bit 0: it has a query, bit 1:
+    a response) and whether its answer is mismatched, renumbered in the order of each
+    transaction's first message. Rare: the work is on the few rows concerned.
     """
-    n_txn = int(txn.max()) + 1 if len(txn) else 0
-    has_q = np.zeros(n_txn, bool)
-    has_q[txn[is_query]] = True
-    has_r = np.zeros(n_txn, bool)
-    has_r[txn[~is_query]] = True
+    n_txn = len(kind)
     mismatched = np.zeros(n_txn, bool)
-    orphan_rows = np.flatnonzero(~is_query & ~has_q[txn])
-    if len(orphan_rows) == 0:
-        return txn, mismatched
-    open_rows = np.flatnonzero(is_query & ~has_r[txn])
-    if len(open_rows) == 0:
-        return txn, mismatched
-    # first response row of each orphan transaction, and the last attempt of each open query
+    if not ((kind == 2).any() and (kind == 1).any()):
+        return txn, kind, mismatched
+    k = kind[txn]
+    orphan_rows = np.flatnonzero(k == 2)
+    open_rows = np.flatnonzero((k == 1) & ~c.qr)
+    rows = np.concatenate([orphan_rows, open_rows])
+    sock, question = c.socket(rows), c.question(rows)
+    no = len(orphan_rows)
+    # first response row of each orphan transaction, and every attempt of each open query
     orphans = pd.DataFrame(
-        {"row": orphan_rows, "txn": txn[orphan_rows], "ts": ts[orphan_rows]}
+        {
+            "txn": txn[orphan_rows],
+            "ts": c.ts[orphan_rows],
+            "sock": sock[:no],
+            "question": question[:no],
+        }
     ).drop_duplicates("txn")
-    orphans["flow_id"] = flow_id[orphans["row"]]
-    orphans["question"] = question[orphans["row"]]
     opens = pd.DataFrame(
-        {"q_txn": txn[open_rows], "ts": ts[open_rows], "flow_id": flow_id[open_rows]}
+        {
+            "q_txn": txn[open_rows],
+            "ts": c.ts[open_rows],
+            "sock": sock[no:],
+            "q_question": question[no:],
+        }
     )
-    opens["q_question"] = question[open_rows]
     match = pd.merge_asof(
-        orphans.sort_values("ts"),
-        opens.sort_values("ts"),
+        orphans.sort_values("ts", kind="stable"),
+        opens.sort_values("ts", kind="stable"),
         on="ts",
-        by="flow_id",
+        by="sock",
         direction="backward",
         tolerance=int(retry_window * 1e9),
     ).dropna(subset=["q_txn"])
     match = match[match["q_question"] != match["question"]]
     match = match.drop_duplicates("q_txn")  # one answer per query
     if match.empty:
-        return txn, mismatched
+        return txn, kind, mismatched
+    orphan = match["txn"].to_numpy(np.int64)
+    query = match["q_txn"].to_numpy(np.int64)
+    # the merged transaction starts with the earlier of the two first messages
+    first = np.arange(n_txn)
+    first[query] = np.minimum(query, orphan)
+    keep = np.ones(n_txn, bool)
+    keep[orphan] = False
     remap = np.arange(n_txn)
-    remap[match["txn"].to_numpy(np.int64)] = match["q_txn"].to_numpy(np.int64)
-    mismatched[match["q_txn"].to_numpy(np.int64)] = True
-    return remap[txn], mismatched
+    remap[orphan] = query
+    kept = np.flatnonzero(keep)
+    renumber = np.empty(n_txn, np.int64)
+    renumber[kept[np.argsort(first[kept], kind="stable")]] = np.arange(len(kept))
+    new = renumber[remap]
+    mismatched = np.zeros(len(kept), bool)
+    mismatched[new[query]] = True
+    kind_new = np.zeros(len(kept), np.uint8)
+    kind_new[new[kept]] = kind[kept]
+    kind_new[new[query]] |= 2
+    return new[txn], kind_new, mismatched
+
+
+class _Stats:
+    """What pair_stats() gathers per transaction (see PairStats in _kernel.h)."""
+
+    def __init__(self, n_txn: int, nq: int, nr: int) -> None:
+        self.first_q, self.first_r, self.last_q, self.last_q_any = (
+            np.empty(n_txn, np.int64) for _ in range(4)
+        )
+        self.attempts = np.empty(n_txn, np.int32)
+        self.responses = np.empty(n_txn, np.int32)
+        self.q_frames = np.empty(nq, np.int64)
+        self.r_frames = np.empty(nr, np.int64)
+        self.gaps = np.empty(nq, np.int64)
+        self.rep = np.empty(n_txn, np.int64)
+        self.prev_flow = np.empty(n_txn, np.int64)
+        self.prev_nat = np.empty(n_txn, np.int64)
+
+
+def _stats(c: _Columns, order: np.ndarray, txn: np.ndarray, n_txn: int) -> _Stats:
+    nr = int(np.count_nonzero(c.qr))
+    s = _Stats(n_txn, c.n - nr, nr)
+    frame = np.ascontiguousarray(c.m["frame"].to_numpy(np.int64))
+    ngaps = _kernel.pair_stats(
+        *c.keys, order, frame, txn, s.first_q, s.first_r, s.last_q, s.last_q_any,
+        s.attempts, s.responses, s.q_frames, s.r_frames, s.gaps,
+    )  # fmt: skip
+    s.gaps = s.gaps[:ngaps]
+    # the row that names a transaction: its first query, else its first response
+    s.rep = np.where(s.attempts > 0, s.first_q, s.first_r)
+    _kernel.pair_links(*c.keys, s.rep, s.attempts, s.prev_flow, s.prev_nat)
+    return s
 
 
 def list_column(
@@ -171,133 +265,152 @@ def list_column(
     return pd.arrays.ArrowExtensionArray(arr)
 
 
+def _at(values: np.ndarray, rows: np.ndarray, fill: Any = NAT) -> np.ndarray:
+    """values[rows], with `fill` where rows is -1 (few rows: those are set one by one)."""
+    out = values[rows]
+    out[rows < 0] = fill
+    return out
+
+
+def _utc(ns: np.ndarray) -> Any:
+    """int64 nanoseconds (NAT: missing) as datetime64[ns, UTC], sharing their memory."""
+    dtype = pd.DatetimeTZDtype("ns", "UTC")
+    try:
+        return pd.arrays.DatetimeArray._simple_new(ns.view("M8[ns]"), dtype=dtype)  # type: ignore[attr-defined]
+    except (AttributeError, TypeError):  # another pandas: a copy
+        return pd.array(ns.view("M8[ns]"), dtype=dtype)
+
+
+def _take(col: pd.Series, rows: np.ndarray) -> pd.Categorical:
+    """A categorical column's values at these rows (missing where a row is -1)."""
+    cat = as_categorical(col)
+    codes = _at(np.asarray(cat.codes), rows, -1)
+    return pd.Categorical.from_codes(codes, dtype=cat.dtype, validate=False)
+
+
 def _build(
-    m: pd.DataFrame,
-    txn: np.ndarray,
-    is_query: np.ndarray,
-    ts: np.ndarray,
-    mismatched: np.ndarray,
-    flow_id: np.ndarray,
-    question: np.ndarray,
-    client: np.ndarray,
-    server: np.ndarray,
-    end_ns: int,
-    timeout: float,
+    c: _Columns, s: _Stats, mismatched: np.ndarray, end_ns: int, timeout: float
 ) -> pd.DataFrame:
-    # renumber transactions densely in order of their first message
-    n = len(txn)
-    order = np.lexsort((ts, txn))  # stable: ties stay in row order
-    t_sorted = txn[order]
-    starts = np.flatnonzero(np.r_[True, t_sorted[1:] != t_sorted[:-1]]) if n else np.empty(0, int)
-    n_txn = len(starts)
-    tid = np.cumsum(np.r_[True, t_sorted[1:] != t_sorted[:-1]]) - 1 if n else np.empty(0, int)
-    q_sorted = is_query[order]
-    ts_sorted = ts[order]
-    attempts = np.bincount(tid[q_sorted], minlength=n_txn)
-    responses = np.bincount(tid[~q_sorted], minlength=n_txn)
-    # first query / last query before the response / first response (positions in `order`)
-    pos = np.arange(n)
-    big = np.iinfo(np.int64).max
-    first_q = np.full(n_txn, big)
-    np.minimum.at(first_q, tid[q_sorted], pos[q_sorted])
-    first_r = np.full(n_txn, big)
-    np.minimum.at(first_r, tid[~q_sorted], pos[~q_sorted])
-    before_r = q_sorted & (pos < first_r[tid])
-    last_q = np.full(n_txn, -1)
-    np.maximum.at(last_q, tid[before_r], pos[before_r])
-    last_q_any = np.full(n_txn, -1)
-    np.maximum.at(last_q_any, tid[q_sorted], pos[q_sorted])
-    has_q, has_r = attempts > 0, responses > 0
-    rep = np.where(has_q, first_q, first_r)  # the row that names the transaction
-    rep_rows = order[rep]
-    r_rows = order[np.where(has_r, first_r, 0)]
-    nat = pd.NaT
-
-    def at(col: str, rows_: np.ndarray, mask: np.ndarray) -> pd.Categorical:
-        """A categorical column's values at these rows, missing where mask is False."""
-        c = as_categorical(m[col])
-        codes = np.where(mask, np.asarray(c.codes)[rows_], -1)
-        return pd.Categorical.from_codes(codes, categories=c.categories)
-
-    q_ts = np.where(has_q, ts_sorted[np.where(has_q, first_q, 0)], 0)
-    r_ts = np.where(has_r, ts_sorted[np.where(has_r, first_r, 0)], 0)
-    lq_ts = np.where(last_q >= 0, ts_sorted[np.maximum(last_q, 0)], 0)
-    lq_any_ts = np.where(has_q, ts_sorted[np.maximum(last_q_any, 0)], 0)
-    mism = np.zeros(n_txn, bool)
-    if mismatched.any():
-        mism = mismatched[t_sorted[starts]]
-    status = np.full(n_txn, 0, np.int8)  # answered
+    m, rep = c.m, s.rep
+    has_q, has_r = s.attempts > 0, s.responses > 0
+    q_ts = _at(c.ts, s.first_q)
+    r_ts = _at(c.ts, s.first_r)
+    lq_ts = _at(c.ts, s.last_q)
+    lq_any_ts = _at(c.ts, s.last_q_any)
+    status = np.zeros(len(rep), np.int8)  # answered
     waited = (end_ns - lq_any_ts) / 1e9
-    status[has_q & ~has_r] = np.where(waited[has_q & ~has_r] >= timeout, 1, 2)
+    open_q = has_q & ~has_r
+    status[open_q] = np.where(waited[open_q] >= timeout, 1, 2)
     status[~has_q] = 3
-    status[mism] = 4
-    # the attempts' frames, the responses' frames, and the gaps between attempts
-    frames = m["frame"].to_numpy(np.int64)[order]
-    q_frames = list_column(frames[q_sorted], attempts, pa.int64())
-    r_frames = list_column(frames[~q_sorted], responses, pa.int64())
-    q_ts_all = ts_sorted[q_sorted]
-    q_tid = tid[q_sorted]
-    gap_mask = np.r_[False, q_tid[1:] == q_tid[:-1]] if len(q_tid) else np.empty(0, bool)
-    gaps = (np.diff(q_ts_all, prepend=0) / 1e9)[gap_mask]
-    retry_gaps = list_column(gaps, np.maximum(attempts - 1, 0), pa.float64())
-
-    def tstamp(v: np.ndarray, mask: np.ndarray) -> pd.Series:
-        s = pd.Series(pd.DatetimeIndex(v.view("datetime64[ns]")).tz_localize("UTC"))
-        return s.where(pd.Series(mask), nat)
-
+    status[mismatched] = 4
     rtt = np.where(has_q & has_r, (r_ts - q_ts) / 1e9, np.nan)
-    rtt_last = np.where((last_q >= 0) & has_r, (r_ts - lq_ts) / 1e9, np.nan)
-    src_is_client = ~m["qr"].to_numpy(bool)[rep_rows]
+    rtt_last = np.where((s.last_q >= 0) & has_r, (r_ts - lq_ts) / 1e9, np.nan)
+    is_response = c.qr[rep]
+    src, dst = c.keys[2][rep], c.keys[3][rep]
+    client, server = np.where(is_response, dst, src), np.where(is_response, src, dst)
+    sport, dport = c.keys[4][rep], c.keys[5][rep]
+    r_rows = np.where(has_r, s.first_r, -1)
+    addr = pd.CategoricalDtype(c.addresses)
+    ancount = _at(m["ancount"].to_numpy(np.uint16), r_rows, 0).astype(np.uint16)
     out = pd.DataFrame(
         {
-            "file": as_categorical(m["file"]).take(rep_rows),
-            "client": _addr(m, rep_rows, src_is_client, "src", "dst"),
-            "client_port": np.where(
-                src_is_client, m["sport"].to_numpy()[rep_rows], m["dport"].to_numpy()[rep_rows]
-            ).astype(np.uint16),
-            "server": _addr(m, rep_rows, src_is_client, "dst", "src"),
-            "server_port": np.where(
-                src_is_client, m["dport"].to_numpy()[rep_rows], m["sport"].to_numpy()[rep_rows]
-            ).astype(np.uint16),
-            "transport": as_categorical(m["transport"]).take(rep_rows),
-            "id": m["id"].to_numpy()[rep_rows],
-            "qname": as_categorical(m["qname"]).take(rep_rows),
-            "qtype": as_categorical(m["qtype"]).take(rep_rows),
-            "qclass": as_categorical(m["qclass"]).take(rep_rows),
-            "query_ts": tstamp(q_ts, has_q),
-            "response_ts": tstamp(r_ts, has_r),
+            "file": _take(m["file"], rep),
+            "client": pd.Categorical.from_codes(client, dtype=addr, validate=False),
+            "client_port": np.where(is_response, dport, sport),
+            "server": pd.Categorical.from_codes(server, dtype=addr, validate=False),
+            "server_port": np.where(is_response, sport, dport),
+            "transport": _take(m["transport"], rep),
+            "id": c.keys[7][rep],
+            "qname": _take(m["qname"], rep),
+            "qtype": _take(m["qtype"], rep),
+            "qclass": _take(m["qclass"], rep),
+            "query_ts": _utc(q_ts),
+            "response_ts": _utc(r_ts),
             "rtt": rtt,
             "rtt_last": rtt_last,
-            "attempts": attempts.astype(np.int32),
-            "retry_gaps": retry_gaps,
-            "responses": responses.astype(np.int32),
-            "duplicate_responses": np.maximum(responses - 1, 0).astype(np.int32),
+            "attempts": s.attempts,
+            "retry_gaps": list_column(s.gaps / 1e9, np.maximum(s.attempts - 1, 0), pa.float64()),
+            "responses": s.responses,
+            "duplicate_responses": np.maximum(s.responses - 1, 0).astype(np.int32),
             "status": pd.Categorical.from_codes(status, categories=pd.Index(STATUSES)),
-            "rcode": at("rcode", r_rows, has_r),
-            "tc": np.where(has_r, m["tc"].to_numpy(bool)[r_rows], False),
-            "ancount": pd.array(
-                np.where(has_r, m["ancount"].to_numpy()[r_rows], 0), dtype="UInt16"
-            ),
-            "answers": at("answers", r_rows, has_r),
-            "query_frames": q_frames,
-            "response_frames": r_frames,
-        }
+            "rcode": _take(m["rcode"], r_rows),
+            "tc": _at(c.m["tc"].to_numpy(bool), r_rows, False).astype(bool),
+            "ancount": pd.arrays.IntegerArray(ancount, ~has_r),
+            "answers": _take(m["answers"], r_rows),
+            "query_frames": list_column(s.q_frames, s.attempts, pa.int64()),
+            "response_frames": list_column(s.r_frames, s.responses, pa.int64()),
+            "id_collision": _id_collisions(c, s, has_r, r_ts, lq_any_ts, timeout),
+            "nat_peer": _nat_peers(s.prev_nat, server, q_ts, r_ts),
+        },
+        copy=False,
     )
-    out.loc[~has_r, "ancount"] = pd.NA
-    out["id_collision"] = _id_collisions(
-        out, flow_id[rep_rows], question[rep_rows], ts_sorted, rep, has_r, r_ts, lq_any_ts, timeout
-    )
-    out["nat_peer"] = _nat_peers(out, client[rep_rows], server[rep_rows], flow_id, rep_rows)
     # the later copy of a query seen on both sides of DNAT: counted once, on the first
-    out["nat_copy"] = _nat_copies(out["nat_peer"].to_numpy(), out["query_ts"])
-    out["icmp"] = _icmp_column(out, m.attrs.get("dnspcap", {}).get("icmp_errors", []))
-    refused = (
-        (out["responses"].to_numpy() == 0)
-        & (out["attempts"].to_numpy() > 0)
-        & np.asarray(out["icmp"] != "", bool)
-    )
-    out.loc[refused, "status"] = "icmp_error"
+    out["nat_copy"] = _nat_copies(out["nat_peer"].to_numpy(), q_ts)
+    errors = m.attrs.get("dnspcap", {}).get("icmp_errors", [])
+    out["icmp"] = _icmp_column(out, errors)
+    if errors:
+        refused = open_q & np.asarray(out["icmp"] != "", bool)
+        out.loc[refused, "status"] = "icmp_error"
     return out
+
+
+def _id_collisions(
+    c: _Columns, s: _Stats, has_r: np.ndarray, r_ts: np.ndarray, lq_ts: np.ndarray, timeout: float
+) -> np.ndarray:
+    """Two transactions in flight at once on one socket with one ID and different questions.
+
+    Each transaction is compared with the one before it on its socket and ID: it
+    collides when it starts before that one finished (its answer, or its last attempt
+    plus the timeout) and asks another question.
+    """
+    prev = s.prev_flow
+    t = np.flatnonzero(prev >= 0)
+    p = prev[t]
+    rep = s.rep
+    start = c.ts[rep]
+    finish = np.where(has_r, r_ts, lq_ts + int(timeout * 1e9))
+    other = np.zeros(len(t), bool)
+    for k in c.keys[8:11]:  # qname, qtype, qclass
+        other |= k[rep[t]] != k[rep[p]]
+    hit = other & (start[t] <= finish[p])
+    flags = np.zeros(len(rep), bool)
+    flags[t[hit]] = True
+    flags[p[hit]] = True
+    return flags
+
+
+def _nat_copies(peer: np.ndarray, qts: np.ndarray) -> np.ndarray:
+    """True for the later of two copies of one query (the one sent on after DNAT)."""
+    out = np.zeros(len(peer), bool)
+    row = np.flatnonzero(peer >= 0)  # few: node captures only
+    other = peer[row]
+    out[row] = (qts[other] < qts[row]) | ((qts[other] == qts[row]) & (other < row))
+    return out
+
+
+def _nat_peers(
+    prev: np.ndarray, server: np.ndarray, q_ts: np.ndarray, r_ts: np.ndarray
+) -> np.ndarray:
+    """Index of the same query seen on the other side of DNAT (node captures), or -1.
+
+    prev: per transaction with a query, the one before it from the same client socket
+    with the same ID and question (to any server).
+    """
+    peers = np.full(len(prev), -1, np.int64)
+    b = np.flatnonzero(prev >= 0)
+    a = prev[b]
+    hit = (server[a] != server[b]) & (q_ts[b] - q_ts[a] <= int(NAT_WINDOW_S * 1e9))
+    a, b = a[hit], b[hit]
+    # DNAT nests the copies: the first one sent (to the VIP) is answered last, after the
+    # endpoint's answer came back through the node. musl sends one query to every
+    # nameserver at once with one ID: those copies are answered independently, or one
+    # not at all, and are not DNAT copies.
+    ra, rb = r_ts[a], r_ts[b]
+    nested = ((ra == NAT) & (rb == NAT)) | ((ra != NAT) & (rb != NAT) & (rb <= ra))
+    a, b = a[nested], b[nested]
+    peers[a] = b
+    peers[b] = a
+    return peers
 
 
 def _icmp_column(t: pd.DataFrame, errors: list[dict[str, Any]]) -> pd.Categorical:
@@ -330,85 +443,3 @@ def _icmp_column(t: pd.DataFrame, errors: list[dict[str, Any]]) -> pd.Categorica
         hit = left.merge(e[[*key, "text"]].drop_duplicates(key), on=key)
         text[hit["row"].to_numpy()] = hit["text"].to_numpy()
     return pd.Categorical(text)
-
-
-def _addr(m: pd.DataFrame, rows: np.ndarray, first: np.ndarray, a: str, b: str) -> pd.Categorical:
-    """Column a where `first`, else column b, at these rows, as one categorical."""
-    ca, cb = as_categorical(m[a]), as_categorical(m[b])
-    cats = ca.categories.union(cb.categories)
-    codes = np.where(
-        first,
-        np.asarray(ca.set_categories(cats).codes)[rows],
-        np.asarray(cb.set_categories(cats).codes)[rows],
-    )
-    return pd.Categorical.from_codes(codes, categories=cats)
-
-
-def _id_collisions(
-    t: pd.DataFrame,
-    flow_id: np.ndarray,
-    question: np.ndarray,
-    ts_sorted: np.ndarray,
-    rep: np.ndarray,
-    has_r: np.ndarray,
-    r_ts: np.ndarray,
-    lq_ts: np.ndarray,
-    timeout: float,
-) -> np.ndarray:
-    """Two transactions in flight at once on one socket with one ID and different questions."""
-    start = ts_sorted[rep]
-    finish = np.where(has_r, r_ts, lq_ts + int(timeout * 1e9))
-    order = np.lexsort((start, flow_id))
-    f, q, s, e = flow_id[order], question[order], start[order], finish[order]
-    hit = (f[1:] == f[:-1]) & (q[1:] != q[:-1]) & (s[1:] <= e[:-1])
-    flags = np.zeros(len(t), bool)
-    flags[order[1:][hit]] = True
-    flags[order[:-1][hit]] = True
-    return flags
-
-
-def _nat_copies(peer: np.ndarray, query_ts: pd.Series) -> np.ndarray:
-    """True for the later of two copies of one query (the one sent on after DNAT)."""
-    if not len(peer):
-        return np.zeros(0, bool)
-    qts = query_ts.to_numpy("datetime64[ns]").view(np.int64)
-    row = np.arange(len(peer))
-    other = np.where(peer >= 0, peer, row)
-    later = (qts[other] < qts) | ((qts[other] == qts) & (other < row))
-    return np.asarray((peer >= 0) & later)
-
-
-def _nat_peers(
-    t: pd.DataFrame,
-    client: np.ndarray,
-    server: np.ndarray,
-    flow_id: np.ndarray,
-    rep_rows: np.ndarray,
-) -> np.ndarray:
-    """Index of the same query seen on the other side of DNAT (node captures), or -1."""
-    peers = np.full(len(t), -1, np.int64)
-    has_q = t["attempts"].to_numpy() > 0
-    if not has_q.any():
-        return peers
-    key = pack(
-        client, t["client_port"].to_numpy(np.int64), codes_of(t["transport"]),
-        t["id"].to_numpy(np.int64), codes_of(t["qname"]), codes_of(t["qtype"]),
-    )  # fmt: skip
-    qts = t["query_ts"].to_numpy("datetime64[ns]").view(np.int64)
-    idx = np.flatnonzero(has_q)
-    order = idx[np.lexsort((qts[idx], key[idx]))]
-    k, s, tt = key[order], server[order], qts[order]
-    hit = (k[1:] == k[:-1]) & (s[1:] != s[:-1]) & (tt[1:] - tt[:-1] <= int(NAT_WINDOW_S * 1e9))
-    a, b = order[:-1][hit], order[1:][hit]
-    # DNAT nests the copies: the first one sent (to the VIP) is answered last, after the
-    # endpoint's answer came back through the node. musl sends one query to every
-    # nameserver at once with one ID: those copies are answered independently, or one
-    # not at all, and are not DNAT copies.
-    r_ns = t["response_ts"].to_numpy("datetime64[ns]").view(np.int64)
-    nat = np.iinfo(np.int64).min
-    ra, rb = r_ns[a], r_ns[b]
-    nested = ((ra == nat) & (rb == nat)) | ((ra != nat) & (rb != nat) & (rb <= ra))
-    a, b = a[nested], b[nested]
-    peers[a] = b
-    peers[b] = a
-    return peers

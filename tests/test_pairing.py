@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 import dnspcap
 from dnspcap.pairing import pair
 
+from . import pairing_reference as reference
+from .corpus import corpus_captures
 from .wire import POD, VIP, Q, R, write
 
 A1 = "93.184.215.14"
@@ -172,3 +174,105 @@ def test_every_message_belongs_to_exactly_one_transaction(events: list[Q | R]) -
     assert sorted(frames.astype(int).tolist()) == sorted(m.frame.tolist())
     # a query's transaction holds only queries with its own question, on its own socket
     assert ((t.attempts > 0) | (t.status == "response_without_query")).all()
+
+
+# ---- the C passes (dnspcap/_pair.c) against the numpy version (tests/pairing_reference.py)
+
+SAMPLES = sorted(Path(__file__).resolve().parent.parent.glob("samples/**/*.pcap*"))
+
+
+def _agree(m: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(pair(m), reference.pair(m))
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
+def test_pairing_agrees_with_the_reference_on_samples(path: Path) -> None:
+    _agree(dnspcap.read_messages(path))
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("path", corpus_captures(), ids=str)
+def test_pairing_agrees_with_the_reference_on_corpus(path: Path) -> None:
+    try:
+        m = dnspcap.read_messages(path)
+    except dnspcap.CaptureError:
+        return
+    _agree(m)
+
+
+def _busy_events() -> st.SearchStrategy[list[Q | R]]:
+    """Few sockets, IDs, names and servers, so that keys repeat: retransmissions,
+    duplicates, orphans, mismatched answers, ID collisions and copies across DNAT."""
+    ev = st.builds(
+        lambda kind, t, port, id_, name, qtype, server: (Q if kind else R)(
+            t, 50000 + port, id_, f"n{name}.example.com", qtype, server=server
+        ),
+        st.booleans(),
+        st.sampled_from([0.0, 0.00002, 0.001, 0.04, 2.5, 5.0, 61.0]).flatmap(
+            lambda step: st.integers(0, 8).map(lambda k: round(k * step, 5))
+        ),
+        st.integers(0, 1),
+        st.integers(0, 1),
+        st.integers(0, 1),
+        st.sampled_from(["A", "AAAA"]),
+        st.sampled_from([VIP, "10.244.1.7"]),
+    )
+    return st.lists(ev, min_size=1, max_size=30)
+
+
+@settings(max_examples=150, deadline=None)
+@given(events=_busy_events(), seed=st.integers(0, 2**32 - 1))
+def test_pairing_agrees_with_the_reference_on_random_traffic(
+    events: list[Q | R], seed: int
+) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        m = dnspcap.read_messages(write(Path(d) / "p.pcap", events))
+    _agree(m)
+    # rows out of time order (a merge of interfaces or files): sorted by time, ties kept
+    shuffled = m.iloc[np.random.default_rng(seed).permutation(len(m))].reset_index(drop=True)
+    _agree(shuffled)
+
+
+def test_pair_kernel_rejects_inconsistent_arrays() -> None:
+    from dnspcap import _kernel
+
+    n = 3
+    i32, u16 = np.zeros(n, np.int32), np.zeros(n, np.uint16)
+    cols = (
+        np.zeros(n, bool),
+        i32,
+        i32,
+        i32,
+        u16,
+        u16,
+        i32,
+        u16,
+        i32,
+        i32,
+        i32,
+        np.zeros(n, np.int64),
+    )
+    txn, kind = np.empty(n, np.int64), np.zeros(n, np.uint8)
+    with pytest.raises(ValueError, match="order"):
+        _kernel.pair_assign(*cols, np.array([0, 5, 1]), 10, txn, kind)
+    with pytest.raises(ValueError, match="qname has 2 entries"):
+        bad = list(cols)
+        bad[8] = np.zeros(2, np.int32)
+        _kernel.pair_assign(*bad, np.empty(0, np.int64), 10, txn, kind)
+    with pytest.raises(TypeError, match="int32"):
+        bad = list(cols)
+        bad[1] = np.zeros(n, np.int64)
+        _kernel.pair_assign(*bad, np.empty(0, np.int64), 10, txn, kind)
+    assert _kernel.pair_assign(*cols, np.empty(0, np.int64), 10, txn, kind) == 1
+    # a transaction number out of range is refused, not followed
+    z = np.zeros(1, np.int64)
+    out = (z, z.copy(), z.copy(), z.copy(), np.zeros(1, np.int32), np.zeros(1, np.int32))
+    with pytest.raises(ValueError, match="out of range"):
+        _kernel.pair_stats(
+            *cols, np.empty(0, np.int64), np.arange(n), np.array([0, 0, 7]), *out,
+            np.zeros(3, np.int64), np.zeros(0, np.int64), np.zeros(3, np.int64),
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="rep is out of range"):
+        _kernel.pair_links(*cols, np.array([9]), np.ones(1, np.int32), z.copy(), z.copy())

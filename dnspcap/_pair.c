@@ -1,0 +1,330 @@
+/*
+ * dnspcap._kernel, the passes of dnspcap.pairing: numbering transactions, gathering what
+ * each holds, and linking each to the one before it on its socket. Every message is
+ * visited in time order and found by hashing its key, instead of sorting millions of rows
+ * by a packed key (what the numpy version did, and what tests/pairing_reference.py keeps).
+ *
+ * The caller in _kernel.c checks lengths, element types and every code used as an index
+ * before any loop starts; these loops also check the transaction numbers they follow.
+ */
+#include "_kernel.h"
+
+/* The fields of message `i` that key it: the socket seen from the client, the ID and the
+ * question. A response's source is the server. */
+typedef struct {
+    int32_t file, client, server, transport, qname, qtype, qclass;
+    uint16_t cport, sport, id;
+} Key;
+
+static inline Key key_of(const PairCols *c, int64_t i)
+{
+    Key k;
+    int response = c->qr[i] != 0;
+    k.file = c->file[i];
+    k.client = response ? c->dst[i] : c->src[i];
+    k.server = response ? c->src[i] : c->dst[i];
+    k.cport = response ? c->dport[i] : c->sport[i];
+    k.sport = response ? c->sport[i] : c->dport[i];
+    k.transport = c->transport[i];
+    k.id = c->id[i];
+    k.qname = c->qname[i];
+    k.qtype = c->qtype[i];
+    k.qclass = c->qclass[i];
+    return k;
+}
+
+static inline uint64_t mix(uint64_t h, uint64_t v)
+{
+    h ^= v * INTERN_M1;
+    h = (h << 27) | (h >> 37);
+    return h * INTERN_M2 + UINT64_C(0x52DCE729);
+}
+
+static inline uint64_t finish(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= UINT64_C(0xFF51AFD7ED558CCD);
+    return h ^ (h >> 33);
+}
+
+/* The socket and ID: what a transaction's neighbours on one socket share. */
+static inline uint64_t hash_flow(const Key *k)
+{
+    uint64_t h = mix(0, (uint32_t)k->file);
+    h = mix(h, (uint32_t)k->client);
+    h = mix(h, ((uint64_t)k->cport << 32) | k->sport);
+    h = mix(h, (uint32_t)k->server);
+    h = mix(h, ((uint64_t)(uint32_t)k->transport << 16) | k->id);
+    return h;
+}
+
+static inline uint64_t hash_of(const Key *k, int mode)
+{
+    if (mode == KEY_FLOW)
+        return finish(hash_flow(k));
+    if (mode == KEY_FULL) {
+        uint64_t h = mix(hash_flow(k), (uint32_t)k->qname);
+        return finish(mix(h, ((uint64_t)(uint32_t)k->qtype << 32) | (uint32_t)k->qclass));
+    }
+    /* KEY_NAT: the client's socket and the question, whatever the server */
+    uint64_t h = mix(0, (uint32_t)k->client);
+    h = mix(h, ((uint64_t)k->cport << 32) | ((uint64_t)(uint32_t)k->transport << 16) | k->id);
+    h = mix(h, (uint32_t)k->qname);
+    return finish(mix(h, (uint32_t)k->qtype));
+}
+
+static inline int same(const Key *a, const Key *b, int mode)
+{
+    if (mode == KEY_NAT)
+        return a->client == b->client && a->cport == b->cport && a->transport == b->transport &&
+               a->id == b->id && a->qname == b->qname && a->qtype == b->qtype;
+    int flow = a->file == b->file && a->client == b->client && a->cport == b->cport &&
+               a->server == b->server && a->sport == b->sport && a->transport == b->transport &&
+               a->id == b->id;
+    if (mode == KEY_FLOW)
+        return flow;
+    return flow && a->qname == b->qname && a->qtype == b->qtype && a->qclass == b->qclass;
+}
+
+/* An open-addressing table of entries numbered 0, 1, ...: a slot holds the high half of an
+ * entry's hash and its number plus one, so that most probes decide without reading the
+ * entry; an entry is compared through a message row that has its key. */
+typedef struct {
+    uint64_t *slot;
+    uint64_t mask;
+    int64_t *row; /* per entry: a message with its key */
+    int64_t n;    /* entries made */
+} Index;
+
+static int index_init(Index *x, int64_t entries)
+{
+    uint64_t size = 16;
+    while (size < 2 * (uint64_t)entries)
+        size <<= 1;
+    x->mask = size - 1;
+    x->n = 0;
+    x->slot = calloc(size, sizeof *x->slot);
+    x->row = malloc((size_t)(entries > 0 ? entries : 1) * sizeof *x->row);
+    return x->slot && x->row ? 0 : -1;
+}
+
+static void index_free(Index *x)
+{
+    free(x->slot);
+    free(x->row);
+}
+
+/* The slots are visited in a random order: keys are hashed this many messages ahead and
+ * their slots fetched into the cache while earlier messages are handled. */
+#define AHEAD 16
+
+typedef struct {
+    Key k;
+    uint64_t h;
+    int64_t row;
+} Pending;
+
+static inline void pend(Pending *p, const Index *x, const PairCols *c, int64_t row, int mode)
+{
+    p->k = key_of(c, row);
+    p->h = hash_of(&p->k, mode);
+    p->row = row;
+    __builtin_prefetch(&x->slot[p->h & x->mask]);
+}
+
+/* The entry with p's key, made when new (*made = 1). The table has room for as many
+ * entries as it was made for; callers never add more. */
+static int64_t index_get(Index *x, const PairCols *c, const Pending *p, int mode, int *made)
+{
+    uint64_t tag = p->h >> 32 << 32;
+    uint64_t s = p->h & x->mask;
+    for (;;) {
+        uint64_t e = x->slot[s];
+        if (e == 0)
+            break;
+        if ((e & ~UINT64_C(0xFFFFFFFF)) == tag) {
+            int64_t entry = (int64_t)(e & 0xFFFFFFFF) - 1;
+            Key o = key_of(c, x->row[entry]);
+            if (same(&p->k, &o, mode)) {
+                *made = 0;
+                return entry;
+            }
+        }
+        s = (s + 1) & x->mask;
+    }
+    int64_t entry = x->n++;
+    x->slot[s] = tag | (uint64_t)(entry + 1);
+    x->row[entry] = p->row;
+    *made = 1;
+    return entry;
+}
+
+static inline int64_t at(const int64_t *order, int64_t norder, int64_t j)
+{
+    return norder ? order[j] : j;
+}
+
+int64_t pair_assign(const PairCols *c, const int64_t *order, int64_t norder, int64_t retry_ns,
+                    int64_t *txn, uint8_t *kind)
+{
+    /* Per key (socket, ID, question), the transaction state of number_transactions(): a
+     * query while the key's transaction is unanswered (its last attempt at most retry_ns
+     * ago) is a retransmission; the first response answers it; a later one within
+     * retry_ns is a duplicate; a response with no open query starts a response-only
+     * transaction. Transactions are numbered in the order of their first message. */
+    int64_t n = c->n;
+    Index x = {0};
+    int64_t *cur = malloc((size_t)(n > 0 ? n : 1) * sizeof *cur);
+    int64_t *last_q = malloc((size_t)(n > 0 ? n : 1) * sizeof *last_q);
+    int64_t *last_r = malloc((size_t)(n > 0 ? n : 1) * sizeof *last_r);
+    int64_t t = 0;
+    if (index_init(&x, n) < 0 || !cur || !last_q || !last_r) {
+        t = -1;
+        goto done;
+    }
+    Pending ahead[AHEAD];
+    for (int64_t j = 0; j < n && j < AHEAD; j++)
+        pend(&ahead[j], &x, c, at(order, norder, j), KEY_FULL);
+    for (int64_t j = 0; j < n; j++) {
+        Pending *p = &ahead[j % AHEAD];
+        int64_t i = p->row;
+        int fresh;
+        int64_t k = index_get(&x, c, p, KEY_FULL, &fresh);
+        if (j + AHEAD < n)
+            pend(p, &x, c, at(order, norder, j + AHEAD), KEY_FULL);
+        int64_t ts = c->ts[i];
+        if (!c->qr[i]) {
+            if (fresh || kind[cur[k]] != 1 || wsub(ts, last_q[k]) > retry_ns) {
+                cur[k] = t;
+                kind[t++] = 1; /* has a query, no response yet */
+            }
+            last_q[k] = ts;
+        } else {
+            uint8_t s = fresh ? 0 : kind[cur[k]];
+            if (s == 1) {
+                kind[cur[k]] = 3; /* answered */
+            } else if (s & 2 && wsub(ts, last_r[k]) <= retry_ns) {
+                /* a duplicate response */
+            } else {
+                cur[k] = t;
+                kind[t++] = 2; /* a response with no query */
+            }
+            last_r[k] = ts;
+        }
+        txn[i] = cur[k];
+    }
+done:
+    index_free(&x);
+    free(cur);
+    free(last_q);
+    free(last_r);
+    return t;
+}
+
+int pair_stats(const PairCols *c, const int64_t *frame, const int64_t *txn, const int64_t *order,
+               int64_t norder, PairStats *o)
+{
+    int64_t n = c->n, m = o->n_txn;
+    for (int64_t t = 0; t < m; t++) {
+        o->first_q[t] = o->first_r[t] = o->last_q[t] = o->last_q_any[t] = -1;
+        o->attempts[t] = o->responses[t] = 0;
+    }
+    for (int64_t j = 0; j < n; j++) {
+        int64_t i = at(order, norder, j), t = txn[i];
+        if (t < 0 || t >= m)
+            return -2;
+        if (!c->qr[i]) {
+            o->attempts[t]++;
+            if (o->first_q[t] < 0)
+                o->first_q[t] = i;
+            if (o->first_r[t] < 0)
+                o->last_q[t] = i;
+            o->last_q_any[t] = i;
+        } else {
+            o->responses[t]++;
+            if (o->first_r[t] < 0)
+                o->first_r[t] = i;
+        }
+    }
+    /* each transaction's attempts and responses, in time order, one after another */
+    int64_t *qc = malloc((size_t)(m > 0 ? m : 1) * sizeof *qc);
+    int64_t *rc = malloc((size_t)(m > 0 ? m : 1) * sizeof *rc);
+    if (!qc || !rc) {
+        free(qc);
+        free(rc);
+        return -1;
+    }
+    int64_t nq = 0, nr = 0;
+    for (int64_t t = 0; t < m; t++) {
+        qc[t] = nq;
+        rc[t] = nr;
+        nq += o->attempts[t];
+        nr += o->responses[t];
+    }
+    if (nq != o->nq || nr != o->nr) {
+        free(qc);
+        free(rc);
+        return -3;
+    }
+    for (int64_t j = 0; j < n; j++) {
+        int64_t i = at(order, norder, j), t = txn[i];
+        if (!c->qr[i])
+            o->q_frames[qc[t]++] = i; /* the row for now: the gaps need its time */
+        else
+            o->r_frames[rc[t]++] = frame[i];
+    }
+    int64_t g = 0, s = 0;
+    for (int64_t t = 0; t < m; t++) {
+        int64_t e = s + o->attempts[t];
+        for (int64_t q = s + 1; q < e; q++)
+            o->gaps[g++] = wsub(c->ts[o->q_frames[q]], c->ts[o->q_frames[q - 1]]);
+        for (int64_t q = s; q < e; q++)
+            o->q_frames[q] = frame[o->q_frames[q]];
+        s = e;
+    }
+    o->ngaps = g;
+    free(qc);
+    free(rc);
+    return 0;
+}
+
+int pair_links(const PairCols *c, const int64_t *rep, const int32_t *attempts, int64_t m,
+               int64_t *prev_flow, int64_t *prev_nat)
+{
+    /* For each transaction, in order, the one before it on its socket with its ID (or -1);
+     * and for one with a query, the one before it with the same client socket, ID and
+     * question to any server (a copy across DNAT, or -1). */
+    Index flow = {0}, nat = {0};
+    int64_t *last_flow = malloc((size_t)(m > 0 ? m : 1) * sizeof *last_flow);
+    int64_t *last_nat = malloc((size_t)(m > 0 ? m : 1) * sizeof *last_nat);
+    int bad = index_init(&flow, m) < 0 || index_init(&nat, m) < 0 || !last_flow || !last_nat;
+    for (int64_t t = 0; !bad && t < m; t++)
+        if (rep[t] < 0 || rep[t] >= c->n)
+            bad = 2;
+    Pending fa[AHEAD], na[AHEAD];
+    for (int64_t t = 0; !bad && t < m && t < AHEAD; t++) {
+        pend(&fa[t], &flow, c, rep[t], KEY_FLOW);
+        pend(&na[t], &nat, c, rep[t], KEY_NAT);
+    }
+    for (int64_t t = 0; !bad && t < m; t++) {
+        int made;
+        int64_t e = index_get(&flow, c, &fa[t % AHEAD], KEY_FLOW, &made);
+        prev_flow[t] = made ? -1 : last_flow[e];
+        last_flow[e] = t;
+        prev_nat[t] = -1;
+        if (attempts[t] > 0) {
+            e = index_get(&nat, c, &na[t % AHEAD], KEY_NAT, &made);
+            prev_nat[t] = made ? -1 : last_nat[e];
+            last_nat[e] = t;
+        }
+        if (t + AHEAD < m) {
+            pend(&fa[t % AHEAD], &flow, c, rep[t + AHEAD], KEY_FLOW);
+            pend(&na[t % AHEAD], &nat, c, rep[t + AHEAD], KEY_NAT);
+        }
+    }
+    index_free(&flow);
+    index_free(&nat);
+    free(last_flow);
+    free(last_nat);
+    return bad == 1 ? -1 : bad == 2 ? -2 : 0;
+}
