@@ -267,7 +267,7 @@ def list_column(
 
 def _at(values: np.ndarray, rows: np.ndarray, fill: Any = NAT) -> np.ndarray:
     """values[rows], with `fill` where rows is -1 (few rows: those are set one by one)."""
-    out = values[rows]
+    out: np.ndarray = values[rows]
     out[rows < 0] = fill
     return out
 
