@@ -10,7 +10,14 @@ setup(
     ext_modules=[
         Extension(
             "dnspcap._kernel",
-            ["dnspcap/_kernel.c", "dnspcap/_walk.c", "dnspcap/_dns.c", "dnspcap/_rows.c", "dnspcap/_lookups.c", "dnspcap/_pair.c"],
+            [
+                "dnspcap/_kernel.c",
+                "dnspcap/_walk.c",
+                "dnspcap/_dns.c",
+                "dnspcap/_rows.c",
+                "dnspcap/_lookups.c",
+                "dnspcap/_pair.c",
+            ],
             extra_compile_args=["-O2"],
             depends=["dnspcap/_kernel.h"],
         )

@@ -13,7 +13,10 @@ measurement's own:
   is checked against the generator's ground truth.
 * ``tshark``: ``tshark -r FILE -T fields -e ... -Y dns > /dev/null`` run by a small
   wrapper child; its peak RSS is ``getrusage(RUSAGE_CHILDREN)`` in the wrapper.
-* later pipeline stages (see ``STAGES``), when dnspcap has them.
+* later pipeline stages (see ``STAGES``), when dnspcap has them, one after another in
+  one child: each stage's time, its own peak RSS (VmHWM reset before it) and the RSS it
+  leaves; then pair + lookups against read_messages (time, and memory above what the
+  messages table held).
 
 See benchmarks/README.md for what each number means.
 """
@@ -158,24 +161,51 @@ def child_tshark(path: str) -> dict[str, Any]:
     }
 
 
+def _rss_mb() -> float:
+    """This process's resident set size now."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _reset_peak() -> bool:
+    """Start VmHWM over from the current RSS (Linux: 5 > /proc/self/clear_refs)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
 def child_stages(path: str, warmup: str) -> dict[str, Any]:
-    """Every stage dnspcap has, in order, after compiling on a small capture."""
+    """Every stage dnspcap has, in order, after compiling on a small capture: each one's
+    time, and its own peak RSS (VmHWM reset before it) and the RSS it leaves."""
     import dnspcap
 
     dnspcap.read_messages(warmup)  # first imports and page faults, not timed
+    gc.collect()
     results: dict[str, Any] = {"path": path}
     timings: list[dict[str, Any]] = []
     for name, fn in STAGES:
         if not hasattr(dnspcap, name):
             timings.append({"stage": name, "skipped": "not in dnspcap"})
             continue
+        rss_before = _rss_mb()
+        per_stage_peak = _reset_peak()
         try:
             out, wall, cpu = _timed(functools.partial(fn, dnspcap, results))
         except Exception as exc:  # a placeholder's guessed call, or a bug: report it
             timings.append({"stage": name, "error": f"{type(exc).__name__}: {exc}"[:200]})
             break
         results[name] = out
-        timings.append({"stage": name, "seconds": wall, "cpu_seconds": cpu, "rows": _rows(out)})
+        timings.append(
+            {
+                "stage": name, "seconds": wall, "cpu_seconds": cpu, "rows": _rows(out),
+                "rss_before_mb": rss_before, "rss_after_mb": _rss_mb(),
+                "peak_rss_mb": _peak_rss_mb() if per_stage_peak else None,
+            }
+        )  # fmt: skip
         # What is done so far, in case the parent's timeout stops a slow stage.
         print(json.dumps({"stages": timings, "peak_rss_mb": _peak_rss_mb()}), flush=True)
     return {"stages": timings, "peak_rss_mb": _peak_rss_mb()}
@@ -411,24 +441,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         st = run_child("stages", str(path), str(warm), timeout=args.stage_timeout)
         report["stages"] = st
         print("\npipeline stages (one fresh process, after compiling on a small capture):")
+        print(
+            f"  {'stage':<14} {'seconds':>8} {'cpu s':>7} {'packets/s':>11} {'rows':>10} "
+            f"{'peak RSS MB':>11} {'RSS after':>9}"
+        )
         for s in st.get("stages", []):
             if "seconds" in s:
                 rate = truth["packets"] / s["seconds"] if s["seconds"] else float("nan")
                 expected = truth.get(STAGE_TRUTH.get(s["stage"], ""))
                 check = ""
                 if expected is not None and s["rows"] is not None:
-                    check = (
-                        f" (ground truth {expected:,})" if s["rows"] != expected else " (= truth)"
-                    )
+                    check = f"  (truth {expected:,})" if s["rows"] != expected else "  (= truth)"
                 rows_text = "?" if s["rows"] is None else f"{s['rows']:,}"
+                peak = s.get("peak_rss_mb")
                 print(
-                    f"  {s['stage']:<20} {s['seconds']:8.2f} s  {rate:>11,.0f} packets/s  "
-                    f"rows {rows_text}{check}"
+                    f"  {s['stage']:<14} {s['seconds']:8.2f} {s['cpu_seconds']:7.2f} "
+                    f"{rate:>11,.0f} {rows_text:>10} {peak or float('nan'):>11,.0f} "
+                    f"{s['rss_after_mb']:>9,.0f}{check}"
                 )
             else:
-                print(f"  {s['stage']:<20} {s.get('skipped') or s.get('error')}")
+                print(f"  {s['stage']:<14} {s.get('skipped') or s.get('error')}")
         if "peak_rss_mb" in st:
-            print(f"  peak RSS {st['peak_rss_mb']:,.0f} MB")
+            print(f"  peak RSS of the whole process {st['peak_rss_mb']:,.0f} MB")
+        summary = _grouping_vs_decoding(st.get("stages", []), path.stat().st_size / 1e6)
+        if summary:
+            report["grouping_vs_decoding"] = summary
+            print(
+                f"\npair + lookups: {summary['seconds']:.2f} s "
+                f"(CPU {summary['cpu_seconds']:.2f} s) = {summary['ratio']:.2f} x "
+                f"read_messages' {summary['read_seconds']:.2f} s "
+                f"(CPU ratio {summary['cpu_ratio']:.2f}; target: at most 1.00)"
+            )
+            print(
+                f"memory: read_messages peaked at {summary['read_peak_mb']:,.0f} MB; pair and "
+                f"lookups at {summary['peak_mb']:,.0f} MB, {summary['added_mb']:,.0f} MB above "
+                f"the {summary['start_mb']:,.0f} MB the messages table held "
+                f"(capture file {summary['file_mb']:,.0f} MB)"
+            )
         if "failed" in st:
             print(st["failed"])
 
@@ -438,6 +487,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, default=str) + "\n")
     return 0 if ok else 1
+
+
+def _grouping_vs_decoding(stages: list[dict[str, Any]], file_mb: float) -> dict[str, float]:
+    """pair + lookups against read_messages, as issue 3 asks: time, and peak memory."""
+    by = {s["stage"]: s for s in stages if "seconds" in s}
+    if not {"read_messages", "pair", "lookups"} <= set(by):
+        return {}
+    r, p, lk = by["read_messages"], by["pair"], by["lookups"]
+    seconds = p["seconds"] + lk["seconds"]
+    cpu = p["cpu_seconds"] + lk["cpu_seconds"]
+    peaks = [x.get("peak_rss_mb") or float("nan") for x in (p, lk)]
+    return {
+        "seconds": seconds, "cpu_seconds": cpu, "read_seconds": r["seconds"],
+        "ratio": seconds / r["seconds"], "cpu_ratio": cpu / r["cpu_seconds"],
+        "read_peak_mb": r.get("peak_rss_mb") or float("nan"), "peak_mb": max(peaks),
+        "start_mb": p["rss_before_mb"], "added_mb": max(peaks) - p["rss_before_mb"],
+        "file_mb": file_mb,
+    }  # fmt: skip
 
 
 def _later_stages_present() -> list[bool]:

@@ -9,6 +9,9 @@
  */
 #include "_kernel.h"
 
+#include <stdlib.h>
+#include <sys/mman.h>
+
 /* The fields of message `i` that key it: the socket seen from the client, the ID and the
  * question. A response's source is the server. */
 typedef struct {
@@ -96,16 +99,62 @@ typedef struct {
     int64_t n;    /* entries made */
 } Index;
 
-static int index_init(Index *x, int64_t entries)
+/* Zeroed memory for a table probed at random: on 2 MB pages where the kernel has them, as
+ * with 4 kB pages nearly every probe of a table of tens of megabytes also misses the TLB. */
+static void *table_memory(size_t bytes)
+{
+    void *p = NULL;
+    size_t huge = (size_t)1 << 21;
+    if (bytes < huge)
+        return calloc(bytes, 1);
+    bytes = (bytes + huge - 1) & ~(huge - 1);
+    if (posix_memalign(&p, huge, bytes) != 0)
+        return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+    memset(p, 0, bytes);
+    return p;
+}
+
+/* Room for `capacity` entries, with slots for `expect` of them: the slots double when
+ * half are taken. */
+static int index_init(Index *x, int64_t capacity, int64_t expect)
 {
     uint64_t size = 16;
-    while (size < 2 * (uint64_t)entries)
+    while (size < 2 * (uint64_t)expect)
         size <<= 1;
     x->mask = size - 1;
     x->n = 0;
-    x->slot = calloc(size, sizeof *x->slot);
-    x->row = malloc((size_t)(entries > 0 ? entries : 1) * sizeof *x->row);
+    x->slot = table_memory(size * sizeof *x->slot);
+    x->row = malloc((size_t)(capacity > 0 ? capacity : 1) * sizeof *x->row);
     return x->slot && x->row ? 0 : -1;
+}
+
+static inline uint64_t hash_of_row(const PairCols *c, int64_t row, int mode)
+{
+    Key k = key_of(c, row);
+    return hash_of(&k, mode);
+}
+
+/* Twice the slots, every entry moved to its place among them. */
+static int index_grow(Index *x, const PairCols *c, int mode)
+{
+    uint64_t size = 2 * (x->mask + 1);
+    uint64_t *slot = table_memory(size * sizeof *slot);
+    if (slot == NULL)
+        return -1;
+    for (int64_t e = 0; e < x->n; e++) {
+        uint64_t h = hash_of_row(c, x->row[e], mode);
+        uint64_t s = h & (size - 1);
+        while (slot[s] != 0)
+            s = (s + 1) & (size - 1);
+        slot[s] = (h >> 32 << 32) | (uint64_t)(e + 1);
+    }
+    free(x->slot);
+    x->slot = slot;
+    x->mask = size - 1;
+    return 0;
 }
 
 static void index_free(Index *x)
@@ -132,10 +181,12 @@ static inline void pend(Pending *p, const Index *x, const PairCols *c, int64_t r
     __builtin_prefetch(&x->slot[p->h & x->mask]);
 }
 
-/* The entry with p's key, made when new (*made = 1). The table has room for as many
- * entries as it was made for; callers never add more. */
+/* The entry with p's key, made when new (*made = 1); -1 when the slots could not grow.
+ * Callers never add more entries than the capacity. */
 static int64_t index_get(Index *x, const PairCols *c, const Pending *p, int mode, int *made)
 {
+    if (2 * (uint64_t)(x->n + 1) > x->mask + 1 && index_grow(x, c, mode) < 0)
+        return -1;
     uint64_t tag = p->h >> 32 << 32;
     uint64_t s = p->h & x->mask;
     for (;;) {
@@ -178,7 +229,7 @@ int64_t pair_assign(const PairCols *c, const int64_t *order, int64_t norder, int
     int64_t *last_q = malloc((size_t)(n > 0 ? n : 1) * sizeof *last_q);
     int64_t *last_r = malloc((size_t)(n > 0 ? n : 1) * sizeof *last_r);
     int64_t t = 0;
-    if (index_init(&x, n) < 0 || !cur || !last_q || !last_r) {
+    if (index_init(&x, n, n / 2) < 0 || !cur || !last_q || !last_r) {
         t = -1;
         goto done;
     }
@@ -190,6 +241,10 @@ int64_t pair_assign(const PairCols *c, const int64_t *order, int64_t norder, int
         int64_t i = p->row;
         int fresh;
         int64_t k = index_get(&x, c, p, KEY_FULL, &fresh);
+        if (k < 0) {
+            t = -1;
+            break;
+        }
         if (j + AHEAD < n)
             pend(p, &x, c, at(order, norder, j + AHEAD), KEY_FULL);
         int64_t ts = c->ts[i];
@@ -297,7 +352,8 @@ int pair_links(const PairCols *c, const int64_t *rep, const int32_t *attempts, i
     Index flow = {0}, nat = {0};
     int64_t *last_flow = malloc((size_t)(m > 0 ? m : 1) * sizeof *last_flow);
     int64_t *last_nat = malloc((size_t)(m > 0 ? m : 1) * sizeof *last_nat);
-    int bad = index_init(&flow, m) < 0 || index_init(&nat, m) < 0 || !last_flow || !last_nat;
+    int bad = index_init(&flow, m, m) < 0 || index_init(&nat, m, m) < 0 || !last_flow ||
+              !last_nat;
     for (int64_t t = 0; !bad && t < m; t++)
         if (rep[t] < 0 || rep[t] >= c->n)
             bad = 2;
@@ -309,11 +365,19 @@ int pair_links(const PairCols *c, const int64_t *rep, const int32_t *attempts, i
     for (int64_t t = 0; !bad && t < m; t++) {
         int made;
         int64_t e = index_get(&flow, c, &fa[t % AHEAD], KEY_FLOW, &made);
+        if (e < 0) {
+            bad = 1;
+            break;
+        }
         prev_flow[t] = made ? -1 : last_flow[e];
         last_flow[e] = t;
         prev_nat[t] = -1;
         if (attempts[t] > 0) {
             e = index_get(&nat, c, &na[t % AHEAD], KEY_NAT, &made);
+            if (e < 0) {
+                bad = 1;
+                break;
+            }
             prev_nat[t] = made ? -1 : last_nat[e];
             last_nat[e] = t;
         }
