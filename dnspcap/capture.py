@@ -18,7 +18,7 @@ import os
 import struct
 import sys
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO, NamedTuple
 
@@ -84,6 +84,9 @@ class FileState:
     frames: int = 0
     idbs: int = 0  # interface blocks parsed so far, in all sections
     warnings: list[str] = field(default_factory=list)
+    # Called with each interface as its block is parsed, by both walkers alike (the reader
+    # rejects link types it cannot decode here, whether or not packets follow).
+    on_interface: Callable[[FileState, Interface], None] | None = None
 
 
 def open_source(source: str | os.PathLike[str] | BinaryIO) -> tuple[str, BinaryIO]:
@@ -255,6 +258,8 @@ def parse_idb(state: FileState, body: bytes) -> None:
             (iface.tsoffset_s,) = struct.unpack(e + "q", value)
     state.interfaces.append(iface)
     state.idbs += 1
+    if state.on_interface is not None:
+        state.on_interface(state, iface)
 
 
 def _options(data: bytes, e: str) -> Iterator[tuple[int, bytes]]:

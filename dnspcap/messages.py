@@ -21,6 +21,7 @@ from .capture import (
     MAX_RECORD,
     PCAPNG_SHB,
     FileState,
+    Interface,
     iter_records,
     open_source,
     parse_file_header,
@@ -119,8 +120,11 @@ def _read_one_iter(
         head = read_exact(stream, 24)
         state, hlen = parse_file_header(name, head)
         stack = NetStack(ports, multicast)
-        if state.format == "pcap":
-            _check_linktype(state)
+        # Every interface's link type is checked as soon as it is described, by both
+        # engines at the same point (a pcapng IDB), whether or not any packet uses it.
+        for iface in state.interfaces:  # classic pcap: the file header's
+            _check_interface(state, iface)
+        state.on_interface = _check_interface
         if engine == "python":
             yield from _pure(state, stream, head[hlen:], stack, acc, index)
         else:
@@ -138,29 +142,22 @@ def _read_one_iter(
         stream.close()
 
 
-def _check_linktype(state: FileState) -> None:
-    for iface in state.interfaces:
-        if iface.linktype not in SUPPORTED_LINKTYPES:
-            raise UnknownLinkTypeError(state.name, iface.linktype)
+def _check_interface(state: FileState, iface: Interface) -> None:
+    if iface.linktype not in SUPPORTED_LINKTYPES:
+        raise UnknownLinkTypeError(state.name, iface.linktype)
 
 
 def _pure(
     state: FileState, stream: BinaryIO, head: bytes, stack: NetStack, acc: Accumulator, index: int
 ) -> Iterator[None]:
-    known = -1
     raws: list[RawMessage] = []
     for n, rec in enumerate(iter_records(state, stream, head)):
-        if state.idbs != known:
-            _check_linktype(state)
-            known = state.idbs
         raws += _packet(stack, rec.frame, rec.ts_ns, rec.linktype, rec.data, rec.orig_len, rec.cut)
         if n % 100_000 == 99_999:
             _add_raw(acc, index, raws)
             raws = []
             yield None
     _add_raw(acc, index, raws)
-    if state.idbs != known:
-        _check_linktype(state)
 
 
 def _add_raw(acc: Accumulator, index: int, raws: list[RawMessage]) -> None:
@@ -267,7 +264,6 @@ def _fast(
                 bytes(buf[pos : pos + 4]), "big" if state.big_endian else "little"
             )
             parse_pcapng_block(state, btype, bytes(buf[pos + 8 : pos + blen - 4]))
-            _check_linktype(state)
             ifs = _Interfaces(state)
             pos += blen
             continue
@@ -322,7 +318,6 @@ def _slow(
             state.frames = last_frame
             if rec is None:
                 continue
-            _check_linktype(state)
             raws += _packet(
                 stack, rec.frame, rec.ts_ns, rec.linktype, rec.data, rec.orig_len, rec.cut
             )

@@ -783,6 +783,37 @@ def test_unknown_link_type_in_second_section(tmp_path: Path, engine_: str) -> No
 
 
 @pytest.mark.parametrize(
+    "after",
+    [
+        pytest.param(b"", id="last-block"),
+        pytest.param(shb() + idb(LINK_ETHERNET), id="then-a-new-section"),
+        pytest.param(
+            epb(5, units(TS1), frame(LINK_ETHERNET, query4())), id="then-an-undescribed-interface"
+        ),
+    ],
+)
+def test_unknown_link_type_is_an_error_when_its_interface_block_is_read(
+    tmp_path: Path, engine: str, after: bytes
+) -> None:
+    """The link type of every interface is checked as its IDB is read, whatever follows:
+    an interface without packets counts too, even when a new section (which forgets the
+    interfaces of the last) comes before any packet."""
+    data = (
+        shb()
+        + idb(LINK_ETHERNET)
+        + epb(0, units(TS1), frame(LINK_ETHERNET, query4()))
+        + idb(147)
+        + after
+        + epb(0, units(TS2), frame(LINK_ETHERNET, response4()))
+    )
+    path = write(tmp_path, "unused.pcapng", data)
+    with pytest.raises(UnknownLinkTypeError) as info:
+        dnspcap.read_messages(path, engine=engine)  # type: ignore[arg-type]
+    assert info.value.linktype == 147
+    assert info.value.file == str(path)
+
+
+@pytest.mark.parametrize(
     ("data", "reason"),
     [
         pytest.param(b"", "not a capture file: it is empty", id="empty"),

@@ -45,7 +45,7 @@ from scapy.layers.dns import DNS, DNSQR, DNSRR, DNSRROPT, EDNS0TLV
 import dnspcap
 from dnspcap.dnstypes import class_name, opcode_name, rcode_name, type_name
 from dnspcap.dnswire import decode_message, flags_text
-from dnspcap.errors import CaptureError
+from dnspcap.errors import CaptureError, UnknownLinkTypeError
 from tests import craft
 from tests.craft import (
     CLIENT4,
@@ -623,15 +623,16 @@ def test_kernel_is_sanitized() -> None:
     assert "libasan" in Path("/proc/self/maps").read_text()
 
 
-# ---- cases the fuzzer found and that are not fixed yet ---------------------------------------
+# ---- cases the fuzzer found -----------------------------------------------------------------
+
+FOUND = Path(__file__).parent / "data" / "fuzz"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="found by the ASan fuzz run (300 examples): on this damaged gzip'd pcapng the C "
-    "path raises UnknownLinkTypeError for link type 106 while the exact path reads 5 rows; "
-    "which is right is not yet known",
-)
 def test_damaged_pcapng_with_link_type_106_reads_the_same_with_both_engines() -> None:
-    case = Path(__file__).parent / "data" / "fuzz" / "engines-disagree-linktype-106.pcapng.gz"
-    read_both(case)
+    """A bit flip turned an SPB into an IDB (link type 106, from the SPB's length field)
+    in a section that ends before any packet. The C path checked the link type as the
+    IDB was read; the exact path only when a packet came, by which time the next section
+    had forgotten the interface, so it read on. Now both check every IDB as it is read."""
+    outcome = read_both(FOUND / "engines-disagree-linktype-106.pcapng.gz")
+    assert isinstance(outcome, UnknownLinkTypeError)
+    assert outcome.linktype == 106
