@@ -20,6 +20,7 @@ from . import fast
 from .capture import (
     MAX_RECORD,
     PCAPNG_SHB,
+    CorruptBlock,
     FileState,
     Interface,
     iter_records,
@@ -263,10 +264,14 @@ def _fast(
             btype = int.from_bytes(
                 bytes(buf[pos : pos + 4]), "big" if state.big_endian else "little"
             )
-            parse_pcapng_block(state, btype, bytes(buf[pos + 8 : pos + blen - 4]))
-            ifs = _Interfaces(state)
-            pos += blen
-            continue
+            try:
+                parse_pcapng_block(state, btype, bytes(buf[pos + 8 : pos + blen - 4]))
+            except CorruptBlock:
+                status = fast.CORRUPT  # the state is unchanged: the exact walker says why
+            else:
+                ifs = _Interfaces(state)
+                pos += blen
+                continue
         if status == fast.CORRUPT or (status == fast.NEED_MORE and eof):
             # The exact walker finishes the file: it reports the corrupt or cut record.
             rest = _Prefixed(bytes(buf[pos:filled]), stream)

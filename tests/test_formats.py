@@ -1072,6 +1072,75 @@ def test_pcapng_short_packet_block_frame_numbers_agree(tmp_path: Path, bad_block
     assert auto == exact
 
 
+def _idb_fields(*options: bytes) -> bytes:
+    """An IDB body (Ethernet, no snaplen) with options written out by hand."""
+    return struct.pack("<HHI", LINK_ETHERNET, 0, 0) + b"".join(options)
+
+
+@pytest.mark.parametrize(
+    ("bad_idb", "reason"),
+    [
+        pytest.param(
+            craft.block(craft.BT_IDB, _idb_fields(struct.pack("<HH", 2, 40), b"eth0")),
+            "an interface description block has an option (code 2) of 40 bytes that runs "
+            "past the end of the block",
+            id="option-past-the-end",
+        ),
+        pytest.param(
+            craft.block(
+                craft.BT_IDB,
+                _idb_fields(struct.pack("<HHB3x", 9, 1, 9), struct.pack("<HH", 14, 8)),
+            ),
+            "an interface description block has an option (code 14) of 8 bytes that runs "
+            "past the end of the block",
+            id="last-option-value-missing",
+        ),
+        pytest.param(
+            craft.block(craft.BT_IDB, struct.pack("<HH", LINK_ETHERNET, 0)),
+            "an interface description block of 16 bytes is shorter than its fixed fields "
+            "(20 bytes)",
+            id="idb-16-bytes",
+        ),
+    ],
+)
+def test_pcapng_malformed_interface_block_stops_the_read(
+    tmp_path: Path, engine: str, bad_idb: bytes, reason: str
+) -> None:
+    """An IDB whose fields do not fit in its length is a corrupt block, as Wireshark
+    has it ("appears to be damaged or corrupt"): the read stops there with a warning and
+    keeps the packets before it; the IDB's link type or options are not used."""
+    data = (
+        shb()
+        + idb(LINK_ETHERNET)
+        + epb(0, units(TS1), frame(LINK_ETHERNET, query4()))
+        + bad_idb
+        + epb(1, units(TS2), frame(LINK_ETHERNET, response4()))
+    )
+    path = write(tmp_path, "bad-idb.pcapng", data)
+    df = read(path, engine)
+    assert rows(df, "frame", "ts", "id", "qr") == [(1, TS1, 0x1111, False)]
+    assert stats(df)["warnings"] == [
+        f"{path}: stopped reading after frame 1: {reason}, so the file is corrupt from there on"
+    ]
+    assert stats(df)["packets"] == 1
+
+
+def test_pcapng_well_formed_interface_options_are_read(tmp_path: Path, engine: str) -> None:
+    """The other side of the rule: options up to the end of the block with no
+    opt_endofopt, and bytes after opt_endofopt, are fine."""
+    tsresol_ns = struct.pack("<HHB3x", 9, 1, 9)
+    data = (
+        shb()
+        + craft.block(craft.BT_IDB, _idb_fields(tsresol_ns))
+        + craft.block(craft.BT_IDB, _idb_fields(tsresol_ns, b"\0" * 4, b"\xff" * 8))
+        + epb(0, TS1, frame(LINK_ETHERNET, query4()))
+        + epb(1, TS2, frame(LINK_ETHERNET, response4()))
+    )
+    df = read(write(tmp_path, "options.pcapng", data), engine)
+    assert rows(df, "frame", "ts", "id", "qr") == [(1, TS1, 0x1111, False), (2, TS2, 0x1111, True)]
+    assert stats(df)["warnings"] == []
+
+
 @pytest.mark.parametrize(
     ("interface", "ts_units"),
     [

@@ -45,7 +45,7 @@ from scapy.layers.dns import DNS, DNSQR, DNSRR, DNSRROPT, EDNS0TLV
 import dnspcap
 from dnspcap.dnstypes import class_name, opcode_name, rcode_name, type_name
 from dnspcap.dnswire import decode_message, flags_text
-from dnspcap.errors import CaptureError, UnknownLinkTypeError
+from dnspcap.errors import CaptureError
 from tests import craft
 from tests.craft import (
     CLIENT4,
@@ -629,10 +629,20 @@ FOUND = Path(__file__).parent / "data" / "fuzz"
 
 
 def test_damaged_pcapng_with_link_type_106_reads_the_same_with_both_engines() -> None:
-    """A bit flip turned an SPB into an IDB (link type 106, from the SPB's length field)
-    in a section that ends before any packet. The C path checked the link type as the
-    IDB was read; the exact path only when a packet came, by which time the next section
-    had forgotten the interface, so it read on. Now both check every IDB as it is read."""
-    outcome = read_both(FOUND / "engines-disagree-linktype-106.pcapng.gz")
-    assert isinstance(outcome, UnknownLinkTypeError)
-    assert outcome.linktype == 106
+    """A bit flip turned an SPB into an IDB whose link type (106) and options are the
+    SPB's packet bytes, in a section that ends before any packet. The C path rejected the
+    link type as the IDB was read; the exact path checked link types only when a packet
+    came, by which time the next section had forgotten the interface, so it read on (5
+    rows, no warning). Now both check each IDB as it is read, and first that its options
+    fit in it: they do not (an option of 109 bytes runs past its end), so the read stops
+    there with a warning and keeps frames 1-3, as Wireshark does ("appears to be damaged
+    or corrupt", "Not enough data to handle option of length 109", after 3 packets)."""
+    path = FOUND / "engines-disagree-linktype-106.pcapng.gz"
+    outcome = read_both(path)
+    assert isinstance(outcome, pd.DataFrame)
+    assert outcome["frame"].tolist() == [1, 2, 3]
+    assert outcome.attrs["dnspcap"]["warnings"] == [
+        f"{path}: stopped reading after frame 3: an interface description block has an "
+        "option (code 28515) of 109 bytes that runs past the end of the block, so the file "
+        "is corrupt from there on"
+    ]
