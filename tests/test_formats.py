@@ -21,6 +21,7 @@ import functools
 import io
 import json
 import os
+import random
 import struct
 import subprocess
 import sys
@@ -38,6 +39,7 @@ from scapy.packet import Raw
 
 import dnspcap
 from dnspcap import messages as dnspcap_messages
+from dnspcap.capture import MAX_RECORD
 from dnspcap.columns import COLUMN_NAMES, MESSAGE_COLUMNS
 from dnspcap.errors import CaptureError, UnknownLinkTypeError
 from tests import craft
@@ -1010,6 +1012,41 @@ def test_gzip_corrupt_deflate_data_is_not_an_exception(tmp_path: Path, engine: s
         return
     check_schema(df)
     assert any("gzip" in w for w in stats(df)["warnings"])
+
+
+def _corrupt_then_noise(fmt: str) -> tuple[bytes, str]:
+    """A capture whose second record is corrupt, then 64 KB of incompressible bytes; and
+    the reason the read stops there."""
+    noise = random.Random(7).randbytes(1 << 16)
+    first = frame(LINK_ETHERNET, query4())
+    if fmt == "pcap":
+        bad = struct.pack("<IIII", 0, 0, MAX_RECORD + 1, 60)
+        data = craft.pcap([Rec(first, TS1)]) + bad + noise
+        return data, f"its record claims {MAX_RECORD + 1} bytes, so the file is corrupt"
+    bad = craft.block(craft.BT_IDB, struct.pack("<HH", LINK_ETHERNET, 0))
+    data = shb() + idb(LINK_ETHERNET) + epb(0, units(TS1), first) + bad + noise
+    return data, "an interface description block of 16 bytes is shorter than its fixed fields"
+
+
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+def test_gzip_damaged_after_a_corrupt_record_is_reported_by_both_engines(
+    tmp_path: Path, engine: str, fmt: str
+) -> None:
+    """The read stops at a corrupt record, and the gzip stream is cut further on. The C
+    path reads ahead in large chunks and used to meet the cut, the exact path not. Both
+    now decompress the file to its end: damage to the gzip stream is reported whatever
+    the reader saw before (deflate damage yields wrong bytes before zlib notices, so it
+    may well be why a record looks corrupt)."""
+    data, reason = _corrupt_then_noise(fmt)
+    whole = craft.gz(data)
+    path = write(tmp_path, f"cut.{fmt}.gz", whole[: len(whole) - 1000])
+    df = read(path, engine)
+    assert column(df, "frame") == [1]
+    warnings = stats(df)["warnings"]
+    assert len(warnings) == 2
+    assert warnings[0].startswith(f"{path}: stopped reading ")
+    assert reason in warnings[0]
+    assert warnings[1].startswith(f"{path}: gzip stream is damaged or cut short")
 
 
 # ---- packets larger than their length fields say ----------------------------------------

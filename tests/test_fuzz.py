@@ -598,6 +598,15 @@ def damaged(draw: st.DrawFn) -> tuple[str, bytes]:
     out = bytes(data)
     if draw(st.integers(0, 3)) == 0:
         out = craft.gz(out)
+        if draw(st.booleans()):
+            # damage the gzip stream too: cut it, or change a byte of the deflate data
+            gz = bytearray(out)
+            i = draw(st.integers(10, len(gz) - 1))
+            if draw(st.booleans()):
+                gz[i] ^= 1 << draw(st.integers(0, 7))
+            else:
+                del gz[i:]
+            out = bytes(gz)
     return name, out
 
 
@@ -646,3 +655,18 @@ def test_damaged_pcapng_with_link_type_106_reads_the_same_with_both_engines() ->
         "option (code 28515) of 109 bytes that runs past the end of the block, so the file "
         "is corrupt from there on"
     ]
+
+
+def test_gzip_cut_after_a_bad_section_header_reads_the_same_with_both_engines() -> None:
+    """Found once the fuzzer damaged gzip streams too: a second section header with a bad
+    length (54, not a multiple of 4), then a gzip stream cut short. The read stops at the
+    section header; the C path had already read ahead into the cut and warned about it,
+    the exact path had not. Both now decompress the file to its end."""
+    path = FOUND / "engines-disagree-gzip-cut-after-bad-shb.pcapng.gz"
+    outcome = read_both(path)
+    assert isinstance(outcome, pd.DataFrame)
+    assert len(outcome) == 0
+    warnings = outcome.attrs["dnspcap"]["warnings"]
+    assert warnings[0] == f"{path}: bad section header block length 54; stopped"
+    assert warnings[1].startswith(f"{path}: gzip stream is damaged or cut short")
+    assert len(warnings) == 2
