@@ -12,13 +12,14 @@ draft-ietf-opsawg-pcapng.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import os
 import struct
 import sys
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO, NamedTuple
 
@@ -38,6 +39,15 @@ BT_EPB = 0x00000006
 
 # A record or block larger than this cannot be a real packet; it means the file is corrupt.
 MAX_RECORD = 1 << 26
+
+
+class CorruptBlock(Exception):
+    """A pcapng block whose fields do not fit in its own length.
+
+    Its framing is then not to be trusted either: both walkers stop at it and keep what
+    they read before, with a warning (as Wireshark does: "appears to be damaged or
+    corrupt"). Raised before the block changes the file's state.
+    """
 
 
 class Record(NamedTuple):
@@ -84,6 +94,9 @@ class FileState:
     frames: int = 0
     idbs: int = 0  # interface blocks parsed so far, in all sections
     warnings: list[str] = field(default_factory=list)
+    # Called with each interface as its block is parsed, by both walkers alike (the reader
+    # rejects link types it cannot decode here, whether or not packets follow).
+    on_interface: Callable[[FileState, Interface], None] | None = None
 
 
 def open_source(source: str | os.PathLike[str] | BinaryIO) -> tuple[str, BinaryIO]:
@@ -244,10 +257,13 @@ def parse_idb(state: FileState, body: bytes) -> None:
     """Add the interface an Interface Description Block describes (body = after type+length)."""
     e = ">" if state.big_endian else "<"
     if len(body) < 8:
-        raise CaptureError(state.name, "pcapng interface description block is cut short")
+        raise CorruptBlock(
+            f"an interface description block of {len(body) + 12} bytes is shorter than "
+            "its fixed fields (20 bytes)"
+        )
     linktype, _res, snaplen = struct.unpack(e + "HHI", body[:8])
     iface = Interface(linktype, snaplen)
-    for code, value in _options(body[8:], e):
+    for code, value in _options(body[8:], e, "an interface description block"):
         if code == 9 and value:  # if_tsresol
             iface.tsresol_binary = bool(value[0] & 0x80)
             iface.tsresol_exp = value[0] & 0x7F
@@ -255,17 +271,31 @@ def parse_idb(state: FileState, body: bytes) -> None:
             (iface.tsoffset_s,) = struct.unpack(e + "q", value)
     state.interfaces.append(iface)
     state.idbs += 1
+    if state.on_interface is not None:
+        state.on_interface(state, iface)
 
 
-def _options(data: bytes, e: str) -> Iterator[tuple[int, bytes]]:
+def _options(data: bytes, e: str, block: str) -> Iterator[tuple[int, bytes]]:
+    """The options of a block, up to opt_endofopt or the end of the block.
+
+    An option whose value (padded to 32 bits) runs past the end of the block is
+    :class:`CorruptBlock`, as in Wireshark.
+    """
     pos = 0
-    while pos + 4 <= len(data):
+    while pos < len(data):
+        if pos + 4 > len(data):
+            raise CorruptBlock(f"{block} ends inside an option header")
         code, length = struct.unpack(e + "HH", data[pos : pos + 4])
         if code == 0:
             return
-        value = data[pos + 4 : pos + 4 + length]
-        yield code, value
-        pos += 4 + ((length + 3) & ~3)
+        end = pos + 4 + ((length + 3) & ~3)
+        if end > len(data):
+            raise CorruptBlock(
+                f"{block} has an option (code {code}) of {length} bytes that runs past "
+                "the end of the block"
+            )
+        yield code, data[pos + 4 : pos + 4 + length]
+        pos = end
 
 
 def iter_records(state: FileState, stream: BinaryIO, head: bytes = b"") -> Iterator[Record]:
@@ -416,7 +446,9 @@ def _pcapng_records(state: FileState, buf: _Buffered) -> Iterator[Record]:
         body = buf.read(blen - 12)
         trailer = buf.read(4)
         if len(body) < blen - 12 or len(trailer) < 4:
-            rec = parse_pcapng_block(state, btype, body) if len(body) >= 20 else None
+            rec = None
+            with contextlib.suppress(CorruptBlock):  # cut rather than corrupt: said below
+                rec = parse_pcapng_block(state, btype, body) if len(body) >= 20 else None
             state.warnings.append(
                 f"the file ends inside a block after frame {state.frames - (rec is not None)} "
                 "(capture killed mid-write?)"
@@ -424,6 +456,13 @@ def _pcapng_records(state: FileState, buf: _Buffered) -> Iterator[Record]:
             if rec is not None:
                 yield rec._replace(cut=True)
             return
-        rec = parse_pcapng_block(state, btype, body)
+        try:
+            rec = parse_pcapng_block(state, btype, body)
+        except CorruptBlock as bad:
+            state.warnings.append(
+                f"stopped reading after frame {state.frames}: {bad}, so the file is corrupt "
+                "from there on"
+            )
+            return
         if rec is not None:
             yield rec

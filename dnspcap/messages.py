@@ -20,7 +20,9 @@ from . import fast
 from .capture import (
     MAX_RECORD,
     PCAPNG_SHB,
+    CorruptBlock,
     FileState,
+    Interface,
     iter_records,
     open_source,
     parse_file_header,
@@ -119,8 +121,11 @@ def _read_one_iter(
         head = read_exact(stream, 24)
         state, hlen = parse_file_header(name, head)
         stack = NetStack(ports, multicast)
-        if state.format == "pcap":
-            _check_linktype(state)
+        # Every interface's link type is checked as soon as it is described, by both
+        # engines at the same point (a pcapng IDB), whether or not any packet uses it.
+        for iface in state.interfaces:  # classic pcap: the file header's
+            _check_interface(state, iface)
+        state.on_interface = _check_interface
         if engine == "python":
             yield from _pure(state, stream, head[hlen:], stack, acc, index)
         else:
@@ -128,9 +133,16 @@ def _read_one_iter(
         _add_raw(acc, index, stack.finish())
         acc.add_icmp(index, stack.icmp)
         acc.counts.update(stack.counts)
-        problem = getattr(stream, "problem", None)
-        if problem:
-            state.warnings.append(problem)
+        if hasattr(stream, "problem"):
+            # A gzip'd file is decompressed to its end even when the walker stopped early
+            # at a corrupt record, so that damage to the gzip stream is reported whichever
+            # engine read it (the fast path reads ahead, the exact path does not) and
+            # wherever it is (deflate damage gives wrong bytes before zlib notices: it may
+            # be why a record looked corrupt).
+            while stream.read(1 << 20):
+                pass
+            if stream.problem:
+                state.warnings.append(stream.problem)
         acc.add_warnings(name, state.warnings)
         acc.counts["packets"] += state.frames
         yield None
@@ -138,29 +150,22 @@ def _read_one_iter(
         stream.close()
 
 
-def _check_linktype(state: FileState) -> None:
-    for iface in state.interfaces:
-        if iface.linktype not in SUPPORTED_LINKTYPES:
-            raise UnknownLinkTypeError(state.name, iface.linktype)
+def _check_interface(state: FileState, iface: Interface) -> None:
+    if iface.linktype not in SUPPORTED_LINKTYPES:
+        raise UnknownLinkTypeError(state.name, iface.linktype)
 
 
 def _pure(
     state: FileState, stream: BinaryIO, head: bytes, stack: NetStack, acc: Accumulator, index: int
 ) -> Iterator[None]:
-    known = -1
     raws: list[RawMessage] = []
     for n, rec in enumerate(iter_records(state, stream, head)):
-        if state.idbs != known:
-            _check_linktype(state)
-            known = state.idbs
         raws += _packet(stack, rec.frame, rec.ts_ns, rec.linktype, rec.data, rec.orig_len, rec.cut)
         if n % 100_000 == 99_999:
             _add_raw(acc, index, raws)
             raws = []
             yield None
     _add_raw(acc, index, raws)
-    if state.idbs != known:
-        _check_linktype(state)
 
 
 def _add_raw(acc: Accumulator, index: int, raws: list[RawMessage]) -> None:
@@ -266,11 +271,14 @@ def _fast(
             btype = int.from_bytes(
                 bytes(buf[pos : pos + 4]), "big" if state.big_endian else "little"
             )
-            parse_pcapng_block(state, btype, bytes(buf[pos + 8 : pos + blen - 4]))
-            _check_linktype(state)
-            ifs = _Interfaces(state)
-            pos += blen
-            continue
+            try:
+                parse_pcapng_block(state, btype, bytes(buf[pos + 8 : pos + blen - 4]))
+            except CorruptBlock:
+                status = fast.CORRUPT  # the state is unchanged: the exact walker says why
+            else:
+                ifs = _Interfaces(state)
+                pos += blen
+                continue
         if status == fast.CORRUPT or (status == fast.NEED_MORE and eof):
             # The exact walker finishes the file: it reports the corrupt or cut record.
             rest = _Prefixed(bytes(buf[pos:filled]), stream)
@@ -322,7 +330,6 @@ def _slow(
             state.frames = last_frame
             if rec is None:
                 continue
-            _check_linktype(state)
             raws += _packet(
                 stack, rec.frame, rec.ts_ns, rec.linktype, rec.data, rec.orig_len, rec.cut
             )

@@ -21,6 +21,7 @@ import functools
 import io
 import json
 import os
+import random
 import struct
 import subprocess
 import sys
@@ -38,6 +39,7 @@ from scapy.packet import Raw
 
 import dnspcap
 from dnspcap import messages as dnspcap_messages
+from dnspcap.capture import MAX_RECORD
 from dnspcap.columns import COLUMN_NAMES, MESSAGE_COLUMNS
 from dnspcap.errors import CaptureError, UnknownLinkTypeError
 from tests import craft
@@ -783,6 +785,37 @@ def test_unknown_link_type_in_second_section(tmp_path: Path, engine_: str) -> No
 
 
 @pytest.mark.parametrize(
+    "after",
+    [
+        pytest.param(b"", id="last-block"),
+        pytest.param(shb() + idb(LINK_ETHERNET), id="then-a-new-section"),
+        pytest.param(
+            epb(5, units(TS1), frame(LINK_ETHERNET, query4())), id="then-an-undescribed-interface"
+        ),
+    ],
+)
+def test_unknown_link_type_is_an_error_when_its_interface_block_is_read(
+    tmp_path: Path, engine: str, after: bytes
+) -> None:
+    """The link type of every interface is checked as its IDB is read, whatever follows:
+    an interface without packets counts too, even when a new section (which forgets the
+    interfaces of the last) comes before any packet."""
+    data = (
+        shb()
+        + idb(LINK_ETHERNET)
+        + epb(0, units(TS1), frame(LINK_ETHERNET, query4()))
+        + idb(147)
+        + after
+        + epb(0, units(TS2), frame(LINK_ETHERNET, response4()))
+    )
+    path = write(tmp_path, "unused.pcapng", data)
+    with pytest.raises(UnknownLinkTypeError) as info:
+        dnspcap.read_messages(path, engine=engine)  # type: ignore[arg-type]
+    assert info.value.linktype == 147
+    assert info.value.file == str(path)
+
+
+@pytest.mark.parametrize(
     ("data", "reason"),
     [
         pytest.param(b"", "not a capture file: it is empty", id="empty"),
@@ -981,6 +1014,41 @@ def test_gzip_corrupt_deflate_data_is_not_an_exception(tmp_path: Path, engine: s
     assert any("gzip" in w for w in stats(df)["warnings"])
 
 
+def _corrupt_then_noise(fmt: str) -> tuple[bytes, str]:
+    """A capture whose second record is corrupt, then 64 KB of incompressible bytes; and
+    the reason the read stops there."""
+    noise = random.Random(7).randbytes(1 << 16)
+    first = frame(LINK_ETHERNET, query4())
+    if fmt == "pcap":
+        bad = struct.pack("<IIII", 0, 0, MAX_RECORD + 1, 60)
+        data = craft.pcap([Rec(first, TS1)]) + bad + noise
+        return data, f"its record claims {MAX_RECORD + 1} bytes, so the file is corrupt"
+    bad = craft.block(craft.BT_IDB, struct.pack("<HH", LINK_ETHERNET, 0))
+    data = shb() + idb(LINK_ETHERNET) + epb(0, units(TS1), first) + bad + noise
+    return data, "an interface description block of 16 bytes is shorter than its fixed fields"
+
+
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+def test_gzip_damaged_after_a_corrupt_record_is_reported_by_both_engines(
+    tmp_path: Path, engine: str, fmt: str
+) -> None:
+    """The read stops at a corrupt record, and the gzip stream is cut further on. The C
+    path reads ahead in large chunks and used to meet the cut, the exact path not. Both
+    now decompress the file to its end: damage to the gzip stream is reported whatever
+    the reader saw before (deflate damage yields wrong bytes before zlib notices, so it
+    may well be why a record looks corrupt)."""
+    data, reason = _corrupt_then_noise(fmt)
+    whole = craft.gz(data)
+    path = write(tmp_path, f"cut.{fmt}.gz", whole[: len(whole) - 1000])
+    df = read(path, engine)
+    assert column(df, "frame") == [1]
+    warnings = stats(df)["warnings"]
+    assert len(warnings) == 2
+    assert warnings[0].startswith(f"{path}: stopped reading ")
+    assert reason in warnings[0]
+    assert warnings[1].startswith(f"{path}: gzip stream is damaged or cut short")
+
+
 # ---- packets larger than their length fields say ----------------------------------------
 
 
@@ -1039,6 +1107,75 @@ def test_pcapng_short_packet_block_frame_numbers_agree(tmp_path: Path, bad_block
     )
     auto, exact = _outcomes(write(tmp_path, "short-block.pcapng", data))
     assert auto == exact
+
+
+def _idb_fields(*options: bytes) -> bytes:
+    """An IDB body (Ethernet, no snaplen) with options written out by hand."""
+    return struct.pack("<HHI", LINK_ETHERNET, 0, 0) + b"".join(options)
+
+
+@pytest.mark.parametrize(
+    ("bad_idb", "reason"),
+    [
+        pytest.param(
+            craft.block(craft.BT_IDB, _idb_fields(struct.pack("<HH", 2, 40), b"eth0")),
+            "an interface description block has an option (code 2) of 40 bytes that runs "
+            "past the end of the block",
+            id="option-past-the-end",
+        ),
+        pytest.param(
+            craft.block(
+                craft.BT_IDB,
+                _idb_fields(struct.pack("<HHB3x", 9, 1, 9), struct.pack("<HH", 14, 8)),
+            ),
+            "an interface description block has an option (code 14) of 8 bytes that runs "
+            "past the end of the block",
+            id="last-option-value-missing",
+        ),
+        pytest.param(
+            craft.block(craft.BT_IDB, struct.pack("<HH", LINK_ETHERNET, 0)),
+            "an interface description block of 16 bytes is shorter than its fixed fields "
+            "(20 bytes)",
+            id="idb-16-bytes",
+        ),
+    ],
+)
+def test_pcapng_malformed_interface_block_stops_the_read(
+    tmp_path: Path, engine: str, bad_idb: bytes, reason: str
+) -> None:
+    """An IDB whose fields do not fit in its length is a corrupt block, as Wireshark
+    has it ("appears to be damaged or corrupt"): the read stops there with a warning and
+    keeps the packets before it; the IDB's link type or options are not used."""
+    data = (
+        shb()
+        + idb(LINK_ETHERNET)
+        + epb(0, units(TS1), frame(LINK_ETHERNET, query4()))
+        + bad_idb
+        + epb(1, units(TS2), frame(LINK_ETHERNET, response4()))
+    )
+    path = write(tmp_path, "bad-idb.pcapng", data)
+    df = read(path, engine)
+    assert rows(df, "frame", "ts", "id", "qr") == [(1, TS1, 0x1111, False)]
+    assert stats(df)["warnings"] == [
+        f"{path}: stopped reading after frame 1: {reason}, so the file is corrupt from there on"
+    ]
+    assert stats(df)["packets"] == 1
+
+
+def test_pcapng_well_formed_interface_options_are_read(tmp_path: Path, engine: str) -> None:
+    """The other side of the rule: options up to the end of the block with no
+    opt_endofopt, and bytes after opt_endofopt, are fine."""
+    tsresol_ns = struct.pack("<HHB3x", 9, 1, 9)
+    data = (
+        shb()
+        + craft.block(craft.BT_IDB, _idb_fields(tsresol_ns))
+        + craft.block(craft.BT_IDB, _idb_fields(tsresol_ns, b"\0" * 4, b"\xff" * 8))
+        + epb(0, TS1, frame(LINK_ETHERNET, query4()))
+        + epb(1, TS2, frame(LINK_ETHERNET, response4()))
+    )
+    df = read(write(tmp_path, "options.pcapng", data), engine)
+    assert rows(df, "frame", "ts", "id", "qr") == [(1, TS1, 0x1111, False), (2, TS2, 0x1111, True)]
+    assert stats(df)["warnings"] == []
 
 
 @pytest.mark.parametrize(
