@@ -239,7 +239,8 @@ def render_markdown() -> str:
     for title, intro, columns in (
         ("messages", "`dnspcap.read_messages()`: one row per DNS message, in frame order.",
          MESSAGE_COLUMNS),
-        ("transactions", "`dnspcap.pair()`: one row per query and its response(s).",
+        ("transactions", "`dnspcap.pair()`: one row per query and its response(s), in the "
+         "order of each transaction's first message.",
          TRANSACTION_COLUMNS),
         ("lookups", "`dnspcap.lookups()`: one row per name resolution a client made.",
          LOOKUP_COLUMNS),

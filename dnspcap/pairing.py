@@ -76,6 +76,7 @@ def pair(
     kind = kind[:n_txn]
     txn, kind, mismatched = _join_mismatched(c, txn, kind, retry_window)
     s = _stats(c, order, txn, len(kind))
+    del txn, kind, order  # 19 bytes a message, no longer needed
     if capture_end is not None:
         end = int(pd.Timestamp(capture_end).value)
     else:
@@ -364,15 +365,14 @@ def _id_collisions(
     plus the timeout) and asks another question.
     """
     prev = s.prev_flow
-    t = np.flatnonzero(prev >= 0)
+    t = np.flatnonzero(prev >= 0)  # few: a socket and ID reused
     p = prev[t]
     rep = s.rep
-    start = c.ts[rep]
-    finish = np.where(has_r, r_ts, lq_ts + int(timeout * 1e9))
+    finish = np.where(has_r[p], r_ts[p], lq_ts[p] + int(timeout * 1e9))
     other = np.zeros(len(t), bool)
     for k in c.keys[8:11]:  # qname, qtype, qclass
         other |= k[rep[t]] != k[rep[p]]
-    hit = other & (start[t] <= finish[p])
+    hit = other & (c.ts[rep[t]] <= finish)
     flags = np.zeros(len(rep), bool)
     flags[t[hit]] = True
     flags[p[hit]] = True
