@@ -310,8 +310,8 @@ def dns_messages(draw: st.DrawFn) -> bytes:
         rd=1,
         rcode=draw(st.integers(0, 5)),
         qd=DNSQR(qname=qname, qtype=draw(st.sampled_from(["A", "AAAA", "TXT", "MX", 65]))),
-        an=records or None,
-        ar=opt,
+        an=records,
+        ar=[opt] if opt is not None else [],
     )
     return bytes(msg)
 
