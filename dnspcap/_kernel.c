@@ -797,13 +797,13 @@ static const Arg PAIR_ASSIGN_ARGS[] = {
 };
 static const Arg PAIR_STATS_ARGS[] = {
     PAIR_COLS, {"order", A_I64, 1, 0, RO}, {"frame", A_I64, 1, 0, RO},
-    {"txn", A_I64, 1, 0, RO}, {"first_q", A_I64, 1, 0, RW},
-    {"first_r", A_I64, 1, 0, RW}, {"last_q", A_I64, 1, 0, RW}, {"last_q_any", A_I64, 1, 0, RW},
+    {"txn", A_I64, 1, 0, RO}, {"first_q", A_I32, 1, 0, RW},
+    {"first_r", A_I32, 1, 0, RW}, {"last_q", A_I32, 1, 0, RW}, {"last_q_any", A_I32, 1, 0, RW},
     {"attempts", A_I32, 1, 0, RW}, {"responses", A_I32, 1, 0, RW},
     {"q_frames", A_I64, 1, 0, RW}, {"r_frames", A_I64, 1, 0, RW}, {"gaps", A_I64, 1, 0, RW},
 };
 static const Arg PAIR_LINKS_ARGS[] = {
-    PAIR_COLS, {"rep", A_I64, 1, 0, RO}, {"attempts", A_I32, 1, 0, RO},
+    PAIR_COLS, {"rep", A_I32, 1, 0, RO}, {"attempts", A_I32, 1, 0, RO},
     {"prev_flow", A_I64, 1, 0, RW}, {"prev_nat", A_I64, 1, 0, RW},
 };
 #define NARGS(spec) ((Py_ssize_t)(sizeof spec / sizeof spec[0]))

@@ -226,7 +226,7 @@ enum { KEY_FULL = 0, KEY_FLOW = 1, KEY_NAT = 2 };
  * attempts' frames (nq), its responses' frames (nr) and the gaps between attempts (ns). */
 typedef struct {
     int64_t n_txn, nq, nr, ngaps;
-    int64_t *first_q, *first_r, *last_q, *last_q_any;
+    int32_t *first_q, *first_r, *last_q, *last_q_any; /* rows: below 2^31 */
     int32_t *attempts, *responses;
     int64_t *q_frames, *r_frames, *gaps;
 } PairStats;
@@ -235,7 +235,7 @@ int64_t pair_assign(const PairCols *c, const int64_t *order, int64_t norder, int
                     int64_t *txn, uint8_t *kind);
 int pair_stats(const PairCols *c, const int64_t *frame, const int64_t *txn, const int64_t *order,
                int64_t norder, PairStats *o);
-int pair_links(const PairCols *c, const int64_t *rep, const int32_t *attempts, int64_t m,
+int pair_links(const PairCols *c, const int32_t *rep, const int32_t *attempts, int64_t m,
                int64_t *prev_flow, int64_t *prev_nat);
 
 

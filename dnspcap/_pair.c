@@ -291,14 +291,14 @@ int pair_stats(const PairCols *c, const int64_t *frame, const int64_t *txn, cons
         if (!c->qr[i]) {
             o->attempts[t]++;
             if (o->first_q[t] < 0)
-                o->first_q[t] = i;
+                o->first_q[t] = (int32_t)i;
             if (o->first_r[t] < 0)
-                o->last_q[t] = i;
-            o->last_q_any[t] = i;
+                o->last_q[t] = (int32_t)i;
+            o->last_q_any[t] = (int32_t)i;
         } else {
             o->responses[t]++;
             if (o->first_r[t] < 0)
-                o->first_r[t] = i;
+                o->first_r[t] = (int32_t)i;
         }
     }
     /* each transaction's attempts and responses, in time order, one after another */
@@ -343,52 +343,53 @@ int pair_stats(const PairCols *c, const int64_t *frame, const int64_t *txn, cons
     return 0;
 }
 
-int pair_links(const PairCols *c, const int64_t *rep, const int32_t *attempts, int64_t m,
+/* For each transaction taking part (all; or, for KEY_NAT, those with a query), the one
+ * before it with the same key, or -1. */
+static int link_by(const PairCols *c, const int32_t *rep, const int32_t *attempts, int64_t m,
+                   int mode, int64_t *prev)
+{
+    Index x = {0};
+    int64_t *last = malloc((size_t)(m > 0 ? m : 1) * sizeof *last);
+    int bad = index_init(&x, m, m) < 0 || last == NULL;
+    Pending ring[AHEAD];
+    int64_t who[AHEAD];
+    int64_t head = 0, tail = 0, next = 0; /* the ring holds head..tail-1 */
+    for (int64_t t = 0; t < m; t++)
+        prev[t] = -1;
+    while (!bad) {
+        for (; tail - head < AHEAD && next < m; next++)
+            if (mode != KEY_NAT || attempts[next] > 0) {
+                pend(&ring[tail % AHEAD], &x, c, rep[next], mode);
+                who[tail++ % AHEAD] = next;
+            }
+        if (head == tail)
+            break;
+        int made;
+        int64_t t = who[head % AHEAD];
+        int64_t e = index_get(&x, c, &ring[head++ % AHEAD], mode, &made);
+        if (e < 0)
+            bad = 1;
+        else {
+            prev[t] = made ? -1 : last[e];
+            last[e] = t;
+        }
+    }
+    index_free(&x);
+    free(last);
+    return bad ? -1 : 0;
+}
+
+int pair_links(const PairCols *c, const int32_t *rep, const int32_t *attempts, int64_t m,
                int64_t *prev_flow, int64_t *prev_nat)
 {
     /* For each transaction, in order, the one before it on its socket with its ID (or -1);
      * and for one with a query, the one before it with the same client socket, ID and
      * question to any server (a copy across DNAT, or -1). */
-    Index flow = {0}, nat = {0};
-    int64_t *last_flow = malloc((size_t)(m > 0 ? m : 1) * sizeof *last_flow);
-    int64_t *last_nat = malloc((size_t)(m > 0 ? m : 1) * sizeof *last_nat);
-    int bad = index_init(&flow, m, m) < 0 || index_init(&nat, m, m) < 0 || !last_flow ||
-              !last_nat;
-    for (int64_t t = 0; !bad && t < m; t++)
+    for (int64_t t = 0; t < m; t++)
         if (rep[t] < 0 || rep[t] >= c->n)
-            bad = 2;
-    Pending fa[AHEAD], na[AHEAD];
-    for (int64_t t = 0; !bad && t < m && t < AHEAD; t++) {
-        pend(&fa[t], &flow, c, rep[t], KEY_FLOW);
-        pend(&na[t], &nat, c, rep[t], KEY_NAT);
-    }
-    for (int64_t t = 0; !bad && t < m; t++) {
-        int made;
-        int64_t e = index_get(&flow, c, &fa[t % AHEAD], KEY_FLOW, &made);
-        if (e < 0) {
-            bad = 1;
-            break;
-        }
-        prev_flow[t] = made ? -1 : last_flow[e];
-        last_flow[e] = t;
-        prev_nat[t] = -1;
-        if (attempts[t] > 0) {
-            e = index_get(&nat, c, &na[t % AHEAD], KEY_NAT, &made);
-            if (e < 0) {
-                bad = 1;
-                break;
-            }
-            prev_nat[t] = made ? -1 : last_nat[e];
-            last_nat[e] = t;
-        }
-        if (t + AHEAD < m) {
-            pend(&fa[t % AHEAD], &flow, c, rep[t + AHEAD], KEY_FLOW);
-            pend(&na[t % AHEAD], &nat, c, rep[t + AHEAD], KEY_NAT);
-        }
-    }
-    index_free(&flow);
-    index_free(&nat);
-    free(last_flow);
-    free(last_nat);
-    return bad == 1 ? -1 : bad == 2 ? -2 : 0;
+            return -2;
+    if (link_by(c, rep, attempts, m, KEY_FLOW, prev_flow) < 0 ||
+        link_by(c, rep, attempts, m, KEY_NAT, prev_nat) < 0)
+        return -1;
+    return 0;
 }

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from . import _kernel
+from . import _kernel, heap
 from .categorical import as_categorical
 
 # A query resent with no answer in between, at most this long after the previous
@@ -77,11 +77,15 @@ def pair(
     txn, kind, mismatched = _join_mismatched(c, txn, kind, retry_window)
     s = _stats(c, order, txn, len(kind))
     del txn, kind, order  # 19 bytes a message, no longer needed
+    _links(c, s)
     if capture_end is not None:
         end = int(pd.Timestamp(capture_end).value)
     else:
         end = int(c.ts.max()) if c.n else 0
-    return _build(c, s, mismatched, end, timeout)
+    out = _build(c, s, mismatched, end, timeout)
+    del c, s
+    heap.give_back()
+    return out
 
 
 class _Columns:
@@ -228,15 +232,16 @@ class _Stats:
     """What pair_stats() gathers per transaction (see PairStats in _kernel.h)."""
 
     def __init__(self, n_txn: int, nq: int, nr: int) -> None:
+        # rows (below 2**31: pair_assign refuses more messages); -1 for none
         self.first_q, self.first_r, self.last_q, self.last_q_any = (
-            np.empty(n_txn, np.int64) for _ in range(4)
+            np.empty(n_txn, np.int32) for _ in range(4)
         )
         self.attempts = np.empty(n_txn, np.int32)
         self.responses = np.empty(n_txn, np.int32)
         self.q_frames = np.empty(nq, np.int64)
         self.r_frames = np.empty(nr, np.int64)
         self.gaps = np.empty(nq, np.int64)
-        self.rep = np.empty(n_txn, np.int64)
+        self.rep = np.empty(n_txn, np.int32)
         self.prev_flow = np.empty(n_txn, np.int64)
         self.prev_nat = np.empty(n_txn, np.int64)
 
@@ -252,8 +257,12 @@ def _stats(c: _Columns, order: np.ndarray, txn: np.ndarray, n_txn: int) -> _Stat
     s.gaps = s.gaps[:ngaps]
     # the row that names a transaction: its first query, else its first response
     s.rep = np.where(s.attempts > 0, s.first_q, s.first_r)
-    _kernel.pair_links(*c.keys, s.rep, s.attempts, s.prev_flow, s.prev_nat)
     return s
+
+
+def _links(c: _Columns, s: _Stats) -> None:
+    """Each transaction's predecessor on its socket and ID, and across DNAT."""
+    _kernel.pair_links(*c.keys, s.rep, s.attempts, s.prev_flow, s.prev_nat)
 
 
 def list_column(

@@ -267,12 +267,12 @@ def test_pair_kernel_rejects_inconsistent_arrays() -> None:
         _kernel.pair_assign(*bad, np.empty(0, np.int64), 10, txn, kind)
     assert _kernel.pair_assign(*cols, np.empty(0, np.int64), 10, txn, kind) == 1
     # a transaction number out of range is refused, not followed
-    z = np.zeros(1, np.int64)
-    out = (z, z.copy(), z.copy(), z.copy(), np.zeros(1, np.int32), np.zeros(1, np.int32))
+    z, z32 = np.zeros(1, np.int64), np.zeros(1, np.int32)
+    out = (z32, z32.copy(), z32.copy(), z32.copy(), z32.copy(), z32.copy())
     with pytest.raises(ValueError, match="out of range"):
         _kernel.pair_stats(
             *cols, np.empty(0, np.int64), np.arange(n), np.array([0, 0, 7]), *out,
             np.zeros(3, np.int64), np.zeros(0, np.int64), np.zeros(3, np.int64),
         )  # fmt: skip
     with pytest.raises(ValueError, match="rep is out of range"):
-        _kernel.pair_links(*cols, np.array([9]), np.ones(1, np.int32), z.copy(), z.copy())
+        _kernel.pair_links(*cols, np.array([9], np.int32), np.ones(1, np.int32), z, z.copy())

@@ -1,0 +1,34 @@
+"""Give the C heap's free pages back to the system after a stage with large temporaries.
+
+A stage such as :func:`dnspcap.pair` allocates and frees hundreds of megabytes of
+million-row arrays. glibc raises its mmap threshold after freeing a large block, so
+later arrays of that size come from the heap, and when they are freed the pages stay
+with the process: on the 2-million-packet benchmark capture 120 MB after pairing and
+240 MB after grouping lookups, counted in the process's memory until reused.
+``malloc_trim(0)`` hands the free pages back (a few milliseconds). Elsewhere than
+glibc this does nothing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+from collections.abc import Callable
+from functools import cache
+
+
+@cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim: Callable[[int], int] = libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+    return trim
+
+
+def give_back() -> None:
+    """Return the heap's free memory to the system, where the C library can."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
