@@ -475,7 +475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(
                 f"memory: read_messages peaked at {summary['read_peak_mb']:,.0f} MB; pair and "
                 f"lookups at {summary['peak_mb']:,.0f} MB, {summary['added_mb']:,.0f} MB above "
-                f"the {summary['start_mb']:,.0f} MB the messages table held "
+                f"the {summary['start_mb']:,.0f} MB the process held after read_messages "
                 f"(capture file {summary['file_mb']:,.0f} MB)"
             )
         if "failed" in st:
