@@ -17,7 +17,8 @@
 
 /* ---- argument checking ---------------------------------------------------------------- */
 
-enum { A_I64, A_U64, A_U8, A_U16, A_U32, A_I32, A_BOOL8, A_INT, A_FLAG };
+/* A_CODE: category codes, signed, of 1, 2 or 4 bytes (pandas narrows them) */
+enum { A_I64, A_U64, A_U8, A_U16, A_U32, A_I32, A_CODE, A_BOOL8, A_INT, A_FLAG };
 
 typedef struct {
     const char *name;
@@ -61,6 +62,8 @@ static int format_ok(const char *fmt, int type)
         return fmt[0] == 'I' || fmt[0] == 'L'; /* the item size is checked too */
     case A_I32:
         return fmt[0] == 'i' || fmt[0] == 'l';
+    case A_CODE:
+        return fmt[0] == 'b' || fmt[0] == 'h' || fmt[0] == 'i' || fmt[0] == 'l';
     case A_BOOL8:
         return fmt[0] == '?';
     }
@@ -98,6 +101,8 @@ static const char *type_name(int type)
         return "uint32";
     case A_I32:
         return "int32";
+    case A_CODE:
+        return "int8, int16 or int32";
     default:
         return "bool";
     }
@@ -120,7 +125,10 @@ static int get_array(PyObject *obj, const Arg *a, Py_buffer *view)
                          a->writable ? "writable " : "", type_name(a->type));
         return -1;
     }
-    if (view->itemsize != item_size(a->type) || !format_ok(view->format, a->type)) {
+    int size_ok = a->type == A_CODE ? view->itemsize == 1 || view->itemsize == 2 ||
+                                          view->itemsize == 4
+                                    : view->itemsize == item_size(a->type);
+    if (!size_ok || !format_ok(view->format, a->type)) {
         PyErr_Format(PyExc_TypeError, "%s: expected an array of %s, got format '%s'", a->name,
                      type_name(a->type), view->format ? view->format : "B");
         goto fail;
@@ -783,13 +791,15 @@ static int all_within(const Py_buffer *v, int64_t lo, int64_t hi, const char *na
 
 /* ---- pair_assign(), pair_stats(), pair_links() --------------------------------------- */
 
-/* The twelve message columns every pairing pass starts with (see PairCols). */
+/* The message columns every pairing pass starts with (see PairCols). */
 #define PAIR_COLS                                                                              \
-    {"qr", A_BOOL8, 1, 0, RO}, {"file", A_I32, 1, 0, RO}, {"src", A_I32, 1, 0, RO},            \
-    {"dst", A_I32, 1, 0, RO}, {"sport", A_U16, 1, 0, RO}, {"dport", A_U16, 1, 0, RO},        \
-    {"transport", A_I32, 1, 0, RO}, {"id", A_U16, 1, 0, RO}, {"qname", A_I32, 1, 0, RO},     \
-    {"qtype", A_I32, 1, 0, RO}, {"qclass", A_I32, 1, 0, RO}, {"ts", A_I64, 1, 0, RO}
-#define N_PAIR_COLS 12
+    {"qr", A_BOOL8, 1, 0, RO}, {"file", A_CODE, 1, 0, RO}, {"src", A_CODE, 1, 0, RO},          \
+    {"dst", A_CODE, 1, 0, RO}, {"src_lut", A_I32, 1, 0, RO}, {"dst_lut", A_I32, 1, 0, RO},   \
+    {"sport", A_U16, 1, 0, RO}, {"dport", A_U16, 1, 0, RO}, {"transport", A_CODE, 1, 0, RO}, \
+    {"id", A_U16, 1, 0, RO}, {"qname", A_CODE, 1, 0, RO}, {"qtype", A_CODE, 1, 0, RO},       \
+    {"qclass", A_CODE, 1, 0, RO}, {"ts", A_I64, 1, 0, RO}
+#define N_PAIR_COLS 14
+#define P_ (N_PAIR_COLS) /* the first argument after the columns */
 
 static const Arg PAIR_ASSIGN_ARGS[] = {
     PAIR_COLS, {"order", A_I64, 1, 0, RO}, {"retry_ns", A_INT, 0, 0, RO},
@@ -808,29 +818,50 @@ static const Arg PAIR_LINKS_ARGS[] = {
 };
 #define NARGS(spec) ((Py_ssize_t)(sizeof spec / sizeof spec[0]))
 
-/* PairCols from the first twelve views, all of one length; and an order of the rows
- * (empty: the rows' own) whose every entry is a row. */
+static Codes codes(const Py_buffer *v) { return (Codes){v->buf, (int)v->itemsize}; }
+
+/* every code of an address column within [-1, nlut - 1): a row of its lut */
+static int codes_within(Codes x, int64_t n, int64_t nlut, const char *name, const char *fname)
+{
+    for (int64_t i = 0; i < n; i++) {
+        int32_t k = code_at(x, i);
+        if (k < -1 || k >= nlut - 1) {
+            PyErr_Format(PyExc_ValueError, "%s: %s[%lld] = %d has no entry in its lut", fname,
+                         name, (long long)i, (int)k);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* PairCols from the first N_PAIR_COLS views, all of one length but the luts; and an order
+ * of the rows (empty: the rows' own) whose every entry is a row. */
 static int pair_cols(const char *fname, Py_buffer *v, const Py_buffer *order, PairCols *c)
 {
     c->n = length(&v[0]);
     for (int k = 1; k < N_PAIR_COLS; k++)
-        if (length(&v[k]) != c->n) {
+        if (k != 4 && k != 5 && length(&v[k]) != c->n) {
             PyErr_Format(PyExc_ValueError, "%s: %s has %lld entries, qr %lld", fname,
                          PAIR_ASSIGN_ARGS[k].name, (long long)length(&v[k]), (long long)c->n);
             return -1;
         }
     c->qr = v[0].buf;
-    c->file = v[1].buf;
-    c->src = v[2].buf;
-    c->dst = v[3].buf;
-    c->sport = v[4].buf;
-    c->dport = v[5].buf;
-    c->transport = v[6].buf;
-    c->id = v[7].buf;
-    c->qname = v[8].buf;
-    c->qtype = v[9].buf;
-    c->qclass = v[10].buf;
-    c->ts = v[11].buf;
+    c->file = codes(&v[1]);
+    c->src = codes(&v[2]);
+    c->dst = codes(&v[3]);
+    c->src_lut = v[4].buf;
+    c->dst_lut = v[5].buf;
+    c->sport = v[6].buf;
+    c->dport = v[7].buf;
+    c->transport = codes(&v[8]);
+    c->id = v[9].buf;
+    c->qname = codes(&v[10]);
+    c->qtype = codes(&v[11]);
+    c->qclass = codes(&v[12]);
+    c->ts = v[13].buf;
+    if (codes_within(c->src, c->n, length(&v[4]), "src", fname) < 0 ||
+        codes_within(c->dst, c->n, length(&v[5]), "dst", fname) < 0)
+        return -1;
     if (order == NULL)
         return 0;
     if (length(order) != 0 && length(order) != c->n) {
@@ -863,15 +894,15 @@ static PyObject *kernel_pair_assign(PyObject *Py_UNUSED(self), PyObject *const *
     if (parse_args("pair_assign", args, nargs, PAIR_ASSIGN_ARGS, NA, v, sc) < 0)
         return NULL;
     int64_t made = -1;
-    if (pair_cols("pair_assign", v, &v[12], &c) < 0 ||
-        same_length("pair_assign", v, 14, 16, c.n, PAIR_ASSIGN_ARGS) < 0)
+    if (pair_cols("pair_assign", v, &v[P_], &c) < 0 ||
+        same_length("pair_assign", v, P_ + 2, P_ + 4, c.n, PAIR_ASSIGN_ARGS) < 0)
         goto done;
     if (c.n >= UINT32_MAX / 2) {
         PyErr_SetString(PyExc_ValueError, "pair_assign: too many messages");
         goto done;
     }
     Py_BEGIN_ALLOW_THREADS
-    made = pair_assign(&c, v[12].buf, length(&v[12]), sc[13], v[14].buf, v[15].buf);
+    made = pair_assign(&c, v[P_].buf, length(&v[P_]), sc[P_ + 1], v[P_ + 2].buf, v[P_ + 3].buf);
     Py_END_ALLOW_THREADS
     if (made < 0)
         PyErr_NoMemory();
@@ -891,28 +922,28 @@ static PyObject *kernel_pair_stats(PyObject *Py_UNUSED(self), PyObject *const *a
     int rc = -4;
     if (parse_args("pair_stats", args, nargs, PAIR_STATS_ARGS, NA, v, sc) < 0)
         return NULL;
-    o.n_txn = length(&v[15]);
-    if (pair_cols("pair_stats", v, &v[12], &c) < 0 ||
-        same_length("pair_stats", v, 13, 15, c.n, PAIR_STATS_ARGS) < 0 ||
-        same_length("pair_stats", v, 15, 21, o.n_txn, PAIR_STATS_ARGS) < 0)
+    o.n_txn = length(&v[P_ + 3]);
+    if (pair_cols("pair_stats", v, &v[P_], &c) < 0 ||
+        same_length("pair_stats", v, P_ + 1, P_ + 3, c.n, PAIR_STATS_ARGS) < 0 ||
+        same_length("pair_stats", v, P_ + 3, P_ + 9, o.n_txn, PAIR_STATS_ARGS) < 0)
         goto done;
-    o.nq = length(&v[21]);
-    o.nr = length(&v[22]);
-    if (length(&v[23]) < o.nq) {
+    o.nq = length(&v[P_ + 9]);
+    o.nr = length(&v[P_ + 10]);
+    if (length(&v[P_ + 11]) < o.nq) {
         PyErr_SetString(PyExc_ValueError, "pair_stats: gaps is shorter than q_frames");
         goto done;
     }
-    o.first_q = v[15].buf;
-    o.first_r = v[16].buf;
-    o.last_q = v[17].buf;
-    o.last_q_any = v[18].buf;
-    o.attempts = v[19].buf;
-    o.responses = v[20].buf;
-    o.q_frames = v[21].buf;
-    o.r_frames = v[22].buf;
-    o.gaps = v[23].buf;
+    o.first_q = v[P_ + 3].buf;
+    o.first_r = v[P_ + 4].buf;
+    o.last_q = v[P_ + 5].buf;
+    o.last_q_any = v[P_ + 6].buf;
+    o.attempts = v[P_ + 7].buf;
+    o.responses = v[P_ + 8].buf;
+    o.q_frames = v[P_ + 9].buf;
+    o.r_frames = v[P_ + 10].buf;
+    o.gaps = v[P_ + 11].buf;
     Py_BEGIN_ALLOW_THREADS
-    rc = pair_stats(&c, v[13].buf, v[14].buf, v[12].buf, length(&v[12]), &o);
+    rc = pair_stats(&c, v[P_ + 1].buf, v[P_ + 2].buf, v[P_].buf, length(&v[P_]), &o);
     Py_END_ALLOW_THREADS
     if (rc == -1)
         PyErr_NoMemory();
@@ -936,16 +967,16 @@ static PyObject *kernel_pair_links(PyObject *Py_UNUSED(self), PyObject *const *a
     int rc = -3;
     if (parse_args("pair_links", args, nargs, PAIR_LINKS_ARGS, NA, v, sc) < 0)
         return NULL;
-    int64_t m = length(&v[12]);
+    int64_t m = length(&v[P_]);
     if (pair_cols("pair_links", v, NULL, &c) < 0 ||
-        same_length("pair_links", v, 12, 16, m, PAIR_LINKS_ARGS) < 0)
+        same_length("pair_links", v, P_, P_ + 4, m, PAIR_LINKS_ARGS) < 0)
         goto done;
     if (m >= UINT32_MAX / 2) {
         PyErr_SetString(PyExc_ValueError, "pair_links: too many transactions");
         goto done;
     }
     Py_BEGIN_ALLOW_THREADS
-    rc = pair_links(&c, v[12].buf, v[13].buf, m, v[14].buf, v[15].buf);
+    rc = pair_links(&c, v[P_].buf, v[P_ + 1].buf, m, v[P_ + 2].buf, v[P_ + 3].buf);
     Py_END_ALLOW_THREADS
     if (rc == -1)
         PyErr_NoMemory();
@@ -1078,15 +1109,15 @@ static PyMethodDef kernel_methods[] = {
      "The lookup of each query, numbered in the order they are made; see dnspcap.lookups "
      "and dnspcap/_lookups.c."},
     {"pair_assign", (PyCFunction)(void (*)(void))kernel_pair_assign, METH_FASTCALL,
-     "pair_assign(<12 message columns>, order, retry_ns, txn, kind)\n--\n\n"
+     "pair_assign(<14 message columns>, order, retry_ns, txn, kind)\n--\n\n"
      "Number each message's transaction (in order of first message); returns how many. "
      "See dnspcap.pairing and dnspcap/_pair.c."},
     {"pair_stats", (PyCFunction)(void (*)(void))kernel_pair_stats, METH_FASTCALL,
-     "pair_stats(<12 message columns>, order, frame, txn, first_q, first_r, last_q, "
+     "pair_stats(<14 message columns>, order, frame, txn, first_q, first_r, last_q, "
      "last_q_any, attempts, responses, q_frames, r_frames, gaps)\n--\n\n"
      "What each transaction holds; returns the number of gaps written."},
     {"pair_links", (PyCFunction)(void (*)(void))kernel_pair_links, METH_FASTCALL,
-     "pair_links(<12 message columns>, rep, attempts, prev_flow, prev_nat)\n--\n\n"
+     "pair_links(<14 message columns>, rep, attempts, prev_flow, prev_nat)\n--\n\n"
      "Each transaction's predecessor on its socket and ID, and across DNAT."},
     {NULL, NULL, 0, NULL},
 };

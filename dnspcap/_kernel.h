@@ -209,12 +209,25 @@ int64_t group_lookups(const int64_t *client, const int64_t *rset, const int64_t 
 /* Transaction number of each message (see dnspcap.pairing). */
 /* ---- pairing (_pair.c) ---------------------------------------------------------------- */
 
-/* The message columns that key a transaction; the codes are category codes (-1: none), the
- * addresses in one code space for source and destination. */
+/* A column of category codes (-1: none) as pandas keeps them: 1, 2 or 4 bytes each. */
+typedef struct {
+    const void *p;
+    int w;
+} Codes;
+
+static inline __attribute__((always_inline)) int32_t code_at(Codes c, int64_t i)
+{
+    return c.w == 1 ? ((const int8_t *)c.p)[i]
+                    : c.w == 2 ? ((const int16_t *)c.p)[i] : ((const int32_t *)c.p)[i];
+}
+
+/* The message columns that key a transaction. Source and destination addresses have codes
+ * of their own, which src_lut and dst_lut (indexed by code + 1) map into one code space. */
 typedef struct {
     int64_t n;
     const uint8_t *qr;
-    const int32_t *file, *src, *dst, *transport, *qname, *qtype, *qclass;
+    Codes file, src, dst, transport, qname, qtype, qclass;
+    const int32_t *src_lut, *dst_lut;
     const uint16_t *sport, *dport, *id;
     const int64_t *ts;
 } PairCols;

@@ -10,6 +10,7 @@ _U8 = npt.NDArray[np.uint8]
 
 _U32 = npt.NDArray[np.uint32]
 _I32 = npt.NDArray[np.int32]
+_Code = npt.NDArray[np.int8] | npt.NDArray[np.int16] | npt.NDArray[np.int32]
 _B = npt.NDArray[np.bool_]
 
 def walk(
@@ -117,16 +118,18 @@ def group_lookups(
 ) -> _I64: ...
 def pair_assign(
     qr: _B,
-    file: _I32,
-    src: _I32,
-    dst: _I32,
+    file: _Code,
+    src: _Code,
+    dst: _Code,
+    src_lut: _I32,
+    dst_lut: _I32,
     sport: _U16,
     dport: _U16,
-    transport: _I32,
+    transport: _Code,
     id: _U16,
-    qname: _I32,
-    qtype: _I32,
-    qclass: _I32,
+    qname: _Code,
+    qtype: _Code,
+    qclass: _Code,
     ts: _I64,
     order: _I64,
     retry_ns: int,
@@ -136,16 +139,18 @@ def pair_assign(
 ) -> int: ...
 def pair_stats(
     qr: _B,
-    file: _I32,
-    src: _I32,
-    dst: _I32,
+    file: _Code,
+    src: _Code,
+    dst: _Code,
+    src_lut: _I32,
+    dst_lut: _I32,
     sport: _U16,
     dport: _U16,
-    transport: _I32,
+    transport: _Code,
     id: _U16,
-    qname: _I32,
-    qtype: _I32,
-    qclass: _I32,
+    qname: _Code,
+    qtype: _Code,
+    qclass: _Code,
     ts: _I64,
     order: _I64,
     frame: _I64,
@@ -163,16 +168,18 @@ def pair_stats(
 ) -> int: ...
 def pair_links(
     qr: _B,
-    file: _I32,
-    src: _I32,
-    dst: _I32,
+    file: _Code,
+    src: _Code,
+    dst: _Code,
+    src_lut: _I32,
+    dst_lut: _I32,
     sport: _U16,
     dport: _U16,
-    transport: _I32,
+    transport: _Code,
     id: _U16,
-    qname: _I32,
-    qtype: _I32,
-    qclass: _I32,
+    qname: _Code,
+    qtype: _Code,
+    qclass: _Code,
     ts: _I64,
     rep: _I32,
     attempts: _I32,

@@ -19,20 +19,21 @@ typedef struct {
     uint16_t cport, sport, id;
 } Key;
 
-static inline Key key_of(const PairCols *c, int64_t i)
+static inline __attribute__((always_inline)) Key key_of(const PairCols *c, int64_t i)
 {
     Key k;
     int response = c->qr[i] != 0;
-    k.file = c->file[i];
-    k.client = response ? c->dst[i] : c->src[i];
-    k.server = response ? c->src[i] : c->dst[i];
+    int32_t src = c->src_lut[code_at(c->src, i) + 1], dst = c->dst_lut[code_at(c->dst, i) + 1];
+    k.file = code_at(c->file, i);
+    k.client = response ? dst : src;
+    k.server = response ? src : dst;
     k.cport = response ? c->dport[i] : c->sport[i];
     k.sport = response ? c->sport[i] : c->dport[i];
-    k.transport = c->transport[i];
+    k.transport = code_at(c->transport, i);
     k.id = c->id[i];
-    k.qname = c->qname[i];
-    k.qtype = c->qtype[i];
-    k.qclass = c->qclass[i];
+    k.qname = code_at(c->qname, i);
+    k.qtype = code_at(c->qtype, i);
+    k.qclass = code_at(c->qclass, i);
     return k;
 }
 

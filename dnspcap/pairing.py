@@ -89,9 +89,9 @@ def pair(
 
 
 class _Columns:
-    """The messages' key columns as the C passes take them: category codes as int32
-    (the addresses in one code space for source and destination), ports and IDs as
-    uint16, times as int64 nanoseconds."""
+    """The messages' key columns as the C passes take them: category codes as pandas
+    keeps them (1, 2 or 4 bytes), with a lookup table per address column into one code
+    space for source and destination; ports and IDs as uint16; times as int64 ns."""
 
     def __init__(self, m: pd.DataFrame) -> None:
         self.m = m
@@ -99,21 +99,19 @@ class _Columns:
         self.qr = np.ascontiguousarray(m["qr"].to_numpy(bool))
         src, dst = as_categorical(m["src"]), as_categorical(m["dst"])
         self.addresses = src.categories.union(dst.categories)
-        self.ts = m["ts"].to_numpy("datetime64[ns]").view(np.int64)
+        self.src, self.dst = np.asarray(src.codes), np.asarray(dst.codes)
+        self.src_lut, self.dst_lut = _lut(src, self.addresses), _lut(dst, self.addresses)
+        self.sport = np.ascontiguousarray(m["sport"].to_numpy(np.uint16))
+        self.dport = np.ascontiguousarray(m["dport"].to_numpy(np.uint16))
+        self.id = np.ascontiguousarray(m["id"].to_numpy(np.uint16))
+        qname, qtype, qclass = _codes(m["qname"]), _codes(m["qtype"]), _codes(m["qclass"])
+        self.question_codes = (qname, qtype, qclass)
+        self.ts = np.ascontiguousarray(m["ts"].to_numpy("datetime64[ns]").view(np.int64))
         self.keys = (
-            self.qr,
-            _codes(m["file"]),
-            _recoded(src, self.addresses),
-            _recoded(dst, self.addresses),
-            np.ascontiguousarray(m["sport"].to_numpy(np.uint16)),
-            np.ascontiguousarray(m["dport"].to_numpy(np.uint16)),
-            _codes(m["transport"]),
-            np.ascontiguousarray(m["id"].to_numpy(np.uint16)),
-            _codes(m["qname"]),
-            _codes(m["qtype"]),
-            _codes(m["qclass"]),
-            np.ascontiguousarray(self.ts),
-        )
+            self.qr, _codes(m["file"]), self.src, self.dst, self.src_lut, self.dst_lut,
+            self.sport, self.dport, _codes(m["transport"]), self.id, qname, qtype, qclass,
+            self.ts,
+        )  # fmt: skip
 
     def time_order(self) -> np.ndarray:
         """The rows in time order, ties in row order (empty: already in that order)."""
@@ -122,31 +120,39 @@ class _Columns:
             return np.empty(0, np.int64)
         return np.argsort(ts, kind="stable").astype(np.int64)
 
+    def ends(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The client's and the server's address codes at these rows (in self.addresses)."""
+        src = self.src_lut[self.src[rows].astype(np.intp) + 1]
+        dst = self.dst_lut[self.dst[rows].astype(np.intp) + 1]
+        response = self.qr[rows]
+        return np.where(response, dst, src), np.where(response, src, dst)
+
     def socket(self, rows: np.ndarray) -> np.ndarray:
         """A code per row for its socket and ID, seen from the client: equal codes, same
         socket and ID (file, client, client port, server, server port, transport, ID)."""
         qr = self.qr[rows]
-        _, file, src, dst, sport, dport, transport, ident = (k[rows] for k in self.keys[:8])
+        sport, dport = self.sport[rows], self.dport[rows]
+        client, server = self.ends(rows)
         parts = (
-            file, np.where(qr, dst, src), np.where(qr, dport, sport), np.where(qr, src, dst),
-            np.where(qr, sport, dport), transport, ident,
+            self.keys[1][rows], client, np.where(qr, dport, sport), server,
+            np.where(qr, sport, dport), self.keys[8][rows], self.id[rows],
         )  # fmt: skip
         return _dense(parts)
 
     def question(self, rows: np.ndarray) -> np.ndarray:
         """A code per row for its question (qname, qtype, qclass)."""
-        return _dense(tuple(k[rows] for k in self.keys[8:11]))
+        return _dense(tuple(k[rows] for k in self.question_codes))
 
 
 def _codes(s: pd.Series) -> np.ndarray:
-    """A column's category codes (-1: missing) as int32."""
-    return np.asarray(as_categorical(s).codes, np.int32)
+    """A column's category codes (-1: missing), as pandas narrowed them."""
+    codes: np.ndarray = np.ascontiguousarray(as_categorical(s).codes)
+    return codes
 
 
-def _recoded(c: pd.Categorical, categories: pd.Index) -> np.ndarray:
-    """c's codes in the code space of `categories` (a superset of c's), as int32."""
-    lut = np.append(categories.get_indexer(c.categories), -1).astype(np.int32)
-    return lut[np.asarray(c.codes, np.int64)]  # code -1 (missing) takes the last entry
+def _lut(c: pd.Categorical, categories: pd.Index) -> np.ndarray:
+    """Per code of c plus one, the code of its value among `categories` (a superset)."""
+    return np.concatenate([[-1], categories.get_indexer(c.categories)]).astype(np.int32)
 
 
 def _dense(parts: tuple[np.ndarray, ...]) -> np.ndarray:
@@ -316,9 +322,8 @@ def _build(
     rtt = np.where(has_q & has_r, (r_ts - q_ts) / 1e9, np.nan)
     rtt_last = np.where((s.last_q >= 0) & has_r, (r_ts - lq_ts) / 1e9, np.nan)
     is_response = c.qr[rep]
-    src, dst = c.keys[2][rep], c.keys[3][rep]
-    client, server = np.where(is_response, dst, src), np.where(is_response, src, dst)
-    sport, dport = c.keys[4][rep], c.keys[5][rep]
+    client, server = c.ends(rep)
+    sport, dport = c.sport[rep], c.dport[rep]
     r_rows = np.where(has_r, s.first_r, -1)
     addr = pd.CategoricalDtype(c.addresses)
     ancount = _at(m["ancount"].to_numpy(np.uint16), r_rows, 0).astype(np.uint16)
@@ -330,7 +335,7 @@ def _build(
             "server": pd.Categorical.from_codes(server, dtype=addr, validate=False),
             "server_port": np.where(is_response, sport, dport),
             "transport": _take(m["transport"], rep),
-            "id": c.keys[7][rep],
+            "id": c.id[rep],
             "qname": _take(m["qname"], rep),
             "qtype": _take(m["qtype"], rep),
             "qclass": _take(m["qclass"], rep),
@@ -379,7 +384,7 @@ def _id_collisions(
     rep = s.rep
     finish = np.where(has_r[p], r_ts[p], lq_ts[p] + int(timeout * 1e9))
     other = np.zeros(len(t), bool)
-    for k in c.keys[8:11]:  # qname, qtype, qclass
+    for k in c.question_codes:
         other |= k[rep[t]] != k[rep[p]]
     hit = other & (c.ts[rep[t]] <= finish)
     flags = np.zeros(len(rep), bool)

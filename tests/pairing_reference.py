@@ -2,8 +2,9 @@
 (dnspcap/_pair.c): tests check that both give the same transactions table.
 
 Differences from the original: the retransmission state machine is a Python loop (it
-was C), and transactions are numbered in the order of their first message, as the C
-pass numbers them (the sorts numbered them by their packed key)."""
+was C); transactions are numbered in the order of their first message, as the C pass
+numbers them (the sorts numbered them by their packed key); and the mismatched-answer
+join sorts by time stably (quicksort left answers of one instant in any order)."""
 
 from __future__ import annotations
 
@@ -149,8 +150,8 @@ def _join_mismatched(
     )
     opens["q_question"] = question[open_rows]
     match = pd.merge_asof(
-        orphans.sort_values("ts"),
-        opens.sort_values("ts"),
+        orphans.sort_values("ts", kind="stable"),
+        opens.sort_values("ts", kind="stable"),
         on="ts",
         by="flow_id",
         direction="backward",

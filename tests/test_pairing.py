@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import dnspcap
@@ -220,8 +220,17 @@ def _busy_events() -> st.SearchStrategy[list[Q | R]]:
     return st.lists(ev, min_size=1, max_size=30)
 
 
+_ONE_INSTANT = [  # two answers in one instant that the same query could take as its own
+    R(0.0, 50000, 0, "n0.example.com", "AAAA"),
+    R(0.0, 50000, 0, "n1.example.com", "A"),
+    Q(0.0, 50000, 0, "n0.example.com", "A"),
+    Q(0.0, 50000, 0, "n0.example.com", "A", server="10.244.1.7"),
+]
+
+
 @settings(max_examples=150, deadline=None)
 @given(events=_busy_events(), seed=st.integers(0, 2**32 - 1))
+@example(events=_ONE_INSTANT, seed=4277149)
 def test_pairing_agrees_with_the_reference_on_random_traffic(
     events: list[Q | R], seed: int
 ) -> None:
@@ -239,31 +248,28 @@ def test_pair_kernel_rejects_inconsistent_arrays() -> None:
     from dnspcap import _kernel
 
     n = 3
-    i32, u16 = np.zeros(n, np.int32), np.zeros(n, np.uint16)
+    i8, i32, u16 = np.zeros(n, np.int8), np.zeros(n, np.int32), np.zeros(n, np.uint16)
+    lut = np.array([-1, 0], np.int32)  # address code -1 (none) and 0
+    # qr, file, src, dst, src_lut, dst_lut, sport, dport, transport, id, qname, qtype,
+    # qclass, ts: codes of 1, 2 or 4 bytes, as pandas narrows them
     cols = (
-        np.zeros(n, bool),
-        i32,
-        i32,
-        i32,
-        u16,
-        u16,
-        i32,
-        u16,
-        i32,
-        i32,
-        i32,
-        np.zeros(n, np.int64),
-    )
+        np.zeros(n, bool), i8, i8, np.zeros(n, np.int16), lut, lut, u16, u16, i8, u16, i32,
+        i8, i8, np.zeros(n, np.int64),
+    )  # fmt: skip
     txn, kind = np.empty(n, np.int64), np.zeros(n, np.uint8)
     with pytest.raises(ValueError, match="order"):
         _kernel.pair_assign(*cols, np.array([0, 5, 1]), 10, txn, kind)
     with pytest.raises(ValueError, match="qname has 2 entries"):
         bad = list(cols)
-        bad[8] = np.zeros(2, np.int32)
+        bad[10] = np.zeros(2, np.int32)
         _kernel.pair_assign(*bad, np.empty(0, np.int64), 10, txn, kind)
-    with pytest.raises(TypeError, match="int32"):
+    with pytest.raises(TypeError, match="int8, int16 or int32"):
         bad = list(cols)
         bad[1] = np.zeros(n, np.int64)
+        _kernel.pair_assign(*bad, np.empty(0, np.int64), 10, txn, kind)
+    with pytest.raises(ValueError, match=r"dst\[1\] = 1 has no entry in its lut"):
+        bad = list(cols)
+        bad[3] = np.array([0, 1, 0], np.int16)
         _kernel.pair_assign(*bad, np.empty(0, np.int64), 10, txn, kind)
     assert _kernel.pair_assign(*cols, np.empty(0, np.int64), 10, txn, kind) == 1
     # a transaction number out of range is refused, not followed
