@@ -23,16 +23,18 @@ lookups is built with array operations (:mod:`dnspcap.lookuptable`).
 
 from __future__ import annotations
 
-from collections import Counter
+import itertools
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ._kernel import group_lookups
 from .categorical import coded
 from .fast import check_constants
 from .lookuptable import NEW_ROUND_S, lookup_table
+from .names import readings, split_pairs, text_array
 
 # A step of a lookup follows the previous one at once (the next search suffix is asked
 # as soon as NXDOMAIN arrives); retries come after the resolver's timeout (5 s glibc,
@@ -74,29 +76,34 @@ def queries(transactions: pd.DataFrame) -> Queries:
     has_q = transactions["attempts"].to_numpy() > 0
     if "nat_copy" in transactions.columns:  # a query seen before and after DNAT: once
         has_q &= ~transactions["nat_copy"].to_numpy(bool)
-    columns = ["query_ts", "client", "qname", "qtype", "status", "rcode", "tc", "ancount",
-               "transport", "client_port"]  # fmt: skip
-    t = transactions.loc[has_q, columns]  # not the list columns
-    q_ns = t["query_ts"].to_numpy("datetime64[ns]").view(np.int64)
-    client, clients = coded(t["client"])
-    order = np.lexsort((q_ns, client))
-    name, names = coded(t["qname"])
-    qtype, qtypes = coded(t["qtype"])
-    status, statuses = coded(t["status"])
-    rcode, rcodes = coded(t["rcode"])
-    answered = status == (statuses.index("answered") if "answered" in statuses else -1)
-    nx = rcode == (rcodes.index("NXDOMAIN") if "NXDOMAIN" in rcodes else -1)
-    replied = answered & ~t["tc"].to_numpy(bool)
-    found = replied & ~nx & (t["ancount"].fillna(0).to_numpy(np.int64) > 0)
-    tcp = (t["transport"] == "tcp").to_numpy(bool)
-    tc = answered & t["tc"].to_numpy(bool)
+    rows = np.flatnonzero(has_q)
+    ts = transactions["query_ts"].to_numpy("datetime64[ns]").view(np.int64)
+    client, clients = coded(transactions["client"])
+    # by client, then time (ties in row order); codes as narrow as they fit sort faster
+    narrow = client[rows].astype(np.min_scalar_type(len(clients)))
+    order = rows[np.lexsort((ts[rows], narrow))]
+    name, names = coded(transactions["qname"])
+    qtype, qtypes = coded(transactions["qtype"])
+    status, statuses = coded(transactions["status"])
+    rcode, rcodes = coded(transactions["rcode"])
+    transport, transports = coded(transactions["transport"])
+    status, rcode, tc = status[order], rcode[order], transactions["tc"].to_numpy(bool)[order]
+    answered = status == _code(statuses, "answered")
+    nx = rcode == _code(rcodes, "NXDOMAIN")
+    replied = answered & ~tc
+    records = transactions["ancount"].to_numpy(np.int64, na_value=0)[order] > 0
     # index labels (pair() numbers rows 0..n-1; a filtered table keeps its labels)
-    labels = transactions.index.to_numpy()[has_q]
     return Queries(
-        labels[order], q_ns[order], client[order], clients, name[order], names,
-        qtype[order], qtypes, t["client_port"].to_numpy(np.int64)[order],
-        nx[order], replied[order], found[order], tcp[order], tc[order],
+        transactions.index.to_numpy()[order], ts[order], client[order], clients,
+        name[order], names, qtype[order], qtypes,
+        transactions["client_port"].to_numpy(np.int64)[order],
+        nx, replied, replied & ~nx & records, transport[order] == _code(transports, "tcp"),
+        answered & tc,
     )  # fmt: skip
+
+
+def _code(values: list[str], text: str) -> int:
+    return values.index(text) if text in values else -1
 
 
 def infer_search_list(transactions: pd.DataFrame) -> dict[str, list[str]]:
@@ -115,59 +122,51 @@ def _search_lists(q: Queries) -> dict[str, list[str]]:
         (c[1:] == c[:-1]) & nx[:-1] & (nm[:-1] != 0) & (ts[1:] - ts[:-1] <= SEARCH_STEP_GAP_S * 1e9)
     )
     k = np.flatnonzero(step)
-    # the suffixes each distinct pair of names shows, if any; then the count of each
-    # (client, pair of suffixes), in the order they first appear
+    # the suffixes each distinct pair of names shows, if any
     n_names = max(len(q.names), 1)
-    name_pair, distinct = pd.factorize(nm[k] * n_names + nm[k + 1])
-    split_ids: dict[tuple[str, str], int] = {}
-    split_of = np.array(
-        [_split_id(q.names, int(x) // n_names, int(x) % n_names, split_ids) for x in distinct]
-        or [-1],
-        np.int64,
-    )[name_pair]
+    name_pair, distinct_pairs = pd.factorize(nm[k] * n_names + nm[k + 1])
+    split_of, splits = split_pairs(
+        text_array(q.names), distinct_pairs // n_names, distinct_pairs % n_names
+    )
+    split_of = split_of[name_pair]
     kept = split_of >= 0
-    client_split, seen = pd.factorize(c[k][kept] * max(len(split_ids), 1) + split_of[kept])
-    counts = np.bincount(client_split, minlength=len(seen)).tolist()
-    splits = list(split_ids)
-    pairs: dict[str, Counter[tuple[str, str]]] = {}
-    for x, n in zip(seen.tolist(), counts, strict=True):
-        client, split = divmod(x, max(len(split_ids), 1))
-        counter = pairs.get(q.clients[client])
-        if counter is None:
-            counter = pairs[q.clients[client]] = Counter()
-        counter[splits[split]] += n
+    # the count of each (client, pair of suffixes), in the order they first appear
+    n_splits = max(len(splits), 1)
+    client_split, seen = pd.factorize(c[k][kept] * n_splits + split_of[kept])
+    counts = np.bincount(client_split, minlength=len(seen))
+    client, split = np.divmod(np.asarray(seen, np.int64), n_splits)
+    # two lookups interleaving by chance also look like a step: a pair seen far less often
+    # than the client's usual ones is taken for that
+    top = np.zeros(len(q.clients), np.int64)
+    np.maximum.at(top, client, counts)
+    usual = np.flatnonzero(counts >= top[client] / RARE_PAIR)
+    # per client (in the order they first appear), its pairs from most to least common,
+    # ties in the order they first appear
+    client_rank = pd.factorize(client)[0]
+    usual = usual[np.lexsort((usual, -counts[usual], client_rank[usual]))]
+    bounds = np.flatnonzero(np.diff(client_rank[usual], prepend=-1, append=-1)).tolist()
+    ids, who = split[usual].tolist(), client[usual].tolist()
+    orders: dict[tuple[int, ...], list[str]] = {}  # clients mostly show the same pairs
     out: dict[str, list[str]] = {}
-    for client_name, counter in pairs.items():
-        # two lookups interleaving by chance also look like a step: a pair seen far less
-        # often than the client's usual ones is taken for that
-        floor = max(counter.values()) / RARE_PAIR
-        counter = Counter({pair: n for pair, n in counter.items() if n >= floor})
-        order: list[str] = []
-        for (a, b), _ in counter.most_common():
-            for s in (a, b):
-                if s and s not in order:
-                    order.append(s)
-        # a suffix seen before another in any chain comes first
-        follows = {(a, b) for a, b in counter}
-        order.sort(key=lambda s: -sum(1 for a, b in follows if a == s and b in order))
-        out[client_name] = order
+    for lo, hi in itertools.pairwise(bounds):
+        key = tuple(ids[lo:hi])
+        if key not in orders:
+            orders[key] = _suffix_order([splits[x] for x in key])
+        out[q.clients[who[lo]]] = list(orders[key])
     return out
 
 
-def _split_id(names: list[str], a: int, b: int, ids: dict[tuple[str, str], int]) -> int:
-    split = _split(names[a], names[b])
-    return -1 if split is None else ids.setdefault(split, len(ids))
-
-
-def _split(first: str, second: str) -> tuple[str, str] | None:
-    """The two suffixes if `first` and `second` are one base with different search suffixes."""
-    a, b = first.split("."), second.split(".")
-    k = 0
-    while k < min(len(a), len(b)) and a[k] == b[k]:
-        k += 1
-    if k == 0 or k == len(a):
-        return None
-    return ".".join(a[k:]), ".".join(b[k:])
+def _suffix_order(pairs: list[tuple[str, str]]) -> list[str]:
+    """The search list the pairs of suffixes of one client show (most common first)."""
+    order: list[str] = []
+    for a, b in pairs:
+        for s in (a, b):
+            if s and s not in order:
+                order.append(s)
+    # a suffix seen before another in any chain comes first
+    follows = set(pairs)
+    order.sort(key=lambda s: -sum(1 for a, b in follows if a == s and b in order))
+    return order
 
 
 def _readings(name: str, search: list[str]) -> list[tuple[str, int]]:
@@ -197,7 +196,7 @@ def lookups(
     return lookup_table(transactions, q, lookup_of, bases)
 
 
-def group(q: Queries, search: dict[str, list[str]]) -> tuple[np.ndarray, list[str]]:
+def group(q: Queries, search: dict[str, list[str]]) -> tuple[np.ndarray, pa.LargeStringArray]:
     """The lookup of each query (numbered in the order they start, ties in the order the
     pass made them), and each lookup's base name.
 
@@ -216,29 +215,17 @@ def group(q: Queries, search: dict[str, list[str]]) -> tuple[np.ndarray, list[st
     list_of_client = np.array(
         [lists.setdefault(tuple(search.get(c, ())), len(lists)) for c in q.clients], np.int64
     )
-    key = list_of_client[q.client] * max(len(q.names), 1) + q.name
-    rset, distinct = pd.factorize(key)
-    suffixes = {v: list(k) for k, v in lists.items()}
-    base_code: dict[str, int] = {}
-    r_base: list[int] = []
-    r_step: list[int] = []
-    rs_start = np.empty(len(distinct), np.int64)
-    rs_len = np.empty(len(distinct), np.int64)
-    lst_of, name_of = np.divmod(np.asarray(distinct, np.int64), max(len(q.names), 1))
-    for k, (lst, nm) in enumerate(zip(lst_of.tolist(), name_of.tolist(), strict=True)):
-        options = _readings(q.names[nm], suffixes[lst])
-        rs_start[k], rs_len[k] = len(r_base), len(options)
-        for base, step in options:
-            r_base.append(base_code.setdefault(base, len(base_code)))
-            r_step.append(step)
+    n_names = max(len(q.names), 1)
+    rset, distinct_keys = pd.factorize(list_of_client[q.client] * n_names + q.name)
+    key = np.asarray(distinct_keys, np.int64)
+    r = readings(text_array(q.names), list(lists), key // n_names, key % n_names)
     flags = (q.replied * Q_REPLIED + q.found * Q_FOUND + q.tcp * Q_TCP + q.tc * Q_TC).astype(
         np.uint8
     )
     rset = np.asarray(rset, np.int64)
     made = group_lookups(
-        q.client, rset, q.qtype, q.port, q.ts, flags, rs_start, rs_len,
-        np.array(r_base, np.int64), np.array(r_step, np.int64), len(base_code),
-        int(LOOKUP_GAP_S * 1e9), int(NEW_ROUND_S * 1e9),
+        q.client, rset, q.qtype, q.port, q.ts, flags, r.start, r.length, r.base, r.step,
+        len(r.bases), int(LOOKUP_GAP_S * 1e9), int(NEW_ROUND_S * 1e9),
     )  # fmt: skip
     # number the lookups by start (their first query), ties in the order they were made:
     # the pass numbers a new lookup one above the highest so far
@@ -247,9 +234,6 @@ def group(q: Queries, search: dict[str, list[str]]) -> tuple[np.ndarray, list[st
     n_lk = len(first)
     rank = np.empty(n_lk, np.int64)
     rank[np.lexsort((np.arange(n_lk), q.ts[first]))] = np.arange(n_lk)
-    names = list(base_code)
-    first_base = np.array(r_base, np.int64)[rs_start[rset[first]]] if n_lk else first
-    bases = [""] * n_lk
-    for r, b in zip(rank.tolist(), first_base.tolist(), strict=True):
-        bases[r] = names[b]
-    return rank[made], bases
+    first_base = np.empty(n_lk, np.int64)
+    first_base[rank] = r.base[r.start[rset[first]]]
+    return rank[made], r.bases.take(first_base)

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .categorical import coded, distinct, equal_pairs
+from .names import text_array
 from .pairing import list_column
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ def _code(values: list[str], text: str) -> int:
 
 
 def lookup_table(
-    tx: pd.DataFrame, q: Queries, lookup_of: np.ndarray, bases: list[str]
+    tx: pd.DataFrame, q: Queries, lookup_of: np.ndarray, bases: pa.LargeStringArray
 ) -> pd.DataFrame:
     """One row per lookup: lookup_of numbers the lookup of each query of q (from 0, in the
     order of the table), bases holds each one's name."""
@@ -168,8 +169,8 @@ def lookup_table(
             "client": pd.Categorical.from_codes(
                 remap[client], categories=pd.Index([q.clients[c] for c in used.tolist()])
             ),
-            "name": bases,
-            "final_name": np.array(q.names, dtype=object)[final],
+            "name": _text_column(bases, []),
+            "final_name": _text_column(text_array(q.names).take(final), np.array([], object)),
             "outcome": pd.Categorical.from_codes(outcome, categories=pd.Index(OUTCOMES)),
             "start": pd.DatetimeIndex(start.astype("datetime64[ns]")).tz_localize("UTC"),
             "duration": (end - start) / 1e9,
@@ -183,10 +184,16 @@ def lookup_table(
             ),
             "sockets": sockets.astype(np.int64),
             "resolver": pd.Categorical.from_codes(resolver, categories=pd.Index(RESOLVERS)),
-            "resolver_evidence": evidence,
+            "resolver_evidence": _text_column(evidence, []),
             "transactions_index": list_column(rows, sizes, pa.int64()),
         }
     )
+
+
+def _text_column(text: pa.LargeStringArray, empty: object) -> object:
+    """A str column, straight from arrow; for a table without rows, `empty` (the columns'
+    dtypes then are what pandas makes of an empty list or object array, as they were)."""
+    return pd.array(text, dtype="str") if len(text) else empty
 
 
 def _retry_spans(
@@ -293,7 +300,9 @@ def _signs(
     return np.concatenate(lookups).astype(np.int64), np.concatenate(kinds).astype(np.int64)
 
 
-def _resolvers(signs: tuple[np.ndarray, np.ndarray], n_lk: int) -> tuple[np.ndarray, list[str]]:
+def _resolvers(
+    signs: tuple[np.ndarray, np.ndarray], n_lk: int
+) -> tuple[np.ndarray, pa.LargeStringArray]:
     """Per lookup, the resolver its signs vote for (codes into RESOLVERS: unknown without
     signs or on a tie) and the evidence, as text."""
     lookup, sign = signs
@@ -307,8 +316,9 @@ def _resolvers(signs: tuple[np.ndarray, np.ndarray], n_lk: int) -> tuple[np.ndar
     resolver = np.where((top > 0) & (winners == 1), votes.argmax(axis=1), unknown)
     masks = np.zeros(n_lk, np.int64)
     np.bitwise_or.at(masks, lookup, np.left_shift(1, sign))
-    texts = {
-        m: "; ".join(_SIGNS[k][2] for i, k in enumerate(_SIGN_NAMES) if m >> i & 1)
-        for m in distinct(masks).tolist()
-    }
-    return resolver, [texts[m] for m in masks.tolist()]
+    kinds = distinct(masks)
+    texts = text_array(
+        ["; ".join(_SIGNS[k][2] for i, k in enumerate(_SIGN_NAMES) if m >> i & 1)
+         for m in kinds.tolist()]
+    )  # fmt: skip
+    return resolver, texts.take(np.searchsorted(kinds, masks))
