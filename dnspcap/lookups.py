@@ -55,7 +55,8 @@ check_constants(__name__, globals(), ("Q_REPLIED", "Q_FOUND", "Q_TCP", "Q_TC"))
 class Queries(NamedTuple):
     """The transactions that have a query, by client then time, as arrays."""
 
-    row: np.ndarray  # the transaction's row
+    row: np.ndarray  # the transaction's index label
+    at: np.ndarray  # ... and its position
     ts: np.ndarray  # first attempt, ns
     client: np.ndarray  # codes into clients (sorted, so runs of one client)
     clients: list[str]
@@ -69,6 +70,10 @@ class Queries(NamedTuple):
     found: np.ndarray  # ... and with records, not NXDOMAIN: the search ends there
     tcp: np.ndarray  # sent over TCP
     tc: np.ndarray  # answered truncated
+    records: np.ndarray  # its response had records (ancount > 0)
+    noerror: np.ndarray  # ... said NOERROR
+    pending: np.ndarray  # status: the capture ended before a response or a timeout
+    unanswered: np.ndarray  # status: no response came
 
 
 def queries(transactions: pd.DataFrame) -> Queries:
@@ -89,16 +94,17 @@ def queries(transactions: pd.DataFrame) -> Queries:
     transport, transports = coded(transactions["transport"])
     status, rcode, tc = status[order], rcode[order], transactions["tc"].to_numpy(bool)[order]
     answered = status == _code(statuses, "answered")
-    nx = rcode == _code(rcodes, "NXDOMAIN")
+    nx, noerror = rcode == _code(rcodes, "NXDOMAIN"), rcode == _code(rcodes, "NOERROR")
     replied = answered & ~tc
     records = transactions["ancount"].to_numpy(np.int64, na_value=0)[order] > 0
     # index labels (pair() numbers rows 0..n-1; a filtered table keeps its labels)
     return Queries(
-        transactions.index.to_numpy()[order], ts[order], client[order], clients,
+        transactions.index.to_numpy()[order], order, ts[order], client[order], clients,
         name[order], names, qtype[order], qtypes,
         transactions["client_port"].to_numpy(np.int64)[order],
         nx, replied, replied & ~nx & records, transport[order] == _code(transports, "tcp"),
-        answered & tc,
+        answered & tc, records, noerror, status == _code(statuses, "pending"),
+        status == _code(statuses, "unanswered"),
     )  # fmt: skip
 
 

@@ -7,14 +7,14 @@ rather than strings: the transactions of each lookup are one run of rows, reduce
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .categorical import coded, distinct, equal_pairs
+from .categorical import distinct, pack
 from .names import text_array
 from .pairing import list_column
 
@@ -85,62 +85,39 @@ def lookup_table(
     """One row per lookup: lookup_of numbers the lookup of each query of q (from 0, in the
     order of the table), bases holds each one's name."""
     n_lk = len(bases)
-    # the transactions of each lookup, in the order the grouping pass met them (query time)
+    # the transactions of each lookup, in the order the grouping pass met them (query time:
+    # a lookup is one client's, and q is by client then time)
     order = np.argsort(lookup_of, kind="stable")
     by = lookup_of[order]
-    rows = q.row[order]  # index labels of the transactions
-    pos = tx.index.get_indexer(pd.Index(rows))  # and their positions
     sizes = np.bincount(by, minlength=n_lk).astype(np.int64)
     starts = np.cumsum(sizes) - sizes
     last = starts + sizes - 1
-
-    def per(values: np.ndarray, how: str = "sum") -> np.ndarray:
-        if not len(by):
-            return np.zeros(0)
-        v = values.astype(np.int64) if values.dtype == bool else values
-        ufunc = {"sum": np.add, "max": np.maximum, "min": np.minimum}[how]
-        return np.asarray(ufunc.reduceat(v, starts))
-
-    name, q_ns, port = q.name[order], q.ts[order], q.port[order]
+    pos = q.at[order]  # positions in tx
+    name, q_ns, port, tcp = q.name[order], q.ts[order], q.port[order], q.tcp[order]
     r_ns = tx["response_ts"].to_numpy("datetime64[ns]").view(np.int64)[pos]
     final = name[last]
     is_final = name == final[by]
     attempts = tx["attempts"].to_numpy(np.int64)[pos]
-    status, statuses = coded(tx["status"])
-    status = status[pos]
-    rcode, rcodes = coded(tx["rcode"])
-    rcode = rcode[pos]
-    tc = tx["tc"].to_numpy(bool)[pos]
-    ancount = tx["ancount"].fillna(0).to_numpy(np.int64)[pos]
     gap_sums, first_gaps = _gap_sums(tx["retry_gaps"])
     gaps, first_gap = gap_sums[pos], first_gaps[pos]
     last_ns = q_ns + (gaps * 1e9).round().astype(np.int64)  # the last attempt
     # the last message: the response, or for an unanswered query its last attempt
     end_ns = np.maximum(last_ns, np.where(r_ns == _NAT, q_ns, r_ns))
-    answered = is_final & (status == _code(statuses, "answered")) & ~tc
-    nx, noerror = rcode == _code(rcodes, "NXDOMAIN"), rcode == _code(rcodes, "NOERROR")
-    any_records = per(answered & (ancount > 0), "max").astype(bool)
-    any_nx = per(answered & nx, "max").astype(bool)
-    any_answered = per(answered, "max").astype(bool)
-    all_noerror = per(~answered | noerror, "min").astype(bool)
-    all_pending = per(~is_final | (status == _code(statuses, "pending")), "min").astype(bool)
-    any_unanswered = per(is_final & (status == _code(statuses, "unanswered")), "max")
+    seen = _any(starts, _states(q)[order], is_final)
     outcome = np.select(
         [
-            any_records,
-            any_nx,
-            any_answered & all_noerror,
-            all_pending,
-            ~any_answered & any_unanswered.astype(bool),
+            seen.records,
+            seen.nxdomain,
+            seen.answered & ~seen.not_noerror,
+            ~seen.not_pending,
+            ~seen.answered & seen.unanswered,
         ],
         [OUTCOMES.index(o) for o in ("answered", "nxdomain", "no_data", "pending", "timed_out")],
         default=OUTCOMES.index("failed"),
     )
-    start = per(q_ns, "min")
-    final_start = per(np.where(is_final, q_ns, np.iinfo(np.int64).max), "min")
-    end = per(end_ns, "max")
-    sockets = np.bincount(pd.unique(by * 65536 + port) // 65536, minlength=n_lk)
-    tcp = q.tcp[order]
+    start = q_ns[starts]  # a lookup's transactions are in time order
+    final_start = _reduce(np.minimum, np.where(is_final, q_ns, np.iinfo(np.int64).max), starts)
+    end = _reduce(np.maximum, end_ns, starts)
     signs = _signs(
         by, name, q.qtype[order], q.qtypes, port, tx["id"].to_numpy(np.int64)[pos], q_ns,
         last_ns, r_ns, first_gap, tcp,
@@ -151,14 +128,12 @@ def lookup_table(
     # the other was answered; glibc returns what it got
     answered_code = OUTCOMES.index("answered")
     outcome = np.where(
-        musl & (outcome == answered_code) & any_unanswered.astype(bool),
+        musl & (outcome == answered_code) & seen.unanswered,
         OUTCOMES.index("timed_out"), outcome,
     )  # fmt: skip
     # musl before 1.2.4 never retries over TCP: it uses the records a truncated answer has
-    tc_records = per(is_final & (status == _code(statuses, "answered")) & tc & (ancount > 0), "max")
-    over_tcp = per(tcp, "max").astype(bool)
     unusable = np.isin(outcome, [OUTCOMES.index("no_data"), OUTCOMES.index("failed")])
-    used_tc = musl & tc_records.astype(bool) & ~over_tcp & unusable
+    used_tc = musl & seen.tc_records & ~seen.tcp & unusable
     outcome = np.where(used_tc, answered_code, outcome)
     client = q.client[order][starts] if n_lk else by
     used = distinct(client)
@@ -175,19 +150,76 @@ def lookup_table(
             "start": pd.DatetimeIndex(start.astype("datetime64[ns]")).tz_localize("UTC"),
             "duration": (end - start) / 1e9,
             "search_time": (final_start - start) / 1e9,
-            "queries": per(attempts).astype(np.int64),
+            "queries": _sum(attempts, starts, last),
             "transactions": sizes,
-            "search_queries": per(np.where(is_final, 0, attempts)).astype(np.int64),
-            "retransmissions": per(np.maximum(attempts - 1, 0)).astype(np.int64),
+            "search_queries": _sum(np.where(is_final, 0, attempts), starts, last),
+            "retransmissions": _sum(np.maximum(attempts - 1, 0), starts, last),
             "time_lost_to_retries": _waiting(
                 by, *_retry_spans(by, name, q.qtype[order], q_ns, last_ns), n_lk
             ),
-            "sockets": sockets.astype(np.int64),
+            "sockets": _distinct_count(by, port, n_lk),
             "resolver": pd.Categorical.from_codes(resolver, categories=pd.Index(RESOLVERS)),
             "resolver_evidence": _text_column(evidence, []),
-            "transactions_index": list_column(rows, sizes, pa.int64()),
+            "transactions_index": list_column(q.row[order], sizes, pa.int64()),
         }
     )
+
+
+# What the transactions of a lookup showed, one bit each: _states() sets them per query,
+# _any() ORs them over each lookup (only the tcp bit counts for a query of a name the
+# lookup went past: the others are about the answer for its final name).
+_STATES = ("records", "nxdomain", "answered", "not_noerror", "not_pending", "unanswered",
+           "tc_records", "tcp")  # fmt: skip
+
+
+class _Seen(NamedTuple):
+    """Per lookup, whether any of its transactions (of the final name, but tcp) was:"""
+
+    records: np.ndarray  # answered (not truncated) with records
+    nxdomain: np.ndarray  # answered NXDOMAIN
+    answered: np.ndarray  # answered, not truncated
+    not_noerror: np.ndarray  # answered with another rcode than NOERROR
+    not_pending: np.ndarray  # not pending
+    unanswered: np.ndarray  # unanswered
+    tc_records: np.ndarray  # answered truncated, with records
+    tcp: np.ndarray  # sent over TCP (any name)
+
+
+def _states(q: Queries) -> np.ndarray:
+    """Per query, its _STATES bits."""
+    bits = [
+        q.replied & q.records, q.replied & q.nxdomain, q.replied, q.replied & ~q.noerror,
+        ~q.pending, q.unanswered, q.tc & q.records, q.tcp,
+    ]  # fmt: skip
+    out = np.zeros(len(q.ts), np.uint8)
+    for i, b in enumerate(bits):
+        out |= b.astype(np.uint8) << i
+    return out
+
+
+def _any(starts: np.ndarray, states: np.ndarray, is_final: np.ndarray) -> _Seen:
+    tcp = np.uint8(1 << _STATES.index("tcp"))
+    lk = _reduce(np.bitwise_or, np.where(is_final, states, states & tcp), starts)
+    return _Seen(*((lk >> i & 1).astype(bool) for i in range(len(_STATES))))
+
+
+def _reduce(ufunc: np.ufunc, values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """ufunc over each lookup's run of rows (every lookup has one)."""
+    return np.asarray(ufunc.reduceat(values, starts)) if len(starts) else values[:0]
+
+
+def _sum(values: np.ndarray, starts: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """The sum of each lookup's run of rows (int64), from one running sum."""
+    total = np.cumsum(values, dtype=np.int64)
+    return np.asarray(total[last] - total[starts] + values[starts], np.int64)
+
+
+def _distinct_count(by: np.ndarray, port: np.ndarray, n_lk: int) -> np.ndarray:
+    """Per lookup, how many distinct ports (sockets) its transactions used."""
+    key = np.sort(by * 65536 + port, kind="stable")  # sorted by lookup already: a quick sort
+    new = np.ones(len(key), np.bool_)
+    new[1:] = key[1:] != key[:-1]
+    return np.bincount(key[new] // 65536, minlength=n_lk).astype(np.int64)
 
 
 def _text_column(text: pa.LargeStringArray, empty: object) -> object:
@@ -206,19 +238,25 @@ def _retry_spans(
     """
     if not len(by):
         return q_ns, last_ns
-    n_q = int(qtype.max()) + 1
-    n_name = int(name.max()) + 1
-    key = (by.astype(np.int64) * n_name + name) * n_q + qtype  # fits: lookups x names x types
-    codes = pd.factorize(key)[0]
-    k = int(codes.max()) + 1
-    first_g = np.full(k, np.iinfo(np.int64).max)
-    last_g = np.full(k, np.iinfo(np.int64).min)
-    np.minimum.at(first_g, codes, q_ns)
-    np.maximum.at(last_g, codes, last_ns)
-    first, last = first_g[codes], last_g[codes]
+    # the rows of one question of one lookup side by side (rows come by lookup: a sort of
+    # short runs), and the first and last attempt of each run
+    key = pack(by, name, qtype)
+    order = np.argsort(key, kind="stable")
+    starts = _run_starts(key[order])
+    sizes = np.diff(starts, append=len(order))
+    first, last = np.empty_like(q_ns), np.empty_like(last_ns)
+    first[order] = np.repeat(np.minimum.reduceat(q_ns[order], starts), sizes)
+    last[order] = np.repeat(np.maximum.reduceat(last_ns[order], starts), sizes)
     # musl asks every nameserver at once: copies microseconds apart are not a wait
     last = np.where(last - first >= NEW_ROUND_S * 1e9, last, first)
     return first, last
+
+
+def _run_starts(key: np.ndarray) -> np.ndarray:
+    """Where each run of equal values of a (grouped) array starts."""
+    new = np.ones(len(key), np.bool_)
+    new[1:] = key[1:] != key[:-1]
+    return np.flatnonzero(new)
 
 
 def _waiting(by: np.ndarray, first: np.ndarray, last: np.ndarray, n_lk: int) -> np.ndarray:
@@ -253,15 +291,10 @@ def _signs(
     tcp: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The resolver signs the transactions show: (lookup, index in _SIGN_NAMES) pairs."""
-    key = lookup * (int(name.max()) + 1 if len(name) else 1) + name
-    if len(key) and int(key.max()) >= 1 << 46:  # room for a port beside it: make it dense
-        key = pd.factorize(key)[0]
-    a = np.flatnonzero(qtype == _code(qtypes, "A"))
-    b = np.flatnonzero(qtype == _code(qtypes, "AAAA"))
     lookups, kinds = [], []
     # A and AAAA of one name asked together: one socket or two, and how their IDs relate
-    ia, ib = equal_pairs(key[a], key[b])
-    ia, ib = a[ia], b[ib]
+    pair_a, pair_b = _a_aaaa(lookup, name, qtype, qtypes)
+    ia, ib = pair_a, pair_b
     near = np.abs(q_ns[ia] - q_ns[ib]) <= PAIR_WINDOW_NS
     ia, ib = ia[near], ib[near]
     both_tcp, one_tcp = tcp[ia] & tcp[ib], tcp[ia] != tcp[ib]
@@ -284,8 +317,8 @@ def _signs(
     kinds.append(kind)
     # A and AAAA whose last attempts went out in turn on one socket: the second asked only
     # once the first was answered (glibc after a timeout switches itself to this)
-    ia, ib = equal_pairs(key[a] * 65536 + port[a], key[b] * 65536 + port[b])
-    ia, ib = a[ia], b[ib]
+    same_port = port[pair_a] == port[pair_b]
+    ia, ib = pair_a[same_port], pair_b[same_port]
     la, lb, ra, rb = last_ns[ia], last_ns[ib], r_ns[ia], r_ns[ib]
     in_turn = (np.abs(la - lb) <= PAIR_WINDOW_NS) & (
         ((ra != _NAT) & (lb > ra)) | ((rb != _NAT) & (la > rb))
@@ -300,6 +333,28 @@ def _signs(
     return np.concatenate(lookups).astype(np.int64), np.concatenate(kinds).astype(np.int64)
 
 
+def _a_aaaa(
+    lookup: np.ndarray, name: np.ndarray, qtype: np.ndarray, qtypes: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every (A row, AAAA row) of one name in one lookup."""
+    rows = np.flatnonzero((qtype == _code(qtypes, "A")) | (qtype == _code(qtypes, "AAAA")))
+    aaaa = qtype[rows] == _code(qtypes, "AAAA")
+    # rows by lookup and name, the A ones first (rows come by lookup: a sort of short runs)
+    key = pack(lookup[rows], name[rows]) * 2 + aaaa
+    order = np.argsort(key, kind="stable")
+    rows, aaaa = rows[order], aaaa[order]
+    starts = _run_starts(key[order] >> 1)
+    sizes = np.diff(starts, append=len(rows))
+    n_aaaa = np.add.reduceat(aaaa.astype(np.int64), starts) if len(rows) else sizes
+    # each A row pairs with the AAAA rows at the end of its run
+    a_at = np.flatnonzero(~aaaa)
+    run = np.searchsorted(starts, a_at, "right") - 1
+    count = n_aaaa[run]
+    first_aaaa = np.repeat(starts[run] + sizes[run] - count, count)
+    within = np.arange(len(first_aaaa)) - np.repeat(np.cumsum(count) - count, count)
+    return np.repeat(rows[a_at], count), rows[first_aaaa + within]
+
+
 def _resolvers(
     signs: tuple[np.ndarray, np.ndarray], n_lk: int
 ) -> tuple[np.ndarray, pa.LargeStringArray]:
@@ -308,14 +363,15 @@ def _resolvers(
     lookup, sign = signs
     who = np.array([RESOLVERS.index(_SIGNS[s][0]) for s in _SIGN_NAMES], np.int64)[sign]
     weight = np.array([_SIGNS[s][1] for s in _SIGN_NAMES], np.int64)[sign]
-    votes = np.zeros((n_lk, len(RESOLVERS)), np.int64)
-    np.add.at(votes, (lookup, who), weight)
+    n_r, n_s = len(RESOLVERS), len(_SIGN_NAMES)
+    votes = np.bincount(lookup * n_r + who, weights=weight, minlength=n_lk * n_r)
+    votes = votes.astype(np.int64).reshape(n_lk, n_r)
     top = votes.max(axis=1) if n_lk else np.zeros(0, np.int64)
     winners = (votes == top[:, None]).sum(axis=1)
     unknown = RESOLVERS.index("unknown")
     resolver = np.where((top > 0) & (winners == 1), votes.argmax(axis=1), unknown)
-    masks = np.zeros(n_lk, np.int64)
-    np.bitwise_or.at(masks, lookup, np.left_shift(1, sign))
+    shown = np.bincount(lookup * n_s + sign, minlength=n_lk * n_s).reshape(n_lk, n_s) > 0
+    masks = shown @ (np.int64(1) << np.arange(n_s, dtype=np.int64))
     kinds = distinct(masks)
     texts = text_array(
         ["; ".join(_SIGNS[k][2] for i, k in enumerate(_SIGN_NAMES) if m >> i & 1)
