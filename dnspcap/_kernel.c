@@ -11,6 +11,7 @@
  *   rehash()               grow an interning table
  *   assign_transactions()  number transactions for dnspcap.pairing (_rows.c)
  *   group_lookups()        the lookup of each query for dnspcap.lookups (_lookups.c)
+ *   group_order()          the rows of each lookup in turn, for dnspcap.lookuptable (_lookups.c)
  */
 #include "_kernel.h"
 
@@ -825,17 +826,23 @@ static const Arg GROUP_ARGS[] = {
 #define GROUP_NARGS 13
 
 /* every value of v[k] within [lo, hi) */
-static int all_within(const Py_buffer *v, int64_t lo, int64_t hi, const char *name)
+static int within(const char *fname, const Py_buffer *v, int64_t lo, int64_t hi,
+                  const char *name)
 {
     const int64_t *x = v->buf;
     for (int64_t i = 0; i < length(v); i++)
         if (x[i] < lo || x[i] >= hi) {
-            PyErr_Format(PyExc_ValueError, "group_lookups: %s[%lld] = %lld is not within "
-                         "[%lld, %lld)", name, (long long)i, (long long)x[i], (long long)lo,
-                         (long long)hi);
+            PyErr_Format(PyExc_ValueError, "%s: %s[%lld] = %lld is not within "
+                         "[%lld, %lld)", fname, name, (long long)i, (long long)x[i],
+                         (long long)lo, (long long)hi);
             return -1;
         }
     return 0;
+}
+
+static int all_within(const Py_buffer *v, int64_t lo, int64_t hi, const char *name)
+{
+    return within("group_lookups", v, lo, hi, name);
 }
 
 static PyObject *kernel_group_lookups(PyObject *Py_UNUSED(self), PyObject *const *args,
@@ -908,6 +915,65 @@ fail:
     return NULL;
 }
 
+/* ---- group_order() -------------------------------------------------------------------- */
+
+static const Arg ORDER_ARGS[] = {
+    {"codes", A_I64, 1, 0, RO},
+    {"ngroups", A_INT, 0, 0, RO},
+};
+
+static PyObject *kernel_group_order(PyObject *Py_UNUSED(self), PyObject *const *args,
+                                    Py_ssize_t nargs)
+{
+    Py_buffer v[2];
+    int64_t sc[2];
+    PyObject *numpy = NULL, *out = NULL;
+    Py_buffer ov;
+    int64_t *next = NULL;
+    ov.obj = NULL;
+    if (parse_args("group_order", args, nargs, ORDER_ARGS, 2, v, sc) < 0)
+        return NULL;
+    int64_t n = length(&v[0]), ngroups = sc[1];
+    if (ngroups < 0 || ngroups >= INT64_MAX / (int64_t)sizeof *next) {
+        PyErr_SetString(PyExc_ValueError, "group_order: ngroups is negative or too big");
+        goto fail;
+    }
+    if (within("group_order", &v[0], 0, ngroups, "codes") < 0)
+        goto fail;
+    next = PyMem_Malloc((size_t)(ngroups + 1) * sizeof *next);
+    if (next == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    numpy = PyImport_ImportModule("numpy");
+    if (numpy == NULL)
+        goto fail;
+    out = PyObject_CallMethod(numpy, "empty", "(Ls)", (long long)n, "int64");
+    if (out == NULL)
+        goto fail;
+    static const Arg out_arg = {"order", A_I64, 1, 0, RW};
+    if (get_array(out, &out_arg, &ov) < 0) {
+        ov.obj = NULL;
+        goto fail;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    group_order(v[0].buf, n, ngroups, next, ov.buf);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&ov);
+    PyMem_Free(next);
+    Py_DECREF(numpy);
+    release_all(v, 2);
+    return out;
+fail:
+    if (ov.obj != NULL)
+        PyBuffer_Release(&ov);
+    PyMem_Free(next);
+    Py_XDECREF(out);
+    Py_XDECREF(numpy);
+    release_all(v, 2);
+    return NULL;
+}
+
 /* ---- module --------------------------------------------------------------------------- */
 
 static PyMethodDef kernel_methods[] = {
@@ -944,6 +1010,10 @@ static PyMethodDef kernel_methods[] = {
      "nbases, gap)\n--\n\n"
      "The lookup of each query, numbered in the order they are made; see dnspcap.lookups "
      "and dnspcap/_lookups.c."},
+    {"group_order", (PyCFunction)(void (*)(void))kernel_group_order, METH_FASTCALL,
+     "group_order(codes, ngroups)\n--\n\n"
+     "The rows of each group (code) in turn, each group's in row order: "
+     "numpy.argsort(codes, kind='stable') for codes within [0, ngroups), by counting."},
     {"assign_transactions", (PyCFunction)(void (*)(void))kernel_assign, METH_FASTCALL,
      "assign_transactions(key, ts, is_query, retry_ns)\n--\n\n"
      "Transaction number of each message, sorted by (key, time); see dnspcap.pairing."},

@@ -7,7 +7,7 @@
  *   _dns.c     one DNS message: strict checks, keys, its row's DNS columns; names as text
  *   _rows.c    helpers over finished rows: merging rows in place, numbering transactions,
  *              counting and mapping category codes
- *   _lookups.c the grouping loop of dnspcap.lookups
+ *   _lookups.c the grouping loop of dnspcap.lookups, and a counting sort for its table
  *
  * The input is hostile: every read of the capture buffer is bounds-checked by hand, and the
  * arrays Python passes are checked (element type, dimensions, contiguity, lengths) before
@@ -203,6 +203,12 @@ int64_t group_lookups(const int64_t *client, const int64_t *rset, const int64_t 
                       const int64_t *rs_start, const int64_t *rs_len, const int64_t *r_base,
                       const int64_t *r_step, int64_t nbases, int64_t gap, int64_t new_round,
                       int64_t *lookup_of);
+
+/* The rows of group 0, then of group 1, ..., each group's in row order (a stable counting
+ * sort): order gets the n row numbers. The caller checks every code is within
+ * [0, ngroups); next: ngroups + 1 entries of scratch. */
+void group_order(const int64_t *code, int64_t n, int64_t ngroups, int64_t *next,
+                 int64_t *order);
 
 /* Transaction number of each message (see dnspcap.pairing). */
 void number_transactions(const int64_t *key, const int64_t *ts, const uint8_t *is_query,

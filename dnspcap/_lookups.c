@@ -231,3 +231,16 @@ done:
     free(st.owner);
     return err < 0 ? -1 : made;
 }
+
+void group_order(const int64_t *code, int64_t n, int64_t ngroups, int64_t *next,
+                 int64_t *order)
+{
+    /* a counting sort: next[g] is where the next row of group g goes */
+    memset(next, 0, (size_t)(ngroups + 1) * sizeof *next);
+    for (int64_t i = 0; i < n; i++)
+        next[code[i] + 1]++;
+    for (int64_t g = 0; g < ngroups; g++)
+        next[g + 1] += next[g];
+    for (int64_t i = 0; i < n; i++)
+        order[next[code[i]]++] = i;
+}

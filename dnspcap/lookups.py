@@ -83,26 +83,26 @@ def queries(transactions: pd.DataFrame) -> Queries:
         has_q &= ~transactions["nat_copy"].to_numpy(bool)
     rows = np.flatnonzero(has_q)
     ts = transactions["query_ts"].to_numpy("datetime64[ns]").view(np.int64)
-    client, clients = coded(transactions["client"])
+    client, clients = coded(transactions["client"], rows)
     # by client, then time (ties in row order); codes as narrow as they fit sort faster
-    narrow = client[rows].astype(np.min_scalar_type(len(clients)))
-    order = rows[np.lexsort((ts[rows], narrow))]
-    name, names = coded(transactions["qname"])
-    qtype, qtypes = coded(transactions["qtype"])
-    status, statuses = coded(transactions["status"])
-    rcode, rcodes = coded(transactions["rcode"])
-    transport, transports = coded(transactions["transport"])
-    status, rcode, tc = status[order], rcode[order], transactions["tc"].to_numpy(bool)[order]
+    by_client = np.lexsort((ts[rows], client.astype(np.min_scalar_type(len(clients)))))
+    order, client = rows[by_client], client[by_client]
+    name, names = coded(transactions["qname"], order)
+    qtype, qtypes = coded(transactions["qtype"], order)
+    status, statuses = coded(transactions["status"], order)
+    rcode, rcodes = coded(transactions["rcode"], order)
+    transport, transports = coded(transactions["transport"], order)
+    tc = transactions["tc"].to_numpy(bool)[order]
     answered = status == _code(statuses, "answered")
     nx, noerror = rcode == _code(rcodes, "NXDOMAIN"), rcode == _code(rcodes, "NOERROR")
     replied = answered & ~tc
     records = transactions["ancount"].to_numpy(np.int64, na_value=0)[order] > 0
     # index labels (pair() numbers rows 0..n-1; a filtered table keeps its labels)
     return Queries(
-        transactions.index.to_numpy()[order], order, ts[order], client[order], clients,
-        name[order], names, qtype[order], qtypes,
+        transactions.index.to_numpy()[order], order, ts[order], client, clients,
+        name, names, qtype, qtypes,
         transactions["client_port"].to_numpy(np.int64)[order],
-        nx, replied, replied & ~nx & records, transport[order] == _code(transports, "tcp"),
+        nx, replied, replied & ~nx & records, transport == _code(transports, "tcp"),
         answered & tc, records, noerror, status == _code(statuses, "pending"),
         status == _code(statuses, "unanswered"),
     )  # fmt: skip
@@ -222,13 +222,11 @@ def group(q: Queries, search: dict[str, list[str]]) -> tuple[np.ndarray, pa.Larg
         [lists.setdefault(tuple(search.get(c, ())), len(lists)) for c in q.clients], np.int64
     )
     n_names = max(len(q.names), 1)
-    rset, distinct_keys = pd.factorize(list_of_client[q.client] * n_names + q.name)
-    key = np.asarray(distinct_keys, np.int64)
+    rset, key = _dense(list_of_client[q.client] * n_names + q.name, len(lists) * n_names)
     r = readings(text_array(q.names), list(lists), key // n_names, key % n_names)
     flags = (q.replied * Q_REPLIED + q.found * Q_FOUND + q.tcp * Q_TCP + q.tc * Q_TC).astype(
         np.uint8
     )
-    rset = np.asarray(rset, np.int64)
     made = group_lookups(
         q.client, rset, q.qtype, q.port, q.ts, flags, r.start, r.length, r.base, r.step,
         len(r.bases), int(LOOKUP_GAP_S * 1e9), int(NEW_ROUND_S * 1e9),
@@ -239,7 +237,21 @@ def group(q: Queries, search: dict[str, list[str]]) -> tuple[np.ndarray, pa.Larg
     first = np.flatnonzero(np.diff(seen, prepend=-1) > 0)
     n_lk = len(first)
     rank = np.empty(n_lk, np.int64)
-    rank[np.lexsort((np.arange(n_lk), q.ts[first]))] = np.arange(n_lk)
+    rank[np.argsort(q.ts[first], kind="stable")] = np.arange(n_lk)
     first_base = np.empty(n_lk, np.int64)
     first_base[rank] = r.base[r.start[rset[first]]]
     return rank[made], r.bases.take(first_base)
+
+
+def _dense(key: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray]:
+    """Codes 0.. for the distinct values of key (each in [0, span)), and those values.
+
+    A table of the whole span when it is not much bigger than key (a few passes over
+    memory), else a hash table."""
+    if span > 4 * len(key) + 1024:
+        codes, values = pd.factorize(key)
+        return np.asarray(codes, np.int64), np.asarray(values, np.int64)
+    present = np.zeros(span, np.bool_)
+    present[key] = True
+    code_of = np.cumsum(present, dtype=np.int64) - 1
+    return code_of[key], np.flatnonzero(present)

@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ._kernel import group_order
 from .categorical import distinct, pack
 from .names import text_array
 from .pairing import list_column
@@ -87,7 +88,7 @@ def lookup_table(
     n_lk = len(bases)
     # the transactions of each lookup, in the order the grouping pass met them (query time:
     # a lookup is one client's, and q is by client then time)
-    order = np.argsort(lookup_of, kind="stable")
+    order = group_order(lookup_of, n_lk)
     by = lookup_of[order]
     sizes = np.bincount(by, minlength=n_lk).astype(np.int64)
     starts = np.cumsum(sizes) - sizes
