@@ -119,8 +119,9 @@ def lookup_table(
     start = q_ns[starts]  # a lookup's transactions are in time order
     final_start = _reduce(np.minimum, np.where(is_final, q_ns, np.iinfo(np.int64).max), starts)
     end = _reduce(np.maximum, end_ns, starts)
+    qtype = q.qtype[order]
     signs = _signs(
-        by, name, q.qtype[order], q.qtypes, port, tx["id"].to_numpy(np.int64)[pos], q_ns,
+        by, name, qtype, q.qtypes, port, tx["id"].to_numpy(np.int64)[pos], q_ns,
         last_ns, r_ns, first_gap, tcp,
     )  # fmt: skip
     resolver, evidence = _resolvers(signs, n_lk)
@@ -136,7 +137,7 @@ def lookup_table(
     unusable = np.isin(outcome, [OUTCOMES.index("no_data"), OUTCOMES.index("failed")])
     used_tc = musl & seen.tc_records & ~seen.tcp & unusable
     outcome = np.where(used_tc, answered_code, outcome)
-    client = q.client[order][starts] if n_lk else by
+    client = q.client[order[starts]]
     used = distinct(client)
     remap = np.zeros(len(q.clients), np.int64)
     remap[used] = np.arange(len(used))
@@ -155,9 +156,7 @@ def lookup_table(
             "transactions": sizes,
             "search_queries": _sum(np.where(is_final, 0, attempts), starts, last),
             "retransmissions": _sum(np.maximum(attempts - 1, 0), starts, last),
-            "time_lost_to_retries": _waiting(
-                by, *_retry_spans(by, name, q.qtype[order], q_ns, last_ns), n_lk
-            ),
+            "time_lost_to_retries": _waiting(*_retry_spans(by, name, qtype, q_ns, last_ns), n_lk),
             "sockets": _distinct_count(by, port, n_lk),
             "resolver": pd.Categorical.from_codes(resolver, categories=pd.Index(RESOLVERS)),
             "resolver_evidence": _text_column(evidence, []),
@@ -231,39 +230,34 @@ def _text_column(text: pa.LargeStringArray, empty: object) -> object:
 
 def _retry_spans(
     by: np.ndarray, name: np.ndarray, qtype: np.ndarray, q_ns: np.ndarray, last_ns: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: from the first attempt of its question in its lookup to the last attempt.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per question of each lookup: its lookup, its first attempt and its last one.
 
     A question asked again, on the same socket or from a new one (glibc's next round,
     the next nameserver), waited from its first attempt to its last.
     """
-    if not len(by):
-        return q_ns, last_ns
-    # the rows of one question of one lookup side by side (rows come by lookup: a sort of
-    # short runs), and the first and last attempt of each run
+    # the rows of one question side by side (rows come by lookup: a sort of short runs)
     key = pack(by, name, qtype)
     order = np.argsort(key, kind="stable")
-    starts = _run_starts(key[order])
-    sizes = np.diff(starts, append=len(order))
-    first, last = np.empty_like(q_ns), np.empty_like(last_ns)
-    first[order] = np.repeat(np.minimum.reduceat(q_ns[order], starts), sizes)
-    last[order] = np.repeat(np.maximum.reduceat(last_ns[order], starts), sizes)
+    starts = np.flatnonzero(np.diff(_run_ids(key[order]), prepend=-1))
+    first = _reduce(np.minimum, q_ns[order], starts)
+    last = _reduce(np.maximum, last_ns[order], starts)
     # musl asks every nameserver at once: copies microseconds apart are not a wait
     last = np.where(last - first >= NEW_ROUND_S * 1e9, last, first)
-    return first, last
+    return by[order[starts]], first, last
 
 
-def _run_starts(key: np.ndarray) -> np.ndarray:
-    """Where each run of equal values of a (grouped) array starts."""
+def _run_ids(key: np.ndarray) -> np.ndarray:
+    """The number of the run of equal values each item of a (grouped) array is in."""
     new = np.ones(len(key), np.bool_)
     new[1:] = key[1:] != key[:-1]
-    return np.flatnonzero(new)
+    return np.cumsum(new, dtype=np.int64) - 1
 
 
 def _waiting(by: np.ndarray, first: np.ndarray, last: np.ndarray, n_lk: int) -> np.ndarray:
-    """Per lookup, seconds of wall-clock time spent between a question's first and last
-    attempt: the union of those intervals (an A and an AAAA resent side by side after the
-    same timeout cost the user one wait, not two)."""
+    """Per lookup (by: the lookup of each question), seconds of wall-clock time spent
+    between a question's first and last attempt: the union of those intervals (an A and
+    an AAAA resent side by side after the same timeout cost the user one wait, not two)."""
     waits = np.flatnonzero(last > first)  # most questions were asked once: no wait
     by, first, last = by[waits], first[waits], last[waits]
     if not len(by):
@@ -344,14 +338,14 @@ def _a_aaaa(
     key = pack(lookup[rows], name[rows]) * 2 + aaaa
     order = np.argsort(key, kind="stable")
     rows, aaaa = rows[order], aaaa[order]
-    starts = _run_starts(key[order] >> 1)
-    sizes = np.diff(starts, append=len(rows))
-    n_aaaa = np.add.reduceat(aaaa.astype(np.int64), starts) if len(rows) else sizes
+    run = _run_ids(key[order] >> 1)
+    n_runs = int(run[-1]) + 1 if len(run) else 0
+    ends = np.cumsum(np.bincount(run, minlength=n_runs))
+    n_aaaa = np.bincount(run[aaaa], minlength=n_runs)
     # each A row pairs with the AAAA rows at the end of its run
     a_at = np.flatnonzero(~aaaa)
-    run = np.searchsorted(starts, a_at, "right") - 1
-    count = n_aaaa[run]
-    first_aaaa = np.repeat(starts[run] + sizes[run] - count, count)
+    count = n_aaaa[run[a_at]]
+    first_aaaa = np.repeat(ends[run[a_at]] - count, count)
     within = np.arange(len(first_aaaa)) - np.repeat(np.cumsum(count) - count, count)
     return np.repeat(rows[a_at], count), rows[first_aaaa + within]
 
@@ -364,18 +358,24 @@ def _resolvers(
     lookup, sign = signs
     who = np.array([RESOLVERS.index(_SIGNS[s][0]) for s in _SIGN_NAMES], np.int64)[sign]
     weight = np.array([_SIGNS[s][1] for s in _SIGN_NAMES], np.int64)[sign]
+    # one row per resolver (per sign), a column per lookup: row-wise operations are fast
     n_r, n_s = len(RESOLVERS), len(_SIGN_NAMES)
-    votes = np.bincount(lookup * n_r + who, weights=weight, minlength=n_lk * n_r)
-    votes = votes.astype(np.int64).reshape(n_lk, n_r)
-    top = votes.max(axis=1) if n_lk else np.zeros(0, np.int64)
-    winners = (votes == top[:, None]).sum(axis=1)
-    unknown = RESOLVERS.index("unknown")
-    resolver = np.where((top > 0) & (winners == 1), votes.argmax(axis=1), unknown)
-    shown = np.bincount(lookup * n_s + sign, minlength=n_lk * n_s).reshape(n_lk, n_s) > 0
-    masks = shown @ (np.int64(1) << np.arange(n_s, dtype=np.int64))
-    kinds = distinct(masks)
+    votes = np.bincount(who * n_lk + lookup, weights=weight, minlength=n_r * n_lk)
+    votes = votes.astype(np.int64).reshape(n_r, n_lk)
+    top = votes.max(axis=0) if n_lk else np.zeros(0, np.int64)
+    winner = np.full(n_lk, RESOLVERS.index("unknown"))
+    for r in reversed(range(n_r)):  # the first with the top vote
+        winner[votes[r] == top] = r
+    alone = (votes == top).sum(axis=0) == 1
+    resolver = np.where((top > 0) & alone, winner, RESOLVERS.index("unknown"))
+    shown = np.bincount(sign * n_lk + lookup, minlength=n_s * n_lk).reshape(n_s, n_lk) > 0
+    masks = np.zeros(n_lk, np.int64)
+    for i in range(n_s):
+        masks |= shown[i].astype(np.int64) << i
+    present = np.bincount(masks, minlength=1 << n_s) > 0
+    kinds = np.flatnonzero(present)
     texts = text_array(
         ["; ".join(_SIGNS[k][2] for i, k in enumerate(_SIGN_NAMES) if m >> i & 1)
          for m in kinds.tolist()]
     )  # fmt: skip
-    return resolver, texts.take(np.searchsorted(kinds, masks))
+    return resolver, texts.take((np.cumsum(present) - 1)[masks])
