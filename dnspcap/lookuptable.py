@@ -156,7 +156,7 @@ def lookup_table(
             "transactions": sizes,
             "search_queries": _sum(np.where(is_final, 0, attempts), starts, last),
             "retransmissions": _sum(np.maximum(attempts - 1, 0), starts, last),
-            "time_lost_to_retries": _waiting(*_retry_spans(by, name, qtype, q_ns, last_ns), n_lk),
+            "time_lost_to_retries": _time_lost(by, starts, name, qtype, q_ns, last_ns, n_lk),
             "sockets": _distinct_count(by, port, n_lk),
             "resolver": pd.Categorical.from_codes(resolver, categories=pd.Index(RESOLVERS)),
             "resolver_evidence": _text_column(evidence, []),
@@ -226,6 +226,25 @@ def _text_column(text: pa.LargeStringArray, empty: object) -> object:
     """A str column, straight from arrow; for a table without rows, `empty` (the columns'
     dtypes then are what pandas makes of an empty list or object array, as they were)."""
     return pd.array(text, dtype="str") if len(text) else empty
+
+
+def _time_lost(
+    by: np.ndarray,
+    starts: np.ndarray,
+    name: np.ndarray,
+    qtype: np.ndarray,
+    q_ns: np.ndarray,
+    last_ns: np.ndarray,
+    n_lk: int,
+) -> np.ndarray:
+    """Per lookup, seconds lost waiting for retries (see _retry_spans and _waiting)."""
+    # A wait is at least NEW_ROUND_S from a question's first attempt to its last, so only
+    # a lookup whose last attempt came that long after its start can have one: most
+    # lookups are over in milliseconds, and only the rows of the others are grouped.
+    long = _reduce(np.maximum, last_ns, starts) - q_ns[starts] >= NEW_ROUND_S * 1e9
+    rows = np.flatnonzero(long[by])
+    spans = _retry_spans(by[rows], name[rows], qtype[rows], q_ns[rows], last_ns[rows])
+    return _waiting(*spans, n_lk)
 
 
 def _retry_spans(

@@ -95,10 +95,15 @@ def readings(
     table[np.arange(n_keys), per_key] = True
     k, step = np.nonzero(table)
     count = np.count_nonzero(table, axis=1).astype(np.int64)
-    is_suffix = step < per_key[k]
-    cut_len = suffix_len[np.where(is_suffix, first_suffix[key_list[k]] + step, len(suffix_len) - 1)]
-    name = key_name[k]
-    base, bases = encode(cut(names, name, np.zeros(len(k), np.int64), name_len[name] - cut_len))
+    # the bases: the name itself, or cut before a suffix (those are cut out and coded
+    # after the names, so that a base that is also a name has one code)
+    base = key_name[k]
+    cuts = np.flatnonzero(step < per_key[k])
+    stop = name_len[base[cuts]] - suffix_len[first_suffix[key_list[k[cuts]]] + step[cuts]]
+    short = cut(names, base[cuts], np.zeros(len(cuts), np.int64), stop)
+    code, bases = encode(pa.concat_arrays([names, short]))
+    base = code[base]
+    base[cuts] = code[len(names) + np.arange(len(cuts))]
     return Readings(np.cumsum(count) - count, count, base, step.astype(np.int64), bases)
 
 
