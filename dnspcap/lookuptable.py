@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._kernel import group_order
-from .categorical import distinct, pack
+from .categorical import pack
 from .names import text_array
 from .pairing import list_column
 
@@ -98,7 +98,7 @@ def lookup_table(
     r_ns = tx["response_ts"].to_numpy("datetime64[ns]").view(np.int64)[pos]
     final = name[last]
     is_final = name == final[by]
-    attempts = tx["attempts"].to_numpy(np.int64)[pos]
+    attempts = tx["attempts"].to_numpy()[pos].astype(np.int64)  # gathered narrow, then widened
     gap_sums, first_gaps = _gap_sums(tx["retry_gaps"])
     gaps, first_gap = gap_sums[pos], first_gaps[pos]
     last_ns = q_ns + (gaps * 1e9).round().astype(np.int64)  # the last attempt
@@ -121,7 +121,7 @@ def lookup_table(
     end = _reduce(np.maximum, end_ns, starts)
     qtype = q.qtype[order]
     signs = _signs(
-        by, name, qtype, q.qtypes, port, tx["id"].to_numpy(np.int64)[pos], q_ns,
+        by, name, qtype, q.qtypes, port, tx["id"].to_numpy()[pos].astype(np.int64), q_ns,
         last_ns, r_ns, first_gap, tcp,
     )  # fmt: skip
     resolver, evidence = _resolvers(signs, n_lk)
@@ -138,7 +138,7 @@ def lookup_table(
     used_tc = musl & seen.tc_records & ~seen.tcp & unusable
     outcome = np.where(used_tc, answered_code, outcome)
     client = q.client[order[starts]]
-    used = distinct(client)
+    used = np.flatnonzero(np.bincount(client, minlength=len(q.clients)))
     remap = np.zeros(len(q.clients), np.int64)
     remap[used] = np.arange(len(used))
     return pd.DataFrame(
