@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -342,3 +343,21 @@ def test_grouping_agrees_with_the_reference_on_a_synthetic_capture(tmp_path: Pat
     path = tmp_path / "synthetic.pcap"
     make_capture(path, 60_000, 3)
     _agree(pair(dnspcap.read_messages(path)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(codes=st.lists(st.integers(0, 6), max_size=80), extra=st.integers(0, 3))
+def test_group_order_is_a_stable_sort(codes: list[int], extra: int) -> None:
+    from dnspcap._kernel import group_order
+
+    c = np.array(codes, np.int64)
+    ngroups = (max(codes) + 1 if codes else 0) + extra
+    assert group_order(c, ngroups).tolist() == np.argsort(c, kind="stable").tolist()
+
+
+@pytest.mark.parametrize(("codes", "ngroups"), [([0, 3], 3), ([-1], 2), ([0], -1), ([0], 2**62)])
+def test_group_order_checks_its_codes(codes: list[int], ngroups: int) -> None:
+    from dnspcap._kernel import group_order
+
+    with pytest.raises((ValueError, MemoryError)):
+        group_order(np.array(codes, np.int64), ngroups)
