@@ -17,8 +17,10 @@ suffix reveal two search suffixes in order.
 Which lookup a query joins is decided in one pass over the queries of each client in
 time order (the rules are in :func:`group`). The pass is C (``group_lookups`` in
 ``dnspcap/_lookups.c``) over integer codes that this module prepares: a name is
-replaced by its *readings*, the (base name, search step) pairs it can be. The table of
-lookups is built with array operations (:mod:`dnspcap.lookuptable`).
+replaced by its *readings*, the (base name, search step) pairs it can be. The readings
+and the search-list splits are worked out for all distinct names at once
+(:mod:`dnspcap.names`), the table of lookups with array operations
+(:mod:`dnspcap.lookuptable`).
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class Queries(NamedTuple):
     clients: list[str]
     name: np.ndarray  # codes into names
     names: list[str]
+    name_text: pa.LargeStringArray  # names, for the array operations of dnspcap.names
     qtype: np.ndarray  # codes into qtypes
     qtypes: list[str]
     port: np.ndarray
@@ -100,7 +103,7 @@ def queries(transactions: pd.DataFrame) -> Queries:
     # index labels (pair() numbers rows 0..n-1; a filtered table keeps its labels)
     return Queries(
         transactions.index.to_numpy()[order], order, ts[order], client, clients,
-        name, names, qtype, qtypes,
+        name, names, text_array(names), qtype, qtypes,
         transactions["client_port"].to_numpy(np.int64)[order],
         nx, replied, replied & ~nx & records, transport == _code(transports, "tcp"),
         answered & tc, records, noerror, status == _code(statuses, "pending"),
@@ -131,9 +134,7 @@ def _search_lists(q: Queries) -> dict[str, list[str]]:
     # the suffixes each distinct pair of names shows, if any
     n_names = max(len(q.names), 1)
     name_pair, distinct_pairs = pd.factorize(nm[k] * n_names + nm[k + 1])
-    split_of, splits = split_pairs(
-        text_array(q.names), distinct_pairs // n_names, distinct_pairs % n_names
-    )
+    split_of, splits = split_pairs(q.name_text, distinct_pairs // n_names, distinct_pairs % n_names)
     split_of = split_of[name_pair]
     kept = split_of >= 0
     # the count of each (client, pair of suffixes), in the order they first appear
@@ -223,7 +224,7 @@ def group(q: Queries, search: dict[str, list[str]]) -> tuple[np.ndarray, pa.Larg
     )
     n_names = max(len(q.names), 1)
     rset, key = _dense(list_of_client[q.client] * n_names + q.name, len(lists) * n_names)
-    r = readings(text_array(q.names), list(lists), key // n_names, key % n_names)
+    r = readings(q.name_text, list(lists), key // n_names, key % n_names)
     flags = (q.replied * Q_REPLIED + q.found * Q_FOUND + q.tcp * Q_TCP + q.tc * Q_TC).astype(
         np.uint8
     )
