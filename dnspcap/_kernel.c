@@ -12,6 +12,7 @@
  *   assign_transactions()  number transactions for dnspcap.pairing (_rows.c)
  *   group_lookups()        the lookup of each query for dnspcap.lookups (_lookups.c)
  *   group_order()          the rows of each lookup in turn, for dnspcap.lookuptable (_lookups.c)
+ *   lookup_signs()         the resolver signs of A/AAAA pairs, for dnspcap.lookuptable
  */
 #include "_kernel.h"
 
@@ -974,6 +975,76 @@ fail:
     return NULL;
 }
 
+/* ---- lookup_signs() ------------------------------------------------------------------- */
+
+static const Arg SIGNS_ARGS[] = {
+    {"rows", A_I64, 1, 0, RO},    {"aaaa", A_BOOL8, 1, 0, RO},  {"lookup", A_I64, 1, 0, RO},
+    {"name", A_I64, 1, 0, RO},    {"q_ns", A_I64, 1, 0, RO},    {"last_ns", A_I64, 1, 0, RO},
+    {"r_ns", A_I64, 1, 0, RO},    {"port", A_I64, 1, 0, RO},    {"msg_id", A_I64, 1, 0, RO},
+    {"tcp", A_BOOL8, 1, 0, RO},   {"window", A_INT, 0, 0, RO},  {"musl_gap", A_INT, 0, 0, RO},
+    {"kind", A_I64, 1, 0, RO},    {"nlk", A_INT, 0, 0, RO},     {"nsigns", A_INT, 0, 0, RO},
+};
+#define SIGNS_NARGS 15
+
+static PyObject *kernel_lookup_signs(PyObject *Py_UNUSED(self), PyObject *const *args,
+                                     Py_ssize_t nargs)
+{
+    Py_buffer v[SIGNS_NARGS];
+    int64_t sc[SIGNS_NARGS];
+    PyObject *numpy = NULL, *out = NULL;
+    Py_buffer ov;
+    ov.obj = NULL;
+    if (parse_args("lookup_signs", args, nargs, SIGNS_ARGS, SIGNS_NARGS, v, sc) < 0)
+        return NULL;
+    int64_t m = length(&v[0]), n = length(&v[2]), nlk = sc[13], nsigns = sc[14];
+    if (length(&v[1]) != m) {
+        PyErr_SetString(PyExc_ValueError, "lookup_signs: rows and aaaa differ in length");
+        goto fail;
+    }
+    for (int k = 3; k <= 9; k++)
+        if (length(&v[k]) != n) {
+            PyErr_Format(PyExc_ValueError, "lookup_signs: %s has %lld entries, lookup %lld",
+                         SIGNS_ARGS[k].name, (long long)length(&v[k]), (long long)n);
+            goto fail;
+        }
+    if (nlk < 0 || nsigns < 0 || (nlk > 0 && nsigns > INT64_MAX / 8 / nlk) ||
+        length(&v[12]) != LS_N) {
+        PyErr_Format(PyExc_ValueError, "lookup_signs: nlk and nsigns must be >= 0 and small "
+                     "enough, kind must have %d entries", (int)LS_N);
+        goto fail;
+    }
+    if (within("lookup_signs", &v[0], 0, n, "rows") < 0 ||
+        within("lookup_signs", &v[2], 0, nlk, "lookup") < 0 ||
+        within("lookup_signs", &v[12], 0, nsigns, "kind") < 0)
+        goto fail;
+    numpy = PyImport_ImportModule("numpy");
+    if (numpy == NULL)
+        goto fail;
+    out = PyObject_CallMethod(numpy, "zeros", "(Ls)", (long long)(nsigns * nlk), "int64");
+    if (out == NULL)
+        goto fail;
+    static const Arg out_arg = {"counts", A_I64, 1, 0, RW};
+    if (get_array(out, &out_arg, &ov) < 0) {
+        ov.obj = NULL;
+        goto fail;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    lookup_signs(v[0].buf, v[1].buf, m, v[2].buf, v[3].buf, v[4].buf, v[5].buf, v[6].buf,
+                 v[7].buf, v[8].buf, v[9].buf, sc[10], sc[11], v[12].buf, nlk, ov.buf);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&ov);
+    Py_DECREF(numpy);
+    release_all(v, SIGNS_NARGS);
+    return out;
+fail:
+    if (ov.obj != NULL)
+        PyBuffer_Release(&ov);
+    Py_XDECREF(out);
+    Py_XDECREF(numpy);
+    release_all(v, SIGNS_NARGS);
+    return NULL;
+}
+
 /* ---- module --------------------------------------------------------------------------- */
 
 static PyMethodDef kernel_methods[] = {
@@ -1014,6 +1085,11 @@ static PyMethodDef kernel_methods[] = {
      "group_order(codes, ngroups)\n--\n\n"
      "The rows of each group (code) in turn, each group's in row order: "
      "numpy.argsort(codes, kind='stable') for codes within [0, ngroups), by counting."},
+    {"lookup_signs", (PyCFunction)(void (*)(void))kernel_lookup_signs, METH_FASTCALL,
+     "lookup_signs(rows, aaaa, lookup, name, q_ns, last_ns, r_ns, port, msg_id, tcp, window, "
+     "musl_gap, kind, nlk, nsigns)\n--\n\n"
+     "How often each lookup shows each resolver sign in its A/AAAA pairs: "
+     "counts[sign * nlk + lookup]; see dnspcap.lookuptable and dnspcap/_lookups.c."},
     {"assign_transactions", (PyCFunction)(void (*)(void))kernel_assign, METH_FASTCALL,
      "assign_transactions(key, ts, is_query, retry_ns)\n--\n\n"
      "Transaction number of each message, sorted by (key, time); see dnspcap.pairing."},
@@ -1045,6 +1121,8 @@ static const struct {
     CONST(P_LLMNR_SKIP), CONST(P_TUNNEL), CONST(MAX_RECORD), SIGNED(TCP_SEGMENT),
     CONST(MAX_RECORDS), CONST(MAX_JUMPS), CONST(N_KEYS), CONST(KEYS_PER_ROW),
     CONST(HASH_C1), CONST(HASH_C2), CONST(Q_REPLIED), CONST(Q_FOUND), CONST(Q_TCP), CONST(Q_TC),
+    CONST(LS_REOPEN), CONST(LS_TWO_SOCKETS), CONST(LS_TCP_PIPELINED), CONST(LS_SAME_ID),
+    CONST(LS_NEAR_ID), CONST(LS_RANDOM_ID), CONST(LS_SEQUENTIAL), CONST(LS_N),
 };
 #undef CONST
 #undef SIGNED

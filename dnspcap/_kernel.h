@@ -210,6 +210,21 @@ int64_t group_lookups(const int64_t *client, const int64_t *rset, const int64_t 
 void group_order(const int64_t *code, int64_t n, int64_t ngroups, int64_t *next,
                  int64_t *order);
 
+/* The resolver signs of A/AAAA pairs (see dnspcap.lookuptable._sign_counts): rows[0:m] are
+ * the A and AAAA rows by lookup then name, a name's A rows first (aaaa[k]: row rows[k] is
+ * AAAA); every A row is paired with every AAAA row of its run, and each sign a pair shows
+ * adds one to counts[kind[sign] * nlk + its lookup]. kind[] maps the LS_ signs to rows of
+ * counts. The caller checks that rows, lookup and kind stay within their arrays. */
+enum {
+    LS_REOPEN, LS_TWO_SOCKETS, LS_TCP_PIPELINED, LS_SAME_ID, LS_NEAR_ID, LS_RANDOM_ID,
+    LS_SEQUENTIAL, LS_N
+};
+void lookup_signs(const int64_t *rows, const uint8_t *aaaa, int64_t m, const int64_t *lookup,
+                  const int64_t *name, const int64_t *q_ns, const int64_t *last_ns,
+                  const int64_t *r_ns, const int64_t *port, const int64_t *msg_id,
+                  const uint8_t *tcp, int64_t window, int64_t musl_gap, const int64_t *kind,
+                  int64_t nlk, int64_t *counts);
+
 /* Transaction number of each message (see dnspcap.pairing). */
 void number_transactions(const int64_t *key, const int64_t *ts, const uint8_t *is_query,
                          int64_t n, int64_t retry_ns, int64_t *txn);

@@ -115,6 +115,24 @@ def group_lookups(
     /,
 ) -> _I64: ...
 def group_order(codes: _I64, ngroups: int, /) -> _I64: ...
+def lookup_signs(
+    rows: _I64,
+    aaaa: _B,
+    lookup: _I64,
+    name: _I64,
+    q_ns: _I64,
+    last_ns: _I64,
+    r_ns: _I64,
+    port: _I64,
+    msg_id: _I64,
+    tcp: _B,
+    window: int,
+    musl_gap: int,
+    kind: _I64,
+    nlk: int,
+    nsigns: int,
+    /,
+) -> _I64: ...
 def assign_transactions(
     key: _I64, ts: _I64, is_query: npt.NDArray[np.bool_], retry_ns: int, /
 ) -> _I64: ...

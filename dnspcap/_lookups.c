@@ -244,3 +244,56 @@ void group_order(const int64_t *code, int64_t n, int64_t ngroups, int64_t *next,
     for (int64_t i = 0; i < n; i++)
         order[next[code[i]]++] = i;
 }
+
+/* |a - b| as numpy computes it on int64 (wrapping; the absolute value of INT64_MIN stays
+ * negative) */
+static inline int64_t wabs_diff(int64_t a, int64_t b)
+{
+    uint64_t d = (uint64_t)a - (uint64_t)b;
+    return (int64_t)d < 0 ? (int64_t)(0 - d) : (int64_t)d;
+}
+
+void lookup_signs(const int64_t *rows, const uint8_t *aaaa, int64_t m, const int64_t *lookup,
+                  const int64_t *name, const int64_t *q_ns, const int64_t *last_ns,
+                  const int64_t *r_ns, const int64_t *port, const int64_t *msg_id,
+                  const uint8_t *tcp, int64_t window, int64_t musl_gap, const int64_t *kind,
+                  int64_t nlk, int64_t *counts)
+{
+    int64_t s = 0;
+    while (s < m) {
+        /* the run of one name in one lookup: its A rows, then its AAAA rows */
+        int64_t lk = lookup[rows[s]], nm = name[rows[s]], b = s, e = s;
+        while (e < m && lookup[rows[e]] == lk && name[rows[e]] == nm)
+            e++;
+        while (b < e && !aaaa[b])
+            b++;
+        for (int64_t i = s; i < b; i++)
+            for (int64_t j = b; j < e; j++) {
+                int64_t x = rows[i], y = rows[j];
+                /* asked together: one socket or two, and how their IDs relate */
+                if (wabs_diff(q_ns[x], q_ns[y]) <= window && tcp[x] == tcp[y]) {
+                    int64_t d = (int64_t)((uint64_t)msg_id[x] - (uint64_t)msg_id[y]) % 65536;
+                    if (d < 0)
+                        d += 65536;
+                    int64_t gap = d < 65536 - d ? d : 65536 - d;
+                    int64_t first_r = q_ns[x] <= q_ns[y] ? r_ns[x] : r_ns[y];
+                    int64_t second_q = q_ns[x] > q_ns[y] ? q_ns[x] : q_ns[y];
+                    int after_answer = first_r != INT64_MIN && second_q > first_r;
+                    int two = port[x] != port[y];
+                    int k = two && after_answer ? LS_REOPEN
+                            : two               ? LS_TWO_SOCKETS
+                            : tcp[x]            ? LS_TCP_PIPELINED
+                            : gap == 0          ? LS_SAME_ID
+                            : gap <= musl_gap   ? LS_NEAR_ID
+                                                : LS_RANDOM_ID;
+                    counts[kind[k] * nlk + lk]++;
+                }
+                /* the last attempts went out in turn on one socket */
+                if (port[x] == port[y] && wabs_diff(last_ns[x], last_ns[y]) <= window &&
+                    ((r_ns[x] != INT64_MIN && last_ns[y] > r_ns[x]) ||
+                     (r_ns[y] != INT64_MIN && last_ns[x] > r_ns[y])))
+                    counts[kind[LS_SEQUENTIAL] * nlk + lk]++;
+            }
+        s = e;
+    }
+}

@@ -20,8 +20,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._kernel import group_order
+from ._kernel import group_order, lookup_signs
 from .categorical import pack
+from .fast import check_constants
 from .names import text_array
 from .pairing import list_column
 
@@ -61,6 +62,16 @@ _SIGNS = {
     "retry_2_5s": ("musl", 1, "retry after 2.5 s"),
 }
 _SIGN_NAMES = list(_SIGNS)
+# The signs of A/AAAA pairs lookup_signs (C) tells apart, in the order of its LS_ codes.
+_PAIR_SIGNS = ("reopen", "two_sockets", "tcp_pipelined", "same_id", "near_id", "random_id",
+               "sequential")  # fmt: skip
+LS_REOPEN, LS_TWO_SOCKETS, LS_TCP_PIPELINED, LS_SAME_ID, LS_NEAR_ID, LS_RANDOM_ID = range(6)
+LS_SEQUENTIAL, LS_N = 6, len(_PAIR_SIGNS)
+check_constants(
+    __name__, globals(),
+    ("LS_REOPEN", "LS_TWO_SOCKETS", "LS_TCP_PIPELINED", "LS_SAME_ID", "LS_NEAR_ID",
+     "LS_RANDOM_ID", "LS_SEQUENTIAL", "LS_N"),
+)  # fmt: skip
 _NAT = np.iinfo(np.int64).min
 # glibc's next round after a timeout (new sockets, the next nameserver) comes a whole
 # timeout after the last query; no resolver waits less than this
@@ -126,11 +137,11 @@ def lookup_table(
     final_start = _reduce(np.minimum, np.where(is_final, q_ns, np.iinfo(np.int64).max), starts)
     end = _reduce(np.maximum, end_ns, starts)
     qtype = q.qtype[order]
-    signs = _signs(
+    signs = _sign_counts(
         by, name, qtype, q.qtypes, port, tx["id"].to_numpy()[pos].astype(np.int64), q_ns,
-        last_ns, r_ns, first_gap, tcp,
+        last_ns, r_ns, first_gap, tcp, n_lk,
     )  # fmt: skip
-    resolver, evidence = _resolvers(signs, n_lk)
+    resolver, evidence = _resolvers(signs)
     musl = resolver == RESOLVERS.index("musl")
     # musl fails the whole lookup (EAI_AGAIN) when one of its questions timed out, though
     # the other was answered; glibc returns what it got
@@ -297,7 +308,7 @@ def _waiting(by: np.ndarray, first: np.ndarray, last: np.ndarray, n_lk: int) -> 
     return np.bincount(by, weights=covered, minlength=n_lk) / 1e9
 
 
-def _signs(
+def _sign_counts(
     lookup: np.ndarray,
     name: np.ndarray,
     qtype: np.ndarray,
@@ -309,91 +320,47 @@ def _signs(
     r_ns: np.ndarray,
     first_gap: np.ndarray,
     tcp: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The resolver signs the transactions show: (lookup, index in _SIGN_NAMES) pairs."""
-    lookups, kinds = [], []
-    # A and AAAA of one name asked together: one socket or two, and how their IDs relate
-    pair_a, pair_b = _a_aaaa(lookup, name, qtype, qtypes)
-    ia, ib = pair_a, pair_b
-    near = np.abs(q_ns[ia] - q_ns[ib]) <= PAIR_WINDOW_NS
-    ia, ib = ia[near], ib[near]
-    both_tcp, one_tcp = tcp[ia] & tcp[ib], tcp[ia] != tcp[ib]
-    ia, ib, both_tcp = ia[~one_tcp], ib[~one_tcp], both_tcp[~one_tcp]  # one transport
-    d = (msg_id[ia] - msg_id[ib]) % 65536
-    gap = np.minimum(d, 65536 - d)
-    # from two sockets: both sent before either answer (Go), or the second only once the
-    # first was answered (glibc single-request-reopen)
-    qa, qb, ra, rb = q_ns[ia], q_ns[ib], r_ns[ia], r_ns[ib]
-    first_r, second_q = np.where(qa <= qb, ra, rb), np.maximum(qa, qb)
-    after_answer = (first_r != _NAT) & (second_q > first_r)
-    two = port[ia] != port[ib]
-    kind = np.select(
-        [two & after_answer, two, both_tcp, gap == 0, gap <= MUSL_ID_GAP],
-        [_SIGN_NAMES.index(k)
-         for k in ("reopen", "two_sockets", "tcp_pipelined", "same_id", "near_id")],
-        default=_SIGN_NAMES.index("random_id"),
-    )  # fmt: skip
-    lookups.append(lookup[ia])
-    kinds.append(kind)
-    # A and AAAA whose last attempts went out in turn on one socket: the second asked only
-    # once the first was answered (glibc after a timeout switches itself to this)
-    same_port = port[pair_a] == port[pair_b]
-    ia, ib = pair_a[same_port], pair_b[same_port]
-    la, lb, ra, rb = last_ns[ia], last_ns[ib], r_ns[ia], r_ns[ib]
-    in_turn = (np.abs(la - lb) <= PAIR_WINDOW_NS) & (
-        ((ra != _NAT) & (lb > ra)) | ((rb != _NAT) & (la > rb))
-    )
-    lookups.append(lookup[ia[in_turn]])
-    kinds.append(np.full(int(in_turn.sum()), _SIGN_NAMES.index("sequential")))
-    # the first retry's gap: the resolver's timeout
-    for sign, (lo, hi) in (("retry_5s", GLIBC_RETRY_S), ("retry_2_5s", MUSL_RETRY_S)):
-        hit = (first_gap >= lo) & (first_gap <= hi)
-        lookups.append(lookup[hit])
-        kinds.append(np.full(int(hit.sum()), _SIGN_NAMES.index(sign)))
-    return np.concatenate(lookups).astype(np.int64), np.concatenate(kinds).astype(np.int64)
+    n_lk: int,
+) -> np.ndarray:
+    """How often each lookup shows each resolver sign: a row per sign of _SIGN_NAMES, a
+    column per lookup.
 
-
-def _a_aaaa(
-    lookup: np.ndarray, name: np.ndarray, qtype: np.ndarray, qtypes: list[str]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Every (A row, AAAA row) of one name in one lookup."""
+    The A and AAAA of one name in one lookup, every A with every AAAA: asked together
+    (one socket or two, and how their IDs relate), or in turn on one socket (the second
+    only once the first was answered: glibc after a timeout switches itself to this).
+    That pass is C (``lookup_signs`` in dnspcap/_lookups.c) over the pairs' rows sorted
+    by lookup and name, A first; the retry signs are the first retry's gap.
+    """
     rows = np.flatnonzero((qtype == _code(qtypes, "A")) | (qtype == _code(qtypes, "AAAA")))
     aaaa = qtype[rows] == _code(qtypes, "AAAA")
-    # rows by lookup and name, the A ones first (rows come by lookup: a sort of short runs)
-    key = pack(lookup[rows], name[rows]) * 2 + aaaa
-    order = np.argsort(key, kind="stable")
-    rows, aaaa = rows[order], aaaa[order]
-    run = _run_ids(key[order] >> 1)
-    n_runs = int(run[-1]) + 1 if len(run) else 0
-    ends = np.cumsum(np.bincount(run, minlength=n_runs))
-    n_aaaa = np.bincount(run[aaaa], minlength=n_runs)
-    # each A row pairs with the AAAA rows at the end of its run
-    a_at = np.flatnonzero(~aaaa)
-    count = n_aaaa[run[a_at]]
-    first_aaaa = np.repeat(ends[run[a_at]] - count, count)
-    within = np.arange(len(first_aaaa)) - np.repeat(np.cumsum(count) - count, count)
-    return np.repeat(rows[a_at], count), rows[first_aaaa + within]
+    # rows come by lookup: a sort of short runs
+    order = np.argsort(pack(lookup[rows], name[rows]) * 2 + aaaa, kind="stable")
+    kind = np.array([_SIGN_NAMES.index(k) for k in _PAIR_SIGNS], np.int64)
+    counts = lookup_signs(
+        rows[order], aaaa[order], lookup, name, q_ns, last_ns, r_ns, port, msg_id, tcp,
+        PAIR_WINDOW_NS, MUSL_ID_GAP, kind, n_lk, len(_SIGN_NAMES),
+    ).reshape(len(_SIGN_NAMES), n_lk)  # fmt: skip
+    for sign, (lo, hi) in (("retry_5s", GLIBC_RETRY_S), ("retry_2_5s", MUSL_RETRY_S)):
+        hit = (first_gap >= lo) & (first_gap <= hi)
+        counts[_SIGN_NAMES.index(sign)] += np.bincount(lookup[hit], minlength=n_lk)
+    return counts
 
 
-def _resolvers(
-    signs: tuple[np.ndarray, np.ndarray], n_lk: int
-) -> tuple[np.ndarray, pa.LargeStringArray]:
-    """Per lookup, the resolver its signs vote for (codes into RESOLVERS: unknown without
-    signs or on a tie) and the evidence, as text."""
-    lookup, sign = signs
-    who = np.array([RESOLVERS.index(_SIGNS[s][0]) for s in _SIGN_NAMES], np.int64)[sign]
-    weight = np.array([_SIGNS[s][1] for s in _SIGN_NAMES], np.int64)[sign]
-    # one row per resolver (per sign), a column per lookup: row-wise operations are fast
-    n_r, n_s = len(RESOLVERS), len(_SIGN_NAMES)
-    votes = np.bincount(who * n_lk + lookup, weights=weight, minlength=n_r * n_lk)
-    votes = votes.astype(np.int64).reshape(n_r, n_lk)
+def _resolvers(counts: np.ndarray) -> tuple[np.ndarray, pa.LargeStringArray]:
+    """Per lookup, the resolver its signs (counts from _sign_counts) vote for (codes into
+    RESOLVERS: unknown without signs or on a tie) and the evidence, as text."""
+    n_s, n_lk = counts.shape
+    # one row per resolver, a column per lookup: row-wise operations are fast
+    votes = np.zeros((len(RESOLVERS), n_lk), np.int64)
+    for i, sign in enumerate(_SIGN_NAMES):
+        votes[RESOLVERS.index(_SIGNS[sign][0])] += _SIGNS[sign][1] * counts[i]
     top = votes.max(axis=0) if n_lk else np.zeros(0, np.int64)
     winner = np.full(n_lk, RESOLVERS.index("unknown"))
-    for r in reversed(range(n_r)):  # the first with the top vote
+    for r in reversed(range(len(RESOLVERS))):  # the first with the top vote
         winner[votes[r] == top] = r
     alone = (votes == top).sum(axis=0) == 1
     resolver = np.where((top > 0) & alone, winner, RESOLVERS.index("unknown"))
-    shown = np.bincount(sign * n_lk + lookup, minlength=n_s * n_lk).reshape(n_s, n_lk) > 0
+    shown = counts > 0
     masks = np.zeros(n_lk, np.int64)
     for i in range(n_s):
         masks |= shown[i].astype(np.int64) << i

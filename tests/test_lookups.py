@@ -361,3 +361,70 @@ def test_group_order_checks_its_codes(codes: list[int], ngroups: int) -> None:
 
     with pytest.raises((ValueError, MemoryError)):
         group_order(np.array(codes, np.int64), ngroups)
+
+
+_row = st.tuples(
+    st.integers(0, 2),  # lookup
+    st.integers(0, 1),  # name
+    st.sampled_from(["A", "AAAA", "SRV"]),
+    st.integers(40000, 40002),  # port
+    st.integers(0, 65535),  # id
+    st.integers(0, 8_000_000),  # first attempt, ns
+    st.integers(0, 8_000_000),  # last attempt after it, ns
+    st.one_of(st.none(), st.integers(0, 8_000_000)),  # response after the first attempt
+    st.booleans(),  # tcp
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows=st.lists(_row, max_size=30))
+def test_sign_counts_are_those_of_every_a_aaaa_pair(
+    rows: list[tuple[int, int, str, int, int, int, int, int | None, bool]],
+) -> None:
+    """The C pass counts the signs the A/AAAA pairs show as the rules say, pair by pair."""
+    from dnspcap import lookuptable as lt
+
+    lookup = np.array([r[0] for r in rows], np.int64)
+    name = np.array([r[1] for r in rows], np.int64)
+    qtypes = ["A", "AAAA", "SRV"]
+    qtype = np.array([qtypes.index(r[2]) for r in rows], np.int64)
+    port = np.array([r[3] for r in rows], np.int64)
+    msg_id = np.array([r[4] for r in rows], np.int64)
+    q_ns = np.array([r[5] for r in rows], np.int64)
+    last_ns = q_ns + np.array([r[6] for r in rows], np.int64)
+    nat = np.iinfo(np.int64).min
+    r_ns = np.array([nat if r[7] is None else r[5] + r[7] for r in rows], np.int64)
+    tcp = np.array([r[8] for r in rows], bool)
+    gap = np.full(len(rows), np.nan)
+    counts = lt._sign_counts(
+        lookup, name, qtype, qtypes, port, msg_id, q_ns, last_ns, r_ns, gap, tcp, 3
+    )
+    want = np.zeros_like(counts)
+    sign = lt._SIGN_NAMES.index
+    for x in np.flatnonzero(qtype == 0):
+        for y in np.flatnonzero(qtype == 1):
+            if (lookup[x], name[x]) != (lookup[y], name[y]):
+                continue
+            lk = lookup[x]
+            if abs(q_ns[x] - q_ns[y]) <= lt.PAIR_WINDOW_NS and tcp[x] == tcp[y]:
+                d = (msg_id[x] - msg_id[y]) % 65536
+                first_r = r_ns[x] if q_ns[x] <= q_ns[y] else r_ns[y]
+                after = first_r != nat and max(q_ns[x], q_ns[y]) > first_r
+                if port[x] != port[y]:
+                    kind = "reopen" if after else "two_sockets"
+                elif tcp[x]:
+                    kind = "tcp_pipelined"
+                else:
+                    kind = ("same_id" if d == 0 else "near_id"
+                            if min(d, 65536 - d) <= lt.MUSL_ID_GAP else "random_id")  # fmt: skip
+                want[sign(kind), lk] += 1
+            if (
+                port[x] == port[y]
+                and abs(last_ns[x] - last_ns[y]) <= lt.PAIR_WINDOW_NS
+                and (
+                    (r_ns[x] != nat and last_ns[y] > r_ns[x])
+                    or (r_ns[y] != nat and last_ns[x] > r_ns[y])
+                )
+            ):
+                want[sign("sequential"), lk] += 1
+    assert counts.tolist() == want.tolist()
