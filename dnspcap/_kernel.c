@@ -846,12 +846,31 @@ static int all_within(const Py_buffer *v, int64_t lo, int64_t hi, const char *na
     return within("group_lookups", v, lo, hi, name);
 }
 
+/* A new int64 numpy array of the first n values of x. */
+static PyObject *made_array(PyObject *numpy, const int64_t *x, int64_t n)
+{
+    Py_buffer view;
+    static const Arg arg = {"made", A_I64, 1, 0, RW};
+    PyObject *a = PyObject_CallMethod(numpy, "empty", "(Ls)", (long long)n, "int64");
+    if (a == NULL)
+        return NULL;
+    if (get_array(a, &arg, &view) < 0) {
+        Py_DECREF(a);
+        return NULL;
+    }
+    if (n > 0)
+        memcpy(view.buf, x, (size_t)n * sizeof *x);
+    PyBuffer_Release(&view);
+    return a;
+}
+
 static PyObject *kernel_group_lookups(PyObject *Py_UNUSED(self), PyObject *const *args,
                                       Py_ssize_t nargs)
 {
     Py_buffer v[GROUP_NARGS];
     int64_t sc[GROUP_NARGS];
-    PyObject *numpy = NULL, *out = NULL;
+    PyObject *numpy = NULL, *out = NULL, *firsts = NULL, *ports = NULL;
+    int64_t *first = NULL, *nports = NULL;
     Py_buffer ov;
     ov.obj = NULL;
     if (parse_args("group_lookups", args, nargs, GROUP_ARGS, GROUP_NARGS, v, sc) < 0)
@@ -886,6 +905,12 @@ static PyObject *kernel_group_lookups(PyObject *Py_UNUSED(self), PyObject *const
     if (numpy == NULL)
         goto fail;
     out = PyObject_CallMethod(numpy, "empty", "(Ls)", (long long)n, "int64");
+    first = PyMem_Malloc((size_t)(n + 1) * sizeof *first);
+    nports = PyMem_Malloc((size_t)(n + 1) * sizeof *nports);
+    if (first == NULL || nports == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
     if (out == NULL)
         goto fail;
     static const Arg out_arg = {"lookup_of", A_I64, 1, 0, RW};
@@ -896,7 +921,8 @@ static PyObject *kernel_group_lookups(PyObject *Py_UNUSED(self), PyObject *const
     int64_t made;
     Py_BEGIN_ALLOW_THREADS
     made = group_lookups(v[0].buf, v[1].buf, v[2].buf, v[3].buf, v[4].buf, v[5].buf, n,
-                         rs_start, rs_len, v[8].buf, v[9].buf, nbases, sc[11], sc[12], ov.buf);
+                         rs_start, rs_len, v[8].buf, v[9].buf, nbases, sc[11], sc[12], ov.buf,
+                         first, nports);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&ov);
     ov.obj = NULL;
@@ -904,13 +930,23 @@ static PyObject *kernel_group_lookups(PyObject *Py_UNUSED(self), PyObject *const
         PyErr_NoMemory();
         goto fail;
     }
+    firsts = made_array(numpy, first, made);
+    ports = firsts == NULL ? NULL : made_array(numpy, nports, made);
+    if (ports == NULL)
+        goto fail;
+    PyMem_Free(first);
+    PyMem_Free(nports);
     Py_DECREF(numpy);
     release_all(v, GROUP_NARGS);
-    return out;
+    return Py_BuildValue("(NNN)", out, firsts, ports);
 fail:
     if (ov.obj != NULL)
         PyBuffer_Release(&ov);
+    PyMem_Free(first);
+    PyMem_Free(nports);
     Py_XDECREF(out);
+    Py_XDECREF(firsts);
+    Py_XDECREF(ports);
     Py_XDECREF(numpy);
     release_all(v, GROUP_NARGS);
     return NULL;
@@ -1078,9 +1114,9 @@ static PyMethodDef kernel_methods[] = {
      "Move every entry of an interning table into a bigger, empty one (ids unchanged)."},
     {"group_lookups", (PyCFunction)(void (*)(void))kernel_group_lookups, METH_FASTCALL,
      "group_lookups(client, rset, qtype, port, ts, flags, rs_start, rs_len, r_base, r_step, "
-     "nbases, gap)\n--\n\n"
-     "The lookup of each query, numbered in the order they are made; see dnspcap.lookups "
-     "and dnspcap/_lookups.c."},
+     "nbases, gap, new_round)\n--\n\n"
+     "The lookup of each query, numbered in the order they are made, and per lookup its "
+     "first query and how many ports it used; see dnspcap.lookups and dnspcap/_lookups.c."},
     {"group_order", (PyCFunction)(void (*)(void))kernel_group_order, METH_FASTCALL,
      "group_order(codes, ngroups)\n--\n\n"
      "The rows of each group (code) in turn, each group's in row order: "

@@ -195,14 +195,15 @@ int64_t recode(const uint8_t *codes, int64_t itemsize, int64_t n, const int64_t 
                int64_t nlut, uint8_t *out, int64_t outsize);
 
 /* The lookup of each query (see _lookups.c); returns how many lookups, or -1 when out of
- * memory. The caller checks that every index stays within its array, every port and
- * question type code fits in 31 bits and gap >= 0. */
+ * memory. first and nports (n entries each) get, for each lookup made, its first query and
+ * how many distinct ports its queries used. The caller checks that every index stays
+ * within its array, every port and question type code fits in 31 bits and gap >= 0. */
 enum { Q_REPLIED = 1, Q_FOUND = 2, Q_TCP = 4, Q_TC = 8 };
 int64_t group_lookups(const int64_t *client, const int64_t *rset, const int64_t *qtype,
                       const int64_t *port, const int64_t *ts, const uint8_t *flags, int64_t n,
                       const int64_t *rs_start, const int64_t *rs_len, const int64_t *r_base,
                       const int64_t *r_step, int64_t nbases, int64_t gap, int64_t new_round,
-                      int64_t *lookup_of);
+                      int64_t *lookup_of, int64_t *first, int64_t *nports);
 
 /* The rows of group 0, then of group 1, ..., each group's in row order (a stable counting
  * sort): order gets the n row numbers. The caller checks every code is within

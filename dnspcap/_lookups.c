@@ -10,9 +10,10 @@
  *   name (a code below nbases) and search step each reading of the name gives, the one a
  *   new lookup takes first.
  *
- * Lookups are numbered in the order they are made. Each open one is on the list of its
- * base name (per client: lists are reset when the client changes); a lookup idle for more
- * than gap leaves its list the next time a query with that base comes.
+ * Lookups are numbered in the order they are made; first and nports get each one's first
+ * query and how many ports (sockets) its queries came from. Each open one is on the list
+ * of its base name (per client: lists are reset when the client changes); a lookup idle
+ * for more than gap leaves its list the next time a query with that base comes.
  */
 #include "_kernel.h"
 
@@ -28,6 +29,7 @@ typedef struct {
 
 typedef struct {
     int64_t step, last, prev, next; /* prev/next: the list of its base, -1 at the ends */
+    int64_t first, nports;          /* its first query; how many ports it used */
     int found, tc;                  /* tc: a truncated answer came (TCP may follow) */
     Set ports, replied, asked;      /* asked/replied: the types of the current step */
 } Lookup;
@@ -128,7 +130,7 @@ int64_t group_lookups(const int64_t *client, const int64_t *rset, const int64_t 
                       const int64_t *port, const int64_t *ts, const uint8_t *flags, int64_t n,
                       const int64_t *rs_start, const int64_t *rs_len, const int64_t *r_base,
                       const int64_t *r_step, int64_t nbases, int64_t gap, int64_t new_round,
-                      int64_t *lookup_of)
+                      int64_t *lookup_of, int64_t *first, int64_t *nports)
 {
     State st = {NULL, 1024, NULL, NULL, gap};
     int64_t made = 0, err = 0;
@@ -196,6 +198,7 @@ int64_t group_lookups(const int64_t *client, const int64_t *rset, const int64_t 
             Lookup *l = &st.lk[cur];
             memset(l, 0, sizeof *l);
             l->step = at;
+            l->first = q;
             l->next = -1;
             l->prev = st.tail[base[0]];
             if (l->prev >= 0)
@@ -215,6 +218,7 @@ int64_t group_lookups(const int64_t *client, const int64_t *rset, const int64_t 
             err = -1;
             goto done;
         }
+        l->nports = l->ports.n;
         l->found = l->found || (flags[q] & Q_FOUND) != 0;
         l->tc = l->tc || (flags[q] & Q_TC) != 0;
         lookup_of[q] = cur;
@@ -222,6 +226,8 @@ int64_t group_lookups(const int64_t *client, const int64_t *rset, const int64_t 
 done:
     if (st.lk != NULL)
         for (int64_t i = 0; i < made; i++) {
+            first[i] = st.lk[i].first;
+            nports[i] = st.lk[i].nports;
             set_free(&st.lk[i].ports);
             set_free(&st.lk[i].replied);
             set_free(&st.lk[i].asked);

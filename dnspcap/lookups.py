@@ -199,13 +199,20 @@ def lookups(
     """
     q = queries(transactions)
     search = _search_lists(q) if search is None else search
-    lookup_of, bases = group(q, search)
-    return lookup_table(transactions, q, lookup_of, bases)
+    return lookup_table(transactions, q, group(q, search))
 
 
-def group(q: Queries, search: dict[str, list[str]]) -> tuple[np.ndarray, pa.LargeStringArray]:
+class Grouping(NamedTuple):
+    """What the grouping pass tells of each query and lookup."""
+
+    lookup_of: np.ndarray  # per query, its lookup (numbered in the order they start)
+    bases: pa.LargeStringArray  # per lookup, its base name
+    sockets: np.ndarray  # per lookup, how many ports its queries came from
+
+
+def group(q: Queries, search: dict[str, list[str]]) -> Grouping:
     """The lookup of each query (numbered in the order they start, ties in the order the
-    pass made them), and each lookup's base name.
+    pass made them), and each lookup's base name and socket count.
 
     One pass over each client's queries in time order. A query joins an open lookup of
     one of its readings (base name, step): first one on its socket at that step or an
@@ -228,20 +235,18 @@ def group(q: Queries, search: dict[str, list[str]]) -> tuple[np.ndarray, pa.Larg
     flags = (q.replied * Q_REPLIED + q.found * Q_FOUND + q.tcp * Q_TCP + q.tc * Q_TC).astype(
         np.uint8
     )
-    made = group_lookups(
+    made, first, sockets = group_lookups(
         q.client, rset, q.qtype, q.port, q.ts, flags, r.start, r.length, r.base, r.step,
         len(r.bases), int(LOOKUP_GAP_S * 1e9), int(NEW_ROUND_S * 1e9),
     )  # fmt: skip
-    # number the lookups by start (their first query), ties in the order they were made:
-    # the pass numbers a new lookup one above the highest so far
-    seen = np.maximum.accumulate(made) if len(made) else made
-    first = np.flatnonzero(np.diff(seen, prepend=-1) > 0)
+    # number the lookups by start (their first query), ties in the order they were made
     n_lk = len(first)
     rank = np.empty(n_lk, np.int64)
     rank[np.argsort(q.ts[first], kind="stable")] = np.arange(n_lk)
-    first_base = np.empty(n_lk, np.int64)
+    first_base, ranked_sockets = np.empty(n_lk, np.int64), np.empty(n_lk, np.int64)
     first_base[rank] = r.base[r.start[rset[first]]]
-    return rank[made], r.bases.take(first_base)
+    ranked_sockets[rank] = sockets
+    return Grouping(rank[made], r.bases.take(first_base), ranked_sockets)
 
 
 def _dense(key: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray]:

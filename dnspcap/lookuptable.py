@@ -27,7 +27,7 @@ from .names import text_array
 from .pairing import list_column
 
 if TYPE_CHECKING:
-    from .lookups import Queries
+    from .lookups import Grouping, Queries
 
 OUTCOMES = ["answered", "nxdomain", "no_data", "timed_out", "failed", "pending"]
 RESOLVERS = ["glibc", "musl", "go", "unknown"]
@@ -97,11 +97,10 @@ def _code(values: list[str], text: str) -> int:
     return values.index(text) if text in values else -1
 
 
-def lookup_table(
-    tx: pd.DataFrame, q: Queries, lookup_of: np.ndarray, bases: pa.LargeStringArray
-) -> pd.DataFrame:
-    """One row per lookup: lookup_of numbers the lookup of each query of q (from 0, in the
-    order of the table), bases holds each one's name."""
+def lookup_table(tx: pd.DataFrame, q: Queries, grouping: Grouping) -> pd.DataFrame:
+    """One row per lookup: grouping.lookup_of numbers the lookup of each query of q (from
+    0, in the order of the table)."""
+    lookup_of, bases = grouping.lookup_of, grouping.bases
     n_lk = len(bases)
     # the transactions of each lookup, in the order the grouping pass met them (query time:
     # a lookup is one client's, and q is by client then time)
@@ -174,7 +173,7 @@ def lookup_table(
             "search_queries": _sum(np.where(is_final, 0, attempts), starts, last),
             "retransmissions": _sum(np.maximum(attempts - 1, 0), starts, last),
             "time_lost_to_retries": _time_lost(by, starts, name, qtype, q_ns, last_ns, n_lk),
-            "sockets": _distinct_count(by, port, n_lk),
+            "sockets": grouping.sockets,
             "resolver": pd.Categorical.from_codes(resolver, categories=pd.Index(RESOLVERS)),
             "resolver_evidence": _text_column(evidence, []),
             "transactions_index": list_column(q.row[order], sizes, pa.int64()),
@@ -229,14 +228,6 @@ def _sum(values: np.ndarray, starts: np.ndarray, last: np.ndarray) -> np.ndarray
     """The sum of each lookup's run of rows (int64), from one running sum."""
     total = np.cumsum(values, dtype=np.int64)
     return np.asarray(total[last] - total[starts] + values[starts], np.int64)
-
-
-def _distinct_count(by: np.ndarray, port: np.ndarray, n_lk: int) -> np.ndarray:
-    """Per lookup, how many distinct ports (sockets) its transactions used."""
-    key = np.sort(by * 65536 + port, kind="stable")  # sorted by lookup already: a quick sort
-    new = np.ones(len(key), np.bool_)
-    new[1:] = key[1:] != key[:-1]
-    return np.bincount(key[new] // 65536, minlength=n_lk).astype(np.int64)
 
 
 def _text_column(text: pa.LargeStringArray, empty: object) -> object:
