@@ -82,6 +82,15 @@ def coded(col: pd.Series, rows: np.ndarray | None = None) -> tuple[np.ndarray, l
     return code[np.add(codes, 1, dtype=np.int64)], values
 
 
+def is_text(col: pd.Series, rows: np.ndarray, text: str) -> np.ndarray:
+    """Whether each of the `rows` of a text column is `text` (a missing value is not),
+    from the category codes: no per-row text, nor a code per row mapped as coded() does."""
+    cat = as_categorical(col)
+    hits = [i for i, c in enumerate(cat.categories) if str(c) == text]
+    codes = np.asarray(cat.codes)[rows]
+    return codes == hits[0] if len(hits) == 1 else np.isin(codes, hits)
+
+
 def equal_pairs(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Every (i, j) with x[i] == y[j], in the order of i, then of j: an inner join of two
     integer key columns in the order a DataFrame merge gives, by sorting instead of

@@ -33,7 +33,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ._kernel import group_lookups
-from .categorical import coded
+from .categorical import coded, is_text
 from .fast import check_constants
 from .lookuptable import NEW_ROUND_S, lookup_table
 from .names import readings, split_pairs, text_array
@@ -92,22 +92,23 @@ def queries(transactions: pd.DataFrame) -> Queries:
     order, client = rows[by_client], client[by_client]
     name, names = coded(transactions["qname"], order)
     qtype, qtypes = coded(transactions["qtype"], order)
-    status, statuses = coded(transactions["status"], order)
-    rcode, rcodes = coded(transactions["rcode"], order)
-    transport, transports = coded(transactions["transport"], order)
+    status, rcode = transactions["status"], transactions["rcode"]
     tc = transactions["tc"].to_numpy(bool)[order]
-    answered = status == _code(statuses, "answered")
-    nx, noerror = rcode == _code(rcodes, "NXDOMAIN"), rcode == _code(rcodes, "NOERROR")
+    answered = is_text(status, order, "answered")
+    nx, noerror = is_text(rcode, order, "NXDOMAIN"), is_text(rcode, order, "NOERROR")
     replied = answered & ~tc
-    records = transactions["ancount"].to_numpy(np.int64, na_value=0)[order] > 0
-    # index labels (pair() numbers rows 0..n-1; a filtered table keeps its labels)
+    records = (transactions["ancount"].to_numpy(np.int64, na_value=0) > 0)[order]
+    index = transactions.index
+    # index labels (pair() numbers rows 0..n-1, labels that are the positions; a filtered
+    # table keeps its labels)
+    plain = isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
     return Queries(
-        transactions.index.to_numpy()[order], order, ts[order], client, clients,
+        order if plain else index.to_numpy()[order], order, ts[order], client, clients,
         name, names, text_array(names), qtype, qtypes,
-        transactions["client_port"].to_numpy(np.int64)[order],
-        nx, replied, replied & ~nx & records, transport == _code(transports, "tcp"),
-        answered & tc, records, noerror, status == _code(statuses, "pending"),
-        status == _code(statuses, "unanswered"),
+        transactions["client_port"].to_numpy()[order].astype(np.int64),
+        nx, replied, replied & ~nx & records, is_text(transactions["transport"], order, "tcp"),
+        answered & tc, records, noerror, is_text(status, order, "pending"),
+        is_text(status, order, "unanswered"),
     )  # fmt: skip
 
 
