@@ -233,9 +233,9 @@ def group(q: Queries, search: dict[str, list[str]]) -> Grouping:
     n_names = max(len(q.names), 1)
     rset, key = _dense(list_of_client[q.client] * n_names + q.name, len(lists) * n_names)
     r = readings(q.name_text, list(lists), key // n_names, key % n_names)
-    flags = (q.replied * Q_REPLIED + q.found * Q_FOUND + q.tcp * Q_TCP + q.tc * Q_TC).astype(
-        np.uint8
-    )
+    flags = np.zeros(len(q.ts), np.uint8)  # bytes throughout: no int64 temporaries
+    for bit, is_set in ((Q_REPLIED, q.replied), (Q_FOUND, q.found), (Q_TCP, q.tcp), (Q_TC, q.tc)):
+        flags |= np.multiply(is_set, bit, dtype=np.uint8)
     made, first, sockets = group_lookups(
         q.client, rset, q.qtype, q.port, q.ts, flags, r.start, r.length, r.base, r.step,
         len(r.bases), int(LOOKUP_GAP_S * 1e9), int(NEW_ROUND_S * 1e9),

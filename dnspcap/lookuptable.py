@@ -176,7 +176,9 @@ def lookup_table(tx: pd.DataFrame, q: Queries, grouping: Grouping) -> pd.DataFra
             "sockets": grouping.sockets,
             "resolver": pd.Categorical.from_codes(resolver, categories=pd.Index(RESOLVERS)),
             "resolver_evidence": _text_column(evidence, []),
-            "transactions_index": list_column(q.row[order], sizes, pa.int64()),
+            "transactions_index": list_column(
+                pos if q.row is q.at else q.row[order], sizes, pa.int64()
+            ),
         }
     )
 
