@@ -428,3 +428,22 @@ def test_sign_counts_are_those_of_every_a_aaaa_pair(
             ):
                 want[sign("sequential"), lk] += 1
     assert counts.tolist() == want.tolist()
+
+
+@pytest.mark.parametrize(
+    ("rows", "lookup", "kind", "n_lk"),
+    [([3], [0, 0], [0] * 7, 1), ([0], [4, 0], [0] * 7, 1), ([0], [0, 0], [9] * 7, 1),
+     ([0], [0, 0], [0] * 6, 1), ([0], [0, 0], [0] * 7, -1)],
+)  # fmt: skip
+def test_lookup_signs_checks_its_indexes(
+    rows: list[int], lookup: list[int], kind: list[int], n_lk: int
+) -> None:
+    from dnspcap._kernel import lookup_signs
+
+    two = np.zeros(2, np.int64)
+    with pytest.raises(ValueError):
+        lookup_signs(
+            np.array(rows, np.int64), np.ones(len(rows), bool), np.array(lookup, np.int64),
+            two, two, two, two, two, two, np.zeros(2, bool), 1, 1, np.array(kind, np.int64),
+            n_lk, 9,
+        )  # fmt: skip
