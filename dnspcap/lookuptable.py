@@ -93,6 +93,15 @@ def _gap_sums(gaps: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return sums, first
 
 
+def _last_attempts(
+    retry_gaps: pd.Series, pos: np.ndarray, q_ns: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For the transactions at positions pos (first attempts at q_ns): when their last
+    attempt went out, and their first retry gap (NaN without one)."""
+    gap_sums, first_gaps = _gap_sums(retry_gaps)
+    return q_ns + (gap_sums[pos] * 1e9).round().astype(np.int64), first_gaps[pos]
+
+
 def _code(values: list[str], text: str) -> int:
     return values.index(text) if text in values else -1
 
@@ -115,11 +124,7 @@ def lookup_table(tx: pd.DataFrame, q: Queries, grouping: Grouping) -> pd.DataFra
     final = name[last]
     is_final = name == final[by]
     attempts = tx["attempts"].to_numpy()[pos].astype(np.int64)  # gathered narrow, then widened
-    gap_sums, first_gaps = _gap_sums(tx["retry_gaps"])
-    gaps, first_gap = gap_sums[pos], first_gaps[pos]
-    last_ns = q_ns + (gaps * 1e9).round().astype(np.int64)  # the last attempt
-    # the last message: the response, or for an unanswered query its last attempt
-    end_ns = np.maximum(last_ns, np.where(r_ns == _NAT, q_ns, r_ns))
+    last_ns, first_gap = _last_attempts(tx["retry_gaps"], pos, q_ns)
     seen = _any(starts, _states(q)[order], is_final)
     outcome = np.select(
         [
@@ -134,7 +139,8 @@ def lookup_table(tx: pd.DataFrame, q: Queries, grouping: Grouping) -> pd.DataFra
     )
     start = q_ns[starts]  # a lookup's transactions are in time order
     final_start = _reduce(np.minimum, np.where(is_final, q_ns, np.iinfo(np.int64).max), starts)
-    end = _reduce(np.maximum, end_ns, starts)
+    # the last message: the response, or for an unanswered query its last attempt
+    end = _reduce(np.maximum, np.maximum(last_ns, np.where(r_ns == _NAT, q_ns, r_ns)), starts)
     qtype = q.qtype[order]
     signs = _sign_counts(
         by, name, qtype, q.qtypes, port, tx["id"].to_numpy()[pos].astype(np.int64), q_ns,
