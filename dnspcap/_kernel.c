@@ -12,6 +12,8 @@
  *   pair_assign(), pair_stats(), pair_links()
  *                          the passes of dnspcap.pairing (_pair.c)
  *   group_lookups()        the lookup of each query for dnspcap.lookups (_lookups.c)
+ *   group_order()          the rows of each lookup in turn, for dnspcap.lookuptable (_lookups.c)
+ *   lookup_signs()         the resolver signs of A/AAAA pairs, for dnspcap.lookuptable
  */
 #include "_kernel.h"
 
@@ -1000,12 +1002,37 @@ static const Arg GROUP_ARGS[] = {
 };
 #define GROUP_NARGS 13
 
+static int within(const char *fname, const Py_buffer *v, int64_t lo, int64_t hi,
+                  const char *name)
+{
+    return all_within(v, lo, hi, name, fname);
+}
+
+/* A new int64 numpy array of the first n values of x. */
+static PyObject *made_array(PyObject *numpy, const int64_t *x, int64_t n)
+{
+    Py_buffer view;
+    static const Arg arg = {"made", A_I64, 1, 0, RW};
+    PyObject *a = PyObject_CallMethod(numpy, "empty", "(Ls)", (long long)n, "int64");
+    if (a == NULL)
+        return NULL;
+    if (get_array(a, &arg, &view) < 0) {
+        Py_DECREF(a);
+        return NULL;
+    }
+    if (n > 0)
+        memcpy(view.buf, x, (size_t)n * sizeof *x);
+    PyBuffer_Release(&view);
+    return a;
+}
+
 static PyObject *kernel_group_lookups(PyObject *Py_UNUSED(self), PyObject *const *args,
                                       Py_ssize_t nargs)
 {
     Py_buffer v[GROUP_NARGS];
     int64_t sc[GROUP_NARGS];
-    PyObject *numpy = NULL, *out = NULL;
+    PyObject *numpy = NULL, *out = NULL, *firsts = NULL, *ports = NULL;
+    int64_t *first = NULL, *nports = NULL;
     Py_buffer ov;
     ov.obj = NULL;
     if (parse_args("group_lookups", args, nargs, GROUP_ARGS, GROUP_NARGS, v, sc) < 0)
@@ -1025,7 +1052,8 @@ static PyObject *kernel_group_lookups(PyObject *Py_UNUSED(self), PyObject *const
     }
     const char *f = "group_lookups";
     if (all_within(&v[0], 0, INT64_MAX, "client", f) < 0 ||
-        all_within(&v[1], 0, m, "rset", f) < 0 || all_within(&v[2], 0, INT32_MAX, "qtype", f) < 0 ||
+        all_within(&v[1], 0, m, "rset", f) < 0 ||
+        all_within(&v[2], 0, INT32_MAX, "qtype", f) < 0 ||
         all_within(&v[3], 0, INT32_MAX, "port", f) < 0 ||
         all_within(&v[6], 0, nr, "rs_start", f) < 0 ||
         all_within(&v[7], 1, nr + 1, "rs_len", f) < 0 ||
@@ -1042,6 +1070,12 @@ static PyObject *kernel_group_lookups(PyObject *Py_UNUSED(self), PyObject *const
     if (numpy == NULL)
         goto fail;
     out = PyObject_CallMethod(numpy, "empty", "(Ls)", (long long)n, "int64");
+    first = PyMem_Malloc((size_t)(n + 1) * sizeof *first);
+    nports = PyMem_Malloc((size_t)(n + 1) * sizeof *nports);
+    if (first == NULL || nports == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
     if (out == NULL)
         goto fail;
     static const Arg out_arg = {"lookup_of", A_I64, 1, 0, RW};
@@ -1052,7 +1086,8 @@ static PyObject *kernel_group_lookups(PyObject *Py_UNUSED(self), PyObject *const
     int64_t made;
     Py_BEGIN_ALLOW_THREADS
     made = group_lookups(v[0].buf, v[1].buf, v[2].buf, v[3].buf, v[4].buf, v[5].buf, n,
-                         rs_start, rs_len, v[8].buf, v[9].buf, nbases, sc[11], sc[12], ov.buf);
+                         rs_start, rs_len, v[8].buf, v[9].buf, nbases, sc[11], sc[12], ov.buf,
+                         first, nports);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&ov);
     ov.obj = NULL;
@@ -1060,15 +1095,154 @@ static PyObject *kernel_group_lookups(PyObject *Py_UNUSED(self), PyObject *const
         PyErr_NoMemory();
         goto fail;
     }
+    firsts = made_array(numpy, first, made);
+    ports = firsts == NULL ? NULL : made_array(numpy, nports, made);
+    if (ports == NULL)
+        goto fail;
+    PyMem_Free(first);
+    PyMem_Free(nports);
     Py_DECREF(numpy);
     release_all(v, GROUP_NARGS);
+    return Py_BuildValue("(NNN)", out, firsts, ports);
+fail:
+    if (ov.obj != NULL)
+        PyBuffer_Release(&ov);
+    PyMem_Free(first);
+    PyMem_Free(nports);
+    Py_XDECREF(out);
+    Py_XDECREF(firsts);
+    Py_XDECREF(ports);
+    Py_XDECREF(numpy);
+    release_all(v, GROUP_NARGS);
+    return NULL;
+}
+
+/* ---- group_order() -------------------------------------------------------------------- */
+
+static const Arg ORDER_ARGS[] = {
+    {"codes", A_I64, 1, 0, RO},
+    {"ngroups", A_INT, 0, 0, RO},
+};
+
+static PyObject *kernel_group_order(PyObject *Py_UNUSED(self), PyObject *const *args,
+                                    Py_ssize_t nargs)
+{
+    Py_buffer v[2];
+    int64_t sc[2];
+    PyObject *numpy = NULL, *out = NULL;
+    Py_buffer ov;
+    int64_t *next = NULL;
+    ov.obj = NULL;
+    if (parse_args("group_order", args, nargs, ORDER_ARGS, 2, v, sc) < 0)
+        return NULL;
+    int64_t n = length(&v[0]), ngroups = sc[1];
+    if (ngroups < 0 || ngroups >= INT64_MAX / (int64_t)sizeof *next) {
+        PyErr_SetString(PyExc_ValueError, "group_order: ngroups is negative or too big");
+        goto fail;
+    }
+    if (within("group_order", &v[0], 0, ngroups, "codes") < 0)
+        goto fail;
+    next = PyMem_Malloc((size_t)(ngroups + 1) * sizeof *next);
+    if (next == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    numpy = PyImport_ImportModule("numpy");
+    if (numpy == NULL)
+        goto fail;
+    out = PyObject_CallMethod(numpy, "empty", "(Ls)", (long long)n, "int64");
+    if (out == NULL)
+        goto fail;
+    static const Arg out_arg = {"order", A_I64, 1, 0, RW};
+    if (get_array(out, &out_arg, &ov) < 0) {
+        ov.obj = NULL;
+        goto fail;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    group_order(v[0].buf, n, ngroups, next, ov.buf);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&ov);
+    PyMem_Free(next);
+    Py_DECREF(numpy);
+    release_all(v, 2);
+    return out;
+fail:
+    if (ov.obj != NULL)
+        PyBuffer_Release(&ov);
+    PyMem_Free(next);
+    Py_XDECREF(out);
+    Py_XDECREF(numpy);
+    release_all(v, 2);
+    return NULL;
+}
+
+/* ---- lookup_signs() ------------------------------------------------------------------- */
+
+static const Arg SIGNS_ARGS[] = {
+    {"rows", A_I64, 1, 0, RO},    {"aaaa", A_BOOL8, 1, 0, RO},  {"lookup", A_I64, 1, 0, RO},
+    {"name", A_I64, 1, 0, RO},    {"q_ns", A_I64, 1, 0, RO},    {"last_ns", A_I64, 1, 0, RO},
+    {"r_ns", A_I64, 1, 0, RO},    {"port", A_I64, 1, 0, RO},    {"msg_id", A_I64, 1, 0, RO},
+    {"tcp", A_BOOL8, 1, 0, RO},   {"window", A_INT, 0, 0, RO},  {"musl_gap", A_INT, 0, 0, RO},
+    {"kind", A_I64, 1, 0, RO},    {"nlk", A_INT, 0, 0, RO},     {"nsigns", A_INT, 0, 0, RO},
+};
+#define SIGNS_NARGS 15
+
+static PyObject *kernel_lookup_signs(PyObject *Py_UNUSED(self), PyObject *const *args,
+                                     Py_ssize_t nargs)
+{
+    Py_buffer v[SIGNS_NARGS];
+    int64_t sc[SIGNS_NARGS];
+    PyObject *numpy = NULL, *out = NULL;
+    Py_buffer ov;
+    ov.obj = NULL;
+    if (parse_args("lookup_signs", args, nargs, SIGNS_ARGS, SIGNS_NARGS, v, sc) < 0)
+        return NULL;
+    int64_t m = length(&v[0]), n = length(&v[2]), nlk = sc[13], nsigns = sc[14];
+    if (length(&v[1]) != m) {
+        PyErr_SetString(PyExc_ValueError, "lookup_signs: rows and aaaa differ in length");
+        goto fail;
+    }
+    for (int k = 3; k <= 9; k++)
+        if (length(&v[k]) != n) {
+            PyErr_Format(PyExc_ValueError, "lookup_signs: %s has %lld entries, lookup %lld",
+                         SIGNS_ARGS[k].name, (long long)length(&v[k]), (long long)n);
+            goto fail;
+        }
+    if (nlk < 0 || nsigns < 0 || (nlk > 0 && nsigns > INT64_MAX / 8 / nlk) ||
+        length(&v[12]) != LS_N) {
+        PyErr_Format(PyExc_ValueError, "lookup_signs: nlk and nsigns must be >= 0 and small "
+                     "enough, kind must have %d entries", (int)LS_N);
+        goto fail;
+    }
+    if (within("lookup_signs", &v[0], 0, n, "rows") < 0 ||
+        within("lookup_signs", &v[2], 0, nlk, "lookup") < 0 ||
+        within("lookup_signs", &v[12], 0, nsigns, "kind") < 0)
+        goto fail;
+    numpy = PyImport_ImportModule("numpy");
+    if (numpy == NULL)
+        goto fail;
+    out = PyObject_CallMethod(numpy, "zeros", "(Ls)", (long long)(nsigns * nlk), "int64");
+    if (out == NULL)
+        goto fail;
+    static const Arg out_arg = {"counts", A_I64, 1, 0, RW};
+    if (get_array(out, &out_arg, &ov) < 0) {
+        ov.obj = NULL;
+        goto fail;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    lookup_signs(v[0].buf, v[1].buf, m, v[2].buf, v[3].buf, v[4].buf, v[5].buf, v[6].buf,
+                 v[7].buf, v[8].buf, v[9].buf, sc[10], sc[11], v[12].buf, nlk, ov.buf);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&ov);
+    Py_DECREF(numpy);
+    release_all(v, SIGNS_NARGS);
     return out;
 fail:
     if (ov.obj != NULL)
         PyBuffer_Release(&ov);
     Py_XDECREF(out);
     Py_XDECREF(numpy);
-    release_all(v, GROUP_NARGS);
+    release_all(v, SIGNS_NARGS);
     return NULL;
 }
 
@@ -1105,9 +1279,18 @@ static PyMethodDef kernel_methods[] = {
      "Move every entry of an interning table into a bigger, empty one (ids unchanged)."},
     {"group_lookups", (PyCFunction)(void (*)(void))kernel_group_lookups, METH_FASTCALL,
      "group_lookups(client, rset, qtype, port, ts, flags, rs_start, rs_len, r_base, r_step, "
-     "nbases, gap)\n--\n\n"
-     "The lookup of each query, numbered in the order they are made; see dnspcap.lookups "
-     "and dnspcap/_lookups.c."},
+     "nbases, gap, new_round)\n--\n\n"
+     "The lookup of each query, numbered in the order they are made, and per lookup its "
+     "first query and how many ports it used; see dnspcap.lookups and dnspcap/_lookups.c."},
+    {"group_order", (PyCFunction)(void (*)(void))kernel_group_order, METH_FASTCALL,
+     "group_order(codes, ngroups)\n--\n\n"
+     "The rows of each group (code) in turn, each group's in row order: "
+     "numpy.argsort(codes, kind='stable') for codes within [0, ngroups), by counting."},
+    {"lookup_signs", (PyCFunction)(void (*)(void))kernel_lookup_signs, METH_FASTCALL,
+     "lookup_signs(rows, aaaa, lookup, name, q_ns, last_ns, r_ns, port, msg_id, tcp, window, "
+     "musl_gap, kind, nlk, nsigns)\n--\n\n"
+     "How often each lookup shows each resolver sign in its A/AAAA pairs: "
+     "counts[sign * nlk + lookup]; see dnspcap.lookuptable and dnspcap/_lookups.c."},
     {"pair_assign", (PyCFunction)(void (*)(void))kernel_pair_assign, METH_FASTCALL,
      "pair_assign(<14 message columns>, order, retry_ns, txn, kind)\n--\n\n"
      "Number each message's transaction (in order of first message); returns how many. "
@@ -1147,6 +1330,8 @@ static const struct {
     CONST(P_LLMNR_SKIP), CONST(P_TUNNEL), CONST(MAX_RECORD), SIGNED(TCP_SEGMENT),
     CONST(MAX_RECORDS), CONST(MAX_JUMPS), CONST(N_KEYS), CONST(KEYS_PER_ROW),
     CONST(HASH_C1), CONST(HASH_C2), CONST(Q_REPLIED), CONST(Q_FOUND), CONST(Q_TCP), CONST(Q_TC),
+    CONST(LS_REOPEN), CONST(LS_TWO_SOCKETS), CONST(LS_TCP_PIPELINED), CONST(LS_SAME_ID),
+    CONST(LS_NEAR_ID), CONST(LS_RANDOM_ID), CONST(LS_SEQUENTIAL), CONST(LS_N),
 };
 #undef CONST
 #undef SIGNED

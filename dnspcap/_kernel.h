@@ -8,7 +8,7 @@
  *   _rows.c    helpers over finished rows: merging rows in place, counting and mapping
  *              category codes
  *   _pair.c    the passes of dnspcap.pairing
- *   _lookups.c the grouping loop of dnspcap.lookups
+ *   _lookups.c the grouping loop of dnspcap.lookups, and a counting sort for its table
  *
  * The input is hostile: every read of the capture buffer is bounds-checked by hand, and the
  * arrays Python passes are checked (element type, dimensions, contiguity, lengths) before
@@ -197,14 +197,36 @@ int64_t recode(const uint8_t *codes, int64_t itemsize, int64_t n, const int64_t 
                int64_t nlut, uint8_t *out, int64_t outsize);
 
 /* The lookup of each query (see _lookups.c); returns how many lookups, or -1 when out of
- * memory. The caller checks that every index stays within its array, every port and
- * question type code fits in 31 bits and gap >= 0. */
+ * memory. first and nports (n entries each) get, for each lookup made, its first query and
+ * how many distinct ports its queries used. The caller checks that every index stays
+ * within its array, every port and question type code fits in 31 bits and gap >= 0. */
 enum { Q_REPLIED = 1, Q_FOUND = 2, Q_TCP = 4, Q_TC = 8 };
 int64_t group_lookups(const int64_t *client, const int64_t *rset, const int64_t *qtype,
                       const int64_t *port, const int64_t *ts, const uint8_t *flags, int64_t n,
                       const int64_t *rs_start, const int64_t *rs_len, const int64_t *r_base,
                       const int64_t *r_step, int64_t nbases, int64_t gap, int64_t new_round,
-                      int64_t *lookup_of);
+                      int64_t *lookup_of, int64_t *first, int64_t *nports);
+
+/* The rows of group 0, then of group 1, ..., each group's in row order (a stable counting
+ * sort): order gets the n row numbers. The caller checks every code is within
+ * [0, ngroups); next: ngroups + 1 entries of scratch. */
+void group_order(const int64_t *code, int64_t n, int64_t ngroups, int64_t *next,
+                 int64_t *order);
+
+/* The resolver signs of A/AAAA pairs (see dnspcap.lookuptable._sign_counts): rows[0:m] are
+ * the A and AAAA rows by lookup then name, a name's A rows first (aaaa[k]: row rows[k] is
+ * AAAA); every A row is paired with every AAAA row of its run, and each sign a pair shows
+ * adds one to counts[kind[sign] * nlk + its lookup]. kind[] maps the LS_ signs to rows of
+ * counts. The caller checks that rows, lookup and kind stay within their arrays. */
+enum {
+    LS_REOPEN, LS_TWO_SOCKETS, LS_TCP_PIPELINED, LS_SAME_ID, LS_NEAR_ID, LS_RANDOM_ID,
+    LS_SEQUENTIAL, LS_N
+};
+void lookup_signs(const int64_t *rows, const uint8_t *aaaa, int64_t m, const int64_t *lookup,
+                  const int64_t *name, const int64_t *q_ns, const int64_t *last_ns,
+                  const int64_t *r_ns, const int64_t *port, const int64_t *msg_id,
+                  const uint8_t *tcp, int64_t window, int64_t musl_gap, const int64_t *kind,
+                  int64_t nlk, int64_t *counts);
 
 /* Transaction number of each message (see dnspcap.pairing). */
 /* ---- pairing (_pair.c) ---------------------------------------------------------------- */

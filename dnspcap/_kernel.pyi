@@ -115,6 +115,25 @@ def group_lookups(
     gap: int,
     new_round: int,
     /,
+) -> tuple[_I64, _I64, _I64]: ...
+def group_order(codes: _I64, ngroups: int, /) -> _I64: ...
+def lookup_signs(
+    rows: _I64,
+    aaaa: _B,
+    lookup: _I64,
+    name: _I64,
+    q_ns: _I64,
+    last_ns: _I64,
+    r_ns: _I64,
+    port: _I64,
+    msg_id: _I64,
+    tcp: _B,
+    window: int,
+    musl_gap: int,
+    kind: _I64,
+    nlk: int,
+    nsigns: int,
+    /,
 ) -> _I64: ...
 def pair_assign(
     qr: _B,

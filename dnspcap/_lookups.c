@@ -10,9 +10,10 @@
  *   name (a code below nbases) and search step each reading of the name gives, the one a
  *   new lookup takes first.
  *
- * Lookups are numbered in the order they are made. Each open one is on the list of its
- * base name (per client: lists are reset when the client changes); a lookup idle for more
- * than gap leaves its list the next time a query with that base comes.
+ * Lookups are numbered in the order they are made; first and nports get each one's first
+ * query and how many ports (sockets) its queries came from. Each open one is on the list
+ * of its base name (per client: lists are reset when the client changes); a lookup idle
+ * for more than gap leaves its list the next time a query with that base comes.
  */
 #include "_kernel.h"
 
@@ -28,6 +29,7 @@ typedef struct {
 
 typedef struct {
     int64_t step, last, prev, next; /* prev/next: the list of its base, -1 at the ends */
+    int64_t first, nports;          /* its first query; how many ports it used */
     int found, tc;                  /* tc: a truncated answer came (TCP may follow) */
     Set ports, replied, asked;      /* asked/replied: the types of the current step */
 } Lookup;
@@ -128,7 +130,7 @@ int64_t group_lookups(const int64_t *client, const int64_t *rset, const int64_t 
                       const int64_t *port, const int64_t *ts, const uint8_t *flags, int64_t n,
                       const int64_t *rs_start, const int64_t *rs_len, const int64_t *r_base,
                       const int64_t *r_step, int64_t nbases, int64_t gap, int64_t new_round,
-                      int64_t *lookup_of)
+                      int64_t *lookup_of, int64_t *first, int64_t *nports)
 {
     State st = {NULL, 1024, NULL, NULL, gap};
     int64_t made = 0, err = 0;
@@ -196,6 +198,7 @@ int64_t group_lookups(const int64_t *client, const int64_t *rset, const int64_t 
             Lookup *l = &st.lk[cur];
             memset(l, 0, sizeof *l);
             l->step = at;
+            l->first = q;
             l->next = -1;
             l->prev = st.tail[base[0]];
             if (l->prev >= 0)
@@ -215,6 +218,7 @@ int64_t group_lookups(const int64_t *client, const int64_t *rset, const int64_t 
             err = -1;
             goto done;
         }
+        l->nports = l->ports.n;
         l->found = l->found || (flags[q] & Q_FOUND) != 0;
         l->tc = l->tc || (flags[q] & Q_TC) != 0;
         lookup_of[q] = cur;
@@ -222,6 +226,8 @@ int64_t group_lookups(const int64_t *client, const int64_t *rset, const int64_t 
 done:
     if (st.lk != NULL)
         for (int64_t i = 0; i < made; i++) {
+            first[i] = st.lk[i].first;
+            nports[i] = st.lk[i].nports;
             set_free(&st.lk[i].ports);
             set_free(&st.lk[i].replied);
             set_free(&st.lk[i].asked);
@@ -230,4 +236,70 @@ done:
     free(st.tail);
     free(st.owner);
     return err < 0 ? -1 : made;
+}
+
+void group_order(const int64_t *code, int64_t n, int64_t ngroups, int64_t *next,
+                 int64_t *order)
+{
+    /* a counting sort: next[g] is where the next row of group g goes */
+    memset(next, 0, (size_t)(ngroups + 1) * sizeof *next);
+    for (int64_t i = 0; i < n; i++)
+        next[code[i] + 1]++;
+    for (int64_t g = 0; g < ngroups; g++)
+        next[g + 1] += next[g];
+    for (int64_t i = 0; i < n; i++)
+        order[next[code[i]]++] = i;
+}
+
+/* |a - b| as numpy computes it on int64 (wrapping; the absolute value of INT64_MIN stays
+ * negative) */
+static inline int64_t wabs_diff(int64_t a, int64_t b)
+{
+    uint64_t d = (uint64_t)a - (uint64_t)b;
+    return (int64_t)d < 0 ? (int64_t)(0 - d) : (int64_t)d;
+}
+
+void lookup_signs(const int64_t *rows, const uint8_t *aaaa, int64_t m, const int64_t *lookup,
+                  const int64_t *name, const int64_t *q_ns, const int64_t *last_ns,
+                  const int64_t *r_ns, const int64_t *port, const int64_t *msg_id,
+                  const uint8_t *tcp, int64_t window, int64_t musl_gap, const int64_t *kind,
+                  int64_t nlk, int64_t *counts)
+{
+    int64_t s = 0;
+    while (s < m) {
+        /* the run of one name in one lookup: its A rows, then its AAAA rows */
+        int64_t lk = lookup[rows[s]], nm = name[rows[s]], b = s, e = s;
+        while (e < m && lookup[rows[e]] == lk && name[rows[e]] == nm)
+            e++;
+        while (b < e && !aaaa[b])
+            b++;
+        for (int64_t i = s; i < b; i++)
+            for (int64_t j = b; j < e; j++) {
+                int64_t x = rows[i], y = rows[j];
+                /* asked together: one socket or two, and how their IDs relate */
+                if (wabs_diff(q_ns[x], q_ns[y]) <= window && tcp[x] == tcp[y]) {
+                    int64_t d = (int64_t)((uint64_t)msg_id[x] - (uint64_t)msg_id[y]) % 65536;
+                    if (d < 0)
+                        d += 65536;
+                    int64_t gap = d < 65536 - d ? d : 65536 - d;
+                    int64_t first_r = q_ns[x] <= q_ns[y] ? r_ns[x] : r_ns[y];
+                    int64_t second_q = q_ns[x] > q_ns[y] ? q_ns[x] : q_ns[y];
+                    int after_answer = first_r != INT64_MIN && second_q > first_r;
+                    int two = port[x] != port[y];
+                    int k = two && after_answer ? LS_REOPEN
+                            : two               ? LS_TWO_SOCKETS
+                            : tcp[x]            ? LS_TCP_PIPELINED
+                            : gap == 0          ? LS_SAME_ID
+                            : gap <= musl_gap   ? LS_NEAR_ID
+                                                : LS_RANDOM_ID;
+                    counts[kind[k] * nlk + lk]++;
+                }
+                /* the last attempts went out in turn on one socket */
+                if (port[x] == port[y] && wabs_diff(last_ns[x], last_ns[y]) <= window &&
+                    ((r_ns[x] != INT64_MIN && last_ns[y] > r_ns[x]) ||
+                     (r_ns[y] != INT64_MIN && last_ns[x] > r_ns[y])))
+                    counts[kind[LS_SEQUENTIAL] * nlk + lk]++;
+            }
+        s = e;
+    }
 }

@@ -219,9 +219,9 @@ static inline int64_t at(const int64_t *order, int64_t norder, int64_t j)
 int64_t pair_assign(const PairCols *c, const int64_t *order, int64_t norder, int64_t retry_ns,
                     int64_t *txn, uint8_t *kind)
 {
-    /* Per key (socket, ID, question), the transaction state of number_transactions(): a
-     * query while the key's transaction is unanswered (its last attempt at most retry_ns
-     * ago) is a retransmission; the first response answers it; a later one within
+    /* Per key (socket, ID, question), the transaction state (as tests/pairing_reference.py
+     * keeps it): a query while the key's transaction is unanswered (its last attempt at
+     * most retry_ns ago) is a retransmission; the first response answers it; a later one within
      * retry_ns is a duplicate; a response with no open query starts a response-only
      * transaction. Transactions are numbered in the order of their first message. */
     int64_t n = c->n;

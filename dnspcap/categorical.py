@@ -67,15 +67,28 @@ def strings_of(col: pd.Series) -> np.ndarray:
     return np.array([str(v) for v in col], dtype=object)
 
 
-def coded(col: pd.Series) -> tuple[np.ndarray, list[str]]:
-    """A text column as int64 codes into the sorted list of its distinct texts, with ""
-    (also for a missing value) always at code 0: equal codes, equal texts."""
+def coded(col: pd.Series, rows: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
+    """A text column (or its `rows` positions) as int64 codes into the sorted list of its
+    distinct texts, with "" (also for a missing value) always at code 0: equal codes,
+    equal texts."""
     cat = as_categorical(col)
     texts = [str(c) for c in cat.categories]
     values = sorted({"", *texts})
     index = {v: i for i, v in enumerate(values)}
     code = np.array([index[""], *(index[v] for v in texts)], np.int64)  # by category code + 1
-    return code[np.asarray(cat.codes, np.int64) + 1], values
+    codes = np.asarray(cat.codes)  # as narrow as pandas keeps them: take rows before widening
+    if rows is not None:
+        codes = codes[rows]
+    return code[np.add(codes, 1, dtype=np.int64)], values
+
+
+def is_text(col: pd.Series, rows: np.ndarray, text: str) -> np.ndarray:
+    """Whether each of the `rows` of a text column is `text` (a missing value is not),
+    from the category codes: no per-row text, nor a code per row mapped as coded() does."""
+    cat = as_categorical(col)
+    hits = [i for i, c in enumerate(cat.categories) if str(c) == text]
+    codes = np.asarray(cat.codes)[rows]
+    return codes == hits[0] if len(hits) == 1 else np.isin(codes, hits)
 
 
 def equal_pairs(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -17,22 +17,27 @@ suffix reveal two search suffixes in order.
 Which lookup a query joins is decided in one pass over the queries of each client in
 time order (the rules are in :func:`group`). The pass is C (``group_lookups`` in
 ``dnspcap/_lookups.c``) over integer codes that this module prepares: a name is
-replaced by its *readings*, the (base name, search step) pairs it can be. The table of
-lookups is built with array operations (:mod:`dnspcap.lookuptable`).
+replaced by its *readings*, the (base name, search step) pairs it can be. The readings
+and the search-list splits are worked out for all distinct names at once
+(:mod:`dnspcap.names`), the table of lookups with array operations
+(:mod:`dnspcap.lookuptable`).
 """
 
 from __future__ import annotations
 
-from collections import Counter
+import itertools
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from . import heap
 from ._kernel import group_lookups
-from .categorical import coded
+from .categorical import coded, is_text
 from .fast import check_constants
 from .lookuptable import NEW_ROUND_S, lookup_table
+from .names import readings, split_pairs, text_array
 
 # A step of a lookup follows the previous one at once (the next search suffix is asked
 # as soon as NXDOMAIN arrives); retries come after the resolver's timeout (5 s glibc,
@@ -53,12 +58,14 @@ check_constants(__name__, globals(), ("Q_REPLIED", "Q_FOUND", "Q_TCP", "Q_TC"))
 class Queries(NamedTuple):
     """The transactions that have a query, by client then time, as arrays."""
 
-    row: np.ndarray  # the transaction's row
+    row: np.ndarray  # the transaction's index label
+    at: np.ndarray  # ... and its position
     ts: np.ndarray  # first attempt, ns
     client: np.ndarray  # codes into clients (sorted, so runs of one client)
     clients: list[str]
     name: np.ndarray  # codes into names
     names: list[str]
+    name_text: pa.LargeStringArray  # names, for the array operations of dnspcap.names
     qtype: np.ndarray  # codes into qtypes
     qtypes: list[str]
     port: np.ndarray
@@ -67,6 +74,10 @@ class Queries(NamedTuple):
     found: np.ndarray  # ... and with records, not NXDOMAIN: the search ends there
     tcp: np.ndarray  # sent over TCP
     tc: np.ndarray  # answered truncated
+    records: np.ndarray  # its response had records (ancount > 0)
+    noerror: np.ndarray  # ... said NOERROR
+    pending: np.ndarray  # status: the capture ended before a response or a timeout
+    unanswered: np.ndarray  # status: no response came
 
 
 def queries(transactions: pd.DataFrame) -> Queries:
@@ -74,29 +85,36 @@ def queries(transactions: pd.DataFrame) -> Queries:
     has_q = transactions["attempts"].to_numpy() > 0
     if "nat_copy" in transactions.columns:  # a query seen before and after DNAT: once
         has_q &= ~transactions["nat_copy"].to_numpy(bool)
-    columns = ["query_ts", "client", "qname", "qtype", "status", "rcode", "tc", "ancount",
-               "transport", "client_port"]  # fmt: skip
-    t = transactions.loc[has_q, columns]  # not the list columns
-    q_ns = t["query_ts"].to_numpy("datetime64[ns]").view(np.int64)
-    client, clients = coded(t["client"])
-    order = np.lexsort((q_ns, client))
-    name, names = coded(t["qname"])
-    qtype, qtypes = coded(t["qtype"])
-    status, statuses = coded(t["status"])
-    rcode, rcodes = coded(t["rcode"])
-    answered = status == (statuses.index("answered") if "answered" in statuses else -1)
-    nx = rcode == (rcodes.index("NXDOMAIN") if "NXDOMAIN" in rcodes else -1)
-    replied = answered & ~t["tc"].to_numpy(bool)
-    found = replied & ~nx & (t["ancount"].fillna(0).to_numpy(np.int64) > 0)
-    tcp = (t["transport"] == "tcp").to_numpy(bool)
-    tc = answered & t["tc"].to_numpy(bool)
-    # index labels (pair() numbers rows 0..n-1; a filtered table keeps its labels)
-    labels = transactions.index.to_numpy()[has_q]
+    rows = np.flatnonzero(has_q)
+    ts = transactions["query_ts"].to_numpy("datetime64[ns]").view(np.int64)
+    client, clients = coded(transactions["client"], rows)
+    # by client, then time (ties in row order); codes as narrow as they fit sort faster
+    by_client = np.lexsort((ts[rows], client.astype(np.min_scalar_type(len(clients)))))
+    order, client = rows[by_client], client[by_client]
+    name, names = coded(transactions["qname"], order)
+    qtype, qtypes = coded(transactions["qtype"], order)
+    status, rcode = transactions["status"], transactions["rcode"]
+    tc = transactions["tc"].to_numpy(bool)[order]
+    answered = is_text(status, order, "answered")
+    nx, noerror = is_text(rcode, order, "NXDOMAIN"), is_text(rcode, order, "NOERROR")
+    replied = answered & ~tc
+    records = (transactions["ancount"].to_numpy(np.int64, na_value=0) > 0)[order]
+    index = transactions.index
+    # index labels (pair() numbers rows 0..n-1, labels that are the positions; a filtered
+    # table keeps its labels)
+    plain = isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
     return Queries(
-        labels[order], q_ns[order], client[order], clients, name[order], names,
-        qtype[order], qtypes, t["client_port"].to_numpy(np.int64)[order],
-        nx[order], replied[order], found[order], tcp[order], tc[order],
+        order if plain else index.to_numpy()[order], order, ts[order], client, clients,
+        name, names, text_array(names), qtype, qtypes,
+        transactions["client_port"].to_numpy()[order].astype(np.int64),
+        nx, replied, replied & ~nx & records, is_text(transactions["transport"], order, "tcp"),
+        answered & tc, records, noerror, is_text(status, order, "pending"),
+        is_text(status, order, "unanswered"),
     )  # fmt: skip
+
+
+def _code(values: list[str], text: str) -> int:
+    return values.index(text) if text in values else -1
 
 
 def infer_search_list(transactions: pd.DataFrame) -> dict[str, list[str]]:
@@ -115,59 +133,49 @@ def _search_lists(q: Queries) -> dict[str, list[str]]:
         (c[1:] == c[:-1]) & nx[:-1] & (nm[:-1] != 0) & (ts[1:] - ts[:-1] <= SEARCH_STEP_GAP_S * 1e9)
     )
     k = np.flatnonzero(step)
-    # the suffixes each distinct pair of names shows, if any; then the count of each
-    # (client, pair of suffixes), in the order they first appear
+    # the suffixes each distinct pair of names shows, if any
     n_names = max(len(q.names), 1)
-    name_pair, distinct = pd.factorize(nm[k] * n_names + nm[k + 1])
-    split_ids: dict[tuple[str, str], int] = {}
-    split_of = np.array(
-        [_split_id(q.names, int(x) // n_names, int(x) % n_names, split_ids) for x in distinct]
-        or [-1],
-        np.int64,
-    )[name_pair]
+    name_pair, distinct_pairs = pd.factorize(nm[k] * n_names + nm[k + 1])
+    split_of, splits = split_pairs(q.name_text, distinct_pairs // n_names, distinct_pairs % n_names)
+    split_of = split_of[name_pair]
     kept = split_of >= 0
-    client_split, seen = pd.factorize(c[k][kept] * max(len(split_ids), 1) + split_of[kept])
-    counts = np.bincount(client_split, minlength=len(seen)).tolist()
-    splits = list(split_ids)
-    pairs: dict[str, Counter[tuple[str, str]]] = {}
-    for x, n in zip(seen.tolist(), counts, strict=True):
-        client, split = divmod(x, max(len(split_ids), 1))
-        counter = pairs.get(q.clients[client])
-        if counter is None:
-            counter = pairs[q.clients[client]] = Counter()
-        counter[splits[split]] += n
+    # the count of each (client, pair of suffixes), in the order they first appear
+    n_splits = max(len(splits), 1)
+    client_split, seen = pd.factorize(c[k][kept] * n_splits + split_of[kept])
+    counts = np.bincount(client_split, minlength=len(seen))
+    client, split = np.divmod(np.asarray(seen, np.int64), n_splits)
+    # two lookups interleaving by chance also look like a step: a pair seen far less often
+    # than the client's usual ones is taken for that
+    top = np.zeros(len(q.clients), np.int64)
+    np.maximum.at(top, client, counts)
+    usual = np.flatnonzero(counts >= top[client] / RARE_PAIR)
+    # per client (in the order they first appear), its pairs from most to least common,
+    # ties in the order they first appear
+    client_rank = pd.factorize(client)[0]
+    usual = usual[np.lexsort((usual, -counts[usual], client_rank[usual]))]
+    bounds = np.flatnonzero(np.diff(client_rank[usual], prepend=-1, append=-1)).tolist()
+    ids, who = split[usual].tolist(), client[usual].tolist()
+    orders: dict[tuple[int, ...], list[str]] = {}  # clients mostly show the same pairs
     out: dict[str, list[str]] = {}
-    for client_name, counter in pairs.items():
-        # two lookups interleaving by chance also look like a step: a pair seen far less
-        # often than the client's usual ones is taken for that
-        floor = max(counter.values()) / RARE_PAIR
-        counter = Counter({pair: n for pair, n in counter.items() if n >= floor})
-        order: list[str] = []
-        for (a, b), _ in counter.most_common():
-            for s in (a, b):
-                if s and s not in order:
-                    order.append(s)
-        # a suffix seen before another in any chain comes first
-        follows = {(a, b) for a, b in counter}
-        order.sort(key=lambda s: -sum(1 for a, b in follows if a == s and b in order))
-        out[client_name] = order
+    for lo, hi in itertools.pairwise(bounds):
+        key = tuple(ids[lo:hi])
+        if key not in orders:
+            orders[key] = _suffix_order([splits[x] for x in key])
+        out[q.clients[who[lo]]] = list(orders[key])
     return out
 
 
-def _split_id(names: list[str], a: int, b: int, ids: dict[tuple[str, str], int]) -> int:
-    split = _split(names[a], names[b])
-    return -1 if split is None else ids.setdefault(split, len(ids))
-
-
-def _split(first: str, second: str) -> tuple[str, str] | None:
-    """The two suffixes if `first` and `second` are one base with different search suffixes."""
-    a, b = first.split("."), second.split(".")
-    k = 0
-    while k < min(len(a), len(b)) and a[k] == b[k]:
-        k += 1
-    if k == 0 or k == len(a):
-        return None
-    return ".".join(a[k:]), ".".join(b[k:])
+def _suffix_order(pairs: list[tuple[str, str]]) -> list[str]:
+    """The search list the pairs of suffixes of one client show (most common first)."""
+    order: list[str] = []
+    for a, b in pairs:
+        for s in (a, b):
+            if s and s not in order:
+                order.append(s)
+    # a suffix seen before another in any chain comes first
+    follows = set(pairs)
+    order.sort(key=lambda s: -sum(1 for a, b in follows if a == s and b in order))
+    return order
 
 
 def _readings(name: str, search: list[str]) -> list[tuple[str, int]]:
@@ -193,13 +201,23 @@ def lookups(
     """
     q = queries(transactions)
     search = _search_lists(q) if search is None else search
-    lookup_of, bases = group(q, search)
-    return lookup_table(transactions, q, lookup_of, bases)
+    out = lookup_table(transactions, q, group(q, search))
+    del q
+    heap.give_back()  # the temporaries' pages (dnspcap/heap.py)
+    return out
 
 
-def group(q: Queries, search: dict[str, list[str]]) -> tuple[np.ndarray, list[str]]:
+class Grouping(NamedTuple):
+    """What the grouping pass tells of each query and lookup."""
+
+    lookup_of: np.ndarray  # per query, its lookup (numbered in the order they start)
+    bases: pa.LargeStringArray  # per lookup, its base name
+    sockets: np.ndarray  # per lookup, how many ports its queries came from
+
+
+def group(q: Queries, search: dict[str, list[str]]) -> Grouping:
     """The lookup of each query (numbered in the order they start, ties in the order the
-    pass made them), and each lookup's base name.
+    pass made them), and each lookup's base name and socket count.
 
     One pass over each client's queries in time order. A query joins an open lookup of
     one of its readings (base name, step): first one on its socket at that step or an
@@ -216,40 +234,35 @@ def group(q: Queries, search: dict[str, list[str]]) -> tuple[np.ndarray, list[st
     list_of_client = np.array(
         [lists.setdefault(tuple(search.get(c, ())), len(lists)) for c in q.clients], np.int64
     )
-    key = list_of_client[q.client] * max(len(q.names), 1) + q.name
-    rset, distinct = pd.factorize(key)
-    suffixes = {v: list(k) for k, v in lists.items()}
-    base_code: dict[str, int] = {}
-    r_base: list[int] = []
-    r_step: list[int] = []
-    rs_start = np.empty(len(distinct), np.int64)
-    rs_len = np.empty(len(distinct), np.int64)
-    lst_of, name_of = np.divmod(np.asarray(distinct, np.int64), max(len(q.names), 1))
-    for k, (lst, nm) in enumerate(zip(lst_of.tolist(), name_of.tolist(), strict=True)):
-        options = _readings(q.names[nm], suffixes[lst])
-        rs_start[k], rs_len[k] = len(r_base), len(options)
-        for base, step in options:
-            r_base.append(base_code.setdefault(base, len(base_code)))
-            r_step.append(step)
-    flags = (q.replied * Q_REPLIED + q.found * Q_FOUND + q.tcp * Q_TCP + q.tc * Q_TC).astype(
-        np.uint8
-    )
-    rset = np.asarray(rset, np.int64)
-    made = group_lookups(
-        q.client, rset, q.qtype, q.port, q.ts, flags, rs_start, rs_len,
-        np.array(r_base, np.int64), np.array(r_step, np.int64), len(base_code),
-        int(LOOKUP_GAP_S * 1e9), int(NEW_ROUND_S * 1e9),
+    n_names = max(len(q.names), 1)
+    rset, key = _dense(list_of_client[q.client] * n_names + q.name, len(lists) * n_names)
+    r = readings(q.name_text, list(lists), key // n_names, key % n_names)
+    flags = np.zeros(len(q.ts), np.uint8)  # bytes throughout: no int64 temporaries
+    for bit, is_set in ((Q_REPLIED, q.replied), (Q_FOUND, q.found), (Q_TCP, q.tcp), (Q_TC, q.tc)):
+        flags |= np.multiply(is_set, bit, dtype=np.uint8)
+    made, first, sockets = group_lookups(
+        q.client, rset, q.qtype, q.port, q.ts, flags, r.start, r.length, r.base, r.step,
+        len(r.bases), int(LOOKUP_GAP_S * 1e9), int(NEW_ROUND_S * 1e9),
     )  # fmt: skip
-    # number the lookups by start (their first query), ties in the order they were made:
-    # the pass numbers a new lookup one above the highest so far
-    seen = np.maximum.accumulate(made) if len(made) else made
-    first = np.flatnonzero(np.diff(seen, prepend=-1) > 0)
+    # number the lookups by start (their first query), ties in the order they were made
     n_lk = len(first)
     rank = np.empty(n_lk, np.int64)
-    rank[np.lexsort((np.arange(n_lk), q.ts[first]))] = np.arange(n_lk)
-    names = list(base_code)
-    first_base = np.array(r_base, np.int64)[rs_start[rset[first]]] if n_lk else first
-    bases = [""] * n_lk
-    for r, b in zip(rank.tolist(), first_base.tolist(), strict=True):
-        bases[r] = names[b]
-    return rank[made], bases
+    rank[np.argsort(q.ts[first], kind="stable")] = np.arange(n_lk)
+    first_base, ranked_sockets = np.empty(n_lk, np.int64), np.empty(n_lk, np.int64)
+    first_base[rank] = r.base[r.start[rset[first]]]
+    ranked_sockets[rank] = sockets
+    return Grouping(rank[made], r.bases.take(first_base), ranked_sockets)
+
+
+def _dense(key: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray]:
+    """Codes 0.. for the distinct values of key (each in [0, span)), and those values.
+
+    A table of the whole span when it is not much bigger than key (a few passes over
+    memory), else a hash table."""
+    if span > 4 * len(key) + 1024:
+        codes, values = pd.factorize(key)
+        return np.asarray(codes, np.int64), np.asarray(values, np.int64)
+    present = np.zeros(span, np.bool_)
+    present[key] = True
+    code_of = np.cumsum(present, dtype=np.int64) - 1
+    return code_of[key], np.flatnonzero(present)

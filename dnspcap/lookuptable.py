@@ -1,24 +1,33 @@
 """The table of lookups (:func:`dnspcap.lookups`): one row per lookup, from its transactions.
 
 Everything here is an array operation over all transactions at once, on category codes
-rather than strings: the transactions of each lookup are one run of rows, reduced with
-``ufunc.reduceat``; the resolver is voted from signs found by joining A with AAAA rows.
+rather than strings: the transactions of each lookup are one run of rows (put in turn by
+a counting sort, ``group_order`` in dnspcap/_lookups.c), reduced with ``ufunc.reduceat``
+(the yes/no facts as bits of one byte, ORed at once); the resolver is voted from signs
+found by pairing A with AAAA rows.
+
+It runs on a million transactions, so it avoids what costs most at that size: hashing
+(pandas factorize/unique), sorts of random keys and ``ufunc.at``. Rows come grouped by
+lookup, so grouping them further (by name and type) is a stable sort of short runs.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .categorical import coded, distinct, equal_pairs
+from ._kernel import group_order, lookup_signs
+from .categorical import pack
+from .fast import check_constants
+from .names import text_array
 from .pairing import list_column
 
 if TYPE_CHECKING:
-    from .lookups import Queries
+    from .lookups import Grouping, Queries
 
 OUTCOMES = ["answered", "nxdomain", "no_data", "timed_out", "failed", "pending"]
 RESOLVERS = ["glibc", "musl", "go", "unknown"]
@@ -53,6 +62,16 @@ _SIGNS = {
     "retry_2_5s": ("musl", 1, "retry after 2.5 s"),
 }
 _SIGN_NAMES = list(_SIGNS)
+# The signs of A/AAAA pairs lookup_signs (C) tells apart, in the order of its LS_ codes.
+_PAIR_SIGNS = ("reopen", "two_sockets", "tcp_pipelined", "same_id", "near_id", "random_id",
+               "sequential")  # fmt: skip
+LS_REOPEN, LS_TWO_SOCKETS, LS_TCP_PIPELINED, LS_SAME_ID, LS_NEAR_ID, LS_RANDOM_ID = range(6)
+LS_SEQUENTIAL, LS_N = 6, len(_PAIR_SIGNS)
+check_constants(
+    __name__, globals(),
+    ("LS_REOPEN", "LS_TWO_SOCKETS", "LS_TCP_PIPELINED", "LS_SAME_ID", "LS_NEAR_ID",
+     "LS_RANDOM_ID", "LS_SEQUENTIAL", "LS_N"),
+)  # fmt: skip
 _NAT = np.iinfo(np.int64).min
 # glibc's next round after a timeout (new sockets, the next nameserver) comes a whole
 # timeout after the last query; no resolver waits less than this
@@ -74,93 +93,74 @@ def _gap_sums(gaps: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return sums, first
 
 
+def _last_attempts(
+    retry_gaps: pd.Series, pos: np.ndarray, q_ns: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For the transactions at positions pos (first attempts at q_ns): when their last
+    attempt went out, and their first retry gap (NaN without one)."""
+    gap_sums, first_gaps = _gap_sums(retry_gaps)
+    return q_ns + (gap_sums[pos] * 1e9).round().astype(np.int64), first_gaps[pos]
+
+
 def _code(values: list[str], text: str) -> int:
     return values.index(text) if text in values else -1
 
 
-def lookup_table(
-    tx: pd.DataFrame, q: Queries, lookup_of: np.ndarray, bases: list[str]
-) -> pd.DataFrame:
-    """One row per lookup: lookup_of numbers the lookup of each query of q (from 0, in the
-    order of the table), bases holds each one's name."""
+def lookup_table(tx: pd.DataFrame, q: Queries, grouping: Grouping) -> pd.DataFrame:
+    """One row per lookup: grouping.lookup_of numbers the lookup of each query of q (from
+    0, in the order of the table)."""
+    lookup_of, bases = grouping.lookup_of, grouping.bases
     n_lk = len(bases)
-    # the transactions of each lookup, in the order the grouping pass met them (query time)
-    order = np.argsort(lookup_of, kind="stable")
+    # the transactions of each lookup, in the order the grouping pass met them (query time:
+    # a lookup is one client's, and q is by client then time)
+    order = group_order(lookup_of, n_lk)
     by = lookup_of[order]
-    rows = q.row[order]  # index labels of the transactions
-    pos = tx.index.get_indexer(pd.Index(rows))  # and their positions
     sizes = np.bincount(by, minlength=n_lk).astype(np.int64)
     starts = np.cumsum(sizes) - sizes
     last = starts + sizes - 1
-
-    def per(values: np.ndarray, how: str = "sum") -> np.ndarray:
-        if not len(by):
-            return np.zeros(0)
-        v = values.astype(np.int64) if values.dtype == bool else values
-        ufunc = {"sum": np.add, "max": np.maximum, "min": np.minimum}[how]
-        return np.asarray(ufunc.reduceat(v, starts))
-
-    name, q_ns, port = q.name[order], q.ts[order], q.port[order]
+    pos = q.at[order]  # positions in tx
+    name, q_ns, port, tcp = q.name[order], q.ts[order], q.port[order], q.tcp[order]
     r_ns = tx["response_ts"].to_numpy("datetime64[ns]").view(np.int64)[pos]
     final = name[last]
     is_final = name == final[by]
-    attempts = tx["attempts"].to_numpy(np.int64)[pos]
-    status, statuses = coded(tx["status"])
-    status = status[pos]
-    rcode, rcodes = coded(tx["rcode"])
-    rcode = rcode[pos]
-    tc = tx["tc"].to_numpy(bool)[pos]
-    ancount = tx["ancount"].fillna(0).to_numpy(np.int64)[pos]
-    gap_sums, first_gaps = _gap_sums(tx["retry_gaps"])
-    gaps, first_gap = gap_sums[pos], first_gaps[pos]
-    last_ns = q_ns + (gaps * 1e9).round().astype(np.int64)  # the last attempt
-    # the last message: the response, or for an unanswered query its last attempt
-    end_ns = np.maximum(last_ns, np.where(r_ns == _NAT, q_ns, r_ns))
-    answered = is_final & (status == _code(statuses, "answered")) & ~tc
-    nx, noerror = rcode == _code(rcodes, "NXDOMAIN"), rcode == _code(rcodes, "NOERROR")
-    any_records = per(answered & (ancount > 0), "max").astype(bool)
-    any_nx = per(answered & nx, "max").astype(bool)
-    any_answered = per(answered, "max").astype(bool)
-    all_noerror = per(~answered | noerror, "min").astype(bool)
-    all_pending = per(~is_final | (status == _code(statuses, "pending")), "min").astype(bool)
-    any_unanswered = per(is_final & (status == _code(statuses, "unanswered")), "max")
+    attempts = tx["attempts"].to_numpy()[pos].astype(np.int64)  # gathered narrow, then widened
+    last_ns, first_gap = _last_attempts(tx["retry_gaps"], pos, q_ns)
+    seen = _any(starts, _states(q)[order], is_final)
     outcome = np.select(
         [
-            any_records,
-            any_nx,
-            any_answered & all_noerror,
-            all_pending,
-            ~any_answered & any_unanswered.astype(bool),
+            seen.records,
+            seen.nxdomain,
+            seen.answered & ~seen.not_noerror,
+            ~seen.not_pending,
+            ~seen.answered & seen.unanswered,
         ],
         [OUTCOMES.index(o) for o in ("answered", "nxdomain", "no_data", "pending", "timed_out")],
         default=OUTCOMES.index("failed"),
     )
-    start = per(q_ns, "min")
-    final_start = per(np.where(is_final, q_ns, np.iinfo(np.int64).max), "min")
-    end = per(end_ns, "max")
-    sockets = np.bincount(pd.unique(by * 65536 + port) // 65536, minlength=n_lk)
-    tcp = q.tcp[order]
-    signs = _signs(
-        by, name, q.qtype[order], q.qtypes, port, tx["id"].to_numpy(np.int64)[pos], q_ns,
-        last_ns, r_ns, first_gap, tcp,
+    start = q_ns[starts]  # a lookup's transactions are in time order
+    final_start = _reduce(np.minimum, np.where(is_final, q_ns, np.iinfo(np.int64).max), starts)
+    # the last message: the response, or for an unanswered query its last attempt
+    end = _reduce(np.maximum, np.maximum(last_ns, np.where(r_ns == _NAT, q_ns, r_ns)), starts)
+    qtype = q.qtype[order]
+    signs = _sign_counts(
+        by, name, qtype, q.qtypes, port, tx["id"].to_numpy()[pos].astype(np.int64), q_ns,
+        last_ns, r_ns, first_gap, tcp, n_lk,
     )  # fmt: skip
-    resolver, evidence = _resolvers(signs, n_lk)
+    resolver, evidence = _resolvers(signs)
     musl = resolver == RESOLVERS.index("musl")
     # musl fails the whole lookup (EAI_AGAIN) when one of its questions timed out, though
     # the other was answered; glibc returns what it got
     answered_code = OUTCOMES.index("answered")
     outcome = np.where(
-        musl & (outcome == answered_code) & any_unanswered.astype(bool),
+        musl & (outcome == answered_code) & seen.unanswered,
         OUTCOMES.index("timed_out"), outcome,
     )  # fmt: skip
     # musl before 1.2.4 never retries over TCP: it uses the records a truncated answer has
-    tc_records = per(is_final & (status == _code(statuses, "answered")) & tc & (ancount > 0), "max")
-    over_tcp = per(tcp, "max").astype(bool)
     unusable = np.isin(outcome, [OUTCOMES.index("no_data"), OUTCOMES.index("failed")])
-    used_tc = musl & tc_records.astype(bool) & ~over_tcp & unusable
+    used_tc = musl & seen.tc_records & ~seen.tcp & unusable
     outcome = np.where(used_tc, answered_code, outcome)
-    client = q.client[order][starts] if n_lk else by
-    used = distinct(client)
+    client = q.client[order[starts]]
+    used = np.flatnonzero(np.bincount(client, minlength=len(q.clients)))
     remap = np.zeros(len(q.clients), np.int64)
     remap[used] = np.arange(len(used))
     return pd.DataFrame(
@@ -168,56 +168,131 @@ def lookup_table(
             "client": pd.Categorical.from_codes(
                 remap[client], categories=pd.Index([q.clients[c] for c in used.tolist()])
             ),
-            "name": bases,
-            "final_name": np.array(q.names, dtype=object)[final],
+            "name": _text_column(bases, []),
+            "final_name": _text_column(q.name_text.take(final), np.array([], object)),
             "outcome": pd.Categorical.from_codes(outcome, categories=pd.Index(OUTCOMES)),
             "start": pd.DatetimeIndex(start.astype("datetime64[ns]")).tz_localize("UTC"),
             "duration": (end - start) / 1e9,
             "search_time": (final_start - start) / 1e9,
-            "queries": per(attempts).astype(np.int64),
+            "queries": _sum(attempts, starts, last),
             "transactions": sizes,
-            "search_queries": per(np.where(is_final, 0, attempts)).astype(np.int64),
-            "retransmissions": per(np.maximum(attempts - 1, 0)).astype(np.int64),
-            "time_lost_to_retries": _waiting(
-                by, *_retry_spans(by, name, q.qtype[order], q_ns, last_ns), n_lk
-            ),
-            "sockets": sockets.astype(np.int64),
+            "search_queries": _sum(np.where(is_final, 0, attempts), starts, last),
+            "retransmissions": _sum(np.maximum(attempts - 1, 0), starts, last),
+            "time_lost_to_retries": _time_lost(by, starts, name, qtype, q_ns, last_ns, n_lk),
+            "sockets": grouping.sockets,
             "resolver": pd.Categorical.from_codes(resolver, categories=pd.Index(RESOLVERS)),
-            "resolver_evidence": evidence,
-            "transactions_index": list_column(rows, sizes, pa.int64()),
+            "resolver_evidence": _text_column(evidence, []),
+            "transactions_index": list_column(
+                pos if q.row is q.at else q.row[order], sizes, pa.int64()
+            ),
         }
     )
 
 
+# What the transactions of a lookup showed, one bit each: _states() sets them per query,
+# _any() ORs them over each lookup (only the tcp bit counts for a query of a name the
+# lookup went past: the others are about the answer for its final name).
+_STATES = ("records", "nxdomain", "answered", "not_noerror", "not_pending", "unanswered",
+           "tc_records", "tcp")  # fmt: skip
+
+
+class _Seen(NamedTuple):
+    """Per lookup, whether any of its transactions (of the final name, but tcp) was:"""
+
+    records: np.ndarray  # answered (not truncated) with records
+    nxdomain: np.ndarray  # answered NXDOMAIN
+    answered: np.ndarray  # answered, not truncated
+    not_noerror: np.ndarray  # answered with another rcode than NOERROR
+    not_pending: np.ndarray  # not pending
+    unanswered: np.ndarray  # unanswered
+    tc_records: np.ndarray  # answered truncated, with records
+    tcp: np.ndarray  # sent over TCP (any name)
+
+
+def _states(q: Queries) -> np.ndarray:
+    """Per query, its _STATES bits."""
+    bits = [
+        q.replied & q.records, q.replied & q.nxdomain, q.replied, q.replied & ~q.noerror,
+        ~q.pending, q.unanswered, q.tc & q.records, q.tcp,
+    ]  # fmt: skip
+    out = np.zeros(len(q.ts), np.uint8)
+    for i, b in enumerate(bits):
+        out |= b.astype(np.uint8) << i
+    return out
+
+
+def _any(starts: np.ndarray, states: np.ndarray, is_final: np.ndarray) -> _Seen:
+    tcp = np.uint8(1 << _STATES.index("tcp"))
+    lk = _reduce(np.bitwise_or, np.where(is_final, states, states & tcp), starts)
+    return _Seen(*((lk >> i & 1).astype(bool) for i in range(len(_STATES))))
+
+
+def _reduce(ufunc: np.ufunc, values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """ufunc over each lookup's run of rows (every lookup has one)."""
+    return np.asarray(ufunc.reduceat(values, starts)) if len(starts) else values[:0]
+
+
+def _sum(values: np.ndarray, starts: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """The sum of each lookup's run of rows (int64), from one running sum."""
+    total = np.cumsum(values, dtype=np.int64)
+    return np.asarray(total[last] - total[starts] + values[starts], np.int64)
+
+
+def _text_column(text: pa.LargeStringArray, empty: object) -> object:
+    """A str column, straight from arrow; for a table without rows, `empty` (the columns'
+    dtypes then are what pandas makes of an empty list or object array, as they were)."""
+    return pd.array(text, dtype="str") if len(text) else empty
+
+
+def _time_lost(
+    by: np.ndarray,
+    starts: np.ndarray,
+    name: np.ndarray,
+    qtype: np.ndarray,
+    q_ns: np.ndarray,
+    last_ns: np.ndarray,
+    n_lk: int,
+) -> np.ndarray:
+    """Per lookup, seconds lost waiting for retries (see _retry_spans and _waiting)."""
+    # A wait is at least NEW_ROUND_S from a question's first attempt to its last, so only
+    # a lookup whose last attempt came that long after its start can have one: most
+    # lookups are over in milliseconds, and only the rows of the others are grouped.
+    long = _reduce(np.maximum, last_ns, starts) - q_ns[starts] >= NEW_ROUND_S * 1e9
+    rows = np.flatnonzero(long[by])
+    spans = _retry_spans(by[rows], name[rows], qtype[rows], q_ns[rows], last_ns[rows])
+    return _waiting(*spans, n_lk)
+
+
 def _retry_spans(
     by: np.ndarray, name: np.ndarray, qtype: np.ndarray, q_ns: np.ndarray, last_ns: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: from the first attempt of its question in its lookup to the last attempt.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per question of each lookup: its lookup, its first attempt and its last one.
 
     A question asked again, on the same socket or from a new one (glibc's next round,
     the next nameserver), waited from its first attempt to its last.
     """
-    if not len(by):
-        return q_ns, last_ns
-    n_q = int(qtype.max()) + 1
-    n_name = int(name.max()) + 1
-    key = (by.astype(np.int64) * n_name + name) * n_q + qtype  # fits: lookups x names x types
-    codes = pd.factorize(key)[0]
-    k = int(codes.max()) + 1
-    first_g = np.full(k, np.iinfo(np.int64).max)
-    last_g = np.full(k, np.iinfo(np.int64).min)
-    np.minimum.at(first_g, codes, q_ns)
-    np.maximum.at(last_g, codes, last_ns)
-    first, last = first_g[codes], last_g[codes]
+    # the rows of one question side by side (rows come by lookup: a sort of short runs)
+    key = pack(by, name, qtype)
+    order = np.argsort(key, kind="stable")
+    starts = np.flatnonzero(np.diff(_run_ids(key[order]), prepend=-1))
+    first = _reduce(np.minimum, q_ns[order], starts)
+    last = _reduce(np.maximum, last_ns[order], starts)
     # musl asks every nameserver at once: copies microseconds apart are not a wait
     last = np.where(last - first >= NEW_ROUND_S * 1e9, last, first)
-    return first, last
+    return by[order[starts]], first, last
+
+
+def _run_ids(key: np.ndarray) -> np.ndarray:
+    """The number of the run of equal values each item of a (grouped) array is in."""
+    new = np.ones(len(key), np.bool_)
+    new[1:] = key[1:] != key[:-1]
+    return np.cumsum(new, dtype=np.int64) - 1
 
 
 def _waiting(by: np.ndarray, first: np.ndarray, last: np.ndarray, n_lk: int) -> np.ndarray:
-    """Per lookup, seconds of wall-clock time spent between a question's first and last
-    attempt: the union of those intervals (an A and an AAAA resent side by side after the
-    same timeout cost the user one wait, not two)."""
+    """Per lookup (by: the lookup of each question), seconds of wall-clock time spent
+    between a question's first and last attempt: the union of those intervals (an A and
+    an AAAA resent side by side after the same timeout cost the user one wait, not two)."""
     waits = np.flatnonzero(last > first)  # most questions were asked once: no wait
     by, first, last = by[waits], first[waits], last[waits]
     if not len(by):
@@ -232,7 +307,7 @@ def _waiting(by: np.ndarray, first: np.ndarray, last: np.ndarray, n_lk: int) -> 
     return np.bincount(by, weights=covered, minlength=n_lk) / 1e9
 
 
-def _signs(
+def _sign_counts(
     lookup: np.ndarray,
     name: np.ndarray,
     qtype: np.ndarray,
@@ -244,71 +319,54 @@ def _signs(
     r_ns: np.ndarray,
     first_gap: np.ndarray,
     tcp: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The resolver signs the transactions show: (lookup, index in _SIGN_NAMES) pairs."""
-    key = lookup * (int(name.max()) + 1 if len(name) else 1) + name
-    if len(key) and int(key.max()) >= 1 << 46:  # room for a port beside it: make it dense
-        key = pd.factorize(key)[0]
-    a = np.flatnonzero(qtype == _code(qtypes, "A"))
-    b = np.flatnonzero(qtype == _code(qtypes, "AAAA"))
-    lookups, kinds = [], []
-    # A and AAAA of one name asked together: one socket or two, and how their IDs relate
-    ia, ib = equal_pairs(key[a], key[b])
-    ia, ib = a[ia], b[ib]
-    near = np.abs(q_ns[ia] - q_ns[ib]) <= PAIR_WINDOW_NS
-    ia, ib = ia[near], ib[near]
-    both_tcp, one_tcp = tcp[ia] & tcp[ib], tcp[ia] != tcp[ib]
-    ia, ib, both_tcp = ia[~one_tcp], ib[~one_tcp], both_tcp[~one_tcp]  # one transport
-    d = (msg_id[ia] - msg_id[ib]) % 65536
-    gap = np.minimum(d, 65536 - d)
-    # from two sockets: both sent before either answer (Go), or the second only once the
-    # first was answered (glibc single-request-reopen)
-    qa, qb, ra, rb = q_ns[ia], q_ns[ib], r_ns[ia], r_ns[ib]
-    first_r, second_q = np.where(qa <= qb, ra, rb), np.maximum(qa, qb)
-    after_answer = (first_r != _NAT) & (second_q > first_r)
-    two = port[ia] != port[ib]
-    kind = np.select(
-        [two & after_answer, two, both_tcp, gap == 0, gap <= MUSL_ID_GAP],
-        [_SIGN_NAMES.index(k)
-         for k in ("reopen", "two_sockets", "tcp_pipelined", "same_id", "near_id")],
-        default=_SIGN_NAMES.index("random_id"),
-    )  # fmt: skip
-    lookups.append(lookup[ia])
-    kinds.append(kind)
-    # A and AAAA whose last attempts went out in turn on one socket: the second asked only
-    # once the first was answered (glibc after a timeout switches itself to this)
-    ia, ib = equal_pairs(key[a] * 65536 + port[a], key[b] * 65536 + port[b])
-    ia, ib = a[ia], b[ib]
-    la, lb, ra, rb = last_ns[ia], last_ns[ib], r_ns[ia], r_ns[ib]
-    in_turn = (np.abs(la - lb) <= PAIR_WINDOW_NS) & (
-        ((ra != _NAT) & (lb > ra)) | ((rb != _NAT) & (la > rb))
-    )
-    lookups.append(lookup[ia[in_turn]])
-    kinds.append(np.full(int(in_turn.sum()), _SIGN_NAMES.index("sequential")))
-    # the first retry's gap: the resolver's timeout
+    n_lk: int,
+) -> np.ndarray:
+    """How often each lookup shows each resolver sign: a row per sign of _SIGN_NAMES, a
+    column per lookup.
+
+    The A and AAAA of one name in one lookup, every A with every AAAA: asked together
+    (one socket or two, and how their IDs relate), or in turn on one socket (the second
+    only once the first was answered: glibc after a timeout switches itself to this).
+    That pass is C (``lookup_signs`` in dnspcap/_lookups.c) over the pairs' rows sorted
+    by lookup and name, A first; the retry signs are the first retry's gap.
+    """
+    rows = np.flatnonzero((qtype == _code(qtypes, "A")) | (qtype == _code(qtypes, "AAAA")))
+    aaaa = qtype[rows] == _code(qtypes, "AAAA")
+    # rows come by lookup: a sort of short runs
+    order = np.argsort(pack(lookup[rows], name[rows]) * 2 + aaaa, kind="stable")
+    kind = np.array([_SIGN_NAMES.index(k) for k in _PAIR_SIGNS], np.int64)
+    counts = lookup_signs(
+        rows[order], aaaa[order], lookup, name, q_ns, last_ns, r_ns, port, msg_id, tcp,
+        PAIR_WINDOW_NS, MUSL_ID_GAP, kind, n_lk, len(_SIGN_NAMES),
+    ).reshape(len(_SIGN_NAMES), n_lk)  # fmt: skip
     for sign, (lo, hi) in (("retry_5s", GLIBC_RETRY_S), ("retry_2_5s", MUSL_RETRY_S)):
         hit = (first_gap >= lo) & (first_gap <= hi)
-        lookups.append(lookup[hit])
-        kinds.append(np.full(int(hit.sum()), _SIGN_NAMES.index(sign)))
-    return np.concatenate(lookups).astype(np.int64), np.concatenate(kinds).astype(np.int64)
+        counts[_SIGN_NAMES.index(sign)] += np.bincount(lookup[hit], minlength=n_lk)
+    return counts
 
 
-def _resolvers(signs: tuple[np.ndarray, np.ndarray], n_lk: int) -> tuple[np.ndarray, list[str]]:
-    """Per lookup, the resolver its signs vote for (codes into RESOLVERS: unknown without
-    signs or on a tie) and the evidence, as text."""
-    lookup, sign = signs
-    who = np.array([RESOLVERS.index(_SIGNS[s][0]) for s in _SIGN_NAMES], np.int64)[sign]
-    weight = np.array([_SIGNS[s][1] for s in _SIGN_NAMES], np.int64)[sign]
-    votes = np.zeros((n_lk, len(RESOLVERS)), np.int64)
-    np.add.at(votes, (lookup, who), weight)
-    top = votes.max(axis=1) if n_lk else np.zeros(0, np.int64)
-    winners = (votes == top[:, None]).sum(axis=1)
-    unknown = RESOLVERS.index("unknown")
-    resolver = np.where((top > 0) & (winners == 1), votes.argmax(axis=1), unknown)
+def _resolvers(counts: np.ndarray) -> tuple[np.ndarray, pa.LargeStringArray]:
+    """Per lookup, the resolver its signs (counts from _sign_counts) vote for (codes into
+    RESOLVERS: unknown without signs or on a tie) and the evidence, as text."""
+    n_s, n_lk = counts.shape
+    # one row per resolver, a column per lookup: row-wise operations are fast
+    votes = np.zeros((len(RESOLVERS), n_lk), np.int64)
+    for i, sign in enumerate(_SIGN_NAMES):
+        votes[RESOLVERS.index(_SIGNS[sign][0])] += _SIGNS[sign][1] * counts[i]
+    top = votes.max(axis=0) if n_lk else np.zeros(0, np.int64)
+    winner = np.full(n_lk, RESOLVERS.index("unknown"))
+    for r in reversed(range(len(RESOLVERS))):  # the first with the top vote
+        winner[votes[r] == top] = r
+    alone = (votes == top).sum(axis=0) == 1
+    resolver = np.where((top > 0) & alone, winner, RESOLVERS.index("unknown"))
+    shown = counts > 0
     masks = np.zeros(n_lk, np.int64)
-    np.bitwise_or.at(masks, lookup, np.left_shift(1, sign))
-    texts = {
-        m: "; ".join(_SIGNS[k][2] for i, k in enumerate(_SIGN_NAMES) if m >> i & 1)
-        for m in distinct(masks).tolist()
-    }
-    return resolver, [texts[m] for m in masks.tolist()]
+    for i in range(n_s):
+        masks |= shown[i].astype(np.int64) << i
+    present = np.bincount(masks, minlength=1 << n_s) > 0
+    kinds = np.flatnonzero(present)
+    texts = text_array(
+        ["; ".join(_SIGNS[k][2] for i, k in enumerate(_SIGN_NAMES) if m >> i & 1)
+         for m in kinds.tolist()]
+    )  # fmt: skip
+    return resolver, texts.take((np.cumsum(present) - 1)[masks])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -342,3 +343,107 @@ def test_grouping_agrees_with_the_reference_on_a_synthetic_capture(tmp_path: Pat
     path = tmp_path / "synthetic.pcap"
     make_capture(path, 60_000, 3)
     _agree(pair(dnspcap.read_messages(path)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(codes=st.lists(st.integers(0, 6), max_size=80), extra=st.integers(0, 3))
+def test_group_order_is_a_stable_sort(codes: list[int], extra: int) -> None:
+    from dnspcap._kernel import group_order
+
+    c = np.array(codes, np.int64)
+    ngroups = (max(codes) + 1 if codes else 0) + extra
+    assert group_order(c, ngroups).tolist() == np.argsort(c, kind="stable").tolist()
+
+
+@pytest.mark.parametrize(("codes", "ngroups"), [([0, 3], 3), ([-1], 2), ([0], -1), ([0], 2**62)])
+def test_group_order_checks_its_codes(codes: list[int], ngroups: int) -> None:
+    from dnspcap._kernel import group_order
+
+    with pytest.raises((ValueError, MemoryError)):
+        group_order(np.array(codes, np.int64), ngroups)
+
+
+_row = st.tuples(
+    st.integers(0, 2),  # lookup
+    st.integers(0, 1),  # name
+    st.sampled_from(["A", "AAAA", "SRV"]),
+    st.integers(40000, 40002),  # port
+    st.integers(0, 65535),  # id
+    st.integers(0, 8_000_000),  # first attempt, ns
+    st.integers(0, 8_000_000),  # last attempt after it, ns
+    st.one_of(st.none(), st.integers(0, 8_000_000)),  # response after the first attempt
+    st.booleans(),  # tcp
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows=st.lists(_row, max_size=30))
+def test_sign_counts_are_those_of_every_a_aaaa_pair(
+    rows: list[tuple[int, int, str, int, int, int, int, int | None, bool]],
+) -> None:
+    """The C pass counts the signs the A/AAAA pairs show as the rules say, pair by pair."""
+    from dnspcap import lookuptable as lt
+
+    lookup = np.array([r[0] for r in rows], np.int64)
+    name = np.array([r[1] for r in rows], np.int64)
+    qtypes = ["A", "AAAA", "SRV"]
+    qtype = np.array([qtypes.index(r[2]) for r in rows], np.int64)
+    port = np.array([r[3] for r in rows], np.int64)
+    msg_id = np.array([r[4] for r in rows], np.int64)
+    q_ns = np.array([r[5] for r in rows], np.int64)
+    last_ns = q_ns + np.array([r[6] for r in rows], np.int64)
+    nat = np.iinfo(np.int64).min
+    r_ns = np.array([nat if r[7] is None else r[5] + r[7] for r in rows], np.int64)
+    tcp = np.array([r[8] for r in rows], bool)
+    gap = np.full(len(rows), np.nan)
+    counts = lt._sign_counts(
+        lookup, name, qtype, qtypes, port, msg_id, q_ns, last_ns, r_ns, gap, tcp, 3
+    )
+    want = np.zeros_like(counts)
+    sign = lt._SIGN_NAMES.index
+    for x in np.flatnonzero(qtype == 0):
+        for y in np.flatnonzero(qtype == 1):
+            if (lookup[x], name[x]) != (lookup[y], name[y]):
+                continue
+            lk = lookup[x]
+            if abs(q_ns[x] - q_ns[y]) <= lt.PAIR_WINDOW_NS and tcp[x] == tcp[y]:
+                d = (msg_id[x] - msg_id[y]) % 65536
+                first_r = r_ns[x] if q_ns[x] <= q_ns[y] else r_ns[y]
+                after = first_r != nat and max(q_ns[x], q_ns[y]) > first_r
+                if port[x] != port[y]:
+                    kind = "reopen" if after else "two_sockets"
+                elif tcp[x]:
+                    kind = "tcp_pipelined"
+                else:
+                    kind = ("same_id" if d == 0 else "near_id"
+                            if min(d, 65536 - d) <= lt.MUSL_ID_GAP else "random_id")  # fmt: skip
+                want[sign(kind), lk] += 1
+            if (
+                port[x] == port[y]
+                and abs(last_ns[x] - last_ns[y]) <= lt.PAIR_WINDOW_NS
+                and (
+                    (r_ns[x] != nat and last_ns[y] > r_ns[x])
+                    or (r_ns[y] != nat and last_ns[x] > r_ns[y])
+                )
+            ):
+                want[sign("sequential"), lk] += 1
+    assert counts.tolist() == want.tolist()
+
+
+@pytest.mark.parametrize(
+    ("rows", "lookup", "kind", "n_lk"),
+    [([3], [0, 0], [0] * 7, 1), ([0], [4, 0], [0] * 7, 1), ([0], [0, 0], [9] * 7, 1),
+     ([0], [0, 0], [0] * 6, 1), ([0], [0, 0], [0] * 7, -1)],
+)  # fmt: skip
+def test_lookup_signs_checks_its_indexes(
+    rows: list[int], lookup: list[int], kind: list[int], n_lk: int
+) -> None:
+    from dnspcap._kernel import lookup_signs
+
+    two = np.zeros(2, np.int64)
+    with pytest.raises(ValueError):
+        lookup_signs(
+            np.array(rows, np.int64), np.ones(len(rows), bool), np.array(lookup, np.int64),
+            two, two, two, two, two, two, np.zeros(2, bool), 1, 1, np.array(kind, np.int64),
+            n_lk, 9,
+        )  # fmt: skip
