@@ -79,6 +79,9 @@ STAGES: list[tuple[str, StageFn]] = [
     ("detect", lambda dp, r: dp.detect(r["pair"], r["lookups"])),  # dnspcap/findings.py
 ]
 
+# The stages timed a second time (warm), for the comparison issue 3 asks for.
+WARM_STAGES = ("read_messages", "pair", "lookups")
+
 # The ground-truth count (make_capture.py) each stage's row count should equal.
 STAGE_TRUTH = {"read_messages": "dns_messages", "pair": "transactions", "lookups": "lookups"}
 
@@ -208,6 +211,15 @@ def child_stages(path: str, warmup: str) -> dict[str, Any]:
         )  # fmt: skip
         # What is done so far, in case the parent's timeout stops a slow stage.
         print(json.dumps({"stages": timings, "peak_rss_mb": _peak_rss_mb()}), flush=True)
+    # Each stage again, on the same input, now that its code and memory have been used
+    # once: the figure comparable with the "dnspcap" (second call) row of the table.
+    for entry, (name, fn) in zip(timings, STAGES, strict=False):
+        if "seconds" not in entry or name not in WARM_STAGES:
+            continue
+        gc.collect()
+        out, wall, cpu = _timed(functools.partial(fn, dnspcap, results))
+        del out
+        entry.update(warm_seconds=wall, warm_cpu_seconds=cpu)
     return {"stages": timings, "peak_rss_mb": _peak_rss_mb()}
 
 
@@ -442,8 +454,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         report["stages"] = st
         print("\npipeline stages (one fresh process, after compiling on a small capture):")
         print(
-            f"  {'stage':<14} {'seconds':>8} {'cpu s':>7} {'packets/s':>11} {'rows':>10} "
-            f"{'peak RSS MB':>11} {'RSS after':>9}"
+            f"  {'stage':<14} {'seconds':>8} {'cpu s':>7} {'warm s':>7} {'packets/s':>11} "
+            f"{'rows':>10} {'peak RSS MB':>11} {'RSS after':>9}"
         )
         for s in st.get("stages", []):
             if "seconds" in s:
@@ -454,8 +466,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     check = f"  (truth {expected:,})" if s["rows"] != expected else "  (= truth)"
                 rows_text = "?" if s["rows"] is None else f"{s['rows']:,}"
                 peak = s.get("peak_rss_mb")
+                warm_s = f"{s['warm_seconds']:7.2f}" if "warm_seconds" in s else f"{'-':>7}"
                 print(
-                    f"  {s['stage']:<14} {s['seconds']:8.2f} {s['cpu_seconds']:7.2f} "
+                    f"  {s['stage']:<14} {s['seconds']:8.2f} {s['cpu_seconds']:7.2f} {warm_s} "
                     f"{rate:>11,.0f} {rows_text:>10} {peak or float('nan'):>11,.0f} "
                     f"{s['rss_after_mb']:>9,.0f}{check}"
                 )
@@ -467,10 +480,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if summary:
             report["grouping_vs_decoding"] = summary
             print(
-                f"\npair + lookups: {summary['seconds']:.2f} s "
+                f"\npair + lookups, warm: {summary['warm_seconds']:.2f} s "
+                f"(CPU {summary['warm_cpu_seconds']:.2f} s) = {summary['warm_ratio']:.2f} x "
+                f"read_messages' {summary['warm_read_seconds']:.2f} s "
+                f"(CPU ratio {summary['warm_cpu_ratio']:.2f}; target: at most 1.00)"
+            )
+            print(
+                f"pair + lookups, first calls: {summary['seconds']:.2f} s "
                 f"(CPU {summary['cpu_seconds']:.2f} s) = {summary['ratio']:.2f} x "
                 f"read_messages' {summary['read_seconds']:.2f} s "
-                f"(CPU ratio {summary['cpu_ratio']:.2f}; target: at most 1.00)"
+                f"(CPU ratio {summary['cpu_ratio']:.2f})"
             )
             print(
                 f"memory: read_messages peaked at {summary['read_peak_mb']:,.0f} MB; pair and "
@@ -498,7 +517,14 @@ def _grouping_vs_decoding(stages: list[dict[str, Any]], file_mb: float) -> dict[
     seconds = p["seconds"] + lk["seconds"]
     cpu = p["cpu_seconds"] + lk["cpu_seconds"]
     peaks = [x.get("peak_rss_mb") or float("nan") for x in (p, lk)]
+    nan = float("nan")
+    warm = p.get("warm_seconds", nan) + lk.get("warm_seconds", nan)
+    warm_cpu = p.get("warm_cpu_seconds", nan) + lk.get("warm_cpu_seconds", nan)
     return {
+        "warm_seconds": warm, "warm_cpu_seconds": warm_cpu,
+        "warm_read_seconds": r.get("warm_seconds", nan),
+        "warm_ratio": warm / r.get("warm_seconds", nan),
+        "warm_cpu_ratio": warm_cpu / r.get("warm_cpu_seconds", nan),
         "seconds": seconds, "cpu_seconds": cpu, "read_seconds": r["seconds"],
         "ratio": seconds / r["seconds"], "cpu_ratio": cpu / r["cpu_seconds"],
         "read_peak_mb": r.get("peak_rss_mb") or float("nan"), "peak_mb": max(peaks),
