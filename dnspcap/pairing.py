@@ -122,8 +122,9 @@ class _Columns:
 
     def ends(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The client's and the server's address codes at these rows (in self.addresses)."""
-        src = self.src_lut[self.src[rows].astype(np.intp) + 1]
-        dst = self.dst_lut[self.dst[rows].astype(np.intp) + 1]
+        # codes + 1 fit their own width: pandas widens the codes before the last value
+        src = self.src_lut[self.src[rows] + 1]
+        dst = self.dst_lut[self.dst[rows] + 1]
         response = self.qr[rows]
         return np.where(response, dst, src), np.where(response, src, dst)
 
