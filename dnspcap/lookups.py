@@ -213,6 +213,10 @@ class Grouping(NamedTuple):
     lookup_of: np.ndarray  # per query, its lookup (numbered in the order they start)
     bases: pa.LargeStringArray  # per lookup, its base name
     sockets: np.ndarray  # per lookup, how many ports its queries came from
+    # per query, its lookup numbered in the order the pass made them: the order of their
+    # first query in q, so a pass over q meets them nearly in turn (dnspcap.lookuptable)
+    made: np.ndarray
+    by_start: np.ndarray  # per lookup (in the order they start), its number in made
 
 
 def group(q: Queries, search: dict[str, list[str]]) -> Grouping:
@@ -247,11 +251,12 @@ def group(q: Queries, search: dict[str, list[str]]) -> Grouping:
     # number the lookups by start (their first query), ties in the order they were made
     n_lk = len(first)
     rank = np.empty(n_lk, np.int64)
-    rank[np.argsort(q.ts[first], kind="stable")] = np.arange(n_lk)
+    by_start = np.argsort(q.ts[first], kind="stable")
+    rank[by_start] = np.arange(n_lk)
     first_base, ranked_sockets = np.empty(n_lk, np.int64), np.empty(n_lk, np.int64)
     first_base[rank] = r.base[r.start[rset[first]]]
     ranked_sockets[rank] = sockets
-    return Grouping(rank[made], r.bases.take(first_base), ranked_sockets)
+    return Grouping(rank[made], r.bases.take(first_base), ranked_sockets, made, by_start)
 
 
 def _dense(key: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray]:
