@@ -87,28 +87,32 @@ check_constants(
 NEW_ROUND_S = 0.9
 
 
-def _gap_sums(gaps: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: the sum of its retry gaps, and its first gap (NaN without one)."""
-    arr = pa.chunked_array(gaps.array._pa_array).combine_chunks() if len(gaps) else None
-    n = len(gaps)
+def _retries(
+    retry_gaps: pd.Series, pos: np.ndarray, q_ns: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For the transactions at positions pos (first attempts at q_ns): when their last
+    attempt went out; and which of them were retried (positions into pos), with their
+    first retry gap.
+
+    Few transactions are retried, so the gaps are summed for those alone (in order, as
+    numpy.bincount sums them) and looked up through a table of their slots."""
+    arr = pa.chunked_array(retry_gaps.array._pa_array).combine_chunks() if len(pos) else None
     if arr is None or len(arr) == 0:
-        return np.zeros(n), np.full(n, np.nan)
+        return q_ns.copy(), np.zeros(0, np.int64), np.zeros(0)
     values = pc.list_flatten(arr).to_numpy(zero_copy_only=False)
     parent = pc.list_parent_indices(arr).to_numpy(zero_copy_only=False)
-    sums = np.bincount(parent, weights=values, minlength=n)
-    first = np.full(n, np.nan)
-    starts = np.r_[True, parent[1:] != parent[:-1]] if len(parent) else parent.astype(bool)
-    first[parent[starts]] = values[starts]
-    return sums, first
-
-
-def _last_attempts(
-    retry_gaps: pd.Series, pos: np.ndarray, q_ns: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """For the transactions at positions pos (first attempts at q_ns): when their last
-    attempt went out, and their first retry gap (NaN without one)."""
-    gap_sums, first_gaps = _gap_sums(retry_gaps)
-    return q_ns + (gap_sums[pos] * 1e9).round().astype(np.int64), first_gaps[pos]
+    new = np.ones(len(parent), np.bool_)
+    new[1:] = parent[1:] != parent[:-1]
+    starts = np.flatnonzero(new)
+    sums = np.bincount(np.cumsum(new) - 1, weights=values)
+    slot = np.full(len(arr), -1, np.int32)  # of each transaction among the retried ones
+    slot[parent[starts]] = np.arange(len(starts), dtype=np.int32)
+    k = slot[pos]
+    retried = np.flatnonzero(k >= 0)
+    k = k[retried]
+    last_ns = q_ns.copy()
+    last_ns[retried] += (sums[k] * 1e9).round().astype(np.int64)
+    return last_ns, retried, values[starts][k]
 
 
 def _code(values: list[str], text: str) -> int:
@@ -123,7 +127,7 @@ def lookup_table(tx: pd.DataFrame, q: Queries, grouping: Grouping) -> pd.DataFra
     # per query (in q's order: gathering every column into lookup order costs more than
     # the sums that need it), then summed per lookup in one pass (lookup_sums, C)
     r_ns = tx["response_ts"].to_numpy("datetime64[ns]").view(np.int64)[q.at]
-    last_ns, first_gap = _last_attempts(tx["retry_gaps"], q.at, q.ts)
+    last_ns, retried, first_gap = _retries(tx["retry_gaps"], q.at, q.ts)
     attempts = np.asarray(tx["attempts"].to_numpy()[q.at], np.int64)
     tcp_bit = 1 << _STATES.index("tcp")
     # summed by the lookups' numbers in the order made (met nearly in turn), then put in
@@ -149,9 +153,9 @@ def lookup_table(tx: pd.DataFrame, q: Queries, grouping: Grouping) -> pd.DataFra
     start = q.ts[first]  # a lookup's transactions are in time order
     signs = _sign_counts(
         made, q.name, q.qtype, q.qtypes, q.port, tx["id"].to_numpy()[q.at].astype(np.int64),
-        q.ts, last_ns, r_ns, first_gap, q.tcp, n_lk,
+        q.ts, last_ns, r_ns, retried, first_gap, q.tcp, n_lk,
     )[:, by_start]  # fmt: skip
-    del r_ns, first_gap
+    del r_ns, retried, first_gap
     resolver, evidence = _resolvers(signs)
     musl = resolver == RESOLVERS.index("musl")
     # musl fails the whole lookup (EAI_AGAIN) when one of its questions timed out, though
@@ -309,6 +313,7 @@ def _sign_counts(
     q_ns: np.ndarray,
     last_ns: np.ndarray,
     r_ns: np.ndarray,
+    retried: np.ndarray,
     first_gap: np.ndarray,
     tcp: np.ndarray,
     n_lk: int,
@@ -321,7 +326,8 @@ def _sign_counts(
     (one socket or two, and how their IDs relate), or in turn on one socket (the second
     only once the first was answered: glibc after a timeout switches itself to this).
     That pass is C (``lookup_signs`` in dnspcap/_lookups.c) over the pairs' rows sorted
-    by lookup and name, A first; the retry signs are the first retry's gap.
+    by lookup and name, A first; the retry signs are the first retry's gap (first_gap, of
+    the rows retried).
     """
     a_code, aaaa_code = _code(qtypes, "A"), _code(qtypes, "AAAA")
     rows = np.flatnonzero((qtype == a_code) | (qtype == aaaa_code))
@@ -336,7 +342,7 @@ def _sign_counts(
         PAIR_WINDOW_NS, MUSL_ID_GAP, kind, n_lk, len(_SIGN_NAMES),
     ).reshape(len(_SIGN_NAMES), n_lk)  # fmt: skip
     for sign, (lo, hi) in (("retry_5s", GLIBC_RETRY_S), ("retry_2_5s", MUSL_RETRY_S)):
-        hit = (first_gap >= lo) & (first_gap <= hi)
+        hit = retried[(first_gap >= lo) & (first_gap <= hi)]
         counts[_SIGN_NAMES.index(sign)] += np.bincount(lookup[hit], minlength=n_lk)
     return counts
 

@@ -395,9 +395,9 @@ def test_sign_counts_are_those_of_every_a_aaaa_pair(
     nat = np.iinfo(np.int64).min
     r_ns = np.array([nat if r[7] is None else r[5] + r[7] for r in rows], np.int64)
     tcp = np.array([r[8] for r in rows], bool)
-    gap = np.full(len(rows), np.nan)
+    none = np.zeros(0, np.int64)
     counts = lt._sign_counts(
-        lookup, name, qtype, qtypes, port, msg_id, q_ns, last_ns, r_ns, gap, tcp, 3
+        lookup, name, qtype, qtypes, port, msg_id, q_ns, last_ns, r_ns, none, none, tcp, 3
     )
     want = np.zeros_like(counts)
     sign = lt._SIGN_NAMES.index
