@@ -527,3 +527,19 @@ def test_lookup_sums_checks_its_arguments(
             np.array(lookup, np.int64), some, some, some, some, np.zeros(lengths, np.uint8),
             some, any_name, np.array(order, np.int64),
         )  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    clients=st.lists(st.integers(0, 3), max_size=40),
+    times=st.lists(st.integers(0, 5), max_size=40),
+    in_order=st.booleans(),
+)
+def test_queries_by_client_then_time(clients: list[int], times: list[int], in_order: bool) -> None:
+    """The counting sort taken for rows in time order is the lexsort it stands in for."""
+    from dnspcap.lookups import _by_client
+
+    n = min(len(clients), len(times))
+    client = np.array(clients[:n], np.int64)
+    ts = np.array(sorted(times[:n]) if in_order else times[:n], np.int64)
+    assert _by_client(client, 4, ts).tolist() == np.lexsort((ts, client)).tolist()
