@@ -334,8 +334,7 @@ def _sign_counts(
     aaaa = qtype[rows] == aaaa_code
     # lookups numbered in the order of their first query: by lookup and name the rows are
     # nearly sorted already, and stay near one another (the C pass reads the arrays at rows)
-    key = pack(lookup[rows], name[rows]) * 2 + aaaa
-    by_name = np.argsort(key, kind="stable")
+    by_name = np.argsort(_pair_key(lookup[rows], name[rows], aaaa), kind="stable")
     kind = np.array([_SIGN_NAMES.index(k) for k in _PAIR_SIGNS], np.int64)
     counts = lookup_signs(
         rows[by_name], aaaa[by_name], lookup, name, q_ns, last_ns, r_ns, port, msg_id, tcp,
@@ -345,6 +344,20 @@ def _sign_counts(
         hit = retried[(first_gap >= lo) & (first_gap <= hi)]
         counts[_SIGN_NAMES.index(sign)] += np.bincount(lookup[hit], minlength=n_lk)
     return counts
+
+
+def _pair_key(lookup: np.ndarray, name: np.ndarray, aaaa: np.ndarray) -> np.ndarray:
+    """One int64 per row that sorts as (lookup, name, aaaa) do, built in place in the
+    arrays given (fewer million-row temporaries than pack() makes); pack() when it would
+    not fit."""
+    width = 2 * (int(name.max()) + 1) if len(name) else 2
+    if len(lookup) and int(lookup.max()) >= (1 << 62) // width:
+        return np.asarray(pack(lookup, name) * 2 + aaaa, np.int64)
+    lookup *= width
+    name *= 2
+    lookup += name
+    lookup += aaaa
+    return lookup
 
 
 def _resolvers(counts: np.ndarray) -> tuple[np.ndarray, pa.LargeStringArray]:
