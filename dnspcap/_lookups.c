@@ -19,22 +19,26 @@
 
 #include <stdlib.h>
 
-#define SMALL 3 /* ports and replied types kept inline before a lookup's set spills to the heap */
+#define SMALL 4 /* ports and replied types kept inline before a lookup's set spills to the heap */
 
+/* A small set of ints: inline while it has at most SMALL, else on the heap (cap > 0); a
+ * lookup has three, and there is one lookup per few queries, so they are kept small. */
 typedef struct {
-    int32_t n, cap;
-    int32_t inline_[SMALL];
-    int32_t *heap; /* NULL while n <= SMALL */
+    int32_t n, cap; /* cap: 0 while inline */
+    union {
+        int32_t inline_[SMALL];
+        int32_t *heap;
+    } u;
 } Set;
 
+/* first and nports go straight to the caller's arrays: a lookup is 112 bytes */
 typedef struct {
     int64_t step, last, prev, next; /* prev/next: the list of its base, -1 at the ends */
-    int64_t first, nports;          /* its first query; how many ports it used */
-    int found, tc;                  /* tc: a truncated answer came (TCP may follow) */
     Set ports, replied, asked;      /* asked/replied: the types of the current step */
+    uint8_t found, tc;              /* tc: a truncated answer came (TCP may follow) */
 } Lookup;
 
-static inline int32_t *set_items(Set *s) { return s->heap ? s->heap : s->inline_; }
+static inline int32_t *set_items(Set *s) { return s->cap ? s->u.heap : s->u.inline_; }
 
 static inline int set_has(Set *s, int32_t v)
 {
@@ -50,19 +54,20 @@ static int set_add(Set *s, int32_t v)
 {
     if (set_has(s, v))
         return 1;
-    if (s->n == SMALL && s->heap == NULL) {
-        s->heap = malloc(2 * SMALL * sizeof *s->heap);
-        if (s->heap == NULL)
+    if (s->n == SMALL && s->cap == 0) {
+        int32_t *heap = malloc(2 * SMALL * sizeof *heap);
+        if (heap == NULL)
             return 0;
-        memcpy(s->heap, s->inline_, sizeof s->inline_);
+        memcpy(heap, s->u.inline_, sizeof s->u.inline_);
+        s->u.heap = heap;
         s->cap = 2 * SMALL;
-    } else if (s->heap != NULL && s->n == s->cap) {
+    } else if (s->cap != 0 && s->n == s->cap) {
         if (s->cap > INT32_MAX / 2)
             return 0;
-        int32_t *bigger = realloc(s->heap, (size_t)(2 * s->cap) * sizeof *bigger);
+        int32_t *bigger = realloc(s->u.heap, (size_t)(2 * s->cap) * sizeof *bigger);
         if (bigger == NULL)
             return 0;
-        s->heap = bigger;
+        s->u.heap = bigger;
         s->cap *= 2;
     }
     set_items(s)[s->n++] = v;
@@ -71,9 +76,9 @@ static int set_add(Set *s, int32_t v)
 
 static void set_free(Set *s)
 {
-    free(s->heap);
-    s->heap = NULL;
-    s->n = 0;
+    if (s->cap != 0)
+        free(s->u.heap);
+    s->cap = s->n = 0;
 }
 
 typedef struct {
@@ -198,7 +203,7 @@ int64_t group_lookups(const int64_t *client, const int64_t *rset, const int64_t 
             Lookup *l = &st.lk[cur];
             memset(l, 0, sizeof *l);
             l->step = at;
-            l->first = q;
+            first[cur] = q;
             l->next = -1;
             l->prev = st.tail[base[0]];
             if (l->prev >= 0)
@@ -218,7 +223,7 @@ int64_t group_lookups(const int64_t *client, const int64_t *rset, const int64_t 
             err = -1;
             goto done;
         }
-        l->nports = l->ports.n;
+        nports[cur] = l->ports.n;
         l->found = l->found || (flags[q] & Q_FOUND) != 0;
         l->tc = l->tc || (flags[q] & Q_TC) != 0;
         lookup_of[q] = cur;
@@ -226,8 +231,6 @@ int64_t group_lookups(const int64_t *client, const int64_t *rset, const int64_t 
 done:
     if (st.lk != NULL)
         for (int64_t i = 0; i < made; i++) {
-            first[i] = st.lk[i].first;
-            nports[i] = st.lk[i].nports;
             set_free(&st.lk[i].ports);
             set_free(&st.lk[i].replied);
             set_free(&st.lk[i].asked);
