@@ -14,6 +14,7 @@
  *   group_lookups()        the lookup of each query for dnspcap.lookups (_lookups.c)
  *   group_order()          the rows of each lookup in turn, for dnspcap.lookuptable (_lookups.c)
  *   lookup_signs()         the resolver signs of A/AAAA pairs, for dnspcap.lookuptable
+ *   lookup_sums()          what each lookup's queries add up to, for dnspcap.lookuptable
  */
 #include "_kernel.h"
 
@@ -1246,6 +1247,76 @@ fail:
     return NULL;
 }
 
+/* ---- lookup_sums() -------------------------------------------------------------------- */
+
+static const Arg SUMS_ARGS[] = {
+    {"lookup", A_I64, 1, 0, RO},  {"name", A_I64, 1, 0, RO},      {"q_ns", A_I64, 1, 0, RO},
+    {"last_ns", A_I64, 1, 0, RO}, {"r_ns", A_I64, 1, 0, RO},      {"states", A_U8, 1, 0, RO},
+    {"attempts", A_I64, 1, 0, RO}, {"any_name", A_INT, 0, 0, RO}, {"order", A_I64, 1, 0, RO},
+};
+#define SUMS_NARGS 9
+
+static PyObject *kernel_lookup_sums(PyObject *Py_UNUSED(self), PyObject *const *args,
+                                    Py_ssize_t nargs)
+{
+    Py_buffer v[SUMS_NARGS];
+    int64_t sc[SUMS_NARGS];
+    PyObject *numpy = NULL, *out = NULL;
+    int64_t *acc = NULL;
+    Py_buffer ov;
+    ov.obj = NULL;
+    if (parse_args("lookup_sums", args, nargs, SUMS_ARGS, SUMS_NARGS, v, sc) < 0)
+        return NULL;
+    int64_t n = length(&v[0]), nlk = length(&v[8]);
+    for (int k = 1; k <= 6; k++)
+        if (length(&v[k]) != n) {
+            PyErr_Format(PyExc_ValueError, "lookup_sums: %s has %lld entries, lookup %lld",
+                         SUMS_ARGS[k].name, (long long)length(&v[k]), (long long)n);
+            goto fail;
+        }
+    if (nlk > INT64_MAX / 8 / LK_N || sc[7] < 0 || sc[7] > 255) {
+        PyErr_SetString(PyExc_ValueError, "lookup_sums: too many lookups, or any_name is not "
+                                          "a byte");
+        goto fail;
+    }
+    if (within("lookup_sums", &v[0], 0, nlk, "lookup") < 0 ||
+        within("lookup_sums", &v[8], 0, nlk, "order") < 0)
+        goto fail;
+    acc = PyMem_Malloc((size_t)(nlk * LK_N + 1) * sizeof *acc);
+    if (acc == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    numpy = PyImport_ImportModule("numpy");
+    if (numpy == NULL)
+        goto fail;
+    out = PyObject_CallMethod(numpy, "empty", "(Ls)", (long long)(LK_N * nlk), "int64");
+    if (out == NULL)
+        goto fail;
+    static const Arg out_arg = {"sums", A_I64, 1, 0, RW};
+    if (get_array(out, &out_arg, &ov) < 0) {
+        ov.obj = NULL;
+        goto fail;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    lookup_sums(v[0].buf, v[1].buf, v[2].buf, v[3].buf, v[4].buf, v[5].buf, v[6].buf, n,
+                sc[7], v[8].buf, nlk, acc, ov.buf);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&ov);
+    PyMem_Free(acc);
+    Py_DECREF(numpy);
+    release_all(v, SUMS_NARGS);
+    return out;
+fail:
+    if (ov.obj != NULL)
+        PyBuffer_Release(&ov);
+    PyMem_Free(acc);
+    Py_XDECREF(out);
+    Py_XDECREF(numpy);
+    release_all(v, SUMS_NARGS);
+    return NULL;
+}
+
 /* ---- module --------------------------------------------------------------------------- */
 
 static PyMethodDef kernel_methods[] = {
@@ -1291,6 +1362,10 @@ static PyMethodDef kernel_methods[] = {
      "musl_gap, kind, nlk, nsigns)\n--\n\n"
      "How often each lookup shows each resolver sign in its A/AAAA pairs: "
      "counts[sign * nlk + lookup]; see dnspcap.lookuptable and dnspcap/_lookups.c."},
+    {"lookup_sums", (PyCFunction)(void (*)(void))kernel_lookup_sums, METH_FASTCALL,
+     "lookup_sums(lookup, name, q_ns, last_ns, r_ns, states, attempts, any_name, order)\n--\n\n"
+     "What each lookup's queries add up to: LK_N rows of len(order) (sums[LK_X * len(order) "
+     "+ k] for lookup order[k]); see dnspcap.lookuptable and dnspcap/_lookups.c."},
     {"pair_assign", (PyCFunction)(void (*)(void))kernel_pair_assign, METH_FASTCALL,
      "pair_assign(<14 message columns>, order, retry_ns, txn, kind)\n--\n\n"
      "Number each message's transaction (in order of first message); returns how many. "
@@ -1332,6 +1407,9 @@ static const struct {
     CONST(HASH_C1), CONST(HASH_C2), CONST(Q_REPLIED), CONST(Q_FOUND), CONST(Q_TCP), CONST(Q_TC),
     CONST(LS_REOPEN), CONST(LS_TWO_SOCKETS), CONST(LS_TCP_PIPELINED), CONST(LS_SAME_ID),
     CONST(LS_NEAR_ID), CONST(LS_RANDOM_ID), CONST(LS_SEQUENTIAL), CONST(LS_N),
+    CONST(LK_FIRST), CONST(LK_LAST), CONST(LK_SEEN), CONST(LK_FINAL_START), CONST(LK_END),
+    CONST(LK_LAST_SENT), CONST(LK_QUERIES), CONST(LK_SEARCH), CONST(LK_RETRANSMISSIONS),
+    CONST(LK_SIZE), CONST(LK_N),
 };
 #undef CONST
 #undef SIGNED

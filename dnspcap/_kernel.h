@@ -228,6 +228,21 @@ void lookup_signs(const int64_t *rows, const uint8_t *aaaa, int64_t m, const int
                   const uint8_t *tcp, int64_t window, int64_t musl_gap, const int64_t *kind,
                   int64_t nlk, int64_t *counts);
 
+/* What each lookup's queries add up to (see dnspcap.lookuptable.lookup_table), in one pass
+ * over the queries in their order, into acc (nlk * LK_N entries of scratch); then out gets
+ * LK_N rows of nlk, row LK_X at out + LK_X * nlk, lookup order[k] in column k. A query is
+ * of the final name when its name is that of its lookup's last query; the states bits of
+ * the others count only where any_name has them. The caller checks that every lookup[]
+ * and order[] is within [0, nlk); a lookup without queries keeps first = last = -1. */
+enum {
+    LK_FIRST, LK_LAST, LK_SEEN, LK_FINAL_START, LK_END, LK_LAST_SENT, LK_QUERIES, LK_SEARCH,
+    LK_RETRANSMISSIONS, LK_SIZE, LK_N
+};
+void lookup_sums(const int64_t *lookup, const int64_t *name, const int64_t *q_ns,
+                 const int64_t *last_ns, const int64_t *r_ns, const uint8_t *states,
+                 const int64_t *attempts, int64_t n, int64_t any_name, const int64_t *order,
+                 int64_t nlk, int64_t *acc, int64_t *out);
+
 /* Transaction number of each message (see dnspcap.pairing). */
 /* ---- pairing (_pair.c) ---------------------------------------------------------------- */
 

@@ -135,6 +135,18 @@ def lookup_signs(
     nsigns: int,
     /,
 ) -> _I64: ...
+def lookup_sums(
+    lookup: _I64,
+    name: _I64,
+    q_ns: _I64,
+    last_ns: _I64,
+    r_ns: _I64,
+    states: _U8,
+    attempts: _I64,
+    any_name: int,
+    order: _I64,
+    /,
+) -> _I64: ...
 def pair_assign(
     qr: _B,
     file: _Code,

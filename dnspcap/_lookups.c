@@ -19,22 +19,26 @@
 
 #include <stdlib.h>
 
-#define SMALL 3 /* ports and replied types kept inline before a lookup's set spills to the heap */
+#define SMALL 4 /* ports and replied types kept inline before a lookup's set spills to the heap */
 
+/* A small set of ints: inline while it has at most SMALL, else on the heap (cap > 0); a
+ * lookup has three, and there is one lookup per few queries, so they are kept small. */
 typedef struct {
-    int32_t n, cap;
-    int32_t inline_[SMALL];
-    int32_t *heap; /* NULL while n <= SMALL */
+    int32_t n, cap; /* cap: 0 while inline */
+    union {
+        int32_t inline_[SMALL];
+        int32_t *heap;
+    } u;
 } Set;
 
+/* first and nports go straight to the caller's arrays: a lookup is 112 bytes */
 typedef struct {
     int64_t step, last, prev, next; /* prev/next: the list of its base, -1 at the ends */
-    int64_t first, nports;          /* its first query; how many ports it used */
-    int found, tc;                  /* tc: a truncated answer came (TCP may follow) */
     Set ports, replied, asked;      /* asked/replied: the types of the current step */
+    uint8_t found, tc;              /* tc: a truncated answer came (TCP may follow) */
 } Lookup;
 
-static inline int32_t *set_items(Set *s) { return s->heap ? s->heap : s->inline_; }
+static inline int32_t *set_items(Set *s) { return s->cap ? s->u.heap : s->u.inline_; }
 
 static inline int set_has(Set *s, int32_t v)
 {
@@ -50,19 +54,20 @@ static int set_add(Set *s, int32_t v)
 {
     if (set_has(s, v))
         return 1;
-    if (s->n == SMALL && s->heap == NULL) {
-        s->heap = malloc(2 * SMALL * sizeof *s->heap);
-        if (s->heap == NULL)
+    if (s->n == SMALL && s->cap == 0) {
+        int32_t *heap = malloc(2 * SMALL * sizeof *heap);
+        if (heap == NULL)
             return 0;
-        memcpy(s->heap, s->inline_, sizeof s->inline_);
+        memcpy(heap, s->u.inline_, sizeof s->u.inline_);
+        s->u.heap = heap;
         s->cap = 2 * SMALL;
-    } else if (s->heap != NULL && s->n == s->cap) {
+    } else if (s->cap != 0 && s->n == s->cap) {
         if (s->cap > INT32_MAX / 2)
             return 0;
-        int32_t *bigger = realloc(s->heap, (size_t)(2 * s->cap) * sizeof *bigger);
+        int32_t *bigger = realloc(s->u.heap, (size_t)(2 * s->cap) * sizeof *bigger);
         if (bigger == NULL)
             return 0;
-        s->heap = bigger;
+        s->u.heap = bigger;
         s->cap *= 2;
     }
     set_items(s)[s->n++] = v;
@@ -71,9 +76,9 @@ static int set_add(Set *s, int32_t v)
 
 static void set_free(Set *s)
 {
-    free(s->heap);
-    s->heap = NULL;
-    s->n = 0;
+    if (s->cap != 0)
+        free(s->u.heap);
+    s->cap = s->n = 0;
 }
 
 typedef struct {
@@ -198,7 +203,7 @@ int64_t group_lookups(const int64_t *client, const int64_t *rset, const int64_t 
             Lookup *l = &st.lk[cur];
             memset(l, 0, sizeof *l);
             l->step = at;
-            l->first = q;
+            first[cur] = q;
             l->next = -1;
             l->prev = st.tail[base[0]];
             if (l->prev >= 0)
@@ -218,7 +223,7 @@ int64_t group_lookups(const int64_t *client, const int64_t *rset, const int64_t 
             err = -1;
             goto done;
         }
-        l->nports = l->ports.n;
+        nports[cur] = l->ports.n;
         l->found = l->found || (flags[q] & Q_FOUND) != 0;
         l->tc = l->tc || (flags[q] & Q_TC) != 0;
         lookup_of[q] = cur;
@@ -226,8 +231,6 @@ int64_t group_lookups(const int64_t *client, const int64_t *rset, const int64_t 
 done:
     if (st.lk != NULL)
         for (int64_t i = 0; i < made; i++) {
-            first[i] = st.lk[i].first;
-            nports[i] = st.lk[i].nports;
             set_free(&st.lk[i].ports);
             set_free(&st.lk[i].replied);
             set_free(&st.lk[i].asked);
@@ -302,4 +305,52 @@ void lookup_signs(const int64_t *rows, const uint8_t *aaaa, int64_t m, const int
             }
         s = e;
     }
+}
+
+void lookup_sums(const int64_t *lookup, const int64_t *name, const int64_t *q_ns,
+                 const int64_t *last_ns, const int64_t *r_ns, const uint8_t *states,
+                 const int64_t *attempts, int64_t n, int64_t any_name, const int64_t *order,
+                 int64_t nlk, int64_t *acc, int64_t *out)
+{
+    /* a lookup's sums side by side (acc[lookup * LK_N + LK_X]): the queries come by client
+     * then time, numbered so that each lookup's are near one another, so its sums stay in
+     * cache */
+    for (int64_t k = 0; k < nlk; k++) {
+        int64_t *o = acc + k * LK_N;
+        o[LK_FIRST] = o[LK_LAST] = -1;
+        o[LK_FINAL_START] = INT64_MAX;
+        o[LK_END] = o[LK_LAST_SENT] = INT64_MIN;
+        o[LK_SEEN] = o[LK_QUERIES] = o[LK_SEARCH] = o[LK_RETRANSMISSIONS] = o[LK_SIZE] = 0;
+    }
+    /* first: where each lookup starts; last: its last query, whose name is the final one */
+    for (int64_t q = 0; q < n; q++) {
+        int64_t *o = acc + lookup[q] * LK_N;
+        if (o[LK_FIRST] < 0)
+            o[LK_FIRST] = q;
+        o[LK_LAST] = q;
+    }
+    for (int64_t q = 0; q < n; q++) {
+        int64_t *o = acc + lookup[q] * LK_N, a = attempts[q], more = wsub(a, 1);
+        int is_final = name[q] == name[o[LK_LAST]];
+        o[LK_SEEN] |= is_final ? states[q] : (states[q] & any_name);
+        if (is_final && q_ns[q] < o[LK_FINAL_START])
+            o[LK_FINAL_START] = q_ns[q];
+        /* the last message: the response, or for an unanswered query its last attempt */
+        int64_t e = r_ns[q] == INT64_MIN ? q_ns[q] : r_ns[q];
+        if (last_ns[q] > e)
+            e = last_ns[q];
+        if (e > o[LK_END])
+            o[LK_END] = e;
+        if (last_ns[q] > o[LK_LAST_SENT])
+            o[LK_LAST_SENT] = last_ns[q];
+        o[LK_QUERIES] = wadd(o[LK_QUERIES], a);
+        if (!is_final)
+            o[LK_SEARCH] = wadd(o[LK_SEARCH], a);
+        o[LK_RETRANSMISSIONS] = wadd(o[LK_RETRANSMISSIONS], more > 0 ? more : 0);
+        o[LK_SIZE]++;
+    }
+    /* out: a row per sum, the lookups in the order given */
+    for (int64_t k = 0; k < nlk; k++)
+        for (int64_t x = 0; x < LK_N; x++)
+            out[x * nlk + k] = acc[order[k] * LK_N + x];
 }

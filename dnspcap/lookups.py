@@ -33,7 +33,7 @@ import pandas as pd
 import pyarrow as pa
 
 from . import heap
-from ._kernel import group_lookups
+from ._kernel import group_lookups, group_order
 from .categorical import coded, is_text
 from .fast import check_constants
 from .lookuptable import NEW_ROUND_S, lookup_table
@@ -88,8 +88,7 @@ def queries(transactions: pd.DataFrame) -> Queries:
     rows = np.flatnonzero(has_q)
     ts = transactions["query_ts"].to_numpy("datetime64[ns]").view(np.int64)
     client, clients = coded(transactions["client"], rows)
-    # by client, then time (ties in row order); codes as narrow as they fit sort faster
-    by_client = np.lexsort((ts[rows], client.astype(np.min_scalar_type(len(clients)))))
+    by_client = _by_client(client, len(clients), ts[rows])
     order, client = rows[by_client], client[by_client]
     name, names = coded(transactions["qname"], order)
     qtype, qtypes = coded(transactions["qtype"], order)
@@ -111,6 +110,15 @@ def queries(transactions: pd.DataFrame) -> Queries:
         answered & tc, records, noerror, is_text(status, order, "pending"),
         is_text(status, order, "unanswered"),
     )  # fmt: skip
+
+
+def _by_client(client: np.ndarray, n_clients: int, ts: np.ndarray) -> np.ndarray:
+    """The positions by client, then time (ties in position order). pair() numbers the
+    transactions in time order, so mostly that is a counting sort by client (group_order);
+    else a sort on both (codes as narrow as they fit sort faster)."""
+    if np.all(ts[1:] >= ts[:-1]):
+        return group_order(client, n_clients)
+    return np.lexsort((ts, client.astype(np.min_scalar_type(n_clients))))
 
 
 def _code(values: list[str], text: str) -> int:
@@ -213,6 +221,10 @@ class Grouping(NamedTuple):
     lookup_of: np.ndarray  # per query, its lookup (numbered in the order they start)
     bases: pa.LargeStringArray  # per lookup, its base name
     sockets: np.ndarray  # per lookup, how many ports its queries came from
+    # per query, its lookup numbered in the order the pass made them: the order of their
+    # first query in q, so a pass over q meets them nearly in turn (dnspcap.lookuptable)
+    made: np.ndarray
+    by_start: np.ndarray  # per lookup (in the order they start), its number in made
 
 
 def group(q: Queries, search: dict[str, list[str]]) -> Grouping:
@@ -247,11 +259,12 @@ def group(q: Queries, search: dict[str, list[str]]) -> Grouping:
     # number the lookups by start (their first query), ties in the order they were made
     n_lk = len(first)
     rank = np.empty(n_lk, np.int64)
-    rank[np.argsort(q.ts[first], kind="stable")] = np.arange(n_lk)
+    by_start = np.argsort(q.ts[first], kind="stable")
+    rank[by_start] = np.arange(n_lk)
     first_base, ranked_sockets = np.empty(n_lk, np.int64), np.empty(n_lk, np.int64)
     first_base[rank] = r.base[r.start[rset[first]]]
     ranked_sockets[rank] = sockets
-    return Grouping(rank[made], r.bases.take(first_base), ranked_sockets)
+    return Grouping(rank[made], r.bases.take(first_base), ranked_sockets, made, by_start)
 
 
 def _dense(key: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray]:

@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._kernel import group_order, lookup_signs
+from ._kernel import group_order, lookup_signs, lookup_sums
 from .categorical import pack
 from .fast import check_constants
 from .names import text_array
@@ -72,34 +72,47 @@ check_constants(
     ("LS_REOPEN", "LS_TWO_SOCKETS", "LS_TCP_PIPELINED", "LS_SAME_ID", "LS_NEAR_ID",
      "LS_RANDOM_ID", "LS_SEQUENTIAL", "LS_N"),
 )  # fmt: skip
-_NAT = np.iinfo(np.int64).min
+# The rows of what lookup_sums (C) adds up per lookup, in the order of its LK_ codes: its
+# first and last query, the _STATES bits seen, when the final name was first asked, the
+# last message, the last attempt, queries, search queries, retransmissions, transactions.
+LK_FIRST, LK_LAST, LK_SEEN, LK_FINAL_START, LK_END, LK_LAST_SENT, LK_QUERIES = range(7)
+LK_SEARCH, LK_RETRANSMISSIONS, LK_SIZE, LK_N = 7, 8, 9, 10
+check_constants(
+    __name__, globals(),
+    ("LK_FIRST", "LK_LAST", "LK_SEEN", "LK_FINAL_START", "LK_END", "LK_LAST_SENT",
+     "LK_QUERIES", "LK_SEARCH", "LK_RETRANSMISSIONS", "LK_SIZE", "LK_N"),
+)  # fmt: skip
 # glibc's next round after a timeout (new sockets, the next nameserver) comes a whole
 # timeout after the last query; no resolver waits less than this
 NEW_ROUND_S = 0.9
 
 
-def _gap_sums(gaps: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: the sum of its retry gaps, and its first gap (NaN without one)."""
-    arr = pa.chunked_array(gaps.array._pa_array).combine_chunks() if len(gaps) else None
-    n = len(gaps)
+def _retries(
+    retry_gaps: pd.Series, pos: np.ndarray, q_ns: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For the transactions at positions pos (first attempts at q_ns): when their last
+    attempt went out; and which of them were retried (positions into pos), with their
+    first retry gap.
+
+    Few transactions are retried, so the gaps are summed for those alone (in order, as
+    numpy.bincount sums them) and looked up through a table of their slots."""
+    arr = pa.chunked_array(retry_gaps.array._pa_array).combine_chunks() if len(pos) else None
     if arr is None or len(arr) == 0:
-        return np.zeros(n), np.full(n, np.nan)
+        return q_ns.copy(), np.zeros(0, np.int64), np.zeros(0)
     values = pc.list_flatten(arr).to_numpy(zero_copy_only=False)
     parent = pc.list_parent_indices(arr).to_numpy(zero_copy_only=False)
-    sums = np.bincount(parent, weights=values, minlength=n)
-    first = np.full(n, np.nan)
-    starts = np.r_[True, parent[1:] != parent[:-1]] if len(parent) else parent.astype(bool)
-    first[parent[starts]] = values[starts]
-    return sums, first
-
-
-def _last_attempts(
-    retry_gaps: pd.Series, pos: np.ndarray, q_ns: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """For the transactions at positions pos (first attempts at q_ns): when their last
-    attempt went out, and their first retry gap (NaN without one)."""
-    gap_sums, first_gaps = _gap_sums(retry_gaps)
-    return q_ns + (gap_sums[pos] * 1e9).round().astype(np.int64), first_gaps[pos]
+    new = np.ones(len(parent), np.bool_)
+    new[1:] = parent[1:] != parent[:-1]
+    starts = np.flatnonzero(new)
+    sums = np.bincount(np.cumsum(new) - 1, weights=values)
+    slot = np.full(len(arr), -1, np.int32)  # of each transaction among the retried ones
+    slot[parent[starts]] = np.arange(len(starts), dtype=np.int32)
+    k = slot[pos]
+    retried = np.flatnonzero(k >= 0)
+    k = k[retried]
+    last_ns = q_ns.copy()
+    last_ns[retried] += (sums[k] * 1e9).round().astype(np.int64)
+    return last_ns, retried, values[starts][k]
 
 
 def _code(values: list[str], text: str) -> int:
@@ -111,21 +124,21 @@ def lookup_table(tx: pd.DataFrame, q: Queries, grouping: Grouping) -> pd.DataFra
     0, in the order of the table)."""
     lookup_of, bases = grouping.lookup_of, grouping.bases
     n_lk = len(bases)
-    # the transactions of each lookup, in the order the grouping pass met them (query time:
-    # a lookup is one client's, and q is by client then time)
-    order = group_order(lookup_of, n_lk)
-    by = lookup_of[order]
-    sizes = np.bincount(by, minlength=n_lk).astype(np.int64)
-    starts = np.cumsum(sizes) - sizes
-    last = starts + sizes - 1
-    pos = q.at[order]  # positions in tx
-    name, q_ns, port, tcp = q.name[order], q.ts[order], q.port[order], q.tcp[order]
-    r_ns = tx["response_ts"].to_numpy("datetime64[ns]").view(np.int64)[pos]
-    final = name[last]
-    is_final = name == final[by]
-    attempts = tx["attempts"].to_numpy()[pos].astype(np.int64)  # gathered narrow, then widened
-    last_ns, first_gap = _last_attempts(tx["retry_gaps"], pos, q_ns)
-    seen = _any(starts, _states(q)[order], is_final)
+    # per query (in q's order: gathering every column into lookup order costs more than
+    # the sums that need it), then summed per lookup in one pass (lookup_sums, C)
+    r_ns = tx["response_ts"].to_numpy("datetime64[ns]").view(np.int64)[q.at]
+    last_ns, retried, first_gap = _retries(tx["retry_gaps"], q.at, q.ts)
+    attempts = np.asarray(tx["attempts"].to_numpy()[q.at], np.int64)
+    tcp_bit = 1 << _STATES.index("tcp")
+    # summed by the lookups' numbers in the order made (met nearly in turn), then put in
+    # the table's order
+    made, by_start = grouping.made, grouping.by_start
+    sums = lookup_sums(
+        made, q.name, q.ts, last_ns, r_ns, _states(q), attempts, tcp_bit, by_start
+    ).reshape(LK_N, n_lk)
+    del attempts
+    first, sizes = sums[LK_FIRST], sums[LK_SIZE]
+    seen = _Seen(*((sums[LK_SEEN] >> i & 1).astype(bool) for i in range(len(_STATES))))
     outcome = np.select(
         [
             seen.records,
@@ -137,15 +150,12 @@ def lookup_table(tx: pd.DataFrame, q: Queries, grouping: Grouping) -> pd.DataFra
         [OUTCOMES.index(o) for o in ("answered", "nxdomain", "no_data", "pending", "timed_out")],
         default=OUTCOMES.index("failed"),
     )
-    start = q_ns[starts]  # a lookup's transactions are in time order
-    final_start = _reduce(np.minimum, np.where(is_final, q_ns, np.iinfo(np.int64).max), starts)
-    # the last message: the response, or for an unanswered query its last attempt
-    end = _reduce(np.maximum, np.maximum(last_ns, np.where(r_ns == _NAT, q_ns, r_ns)), starts)
-    qtype = q.qtype[order]
+    start = q.ts[first]  # a lookup's transactions are in time order
     signs = _sign_counts(
-        by, name, qtype, q.qtypes, port, tx["id"].to_numpy()[pos].astype(np.int64), q_ns,
-        last_ns, r_ns, first_gap, tcp, n_lk,
-    )  # fmt: skip
+        made, q.name, q.qtype, q.qtypes, q.port, tx["id"].to_numpy()[q.at].astype(np.int64),
+        q.ts, last_ns, r_ns, retried, first_gap, q.tcp, n_lk,
+    )[:, by_start]  # fmt: skip
+    del r_ns, retried, first_gap
     resolver, evidence = _resolvers(signs)
     musl = resolver == RESOLVERS.index("musl")
     # musl fails the whole lookup (EAI_AGAIN) when one of its questions timed out, though
@@ -159,32 +169,38 @@ def lookup_table(tx: pd.DataFrame, q: Queries, grouping: Grouping) -> pd.DataFra
     unusable = np.isin(outcome, [OUTCOMES.index("no_data"), OUTCOMES.index("failed")])
     used_tc = musl & seen.tc_records & ~seen.tcp & unusable
     outcome = np.where(used_tc, answered_code, outcome)
-    client = q.client[order[starts]]
+    client = q.client[first]
     used = np.flatnonzero(np.bincount(client, minlength=len(q.clients)))
     remap = np.zeros(len(q.clients), np.int64)
     remap[used] = np.arange(len(used))
+    # A wait is at least NEW_ROUND_S from a question's first attempt to its last, so only
+    # a lookup whose last attempt came that long after its start can have one
+    long = sums[LK_LAST_SENT] - start >= NEW_ROUND_S * 1e9
+    # the transactions of each lookup, in the order the grouping pass met them (query time:
+    # a lookup is one client's, and q is by client then time)
+    order = group_order(lookup_of, n_lk)
     return pd.DataFrame(
         {
             "client": pd.Categorical.from_codes(
                 remap[client], categories=pd.Index([q.clients[c] for c in used.tolist()])
             ),
             "name": _text_column(bases, []),
-            "final_name": _text_column(q.name_text.take(final), np.array([], object)),
+            "final_name": _text_column(
+                q.name_text.take(q.name[sums[LK_LAST]]), np.array([], object)
+            ),
             "outcome": pd.Categorical.from_codes(outcome, categories=pd.Index(OUTCOMES)),
             "start": pd.DatetimeIndex(start.astype("datetime64[ns]")).tz_localize("UTC"),
-            "duration": (end - start) / 1e9,
-            "search_time": (final_start - start) / 1e9,
-            "queries": _sum(attempts, starts, last),
+            "duration": (sums[LK_END] - start) / 1e9,
+            "search_time": (sums[LK_FINAL_START] - start) / 1e9,
+            "queries": sums[LK_QUERIES],
             "transactions": sizes,
-            "search_queries": _sum(np.where(is_final, 0, attempts), starts, last),
-            "retransmissions": _sum(np.maximum(attempts - 1, 0), starts, last),
-            "time_lost_to_retries": _time_lost(by, starts, name, qtype, q_ns, last_ns, n_lk),
+            "search_queries": sums[LK_SEARCH],
+            "retransmissions": sums[LK_RETRANSMISSIONS],
+            "time_lost_to_retries": _time_lost(lookup_of, long, q, last_ns, n_lk),
             "sockets": grouping.sockets,
             "resolver": pd.Categorical.from_codes(resolver, categories=pd.Index(RESOLVERS)),
             "resolver_evidence": _text_column(evidence, []),
-            "transactions_index": list_column(
-                pos if q.row is q.at else q.row[order], sizes, pa.int64()
-            ),
+            "transactions_index": list_column(q.row[order], sizes, pa.int64()),
         }
     )
 
@@ -221,21 +237,9 @@ def _states(q: Queries) -> np.ndarray:
     return out
 
 
-def _any(starts: np.ndarray, states: np.ndarray, is_final: np.ndarray) -> _Seen:
-    tcp = np.uint8(1 << _STATES.index("tcp"))
-    lk = _reduce(np.bitwise_or, np.where(is_final, states, states & tcp), starts)
-    return _Seen(*((lk >> i & 1).astype(bool) for i in range(len(_STATES))))
-
-
 def _reduce(ufunc: np.ufunc, values: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """ufunc over each lookup's run of rows (every lookup has one)."""
     return np.asarray(ufunc.reduceat(values, starts)) if len(starts) else values[:0]
-
-
-def _sum(values: np.ndarray, starts: np.ndarray, last: np.ndarray) -> np.ndarray:
-    """The sum of each lookup's run of rows (int64), from one running sum."""
-    total = np.cumsum(values, dtype=np.int64)
-    return np.asarray(total[last] - total[starts] + values[starts], np.int64)
 
 
 def _text_column(text: pa.LargeStringArray, empty: object) -> object:
@@ -245,21 +249,13 @@ def _text_column(text: pa.LargeStringArray, empty: object) -> object:
 
 
 def _time_lost(
-    by: np.ndarray,
-    starts: np.ndarray,
-    name: np.ndarray,
-    qtype: np.ndarray,
-    q_ns: np.ndarray,
-    last_ns: np.ndarray,
-    n_lk: int,
+    lookup: np.ndarray, long: np.ndarray, q: Queries, last_ns: np.ndarray, n_lk: int
 ) -> np.ndarray:
-    """Per lookup, seconds lost waiting for retries (see _retry_spans and _waiting)."""
-    # A wait is at least NEW_ROUND_S from a question's first attempt to its last, so only
-    # a lookup whose last attempt came that long after its start can have one: most
-    # lookups are over in milliseconds, and only the rows of the others are grouped.
-    long = _reduce(np.maximum, last_ns, starts) - q_ns[starts] >= NEW_ROUND_S * 1e9
-    rows = np.flatnonzero(long[by])
-    spans = _retry_spans(by[rows], name[rows], qtype[rows], q_ns[rows], last_ns[rows])
+    """Per lookup, seconds lost waiting for retries (see _retry_spans and _waiting). Only
+    the queries of lookups that took long enough to have a wait (long) are looked at: most
+    lookups are over in milliseconds."""
+    rows = np.flatnonzero(long[lookup])
+    spans = _retry_spans(lookup[rows], q.name[rows], q.qtype[rows], q.ts[rows], last_ns[rows])
     return _waiting(*spans, n_lk)
 
 
@@ -317,32 +313,51 @@ def _sign_counts(
     q_ns: np.ndarray,
     last_ns: np.ndarray,
     r_ns: np.ndarray,
+    retried: np.ndarray,
     first_gap: np.ndarray,
     tcp: np.ndarray,
     n_lk: int,
 ) -> np.ndarray:
     """How often each lookup shows each resolver sign: a row per sign of _SIGN_NAMES, a
-    column per lookup.
+    column per lookup (lookup: per query, its lookup, at best numbered in the order of the
+    queries: see below).
 
     The A and AAAA of one name in one lookup, every A with every AAAA: asked together
     (one socket or two, and how their IDs relate), or in turn on one socket (the second
     only once the first was answered: glibc after a timeout switches itself to this).
     That pass is C (``lookup_signs`` in dnspcap/_lookups.c) over the pairs' rows sorted
-    by lookup and name, A first; the retry signs are the first retry's gap.
+    by lookup and name, A first; the retry signs are the first retry's gap (first_gap, of
+    the rows retried).
     """
-    rows = np.flatnonzero((qtype == _code(qtypes, "A")) | (qtype == _code(qtypes, "AAAA")))
-    aaaa = qtype[rows] == _code(qtypes, "AAAA")
-    # rows come by lookup: a sort of short runs
-    order = np.argsort(pack(lookup[rows], name[rows]) * 2 + aaaa, kind="stable")
+    a_code, aaaa_code = _code(qtypes, "A"), _code(qtypes, "AAAA")
+    rows = np.flatnonzero((qtype == a_code) | (qtype == aaaa_code))
+    aaaa = qtype[rows] == aaaa_code
+    # lookups numbered in the order of their first query: by lookup and name the rows are
+    # nearly sorted already, and stay near one another (the C pass reads the arrays at rows)
+    by_name = np.argsort(_pair_key(lookup[rows], name[rows], aaaa), kind="stable")
     kind = np.array([_SIGN_NAMES.index(k) for k in _PAIR_SIGNS], np.int64)
     counts = lookup_signs(
-        rows[order], aaaa[order], lookup, name, q_ns, last_ns, r_ns, port, msg_id, tcp,
+        rows[by_name], aaaa[by_name], lookup, name, q_ns, last_ns, r_ns, port, msg_id, tcp,
         PAIR_WINDOW_NS, MUSL_ID_GAP, kind, n_lk, len(_SIGN_NAMES),
     ).reshape(len(_SIGN_NAMES), n_lk)  # fmt: skip
     for sign, (lo, hi) in (("retry_5s", GLIBC_RETRY_S), ("retry_2_5s", MUSL_RETRY_S)):
-        hit = (first_gap >= lo) & (first_gap <= hi)
+        hit = retried[(first_gap >= lo) & (first_gap <= hi)]
         counts[_SIGN_NAMES.index(sign)] += np.bincount(lookup[hit], minlength=n_lk)
     return counts
+
+
+def _pair_key(lookup: np.ndarray, name: np.ndarray, aaaa: np.ndarray) -> np.ndarray:
+    """One int64 per row that sorts as (lookup, name, aaaa) do, built in place in the
+    arrays given (fewer million-row temporaries than pack() makes); pack() when it would
+    not fit."""
+    width = 2 * (int(name.max()) + 1) if len(name) else 2
+    if len(lookup) and int(lookup.max()) >= (1 << 62) // width:
+        return np.asarray(pack(lookup, name) * 2 + aaaa, np.int64)
+    lookup *= width
+    name *= 2
+    lookup += name
+    lookup += aaaa
+    return lookup
 
 
 def _resolvers(counts: np.ndarray) -> tuple[np.ndarray, pa.LargeStringArray]:

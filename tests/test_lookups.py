@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -395,9 +396,9 @@ def test_sign_counts_are_those_of_every_a_aaaa_pair(
     nat = np.iinfo(np.int64).min
     r_ns = np.array([nat if r[7] is None else r[5] + r[7] for r in rows], np.int64)
     tcp = np.array([r[8] for r in rows], bool)
-    gap = np.full(len(rows), np.nan)
+    none = np.zeros(0, np.int64)
     counts = lt._sign_counts(
-        lookup, name, qtype, qtypes, port, msg_id, q_ns, last_ns, r_ns, gap, tcp, 3
+        lookup, name, qtype, qtypes, port, msg_id, q_ns, last_ns, r_ns, none, none, tcp, 3
     )
     want = np.zeros_like(counts)
     sign = lt._SIGN_NAMES.index
@@ -447,3 +448,123 @@ def test_lookup_signs_checks_its_indexes(
             two, two, two, two, two, two, np.zeros(2, bool), 1, 1, np.array(kind, np.int64),
             n_lk, 9,
         )  # fmt: skip
+
+
+_query = st.tuples(
+    st.integers(0, 3),  # lookup
+    st.integers(0, 2),  # name
+    st.integers(-5, 5),  # first attempt
+    st.integers(-5, 5),  # last attempt
+    st.one_of(st.none(), st.integers(-5, 5)),  # response
+    st.integers(0, 255),  # states
+    st.integers(0, 4),  # attempts
+)
+
+
+def _plain_sums(
+    rows: list[tuple[int, int, int, int, int | None, int, int]], nlk: int, any_name: int
+) -> list[list[int]]:
+    """What lookup_sums adds up per lookup (a column of LK_N values each), row by row."""
+    big, small = np.iinfo(np.int64).max, np.iinfo(np.int64).min
+    out = []
+    for lk in range(nlk):
+        qs = [i for i, r in enumerate(rows) if r[0] == lk]
+        if not qs:
+            out.append([-1, -1, 0, big, small, small, 0, 0, 0, 0])
+            continue
+        final = [rows[i][1] == rows[qs[-1]][1] for i in qs]
+        mine = [rows[i] for i in qs]
+        seen = 0
+        for r, f in zip(mine, final, strict=True):
+            seen |= r[5] if f else r[5] & any_name
+        out.append([
+            qs[0], qs[-1], seen, min(r[2] for r, f in zip(mine, final, strict=True) if f),
+            max(max(r[3], r[2] if r[4] is None else r[4]) for r in mine),
+            max(r[3] for r in mine), sum(r[6] for r in mine),
+            sum(r[6] for r, f in zip(mine, final, strict=True) if not f),
+            sum(max(r[6] - 1, 0) for r in mine), len(qs),
+        ])  # fmt: skip
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows=st.lists(_query, max_size=25), extra=st.integers(0, 2), data=st.data())
+def test_lookup_sums_agree_with_a_plain_loop(
+    rows: list[tuple[int, int, int, int, int | None, int, int]], extra: int, data: st.DataObject
+) -> None:
+    """The C pass adds up each lookup's queries as a loop over them would, the lookups in
+    the order asked for (one without queries keeps first = last = -1)."""
+    from dnspcap._kernel import lookup_sums
+    from dnspcap.lookuptable import LK_N
+
+    nlk = (max((r[0] for r in rows), default=-1) + 1) + extra
+    order = data.draw(st.permutations(range(nlk)))
+    nat = np.iinfo(np.int64).min
+
+    def col(i: int) -> np.ndarray:
+        return np.array([nat if r[i] is None else r[i] for r in rows], np.int64)
+
+    sums = lookup_sums(
+        col(0), col(1), col(2), col(3), col(4), col(5).astype(np.uint8), col(6), 0x80,
+        np.array(order, np.int64),
+    ).reshape(LK_N, nlk)  # fmt: skip
+    want = _plain_sums(rows, nlk, 0x80)
+    assert sums.T.tolist() == [want[k] for k in order]
+
+
+@pytest.mark.parametrize(
+    ("lookup", "order", "lengths", "any_name"),
+    [([0, 2], [0, 1], 2, 1), ([0, -1], [0, 1], 2, 1), ([0, 1], [0, 2], 2, 1),
+     ([0, 1], [0, 1], 3, 1), ([0, 1], [0, 1], 2, 256), ([0, 1], [0, 1], 2, -1)],
+)  # fmt: skip
+def test_lookup_sums_checks_its_arguments(
+    lookup: list[int], order: list[int], lengths: int, any_name: int
+) -> None:
+    from dnspcap._kernel import lookup_sums
+
+    some = np.zeros(lengths, np.int64)
+    with pytest.raises(ValueError):
+        lookup_sums(
+            np.array(lookup, np.int64), some, some, some, some, np.zeros(lengths, np.uint8),
+            some, any_name, np.array(order, np.int64),
+        )  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    clients=st.lists(st.integers(0, 3), max_size=40),
+    times=st.lists(st.integers(0, 5), max_size=40),
+    in_order=st.booleans(),
+)
+def test_queries_by_client_then_time(clients: list[int], times: list[int], in_order: bool) -> None:
+    """The counting sort taken for rows in time order is the lexsort it stands in for."""
+    from dnspcap.lookups import _by_client
+
+    n = min(len(clients), len(times))
+    client = np.array(clients[:n], np.int64)
+    ts = np.array(sorted(times[:n]) if in_order else times[:n], np.int64)
+    assert _by_client(client, 4, ts).tolist() == np.lexsort((ts, client)).tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(st.tuples(st.integers(0, 4), st.integers(0, 3), st.booleans()), max_size=30),
+    huge=st.booleans(),
+)
+def test_pair_key_sorts_as_lookup_name_aaaa(rows: list[tuple[int, int, bool]], huge: bool) -> None:
+    """Built in place it sorts as (lookup, name, aaaa); through pack(), when the lookups'
+    numbers are too wide for that, it still puts each (lookup, name) together, A first
+    (all lookup_signs needs)."""
+    from dnspcap.lookuptable import _pair_key
+
+    lookup = np.array([r[0] for r in rows], np.int64) + (2**61 if huge else 0)
+    name = np.array([r[1] for r in rows], np.int64)
+    aaaa = np.array([r[2] for r in rows], bool)
+    got = np.argsort(_pair_key(lookup.copy(), name.copy(), aaaa), kind="stable").tolist()
+    if not huge:
+        assert got == np.lexsort((aaaa, name, lookup)).tolist()
+    groups = [(int(lookup[i]), int(name[i])) for i in got]
+    starts = [k for k in range(len(got)) if k == 0 or groups[k] != groups[k - 1]]
+    assert len(starts) == len(set(groups))  # each (lookup, name) one run
+    for i, j in itertools.pairwise(got):
+        assert (lookup[i], name[i]) != (lookup[j], name[j]) or aaaa[i] <= aaaa[j]
