@@ -51,7 +51,7 @@ def build(c: dict[str, np.ndarray], t: Texts) -> pd.DataFrame:
     data: dict[str, Any] = {
         "file": _categorical(file_names, file_code[c.pop("file")], keep_order=True),
         "frame": c.pop("frame"),
-        "ts": _utc(c.pop("ts")),
+        "ts": utc_array(c.pop("ts")),
         "src": _categorical(t.addresses, c.pop("src")),
         "dst": _categorical(t.addresses, c.pop("dst")),
         "sport": c.pop("sport"),
@@ -154,8 +154,9 @@ def _bits(flags: np.ndarray, mask: int) -> np.ndarray:
     return _recode(flags, (np.arange(1 << 16) & mask) != 0, np.bool_)
 
 
-def _utc(ns: np.ndarray) -> Any:
-    """Nanoseconds since the epoch as datetime64[ns, UTC], sharing their memory."""
+def utc_array(ns: np.ndarray) -> Any:
+    """Nanoseconds since the epoch (int64 min: NaT) as datetime64[ns, UTC], sharing their
+    memory (the messages table and dnspcap.pairing)."""
     dtype = pd.DatetimeTZDtype("ns", "UTC")
     try:
         return pd.arrays.DatetimeArray._simple_new(ns.view("M8[ns]"), dtype=dtype)  # type: ignore[attr-defined]

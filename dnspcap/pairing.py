@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from . import _kernel, heap
 from .categorical import as_categorical
+from .messageframe import utc_array
 
 # A query resent with no answer in between, at most this long after the previous
 # attempt, is a retransmission; later, it is a new transaction. glibc caps its timeout
@@ -289,15 +290,6 @@ def _at(values: np.ndarray, rows: np.ndarray, fill: Any = NAT) -> np.ndarray:
     return out
 
 
-def _utc(ns: np.ndarray) -> Any:
-    """int64 nanoseconds (NAT: missing) as datetime64[ns, UTC], sharing their memory."""
-    dtype = pd.DatetimeTZDtype("ns", "UTC")
-    try:
-        return pd.arrays.DatetimeArray._simple_new(ns.view("M8[ns]"), dtype=dtype)  # type: ignore[attr-defined]
-    except (AttributeError, TypeError):  # another pandas: a copy
-        return pd.array(ns.view("M8[ns]"), dtype=dtype)
-
-
 def _take(col: pd.Series, rows: np.ndarray) -> pd.Categorical:
     """A categorical column's values at these rows (missing where a row is -1)."""
     cat = as_categorical(col)
@@ -340,8 +332,8 @@ def _build(
             "qname": _take(m["qname"], rep),
             "qtype": _take(m["qtype"], rep),
             "qclass": _take(m["qclass"], rep),
-            "query_ts": _utc(q_ts),
-            "response_ts": _utc(r_ts),
+            "query_ts": utc_array(q_ts),
+            "response_ts": utc_array(r_ts),
             "rtt": rtt,
             "rtt_last": rtt_last,
             "attempts": s.attempts,
