@@ -6,7 +6,8 @@ later arrays of that size come from the heap, and when they are freed the pages 
 with the process: on the 2-million-packet benchmark capture 120 MB after pairing and
 240 MB after grouping lookups, counted in the process's memory until reused.
 ``malloc_trim(0)`` hands the free pages back (a few milliseconds). Elsewhere than
-glibc this does nothing.
+glibc this does nothing. pyarrow's own pool (mimalloc) keeps freed pages too, the text
+columns' temporaries: another 30 MB after grouping lookups, released the same way.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import ctypes
 import ctypes.util
 from collections.abc import Callable
 from functools import cache
+
+import pyarrow as pa
 
 
 @cache
@@ -32,3 +35,4 @@ def give_back() -> None:
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
+    pa.default_memory_pool().release_unused()
