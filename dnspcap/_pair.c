@@ -96,7 +96,7 @@ static inline int same(const Key *a, const Key *b, int mode)
 typedef struct {
     uint64_t *slot;
     uint64_t mask;
-    int64_t *row; /* per entry: a message with its key */
+    int32_t *row; /* per entry: a message with its key (rows are below 2**31) */
     int64_t n;    /* entries made */
 } Index;
 
@@ -158,6 +158,13 @@ static int index_grow(Index *x, const PairCols *c, int mode)
     return 0;
 }
 
+/* Empty again, for another pass over keys of another kind: its memory is reused. */
+static void index_clear(Index *x)
+{
+    memset(x->slot, 0, (x->mask + 1) * sizeof *x->slot);
+    x->n = 0;
+}
+
 static void index_free(Index *x)
 {
     free(x->slot);
@@ -206,7 +213,7 @@ static int64_t index_get(Index *x, const PairCols *c, const Pending *p, int mode
     }
     int64_t entry = x->n++;
     x->slot[s] = tag | (uint64_t)(entry + 1);
-    x->row[entry] = p->row;
+    x->row[entry] = (int32_t)p->row;
     *made = 1;
     return entry;
 }
@@ -226,7 +233,7 @@ int64_t pair_assign(const PairCols *c, const int64_t *order, int64_t norder, int
      * transaction. Transactions are numbered in the order of their first message. */
     int64_t n = c->n;
     Index x = {0};
-    int64_t *cur = malloc((size_t)(n > 0 ? n : 1) * sizeof *cur);
+    int32_t *cur = malloc((size_t)(n > 0 ? n : 1) * sizeof *cur); /* per key */
     int64_t *last_q = malloc((size_t)(n > 0 ? n : 1) * sizeof *last_q);
     int64_t *last_r = malloc((size_t)(n > 0 ? n : 1) * sizeof *last_r);
     int64_t t = 0;
@@ -251,7 +258,7 @@ int64_t pair_assign(const PairCols *c, const int64_t *order, int64_t norder, int
         int64_t ts = c->ts[i];
         if (!c->qr[i]) {
             if (fresh || kind[cur[k]] != 1 || wsub(ts, last_q[k]) > retry_ns) {
-                cur[k] = t;
+                cur[k] = (int32_t)t;
                 kind[t++] = 1; /* has a query, no response yet */
             }
             last_q[k] = ts;
@@ -262,7 +269,7 @@ int64_t pair_assign(const PairCols *c, const int64_t *order, int64_t norder, int
             } else if (s & 2 && wsub(ts, last_r[k]) <= retry_ns) {
                 /* a duplicate response */
             } else {
-                cur[k] = t;
+                cur[k] = (int32_t)t;
                 kind[t++] = 2; /* a response with no query */
             }
             last_r[k] = ts;
@@ -346,38 +353,31 @@ int pair_stats(const PairCols *c, const int64_t *frame, const int64_t *txn, cons
 
 /* For each transaction taking part (all; or, for KEY_NAT, those with a query), the one
  * before it with the same key, or -1. */
-static int link_by(const PairCols *c, const int32_t *rep, const int32_t *attempts, int64_t m,
-                   int mode, int64_t *prev)
+static int link_by(Index *x, int32_t *last, const PairCols *c, const int32_t *rep,
+                   const int32_t *attempts, int64_t m, int mode, int64_t *prev)
 {
-    Index x = {0};
-    int64_t *last = malloc((size_t)(m > 0 ? m : 1) * sizeof *last);
-    int bad = index_init(&x, m, m) < 0 || last == NULL;
     Pending ring[AHEAD];
     int64_t who[AHEAD];
     int64_t head = 0, tail = 0, next = 0; /* the ring holds head..tail-1 */
+    index_clear(x);
     for (int64_t t = 0; t < m; t++)
         prev[t] = -1;
-    while (!bad) {
+    for (;;) {
         for (; tail - head < AHEAD && next < m; next++)
             if (mode != KEY_NAT || attempts[next] > 0) {
-                pend(&ring[tail % AHEAD], &x, c, rep[next], mode);
+                pend(&ring[tail % AHEAD], x, c, rep[next], mode);
                 who[tail++ % AHEAD] = next;
             }
         if (head == tail)
-            break;
+            return 0;
         int made;
         int64_t t = who[head % AHEAD];
-        int64_t e = index_get(&x, c, &ring[head++ % AHEAD], mode, &made);
+        int64_t e = index_get(x, c, &ring[head++ % AHEAD], mode, &made);
         if (e < 0)
-            bad = 1;
-        else {
-            prev[t] = made ? -1 : last[e];
-            last[e] = t;
-        }
+            return -1;
+        prev[t] = made ? -1 : last[e];
+        last[e] = (int32_t)t;
     }
-    index_free(&x);
-    free(last);
-    return bad ? -1 : 0;
 }
 
 int pair_links(const PairCols *c, const int32_t *rep, const int32_t *attempts, int64_t m,
@@ -389,8 +389,13 @@ int pair_links(const PairCols *c, const int32_t *rep, const int32_t *attempts, i
     for (int64_t t = 0; t < m; t++)
         if (rep[t] < 0 || rep[t] >= c->n)
             return -2;
-    if (link_by(c, rep, attempts, m, KEY_FLOW, prev_flow) < 0 ||
-        link_by(c, rep, attempts, m, KEY_NAT, prev_nat) < 0)
-        return -1;
-    return 0;
+    /* one table and one array of entries for both passes: half the fresh memory */
+    Index x = {0};
+    int32_t *last = malloc((size_t)(m > 0 ? m : 1) * sizeof *last); /* per entry */
+    int bad = index_init(&x, m, m) < 0 || last == NULL ||
+              link_by(&x, last, c, rep, attempts, m, KEY_FLOW, prev_flow) < 0 ||
+              link_by(&x, last, c, rep, attempts, m, KEY_NAT, prev_nat) < 0;
+    index_free(&x);
+    free(last);
+    return bad ? -1 : 0;
 }
