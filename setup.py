@@ -17,6 +17,7 @@ setup(
                 "dnspcap/_rows.c",
                 "dnspcap/_lookups.c",
                 "dnspcap/_pair.c",
+                "dnspcap/_paircols.c",
             ],
             extra_compile_args=["-O2"],
             depends=["dnspcap/_kernel.h"],

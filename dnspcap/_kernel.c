@@ -20,8 +20,9 @@
 
 /* ---- argument checking ---------------------------------------------------------------- */
 
-/* A_CODE: category codes, signed, of 1, 2 or 4 bytes (pandas narrows them) */
-enum { A_I64, A_U64, A_U8, A_U16, A_U32, A_I32, A_CODE, A_BOOL8, A_INT, A_FLAG };
+/* A_CODE: category codes, signed, of 1, 2 or 4 bytes (pandas narrows them); A_REAL: a
+ * Python float, its bits kept in the int64 scalar slot (see real_arg) */
+enum { A_I64, A_U64, A_U8, A_U16, A_U32, A_I32, A_CODE, A_BOOL8, A_F64, A_INT, A_FLAG, A_REAL };
 
 typedef struct {
     const char *name;
@@ -69,6 +70,8 @@ static int format_ok(const char *fmt, int type)
         return fmt[0] == 'b' || fmt[0] == 'h' || fmt[0] == 'i' || fmt[0] == 'l';
     case A_BOOL8:
         return fmt[0] == '?';
+    case A_F64:
+        return fmt[0] == 'd';
     }
     return 0;
 }
@@ -78,6 +81,7 @@ static Py_ssize_t item_size(int type)
     switch (type) {
     case A_I64:
     case A_U64:
+    case A_F64:
         return 8;
     case A_U16:
         return 2;
@@ -106,6 +110,8 @@ static const char *type_name(int type)
         return "int32";
     case A_CODE:
         return "int8, int16 or int32";
+    case A_F64:
+        return "float64";
     default:
         return "bool";
     }
@@ -196,6 +202,11 @@ static int parse_args(const char *fname, PyObject *const *args, Py_ssize_t nargs
             if (t < 0)
                 goto fail;
             scalars[k] = t;
+        } else if (a->type == A_REAL) {
+            double d = PyFloat_AsDouble(args[k]);
+            if (d == -1.0 && PyErr_Occurred())
+                goto fail;
+            memcpy(&scalars[k], &d, sizeof d);
         } else if (get_array(args[k], a, &views[k]) < 0) {
             views[k].obj = NULL;
             goto fail;
@@ -207,6 +218,14 @@ fail:
         if (views[j].obj != NULL)
             PyBuffer_Release(&views[j]);
     return -1;
+}
+
+/* The float an A_REAL argument was given. */
+static double real_arg(int64_t scalar)
+{
+    double d;
+    memcpy(&d, &scalar, sizeof d);
+    return d;
 }
 
 static void release_all(Py_buffer *views, Py_ssize_t n)
@@ -819,6 +838,16 @@ static const Arg PAIR_LINKS_ARGS[] = {
     PAIR_COLS, {"rep", A_I32, 1, 0, RO}, {"attempts", A_I32, 1, 0, RO},
     {"prev_flow", A_I64, 1, 0, RW}, {"prev_nat", A_I64, 1, 0, RW},
 };
+static const Arg PAIR_COLUMNS_ARGS[] = {
+    PAIR_COLS, {"rep", A_I32, 1, 0, RO}, {"first_q", A_I32, 1, 0, RO},
+    {"first_r", A_I32, 1, 0, RO}, {"last_q", A_I32, 1, 0, RO}, {"last_q_any", A_I32, 1, 0, RO},
+    {"attempts", A_I32, 1, 0, RO}, {"responses", A_I32, 1, 0, RO},
+    {"mismatched", A_BOOL8, 1, 0, RO}, {"end_ns", A_INT, 0, 0, RO},
+    {"timeout", A_REAL, 0, 0, RO}, {"q_ts", A_I64, 1, 0, RW}, {"r_ts", A_I64, 1, 0, RW},
+    {"lq_any_ts", A_I64, 1, 0, RW}, {"rtt", A_F64, 1, 0, RW}, {"rtt_last", A_F64, 1, 0, RW},
+    {"status", A_CODE, 1, 0, RW}, {"client", A_CODE, 1, 0, RW}, {"server", A_CODE, 1, 0, RW},
+    {"client_port", A_U16, 1, 0, RW}, {"server_port", A_U16, 1, 0, RW},
+};
 #define NARGS(spec) ((Py_ssize_t)(sizeof spec / sizeof spec[0]))
 
 static Codes codes(const Py_buffer *v) { return (Codes){v->buf, (int)v->itemsize}; }
@@ -988,6 +1017,70 @@ static PyObject *kernel_pair_links(PyObject *Py_UNUSED(self), PyObject *const *a
 done:
     release_all(v, NA);
     if (rc != 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* every entry of an int32 array within [lo, hi) */
+static int rows_within(const Py_buffer *v, int64_t lo, int64_t hi, const char *name,
+                       const char *fname)
+{
+    const int32_t *x = v->buf;
+    for (int64_t i = 0; i < length(v); i++)
+        if (x[i] < lo || x[i] >= hi) {
+            PyErr_Format(PyExc_ValueError, "%s: %s[%lld] = %d is not within [%lld, %lld)", fname,
+                         name, (long long)i, (int)x[i], (long long)lo, (long long)hi);
+            return -1;
+        }
+    return 0;
+}
+
+static PyObject *kernel_pair_columns(PyObject *Py_UNUSED(self), PyObject *const *args,
+                                     Py_ssize_t nargs)
+{
+    enum { NA = NARGS(PAIR_COLUMNS_ARGS), Q = P_ + 10 /* the first output */ };
+    const char *f = "pair_columns";
+    Py_buffer v[NA];
+    int64_t sc[NA];
+    PairCols c;
+    int ok = 0;
+    if (parse_args(f, args, nargs, PAIR_COLUMNS_ARGS, NA, v, sc) < 0)
+        return NULL;
+    int64_t m = length(&v[P_]);
+    if (pair_cols(f, v, NULL, &c) < 0 || same_length(f, v, P_, P_ + 8, m, PAIR_COLUMNS_ARGS) < 0 ||
+        same_length(f, v, Q, NA, m, PAIR_COLUMNS_ARGS) < 0)
+        goto done;
+    if (v[Q + 5].itemsize != 1) {
+        PyErr_SetString(PyExc_TypeError, "pair_columns: status must be int8");
+        goto done;
+    }
+    for (int k = P_; k < P_ + 5; k++)
+        if (rows_within(&v[k], k == P_ ? 0 : -1, c.n, PAIR_COLUMNS_ARGS[k].name, f) < 0)
+            goto done;
+    PairStats s = {.n_txn = m,
+                   .first_q = v[P_ + 1].buf,
+                   .first_r = v[P_ + 2].buf,
+                   .last_q = v[P_ + 3].buf,
+                   .last_q_any = v[P_ + 4].buf,
+                   .attempts = v[P_ + 5].buf,
+                   .responses = v[P_ + 6].buf};
+    PairColumns o = {.q_ts = v[Q].buf,
+                     .r_ts = v[Q + 1].buf,
+                     .lq_any_ts = v[Q + 2].buf,
+                     .rtt = v[Q + 3].buf,
+                     .rtt_last = v[Q + 4].buf,
+                     .status = v[Q + 5].buf,
+                     .client = {v[Q + 6].buf, (int)v[Q + 6].itemsize},
+                     .server = {v[Q + 7].buf, (int)v[Q + 7].itemsize},
+                     .client_port = v[Q + 8].buf,
+                     .server_port = v[Q + 9].buf};
+    Py_BEGIN_ALLOW_THREADS
+    pair_columns(&c, &s, v[P_].buf, v[P_ + 7].buf, sc[P_ + 8], real_arg(sc[P_ + 9]), &o);
+    Py_END_ALLOW_THREADS
+    ok = 1;
+done:
+    release_all(v, NA);
+    if (!ok)
         return NULL;
     Py_RETURN_NONE;
 }
@@ -1366,6 +1459,11 @@ static PyMethodDef kernel_methods[] = {
      "lookup_sums(lookup, name, q_ns, last_ns, r_ns, states, attempts, any_name, order)\n--\n\n"
      "What each lookup's queries add up to: LK_N rows of len(order) (sums[LK_X * len(order) "
      "+ k] for lookup order[k]); see dnspcap.lookuptable and dnspcap/_lookups.c."},
+    {"pair_columns", (PyCFunction)(void (*)(void))kernel_pair_columns, METH_FASTCALL,
+     "pair_columns(<14 message columns>, rep, first_q, first_r, last_q, last_q_any, attempts, "
+     "responses, mismatched, end_ns, timeout, q_ts, r_ts, lq_any_ts, rtt, rtt_last, status, "
+     "client, server, client_port, server_port)\n--\n\n"
+     "The transactions table's times, round trips, status and ends (dnspcap.pairing)."},
     {"pair_assign", (PyCFunction)(void (*)(void))kernel_pair_assign, METH_FASTCALL,
      "pair_assign(<14 message columns>, order, retry_ns, txn, kind)\n--\n\n"
      "Number each message's transaction (in order of first message); returns how many. "

@@ -288,6 +288,29 @@ int pair_stats(const PairCols *c, const int64_t *frame, const int64_t *txn, cons
 int pair_links(const PairCols *c, const int32_t *rep, const int32_t *attempts, int64_t m,
                int64_t *prev_flow, int64_t *prev_nat);
 
+/* ---- the transactions table's columns (_paircols.c) ---------------------------------- */
+
+/* Category codes to write, in the width pandas keeps them (1, 2 or 4 bytes). */
+typedef struct {
+    void *p;
+    int w;
+} CodesOut;
+
+/* What pair_columns() writes per transaction (n_txn of each): first query, first response
+ * and last attempt times (NaT: none), round trips from the first and the last attempt
+ * (NaN: none), the status code (dnspcap.pairing.STATUSES), and the client's and server's
+ * address codes (in the one code space of src_lut and dst_lut) and ports. */
+typedef struct {
+    int64_t *q_ts, *r_ts, *lq_any_ts;
+    double *rtt, *rtt_last;
+    int8_t *status;
+    CodesOut client, server;
+    uint16_t *client_port, *server_port;
+} PairColumns;
+
+void pair_columns(const PairCols *c, const PairStats *s, const int32_t *rep,
+                  const uint8_t *mismatched, int64_t end_ns, double timeout, PairColumns *o);
+
 
 
 #endif

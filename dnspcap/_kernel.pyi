@@ -10,6 +10,7 @@ _U8 = npt.NDArray[np.uint8]
 
 _U32 = npt.NDArray[np.uint32]
 _I32 = npt.NDArray[np.int32]
+_F64 = npt.NDArray[np.float64]
 _Code = npt.NDArray[np.int8] | npt.NDArray[np.int16] | npt.NDArray[np.int32]
 _B = npt.NDArray[np.bool_]
 
@@ -216,6 +217,43 @@ def pair_links(
     attempts: _I32,
     prev_flow: _I64,
     prev_nat: _I64,
+    /,
+) -> None: ...
+def pair_columns(
+    qr: _B,
+    file: _Code,
+    src: _Code,
+    dst: _Code,
+    src_lut: _I32,
+    dst_lut: _I32,
+    sport: _U16,
+    dport: _U16,
+    transport: _Code,
+    id: _U16,
+    qname: _Code,
+    qtype: _Code,
+    qclass: _Code,
+    ts: _I64,
+    rep: _I32,
+    first_q: _I32,
+    first_r: _I32,
+    last_q: _I32,
+    last_q_any: _I32,
+    attempts: _I32,
+    responses: _I32,
+    mismatched: _B,
+    end_ns: int,
+    timeout: float,
+    q_ts: _I64,
+    r_ts: _I64,
+    lq_any_ts: _I64,
+    rtt: _F64,
+    rtt_last: _F64,
+    status: npt.NDArray[np.int8],
+    client: _Code,
+    server: _Code,
+    client_port: _U16,
+    server_port: _U16,
     /,
 ) -> None: ...
 

@@ -300,33 +300,30 @@ def _take(col: pd.Series, rows: np.ndarray) -> pd.Categorical:
 def _build(
     c: _Columns, s: _Stats, mismatched: np.ndarray, end_ns: int, timeout: float
 ) -> pd.DataFrame:
-    m, rep = c.m, s.rep
+    m, rep, n = c.m, s.rep, len(s.rep)
     has_q, has_r = s.attempts > 0, s.responses > 0
-    q_ts = _at(c.ts, s.first_q)
-    r_ts = _at(c.ts, s.first_r)
-    lq_ts = _at(c.ts, s.last_q)
-    lq_any_ts = _at(c.ts, s.last_q_any)
-    status = np.zeros(len(rep), np.int8)  # answered
-    waited = (end_ns - lq_any_ts) / 1e9
-    open_q = has_q & ~has_r
-    status[open_q] = np.where(waited[open_q] >= timeout, 1, 2)
-    status[~has_q] = 3
-    status[mismatched] = 4
-    rtt = np.where(has_q & has_r, (r_ts - q_ts) / 1e9, np.nan)
-    rtt_last = np.where((s.last_q >= 0) & has_r, (r_ts - lq_ts) / 1e9, np.nan)
-    is_response = c.qr[rep]
-    client, server = c.ends(rep)
-    sport, dport = c.sport[rep], c.dport[rep]
-    r_rows = np.where(has_r, s.first_r, -1)
+    # times, round trips, status and ends in one C pass (dnspcap/_paircols.c); the
+    # address codes in the width pandas keeps for that many categories
     addr = pd.CategoricalDtype(c.addresses)
+    q_ts, r_ts, lq_any_ts = (np.empty(n, np.int64) for _ in range(3))
+    rtt, rtt_last = np.empty(n), np.empty(n)
+    status = np.empty(n, np.int8)
+    client, server = (np.empty(n, _code_dtype(len(c.addresses))) for _ in range(2))
+    client_port, server_port = np.empty(n, np.uint16), np.empty(n, np.uint16)
+    _kernel.pair_columns(
+        *c.keys, rep, s.first_q, s.first_r, s.last_q, s.last_q_any, s.attempts, s.responses,
+        mismatched, end_ns, timeout, q_ts, r_ts, lq_any_ts, rtt, rtt_last, status, client,
+        server, client_port, server_port,
+    )  # fmt: skip
+    r_rows = np.where(has_r, s.first_r, -1)
     ancount = _at(m["ancount"].to_numpy(np.uint16), r_rows, 0).astype(np.uint16)
     out = pd.DataFrame(
         {
             "file": _take(m["file"], rep),
             "client": pd.Categorical.from_codes(client, dtype=addr, validate=False),
-            "client_port": np.where(is_response, dport, sport),
+            "client_port": client_port,
             "server": pd.Categorical.from_codes(server, dtype=addr, validate=False),
-            "server_port": np.where(is_response, sport, dport),
+            "server_port": server_port,
             "transport": _take(m["transport"], rep),
             "id": c.id[rep],
             "qname": _take(m["qname"], rep),
@@ -357,9 +354,17 @@ def _build(
     errors = m.attrs.get("dnspcap", {}).get("icmp_errors", [])
     out["icmp"] = _icmp_column(out, errors)
     if errors:
-        refused = open_q & np.asarray(out["icmp"] != "", bool)
+        refused = has_q & ~has_r & np.asarray(out["icmp"] != "", bool)
         out.loc[refused, "status"] = "icmp_error"
     return out
+
+
+def _code_dtype(n_categories: int) -> type[np.signedinteger[Any]]:
+    """The width pandas keeps the codes of a categorical with this many categories in."""
+    for dtype in (np.int8, np.int16, np.int32):
+        if n_categories < np.iinfo(dtype).max:
+            return dtype
+    return np.int64
 
 
 def _id_collisions(

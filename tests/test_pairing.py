@@ -182,7 +182,8 @@ SAMPLES = sorted(Path(__file__).resolve().parent.parent.glob("samples/**/*.pcap*
 
 
 def _agree(m: pd.DataFrame) -> None:
-    pd.testing.assert_frame_equal(pair(m), reference.pair(m))
+    # exactly: round trips are the same float divisions in C and in numpy
+    pd.testing.assert_frame_equal(pair(m), reference.pair(m), check_exact=True)
 
 
 @pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
@@ -282,3 +283,27 @@ def test_pair_kernel_rejects_inconsistent_arrays() -> None:
         )  # fmt: skip
     with pytest.raises(ValueError, match="rep is out of range"):
         _kernel.pair_links(*cols, np.array([9], np.int32), np.ones(1, np.int32), z, z.copy())
+    # pair_columns: rows within the messages, the status in one byte, a float timeout
+    m = 2
+    rows = [np.zeros(m, np.int32) for _ in range(5)]  # rep, first_q, first_r, last_q, ..._any
+    counts = (np.ones(m, np.int32), np.zeros(m, np.int32))
+    outs = (
+        np.empty(m, np.int64), np.empty(m, np.int64), np.empty(m, np.int64), np.empty(m),
+        np.empty(m), np.empty(m, np.int8), np.empty(m, np.int8), np.empty(m, np.int8),
+        np.empty(m, np.uint16), np.empty(m, np.uint16),
+    )  # fmt: skip
+    flags = np.zeros(m, bool)
+    _kernel.pair_columns(*cols, *rows, *counts, flags, 10**9, 5.0, *outs)
+    assert list(outs[5]) == [2, 2]  # unanswered 1 s before the capture ended: pending
+    _kernel.pair_columns(*cols, *rows, *counts, flags, 5 * 10**9, 5.0, *outs)
+    assert list(outs[5]) == [1, 1]  # the capture outlived its timeout: unanswered
+    with pytest.raises(ValueError, match=r"first_r\[1\] = 3 is not within \[-1, 3\)"):
+        bad_rows = [r.copy() for r in rows]
+        bad_rows[2][1] = 3
+        _kernel.pair_columns(*cols, *bad_rows, *counts, flags, 0, 5.0, *outs)
+    with pytest.raises(TypeError, match="status must be int8"):
+        wide = list(outs)
+        wide[5] = np.empty(m, np.int16)
+        _kernel.pair_columns(*cols, *rows, *counts, flags, 0, 5.0, *wide)
+    with pytest.raises(TypeError, match="must be real number"):
+        _kernel.pair_columns(*cols, *rows, *counts, flags, 0, "5", *outs)
