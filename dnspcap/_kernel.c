@@ -1085,6 +1085,45 @@ done:
     Py_RETURN_NONE;
 }
 
+static const Arg TAKE_ROWS_ARGS[] = {
+    {"values", A_U8, 1, 0, RO}, {"itemsize", A_INT, 0, 0, RO}, {"rows", A_I32, 1, 0, RO},
+    {"fill", A_INT, 0, 0, RO},  {"out", A_U8, 1, 0, RW},
+};
+
+static PyObject *kernel_take_rows(PyObject *Py_UNUSED(self), PyObject *const *args,
+                                  Py_ssize_t nargs)
+{
+    enum { NA = NARGS(TAKE_ROWS_ARGS) };
+    const char *f = "take_rows";
+    Py_buffer v[NA];
+    int64_t sc[NA];
+    int ok = 0;
+    if (parse_args(f, args, nargs, TAKE_ROWS_ARGS, NA, v, sc) < 0)
+        return NULL;
+    int64_t size = sc[1], n = length(&v[2]);
+    if (size != 1 && size != 2 && size != 4 && size != 8) {
+        PyErr_Format(PyExc_ValueError, "%s: itemsize %lld is not 1, 2, 4 or 8", f,
+                     (long long)size);
+        goto done;
+    }
+    if (length(&v[0]) % size != 0 || length(&v[4]) != n * size) {
+        PyErr_Format(PyExc_ValueError, "%s: values and out must hold whole items, out %lld of them",
+                     f, (long long)n);
+        goto done;
+    }
+    if (rows_within(&v[2], -1, length(&v[0]) / size, "rows", f) < 0)
+        goto done;
+    Py_BEGIN_ALLOW_THREADS
+    take_rows(v[0].buf, size, v[2].buf, n, sc[3], v[4].buf);
+    Py_END_ALLOW_THREADS
+    ok = 1;
+done:
+    release_all(v, NA);
+    if (!ok)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 /* ---- group_lookups() ------------------------------------------------------------------ */
 
 static const Arg GROUP_ARGS[] = {
@@ -1464,6 +1503,9 @@ static PyMethodDef kernel_methods[] = {
      "responses, mismatched, end_ns, timeout, q_ts, r_ts, lq_any_ts, rtt, rtt_last, status, "
      "client, server, client_port, server_port)\n--\n\n"
      "The transactions table's times, round trips, status and ends (dnspcap.pairing)."},
+    {"take_rows", (PyCFunction)(void (*)(void))kernel_take_rows, METH_FASTCALL,
+     "take_rows(values, itemsize, rows, fill, out)\n--\n\n"
+     "out = values[rows], fill where a row is -1, in items of itemsize bytes."},
     {"pair_assign", (PyCFunction)(void (*)(void))kernel_pair_assign, METH_FASTCALL,
      "pair_assign(<14 message columns>, order, retry_ns, txn, kind)\n--\n\n"
      "Number each message's transaction (in order of first message); returns how many. "

@@ -311,6 +311,11 @@ typedef struct {
 void pair_columns(const PairCols *c, const PairStats *s, const int32_t *rep,
                   const uint8_t *mismatched, int64_t end_ns, double timeout, PairColumns *o);
 
+/* out[k] = values[rows[k]] (n of them, items of itemsize 1, 2, 4 or 8 bytes), or fill (cut
+ * to the item's width) where rows[k] is -1. The caller checks rows within [-1, nvalues). */
+void take_rows(const void *values, int64_t itemsize, const int32_t *rows, int64_t n,
+               int64_t fill, void *out);
+
 
 
 #endif

@@ -219,6 +219,7 @@ def pair_links(
     prev_nat: _I64,
     /,
 ) -> None: ...
+def take_rows(values: _U8, itemsize: int, rows: _I32, fill: int, out: _U8, /) -> None: ...
 def pair_columns(
     qr: _B,
     file: _Code,

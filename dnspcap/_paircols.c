@@ -59,3 +59,32 @@ void pair_columns(const PairCols *c, const PairStats *s, const int32_t *rep,
         o->server_port[t] = response ? c->sport[i] : c->dport[i];
     }
 }
+
+/* out[k] = values[rows[k]], or fill where rows[k] is -1, for items of 1, 2, 4 or 8 bytes:
+ * a column of the messages at each transaction's row, without numpy's index conversion
+ * and mask temporaries. */
+#define TAKE(T)                                                                                \
+    do {                                                                                       \
+        const T *v = values;                                                                   \
+        T *o = out, f = (T)fill;                                                               \
+        for (int64_t k = 0; k < n; k++)                                                        \
+            o[k] = rows[k] >= 0 ? v[rows[k]] : f;                                              \
+    } while (0)
+
+void take_rows(const void *values, int64_t itemsize, const int32_t *rows, int64_t n,
+               int64_t fill, void *out)
+{
+    switch (itemsize) {
+    case 1:
+        TAKE(uint8_t);
+        break;
+    case 2:
+        TAKE(uint16_t);
+        break;
+    case 4:
+        TAKE(uint32_t);
+        break;
+    default:
+        TAKE(uint64_t);
+    }
+}

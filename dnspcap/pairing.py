@@ -283,10 +283,11 @@ def list_column(
     return pd.arrays.ArrowExtensionArray(arr)
 
 
-def _at(values: np.ndarray, rows: np.ndarray, fill: Any = NAT) -> np.ndarray:
-    """values[rows], with `fill` where rows is -1 (few rows: those are set one by one)."""
-    out: np.ndarray = values[rows]
-    out[rows < 0] = fill
+def _at(values: np.ndarray, rows: np.ndarray, fill: int = 0) -> np.ndarray:
+    """values[rows] (rows: int32), with `fill` where a row is -1, in one C pass."""
+    values = np.ascontiguousarray(values)
+    out = np.empty(len(rows), values.dtype)
+    _kernel.take_rows(values.view(np.uint8), values.itemsize, rows, fill, out.view(np.uint8))
     return out
 
 
@@ -315,8 +316,8 @@ def _build(
         mismatched, end_ns, timeout, q_ts, r_ts, lq_any_ts, rtt, rtt_last, status, client,
         server, client_port, server_port,
     )  # fmt: skip
-    r_rows = np.where(has_r, s.first_r, -1)
-    ancount = _at(m["ancount"].to_numpy(np.uint16), r_rows, 0).astype(np.uint16)
+    r_rows = s.first_r  # -1: no response
+    ancount = _at(m["ancount"].to_numpy(np.uint16), r_rows)
     out = pd.DataFrame(
         {
             "file": _take(m["file"], rep),
@@ -325,7 +326,7 @@ def _build(
             "server": pd.Categorical.from_codes(server, dtype=addr, validate=False),
             "server_port": server_port,
             "transport": _take(m["transport"], rep),
-            "id": c.id[rep],
+            "id": _at(c.id, rep),
             "qname": _take(m["qname"], rep),
             "qtype": _take(m["qtype"], rep),
             "qclass": _take(m["qclass"], rep),
@@ -339,7 +340,7 @@ def _build(
             "duplicate_responses": np.maximum(s.responses - 1, 0).astype(np.int32),
             "status": pd.Categorical.from_codes(status, categories=pd.Index(STATUSES)),
             "rcode": _take(m["rcode"], r_rows),
-            "tc": _at(c.m["tc"].to_numpy(bool), r_rows, False).astype(bool),
+            "tc": _at(c.m["tc"].to_numpy(bool), r_rows),
             "ancount": pd.arrays.IntegerArray(ancount, ~has_r),
             "answers": _take(m["answers"], r_rows),
             "query_frames": list_column(s.q_frames, s.attempts, pa.int64()),

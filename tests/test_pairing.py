@@ -307,3 +307,15 @@ def test_pair_kernel_rejects_inconsistent_arrays() -> None:
         _kernel.pair_columns(*cols, *rows, *counts, flags, 0, 5.0, *wide)
     with pytest.raises(TypeError, match="must be real number"):
         _kernel.pair_columns(*cols, *rows, *counts, flags, 0, "5", *outs)
+    # take_rows: values at rows, the fill where a row is -1; rows within the values
+    values, got = np.array([7, 8, 9], np.uint16), np.empty(3, np.uint16)
+    _kernel.take_rows(
+        values.view(np.uint8), 2, np.array([2, -1, 0], np.int32), 5, got.view(np.uint8)
+    )
+    assert list(got) == [9, 5, 7]
+    with pytest.raises(ValueError, match=r"rows\[0\] = 3 is not within \[-1, 3\)"):
+        _kernel.take_rows(
+            values.view(np.uint8), 2, np.array([3], np.int32), 0, got[:1].view(np.uint8)
+        )
+    with pytest.raises(ValueError, match="itemsize 3"):
+        _kernel.take_rows(values.view(np.uint8), 3, np.array([0], np.int32), 0, got.view(np.uint8))
