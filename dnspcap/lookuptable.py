@@ -128,7 +128,7 @@ def lookup_table(tx: pd.DataFrame, q: Queries, grouping: Grouping) -> pd.DataFra
     # the sums that need it), then summed per lookup in one pass (lookup_sums, C)
     r_ns = tx["response_ts"].to_numpy("datetime64[ns]").view(np.int64)[q.at]
     last_ns, retried, first_gap = _retries(tx["retry_gaps"], q.at, q.ts)
-    attempts = np.asarray(tx["attempts"].to_numpy()[q.at], np.int64)
+    attempts = np.asarray(tx["attempts"].to_numpy()[q.at], np.int32)
     tcp_bit = 1 << _STATES.index("tcp")
     # summed by the lookups' numbers in the order made (met nearly in turn), then put in
     # the table's order
@@ -152,7 +152,7 @@ def lookup_table(tx: pd.DataFrame, q: Queries, grouping: Grouping) -> pd.DataFra
     )
     start = q.ts[first]  # a lookup's transactions are in time order
     signs = _sign_counts(
-        made, q.name, q.qtype, q.qtypes, q.port, tx["id"].to_numpy()[q.at].astype(np.int64),
+        made, q.name, q.qtype, q.qtypes, q.port, tx["id"].to_numpy()[q.at].astype(np.uint16),
         q.ts, last_ns, r_ns, retried, first_gap, q.tcp, n_lk,
     )[:, by_start]  # fmt: skip
     del r_ns, retried, first_gap
@@ -330,7 +330,7 @@ def _sign_counts(
     the rows retried).
     """
     a_code, aaaa_code = _code(qtypes, "A"), _code(qtypes, "AAAA")
-    rows = np.flatnonzero((qtype == a_code) | (qtype == aaaa_code))
+    rows = np.flatnonzero((qtype == a_code) | (qtype == aaaa_code)).astype(np.int32)
     aaaa = qtype[rows] == aaaa_code
     # lookups numbered in the order of their first query: by lookup and name the rows are
     # nearly sorted already, and stay near one another (the C pass reads the arrays at rows)
@@ -347,17 +347,18 @@ def _sign_counts(
 
 
 def _pair_key(lookup: np.ndarray, name: np.ndarray, aaaa: np.ndarray) -> np.ndarray:
-    """One int64 per row that sorts as (lookup, name, aaaa) do, built in place in the
-    arrays given (fewer million-row temporaries than pack() makes); pack() when it would
+    """One int64 per row that sorts as (lookup, name, aaaa) do, built in place in one
+    copy of lookup (fewer million-row temporaries than pack() makes); pack() when it would
     not fit."""
     width = 2 * (int(name.max()) + 1) if len(name) else 2
     if len(lookup) and int(lookup.max()) >= (1 << 62) // width:
         return np.asarray(pack(lookup, name) * 2 + aaaa, np.int64)
-    lookup *= width
-    name *= 2
-    lookup += name
-    lookup += aaaa
-    return lookup
+    key = lookup.astype(np.int64)
+    key *= width
+    key += name  # name * 2, without an int64 copy of name
+    key += name
+    key += aaaa
+    return key
 
 
 def _resolvers(counts: np.ndarray) -> tuple[np.ndarray, pa.LargeStringArray]:
