@@ -36,7 +36,7 @@ from . import heap
 from ._kernel import group_lookups, group_order
 from .categorical import coded, is_text
 from .fast import check_constants
-from .lookuptable import NEW_ROUND_S, lookup_table
+from .lookuptable import NEW_ROUND_S, lookup_columns, lookup_table
 from .names import readings, split_pairs, text_array
 
 # A step of a lookup follows the previous one at once (the next search suffix is asked
@@ -215,9 +215,15 @@ def lookups(
     """
     q = queries(transactions)
     search = _search_lists(q) if search is None else search
-    out = lookup_table(transactions, q, group(q, search))
-    del q
-    heap.give_back()  # the temporaries' pages (dnspcap/heap.py)
+    grouping = group(q, search)
+    columns = lookup_columns(transactions, q, grouping)
+    # the per-query arrays go before the text columns are made; those come from arrow's
+    # allocator, which does not reuse the C heap's free pages: hand them back first
+    del q, grouping
+    heap.give_back()  # (dnspcap/heap.py)
+    out = lookup_table(columns)
+    del columns
+    heap.give_back()
     return out
 
 
