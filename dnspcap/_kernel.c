@@ -796,18 +796,22 @@ static PyObject *kernel_rehash(PyObject *Py_UNUSED(self), PyObject *const *args,
     Py_RETURN_NONE;
 }
 
-/* every value of v[k] within [lo, hi) */
+/* every value of v[k] (an int64 or int32 array) within [lo, hi) */
 static int all_within(const Py_buffer *v, int64_t lo, int64_t hi, const char *name,
                       const char *fname)
 {
     const int64_t *x = v->buf;
-    for (int64_t i = 0; i < length(v); i++)
-        if (x[i] < lo || x[i] >= hi) {
+    const int32_t *x32 = v->buf;
+    int wide = v->itemsize == 8;
+    for (int64_t i = 0; i < length(v); i++) {
+        int64_t xi = wide ? x[i] : x32[i];
+        if (xi < lo || xi >= hi) {
             PyErr_Format(PyExc_ValueError, "%s: %s[%lld] = %lld is not within [%lld, %lld)",
-                         fname, name, (long long)i, (long long)x[i], (long long)lo,
+                         fname, name, (long long)i, (long long)xi, (long long)lo,
                          (long long)hi);
             return -1;
         }
+    }
     return 0;
 }
 
@@ -1126,9 +1130,11 @@ done:
 
 /* ---- group_lookups() ------------------------------------------------------------------ */
 
+/* per query: int32 codes (a million queries: half the memory of int64), the port as the
+ * transactions table keeps it */
 static const Arg GROUP_ARGS[] = {
-    {"client", A_I64, 1, 0, RO}, {"rset", A_I64, 1, 0, RO},     {"qtype", A_I64, 1, 0, RO},
-    {"port", A_I64, 1, 0, RO},   {"ts", A_I64, 1, 0, RO},       {"flags", A_U8, 1, 0, RO},
+    {"client", A_I32, 1, 0, RO}, {"rset", A_I32, 1, 0, RO},     {"qtype", A_I32, 1, 0, RO},
+    {"port", A_U16, 1, 0, RO},   {"ts", A_I64, 1, 0, RO},       {"flags", A_U8, 1, 0, RO},
     {"rs_start", A_I64, 1, 0, RO}, {"rs_len", A_I64, 1, 0, RO}, {"r_base", A_I64, 1, 0, RO},
     {"r_step", A_I64, 1, 0, RO}, {"nbases", A_INT, 0, 0, RO},   {"gap", A_INT, 0, 0, RO},
     {"new_round", A_INT, 0, 0, RO},
@@ -1141,12 +1147,22 @@ static int within(const char *fname, const Py_buffer *v, int64_t lo, int64_t hi,
     return all_within(v, lo, hi, name, fname);
 }
 
-/* A new int64 numpy array of the first n values of x. */
-static PyObject *made_array(PyObject *numpy, const int64_t *x, int64_t n)
+/* Row numbers are int32 (the kernels' outputs index up to a million rows): more than
+ * that many rows is an error, raised before any work. */
+static int too_many_rows(const char *fname, int64_t n)
+{
+    if (n <= INT32_MAX)
+        return 0;
+    PyErr_Format(PyExc_ValueError, "%s: %lld rows, more than 2^31 - 1", fname, (long long)n);
+    return -1;
+}
+
+/* A new int32 numpy array of the first n values of x. */
+static PyObject *made_array(PyObject *numpy, const int32_t *x, int64_t n)
 {
     Py_buffer view;
-    static const Arg arg = {"made", A_I64, 1, 0, RW};
-    PyObject *a = PyObject_CallMethod(numpy, "empty", "(Ls)", (long long)n, "int64");
+    static const Arg arg = {"made", A_I32, 1, 0, RW};
+    PyObject *a = PyObject_CallMethod(numpy, "empty", "(Ls)", (long long)n, "int32");
     if (a == NULL)
         return NULL;
     if (get_array(a, &arg, &view) < 0) {
@@ -1165,7 +1181,7 @@ static PyObject *kernel_group_lookups(PyObject *Py_UNUSED(self), PyObject *const
     Py_buffer v[GROUP_NARGS];
     int64_t sc[GROUP_NARGS];
     PyObject *numpy = NULL, *out = NULL, *firsts = NULL, *ports = NULL;
-    int64_t *first = NULL, *nports = NULL;
+    int32_t *first = NULL, *nports = NULL;
     Py_buffer ov;
     ov.obj = NULL;
     if (parse_args("group_lookups", args, nargs, GROUP_ARGS, GROUP_NARGS, v, sc) < 0)
@@ -1184,10 +1200,9 @@ static PyObject *kernel_group_lookups(PyObject *Py_UNUSED(self), PyObject *const
         goto fail;
     }
     const char *f = "group_lookups";
-    if (all_within(&v[0], 0, INT64_MAX, "client", f) < 0 ||
+    if (too_many_rows(f, n) < 0 || all_within(&v[0], 0, INT64_MAX, "client", f) < 0 ||
         all_within(&v[1], 0, m, "rset", f) < 0 ||
         all_within(&v[2], 0, INT32_MAX, "qtype", f) < 0 ||
-        all_within(&v[3], 0, INT32_MAX, "port", f) < 0 ||
         all_within(&v[6], 0, nr, "rs_start", f) < 0 ||
         all_within(&v[7], 1, nr + 1, "rs_len", f) < 0 ||
         all_within(&v[8], 0, nbases, "r_base", f) < 0)
@@ -1202,7 +1217,7 @@ static PyObject *kernel_group_lookups(PyObject *Py_UNUSED(self), PyObject *const
     numpy = PyImport_ImportModule("numpy");
     if (numpy == NULL)
         goto fail;
-    out = PyObject_CallMethod(numpy, "empty", "(Ls)", (long long)n, "int64");
+    out = PyObject_CallMethod(numpy, "empty", "(Ls)", (long long)n, "int32");
     first = PyMem_Malloc((size_t)(n + 1) * sizeof *first);
     nports = PyMem_Malloc((size_t)(n + 1) * sizeof *nports);
     if (first == NULL || nports == NULL) {
@@ -1211,7 +1226,7 @@ static PyObject *kernel_group_lookups(PyObject *Py_UNUSED(self), PyObject *const
     }
     if (out == NULL)
         goto fail;
-    static const Arg out_arg = {"lookup_of", A_I64, 1, 0, RW};
+    static const Arg out_arg = {"lookup_of", A_I32, 1, 0, RW};
     if (get_array(out, &out_arg, &ov) < 0) {
         ov.obj = NULL;
         goto fail;
@@ -1253,7 +1268,7 @@ fail:
 /* ---- group_order() -------------------------------------------------------------------- */
 
 static const Arg ORDER_ARGS[] = {
-    {"codes", A_I64, 1, 0, RO},
+    {"codes", A_I32, 1, 0, RO},
     {"ngroups", A_INT, 0, 0, RO},
 };
 
@@ -1273,7 +1288,8 @@ static PyObject *kernel_group_order(PyObject *Py_UNUSED(self), PyObject *const *
         PyErr_SetString(PyExc_ValueError, "group_order: ngroups is negative or too big");
         goto fail;
     }
-    if (within("group_order", &v[0], 0, ngroups, "codes") < 0)
+    if (too_many_rows("group_order", n) < 0 ||
+        within("group_order", &v[0], 0, ngroups, "codes") < 0)
         goto fail;
     next = PyMem_Malloc((size_t)(ngroups + 1) * sizeof *next);
     if (next == NULL) {
@@ -1283,10 +1299,10 @@ static PyObject *kernel_group_order(PyObject *Py_UNUSED(self), PyObject *const *
     numpy = PyImport_ImportModule("numpy");
     if (numpy == NULL)
         goto fail;
-    out = PyObject_CallMethod(numpy, "empty", "(Ls)", (long long)n, "int64");
+    out = PyObject_CallMethod(numpy, "empty", "(Ls)", (long long)n, "int32");
     if (out == NULL)
         goto fail;
-    static const Arg out_arg = {"order", A_I64, 1, 0, RW};
+    static const Arg out_arg = {"order", A_I32, 1, 0, RW};
     if (get_array(out, &out_arg, &ov) < 0) {
         ov.obj = NULL;
         goto fail;
@@ -1312,9 +1328,9 @@ fail:
 /* ---- lookup_signs() ------------------------------------------------------------------- */
 
 static const Arg SIGNS_ARGS[] = {
-    {"rows", A_I64, 1, 0, RO},    {"aaaa", A_BOOL8, 1, 0, RO},  {"lookup", A_I64, 1, 0, RO},
-    {"name", A_I64, 1, 0, RO},    {"q_ns", A_I64, 1, 0, RO},    {"last_ns", A_I64, 1, 0, RO},
-    {"r_ns", A_I64, 1, 0, RO},    {"port", A_I64, 1, 0, RO},    {"msg_id", A_I64, 1, 0, RO},
+    {"rows", A_I32, 1, 0, RO},    {"aaaa", A_BOOL8, 1, 0, RO},  {"lookup", A_I32, 1, 0, RO},
+    {"name", A_I32, 1, 0, RO},    {"q_ns", A_I64, 1, 0, RO},    {"last_ns", A_I64, 1, 0, RO},
+    {"r_ns", A_I64, 1, 0, RO},    {"port", A_U16, 1, 0, RO},    {"msg_id", A_U16, 1, 0, RO},
     {"tcp", A_BOOL8, 1, 0, RO},   {"window", A_INT, 0, 0, RO},  {"musl_gap", A_INT, 0, 0, RO},
     {"kind", A_I64, 1, 0, RO},    {"nlk", A_INT, 0, 0, RO},     {"nsigns", A_INT, 0, 0, RO},
 };
@@ -1382,9 +1398,9 @@ fail:
 /* ---- lookup_sums() -------------------------------------------------------------------- */
 
 static const Arg SUMS_ARGS[] = {
-    {"lookup", A_I64, 1, 0, RO},  {"name", A_I64, 1, 0, RO},      {"q_ns", A_I64, 1, 0, RO},
+    {"lookup", A_I32, 1, 0, RO},  {"name", A_I32, 1, 0, RO},      {"q_ns", A_I64, 1, 0, RO},
     {"last_ns", A_I64, 1, 0, RO}, {"r_ns", A_I64, 1, 0, RO},      {"states", A_U8, 1, 0, RO},
-    {"attempts", A_I64, 1, 0, RO}, {"any_name", A_INT, 0, 0, RO}, {"order", A_I64, 1, 0, RO},
+    {"attempts", A_I32, 1, 0, RO}, {"any_name", A_INT, 0, 0, RO}, {"order", A_I32, 1, 0, RO},
 };
 #define SUMS_NARGS 9
 

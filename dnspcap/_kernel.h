@@ -198,20 +198,21 @@ int64_t recode(const uint8_t *codes, int64_t itemsize, int64_t n, const int64_t 
 
 /* The lookup of each query (see _lookups.c); returns how many lookups, or -1 when out of
  * memory. first and nports (n entries each) get, for each lookup made, its first query and
- * how many distinct ports its queries used. The caller checks that every index stays
- * within its array, every port and question type code fits in 31 bits and gap >= 0. */
+ * how many distinct ports its queries used. Per query the codes are int32 (n < 2^31: the
+ * caller checks it, so that query and lookup numbers fit too), and the caller checks that
+ * every index stays within its array, question type codes are >= 0 and gap >= 0. */
 enum { Q_REPLIED = 1, Q_FOUND = 2, Q_TCP = 4, Q_TC = 8 };
-int64_t group_lookups(const int64_t *client, const int64_t *rset, const int64_t *qtype,
-                      const int64_t *port, const int64_t *ts, const uint8_t *flags, int64_t n,
+int64_t group_lookups(const int32_t *client, const int32_t *rset, const int32_t *qtype,
+                      const uint16_t *port, const int64_t *ts, const uint8_t *flags, int64_t n,
                       const int64_t *rs_start, const int64_t *rs_len, const int64_t *r_base,
                       const int64_t *r_step, int64_t nbases, int64_t gap, int64_t new_round,
-                      int64_t *lookup_of, int64_t *first, int64_t *nports);
+                      int32_t *lookup_of, int32_t *first, int32_t *nports);
 
 /* The rows of group 0, then of group 1, ..., each group's in row order (a stable counting
- * sort): order gets the n row numbers. The caller checks every code is within
+ * sort): order gets the n row numbers (n < 2^31). The caller checks every code is within
  * [0, ngroups); next: ngroups + 1 entries of scratch. */
-void group_order(const int64_t *code, int64_t n, int64_t ngroups, int64_t *next,
-                 int64_t *order);
+void group_order(const int32_t *code, int64_t n, int64_t ngroups, int64_t *next,
+                 int32_t *order);
 
 /* The resolver signs of A/AAAA pairs (see dnspcap.lookuptable._sign_counts): rows[0:m] are
  * the A and AAAA rows by lookup then name, a name's A rows first (aaaa[k]: row rows[k] is
@@ -222,9 +223,9 @@ enum {
     LS_REOPEN, LS_TWO_SOCKETS, LS_TCP_PIPELINED, LS_SAME_ID, LS_NEAR_ID, LS_RANDOM_ID,
     LS_SEQUENTIAL, LS_N
 };
-void lookup_signs(const int64_t *rows, const uint8_t *aaaa, int64_t m, const int64_t *lookup,
-                  const int64_t *name, const int64_t *q_ns, const int64_t *last_ns,
-                  const int64_t *r_ns, const int64_t *port, const int64_t *msg_id,
+void lookup_signs(const int32_t *rows, const uint8_t *aaaa, int64_t m, const int32_t *lookup,
+                  const int32_t *name, const int64_t *q_ns, const int64_t *last_ns,
+                  const int64_t *r_ns, const uint16_t *port, const uint16_t *msg_id,
                   const uint8_t *tcp, int64_t window, int64_t musl_gap, const int64_t *kind,
                   int64_t nlk, int64_t *counts);
 
@@ -238,9 +239,9 @@ enum {
     LK_FIRST, LK_LAST, LK_SEEN, LK_FINAL_START, LK_END, LK_LAST_SENT, LK_QUERIES, LK_SEARCH,
     LK_RETRANSMISSIONS, LK_SIZE, LK_N
 };
-void lookup_sums(const int64_t *lookup, const int64_t *name, const int64_t *q_ns,
+void lookup_sums(const int32_t *lookup, const int32_t *name, const int64_t *q_ns,
                  const int64_t *last_ns, const int64_t *r_ns, const uint8_t *states,
-                 const int64_t *attempts, int64_t n, int64_t any_name, const int64_t *order,
+                 const int32_t *attempts, int64_t n, int64_t any_name, const int32_t *order,
                  int64_t nlk, int64_t *acc, int64_t *out);
 
 /* Transaction number of each message (see dnspcap.pairing). */

@@ -102,10 +102,10 @@ def count_codes(codes: _U8, itemsize: int, counts: _I64, /) -> None: ...
 def recode(codes: _U8, itemsize: int, lut: _I64, out: _U8, outsize: int, /) -> None: ...
 def rehash(entries: _U64, new: _U64, /) -> None: ...
 def group_lookups(
-    client: _I64,
-    rset: _I64,
-    qtype: _I64,
-    port: _I64,
+    client: _I32,
+    rset: _I32,
+    qtype: _I32,
+    port: _U16,
     ts: _I64,
     flags: _U8,
     rs_start: _I64,
@@ -116,18 +116,18 @@ def group_lookups(
     gap: int,
     new_round: int,
     /,
-) -> tuple[_I64, _I64, _I64]: ...
-def group_order(codes: _I64, ngroups: int, /) -> _I64: ...
+) -> tuple[_I32, _I32, _I32]: ...
+def group_order(codes: _I32, ngroups: int, /) -> _I32: ...
 def lookup_signs(
-    rows: _I64,
+    rows: _I32,
     aaaa: _B,
-    lookup: _I64,
-    name: _I64,
+    lookup: _I32,
+    name: _I32,
     q_ns: _I64,
     last_ns: _I64,
     r_ns: _I64,
-    port: _I64,
-    msg_id: _I64,
+    port: _U16,
+    msg_id: _U16,
     tcp: _B,
     window: int,
     musl_gap: int,
@@ -137,15 +137,15 @@ def lookup_signs(
     /,
 ) -> _I64: ...
 def lookup_sums(
-    lookup: _I64,
-    name: _I64,
+    lookup: _I32,
+    name: _I32,
     q_ns: _I64,
     last_ns: _I64,
     r_ns: _I64,
     states: _U8,
-    attempts: _I64,
+    attempts: _I32,
     any_name: int,
-    order: _I64,
+    order: _I32,
     /,
 ) -> _I64: ...
 def pair_assign(

@@ -131,11 +131,11 @@ static int64_t live_tail(State *st, int64_t base, int64_t client, int64_t ts)
     return st->tail[base];
 }
 
-int64_t group_lookups(const int64_t *client, const int64_t *rset, const int64_t *qtype,
-                      const int64_t *port, const int64_t *ts, const uint8_t *flags, int64_t n,
+int64_t group_lookups(const int32_t *client, const int32_t *rset, const int32_t *qtype,
+                      const uint16_t *port, const int64_t *ts, const uint8_t *flags, int64_t n,
                       const int64_t *rs_start, const int64_t *rs_len, const int64_t *r_base,
                       const int64_t *r_step, int64_t nbases, int64_t gap, int64_t new_round,
-                      int64_t *lookup_of, int64_t *first, int64_t *nports)
+                      int32_t *lookup_of, int32_t *first, int32_t *nports)
 {
     State st = {NULL, 1024, NULL, NULL, gap};
     int64_t made = 0, err = 0;
@@ -156,7 +156,7 @@ int64_t group_lookups(const int64_t *client, const int64_t *rset, const int64_t 
             live_tail(&st, base[r], client[q], ts[q]);
         for (int64_t r = 0; r < nr && cur < 0; r++)
             for (int64_t i = st.tail[base[r]]; i >= 0 && cur < 0; i = st.lk[i].prev)
-                if (step[r] >= st.lk[i].step && set_has(&st.lk[i].ports, (int32_t)port[q])) {
+                if (step[r] >= st.lk[i].step && set_has(&st.lk[i].ports, port[q])) {
                     cur = i;
                     at = step[r];
                 }
@@ -172,7 +172,7 @@ int64_t group_lookups(const int64_t *client, const int64_t *rset, const int64_t 
             for (int64_t i = st.tail[base[r]]; i >= 0 && cur < 0; i = st.lk[i].prev) {
                 Lookup *l = &st.lk[i];
                 if ((step[r] > l->step && !l->found) ||
-                    (step[r] == l->step && !set_has(&l->replied, (int32_t)qtype[q]))) {
+                    (step[r] == l->step && !set_has(&l->replied, qtype[q]))) {
                     cur = i;
                     at = step[r];
                 }
@@ -203,7 +203,7 @@ int64_t group_lookups(const int64_t *client, const int64_t *rset, const int64_t 
             Lookup *l = &st.lk[cur];
             memset(l, 0, sizeof *l);
             l->step = at;
-            first[cur] = q;
+            first[cur] = (int32_t)q;
             l->next = -1;
             l->prev = st.tail[base[0]];
             if (l->prev >= 0)
@@ -218,15 +218,15 @@ int64_t group_lookups(const int64_t *client, const int64_t *rset, const int64_t 
             l->found = 0;
         }
         l->last = ts[q];
-        if (!set_add(&l->ports, (int32_t)port[q]) || !set_add(&l->asked, (int32_t)qtype[q]) ||
-            ((flags[q] & Q_REPLIED) && !set_add(&l->replied, (int32_t)qtype[q]))) {
+        if (!set_add(&l->ports, port[q]) || !set_add(&l->asked, qtype[q]) ||
+            ((flags[q] & Q_REPLIED) && !set_add(&l->replied, qtype[q]))) {
             err = -1;
             goto done;
         }
         nports[cur] = l->ports.n;
         l->found = l->found || (flags[q] & Q_FOUND) != 0;
         l->tc = l->tc || (flags[q] & Q_TC) != 0;
-        lookup_of[q] = cur;
+        lookup_of[q] = (int32_t)cur;
     }
 done:
     if (st.lk != NULL)
@@ -241,8 +241,8 @@ done:
     return err < 0 ? -1 : made;
 }
 
-void group_order(const int64_t *code, int64_t n, int64_t ngroups, int64_t *next,
-                 int64_t *order)
+void group_order(const int32_t *code, int64_t n, int64_t ngroups, int64_t *next,
+                 int32_t *order)
 {
     /* a counting sort: next[g] is where the next row of group g goes */
     memset(next, 0, (size_t)(ngroups + 1) * sizeof *next);
@@ -251,7 +251,7 @@ void group_order(const int64_t *code, int64_t n, int64_t ngroups, int64_t *next,
     for (int64_t g = 0; g < ngroups; g++)
         next[g + 1] += next[g];
     for (int64_t i = 0; i < n; i++)
-        order[next[code[i]]++] = i;
+        order[next[code[i]]++] = (int32_t)i;
 }
 
 /* |a - b| as numpy computes it on int64 (wrapping; the absolute value of INT64_MIN stays
@@ -262,9 +262,9 @@ static inline int64_t wabs_diff(int64_t a, int64_t b)
     return (int64_t)d < 0 ? (int64_t)(0 - d) : (int64_t)d;
 }
 
-void lookup_signs(const int64_t *rows, const uint8_t *aaaa, int64_t m, const int64_t *lookup,
-                  const int64_t *name, const int64_t *q_ns, const int64_t *last_ns,
-                  const int64_t *r_ns, const int64_t *port, const int64_t *msg_id,
+void lookup_signs(const int32_t *rows, const uint8_t *aaaa, int64_t m, const int32_t *lookup,
+                  const int32_t *name, const int64_t *q_ns, const int64_t *last_ns,
+                  const int64_t *r_ns, const uint16_t *port, const uint16_t *msg_id,
                   const uint8_t *tcp, int64_t window, int64_t musl_gap, const int64_t *kind,
                   int64_t nlk, int64_t *counts)
 {
@@ -307,9 +307,9 @@ void lookup_signs(const int64_t *rows, const uint8_t *aaaa, int64_t m, const int
     }
 }
 
-void lookup_sums(const int64_t *lookup, const int64_t *name, const int64_t *q_ns,
+void lookup_sums(const int32_t *lookup, const int32_t *name, const int64_t *q_ns,
                  const int64_t *last_ns, const int64_t *r_ns, const uint8_t *states,
-                 const int64_t *attempts, int64_t n, int64_t any_name, const int64_t *order,
+                 const int32_t *attempts, int64_t n, int64_t any_name, const int32_t *order,
                  int64_t nlk, int64_t *acc, int64_t *out)
 {
     /* a lookup's sums side by side (acc[lookup * LK_N + LK_X]): the queries come by client

@@ -67,19 +67,22 @@ def strings_of(col: pd.Series) -> np.ndarray:
     return np.array([str(v) for v in col], dtype=object)
 
 
-def coded(col: pd.Series, rows: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
-    """A text column (or its `rows` positions) as int64 codes into the sorted list of its
+def coded(
+    col: pd.Series, rows: np.ndarray | None = None, dtype: type[np.signedinteger] = np.int64
+) -> tuple[np.ndarray, list[str]]:
+    """A text column (or its `rows` positions) as codes (of `dtype`: int32 halves a
+    million-row array, and category codes always fit it) into the sorted list of its
     distinct texts, with "" (also for a missing value) always at code 0: equal codes,
     equal texts."""
     cat = as_categorical(col)
     texts = [str(c) for c in cat.categories]
     values = sorted({"", *texts})
     index = {v: i for i, v in enumerate(values)}
-    code = np.array([index[""], *(index[v] for v in texts)], np.int64)  # by category code + 1
+    code = np.array([index[""], *(index[v] for v in texts)], dtype)  # by category code + 1
     codes = np.asarray(cat.codes)  # as narrow as pandas keeps them: take rows before widening
     if rows is not None:
         codes = codes[rows]
-    return code[np.add(codes, 1, dtype=np.int64)], values
+    return code[np.add(codes, 1, dtype=np.int32 if codes.itemsize < 4 else np.int64)], values
 
 
 def is_text(col: pd.Series, rows: np.ndarray, text: str) -> np.ndarray:

@@ -36,7 +36,7 @@ from . import heap
 from ._kernel import group_lookups, group_order
 from .categorical import coded, is_text
 from .fast import check_constants
-from .lookuptable import NEW_ROUND_S, lookup_table
+from .lookuptable import NEW_ROUND_S, lookup_columns, lookup_table
 from .names import readings, split_pairs, text_array
 
 # A step of a lookup follows the previous one at once (the next search suffix is asked
@@ -56,10 +56,13 @@ check_constants(__name__, globals(), ("Q_REPLIED", "Q_FOUND", "Q_TCP", "Q_TC"))
 
 
 class Queries(NamedTuple):
-    """The transactions that have a query, by client then time, as arrays."""
+    """The transactions that have a query, by client then time, as arrays.
 
-    row: np.ndarray  # the transaction's index label
-    at: np.ndarray  # ... and its position
+    A million queries make each int64 array 8 MB: positions and codes are int32 (the
+    kernels of dnspcap/_lookups.c take them so), only times are int64."""
+
+    row: np.ndarray  # the transaction's index label (int32 positions, or the labels)
+    at: np.ndarray  # ... and its position (int32)
     ts: np.ndarray  # first attempt, ns
     client: np.ndarray  # codes into clients (sorted, so runs of one client)
     clients: list[str]
@@ -68,7 +71,7 @@ class Queries(NamedTuple):
     name_text: pa.LargeStringArray  # names, for the array operations of dnspcap.names
     qtype: np.ndarray  # codes into qtypes
     qtypes: list[str]
-    port: np.ndarray
+    port: np.ndarray  # uint16
     nxdomain: np.ndarray  # its response said NXDOMAIN
     replied: np.ndarray  # answered, not truncated (a truncated answer is asked again)
     found: np.ndarray  # ... and with records, not NXDOMAIN: the search ends there
@@ -85,13 +88,16 @@ def queries(transactions: pd.DataFrame) -> Queries:
     has_q = transactions["attempts"].to_numpy() > 0
     if "nat_copy" in transactions.columns:  # a query seen before and after DNAT: once
         has_q &= ~transactions["nat_copy"].to_numpy(bool)
-    rows = np.flatnonzero(has_q)
+    if len(has_q) > np.iinfo(np.int32).max:
+        raise ValueError(f"lookups: {len(has_q)} transactions, more than 2^31 - 1")
+    rows = np.flatnonzero(has_q).astype(np.int32)
     ts = transactions["query_ts"].to_numpy("datetime64[ns]").view(np.int64)
-    client, clients = coded(transactions["client"], rows)
+    client, clients = coded(transactions["client"], rows, np.int32)
     by_client = _by_client(client, len(clients), ts[rows])
     order, client = rows[by_client], client[by_client]
-    name, names = coded(transactions["qname"], order)
-    qtype, qtypes = coded(transactions["qtype"], order)
+    del rows, by_client
+    name, names = coded(transactions["qname"], order, np.int32)
+    qtype, qtypes = coded(transactions["qtype"], order, np.int32)
     status, rcode = transactions["status"], transactions["rcode"]
     tc = transactions["tc"].to_numpy(bool)[order]
     answered = is_text(status, order, "answered")
@@ -105,7 +111,7 @@ def queries(transactions: pd.DataFrame) -> Queries:
     return Queries(
         order if plain else index.to_numpy()[order], order, ts[order], client, clients,
         name, names, text_array(names), qtype, qtypes,
-        transactions["client_port"].to_numpy()[order].astype(np.int64),
+        transactions["client_port"].to_numpy()[order].astype(np.uint16, copy=False),
         nx, replied, replied & ~nx & records, is_text(transactions["transport"], order, "tcp"),
         answered & tc, records, noerror, is_text(status, order, "pending"),
         is_text(status, order, "unanswered"),
@@ -143,13 +149,13 @@ def _search_lists(q: Queries) -> dict[str, list[str]]:
     k = np.flatnonzero(step)
     # the suffixes each distinct pair of names shows, if any
     n_names = max(len(q.names), 1)
-    name_pair, distinct_pairs = pd.factorize(nm[k] * n_names + nm[k + 1])
+    name_pair, distinct_pairs = pd.factorize(nm[k].astype(np.int64) * n_names + nm[k + 1])
     split_of, splits = split_pairs(q.name_text, distinct_pairs // n_names, distinct_pairs % n_names)
     split_of = split_of[name_pair]
     kept = split_of >= 0
     # the count of each (client, pair of suffixes), in the order they first appear
     n_splits = max(len(splits), 1)
-    client_split, seen = pd.factorize(c[k][kept] * n_splits + split_of[kept])
+    client_split, seen = pd.factorize(c[k][kept].astype(np.int64) * n_splits + split_of[kept])
     counts = np.bincount(client_split, minlength=len(seen))
     client, split = np.divmod(np.asarray(seen, np.int64), n_splits)
     # two lookups interleaving by chance also look like a step: a pair seen far less often
@@ -209,9 +215,15 @@ def lookups(
     """
     q = queries(transactions)
     search = _search_lists(q) if search is None else search
-    out = lookup_table(transactions, q, group(q, search))
-    del q
-    heap.give_back()  # the temporaries' pages (dnspcap/heap.py)
+    grouping = group(q, search)
+    columns = lookup_columns(transactions, q, grouping)
+    # the per-query arrays go before the text columns are made; those come from arrow's
+    # allocator, which does not reuse the C heap's free pages: hand them back first
+    del q, grouping
+    heap.give_back()  # (dnspcap/heap.py)
+    out = lookup_table(columns)
+    del columns
+    heap.give_back()
     return out
 
 
@@ -247,35 +259,41 @@ def group(q: Queries, search: dict[str, list[str]]) -> Grouping:
         [lists.setdefault(tuple(search.get(c, ())), len(lists)) for c in q.clients], np.int64
     )
     n_names = max(len(q.names), 1)
-    rset, key = _dense(list_of_client[q.client] * n_names + q.name, len(lists) * n_names)
+    key = list_of_client[q.client]  # (search list, name) as one int64, built in place
+    key *= n_names
+    key += q.name
+    rset, key = _dense(key, len(lists) * n_names)
     r = readings(q.name_text, list(lists), key // n_names, key % n_names)
     flags = np.zeros(len(q.ts), np.uint8)  # bytes throughout: no int64 temporaries
     for bit, is_set in ((Q_REPLIED, q.replied), (Q_FOUND, q.found), (Q_TCP, q.tcp), (Q_TC, q.tc)):
         flags |= np.multiply(is_set, bit, dtype=np.uint8)
-    made, first, sockets = group_lookups(
+    made, first, sockets = group_lookups(  # int32 but for ts
         q.client, rset, q.qtype, q.port, q.ts, flags, r.start, r.length, r.base, r.step,
         len(r.bases), int(LOOKUP_GAP_S * 1e9), int(NEW_ROUND_S * 1e9),
     )  # fmt: skip
+    key_of_first = rset[first]
+    del rset, flags
     # number the lookups by start (their first query), ties in the order they were made
     n_lk = len(first)
-    rank = np.empty(n_lk, np.int64)
-    by_start = np.argsort(q.ts[first], kind="stable")
-    rank[by_start] = np.arange(n_lk)
+    rank = np.empty(n_lk, np.int32)
+    by_start = np.argsort(q.ts[first], kind="stable").astype(np.int32)
+    rank[by_start] = np.arange(n_lk, dtype=np.int32)
     first_base, ranked_sockets = np.empty(n_lk, np.int64), np.empty(n_lk, np.int64)
-    first_base[rank] = r.base[r.start[rset[first]]]
+    first_base[rank] = r.base[r.start[key_of_first]]
     ranked_sockets[rank] = sockets
     return Grouping(rank[made], r.bases.take(first_base), ranked_sockets, made, by_start)
 
 
 def _dense(key: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray]:
-    """Codes 0.. for the distinct values of key (each in [0, span)), and those values.
+    """Codes 0.. (int32) for the distinct values of key (each in [0, span)), and those
+    values.
 
     A table of the whole span when it is not much bigger than key (a few passes over
     memory), else a hash table."""
     if span > 4 * len(key) + 1024:
         codes, values = pd.factorize(key)
-        return np.asarray(codes, np.int64), np.asarray(values, np.int64)
+        return np.asarray(codes, np.int32), np.asarray(values, np.int64)
     present = np.zeros(span, np.bool_)
     present[key] = True
     code_of = np.cumsum(present, dtype=np.int64) - 1
-    return code_of[key], np.flatnonzero(present)
+    return code_of.astype(np.int32)[key], np.flatnonzero(present)

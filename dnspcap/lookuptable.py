@@ -13,7 +13,8 @@ lookup, so grouping them further (by name and type) is a stable sort of short ru
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from functools import partial
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -119,16 +120,21 @@ def _code(values: list[str], text: str) -> int:
     return values.index(text) if text in values else -1
 
 
-def lookup_table(tx: pd.DataFrame, q: Queries, grouping: Grouping) -> pd.DataFrame:
-    """One row per lookup: grouping.lookup_of numbers the lookup of each query of q (from
-    0, in the order of the table)."""
+def lookup_columns(tx: pd.DataFrame, q: Queries, grouping: Grouping) -> dict[str, Any]:
+    """The columns of the table of lookups (:func:`lookup_table`), one row per lookup:
+    grouping.lookup_of numbers the lookup of each query of q (from 0, in the order of the
+    table).
+
+    Only per-lookup arrays are kept, so that the caller can let go of q and the grouping
+    before the text columns are made: those are a function to call (functools.partial,
+    holding no per-query array) for each."""
     lookup_of, bases = grouping.lookup_of, grouping.bases
     n_lk = len(bases)
     # per query (in q's order: gathering every column into lookup order costs more than
     # the sums that need it), then summed per lookup in one pass (lookup_sums, C)
     r_ns = tx["response_ts"].to_numpy("datetime64[ns]").view(np.int64)[q.at]
     last_ns, retried, first_gap = _retries(tx["retry_gaps"], q.at, q.ts)
-    attempts = np.asarray(tx["attempts"].to_numpy()[q.at], np.int64)
+    attempts = np.asarray(tx["attempts"].to_numpy()[q.at], np.int32)
     tcp_bit = 1 << _STATES.index("tcp")
     # summed by the lookups' numbers in the order made (met nearly in turn), then put in
     # the table's order
@@ -137,8 +143,63 @@ def lookup_table(tx: pd.DataFrame, q: Queries, grouping: Grouping) -> pd.DataFra
         made, q.name, q.ts, last_ns, r_ns, _states(q), attempts, tcp_bit, by_start
     ).reshape(LK_N, n_lk)
     del attempts
-    first, sizes = sums[LK_FIRST], sums[LK_SIZE]
+    first = sums[LK_FIRST]
+    start = q.ts[first]  # a lookup's transactions are in time order
+    # counted by the lookups' numbers in the order made too; put in the table's order by
+    # _resolvers, on its per-lookup results rather than on the counts
+    signs = _sign_counts(
+        made, q.name, q.qtype, q.qtypes, q.port, tx["id"].to_numpy()[q.at].astype(np.uint16),
+        q.ts, last_ns, r_ns, retried, first_gap, q.tcp, n_lk,
+    )  # fmt: skip
+    del r_ns, retried, first_gap
+    # A wait is at least NEW_ROUND_S from a question's first attempt to its last, so only
+    # a lookup whose last attempt came that long after its start can have one
+    long = sums[LK_LAST_SENT] - start >= NEW_ROUND_S * 1e9
+    time_lost = _time_lost(lookup_of, long, q, last_ns, n_lk)
+    del last_ns, long
+    resolver, evidence, evidence_of = _resolvers(signs, by_start)
+    del signs
     seen = _Seen(*((sums[LK_SEEN] >> i & 1).astype(bool) for i in range(len(_STATES))))
+    outcome = _outcome(seen, resolver == RESOLVERS.index("musl"))
+    client = q.client[first]
+    used = np.flatnonzero(np.bincount(client, minlength=len(q.clients)))
+    remap = np.zeros(len(q.clients), np.int64)
+    remap[used] = np.arange(len(used))
+    # the transactions of each lookup, in the order the grouping pass met them (query time:
+    # a lookup is one client's, and q is by client then time)
+    rows = q.row[group_order(lookup_of, n_lk)]
+    final_name = q.name[sums[LK_LAST]]
+    # the rows of sums that are columns are copies, so that sums goes now
+    sizes = sums[LK_SIZE].copy()
+    return {
+        "client": pd.Categorical.from_codes(
+            remap[client], categories=pd.Index([q.clients[c] for c in used.tolist()])
+        ),
+        "name": partial(_text_column, bases, []),
+        "final_name": partial(_text_column, q.name_text, np.array([], object), final_name),
+        "outcome": pd.Categorical.from_codes(outcome, categories=pd.Index(OUTCOMES)),
+        "start": pd.DatetimeIndex(start.astype("datetime64[ns]")).tz_localize("UTC"),
+        "duration": (sums[LK_END] - start) / 1e9,
+        "search_time": (sums[LK_FINAL_START] - start) / 1e9,
+        "queries": sums[LK_QUERIES].copy(),
+        "transactions": sizes,
+        "search_queries": sums[LK_SEARCH].copy(),
+        "retransmissions": sums[LK_RETRANSMISSIONS].copy(),
+        "time_lost_to_retries": time_lost,
+        "sockets": grouping.sockets,
+        "resolver": pd.Categorical.from_codes(resolver, categories=pd.Index(RESOLVERS)),
+        "resolver_evidence": partial(_text_column, evidence, [], evidence_of),
+        "transactions_index": partial(list_column, rows, sizes, pa.int64()),
+    }
+
+
+def lookup_table(columns: dict[str, Any]) -> pd.DataFrame:
+    """The table of lookups, from lookup_columns(): its text columns made now."""
+    return pd.DataFrame({k: v() if isinstance(v, partial) else v for k, v in columns.items()})
+
+
+def _outcome(seen: _Seen, musl: np.ndarray) -> np.ndarray:
+    """Per lookup, its code in OUTCOMES."""
     outcome = np.select(
         [
             seen.records,
@@ -150,14 +211,6 @@ def lookup_table(tx: pd.DataFrame, q: Queries, grouping: Grouping) -> pd.DataFra
         [OUTCOMES.index(o) for o in ("answered", "nxdomain", "no_data", "pending", "timed_out")],
         default=OUTCOMES.index("failed"),
     )
-    start = q.ts[first]  # a lookup's transactions are in time order
-    signs = _sign_counts(
-        made, q.name, q.qtype, q.qtypes, q.port, tx["id"].to_numpy()[q.at].astype(np.int64),
-        q.ts, last_ns, r_ns, retried, first_gap, q.tcp, n_lk,
-    )[:, by_start]  # fmt: skip
-    del r_ns, retried, first_gap
-    resolver, evidence = _resolvers(signs)
-    musl = resolver == RESOLVERS.index("musl")
     # musl fails the whole lookup (EAI_AGAIN) when one of its questions timed out, though
     # the other was answered; glibc returns what it got
     answered_code = OUTCOMES.index("answered")
@@ -168,41 +221,7 @@ def lookup_table(tx: pd.DataFrame, q: Queries, grouping: Grouping) -> pd.DataFra
     # musl before 1.2.4 never retries over TCP: it uses the records a truncated answer has
     unusable = np.isin(outcome, [OUTCOMES.index("no_data"), OUTCOMES.index("failed")])
     used_tc = musl & seen.tc_records & ~seen.tcp & unusable
-    outcome = np.where(used_tc, answered_code, outcome)
-    client = q.client[first]
-    used = np.flatnonzero(np.bincount(client, minlength=len(q.clients)))
-    remap = np.zeros(len(q.clients), np.int64)
-    remap[used] = np.arange(len(used))
-    # A wait is at least NEW_ROUND_S from a question's first attempt to its last, so only
-    # a lookup whose last attempt came that long after its start can have one
-    long = sums[LK_LAST_SENT] - start >= NEW_ROUND_S * 1e9
-    # the transactions of each lookup, in the order the grouping pass met them (query time:
-    # a lookup is one client's, and q is by client then time)
-    order = group_order(lookup_of, n_lk)
-    return pd.DataFrame(
-        {
-            "client": pd.Categorical.from_codes(
-                remap[client], categories=pd.Index([q.clients[c] for c in used.tolist()])
-            ),
-            "name": _text_column(bases, []),
-            "final_name": _text_column(
-                q.name_text.take(q.name[sums[LK_LAST]]), np.array([], object)
-            ),
-            "outcome": pd.Categorical.from_codes(outcome, categories=pd.Index(OUTCOMES)),
-            "start": pd.DatetimeIndex(start.astype("datetime64[ns]")).tz_localize("UTC"),
-            "duration": (sums[LK_END] - start) / 1e9,
-            "search_time": (sums[LK_FINAL_START] - start) / 1e9,
-            "queries": sums[LK_QUERIES],
-            "transactions": sizes,
-            "search_queries": sums[LK_SEARCH],
-            "retransmissions": sums[LK_RETRANSMISSIONS],
-            "time_lost_to_retries": _time_lost(lookup_of, long, q, last_ns, n_lk),
-            "sockets": grouping.sockets,
-            "resolver": pd.Categorical.from_codes(resolver, categories=pd.Index(RESOLVERS)),
-            "resolver_evidence": _text_column(evidence, []),
-            "transactions_index": list_column(q.row[order], sizes, pa.int64()),
-        }
-    )
+    return np.where(used_tc, answered_code, outcome)
 
 
 # What the transactions of a lookup showed, one bit each: _states() sets them per query,
@@ -242,9 +261,14 @@ def _reduce(ufunc: np.ufunc, values: np.ndarray, starts: np.ndarray) -> np.ndarr
     return np.asarray(ufunc.reduceat(values, starts)) if len(starts) else values[:0]
 
 
-def _text_column(text: pa.LargeStringArray, empty: object) -> object:
-    """A str column, straight from arrow; for a table without rows, `empty` (the columns'
-    dtypes then are what pandas makes of an empty list or object array, as they were)."""
+def _text_column(
+    text: pa.LargeStringArray, empty: object, rows: np.ndarray | None = None
+) -> object:
+    """A str column, straight from arrow (text, or text.take(rows)); for a table without
+    rows, `empty` (the columns' dtypes then are what pandas makes of an empty list or
+    object array, as they were)."""
+    if rows is not None:
+        text = text.take(rows)
     return pd.array(text, dtype="str") if len(text) else empty
 
 
@@ -330,7 +354,7 @@ def _sign_counts(
     the rows retried).
     """
     a_code, aaaa_code = _code(qtypes, "A"), _code(qtypes, "AAAA")
-    rows = np.flatnonzero((qtype == a_code) | (qtype == aaaa_code))
+    rows = np.flatnonzero((qtype == a_code) | (qtype == aaaa_code)).astype(np.int32)
     aaaa = qtype[rows] == aaaa_code
     # lookups numbered in the order of their first query: by lookup and name the rows are
     # nearly sorted already, and stay near one another (the C pass reads the arrays at rows)
@@ -347,22 +371,26 @@ def _sign_counts(
 
 
 def _pair_key(lookup: np.ndarray, name: np.ndarray, aaaa: np.ndarray) -> np.ndarray:
-    """One int64 per row that sorts as (lookup, name, aaaa) do, built in place in the
-    arrays given (fewer million-row temporaries than pack() makes); pack() when it would
+    """One int64 per row that sorts as (lookup, name, aaaa) do, built in place in one
+    copy of lookup (fewer million-row temporaries than pack() makes); pack() when it would
     not fit."""
     width = 2 * (int(name.max()) + 1) if len(name) else 2
     if len(lookup) and int(lookup.max()) >= (1 << 62) // width:
         return np.asarray(pack(lookup, name) * 2 + aaaa, np.int64)
-    lookup *= width
-    name *= 2
-    lookup += name
-    lookup += aaaa
-    return lookup
+    key = lookup.astype(np.int64)
+    key *= width
+    key += name  # name * 2, without an int64 copy of name
+    key += name
+    key += aaaa
+    return key
 
 
-def _resolvers(counts: np.ndarray) -> tuple[np.ndarray, pa.LargeStringArray]:
+def _resolvers(
+    counts: np.ndarray, order: np.ndarray
+) -> tuple[np.ndarray, pa.LargeStringArray, np.ndarray]:
     """Per lookup, the resolver its signs (counts from _sign_counts) vote for (codes into
-    RESOLVERS: unknown without signs or on a tie) and the evidence, as text."""
+    RESOLVERS: unknown without signs or on a tie) and the evidence: texts, and which one
+    each lookup has. The lookups in `order` (positions into the columns of counts)."""
     n_s, n_lk = counts.shape
     # one row per resolver, a column per lookup: row-wise operations are fast
     votes = np.zeros((len(RESOLVERS), n_lk), np.int64)
@@ -384,4 +412,4 @@ def _resolvers(counts: np.ndarray) -> tuple[np.ndarray, pa.LargeStringArray]:
         ["; ".join(_SIGNS[k][2] for i, k in enumerate(_SIGN_NAMES) if m >> i & 1)
          for m in kinds.tolist()]
     )  # fmt: skip
-    return resolver, texts.take((np.cumsum(present) - 1)[masks])
+    return resolver[order], texts, (np.cumsum(present) - 1)[masks[order]]

@@ -351,7 +351,7 @@ def test_grouping_agrees_with_the_reference_on_a_synthetic_capture(tmp_path: Pat
 def test_group_order_is_a_stable_sort(codes: list[int], extra: int) -> None:
     from dnspcap._kernel import group_order
 
-    c = np.array(codes, np.int64)
+    c = np.array(codes, np.int32)
     ngroups = (max(codes) + 1 if codes else 0) + extra
     assert group_order(c, ngroups).tolist() == np.argsort(c, kind="stable").tolist()
 
@@ -361,7 +361,7 @@ def test_group_order_checks_its_codes(codes: list[int], ngroups: int) -> None:
     from dnspcap._kernel import group_order
 
     with pytest.raises((ValueError, MemoryError)):
-        group_order(np.array(codes, np.int64), ngroups)
+        group_order(np.array(codes, np.int32), ngroups)
 
 
 _row = st.tuples(
@@ -385,12 +385,12 @@ def test_sign_counts_are_those_of_every_a_aaaa_pair(
     """The C pass counts the signs the A/AAAA pairs show as the rules say, pair by pair."""
     from dnspcap import lookuptable as lt
 
-    lookup = np.array([r[0] for r in rows], np.int64)
-    name = np.array([r[1] for r in rows], np.int64)
+    lookup = np.array([r[0] for r in rows], np.int32)
+    name = np.array([r[1] for r in rows], np.int32)
     qtypes = ["A", "AAAA", "SRV"]
-    qtype = np.array([qtypes.index(r[2]) for r in rows], np.int64)
-    port = np.array([r[3] for r in rows], np.int64)
-    msg_id = np.array([r[4] for r in rows], np.int64)
+    qtype = np.array([qtypes.index(r[2]) for r in rows], np.int32)
+    port = np.array([r[3] for r in rows], np.uint16)
+    msg_id = np.array([r[4] for r in rows], np.uint16)
     q_ns = np.array([r[5] for r in rows], np.int64)
     last_ns = q_ns + np.array([r[6] for r in rows], np.int64)
     nat = np.iinfo(np.int64).min
@@ -408,7 +408,7 @@ def test_sign_counts_are_those_of_every_a_aaaa_pair(
                 continue
             lk = lookup[x]
             if abs(q_ns[x] - q_ns[y]) <= lt.PAIR_WINDOW_NS and tcp[x] == tcp[y]:
-                d = (msg_id[x] - msg_id[y]) % 65536
+                d = (int(msg_id[x]) - int(msg_id[y])) % 65536
                 first_r = r_ns[x] if q_ns[x] <= q_ns[y] else r_ns[y]
                 after = first_r != nat and max(q_ns[x], q_ns[y]) > first_r
                 if port[x] != port[y]:
@@ -441,12 +441,12 @@ def test_lookup_signs_checks_its_indexes(
 ) -> None:
     from dnspcap._kernel import lookup_signs
 
-    two = np.zeros(2, np.int64)
+    two, two32, two16 = np.zeros(2, np.int64), np.zeros(2, np.int32), np.zeros(2, np.uint16)
     with pytest.raises(ValueError):
         lookup_signs(
-            np.array(rows, np.int64), np.ones(len(rows), bool), np.array(lookup, np.int64),
-            two, two, two, two, two, two, np.zeros(2, bool), 1, 1, np.array(kind, np.int64),
-            n_lk, 9,
+            np.array(rows, np.int32), np.ones(len(rows), bool), np.array(lookup, np.int32),
+            two32, two, two, two, two16, two16, np.zeros(2, bool), 1, 1,
+            np.array(kind, np.int64), n_lk, 9,
         )  # fmt: skip
 
 
@@ -505,8 +505,8 @@ def test_lookup_sums_agree_with_a_plain_loop(
         return np.array([nat if r[i] is None else r[i] for r in rows], np.int64)
 
     sums = lookup_sums(
-        col(0), col(1), col(2), col(3), col(4), col(5).astype(np.uint8), col(6), 0x80,
-        np.array(order, np.int64),
+        col(0).astype(np.int32), col(1).astype(np.int32), col(2), col(3), col(4),
+        col(5).astype(np.uint8), col(6).astype(np.int32), 0x80, np.array(order, np.int32),
     ).reshape(LK_N, nlk)  # fmt: skip
     want = _plain_sums(rows, nlk, 0x80)
     assert sums.T.tolist() == [want[k] for k in order]
@@ -522,11 +522,11 @@ def test_lookup_sums_checks_its_arguments(
 ) -> None:
     from dnspcap._kernel import lookup_sums
 
-    some = np.zeros(lengths, np.int64)
+    some, some32 = np.zeros(lengths, np.int64), np.zeros(lengths, np.int32)
     with pytest.raises(ValueError):
         lookup_sums(
-            np.array(lookup, np.int64), some, some, some, some, np.zeros(lengths, np.uint8),
-            some, any_name, np.array(order, np.int64),
+            np.array(lookup, np.int32), some32, some, some, some, np.zeros(lengths, np.uint8),
+            some32, any_name, np.array(order, np.int32),
         )  # fmt: skip
 
 
@@ -541,7 +541,7 @@ def test_queries_by_client_then_time(clients: list[int], times: list[int], in_or
     from dnspcap.lookups import _by_client
 
     n = min(len(clients), len(times))
-    client = np.array(clients[:n], np.int64)
+    client = np.array(clients[:n], np.int32)
     ts = np.array(sorted(times[:n]) if in_order else times[:n], np.int64)
     assert _by_client(client, 4, ts).tolist() == np.lexsort((ts, client)).tolist()
 
