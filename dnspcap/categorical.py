@@ -10,9 +10,21 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from . import _kernel
+
 
 def as_categorical(s: pd.Series) -> pd.Categorical:
     return s.array if isinstance(s.dtype, pd.CategoricalDtype) else pd.Categorical(s)  # type: ignore[return-value]
+
+
+def take(values: np.ndarray, rows: np.ndarray, fill: int = 0) -> np.ndarray:
+    """values[rows] for int32 rows, with `fill` (cut to the item's width) where a row is
+    -1: one C pass over native-width items (numpy converts an int32 index and takes its
+    slow path, and a fill needs a mask)."""
+    values, rows = np.ascontiguousarray(values), np.asarray(rows, np.int32)
+    out = np.empty(len(rows), values.dtype)
+    _kernel.take_rows(values.view(np.uint8), values.itemsize, rows, fill, out.view(np.uint8))
+    return out
 
 
 def codes_of(s: pd.Series) -> np.ndarray:
@@ -81,17 +93,8 @@ def coded(
     code = np.array([index[""], *(index[v] for v in texts)], dtype)  # by category code + 1
     codes = np.asarray(cat.codes)  # as narrow as pandas keeps them: take rows before widening
     if rows is not None:
-        codes = codes[rows]
-    return code[np.add(codes, 1, dtype=np.int32 if codes.itemsize < 4 else np.int64)], values
-
-
-def is_text(col: pd.Series, rows: np.ndarray, text: str) -> np.ndarray:
-    """Whether each of the `rows` of a text column is `text` (a missing value is not),
-    from the category codes: no per-row text, nor a code per row mapped as coded() does."""
-    cat = as_categorical(col)
-    hits = [i for i, c in enumerate(cat.categories) if str(c) == text]
-    codes = np.asarray(cat.codes)[rows]
-    return codes == hits[0] if len(hits) == 1 else np.isin(codes, hits)
+        codes = take(codes, rows)
+    return take(code, np.add(codes, 1, dtype=np.int32)), values
 
 
 def equal_pairs(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

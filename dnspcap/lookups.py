@@ -34,7 +34,7 @@ import pyarrow as pa
 
 from . import heap
 from ._kernel import group_lookups, group_order
-from .categorical import coded, is_text
+from .categorical import as_categorical, coded, take
 from .fast import check_constants
 from .lookuptable import NEW_ROUND_S, lookup_columns, lookup_table
 from .names import readings, split_pairs, text_array
@@ -93,29 +93,44 @@ def queries(transactions: pd.DataFrame) -> Queries:
     rows = np.flatnonzero(has_q).astype(np.int32)
     ts = transactions["query_ts"].to_numpy("datetime64[ns]").view(np.int64)
     client, clients = coded(transactions["client"], rows, np.int32)
-    by_client = _by_client(client, len(clients), ts[rows])
-    order, client = rows[by_client], client[by_client]
+    by_client = _by_client(client, len(clients), take(ts, rows))
+    order, client = take(rows, by_client), take(client, by_client)
     del rows, by_client
     name, names = coded(transactions["qname"], order, np.int32)
     qtype, qtypes = coded(transactions["qtype"], order, np.int32)
-    status, rcode = transactions["status"], transactions["rcode"]
-    tc = transactions["tc"].to_numpy(bool)[order]
-    answered = is_text(status, order, "answered")
-    nx, noerror = is_text(rcode, order, "NXDOMAIN"), is_text(rcode, order, "NOERROR")
+    status = _Texts(transactions["status"], order)
+    rcode = _Texts(transactions["rcode"], order)
+    tc = take(transactions["tc"].to_numpy(bool), order)
+    answered = status.equal("answered")
+    nx = rcode.equal("NXDOMAIN")
     replied = answered & ~tc
-    records = (transactions["ancount"].to_numpy(np.int64, na_value=0) > 0)[order]
+    ancount = transactions["ancount"].array
+    records = take(np.asarray(ancount.to_numpy(np.uint16, na_value=0)), order) > 0
     index = transactions.index
     # index labels (pair() numbers rows 0..n-1, labels that are the positions; a filtered
     # table keeps its labels)
     plain = isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
     return Queries(
-        order if plain else index.to_numpy()[order], order, ts[order], client, clients,
+        order if plain else index.to_numpy()[order], order, take(ts, order), client, clients,
         name, names, text_array(names), qtype, qtypes,
-        transactions["client_port"].to_numpy()[order].astype(np.uint16, copy=False),
-        nx, replied, replied & ~nx & records, is_text(transactions["transport"], order, "tcp"),
-        answered & tc, records, noerror, is_text(status, order, "pending"),
-        is_text(status, order, "unanswered"),
+        take(transactions["client_port"].to_numpy(np.uint16), order),
+        nx, replied, replied & ~nx & records, _Texts(transactions["transport"], order).equal("tcp"),
+        answered & tc, records, rcode.equal("NOERROR"), status.equal("pending"),
+        status.equal("unanswered"),
     )  # fmt: skip
+
+
+class _Texts:
+    """A text column's category codes at some rows, gathered once for several texts."""
+
+    def __init__(self, col: pd.Series, rows: np.ndarray) -> None:
+        self.cat = as_categorical(col)
+        self.codes = take(np.asarray(self.cat.codes), rows, -1)
+
+    def equal(self, text: str) -> np.ndarray:
+        """Whether each row is `text` (a missing value is not)."""
+        hits = [i for i, c in enumerate(self.cat.categories) if str(c) == text]
+        return self.codes == hits[0] if len(hits) == 1 else np.isin(self.codes, hits)
 
 
 def _by_client(client: np.ndarray, n_clients: int, ts: np.ndarray) -> np.ndarray:

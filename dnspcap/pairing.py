@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 
 from . import _kernel, heap
-from .categorical import as_categorical
+from .categorical import as_categorical, take
 from .messageframe import utc_array
 
 # A query resent with no answer in between, at most this long after the previous
@@ -283,18 +283,10 @@ def list_column(
     return pd.arrays.ArrowExtensionArray(arr)
 
 
-def _at(values: np.ndarray, rows: np.ndarray, fill: int = 0) -> np.ndarray:
-    """values[rows] (rows: int32), with `fill` where a row is -1, in one C pass."""
-    values = np.ascontiguousarray(values)
-    out = np.empty(len(rows), values.dtype)
-    _kernel.take_rows(values.view(np.uint8), values.itemsize, rows, fill, out.view(np.uint8))
-    return out
-
-
 def _take(col: pd.Series, rows: np.ndarray) -> pd.Categorical:
     """A categorical column's values at these rows (missing where a row is -1)."""
     cat = as_categorical(col)
-    codes = _at(np.asarray(cat.codes), rows, -1)
+    codes = take(np.asarray(cat.codes), rows, -1)
     return pd.Categorical.from_codes(codes, dtype=cat.dtype, validate=False)
 
 
@@ -317,7 +309,7 @@ def _build(
         server, client_port, server_port,
     )  # fmt: skip
     r_rows = s.first_r  # -1: no response
-    ancount = _at(m["ancount"].to_numpy(np.uint16), r_rows)
+    ancount = take(m["ancount"].to_numpy(np.uint16), r_rows)
     out = pd.DataFrame(
         {
             "file": _take(m["file"], rep),
@@ -326,7 +318,7 @@ def _build(
             "server": pd.Categorical.from_codes(server, dtype=addr, validate=False),
             "server_port": server_port,
             "transport": _take(m["transport"], rep),
-            "id": _at(c.id, rep),
+            "id": take(c.id, rep),
             "qname": _take(m["qname"], rep),
             "qtype": _take(m["qtype"], rep),
             "qclass": _take(m["qclass"], rep),
@@ -340,7 +332,7 @@ def _build(
             "duplicate_responses": np.maximum(s.responses - 1, 0).astype(np.int32),
             "status": pd.Categorical.from_codes(status, categories=pd.Index(STATUSES)),
             "rcode": _take(m["rcode"], r_rows),
-            "tc": _at(c.m["tc"].to_numpy(bool), r_rows),
+            "tc": take(c.m["tc"].to_numpy(bool), r_rows),
             "ancount": pd.arrays.IntegerArray(ancount, ~has_r),
             "answers": _take(m["answers"], r_rows),
             "query_frames": list_column(s.q_frames, s.attempts, pa.int64()),
