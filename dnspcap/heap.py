@@ -6,8 +6,14 @@ later arrays of that size come from the heap, and when they are freed the pages 
 with the process: on the 2-million-packet benchmark capture 120 MB after pairing and
 240 MB after grouping lookups, counted in the process's memory until reused.
 ``malloc_trim(0)`` hands the free pages back (a few milliseconds). Elsewhere than
-glibc this does nothing. pyarrow's own pool (mimalloc) keeps freed pages too, the text
-columns' temporaries: another 30 MB after grouping lookups, released the same way.
+glibc this does nothing.
+
+The arrow arrays made on the way (names, list columns) come from :data:`ARROW_POOL`,
+pyarrow's pool on the C heap, not its default one (mimalloc). mimalloc commits a whole
+arena the first time a process needs one: on the development VM that added 100-150 ms
+to the first lookups() of a process, which is every run of the command line. On the C
+heap, those arrays are given back with the rest. Whatever pandas makes in the default
+pool (mimalloc keeps freed pages: 30 MB after grouping lookups) is released too.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from collections.abc import Callable
 from functools import cache
 
 import pyarrow as pa
+
+ARROW_POOL = pa.system_memory_pool()
 
 
 @cache

@@ -38,6 +38,7 @@ from .categorical import as_categorical, coded, take
 from .fast import check_constants
 from .lookuptable import NEW_ROUND_S, lookup_columns, lookup_table
 from .names import readings, split_pairs, text_array
+from .names import take as take_text
 
 # A step of a lookup follows the previous one at once (the next search suffix is asked
 # as soon as NXDOMAIN arrives); retries come after the resolver's timeout (5 s glibc,
@@ -296,7 +297,7 @@ def group(q: Queries, search: dict[str, list[str]]) -> Grouping:
     first_base, ranked_sockets = np.empty(n_lk, np.int64), np.empty(n_lk, np.int64)
     first_base[rank] = r.base[r.start[key_of_first]]
     ranked_sockets[rank] = sockets
-    return Grouping(rank[made], r.bases.take(first_base), ranked_sockets, made, by_start)
+    return Grouping(rank[made], take_text(r.bases, first_base), ranked_sockets, made, by_start)
 
 
 def _dense(key: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray]:

@@ -24,7 +24,8 @@ import pyarrow.compute as pc
 from ._kernel import group_order, lookup_signs, lookup_sums
 from .categorical import pack
 from .fast import check_constants
-from .names import text_array
+from .heap import ARROW_POOL
+from .names import take, text_array
 from .pairing import list_column
 
 if TYPE_CHECKING:
@@ -97,11 +98,13 @@ def _retries(
 
     Few transactions are retried, so the gaps are summed for those alone (in order, as
     numpy.bincount sums them) and looked up through a table of their slots."""
-    arr = pa.chunked_array(retry_gaps.array._pa_array).combine_chunks() if len(pos) else None
+    gaps = pa.chunked_array(retry_gaps.array._pa_array)
+    arr = gaps.combine_chunks(memory_pool=ARROW_POOL) if len(pos) else None
     if arr is None or len(arr) == 0:
         return q_ns.copy(), np.zeros(0, np.int64), np.zeros(0)
-    values = pc.list_flatten(arr).to_numpy(zero_copy_only=False)
-    parent = pc.list_parent_indices(arr).to_numpy(zero_copy_only=False)
+    values = pc.list_flatten(arr, memory_pool=ARROW_POOL).to_numpy(zero_copy_only=False)
+    parent = pc.list_parent_indices(arr, memory_pool=ARROW_POOL)
+    parent = parent.to_numpy(zero_copy_only=False)
     new = np.ones(len(parent), np.bool_)
     new[1:] = parent[1:] != parent[:-1]
     starts = np.flatnonzero(new)
@@ -268,7 +271,7 @@ def _text_column(
     rows, `empty` (the columns' dtypes then are what pandas makes of an empty list or
     object array, as they were)."""
     if rows is not None:
-        text = text.take(rows)
+        text = take(text, rows)
     return pd.array(text, dtype="str") if len(text) else empty
 
 

@@ -19,13 +19,21 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .heap import ARROW_POOL
+
 
 def text_array(values: list[str]) -> pa.LargeStringArray:
-    return pa.array(values, pa.large_string())
+    return pa.array(values, pa.large_string(), memory_pool=ARROW_POOL)
+
+
+def take(text: pa.Array, rows: np.ndarray) -> pa.Array:
+    """text[rows], made in ARROW_POOL."""
+    return pc.take(text, rows, memory_pool=ARROW_POOL)
 
 
 def byte_lengths(text: pa.LargeStringArray) -> np.ndarray:
-    return np.asarray(pc.binary_length(text).to_numpy(zero_copy_only=False), np.int64)
+    lengths = pc.binary_length(text, memory_pool=ARROW_POOL)
+    return np.asarray(lengths.to_numpy(zero_copy_only=False), np.int64)
 
 
 def cut(
@@ -34,7 +42,7 @@ def cut(
     """``text[which[i]][start[i]:stop[i]]`` for each i (byte offsets, 0 <= start <= stop
     <= the length of that text), gathered with numpy instead of a slice per string."""
     if isinstance(text, pa.ChunkedArray):
-        text = text.combine_chunks()
+        text = text.combine_chunks(memory_pool=ARROW_POOL)
     n = len(which)
     offsets = np.frombuffer(text.buffers()[1], np.int64)[text.offset : text.offset + len(text) + 1]
     data = np.frombuffer(text.buffers()[2] or b"", np.uint8)
@@ -49,7 +57,7 @@ def cut(
 
 def encode(text: pa.LargeStringArray) -> tuple[np.ndarray, pa.LargeStringArray]:
     """Codes (in the order first seen) and the distinct texts."""
-    enc = text.dictionary_encode()
+    enc = pc.dictionary_encode(text, memory_pool=ARROW_POOL)
     return np.asarray(enc.indices.to_numpy(zero_copy_only=False), np.int64), enc.dictionary
 
 
@@ -87,7 +95,8 @@ def readings(
     nlen, slen = name_len[key_name[key]], suffix_len[suffix]
     fits = np.flatnonzero(nlen > slen)
     tails = cut(names, key_name[key[fits]], nlen[fits] - slen[fits], nlen[fits])
-    ends = pc.equal(tails, suffixes.take(suffix[fits])).to_numpy(zero_copy_only=False)
+    ends = pc.equal(tails, take(suffixes, suffix[fits]), memory_pool=ARROW_POOL)
+    ends = ends.to_numpy(zero_copy_only=False)
     # a table of which readings each key has, read row by row: in the order of its list,
     # the name as it is last (step len(list))
     table = np.zeros((n_keys, int(sizes.max()) + 1), np.bool_)
@@ -101,7 +110,7 @@ def readings(
     cuts = np.flatnonzero(step < per_key[k])
     stop = name_len[base[cuts]] - suffix_len[first_suffix[key_list[k[cuts]]] + step[cuts]]
     short = cut(names, base[cuts], np.zeros(len(cuts), np.int64), stop)
-    code, bases = encode(pa.concat_arrays([names, short]))
+    code, bases = encode(pa.concat_arrays([names, short], memory_pool=ARROW_POOL))
     base = code[base]
     base[cuts] = code[len(names) + np.arange(len(cuts))]
     return Readings(np.cumsum(count) - count, count, base, step.astype(np.int64), bases)
@@ -114,10 +123,10 @@ def split_pairs(
     base with, -1 when they are not: the labels after the leading ones both share, when
     they share at least one and the first has more. Also the suffix pair of each code, as
     ``dnspcap.lookups`` would split them with ``str.split(".")``."""
-    labels = pc.split_pattern(names, ".")
+    labels = pc.split_pattern(names, ".", memory_pool=ARROW_POOL)
     at = np.asarray(labels.offsets.to_numpy(), np.int64)  # first label of each name
     n_labels = np.diff(at)
-    flat = pc.list_flatten(labels)
+    flat = pc.list_flatten(labels, memory_pool=ARROW_POOL)
     code, _ = encode(flat)
     # where each label starts in its name
     size = byte_lengths(flat) + 1
@@ -136,7 +145,7 @@ def split_pairs(
     ok = np.flatnonzero((shared > 0) & (shared < n_labels[first]))
     a, b, k = first[ok], second[ok], shared[ok]
     off = before[at[a] + k] - before[at[a]]  # the first suffix's first byte
-    a_len, b_len = byte_lengths(names.take(a)), byte_lengths(names.take(b))
+    a_len, b_len = byte_lengths(take(names, a)), byte_lengths(take(names, b))
     a_code, a_text = encode(cut(names, a, off, a_len))
     # the second may be the shared labels alone: its suffix is empty
     b_code, b_text = encode(cut(names, b, np.minimum(off, b_len), b_len))

@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from . import _kernel, heap
 from .categorical import as_categorical, take
+from .heap import ARROW_POOL
 from .messageframe import utc_array
 
 # A query resent with no answer in between, at most this long after the previous
@@ -279,7 +280,11 @@ def list_column(
     """A pyarrow list column: row i holds the next counts[i] values."""
     offsets = np.zeros(len(counts) + 1, np.int32)
     np.cumsum(counts, out=offsets[1:])
-    arr = pa.ListArray.from_arrays(pa.array(offsets), pa.array(values, type=typ))
+    arr = pa.ListArray.from_arrays(
+        pa.array(offsets, memory_pool=ARROW_POOL),
+        pa.array(values, type=typ, memory_pool=ARROW_POOL),
+        pool=ARROW_POOL,
+    )
     return pd.arrays.ArrowExtensionArray(arr)
 
 
