@@ -1328,7 +1328,7 @@ fail:
 /* ---- lookup_signs() ------------------------------------------------------------------- */
 
 static const Arg SIGNS_ARGS[] = {
-    {"rows", A_I32, 1, 0, RO},    {"aaaa", A_BOOL8, 1, 0, RO},  {"lookup", A_I32, 1, 0, RO},
+    {"rows", A_I32, 1, 0, RO},    {"fam", A_U8, 1, 0, RO},      {"lookup", A_I32, 1, 0, RO},
     {"name", A_I32, 1, 0, RO},    {"q_ns", A_I64, 1, 0, RO},    {"last_ns", A_I64, 1, 0, RO},
     {"r_ns", A_I64, 1, 0, RO},    {"port", A_U16, 1, 0, RO},    {"msg_id", A_U16, 1, 0, RO},
     {"tcp", A_BOOL8, 1, 0, RO},   {"window", A_INT, 0, 0, RO},  {"musl_gap", A_INT, 0, 0, RO},
@@ -1347,11 +1347,7 @@ static PyObject *kernel_lookup_signs(PyObject *Py_UNUSED(self), PyObject *const 
     if (parse_args("lookup_signs", args, nargs, SIGNS_ARGS, SIGNS_NARGS, v, sc) < 0)
         return NULL;
     int64_t m = length(&v[0]), n = length(&v[2]), nlk = sc[13], nsigns = sc[14];
-    if (length(&v[1]) != m) {
-        PyErr_SetString(PyExc_ValueError, "lookup_signs: rows and aaaa differ in length");
-        goto fail;
-    }
-    for (int k = 3; k <= 9; k++)
+    for (int k = 1; k <= 9; k++)
         if (length(&v[k]) != n) {
             PyErr_Format(PyExc_ValueError, "lookup_signs: %s has %lld entries, lookup %lld",
                          SIGNS_ARGS[k].name, (long long)length(&v[k]), (long long)n);
@@ -1562,7 +1558,8 @@ static const struct {
     CONST(MAX_RECORDS), CONST(MAX_JUMPS), CONST(N_KEYS), CONST(KEYS_PER_ROW),
     CONST(HASH_C1), CONST(HASH_C2), CONST(Q_REPLIED), CONST(Q_FOUND), CONST(Q_TCP), CONST(Q_TC),
     CONST(LS_REOPEN), CONST(LS_TWO_SOCKETS), CONST(LS_TCP_PIPELINED), CONST(LS_SAME_ID),
-    CONST(LS_NEAR_ID), CONST(LS_RANDOM_ID), CONST(LS_SEQUENTIAL), CONST(LS_N),
+    CONST(LS_NEAR_ID), CONST(LS_RANDOM_ID), CONST(LS_SEQUENTIAL), CONST(LS_N), CONST(FAM_A),
+    CONST(FAM_AAAA),
     CONST(LK_FIRST), CONST(LK_LAST), CONST(LK_SEEN), CONST(LK_FINAL_START), CONST(LK_END),
     CONST(LK_LAST_SENT), CONST(LK_QUERIES), CONST(LK_SEARCH), CONST(LK_RETRANSMISSIONS),
     CONST(LK_SIZE), CONST(LK_N),

@@ -215,15 +215,16 @@ void group_order(const int32_t *code, int64_t n, int64_t ngroups, int64_t *next,
                  int32_t *order);
 
 /* The resolver signs of A/AAAA pairs (see dnspcap.lookuptable._sign_counts): rows[0:m] are
- * the A and AAAA rows by lookup then name, a name's A rows first (aaaa[k]: row rows[k] is
- * AAAA); every A row is paired with every AAAA row of its run, and each sign a pair shows
- * adds one to counts[kind[sign] * nlk + its lookup]. kind[] maps the LS_ signs to rows of
- * counts. The caller checks that rows, lookup and kind stay within their arrays. */
+ * rows of the queries by lookup (fam[q]: FAM_A, FAM_AAAA or neither); every A row of a
+ * lookup is paired with every AAAA row of it with the same name, and each sign a pair
+ * shows adds one to counts[kind[sign] * nlk + its lookup]. kind[] maps the LS_ signs to
+ * rows of counts. The caller checks that rows, lookup and kind stay within their arrays. */
 enum {
     LS_REOPEN, LS_TWO_SOCKETS, LS_TCP_PIPELINED, LS_SAME_ID, LS_NEAR_ID, LS_RANDOM_ID,
     LS_SEQUENTIAL, LS_N
 };
-void lookup_signs(const int32_t *rows, const uint8_t *aaaa, int64_t m, const int32_t *lookup,
+enum { FAM_A = 1, FAM_AAAA = 2 };
+void lookup_signs(const int32_t *rows, const uint8_t *fam, int64_t m, const int32_t *lookup,
                   const int32_t *name, const int64_t *q_ns, const int64_t *last_ns,
                   const int64_t *r_ns, const uint16_t *port, const uint16_t *msg_id,
                   const uint8_t *tcp, int64_t window, int64_t musl_gap, const int64_t *kind,

@@ -14,6 +14,10 @@
  * query and how many ports (sockets) its queries came from. Each open one is on the list
  * of its base name (per client: lists are reset when the client changes); a lookup idle
  * for more than gap leaves its list the next time a query with that base comes.
+ *
+ * A lookup's state lives in a slot that is used again once the lookup can no longer be
+ * reached: when it leaves its list, and for all of them when the client changes. The
+ * slots then number about the lookups one client has open at once, and stay in cache.
  */
 #include "_kernel.h"
 
@@ -33,8 +37,10 @@ typedef struct {
 
 /* first and nports go straight to the caller's arrays: a lookup is 112 bytes */
 typedef struct {
-    int64_t step, last, prev, next; /* prev/next: the list of its base, -1 at the ends */
+    int64_t step, last, prev, next; /* prev/next: slots on the list of its base, -1 at the
+                                       ends; next also links the free slots */
     Set ports, replied, asked;      /* asked/replied: the types of the current step */
+    int32_t id;                     /* the lookup's number, in the order they were made */
     uint8_t found, tc;              /* tc: a truncated answer came (TCP may follow) */
 } Lookup;
 
@@ -83,7 +89,8 @@ static void set_free(Set *s)
 
 typedef struct {
     Lookup *lk;
-    int64_t cap;           /* of lk */
+    int64_t cap, used;     /* slots: allocated, and used since the client changed */
+    int64_t free;          /* the first slot free again, -1 for none */
     int64_t *tail, *owner; /* per base: the last lookup of its list, and whose list it is */
     int64_t gap;
 } State;
@@ -97,10 +104,43 @@ static void unlink_lookup(State *st, int64_t base, int64_t i)
         st->lk[l->next].prev = l->prev;
     else
         st->tail[base] = l->prev;
-    l->prev = l->next = -1;
     set_free(&l->ports);
     set_free(&l->replied);
     set_free(&l->asked);
+    l->prev = -1;
+    l->next = st->free; /* nothing reaches it any more: its slot is free */
+    st->free = i;
+}
+
+/* A new client: none of the lookups so far can be reached again (their lists are reset
+ * as the new client reaches them), so every slot is free. */
+static void free_all(State *st)
+{
+    for (int64_t i = 0; i < st->used; i++) {
+        set_free(&st->lk[i].ports);
+        set_free(&st->lk[i].replied);
+        set_free(&st->lk[i].asked);
+    }
+    st->used = 0;
+    st->free = -1;
+}
+
+/* A slot for a new lookup: a free one, else the next one; -1 when out of memory. */
+static int64_t new_slot(State *st)
+{
+    int64_t i = st->free;
+    if (i >= 0) {
+        st->free = st->lk[i].next;
+        return i;
+    }
+    if (st->used == st->cap) {
+        Lookup *bigger = realloc(st->lk, (size_t)(2 * st->cap) * sizeof *bigger);
+        if (bigger == NULL)
+            return -1;
+        st->lk = bigger;
+        st->cap *= 2;
+    }
+    return st->used++;
 }
 
 /* some type asked at the lookup's step has no answer yet */
@@ -137,7 +177,7 @@ int64_t group_lookups(const int32_t *client, const int32_t *rset, const int32_t 
                       const int64_t *r_step, int64_t nbases, int64_t gap, int64_t new_round,
                       int32_t *lookup_of, int32_t *first, int32_t *nports)
 {
-    State st = {NULL, 1024, NULL, NULL, gap};
+    State st = {NULL, 1024, 0, -1, NULL, NULL, gap};
     int64_t made = 0, err = 0;
     st.lk = malloc((size_t)st.cap * sizeof *st.lk);
     st.tail = malloc((size_t)(nbases + 1) * sizeof *st.tail);
@@ -149,6 +189,8 @@ int64_t group_lookups(const int32_t *client, const int32_t *rset, const int32_t 
     for (int64_t b = 0; b < nbases; b++)
         st.owner[b] = -1;
     for (int64_t q = 0; q < n; q++) {
+        if (q > 0 && client[q] != client[q - 1])
+            free_all(&st);
         const int64_t *base = r_base + rs_start[rset[q]], *step = r_step + rs_start[rset[q]];
         int64_t nr = rs_len[rset[q]], cur = -1, at = 0;
         /* the open lookups of each reading; then the socket first, then the waiting one */
@@ -189,21 +231,17 @@ int64_t group_lookups(const int32_t *client, const int32_t *rset, const int32_t 
                 }
             }
         if (cur < 0) { /* a new lookup, on the list of its first reading */
-            if (made == st.cap) {
-                Lookup *bigger = realloc(st.lk, (size_t)(2 * st.cap) * sizeof *bigger);
-                if (bigger == NULL) {
-                    err = -1;
-                    goto done;
-                }
-                st.lk = bigger;
-                st.cap *= 2;
+            cur = new_slot(&st);
+            if (cur < 0) {
+                err = -1;
+                goto done;
             }
-            cur = made++;
             at = step[0];
             Lookup *l = &st.lk[cur];
             memset(l, 0, sizeof *l);
             l->step = at;
-            first[cur] = (int32_t)q;
+            l->id = (int32_t)made++;
+            first[l->id] = (int32_t)q;
             l->next = -1;
             l->prev = st.tail[base[0]];
             if (l->prev >= 0)
@@ -223,18 +261,14 @@ int64_t group_lookups(const int32_t *client, const int32_t *rset, const int32_t 
             err = -1;
             goto done;
         }
-        nports[cur] = l->ports.n;
+        nports[l->id] = l->ports.n;
         l->found = l->found || (flags[q] & Q_FOUND) != 0;
         l->tc = l->tc || (flags[q] & Q_TC) != 0;
-        lookup_of[q] = (int32_t)cur;
+        lookup_of[q] = l->id;
     }
 done:
     if (st.lk != NULL)
-        for (int64_t i = 0; i < made; i++) {
-            set_free(&st.lk[i].ports);
-            set_free(&st.lk[i].replied);
-            set_free(&st.lk[i].asked);
-        }
+        free_all(&st);
     free(st.lk);
     free(st.tail);
     free(st.owner);
@@ -262,7 +296,7 @@ static inline int64_t wabs_diff(int64_t a, int64_t b)
     return (int64_t)d < 0 ? (int64_t)(0 - d) : (int64_t)d;
 }
 
-void lookup_signs(const int32_t *rows, const uint8_t *aaaa, int64_t m, const int32_t *lookup,
+void lookup_signs(const int32_t *rows, const uint8_t *fam, int64_t m, const int32_t *lookup,
                   const int32_t *name, const int64_t *q_ns, const int64_t *last_ns,
                   const int64_t *r_ns, const uint16_t *port, const uint16_t *msg_id,
                   const uint8_t *tcp, int64_t window, int64_t musl_gap, const int64_t *kind,
@@ -270,15 +304,18 @@ void lookup_signs(const int32_t *rows, const uint8_t *aaaa, int64_t m, const int
 {
     int64_t s = 0;
     while (s < m) {
-        /* the run of one name in one lookup: its A rows, then its AAAA rows */
-        int64_t lk = lookup[rows[s]], nm = name[rows[s]], b = s, e = s;
-        while (e < m && lookup[rows[e]] == lk && name[rows[e]] == nm)
+        /* the run of one lookup: each of its A rows with each AAAA row of the same name */
+        int64_t lk = lookup[rows[s]], e = s;
+        while (e < m && lookup[rows[e]] == lk)
             e++;
-        while (b < e && !aaaa[b])
-            b++;
-        for (int64_t i = s; i < b; i++)
-            for (int64_t j = b; j < e; j++) {
-                int64_t x = rows[i], y = rows[j];
+        for (int64_t i = s; i < e; i++) {
+            int64_t x = rows[i];
+            if (fam[x] != FAM_A)
+                continue;
+            for (int64_t j = s; j < e; j++) {
+                int64_t y = rows[j];
+                if (fam[y] != FAM_AAAA || name[y] != name[x])
+                    continue;
                 /* asked together: one socket or two, and how their IDs relate */
                 if (wabs_diff(q_ns[x], q_ns[y]) <= window && tcp[x] == tcp[y]) {
                     int64_t d = (int64_t)((uint64_t)msg_id[x] - (uint64_t)msg_id[y]) % 65536;
@@ -303,6 +340,7 @@ void lookup_signs(const int32_t *rows, const uint8_t *aaaa, int64_t m, const int
                      (r_ns[y] != INT64_MIN && last_ns[x] > r_ns[y])))
                     counts[kind[LS_SEQUENTIAL] * nlk + lk]++;
             }
+        }
         s = e;
     }
 }

@@ -74,6 +74,9 @@ check_constants(
     ("LS_REOPEN", "LS_TWO_SOCKETS", "LS_TCP_PIPELINED", "LS_SAME_ID", "LS_NEAR_ID",
      "LS_RANDOM_ID", "LS_SEQUENTIAL", "LS_N"),
 )  # fmt: skip
+# what lookup_signs is told of each query's type: A, AAAA, or 0 for neither
+FAM_A, FAM_AAAA = 1, 2
+check_constants(__name__, globals(), ("FAM_A", "FAM_AAAA"))
 # The rows of what lookup_sums (C) adds up per lookup, in the order of its LK_ codes: its
 # first and last query, the _STATES bits seen, when the final name was first asked, the
 # last message, the last attempt, queries, search queries, retransmissions, transactions.
@@ -352,40 +355,24 @@ def _sign_counts(
     The A and AAAA of one name in one lookup, every A with every AAAA: asked together
     (one socket or two, and how their IDs relate), or in turn on one socket (the second
     only once the first was answered: glibc after a timeout switches itself to this).
-    That pass is C (``lookup_signs`` in dnspcap/_lookups.c) over the pairs' rows sorted
-    by lookup and name, A first; the retry signs are the first retry's gap (first_gap, of
-    the rows retried).
+    That pass is C (``lookup_signs`` in dnspcap/_lookups.c) over the rows of each lookup
+    in turn, pairing A and AAAA rows of the same name within it (a lookup has a handful of
+    queries); the retry signs are the first retry's gap (first_gap, of the rows retried).
     """
-    a_code, aaaa_code = _code(qtypes, "A"), _code(qtypes, "AAAA")
-    rows = np.flatnonzero((qtype == a_code) | (qtype == aaaa_code)).astype(np.int32)
-    aaaa = qtype[rows] == aaaa_code
-    # lookups numbered in the order of their first query: by lookup and name the rows are
-    # nearly sorted already, and stay near one another (the C pass reads the arrays at rows)
-    by_name = np.argsort(_pair_key(lookup[rows], name[rows], aaaa), kind="stable")
+    fam = (qtype == _code(qtypes, "A")).astype(np.uint8)  # FAM_A
+    fam[qtype == _code(qtypes, "AAAA")] = FAM_AAAA
+    # lookups numbered in the order of their first query: a lookup's rows are near one
+    # another, and the lookups come nearly in the order of the rows (the C pass reads the
+    # arrays at rows)
     kind = np.array([_SIGN_NAMES.index(k) for k in _PAIR_SIGNS], np.int64)
     counts = lookup_signs(
-        rows[by_name], aaaa[by_name], lookup, name, q_ns, last_ns, r_ns, port, msg_id, tcp,
+        group_order(lookup, n_lk), fam, lookup, name, q_ns, last_ns, r_ns, port, msg_id, tcp,
         PAIR_WINDOW_NS, MUSL_ID_GAP, kind, n_lk, len(_SIGN_NAMES),
     ).reshape(len(_SIGN_NAMES), n_lk)  # fmt: skip
     for sign, (lo, hi) in (("retry_5s", GLIBC_RETRY_S), ("retry_2_5s", MUSL_RETRY_S)):
         hit = retried[(first_gap >= lo) & (first_gap <= hi)]
         counts[_SIGN_NAMES.index(sign)] += np.bincount(lookup[hit], minlength=n_lk)
     return counts
-
-
-def _pair_key(lookup: np.ndarray, name: np.ndarray, aaaa: np.ndarray) -> np.ndarray:
-    """One int64 per row that sorts as (lookup, name, aaaa) do, built in place in one
-    copy of lookup (fewer million-row temporaries than pack() makes); pack() when it would
-    not fit."""
-    width = 2 * (int(name.max()) + 1) if len(name) else 2
-    if len(lookup) and int(lookup.max()) >= (1 << 62) // width:
-        return np.asarray(pack(lookup, name) * 2 + aaaa, np.int64)
-    key = lookup.astype(np.int64)
-    key *= width
-    key += name  # name * 2, without an int64 copy of name
-    key += name
-    key += aaaa
-    return key
 
 
 def _resolvers(

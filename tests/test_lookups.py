@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import numpy as np
@@ -444,7 +443,7 @@ def test_lookup_signs_checks_its_indexes(
     two, two32, two16 = np.zeros(2, np.int64), np.zeros(2, np.int32), np.zeros(2, np.uint16)
     with pytest.raises(ValueError):
         lookup_signs(
-            np.array(rows, np.int32), np.ones(len(rows), bool), np.array(lookup, np.int32),
+            np.array(rows, np.int32), np.ones(2, np.uint8), np.array(lookup, np.int32),
             two32, two, two, two, two16, two16, np.zeros(2, bool), 1, 1,
             np.array(kind, np.int64), n_lk, 9,
         )  # fmt: skip
@@ -544,27 +543,3 @@ def test_queries_by_client_then_time(clients: list[int], times: list[int], in_or
     client = np.array(clients[:n], np.int32)
     ts = np.array(sorted(times[:n]) if in_order else times[:n], np.int64)
     assert _by_client(client, 4, ts).tolist() == np.lexsort((ts, client)).tolist()
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    rows=st.lists(st.tuples(st.integers(0, 4), st.integers(0, 3), st.booleans()), max_size=30),
-    huge=st.booleans(),
-)
-def test_pair_key_sorts_as_lookup_name_aaaa(rows: list[tuple[int, int, bool]], huge: bool) -> None:
-    """Built in place it sorts as (lookup, name, aaaa); through pack(), when the lookups'
-    numbers are too wide for that, it still puts each (lookup, name) together, A first
-    (all lookup_signs needs)."""
-    from dnspcap.lookuptable import _pair_key
-
-    lookup = np.array([r[0] for r in rows], np.int64) + (2**61 if huge else 0)
-    name = np.array([r[1] for r in rows], np.int64)
-    aaaa = np.array([r[2] for r in rows], bool)
-    got = np.argsort(_pair_key(lookup.copy(), name.copy(), aaaa), kind="stable").tolist()
-    if not huge:
-        assert got == np.lexsort((aaaa, name, lookup)).tolist()
-    groups = [(int(lookup[i]), int(name[i])) for i in got]
-    starts = [k for k in range(len(got)) if k == 0 or groups[k] != groups[k - 1]]
-    assert len(starts) == len(set(groups))  # each (lookup, name) one run
-    for i, j in itertools.pairwise(got):
-        assert (lookup[i], name[i]) != (lookup[j], name[j]) or aaaa[i] <= aaaa[j]
