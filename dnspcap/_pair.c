@@ -158,13 +158,6 @@ static int index_grow(Index *x, const PairCols *c, int mode)
     return 0;
 }
 
-/* Empty again, for another pass over keys of another kind: its memory is reused. */
-static void index_clear(Index *x)
-{
-    memset(x->slot, 0, (x->mask + 1) * sizeof *x->slot);
-    x->n = 0;
-}
-
 static void index_free(Index *x)
 {
     free(x->slot);
@@ -353,31 +346,88 @@ int pair_stats(const PairCols *c, const int64_t *frame, const int64_t *txn, cons
 
 /* For each transaction taking part (all; or, for KEY_NAT, those with a query), the one
  * before it with the same key, or -1. */
-static int link_by(Index *x, int32_t *last, const PairCols *c, const int32_t *rep,
-                   const int32_t *attempts, int64_t m, int mode, int64_t *prev)
+/* Which transactions share their key with another one (for KEY_NAT, of those with a
+ * query): cand[t] = 1 for those and for the few whose hash bits meet another key's;
+ * returns how many. A bit per hash value, set when a key is first seen and in the second
+ * bitmap when seen again, about 16 bits per transaction: most keys are seen once, and a key
+ * seen once has no predecessor and is no one's, so only the rest go through the table. */
+static int64_t shared_keys(const PairCols *c, const int32_t *rep, const int32_t *attempts,
+                           int64_t m, int mode, uint8_t *cand)
 {
+    int bits = 6;
+    while (bits < 31 && ((int64_t)1 << bits) < 16 * m)
+        bits++;
+    size_t words = (size_t)1 << (bits - 6);
+    /* per word of 64 hash values: [0] seen once, [1] seen again (one cache line) */
+    uint64_t(*seen)[2] = calloc(words, sizeof *seen);
+    uint32_t *bucket = malloc((size_t)(m > 0 ? m : 1) * sizeof *bucket);
+    int64_t count = -1;
+    if (seen == NULL || bucket == NULL)
+        goto done;
+    for (int64_t t = 0; t < m; t++) { /* the hashes first: no cache misses to wait for */
+        Key k = key_of(c, rep[t]);
+        bucket[t] = (uint32_t)(hash_of(&k, mode) >> (64 - bits));
+    }
+    for (int64_t t = 0; t < m; t++) {
+        if (t + AHEAD < m)
+            __builtin_prefetch(seen[bucket[t + AHEAD] >> 6]);
+        if (mode == KEY_NAT && attempts[t] <= 0)
+            continue;
+        uint32_t b = bucket[t];
+        uint64_t bit = UINT64_C(1) << (b & 63), w = seen[b >> 6][0];
+        seen[b >> 6][1] |= w & bit;
+        seen[b >> 6][0] = w | bit;
+    }
+    count = 0;
+    for (int64_t t = 0; t < m; t++) {
+        if (t + AHEAD < m)
+            __builtin_prefetch(seen[bucket[t + AHEAD] >> 6]);
+        cand[t] = (mode != KEY_NAT || attempts[t] > 0) &&
+                  (seen[bucket[t] >> 6][1] >> (bucket[t] & 63) & 1);
+        count += cand[t];
+    }
+done:
+    free(seen);
+    free(bucket);
+    return count;
+}
+
+/* For each transaction, the one before it with the same key (-1 for none), of those with
+ * cand[t] (the others have none). */
+static int link_by(const PairCols *c, const int32_t *rep, const uint8_t *cand, int64_t m,
+                   int64_t ncand, int mode, int64_t *prev)
+{
+    Index x = {0};
+    int32_t *last = malloc((size_t)(ncand > 0 ? ncand : 1) * sizeof *last); /* per entry */
     Pending ring[AHEAD];
     int64_t who[AHEAD];
     int64_t head = 0, tail = 0, next = 0; /* the ring holds head..tail-1 */
-    index_clear(x);
+    int rc = 0;
     for (int64_t t = 0; t < m; t++)
         prev[t] = -1;
-    for (;;) {
+    if (index_init(&x, ncand, ncand) < 0 || last == NULL)
+        rc = -1;
+    while (rc == 0) {
         for (; tail - head < AHEAD && next < m; next++)
-            if (mode != KEY_NAT || attempts[next] > 0) {
-                pend(&ring[tail % AHEAD], x, c, rep[next], mode);
+            if (cand[next]) {
+                pend(&ring[tail % AHEAD], &x, c, rep[next], mode);
                 who[tail++ % AHEAD] = next;
             }
         if (head == tail)
-            return 0;
+            break;
         int made;
         int64_t t = who[head % AHEAD];
-        int64_t e = index_get(x, c, &ring[head++ % AHEAD], mode, &made);
-        if (e < 0)
-            return -1;
+        int64_t e = index_get(&x, c, &ring[head++ % AHEAD], mode, &made);
+        if (e < 0) {
+            rc = -1;
+            break;
+        }
         prev[t] = made ? -1 : last[e];
         last[e] = (int32_t)t;
     }
+    index_free(&x);
+    free(last);
+    return rc;
 }
 
 int pair_links(const PairCols *c, const int32_t *rep, const int32_t *attempts, int64_t m,
@@ -389,13 +439,13 @@ int pair_links(const PairCols *c, const int32_t *rep, const int32_t *attempts, i
     for (int64_t t = 0; t < m; t++)
         if (rep[t] < 0 || rep[t] >= c->n)
             return -2;
-    /* one table and one array of entries for both passes: half the fresh memory */
-    Index x = {0};
-    int32_t *last = malloc((size_t)(m > 0 ? m : 1) * sizeof *last); /* per entry */
-    int bad = index_init(&x, m, m) < 0 || last == NULL ||
-              link_by(&x, last, c, rep, attempts, m, KEY_FLOW, prev_flow) < 0 ||
-              link_by(&x, last, c, rep, attempts, m, KEY_NAT, prev_nat) < 0;
-    index_free(&x);
-    free(last);
+    uint8_t *cand = malloc((size_t)(m > 0 ? m : 1));
+    int64_t nflow = -1, nnat = -1;
+    int bad = cand == NULL ||
+              (nflow = shared_keys(c, rep, attempts, m, KEY_FLOW, cand)) < 0 ||
+              link_by(c, rep, cand, m, nflow, KEY_FLOW, prev_flow) < 0 ||
+              (nnat = shared_keys(c, rep, attempts, m, KEY_NAT, cand)) < 0 ||
+              link_by(c, rep, cand, m, nnat, KEY_NAT, prev_nat) < 0;
+    free(cand);
     return bad ? -1 : 0;
 }
