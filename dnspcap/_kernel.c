@@ -1426,7 +1426,7 @@ static PyObject *kernel_lookup_sums(PyObject *Py_UNUSED(self), PyObject *const *
     if (within("lookup_sums", &v[0], 0, nlk, "lookup") < 0 ||
         within("lookup_sums", &v[8], 0, nlk, "order") < 0)
         goto fail;
-    acc = PyMem_Malloc((size_t)(nlk * LK_N + 1) * sizeof *acc);
+    acc = PyMem_Malloc((size_t)(nlk + 1) * sizeof *acc); /* a row of scratch */
     if (acc == NULL) {
         PyErr_NoMemory();
         goto fail;

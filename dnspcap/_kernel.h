@@ -231,8 +231,8 @@ void lookup_signs(const int32_t *rows, const uint8_t *fam, int64_t m, const int3
                   int64_t nlk, int64_t *counts);
 
 /* What each lookup's queries add up to (see dnspcap.lookuptable.lookup_table), in one pass
- * over the queries in their order, into acc (nlk * LK_N entries of scratch); then out gets
- * LK_N rows of nlk, row LK_X at out + LK_X * nlk, lookup order[k] in column k. A query is
+ * over the queries in their order: out gets LK_N rows of nlk, row LK_X at out + LK_X * nlk,
+ * lookup order[k] in column k (tmp: nlk entries of scratch). A query is
  * of the final name when its name is that of its lookup's last query; the states bits of
  * the others count only where any_name has them. The caller checks that every lookup[]
  * and order[] is within [0, nlk); a lookup without queries keeps first = last = -1. */
@@ -243,7 +243,7 @@ enum {
 void lookup_sums(const int32_t *lookup, const int32_t *name, const int64_t *q_ns,
                  const int64_t *last_ns, const int64_t *r_ns, const uint8_t *states,
                  const int32_t *attempts, int64_t n, int64_t any_name, const int32_t *order,
-                 int64_t nlk, int64_t *acc, int64_t *out);
+                 int64_t nlk, int64_t *tmp, int64_t *out);
 
 /* Transaction number of each message (see dnspcap.pairing). */
 /* ---- pairing (_pair.c) ---------------------------------------------------------------- */

@@ -348,47 +348,53 @@ void lookup_signs(const int32_t *rows, const uint8_t *fam, int64_t m, const int3
 void lookup_sums(const int32_t *lookup, const int32_t *name, const int64_t *q_ns,
                  const int64_t *last_ns, const int64_t *r_ns, const uint8_t *states,
                  const int32_t *attempts, int64_t n, int64_t any_name, const int32_t *order,
-                 int64_t nlk, int64_t *acc, int64_t *out)
+                 int64_t nlk, int64_t *tmp, int64_t *out)
 {
-    /* a lookup's sums side by side (acc[lookup * LK_N + LK_X]): the queries come by client
-     * then time, numbered so that each lookup's are near one another, so its sums stay in
-     * cache */
+    /* straight into the rows of out (a sum per row, a lookup per column): the queries come
+     * by client then time, and the lookups are numbered so that each one's queries are
+     * near one another and they come nearly in turn, so each row is written almost in
+     * order */
+    int64_t *row[LK_N];
+    for (int x = 0; x < LK_N; x++)
+        row[x] = out + x * nlk;
     for (int64_t k = 0; k < nlk; k++) {
-        int64_t *o = acc + k * LK_N;
-        o[LK_FIRST] = o[LK_LAST] = -1;
-        o[LK_FINAL_START] = INT64_MAX;
-        o[LK_END] = o[LK_LAST_SENT] = INT64_MIN;
-        o[LK_SEEN] = o[LK_QUERIES] = o[LK_SEARCH] = o[LK_RETRANSMISSIONS] = o[LK_SIZE] = 0;
+        row[LK_FIRST][k] = row[LK_LAST][k] = -1;
+        row[LK_FINAL_START][k] = INT64_MAX;
+        row[LK_END][k] = row[LK_LAST_SENT][k] = INT64_MIN;
+        row[LK_SEEN][k] = row[LK_QUERIES][k] = row[LK_SEARCH][k] = 0;
+        row[LK_RETRANSMISSIONS][k] = row[LK_SIZE][k] = 0;
     }
     /* first: where each lookup starts; last: its last query, whose name is the final one */
     for (int64_t q = 0; q < n; q++) {
-        int64_t *o = acc + lookup[q] * LK_N;
-        if (o[LK_FIRST] < 0)
-            o[LK_FIRST] = q;
-        o[LK_LAST] = q;
+        int64_t lk = lookup[q];
+        if (row[LK_FIRST][lk] < 0)
+            row[LK_FIRST][lk] = q;
+        row[LK_LAST][lk] = q;
     }
     for (int64_t q = 0; q < n; q++) {
-        int64_t *o = acc + lookup[q] * LK_N, a = attempts[q], more = wsub(a, 1);
-        int is_final = name[q] == name[o[LK_LAST]];
-        o[LK_SEEN] |= is_final ? states[q] : (states[q] & any_name);
-        if (is_final && q_ns[q] < o[LK_FINAL_START])
-            o[LK_FINAL_START] = q_ns[q];
+        int64_t lk = lookup[q], a = attempts[q], more = wsub(a, 1);
+        int is_final = name[q] == name[row[LK_LAST][lk]];
+        row[LK_SEEN][lk] |= is_final ? states[q] : (states[q] & any_name);
+        if (is_final && q_ns[q] < row[LK_FINAL_START][lk])
+            row[LK_FINAL_START][lk] = q_ns[q];
         /* the last message: the response, or for an unanswered query its last attempt */
         int64_t e = r_ns[q] == INT64_MIN ? q_ns[q] : r_ns[q];
         if (last_ns[q] > e)
             e = last_ns[q];
-        if (e > o[LK_END])
-            o[LK_END] = e;
-        if (last_ns[q] > o[LK_LAST_SENT])
-            o[LK_LAST_SENT] = last_ns[q];
-        o[LK_QUERIES] = wadd(o[LK_QUERIES], a);
+        if (e > row[LK_END][lk])
+            row[LK_END][lk] = e;
+        if (last_ns[q] > row[LK_LAST_SENT][lk])
+            row[LK_LAST_SENT][lk] = last_ns[q];
+        row[LK_QUERIES][lk] = wadd(row[LK_QUERIES][lk], a);
         if (!is_final)
-            o[LK_SEARCH] = wadd(o[LK_SEARCH], a);
-        o[LK_RETRANSMISSIONS] = wadd(o[LK_RETRANSMISSIONS], more > 0 ? more : 0);
-        o[LK_SIZE]++;
+            row[LK_SEARCH][lk] = wadd(row[LK_SEARCH][lk], a);
+        row[LK_RETRANSMISSIONS][lk] = wadd(row[LK_RETRANSMISSIONS][lk], more > 0 ? more : 0);
+        row[LK_SIZE][lk]++;
     }
-    /* out: a row per sum, the lookups in the order given */
-    for (int64_t k = 0; k < nlk; k++)
-        for (int64_t x = 0; x < LK_N; x++)
-            out[x * nlk + k] = acc[order[k] * LK_N + x];
+    /* each row in the order given, through tmp */
+    for (int x = 0; x < LK_N; x++) {
+        for (int64_t k = 0; k < nlk; k++)
+            tmp[k] = row[x][order[k]];
+        memcpy(row[x], tmp, (size_t)nlk * sizeof *tmp);
+    }
 }
