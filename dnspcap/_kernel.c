@@ -1366,10 +1366,10 @@ static PyObject *kernel_lookup_signs(PyObject *Py_UNUSED(self), PyObject *const 
     numpy = PyImport_ImportModule("numpy");
     if (numpy == NULL)
         goto fail;
-    out = PyObject_CallMethod(numpy, "zeros", "(Ls)", (long long)(nsigns * nlk), "int64");
+    out = PyObject_CallMethod(numpy, "zeros", "(Ls)", (long long)(nsigns * nlk), "int32");
     if (out == NULL)
         goto fail;
-    static const Arg out_arg = {"counts", A_I64, 1, 0, RW};
+    static const Arg out_arg = {"counts", A_I32, 1, 0, RW};
     if (get_array(out, &out_arg, &ov) < 0) {
         ov.obj = NULL;
         goto fail;

@@ -228,7 +228,7 @@ void lookup_signs(const int32_t *rows, const uint8_t *fam, int64_t m, const int3
                   const int32_t *name, const int64_t *q_ns, const int64_t *last_ns,
                   const int64_t *r_ns, const uint16_t *port, const uint16_t *msg_id,
                   const uint8_t *tcp, int64_t window, int64_t musl_gap, const int64_t *kind,
-                  int64_t nlk, int64_t *counts);
+                  int64_t nlk, int32_t *counts);
 
 /* What each lookup's queries add up to (see dnspcap.lookuptable.lookup_table), in one pass
  * over the queries in their order: out gets LK_N rows of nlk, row LK_X at out + LK_X * nlk,

@@ -135,7 +135,7 @@ def lookup_signs(
     nlk: int,
     nsigns: int,
     /,
-) -> _I64: ...
+) -> _I32: ...
 def lookup_sums(
     lookup: _I32,
     name: _I32,

@@ -296,11 +296,18 @@ static inline int64_t wabs_diff(int64_t a, int64_t b)
     return (int64_t)d < 0 ? (int64_t)(0 - d) : (int64_t)d;
 }
 
+/* one more, short of overflowing: a lookup's pairs grow with the square of its queries */
+static inline void count(int32_t *c)
+{
+    if (*c < INT32_MAX)
+        (*c)++;
+}
+
 void lookup_signs(const int32_t *rows, const uint8_t *fam, int64_t m, const int32_t *lookup,
                   const int32_t *name, const int64_t *q_ns, const int64_t *last_ns,
                   const int64_t *r_ns, const uint16_t *port, const uint16_t *msg_id,
                   const uint8_t *tcp, int64_t window, int64_t musl_gap, const int64_t *kind,
-                  int64_t nlk, int64_t *counts)
+                  int64_t nlk, int32_t *counts)
 {
     int64_t s = 0;
     while (s < m) {
@@ -332,13 +339,13 @@ void lookup_signs(const int32_t *rows, const uint8_t *fam, int64_t m, const int3
                             : gap == 0          ? LS_SAME_ID
                             : gap <= musl_gap   ? LS_NEAR_ID
                                                 : LS_RANDOM_ID;
-                    counts[kind[k] * nlk + lk]++;
+                    count(&counts[kind[k] * nlk + lk]);
                 }
                 /* the last attempts went out in turn on one socket */
                 if (port[x] == port[y] && wabs_diff(last_ns[x], last_ns[y]) <= window &&
                     ((r_ns[x] != INT64_MIN && last_ns[y] > r_ns[x]) ||
                      (r_ns[y] != INT64_MIN && last_ns[x] > r_ns[y])))
-                    counts[kind[LS_SEQUENTIAL] * nlk + lk]++;
+                    count(&counts[kind[LS_SEQUENTIAL] * nlk + lk]);
             }
         }
         s = e;
