@@ -187,15 +187,20 @@ def _join_mismatched(
     rows = np.concatenate([orphan_rows, open_rows])
     sock, question = c.socket(rows), c.question(rows)
     no = len(orphan_rows)
-    # first response row of each orphan transaction, and every attempt of each open query
-    orphans = pd.DataFrame(
-        {
-            "txn": txn[orphan_rows],
-            "ts": c.ts[orphan_rows],
-            "sock": sock[:no],
-            "question": question[:no],
-        }
-    ).drop_duplicates("txn")
+    # first response of each orphan transaction (in time: rows may be out of time order),
+    # and every attempt of each open query
+    orphans = (
+        pd.DataFrame(
+            {
+                "txn": txn[orphan_rows],
+                "ts": c.ts[orphan_rows],
+                "sock": sock[:no],
+                "question": question[:no],
+            }
+        )
+        .sort_values("ts", kind="stable")
+        .drop_duplicates("txn")
+    )
     opens = pd.DataFrame(
         {
             "q_txn": txn[open_rows],

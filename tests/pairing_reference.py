@@ -139,10 +139,13 @@ def _join_mismatched(
     open_rows = np.flatnonzero(is_query & ~has_r[txn])
     if len(open_rows) == 0:
         return txn, mismatched
-    # first response row of each orphan transaction, and the last attempt of each open query
-    orphans = pd.DataFrame(
-        {"row": orphan_rows, "txn": txn[orphan_rows], "ts": ts[orphan_rows]}
-    ).drop_duplicates("txn")
+    # first response of each orphan transaction (in time: rows may be out of time order),
+    # and the last attempt of each open query
+    orphans = (
+        pd.DataFrame({"row": orphan_rows, "txn": txn[orphan_rows], "ts": ts[orphan_rows]})
+        .sort_values("ts", kind="stable")
+        .drop_duplicates("txn")
+    )
     orphans["flow_id"] = flow_id[orphans["row"]]
     orphans["question"] = question[orphans["row"]]
     opens = pd.DataFrame(

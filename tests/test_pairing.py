@@ -229,9 +229,25 @@ _ONE_INSTANT = [  # two answers in one instant that the same query could take as
 ]
 
 
+# Rows out of time order (seed 26 shuffles them): the first row of the orphan answers
+# of n1 was the later one, at the query's instant, and joined them to it; the earlier
+# answer then came before the query it was joined to. The join now takes each orphan
+# transaction's first answer in time.
+_SHUFFLED_ORPHAN = [
+    *[R(0.0, 50000, 0, "n0.example.com", "A")] * 4,
+    R(0.0, 50000, 1, "n0.example.com", "A"),
+    R(0.0, 50000, 1, "n1.example.com", "A"),
+    R(0.00002, 50000, 1, "n1.example.com", "A"),
+    *[R(0.0, 50000, 0, "n0.example.com", "A")] * 2,
+    *[R(0.00002, 50000, 0, "n0.example.com", "A")] * 4,
+    Q(0.00002, 50000, 1, "n0.example.com", "AAAA"),
+]
+
+
 @settings(max_examples=150, deadline=None)
 @given(events=_busy_events(), seed=st.integers(0, 2**32 - 1))
 @example(events=_ONE_INSTANT, seed=4277149)
+@example(events=_SHUFFLED_ORPHAN, seed=26)
 def test_pairing_agrees_with_the_reference_on_random_traffic(
     events: list[Q | R], seed: int
 ) -> None:
