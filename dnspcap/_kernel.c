@@ -829,18 +829,18 @@ static int all_within(const Py_buffer *v, int64_t lo, int64_t hi, const char *na
 
 static const Arg PAIR_ASSIGN_ARGS[] = {
     PAIR_COLS, {"order", A_I64, 1, 0, RO}, {"retry_ns", A_INT, 0, 0, RO},
-    {"txn", A_I64, 1, 0, RW}, {"kind", A_U8, 1, 0, RW},
+    {"txn", A_I32, 1, 0, RW}, {"kind", A_U8, 1, 0, RW},
 };
 static const Arg PAIR_STATS_ARGS[] = {
     PAIR_COLS, {"order", A_I64, 1, 0, RO}, {"frame", A_I64, 1, 0, RO},
-    {"txn", A_I64, 1, 0, RO}, {"first_q", A_I32, 1, 0, RW},
+    {"txn", A_I32, 1, 0, RO}, {"first_q", A_I32, 1, 0, RW},
     {"first_r", A_I32, 1, 0, RW}, {"last_q", A_I32, 1, 0, RW}, {"last_q_any", A_I32, 1, 0, RW},
     {"attempts", A_I32, 1, 0, RW}, {"responses", A_I32, 1, 0, RW},
-    {"q_frames", A_I64, 1, 0, RW}, {"r_frames", A_I64, 1, 0, RW}, {"gaps", A_I64, 1, 0, RW},
+    {"q_frames", A_I64, 1, 0, RW}, {"r_frames", A_I64, 1, 0, RW}, {"gaps", A_F64, 1, 0, RW},
 };
 static const Arg PAIR_LINKS_ARGS[] = {
     PAIR_COLS, {"rep", A_I32, 1, 0, RO}, {"attempts", A_I32, 1, 0, RO},
-    {"prev_flow", A_I64, 1, 0, RW}, {"prev_nat", A_I64, 1, 0, RW},
+    {"prev_flow", A_I32, 1, 0, RW}, {"prev_nat", A_I32, 1, 0, RW},
 };
 static const Arg PAIR_COLUMNS_ARGS[] = {
     PAIR_COLS, {"rep", A_I32, 1, 0, RO}, {"first_q", A_I32, 1, 0, RO},

@@ -275,20 +275,22 @@ enum { KEY_FULL = 0, KEY_FLOW = 1, KEY_NAT = 2 };
 
 /* What pair_stats() writes: per transaction (n_txn), the rows of its first and last query,
  * of its first response and of the last query before it (-1: none), its counts; and its
- * attempts' frames (nq), its responses' frames (nr) and the gaps between attempts (ns). */
+ * attempts' frames (nq), its responses' frames (nr) and the gaps between attempts (in
+ * seconds, as numpy divides int64 nanoseconds by 1e9). */
 typedef struct {
     int64_t n_txn, nq, nr, ngaps;
     int32_t *first_q, *first_r, *last_q, *last_q_any; /* rows: below 2^31 */
     int32_t *attempts, *responses;
-    int64_t *q_frames, *r_frames, *gaps;
+    int64_t *q_frames, *r_frames;
+    double *gaps;
 } PairStats;
 
 int64_t pair_assign(const PairCols *c, const int64_t *order, int64_t norder, int64_t retry_ns,
-                    int64_t *txn, uint8_t *kind);
-int pair_stats(const PairCols *c, const int64_t *frame, const int64_t *txn, const int64_t *order,
+                    int32_t *txn, uint8_t *kind);
+int pair_stats(const PairCols *c, const int64_t *frame, const int32_t *txn, const int64_t *order,
                int64_t norder, PairStats *o);
 int pair_links(const PairCols *c, const int32_t *rep, const int32_t *attempts, int64_t m,
-               int64_t *prev_flow, int64_t *prev_nat);
+               int32_t *prev_flow, int32_t *prev_nat);
 
 /* ---- the transactions table's columns (_paircols.c) ---------------------------------- */
 

@@ -165,7 +165,7 @@ def pair_assign(
     ts: _I64,
     order: _I64,
     retry_ns: int,
-    txn: _I64,
+    txn: _I32,
     kind: _U8,
     /,
 ) -> int: ...
@@ -186,7 +186,7 @@ def pair_stats(
     ts: _I64,
     order: _I64,
     frame: _I64,
-    txn: _I64,
+    txn: _I32,
     first_q: _I32,
     first_r: _I32,
     last_q: _I32,
@@ -195,7 +195,7 @@ def pair_stats(
     responses: _I32,
     q_frames: _I64,
     r_frames: _I64,
-    gaps: _I64,
+    gaps: _F64,
     /,
 ) -> int: ...
 def pair_links(
@@ -215,8 +215,8 @@ def pair_links(
     ts: _I64,
     rep: _I32,
     attempts: _I32,
-    prev_flow: _I64,
-    prev_nat: _I64,
+    prev_flow: _I32,
+    prev_nat: _I32,
     /,
 ) -> None: ...
 def take_rows(values: _U8, itemsize: int, rows: _I32, fill: int, out: _U8, /) -> None: ...

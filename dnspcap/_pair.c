@@ -217,7 +217,7 @@ static inline int64_t at(const int64_t *order, int64_t norder, int64_t j)
 }
 
 int64_t pair_assign(const PairCols *c, const int64_t *order, int64_t norder, int64_t retry_ns,
-                    int64_t *txn, uint8_t *kind)
+                    int32_t *txn, uint8_t *kind)
 {
     /* Per key (socket, ID, question), the transaction state (as tests/pairing_reference.py
      * keeps it): a query while the key's transaction is unanswered (its last attempt at
@@ -277,7 +277,7 @@ done:
     return t;
 }
 
-int pair_stats(const PairCols *c, const int64_t *frame, const int64_t *txn, const int64_t *order,
+int pair_stats(const PairCols *c, const int64_t *frame, const int32_t *txn, const int64_t *order,
                int64_t norder, PairStats *o)
 {
     int64_t n = c->n, m = o->n_txn;
@@ -333,7 +333,7 @@ int pair_stats(const PairCols *c, const int64_t *frame, const int64_t *txn, cons
     for (int64_t t = 0; t < m; t++) {
         int64_t e = s + o->attempts[t];
         for (int64_t q = s + 1; q < e; q++)
-            o->gaps[g++] = wsub(c->ts[o->q_frames[q]], c->ts[o->q_frames[q - 1]]);
+            o->gaps[g++] = (double)wsub(c->ts[o->q_frames[q]], c->ts[o->q_frames[q - 1]]) / 1e9;
         for (int64_t q = s; q < e; q++)
             o->q_frames[q] = frame[o->q_frames[q]];
         s = e;
@@ -395,7 +395,7 @@ done:
 /* For each transaction, the one before it with the same key (-1 for none), of those with
  * cand[t] (the others have none). */
 static int link_by(const PairCols *c, const int32_t *rep, const uint8_t *cand, int64_t m,
-                   int64_t ncand, int mode, int64_t *prev)
+                   int64_t ncand, int mode, int32_t *prev)
 {
     Index x = {0};
     int32_t *last = malloc((size_t)(ncand > 0 ? ncand : 1) * sizeof *last); /* per entry */
@@ -431,7 +431,7 @@ static int link_by(const PairCols *c, const int32_t *rep, const uint8_t *cand, i
 }
 
 int pair_links(const PairCols *c, const int32_t *rep, const int32_t *attempts, int64_t m,
-               int64_t *prev_flow, int64_t *prev_nat)
+               int32_t *prev_flow, int32_t *prev_nat)
 {
     /* For each transaction, in order, the one before it on its socket with its ID (or -1);
      * and for one with a query, the one before it with the same client socket, ID and

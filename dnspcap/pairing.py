@@ -72,13 +72,13 @@ def pair(
     """
     c = _Columns(messages)
     order = c.time_order()
-    txn = np.empty(c.n, np.int64)
+    txn = np.empty(c.n, np.int32)
     kind = np.zeros(c.n, np.uint8)
     n_txn = _kernel.pair_assign(*c.keys, order, int(retry_window * 1e9), txn, kind)
     kind = kind[:n_txn]
     txn, kind, mismatched = _join_mismatched(c, txn, kind, retry_window)
     s = _stats(c, order, txn, len(kind))
-    del txn, kind, order  # 19 bytes a message, no longer needed
+    del txn, kind, order  # 15 bytes a message, no longer needed
     _links(c, s)
     if capture_end is not None:
         end = int(pd.Timestamp(capture_end).value)
@@ -231,7 +231,7 @@ def _join_mismatched(
     remap = np.arange(n_txn)
     remap[orphan] = query
     kept = np.flatnonzero(keep)
-    renumber = np.empty(n_txn, np.int64)
+    renumber = np.empty(n_txn, np.int32)
     renumber[kept[np.argsort(first[kept], kind="stable")]] = np.arange(len(kept))
     new = renumber[remap]
     mismatched = np.zeros(len(kept), bool)
@@ -254,10 +254,10 @@ class _Stats:
         self.responses = np.empty(n_txn, np.int32)
         self.q_frames = np.empty(nq, np.int64)
         self.r_frames = np.empty(nr, np.int64)
-        self.gaps = np.empty(nq, np.int64)
+        self.gaps = np.empty(nq)  # seconds
         self.rep = np.empty(n_txn, np.int32)
-        self.prev_flow = np.empty(n_txn, np.int64)
-        self.prev_nat = np.empty(n_txn, np.int64)
+        self.prev_flow = np.empty(n_txn, np.int32)
+        self.prev_nat = np.empty(n_txn, np.int32)
 
 
 def _stats(c: _Columns, order: np.ndarray, txn: np.ndarray, n_txn: int) -> _Stats:
@@ -337,7 +337,7 @@ def _build(
             "rtt": rtt,
             "rtt_last": rtt_last,
             "attempts": s.attempts,
-            "retry_gaps": list_column(s.gaps / 1e9, np.maximum(s.attempts - 1, 0), pa.float64()),
+            "retry_gaps": list_column(s.gaps, np.maximum(s.attempts - 1, 0), pa.float64()),
             "responses": s.responses,
             "duplicate_responses": np.maximum(s.responses - 1, 0).astype(np.int32),
             "status": pd.Categorical.from_codes(status, categories=pd.Index(STATUSES)),

@@ -273,7 +273,7 @@ def test_pair_kernel_rejects_inconsistent_arrays() -> None:
         np.zeros(n, bool), i8, i8, np.zeros(n, np.int16), lut, lut, u16, u16, i8, u16, i32,
         i8, i8, np.zeros(n, np.int64),
     )  # fmt: skip
-    txn, kind = np.empty(n, np.int64), np.zeros(n, np.uint8)
+    txn, kind = np.empty(n, np.int32), np.zeros(n, np.uint8)
     with pytest.raises(ValueError, match="order"):
         _kernel.pair_assign(*cols, np.array([0, 5, 1]), 10, txn, kind)
     with pytest.raises(ValueError, match="qname has 2 entries"):
@@ -290,15 +290,15 @@ def test_pair_kernel_rejects_inconsistent_arrays() -> None:
         _kernel.pair_assign(*bad, np.empty(0, np.int64), 10, txn, kind)
     assert _kernel.pair_assign(*cols, np.empty(0, np.int64), 10, txn, kind) == 1
     # a transaction number out of range is refused, not followed
-    z, z32 = np.zeros(1, np.int64), np.zeros(1, np.int32)
+    z32 = np.zeros(1, np.int32)
     out = (z32, z32.copy(), z32.copy(), z32.copy(), z32.copy(), z32.copy())
     with pytest.raises(ValueError, match="out of range"):
         _kernel.pair_stats(
-            *cols, np.empty(0, np.int64), np.arange(n), np.array([0, 0, 7]), *out,
-            np.zeros(3, np.int64), np.zeros(0, np.int64), np.zeros(3, np.int64),
+            *cols, np.empty(0, np.int64), np.arange(n), np.array([0, 0, 7], np.int32), *out,
+            np.zeros(3, np.int64), np.zeros(0, np.int64), np.zeros(3),
         )  # fmt: skip
     with pytest.raises(ValueError, match="rep is out of range"):
-        _kernel.pair_links(*cols, np.array([9], np.int32), np.ones(1, np.int32), z, z.copy())
+        _kernel.pair_links(*cols, np.array([9], np.int32), np.ones(1, np.int32), z32, z32.copy())
     # pair_columns: rows within the messages, the status in one byte, a float timeout
     m = 2
     rows = [np.zeros(m, np.int32) for _ in range(5)]  # rep, first_q, first_r, last_q, ..._any
