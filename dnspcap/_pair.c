@@ -227,8 +227,9 @@ int64_t pair_assign(const PairCols *c, const int64_t *order, int64_t norder, int
     int64_t n = c->n;
     Index x = {0};
     int32_t *cur = malloc((size_t)(n > 0 ? n : 1) * sizeof *cur); /* per key */
-    int64_t *last_q = malloc((size_t)(n > 0 ? n : 1) * sizeof *last_q);
-    int64_t *last_r = malloc((size_t)(n > 0 ? n : 1) * sizeof *last_r);
+    /* per key, the rows of its last query and last response (their times are in ts) */
+    int32_t *last_q = malloc((size_t)(n > 0 ? n : 1) * sizeof *last_q);
+    int32_t *last_r = malloc((size_t)(n > 0 ? n : 1) * sizeof *last_r);
     int64_t t = 0;
     if (index_init(&x, n, n / 2) < 0 || !cur || !last_q || !last_r) {
         t = -1;
@@ -250,22 +251,22 @@ int64_t pair_assign(const PairCols *c, const int64_t *order, int64_t norder, int
             pend(p, &x, c, at(order, norder, j + AHEAD), KEY_FULL);
         int64_t ts = c->ts[i];
         if (!c->qr[i]) {
-            if (fresh || kind[cur[k]] != 1 || wsub(ts, last_q[k]) > retry_ns) {
+            if (fresh || kind[cur[k]] != 1 || wsub(ts, c->ts[last_q[k]]) > retry_ns) {
                 cur[k] = (int32_t)t;
                 kind[t++] = 1; /* has a query, no response yet */
             }
-            last_q[k] = ts;
+            last_q[k] = (int32_t)i;
         } else {
             uint8_t s = fresh ? 0 : kind[cur[k]];
             if (s == 1) {
                 kind[cur[k]] = 3; /* answered */
-            } else if (s & 2 && wsub(ts, last_r[k]) <= retry_ns) {
+            } else if (s & 2 && wsub(ts, c->ts[last_r[k]]) <= retry_ns) {
                 /* a duplicate response */
             } else {
                 cur[k] = (int32_t)t;
                 kind[t++] = 2; /* a response with no query */
             }
-            last_r[k] = ts;
+            last_r[k] = (int32_t)i;
         }
         txn[i] = cur[k];
     }
