@@ -1128,6 +1128,50 @@ done:
     Py_RETURN_NONE;
 }
 
+static const Arg GATHER_RANGES_ARGS[] = {
+    {"data", A_U8, 1, 0, RO},
+    {"start", A_I64, 1, 0, RO},
+    {"length", A_I64, 1, 0, RO},
+    {"out", A_U8, 1, 0, RW},
+};
+
+static PyObject *kernel_gather_ranges(PyObject *Py_UNUSED(self), PyObject *const *args,
+                                      Py_ssize_t nargs)
+{
+    enum { NA = NARGS(GATHER_RANGES_ARGS) };
+    const char *f = "gather_ranges";
+    Py_buffer v[NA];
+    int64_t sc[NA];
+    int ok = 0;
+    if (parse_args(f, args, nargs, GATHER_RANGES_ARGS, NA, v, sc) < 0)
+        return NULL;
+    int64_t n = length(&v[1]), size = length(&v[0]), room = length(&v[3]);
+    const int64_t *start = v[1].buf, *len = v[2].buf;
+    if (length(&v[2]) != n) {
+        PyErr_Format(PyExc_ValueError, "%s: start and length differ in length", f);
+        goto done;
+    }
+    for (int64_t k = 0; k < n; k++) {
+        if (start[k] < 0 || len[k] < 0 || start[k] > size || len[k] > size - start[k] ||
+            len[k] > room) {
+            PyErr_Format(PyExc_ValueError, "%s: range %lld (%lld, %lld bytes) is not within "
+                         "data (%lld bytes) or does not fit in out", f, (long long)k,
+                         (long long)start[k], (long long)len[k], (long long)size);
+            goto done;
+        }
+        room -= len[k];
+    }
+    Py_BEGIN_ALLOW_THREADS
+    gather_ranges(v[0].buf, start, len, n, v[3].buf);
+    Py_END_ALLOW_THREADS
+    ok = 1;
+done:
+    release_all(v, NA);
+    if (!ok)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 /* ---- group_lookups() ------------------------------------------------------------------ */
 
 /* per query: int32 codes (a million queries: half the memory of int64), the port as the
@@ -1515,6 +1559,9 @@ static PyMethodDef kernel_methods[] = {
      "responses, mismatched, end_ns, timeout, q_ts, r_ts, lq_any_ts, rtt, rtt_last, status, "
      "client, server, client_port, server_port)\n--\n\n"
      "The transactions table's times, round trips, status and ends (dnspcap.pairing)."},
+    {"gather_ranges", (PyCFunction)(void (*)(void))kernel_gather_ranges, METH_FASTCALL,
+     "gather_ranges(data, start, length, out)\n--\n\n"
+     "out = the byte ranges data[start[k]:start[k] + length[k]], one after another."},
     {"take_rows", (PyCFunction)(void (*)(void))kernel_take_rows, METH_FASTCALL,
      "take_rows(values, itemsize, rows, fill, out)\n--\n\n"
      "out = values[rows], fill where a row is -1, in items of itemsize bytes."},

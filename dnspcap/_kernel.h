@@ -320,6 +320,11 @@ void pair_columns(const PairCols *c, const PairStats *s, const int32_t *rep,
 void take_rows(const void *values, int64_t itemsize, const int32_t *rows, int64_t n,
                int64_t fill, void *out);
 
+/* out = the n byte ranges data[start[k] : start[k] + length[k]], one after another. The
+ * caller checks every range within data and the lengths' sum within out. */
+void gather_ranges(const uint8_t *data, const int64_t *start, const int64_t *length, int64_t n,
+                   uint8_t *out);
+
 
 
 #endif

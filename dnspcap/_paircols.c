@@ -2,7 +2,8 @@
  * dnspcap._kernel, pair_columns(): the columns of the transactions table that come from
  * each transaction's messages (dnspcap.pairing._build): its times and round trips, its
  * status, its client's and server's ends. One pass over the transactions, where numpy took
- * a dozen gathers and as many temporaries of a million rows, each on fresh memory.
+ * a dozen gathers and as many temporaries of a million rows, each on fresh memory. Also
+ * two gathers numpy does with temporaries: take_rows() and gather_ranges().
  *
  * The caller in _kernel.c checks lengths, element types and that every row is below the
  * number of messages.
@@ -86,5 +87,16 @@ void take_rows(const void *values, int64_t itemsize, const int32_t *rows, int64_
         break;
     default:
         TAKE(uint64_t);
+    }
+}
+
+/* out gets, one after another, the n byte ranges data[start[k] : start[k] + length[k]]:
+ * the pieces of strings dnspcap.names cuts (numpy needed an int64 index per byte). */
+void gather_ranges(const uint8_t *data, const int64_t *start, const int64_t *length, int64_t n,
+                   uint8_t *out)
+{
+    for (int64_t k = 0; k < n; k++) {
+        memcpy(out, data + start[k], (size_t)length[k]);
+        out += length[k];
     }
 }

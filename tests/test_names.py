@@ -57,3 +57,20 @@ def test_split_pairs_split_as_str_split_does(names: list[str], data: st.DataObje
     assert len(set(splits)) == len(splits)
     for (a, b), code in zip(pairs, codes.tolist(), strict=True):
         assert (splits[code] if code >= 0 else None) == _split(names[a], names[b])
+
+
+def test_gather_ranges_checks_its_ranges() -> None:
+    """The C gather behind cut() copies the ranges in order and refuses one past the data
+    or beyond the room it is given, instead of reading or writing past them."""
+    import pytest
+
+    from dnspcap._kernel import gather_ranges
+
+    data = np.frombuffer(b"api.example.com", np.uint8)
+    out = np.empty(7, np.uint8)
+    gather_ranges(data, np.array([4, 0], np.int64), np.array([4, 3], np.int64), out)
+    assert out.tobytes() == b"examapi"
+    with pytest.raises(ValueError, match="not within"):
+        gather_ranges(data, np.array([10], np.int64), np.array([6], np.int64), out)
+    with pytest.raises(ValueError, match="not within"):
+        gather_ranges(data, np.array([0], np.int64), np.array([8], np.int64), out)
