@@ -14,9 +14,10 @@ measurement's own:
 * ``tshark``: ``tshark -r FILE -T fields -e ... -Y dns > /dev/null`` run by a small
   wrapper child; its peak RSS is ``getrusage(RUSAGE_CHILDREN)`` in the wrapper.
 * later pipeline stages (see ``STAGES``), when dnspcap has them, one after another in
-  one child: each stage's time, its own peak RSS (VmHWM reset before it) and the RSS it
-  leaves; then pair + lookups against read_messages (time, and memory above what the
-  messages table held).
+  each of ``--stage-runs`` children, after running them all on a small capture: each
+  stage's first call and best warm call, its own peak RSS (VmHWM reset before it) and
+  the RSS it leaves; printed as the medians over the children, then pair + lookups
+  against read_messages (time, and memory above what the messages table held).
 
 See benchmarks/README.md for what each number means.
 """
@@ -67,8 +68,8 @@ TSHARK_FIELDS = (
 # ``hasattr(dnspcap, name)``; it is called with the dnspcap module and a dict holding
 # ``"path"`` (the capture) and the result of every earlier stage under its name, and
 # returns its own result. ``pair`` and ``lookups`` are the functions of
-# dnspcap/pairing.py and dnspcap/lookups.py (they run once dnspcap exports them);
-# ``detect`` is a placeholder for the detectors: adjust name and call when it lands.
+# dnspcap/pairing.py and dnspcap/lookups.py; ``detect`` runs the detectors
+# (dnspcap/findings.py).
 # A stage that raises is reported with its error and the stages after it are skipped.
 
 StageFn = Callable[[ModuleType, dict[str, Any]], Any]
@@ -210,7 +211,7 @@ def child_stages(path: str, warmup: str) -> dict[str, Any]:
         per_stage_peak = _reset_peak()
         try:
             out, wall, cpu = _timed(functools.partial(fn, dnspcap, results))
-        except Exception as exc:  # a placeholder's guessed call, or a bug: report it
+        except Exception as exc:  # a stage's call out of date, or a bug: report it
             timings.append({"stage": name, "error": f"{type(exc).__name__}: {exc}"[:200]})
             break
         results[name] = out
