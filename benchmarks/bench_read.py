@@ -2,6 +2,7 @@
 """Time ``dnspcap.read_messages`` against tshark on a large synthetic DNS capture.
 
     python benchmarks/bench_read.py [--packets 2000000] [--also-10m] [--skip-tshark]
+                                    [--stage-runs 3]
 
 The capture is written by ``make_capture.py`` into ``benchmarks/data/`` (git-ignored)
 and reused while the generator, the packet count and the seed are unchanged. Each
