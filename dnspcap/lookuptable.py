@@ -22,10 +22,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._kernel import group_order, lookup_signs, lookup_sums
-from .categorical import pack
+from .categorical import pack, take
 from .fast import check_constants
 from .heap import ARROW_POOL
-from .names import take, text_array
+from .names import take as take_text
+from .names import text_array
 from .pairing import list_column
 
 if TYPE_CHECKING:
@@ -138,9 +139,9 @@ def lookup_columns(tx: pd.DataFrame, q: Queries, grouping: Grouping) -> dict[str
     n_lk = len(bases)
     # per query (in q's order: gathering every column into lookup order costs more than
     # the sums that need it), then summed per lookup in one pass (lookup_sums, C)
-    r_ns = tx["response_ts"].to_numpy("datetime64[ns]").view(np.int64)[q.at]
+    r_ns = take(tx["response_ts"].to_numpy("datetime64[ns]").view(np.int64), q.at)
     last_ns, retried, first_gap = _retries(tx["retry_gaps"], q.at, q.ts)
-    attempts = np.asarray(tx["attempts"].to_numpy()[q.at], np.int32)
+    attempts = take(np.asarray(tx["attempts"].to_numpy(), np.int32), q.at)
     tcp_bit = 1 << _STATES.index("tcp")
     # summed by the lookups' numbers in the order made (met nearly in turn), then put in
     # the table's order
@@ -154,7 +155,7 @@ def lookup_columns(tx: pd.DataFrame, q: Queries, grouping: Grouping) -> dict[str
     # counted by the lookups' numbers in the order made too; put in the table's order by
     # _resolvers, on its per-lookup results rather than on the counts
     signs = _sign_counts(
-        made, q.name, q.qtype, q.qtypes, q.port, tx["id"].to_numpy()[q.at].astype(np.uint16),
+        made, q.name, q.qtype, q.qtypes, q.port, take(tx["id"].to_numpy(np.uint16), q.at),
         q.ts, last_ns, r_ns, retried, first_gap, q.tcp, n_lk,
     )  # fmt: skip
     del r_ns, retried, first_gap
@@ -173,7 +174,7 @@ def lookup_columns(tx: pd.DataFrame, q: Queries, grouping: Grouping) -> dict[str
     remap[used] = np.arange(len(used))
     # the transactions of each lookup, in the order the grouping pass met them (query time:
     # a lookup is one client's, and q is by client then time)
-    rows = q.row[group_order(lookup_of, n_lk)]
+    rows = take(q.row, group_order(lookup_of, n_lk))
     final_name = q.name[sums[LK_LAST]]
     # the rows of sums that are columns are copies, so that sums goes now
     sizes = sums[LK_SIZE].copy()
@@ -274,7 +275,7 @@ def _text_column(
     rows, `empty` (the columns' dtypes then are what pandas makes of an empty list or
     object array, as they were)."""
     if rows is not None:
-        text = take(text, rows)
+        text = take_text(text, rows)
     return pd.array(text, dtype="str") if len(text) else empty
 
 
