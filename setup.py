@@ -12,6 +12,9 @@ setup(
             "dnspcap._kernel",
             [
                 "dnspcap/_kernel.c",
+                "dnspcap/_args.c",
+                "dnspcap/_entries_pair.c",
+                "dnspcap/_entries_lookups.c",
                 "dnspcap/_walk.c",
                 "dnspcap/_dns.c",
                 "dnspcap/_rows.c",
@@ -20,7 +23,7 @@ setup(
                 "dnspcap/_paircols.c",
             ],
             extra_compile_args=["-O2"],
-            depends=["dnspcap/_kernel.h"],
+            depends=["dnspcap/_kernel.h", "dnspcap/_args.h"],
         )
     ]
 )

@@ -2,13 +2,17 @@
  * dnspcap._kernel: what the C files of the compiled fast path share (see dnspcap/fast.py and
  * dnspcap/fastdns.py for the design; the constants below must match the ones there).
  *
- *   _kernel.c  arguments, the Python entry points, the module
- *   _walk.c    the record walker: link layer, IP, UDP; one row per DNS message
- *   _dns.c     one DNS message: strict checks, keys, its row's DNS columns; names as text
- *   _rows.c    helpers over finished rows: merging rows in place, counting and mapping
- *              category codes
- *   _pair.c    the passes of dnspcap.pairing
- *   _lookups.c the grouping loop of dnspcap.lookups, and a counting sort for its table
+ *   _kernel.c   the Python entry points of capture reading, the module
+ *   _args.c     checking the entry points' arguments (_args.h)
+ *   _entries_pair.c, _entries_lookups.c
+ *               the Python entry points of dnspcap.pairing and dnspcap.lookups
+ *   _walk.c     the record walker: link layer, IP, UDP; one row per DNS message
+ *   _dns.c      one DNS message: strict checks, keys, its row's DNS columns; names as text
+ *   _rows.c     helpers over finished rows: merging rows in place, counting and mapping
+ *               category codes
+ *   _pair.c     the passes of dnspcap.pairing
+ *   _paircols.c the transactions table's columns; gathers of rows and byte ranges
+ *   _lookups.c  the grouping loop of dnspcap.lookups, and its table's sums and signs
  *
  * The input is hostile: every read of the capture buffer is bounds-checked by hand, and the
  * arrays Python passes are checked (element type, dimensions, contiguity, lengths) before
