@@ -154,8 +154,8 @@ static int get_int(PyObject *obj, const char *name, int64_t *out)
 }
 
 /* Fill views/scalars from args per spec; on failure release what was taken. */
-int parse_args(const char *fname, PyObject *const *args, Py_ssize_t nargs,
-                      const Arg *spec, Py_ssize_t nspec, Py_buffer *views, int64_t *scalars)
+int parse_args(const char *fname, PyObject *const *args, Py_ssize_t nargs, const Arg *spec,
+               Py_ssize_t nspec, Py_buffer *views, int64_t *scalars)
 {
     if (nargs != nspec) {
         PyErr_Format(PyExc_TypeError, "%s() takes exactly %zd arguments (%zd given)", fname,
@@ -207,8 +207,7 @@ void release_all(Py_buffer *views, Py_ssize_t n)
             PyBuffer_Release(&views[j]);
 }
 
-int all_within(const Py_buffer *v, int64_t lo, int64_t hi, const char *name,
-                      const char *fname)
+int all_within(const Py_buffer *v, int64_t lo, int64_t hi, const char *name, const char *fname)
 {
     const int64_t *x = v->buf;
     const int32_t *x32 = v->buf;
@@ -222,19 +221,5 @@ int all_within(const Py_buffer *v, int64_t lo, int64_t hi, const char *name,
             return -1;
         }
     }
-    return 0;
-}
-
-/* every entry of an int32 array within [lo, hi) */
-int rows_within(const Py_buffer *v, int64_t lo, int64_t hi, const char *name,
-                       const char *fname)
-{
-    const int32_t *x = v->buf;
-    for (int64_t i = 0; i < length(v); i++)
-        if (x[i] < lo || x[i] >= hi) {
-            PyErr_Format(PyExc_ValueError, "%s: %s[%lld] = %d is not within [%lld, %lld)", fname,
-                         name, (long long)i, (int)x[i], (long long)lo, (long long)hi);
-            return -1;
-        }
     return 0;
 }

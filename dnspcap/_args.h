@@ -39,9 +39,8 @@ int parse_args(const char *fname, PyObject *const *args, Py_ssize_t nargs, const
                Py_ssize_t nspec, Py_buffer *views, int64_t *scalars);
 double real_arg(int64_t scalar); /* the float an A_REAL argument was given */
 void release_all(Py_buffer *views, Py_ssize_t n);
-/* every entry of an int64 (all_within) or int32 (rows_within) array within [lo, hi) */
+/* every entry of an int64 or int32 array within [lo, hi) */
 int all_within(const Py_buffer *v, int64_t lo, int64_t hi, const char *name, const char *fname);
-int rows_within(const Py_buffer *v, int64_t lo, int64_t hi, const char *name, const char *fname);
 
 /* the entry points of the other files, for the method table in _kernel.c */
 PyObject *kernel_pair_assign(PyObject *self, PyObject *const *args, Py_ssize_t nargs);

@@ -17,12 +17,6 @@ static const Arg GROUP_ARGS[] = {
 };
 #define GROUP_NARGS 13
 
-static int within(const char *fname, const Py_buffer *v, int64_t lo, int64_t hi,
-                  const char *name)
-{
-    return all_within(v, lo, hi, name, fname);
-}
-
 /* Row numbers are int32 (the kernels' outputs index up to a million rows): more than
  * that many rows is an error, raised before any work. */
 static int too_many_rows(const char *fname, int64_t n)
@@ -165,7 +159,7 @@ PyObject *kernel_group_order(PyObject *Py_UNUSED(self), PyObject *const *args,
         goto fail;
     }
     if (too_many_rows("group_order", n) < 0 ||
-        within("group_order", &v[0], 0, ngroups, "codes") < 0)
+        all_within(&v[0], 0, ngroups, "codes", "group_order") < 0)
         goto fail;
     next = PyMem_Malloc((size_t)(ngroups + 1) * sizeof *next);
     if (next == NULL) {
@@ -235,9 +229,9 @@ PyObject *kernel_lookup_signs(PyObject *Py_UNUSED(self), PyObject *const *args,
                      "enough, kind must have %d entries", (int)LS_N);
         goto fail;
     }
-    if (within("lookup_signs", &v[0], 0, n, "rows") < 0 ||
-        within("lookup_signs", &v[2], 0, nlk, "lookup") < 0 ||
-        within("lookup_signs", &v[12], 0, nsigns, "kind") < 0)
+    if (all_within(&v[0], 0, n, "rows", "lookup_signs") < 0 ||
+        all_within(&v[2], 0, nlk, "lookup", "lookup_signs") < 0 ||
+        all_within(&v[12], 0, nsigns, "kind", "lookup_signs") < 0)
         goto fail;
     numpy = PyImport_ImportModule("numpy");
     if (numpy == NULL)
@@ -299,8 +293,8 @@ PyObject *kernel_lookup_sums(PyObject *Py_UNUSED(self), PyObject *const *args,
                                           "a byte");
         goto fail;
     }
-    if (within("lookup_sums", &v[0], 0, nlk, "lookup") < 0 ||
-        within("lookup_sums", &v[8], 0, nlk, "order") < 0)
+    if (all_within(&v[0], 0, nlk, "lookup", "lookup_sums") < 0 ||
+        all_within(&v[8], 0, nlk, "order", "lookup_sums") < 0)
         goto fail;
     acc = PyMem_Malloc((size_t)(nlk + 1) * sizeof *acc); /* a row of scratch */
     if (acc == NULL) {

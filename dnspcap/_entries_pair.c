@@ -233,7 +233,7 @@ PyObject *kernel_pair_columns(PyObject *Py_UNUSED(self), PyObject *const *args,
         goto done;
     }
     for (int k = P_; k < P_ + 5; k++)
-        if (rows_within(&v[k], k == P_ ? 0 : -1, c.n, PAIR_COLUMNS_ARGS[k].name, f) < 0)
+        if (all_within(&v[k], k == P_ ? 0 : -1, c.n, PAIR_COLUMNS_ARGS[k].name, f) < 0)
             goto done;
     PairStats s = {.n_txn = m,
                    .first_q = v[P_ + 1].buf,
@@ -289,7 +289,7 @@ PyObject *kernel_take_rows(PyObject *Py_UNUSED(self), PyObject *const *args,
                      f, (long long)n);
         goto done;
     }
-    if (rows_within(&v[2], -1, length(&v[0]) / size, "rows", f) < 0)
+    if (all_within(&v[2], -1, length(&v[0]) / size, "rows", f) < 0)
         goto done;
     Py_BEGIN_ALLOW_THREADS
     take_rows(v[0].buf, size, v[2].buf, n, sc[3], v[4].buf);
