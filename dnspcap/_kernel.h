@@ -33,8 +33,11 @@
 /* ---- constants: keep in step with fast.py / fastdns.py -------------------------------- */
 
 enum { NEED_MORE = 0, BLOCK = 1, FULL = 2, CORRUPT = 3 };
-enum { C_PACKETS = 0, C_NOT_IP = 1, C_NOT_DNS = 2, C_MDNS_SKIP = 3, C_LLMNR_SKIP = 4 };
-#define N_COUNTERS 5
+/* counts[]: packet counters, then the first and last packet's time (a minimum and a
+   maximum, not sums: Python starts them at INT64_MAX and INT64_MIN) */
+enum { C_PACKETS = 0, C_NOT_IP = 1, C_NOT_DNS = 2, C_MDNS_SKIP = 3, C_LLMNR_SKIP = 4,
+       C_FIRST_TS = 5, C_LAST_TS = 6 };
+#define N_COUNTERS 7
 enum { K_QNAME = 1, K_ANSWERS = 2, K_OPTIONS = 3, K_BODY = 4 };
 enum {
     P_NONE = 0, P_DNS = 1, P_MDNS = 2, P_LLMNR = 3, P_MDNS_SKIP = 4, P_LLMNR_SKIP = 5,

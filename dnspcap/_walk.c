@@ -134,7 +134,9 @@ int run_walk(Walk *w, int64_t *pos_io, int64_t *frame_io, int64_t *res)
                 break;
             }
             if (btype != 6) {
-                if (btype == 2 || btype == 3) { /* OPB, SPB: rare, exact path */
+                if (btype == 5) { /* interface statistics: the exact path reads its end time */
+                    slow_record(w, &nslow, wadd(frame, 1), -1, -1, pos, blen, btype);
+                } else if (btype == 2 || btype == 3) { /* OPB, SPB: rare, exact path */
                     /* the exact path counts a packet only if its fixed fields are there */
                     if (blen >= (btype == 2 ? 32 : 16)) {
                         frame = wadd(frame, 1);
@@ -197,6 +199,11 @@ int run_walk(Walk *w, int64_t *pos_io, int64_t *frame_io, int64_t *res)
             inc(&w->counts[C_PACKETS]);
             pos += w->rechdr + caplen;
         }
+        /* as FileState.saw: time 0 is "no time" (an SPB has none) */
+        if (ts != 0 && ts < w->counts[C_FIRST_TS])
+            w->counts[C_FIRST_TS] = ts;
+        if (ts != 0 && ts > w->counts[C_LAST_TS])
+            w->counts[C_LAST_TS] = ts;
         const int64_t end = data + caplen; /* <= n: checked above */
         /* ---- link layer ---- */
         const int64_t link = w->if_link[iface];

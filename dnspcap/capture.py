@@ -35,7 +35,9 @@ PCAPNG_BOM = 0x1A2B3C4D
 BT_IDB = 0x00000001
 BT_OPB = 0x00000002  # obsolete packet block, still written by old tools
 BT_SPB = 0x00000003
+BT_ISB = 0x00000005  # interface statistics: when the capture of an interface ended
 BT_EPB = 0x00000006
+ISB_ENDTIME = 3  # the isb_endtime option
 
 # A record or block larger than this cannot be a real packet; it means the file is corrupt.
 MAX_RECORD = 1 << 26
@@ -93,10 +95,23 @@ class FileState:
     record_header: int = 16  # classic pcap: 24 for the modified (Kuznetzov) format
     frames: int = 0
     idbs: int = 0  # interface blocks parsed so far, in all sections
+    # the reader's key for this file's frames (its index in the capture set, shifted)
+    key: int = 0
+    # the first and last packet's time, and when the capture ended as its interface
+    # statistics say (pcapng isb_endtime), in ns since the epoch
+    first_ns: int | None = None
+    last_ns: int | None = None
+    end_ns: int | None = None
     warnings: list[str] = field(default_factory=list)
     # Called with each interface as its block is parsed, by both walkers alike (the reader
     # rejects link types it cannot decode here, whether or not packets follow).
     on_interface: Callable[[FileState, Interface], None] | None = None
+
+    def saw(self, ts_ns: int) -> None:
+        """A packet of this time was read (SPBs, which carry no time, are at 0: not counted)."""
+        if ts_ns:
+            self.first_ns = ts_ns if self.first_ns is None else min(self.first_ns, ts_ns)
+            self.last_ns = ts_ns if self.last_ns is None else max(self.last_ns, ts_ns)
 
 
 def open_source(source: str | os.PathLike[str] | BinaryIO) -> tuple[str, BinaryIO]:
@@ -398,7 +413,35 @@ def parse_pcapng_block(state: FileState, btype: int, body: bytes) -> Record | No
         data = body[4 : 4 + caplen]
         # SPBs carry no timestamp; Wireshark shows them at time 0.
         return _packet(state, 0, None, orig_len, data, len(data) < caplen)
-    return None  # name resolution, statistics, secrets, custom blocks: nothing for us
+    if btype == BT_ISB:
+        _parse_isb(state, body)
+        return None
+    return None  # name resolution, secrets, custom blocks: nothing for us
+
+
+def _parse_isb(state: FileState, body: bytes) -> None:
+    """Note when the capture ended, from an interface statistics block's isb_endtime.
+
+    Only a hint (the capture's end decides whether an unanswered query timed out), so a
+    damaged statistics block is left aside with a warning rather than stopping the read.
+    """
+    e = ">" if state.big_endian else "<"
+    if len(body) < 12:
+        return
+    (iface_id,) = struct.unpack(e + "I", body[:4])
+    if iface_id >= len(state.interfaces):
+        return
+    try:
+        for code, value in _options(body[12:], e, "interface statistics"):
+            if code == ISB_ENDTIME and len(value) == 8:
+                hi, lo = struct.unpack(e + "II", value)
+                end = state.interfaces[iface_id].ts_ns((hi << 32) | lo)
+                state.end_ns = end if state.end_ns is None else max(state.end_ns, end)
+    except CorruptBlock:
+        state.warnings.append(
+            f"an interface statistics block after frame {state.frames} is damaged; its end "
+            "time is not used"
+        )
 
 
 def _packet(

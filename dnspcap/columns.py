@@ -22,6 +22,12 @@ class Column:
 MESSAGE_COLUMNS: tuple[Column, ...] = (
     Column("file", "category", "Capture file the message was read from (`-` for standard input)."),
     Column(
+        "vantage",
+        "category",
+        "Vantage point: the place the file recorded (the files of a rotated set are one). "
+        "Named after the files (`node` for `node.pcap0`, `node.pcap1`) or as the user named it.",
+    ),
+    Column(
         "frame",
         "int64",
         "Frame number as Wireshark numbers it: the 1-based index of the packet record in its "
@@ -130,6 +136,11 @@ COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in MESSAGE_COLUMNS)
 
 TRANSACTION_COLUMNS: tuple[Column, ...] = (
     Column("file", "category", "Capture file of the transaction's first message."),
+    Column(
+        "vantage",
+        "category",
+        "Vantage point it was seen at (as in the messages table): each is paired on its own.",
+    ),
     Column("client", "category", "Address that sent the query (the response's destination)."),
     Column("client_port", "uint16", "Its port: the resolver's socket."),
     Column("server", "category", "Address the query was sent to (the response's source)."),
@@ -140,8 +151,14 @@ TRANSACTION_COLUMNS: tuple[Column, ...] = (
     Column("qtype", "category", "Question type."),
     Column("qclass", "category", "Question class."),
     Column("query_ts", "datetime64[ns, UTC]", "First attempt's time; NaT without a query."),
+    Column("last_query_ts", "datetime64[ns, UTC]", "Last attempt's time; NaT without a query."),
     Column("response_ts", "datetime64[ns, UTC]", "First response's time; NaT without one."),
-    Column("rtt", "float64", "Seconds from the first attempt to the response (NaN without)."),
+    Column(
+        "rtt",
+        "float64",
+        "Seconds from the first attempt to the response (NaN without; 0 for a response "
+        "stamped before its query).",
+    ),
     Column(
         "rtt_last",
         "float64",
@@ -163,9 +180,14 @@ TRANSACTION_COLUMNS: tuple[Column, ...] = (
     Column(
         "status",
         "category",
-        "answered, unanswered (the capture went on past the resolver timeout), pending "
-        "(it ended too soon to tell), response_without_query, mismatched_question (an answer "
-        "to another question on this socket and ID), icmp_error (refused by ICMP).",
+        "answered; unanswered: no response, and an attempt is known to have timed out (the "
+        "capture went on a resolver timeout past the last attempt, the query was resent, or "
+        "its client asked the question again from another socket or of another server); "
+        "pending: no response, the capture ended too soon to tell; response_without_query; "
+        "mismatched_question (an answer to another question on this socket and ID); "
+        "icmp_error (refused by ICMP). A response stamped up to 50 µs before its query "
+        "(per-CPU clocks) and an answer without a question section (FORMERR, NOTIMP, REFUSED) "
+        "answer it.",
     ),
     Column("rcode", "category", "The first response's rcode."),
     Column("tc", "bool", "The first response had the TC bit."),
@@ -185,10 +207,25 @@ TRANSACTION_COLUMNS: tuple[Column, ...] = (
         "Row of the same query seen on the other side of kube-proxy's DNAT (node captures), or -1.",
     ),
     Column(
-        "nat_copy",
-        "bool",
-        "This is the second sighting of a query already seen on the other side of DNAT "
-        "(`nat_peer`): lookups and detectors count each query once, on its first copy.",
+        "copy_of",
+        "int64",
+        "-1 for a query counted here; else the row of the same query's first sighting (before "
+        "DNAT, or at a vantage point nearer the client), of which this is a copy. Lookups and "
+        "detectors count each query once, on the rows where this is -1.",
+    ),
+    Column(
+        "seen_at",
+        "category",
+        "Where the query was seen, in the order it travelled: vantage points, and "
+        "`<vantage> after DNAT` for the copy sent on by kube-proxy (`pod > node > node after "
+        "DNAT > dns`).",
+    ),
+    Column(
+        "lost_at",
+        "category",
+        "Where an attempt or its answer went missing on that path, when the captures show "
+        "it: `between node and node after DNAT` (an attempt seen before DNAT, not after: "
+        "dropped on that node), `answer lost between node and pod`; empty otherwise.",
     ),
     Column("icmp", "category", "The ICMP error its query or response drew, or empty."),
 )

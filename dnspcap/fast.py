@@ -55,8 +55,8 @@ FULL = 2  # the output arrays are full
 CORRUPT = 3  # a record length that cannot be right: the pure-Python walker takes over
 
 # row counters, in the order of COUNTERS
-COUNTERS = ("packets", "not_ip", "not_dns", "mdns_skipped", "llmnr_skipped")
-C_PACKETS, C_NOT_IP, C_NOT_DNS, C_MDNS_SKIP, C_LLMNR_SKIP = range(5)
+COUNTERS = ("packets", "not_ip", "not_dns", "mdns_skipped", "llmnr_skipped", "first_ts", "last_ts")
+C_PACKETS, C_NOT_IP, C_NOT_DNS, C_MDNS_SKIP, C_LLMNR_SKIP, C_FIRST_TS, C_LAST_TS = range(7)
 
 # kinds of interned keys (the third key word; bodies add 8 when their structure walked)
 K_QNAME, K_ANSWERS, K_OPTIONS, K_BODY = 1, 2, 3, 4
@@ -90,7 +90,8 @@ check_constants(
     globals(),
     (
         "NEED_MORE", "BLOCK", "FULL", "CORRUPT",
-        "C_PACKETS", "C_NOT_IP", "C_NOT_DNS", "C_MDNS_SKIP", "C_LLMNR_SKIP",
+        "C_PACKETS", "C_NOT_IP", "C_NOT_DNS", "C_MDNS_SKIP", "C_LLMNR_SKIP", "C_FIRST_TS",
+        "C_LAST_TS",
         "K_QNAME", "K_ANSWERS", "K_OPTIONS", "K_BODY", "N_KEYS", "KEYS_PER_ROW",
         "P_NONE", "P_DNS", "P_MDNS", "P_LLMNR", "P_MDNS_SKIP", "P_LLMNR_SKIP", "P_TUNNEL",
         "MAX_RECORD", "TCP_SEGMENT",
@@ -101,6 +102,8 @@ __all__ = [
     "BLOCK",
     "CORRUPT",
     "COUNTERS",
+    "C_FIRST_TS",
+    "C_LAST_TS",
     "FULL",
     "KEYS_PER_ROW",
     "K_ANSWERS",

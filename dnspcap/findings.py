@@ -37,35 +37,47 @@ class Finding:
     seen: int  # out of how many comparable things (pairs, lookups, queries)
     lookups_affected: int
     seconds_lost: float
-    frames: tuple[int, ...]
-    display_filter: str
+    # the evidence: per capture file, its frames (numbers count from 1 in each file, as
+    # Wireshark numbers them: a file opens on its own)
+    evidence_frames: Mapping[str, tuple[int, ...]]
     remediation: str
     details: Mapping[str, Any] = field(default_factory=dict)
-    # the capture file(s) the frames are in: frame numbers count from 1 in each file
-    files: tuple[str, ...] = ()
-    source: tuple[str, ...] = ()  # every file analysed, set by `analyze`, for `packets()`
 
     @property
     def rate(self) -> float:
         return self.occurrences / self.seen if self.seen else 0.0
 
+    @property
+    def files(self) -> tuple[str, ...]:
+        """The capture files the evidence is in."""
+        return tuple(self.evidence_frames)
+
+    @property
+    def frames(self) -> tuple[int, ...]:
+        """The evidence frames, file by file."""
+        return tuple(f for frames in self.evidence_frames.values() for f in frames)
+
+    @property
+    def display_filters(self) -> dict[str, str]:
+        """Per file, the Wireshark display filter that shows its evidence frames."""
+        return {file: frame_filter(frames) for file, frames in self.evidence_frames.items()}
+
+    @property
+    def display_filter(self) -> str:
+        """The Wireshark display filter of the evidence when it is in one file (with
+        several files, each has its own: :attr:`display_filters`)."""
+        filters = list(self.display_filters.values())
+        return filters[0] if len(filters) == 1 else ""
+
     def packets(self, limit: int = 10_000) -> list[Any]:
         """The evidence frames as scapy packets (``pip install 'dnspcap[inspect]'``).
 
-        Reads the capture file(s) the finding came from again; each packet has
-        ``frame``, ``file`` and ``time`` attributes. Needs ``source``, which
-        :func:`dnspcap.analyze` sets.
+        Reads the capture file(s) the evidence is in again; each packet has ``frame``,
+        ``file`` and ``time`` attributes.
         """
         from .packets import read_frames
 
-        if not self.source:
-            raise ValueError(
-                "this finding does not know its capture file; use dnspcap.analyze(path), or "
-                "dataclasses.replace(finding, source=(path,))"
-            )
-        # the files the evidence is in, as `analyze` named them (paths, or "-")
-        files = [f for f in self.source if not self.files or f in self.files]
-        return read_frames(files or self.source, self.frames, limit=limit)
+        return read_frames(self.evidence_frames, limit=limit)
 
     def _repr_html_(self) -> str:
         from .render.html import finding_fragment
@@ -73,13 +85,16 @@ class Finding:
         return finding_fragment(self)
 
     def as_dict(self) -> dict[str, Any]:
-        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "source"}
+        skip = ("evidence_frames",)
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in skip}
         d["rate"] = self.rate
         for k in ("first", "last"):
             d[k] = None if d[k] is None else d[k].isoformat()
-        d["clients"], d["servers"], d["frames"], d["files"] = (
-            list(self.clients), list(self.servers), list(self.frames), list(self.files)
-        )  # fmt: skip
+        d["clients"], d["servers"] = list(self.clients), list(self.servers)
+        d["files"], d["frames"] = list(self.files), list(self.frames)
+        d["evidence_frames"] = {k: list(v) for k, v in self.evidence_frames.items()}
+        d["display_filter"] = self.display_filter
+        d["display_filters"] = self.display_filters
         d["details"] = dict(self.details)
         return d
 
@@ -141,12 +156,12 @@ def detect(
 ) -> list[Finding]:
     """Run the detectors (all, or those selected by code, minus those ignored).
 
-    In a node capture every pod query is seen twice, before and after kube-proxy's
-    DNAT; detectors see its first copy only (`nat_copy` is False), so nothing is
-    counted twice.
+    A query seen several times (before and after kube-proxy's DNAT in a node capture,
+    or at several vantage points) is counted once: detectors see its first sighting only
+    (``copy_of`` is -1), which says where it was seen and lost (``seen_at``, ``lost_at``).
     """
-    if "nat_copy" in transactions.columns and transactions["nat_copy"].any():
-        transactions = transactions[~transactions["nat_copy"].to_numpy(bool)]
+    if "copy_of" in transactions.columns and (transactions["copy_of"].to_numpy() >= 0).any():
+        transactions = transactions[transactions["copy_of"].to_numpy() < 0]
     chosen = catalogue()
     known = {d.code for d in chosen}
     wanted = set(select) if select is not None else known

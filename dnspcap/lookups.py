@@ -87,8 +87,8 @@ class Queries(NamedTuple):
 def queries(transactions: pd.DataFrame) -> Queries:
     """The queries of a transactions table, for the grouping pass."""
     has_q = transactions["attempts"].to_numpy() > 0
-    if "nat_copy" in transactions.columns:  # a query seen before and after DNAT: once
-        has_q &= ~transactions["nat_copy"].to_numpy(bool)
+    if "copy_of" in transactions.columns:  # a query seen several times (DNAT, vantages): once
+        has_q &= transactions["copy_of"].to_numpy() < 0
     if len(has_q) > np.iinfo(np.int32).max:
         raise ValueError(f"lookups: {len(has_q)} transactions, more than 2^31 - 1")
     rows = np.flatnonzero(has_q).astype(np.int32)

@@ -29,6 +29,7 @@ class Texts(NamedTuple):
     """What the codes of the columns stand for."""
 
     files: list[str]  # by file index (a file read twice appears twice)
+    vantages: list[str]  # by file index, its vantage point's name
     addresses: list[str]  # src, dst
     qtypes: list[int]  # -1: no question
     qclasses: list[int]
@@ -40,6 +41,9 @@ def build(c: dict[str, np.ndarray], t: Texts) -> pd.DataFrame:
     file_names = list(dict.fromkeys(t.files))
     file_code = np.array([file_names.index(f) for f in t.files] or [0])
     file_code = file_code.astype(code_dtype(len(file_names)))
+    vantage_names = list(dict.fromkeys(t.vantages))
+    vantage_code = np.array([vantage_names.index(v) for v in t.vantages] or [0])
+    vantage_code = vantage_code.astype(code_dtype(len(vantage_names)))
     qtypes = ["" if v < 0 else type_name(v) for v in t.qtypes]
     qclasses = ["" if v < 0 else class_name(v) for v in t.qclasses]
     flags = c.pop("flags")
@@ -49,7 +53,8 @@ def build(c: dict[str, np.ndarray], t: Texts) -> pd.DataFrame:
     # Memory matters more than elegance here: each stored column is let go as soon as its
     # final form exists (most are recoded in place).
     data: dict[str, Any] = {
-        "file": _categorical(file_names, file_code[c.pop("file")], keep_order=True),
+        "file": _categorical(file_names, file_code[c["file"]], keep_order=True),
+        "vantage": _categorical(vantage_names, vantage_code[c.pop("file")], keep_order=True),
         "frame": c.pop("frame"),
         "ts": utc_array(c.pop("ts")),
         "src": _categorical(t.addresses, c.pop("src")),

@@ -10,7 +10,7 @@ whichever path produced it; a test proves they agree on every corpus capture.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import BinaryIO, Literal
 
 import numpy as np
@@ -23,15 +23,17 @@ from .capture import (
     CorruptBlock,
     FileState,
     Interface,
+    Record,
     iter_records,
     open_source,
     parse_file_header,
     parse_pcapng_block,
     read_exact,
 )
+from .captureset import Vantage, overlaps, plan, unique_names
 from .errors import CaptureError, UnknownLinkTypeError
 from .kernelio import KernelBuffers
-from .netstack import SUPPORTED_LINKTYPES, TUNNEL_PORTS, NetStack, RawMessage
+from .netstack import FRAME_BITS, SUPPORTED_LINKTYPES, TUNNEL_PORTS, NetStack, RawMessage
 from .rowstore import anon_array
 from .table import Accumulator
 
@@ -41,6 +43,9 @@ Engine = Literal["auto", "python"]
 DEFAULT_PORTS = (53,)
 CHUNK_BYTES = 8 << 20  # kernel buffer; large enough to amortise calls, small next to RAM
 FAST_LINKTYPES = frozenset({0, 1, 12, 14, 101, 108, 113, 228, 229, 276})
+FRAME_MASK = (1 << FRAME_BITS) - 1
+# counts[C_FIRST_TS] and counts[C_LAST_TS] before the kernel saw a packet
+NO_TIME_FIRST, NO_TIME_LAST = np.iinfo(np.int64).max, np.iinfo(np.int64).min
 
 
 def read_messages(
@@ -49,29 +54,37 @@ def read_messages(
     ports: Iterable[int] = DEFAULT_PORTS,
     multicast: bool = False,
     engine: Engine = "auto",
+    vantages: Mapping[str, Iterable[str]] | None = None,
 ) -> pd.DataFrame:
     """Read one or more captures and return one row per DNS message.
 
     ``source`` is a path, ``"-"`` for standard input, an open binary file, or a
-    list of those (a rotated set ``x.pcap0 … x.pcap9``, some gzip'd): rows of
-    several files are merged in time order and the ``file`` column tells them
-    apart. The columns are documented in :mod:`dnspcap.columns`. Read
-    statistics (packets, decode errors, snaplen-truncated packets, warnings
-    such as a last record cut mid-write) are in ``df.attrs["dnspcap"]``.
+    list of those. Several files are a *capture set* (:mod:`dnspcap.captureset`):
+    a rotated set (``x.pcap0 … x.pcap9``, some gzip'd) is read as the one recording it
+    is, in time order; files from different places are *vantage points* (the
+    ``vantage`` column), which ``vantages`` can name (``{"node": ["node-*.pcap"]}``)
+    where the file names do not tell. One vantage point's rows are in capture order
+    (file, then frame); several are merged in time order. The columns are documented
+    in :mod:`dnspcap.columns`. Read statistics (packets, decode errors,
+    snaplen-truncated packets, warnings such as a last record cut mid-write, the
+    vantage points and how the files were grouped) are in ``df.attrs["dnspcap"]``.
 
     DNS is recognised on ``ports`` (UDP and TCP). mDNS (5353) and LLMNR (5355)
     are counted and skipped unless ``multicast=True``.
 
     Raises :class:`~dnspcap.errors.CaptureError` naming the file when a file
-    cannot be read at all; a bad packet inside a good file becomes a row with
-    an ``error`` instead.
+    cannot be read at all, ``ValueError`` for a port outside 1-65535; a bad packet
+    inside a good file becomes a row with an ``error`` instead.
     """
-    acc = Accumulator(kernel_dns=engine != "python")
+    wanted = check_ports(ports)
     sources = _sources(source)
-    for i, src in enumerate(sources):
-        for _ in _read_one_iter(src, i, acc, frozenset(ports), multicast, engine):
-            pass
-    return acc.frame(merge_by_time=len(sources) > 1)
+    sets = plan(sources, vantages)
+    acc = _read(sets, wanted, multicast, engine)
+    split = _not_rotated(sets, acc)
+    if split is not None:
+        sets = split
+        acc = _read(sets, wanted, multicast, engine)
+    return acc.frame(merge_by_time=len(sets) > 1)
 
 
 def iter_messages(
@@ -81,21 +94,33 @@ def iter_messages(
     multicast: bool = False,
     engine: Engine = "auto",
     chunk_messages: int = 1_000_000,
+    vantages: Mapping[str, Iterable[str]] | None = None,
 ) -> Iterator[pd.DataFrame]:
     """Like :func:`read_messages`, in chunks of about ``chunk_messages`` rows.
 
     For captures bigger than memory: only one chunk's rows are held at a time.
-    Files are read one after another (not merged by time); within a chunk rows
-    are in frame order. Each chunk's ``attrs["dnspcap"]`` holds the statistics
-    so far.
+    Vantage points are read one after another (not merged by time), each in capture
+    order. Each chunk's ``attrs["dnspcap"]`` holds the statistics so far.
     """
+    wanted = check_ports(ports)
     acc = Accumulator(kernel_dns=engine != "python")
-    for i, src in enumerate(_sources(source)):
-        for _ in _read_one_iter(src, i, acc, frozenset(ports), multicast, engine):
-            if acc.rows >= chunk_messages:
-                yield acc.frame(merge_by_time=False)
+    for _ in _reading(plan(_sources(source), vantages), acc, wanted, multicast, engine):
+        if acc.rows >= chunk_messages:
+            yield acc.frame(merge_by_time=False)
     if acc.rows or not acc.yielded:
         yield acc.frame(merge_by_time=False)
+
+
+def check_ports(ports: Iterable[int]) -> frozenset[int]:
+    """The DNS ports asked for, each checked to be a port number (1-65535)."""
+    out = []
+    for p in ports:
+        if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or not 1 <= p <= 65535:
+            raise ValueError(f"not a port number (1-65535): {p!r}")
+        out.append(int(p))
+    if not out:
+        raise ValueError("no DNS port given")
+    return frozenset(out)
 
 
 def _sources(source: Source | Iterable[Source]) -> list[Source]:
@@ -107,32 +132,84 @@ def _sources(source: Source | Iterable[Source]) -> list[Source]:
     return out
 
 
+def _read(
+    sets: list[Vantage], ports: frozenset[int], multicast: bool, engine: Engine
+) -> Accumulator:
+    acc = Accumulator(kernel_dns=engine != "python")
+    for _ in _reading(sets, acc, ports, multicast, engine):
+        pass
+    return acc
+
+
+def _not_rotated(sets: list[Vantage], acc: Accumulator) -> list[Vantage] | None:
+    """A guessed rotated set whose files overlap in time was several recordings: the plan
+    with such a set split into one vantage point per file, or None when all is well."""
+    out, changed = [], False
+    first = 0
+    for v in sets:
+        files = range(first, first + len(v.sources))
+        first += len(v.sources)
+        if v.how.startswith("a rotated set"):
+            spans = [acc.spans[i] for i in files]
+            if overlaps(spans):
+                changed = True
+                out += [
+                    Vantage(v.name, (src,), "one file (its times overlap those of a file with "
+                            "a similar name: not one rotated recording)")
+                    for src in v.sources
+                ]  # fmt: skip
+                continue
+        out.append(v)
+    return unique_names(out) if changed else None
+
+
+def _reading(
+    sets: list[Vantage], acc: Accumulator, ports: frozenset[int], multicast: bool, engine: Engine
+) -> Iterator[None]:
+    """Read every file of every vantage point into acc, yielding now and then."""
+    index = 0
+    for v_index, v in enumerate(sets):
+        acc.add_vantage(v_index, v.name, v.how)
+        # one network stack per vantage point: a TCP message or an IP datagram may
+        # straddle two files of a rotated set
+        stack = NetStack(ports, multicast)
+        files = []
+        for src in v.sources:
+            files.append(index)
+            yield from _read_one_iter(src, index, v_index, acc, stack, ports, multicast, engine)
+            index += 1
+        _add_raw(acc, stack.finish())
+        acc.counts.update(stack.counts)
+        yield None
+
+
 def _read_one_iter(
     src: Source,
     index: int,
+    vantage: int,
     acc: Accumulator,
+    stack: NetStack,
     ports: frozenset[int],
     multicast: bool,
     engine: Engine,
 ) -> Iterator[None]:
     name, stream = open_source(src)
-    acc.add_file(index, name)
+    acc.add_file(index, name, vantage)
     try:
         head = read_exact(stream, 24)
         state, hlen = parse_file_header(name, head)
-        stack = NetStack(ports, multicast)
+        state.key = index << FRAME_BITS
         # Every interface's link type is checked as soon as it is described, by both
         # engines at the same point (a pcapng IDB), whether or not any packet uses it.
         for iface in state.interfaces:  # classic pcap: the file header's
             _check_interface(state, iface)
         state.on_interface = _check_interface
         if engine == "python":
-            yield from _pure(state, stream, head[hlen:], stack, acc, index)
+            yield from _pure(state, stream, head[hlen:], stack, acc)
         else:
             yield from _fast(state, stream, head[hlen:], stack, acc, index, ports, multicast)
-        _add_raw(acc, index, stack.finish())
-        acc.add_icmp(index, stack.icmp)
-        acc.counts.update(stack.counts)
+        acc.add_icmp(stack.icmp)
+        stack.icmp = []
         if hasattr(stream, "problem"):
             # A gzip'd file is decompressed to its end even when the walker stopped early
             # at a corrupt record, so that damage to the gzip stream is reported whichever
@@ -144,7 +221,7 @@ def _read_one_iter(
             if stream.problem:
                 state.warnings.append(stream.problem)
         acc.add_warnings(name, state.warnings)
-        acc.counts["packets"] += state.frames
+        acc.end_file(index, state.frames, state.first_ns, state.last_ns, state.end_ns)
         yield None
     finally:
         stream.close()
@@ -156,30 +233,38 @@ def _check_interface(state: FileState, iface: Interface) -> None:
 
 
 def _pure(
-    state: FileState, stream: BinaryIO, head: bytes, stack: NetStack, acc: Accumulator, index: int
+    state: FileState, stream: BinaryIO, head: bytes, stack: NetStack, acc: Accumulator
 ) -> Iterator[None]:
     raws: list[RawMessage] = []
     for n, rec in enumerate(iter_records(state, stream, head)):
-        raws += _packet(stack, rec.frame, rec.ts_ns, rec.linktype, rec.data, rec.orig_len, rec.cut)
+        raws += _packet(stack, state, rec)
         if n % 100_000 == 99_999:
-            _add_raw(acc, index, raws)
+            _add_raw(acc, raws)
             raws = []
             yield None
-    _add_raw(acc, index, raws)
+    _add_raw(acc, raws)
 
 
-def _add_raw(acc: Accumulator, index: int, raws: list[RawMessage]) -> None:
-    """Rows of the exact path, put in frame order among the file's rows."""
-    mark = acc.rows
-    acc.add_raw(index, raws)
-    acc.settle(mark)
+def _add_raw(acc: Accumulator, raws: list[RawMessage]) -> None:
+    """Rows of the exact path (frames keyed by file, see _packet), each put in frame order
+    among its file's rows."""
+    by_file: dict[int, list[RawMessage]] = {}
+    for r in raws:
+        by_file.setdefault(r.frame >> FRAME_BITS, []).append(r._replace(frame=r.frame & FRAME_MASK))
+    for index, rows in by_file.items():
+        mark = acc.rows
+        acc.add_raw(index, rows)
+        acc.settle(mark)
 
 
-def _packet(
-    stack: NetStack, frame: int, ts: int, linktype: int, data: bytes, orig_len: int, cut: bool
-) -> list[RawMessage]:
+def _packet(stack: NetStack, state: FileState, rec: Record) -> list[RawMessage]:
+    """The messages a record completes. The network stack is shared by the files of a
+    rotated set, so the frames it is given carry their file (state.key) in their high
+    bits; _add_raw takes them apart."""
+    state.saw(rec.ts_ns)
     # a record cut by the end of the file is as incomplete as a snaplen-truncated one
-    return stack.packet(frame, ts, linktype, data, orig_len + (1 if cut else 0))
+    orig = rec.orig_len + (1 if rec.cut else 0)
+    return stack.packet(state.key | rec.frame, rec.ts_ns, rec.linktype, rec.data, orig)
 
 
 class _Interfaces:
@@ -235,6 +320,7 @@ def _fast(
     pos = 0
     ifs = _Interfaces(state)
     counts = np.zeros(len(fast.COUNTERS), np.int64)
+    counts[fast.C_FIRST_TS], counts[fast.C_LAST_TS] = NO_TIME_FIRST, NO_TIME_LAST
     while True:
         if not eof and filled < len(buf):
             got = stream.readinto(memoryview(buf)[filled:])  # type: ignore[attr-defined,arg-type]
@@ -262,7 +348,7 @@ def _fast(
         )
         state.frames = frame
         acc.add_fast(index, buf, out, nm, nkey, nip)
-        _add_raw(acc, index, _slow(out, ns, buf, state, stack, frame) if ns else [])
+        _add_raw(acc, _slow(out, ns, buf, state, stack, frame) if ns else [])
         if status == fast.FULL:
             yield None
             continue
@@ -282,7 +368,7 @@ def _fast(
         if status == fast.CORRUPT or (status == fast.NEED_MORE and eof):
             # The exact walker finishes the file: it reports the corrupt or cut record.
             rest = _Prefixed(bytes(buf[pos:filled]), stream)
-            yield from _pure(state, rest, b"", stack, acc, index)  # type: ignore[arg-type]
+            yield from _pure(state, rest, b"", stack, acc)  # type: ignore[arg-type]
             break
         # NEED_MORE: keep the unread tail, read on
         tail = filled - pos
@@ -296,7 +382,10 @@ def _fast(
         filled, pos = tail, 0
         yield None
     for name, value in zip(fast.COUNTERS, counts.tolist(), strict=True):
-        if name != "packets":
+        if name in ("first_ts", "last_ts"):
+            if value not in (NO_TIME_FIRST, NO_TIME_LAST):
+                state.saw(value)
+        elif name != "packets":
             acc.counts[name] += value
 
 
@@ -321,7 +410,7 @@ def _slow(
             # the addresses are
             ver, width = (4, 4) if iface == fast.TCP_SEGMENT else (6, 16)
             src, dst = bytes(mv[orig : orig + width]), bytes(mv[orig + width : orig + 2 * width])
-            raws += stack.tcp(frame, ts, src, dst, ver, bytes(mv[off : off + caplen]))
+            raws += stack.tcp(state.key | frame, ts, src, dst, ver, bytes(mv[off : off + caplen]))
         elif iface < 0:
             # a whole pcapng block (SPB, OPB, or an EPB with odd fields): off/caplen are the
             # block, orig its type
@@ -330,12 +419,12 @@ def _slow(
             state.frames = last_frame
             if rec is None:
                 continue
-            raws += _packet(
-                stack, rec.frame, rec.ts_ns, rec.linktype, rec.data, rec.orig_len, rec.cut
-            )
+            raws += _packet(stack, state, rec)
         else:
+            # (its time is among those the kernel saw: counts[C_FIRST_TS/C_LAST_TS])
             link = state.interfaces[iface].linktype
-            raws += _packet(stack, frame, ts, link, bytes(mv[off : off + caplen]), orig, False)
+            data = bytes(mv[off : off + caplen])
+            raws += stack.packet(state.key | frame, ts, link, data, orig)
     return raws
 
 

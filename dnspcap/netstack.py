@@ -47,6 +47,12 @@ TUNNEL_PORTS = VXLAN_PORTS | {GENEVE_PORT, VXLAN_GPE_PORT, GTPU_PORT, GRE_UDP_PO
 MAX_TUNNEL_DEPTH = 4
 
 
+# The reader shares one stack among the files of a rotated set (a TCP message may straddle
+# two files), so the frame numbers it gives carry their file's index above these bits; the
+# stack only hands them back.
+FRAME_BITS = 40
+
+
 class RawMessage(NamedTuple):
     """One DNS message found in the capture, before DNS decoding."""
 

@@ -9,7 +9,7 @@ optional dependency (``pip install 'dnspcap[inspect]'``).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .capture import iter_records, open_source, parse_file_header, read_exact
@@ -18,13 +18,11 @@ from .errors import CaptureError, DnspcapError
 MAX_PACKETS = 10_000
 
 
-def read_frames(
-    files: Sequence[str | os.PathLike[str]], frames: Iterable[int], *, limit: int = MAX_PACKETS
-) -> list[Any]:
-    """The packets with these frame numbers (1-based, as Wireshark counts) as scapy packets.
+def read_frames(frames: Mapping[str, Iterable[int]], *, limit: int = MAX_PACKETS) -> list[Any]:
+    """The packets with these frame numbers (1-based, as Wireshark counts them in each
+    file), per file, as scapy packets.
 
-    Each packet carries ``frame``, ``file`` and ``time`` (seconds) attributes. With
-    several files, frame numbers are per file, so each file gives its own packets.
+    Each packet carries ``frame``, ``file`` and ``time`` (seconds) attributes.
     """
     try:
         import scapy.layers.all  # noqa: F401 - registers the link types
@@ -32,9 +30,9 @@ def read_frames(
         from scapy.packet import Raw
     except ImportError:  # pragma: no cover - depends on the environment
         raise DnspcapError("opening packets needs scapy: pip install 'dnspcap[inspect]'") from None
-    wanted = set(int(f) for f in frames)
     out: list[Any] = []
-    for path in files:
+    for path, numbers in frames.items():
+        wanted = set(int(f) for f in numbers)
         name = os.fspath(path)
         if name == "-":
             raise CaptureError(name, "the capture was read from standard input and is gone; "

@@ -26,6 +26,7 @@ from . import _kernel, heap
 from .categorical import as_categorical, take
 from .heap import ARROW_POOL
 from .messageframe import utc_array
+from .sightings import link
 
 # A query resent with no answer in between, at most this long after the previous
 # attempt, is a retransmission; later, it is a new transaction. glibc caps its timeout
@@ -38,6 +39,14 @@ RESOLVER_TIMEOUT_S = 5.0
 # A second copy of a query within this time with another server is the same query seen
 # before and after kube-proxy's DNAT in a node capture (measured: tens of microseconds).
 NAT_WINDOW_S = 0.05
+# A response stamped this much before its query still answers it: `-i any` stamps packets
+# with per-CPU clocks (tens of µs apart); C-DNS compactor allows 10 µs.
+SKEW_ALLOWANCE_S = 50e-6
+# No resolver retries sooner than this (glibc and Go time out after 1 s at the least,
+# musl after timeout/attempts); a question asked again sooner is a parallel ask.
+RETRY_MIN_GAP_S = 0.5
+# frames of a rotated set are keyed by their file above these bits inside pair()
+FILE_SHIFT = 40
 
 STATUSES = (
     "answered",
@@ -56,13 +65,23 @@ def pair(
     timeout: float = RESOLVER_TIMEOUT_S,
     retry_window: float = RETRY_WINDOW_S,
     capture_end: pd.Timestamp | None = None,
+    skew: float = SKEW_ALLOWANCE_S,
 ) -> pd.DataFrame:
     """Pair the messages table (from :func:`dnspcap.read_messages`) into transactions.
 
-    ``timeout``: a query with no response is *unanswered* only when the capture
-    went on at least this long after its last attempt, else *pending*.
-    ``retry_window``: the longest gap between two attempts of one query.
-    ``capture_end``: when the capture stopped (default: the last message).
+    Each vantage point (the ``vantage`` column: a file, or the files of a rotated set) is
+    paired on its own, so a query in one file of a rotated set and its answer or retry in
+    the next are one transaction.
+
+    ``timeout``: a query with no response is *pending* only while the capture had not
+    gone on this long after it (and nothing asked its question again), else
+    *unanswered*; a query resent with no answer is *unanswered* (its first attempt timed
+    out). ``retry_window``: the longest gap between two attempts of one query.
+    ``capture_end``: when the capture stopped (default: per vantage point, the later of
+    its last packet and the end time its pcapng interface statistics give).
+    ``skew``: how much earlier than its query a response may be stamped and still
+    answer it (per-CPU time stamps of ``-i any``); such round trips count as 0 and are
+    counted in ``attrs["dnspcap"]["skewed_responses"]``.
     Columns are documented in :data:`dnspcap.columns.TRANSACTION_COLUMNS`; rows are in
     the order of each transaction's first message.
 
@@ -76,18 +95,35 @@ def pair(
     kind = np.zeros(c.n, np.uint8)
     n_txn = _kernel.pair_assign(*c.keys, order, int(retry_window * 1e9), txn, kind)
     kind = kind[:n_txn]
-    txn, kind, mismatched = _join_mismatched(c, txn, kind, retry_window)
+    txn, kind, mismatched = _join_orphans(c, txn, kind, retry_window, skew)
     s = _stats(c, order, txn, len(kind))
     del txn, kind, order  # 15 bytes a message, no longer needed
     _links(c, s)
-    if capture_end is not None:
-        end = int(pd.Timestamp(capture_end).value)
-    else:
-        end = int(c.ts.max()) if c.n else 0
-    out = _build(c, s, mismatched, end, timeout)
+    ends = capture_ends(messages, c.vantages, capture_end)
+    out = _build(c, s, mismatched, ends, timeout)
     del c, s
     heap.give_back()
     return out
+
+
+def capture_ends(
+    messages: pd.DataFrame, vantages: pd.Index, capture_end: pd.Timestamp | None = None
+) -> np.ndarray:
+    """Per vantage point (codes of the messages' vantage column), when its capture ended
+    (ns): ``capture_end`` when given, else what the reader learnt from the files (their
+    last packet, pcapng interface statistics), and at least its last DNS message."""
+    ts = messages["ts"].to_numpy("datetime64[ns]").view(np.int64)
+    codes = np.asarray(as_categorical(messages["vantage"]).codes, np.int64)
+    last = np.full(max(len(vantages), 1), NAT, np.int64)
+    if len(ts):
+        np.maximum.at(last, codes, ts)
+    if capture_end is not None:
+        return np.full(len(last), int(pd.Timestamp(capture_end).value), np.int64)
+    known = messages.attrs.get("dnspcap", {}).get("capture_end", {})
+    for i, name in enumerate(vantages):
+        if str(name) in known:
+            last[i] = max(last[i], int(known[str(name)]))
+    return last
 
 
 class _Columns:
@@ -106,11 +142,14 @@ class _Columns:
         self.sport = np.ascontiguousarray(m["sport"].to_numpy(np.uint16))
         self.dport = np.ascontiguousarray(m["dport"].to_numpy(np.uint16))
         self.id = np.ascontiguousarray(m["id"].to_numpy(np.uint16))
+        vantage = as_categorical(m["vantage"])
+        self.vantages = vantage.categories
+        self.vantage = np.ascontiguousarray(vantage.codes)
         qname, qtype, qclass = _codes(m["qname"]), _codes(m["qtype"]), _codes(m["qclass"])
         self.question_codes = (qname, qtype, qclass)
         self.ts = np.ascontiguousarray(m["ts"].to_numpy("datetime64[ns]").view(np.int64))
         self.keys = (
-            self.qr, _codes(m["file"]), self.src, self.dst, self.src_lut, self.dst_lut,
+            self.qr, self.vantage, self.src, self.dst, self.src_lut, self.dst_lut,
             self.sport, self.dport, _codes(m["transport"]), self.id, qname, qtype, qclass,
             self.ts,
         )  # fmt: skip
@@ -132,7 +171,8 @@ class _Columns:
 
     def socket(self, rows: np.ndarray) -> np.ndarray:
         """A code per row for its socket and ID, seen from the client: equal codes, same
-        socket and ID (file, client, client port, server, server port, transport, ID)."""
+        socket and ID (vantage point, client, client port, server, server port, transport,
+        ID)."""
         qr = self.qr[rows]
         sport, dport = self.sport[rows], self.dport[rows]
         client, server = self.ends(rows)
@@ -166,16 +206,14 @@ def _dense(parts: tuple[np.ndarray, ...]) -> np.ndarray:
     return np.unique(stacked, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)
 
 
-def _join_mismatched(
-    c: _Columns, txn: np.ndarray, kind: np.ndarray, retry_window: float
+def _join_orphans(
+    c: _Columns, txn: np.ndarray, kind: np.ndarray, retry_window: float, skew: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Move a response-only transaction into the unanswered query it must answer.
-
-    Same socket and ID, another question: the resolver receives it as the answer to
-    that query (musl matches on ID alone), so it belongs with that query. Returns the
-    transaction of each message, each transaction's kind (bit 0: it has a query, bit 1:
-    a response) and whether its answer is mismatched, renumbered in the order of each
-    transaction's first message. Rare: the work is on the few rows concerned.
+    """Move each response-only transaction that answers an unanswered query into it
+    (see :func:`match_orphans` for which). Returns the transaction of each message, each
+    transaction's kind (bit 0: it has a query, bit 1: a response) and whether its answer
+    is mismatched, renumbered in the order of each transaction's first message. Rare:
+    the work is on the few rows concerned.
     """
     n_txn = len(kind)
     mismatched = np.zeros(n_txn, bool)
@@ -187,38 +225,22 @@ def _join_mismatched(
     rows = np.concatenate([orphan_rows, open_rows])
     sock, question = c.socket(rows), c.question(rows)
     no = len(orphan_rows)
-    # first response of each orphan transaction (in time: rows may be out of time order),
-    # and every attempt of each open query
-    orphans = (
+    qname = c.question_codes[0]
+    match = match_orphans(
         pd.DataFrame(
             {
                 "txn": txn[orphan_rows],
                 "ts": c.ts[orphan_rows],
                 "sock": sock[:no],
                 "question": question[:no],
+                "has_question": qname[orphan_rows] >= 0,
             }
-        )
-        .sort_values("ts", kind="stable")
-        .drop_duplicates("txn")
-    )
-    opens = pd.DataFrame(
-        {
-            "q_txn": txn[open_rows],
-            "ts": c.ts[open_rows],
-            "sock": sock[no:],
-            "q_question": question[no:],
-        }
-    )
-    match = pd.merge_asof(
-        orphans.sort_values("ts", kind="stable"),
-        opens.sort_values("ts", kind="stable"),
-        on="ts",
-        by="sock",
-        direction="backward",
-        tolerance=int(retry_window * 1e9),
-    ).dropna(subset=["q_txn"])
-    match = match[match["q_question"] != match["question"]]
-    match = match.drop_duplicates("q_txn")  # one answer per query
+        ),
+        pd.DataFrame({"q_txn": txn[open_rows], "ts": c.ts[open_rows], "sock": sock[no:],
+                      "q_question": question[no:]}),
+        retry_window,
+        skew,
+    )  # fmt: skip
     if match.empty:
         return txn, kind, mismatched
     orphan = match["txn"].to_numpy(np.int64)
@@ -235,11 +257,70 @@ def _join_mismatched(
     renumber[kept[np.argsort(first[kept], kind="stable")]] = np.arange(len(kept))
     new = renumber[remap]
     mismatched = np.zeros(len(kept), bool)
-    mismatched[new[query]] = True
+    mismatched[new[query[match["mismatched"].to_numpy(bool)]]] = True
     kind_new = np.zeros(len(kept), np.uint8)
     kind_new[new[kept]] = kind[kept]
     kind_new[new[query]] |= 2
     return new[txn], kind_new, mismatched
+
+
+def match_orphans(
+    orphans: pd.DataFrame, opens: pd.DataFrame, retry_window: float, skew: float
+) -> pd.DataFrame:
+    """Which unanswered query each response without a query of its own answers.
+
+    ``orphans``: every response of the response-only transactions (``txn``, ``ts``,
+    ``sock``: socket and ID, ``question``, ``has_question``); ``opens``: every attempt of
+    the query-only transactions (``q_txn``, ``ts``, ``sock``, ``q_question``). Returns
+    ``txn``, ``q_txn``, ``mismatched``: at most one answer per query, in this order of
+    precedence:
+
+    1. *clock skew*: the same question on the socket and ID, asked at most ``skew``
+       seconds after the response's time stamp: `-i any` stamps packets with per-CPU
+       clocks, so a fast answer can look earlier than its query (compactor allows 10 µs);
+    2. *an answer without a question* (FORMERR, NOTIMP or REFUSED often carry none),
+       when exactly one query on the socket and ID was waiting for it;
+    3. *a mismatched question*: another question on the socket and ID, the latest one
+       asked before it: the resolver receives it as that query's answer (musl matches
+       on the ID alone), so it belongs with that query, flagged.
+    """
+    cols = ["txn", "q_txn", "mismatched"]
+    if orphans.empty or opens.empty:
+        return pd.DataFrame(columns=cols)
+    # an orphan transaction is matched by its first response in time (rows may be out of
+    # time order)
+    first = orphans.sort_values("ts", kind="stable").drop_duplicates("txn")
+    opens = opens.sort_values("ts", kind="stable")
+    skewed = pd.merge_asof(
+        first[first["has_question"]],
+        opens.rename(columns={"q_question": "question"}),
+        on="ts", by=["sock", "question"], direction="forward",
+        tolerance=int(skew * 1e9), allow_exact_matches=True,
+    ).dropna(subset=["q_txn"])  # fmt: skip
+    skewed["mismatched"] = False
+    before = pd.merge_asof(
+        first, opens, on="ts", by="sock", direction="backward",
+        tolerance=int(retry_window * 1e9),
+    ).dropna(subset=["q_txn"])  # fmt: skip
+    bare = before[~before["has_question"]]
+    bare = bare[bare["txn"].isin(_one_waiting(first[~first["has_question"]], opens, retry_window))]
+    bare = bare.assign(mismatched=False)
+    other = before[before["has_question"] & (before["q_question"] != before["question"])]
+    other = other.assign(mismatched=True)
+    match = pd.concat([skewed[cols], bare[cols], other[cols]], ignore_index=True)
+    match = match.drop_duplicates("txn").drop_duplicates("q_txn")  # one answer per query
+    return match.astype({"txn": np.int64, "q_txn": np.int64, "mismatched": bool})
+
+
+def _one_waiting(orphans: pd.DataFrame, opens: pd.DataFrame, retry_window: float) -> np.ndarray:
+    """The orphans (txn) for which exactly one query transaction on their socket and ID
+    was asked within the retry window before them."""
+    if orphans.empty:
+        return np.zeros(0, np.int64)
+    both = orphans[["txn", "ts", "sock"]].merge(opens, on="sock", suffixes=("", "_q"))
+    near = both[(both["ts_q"] <= both["ts"]) & (both["ts"] - both["ts_q"] <= retry_window * 1e9)]
+    counts = near.groupby("txn")["q_txn"].nunique()
+    return np.asarray(counts.index[counts == 1], np.int64)
 
 
 class _Stats:
@@ -258,20 +339,61 @@ class _Stats:
         self.rep = np.empty(n_txn, np.int32)
         self.prev_flow = np.empty(n_txn, np.int32)
         self.prev_nat = np.empty(n_txn, np.int32)
+        # transactions whose messages are in several files of a rotated set: per row, the
+        # file of each query frame and of each response frame
+        self.straddling: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
 
 
 def _stats(c: _Columns, order: np.ndarray, txn: np.ndarray, n_txn: int) -> _Stats:
     nr = int(np.count_nonzero(c.qr))
     s = _Stats(n_txn, c.n - nr, nr)
     frame = np.ascontiguousarray(c.m["frame"].to_numpy(np.int64))
+    files = np.asarray(as_categorical(c.m["file"]).codes, np.int64)
+    rotated = c.n > 0 and len(np.unique(files)) > len(c.vantages)
+    if rotated:  # a rotated set: each frame with its file, to tell them apart after
+        frame = frame | (files << FILE_SHIFT)
+    del files
     ngaps = _kernel.pair_stats(
         *c.keys, order, frame, txn, s.first_q, s.first_r, s.last_q, s.last_q_any,
         s.attempts, s.responses, s.q_frames, s.r_frames, s.gaps,
     )  # fmt: skip
     s.gaps = s.gaps[:ngaps]
+    if rotated:
+        s.straddling = _straddling(c, s)
     # the row that names a transaction: its first query, else its first response
     s.rep = np.where(s.attempts > 0, s.first_q, s.first_r)
     return s
+
+
+def _straddling(c: _Columns, s: _Stats) -> dict[int, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Take the file codes out of s.q_frames and s.r_frames (see _stats), and say where
+    the frames of the transactions whose messages are in more than one file are."""
+    names = [str(f) for f in as_categorical(c.m["file"]).categories]
+    sides = []
+    for frames, counts in ((s.q_frames, s.attempts), (s.r_frames, s.responses)):
+        files = frames >> FILE_SHIFT
+        frames &= (1 << FILE_SHIFT) - 1
+        starts = np.zeros(len(counts) + 1, np.int64)
+        np.cumsum(counts, out=starts[1:])
+        sides.append((files, starts))
+    # the file of each transaction's first message (its query, else its response)
+    (q_files, q_starts), (r_files, r_starts) = sides
+    first = np.where(
+        s.attempts > 0,
+        q_files[np.minimum(q_starts[:-1], max(len(q_files) - 1, 0))] if len(q_files) else 0,
+        r_files[np.minimum(r_starts[:-1], max(len(r_files) - 1, 0))] if len(r_files) else 0,
+    )
+    mixed: set[int] = set()
+    for files, starts in sides:
+        owner = np.repeat(np.arange(len(starts) - 1), np.diff(starts))
+        mixed.update(np.unique(owner[files != first[owner]]).tolist())
+    return {
+        t: (
+            tuple(names[f] for f in q_files[q_starts[t] : q_starts[t + 1]].tolist()),
+            tuple(names[f] for f in r_files[r_starts[t] : r_starts[t + 1]].tolist()),
+        )
+        for t in sorted(mixed)
+    }
 
 
 def _links(c: _Columns, s: _Stats) -> None:
@@ -301,9 +423,10 @@ def _take(col: pd.Series, rows: np.ndarray) -> pd.Categorical:
 
 
 def _build(
-    c: _Columns, s: _Stats, mismatched: np.ndarray, end_ns: int, timeout: float
+    c: _Columns, s: _Stats, mismatched: np.ndarray, ends: np.ndarray, timeout: float
 ) -> pd.DataFrame:
     m, rep, n = c.m, s.rep, len(s.rep)
+    end_ns = int(ends.max()) if len(ends) else 0
     has_q, has_r = s.attempts > 0, s.responses > 0
     # times, round trips, status and ends in one C pass (dnspcap/_paircols.c); the
     # address codes in the width pandas keeps for that many categories
@@ -318,11 +441,15 @@ def _build(
         mismatched, end_ns, timeout, q_ts, r_ts, lq_any_ts, rtt, rtt_last, status, client,
         server, client_port, server_port,
     )  # fmt: skip
+    vantage = take(c.vantage, rep)
+    _settle_unanswered(c, s, status, vantage, ends, lq_any_ts, timeout)
+    skewed = _clamp_skew(rtt, rtt_last)
     r_rows = s.first_r  # -1: no response
     ancount = take(m["ancount"].to_numpy(np.uint16), r_rows)
     out = pd.DataFrame(
         {
             "file": _take(m["file"], rep),
+            "vantage": pd.Categorical.from_codes(vantage, categories=c.vantages, validate=False),
             "client": pd.Categorical.from_codes(client, dtype=addr, validate=False),
             "client_port": client_port,
             "server": pd.Categorical.from_codes(server, dtype=addr, validate=False),
@@ -333,6 +460,7 @@ def _build(
             "qtype": _take(m["qtype"], rep),
             "qclass": _take(m["qclass"], rep),
             "query_ts": utc_array(q_ts),
+            "last_query_ts": utc_array(lq_any_ts),
             "response_ts": utc_array(r_ts),
             "rtt": rtt,
             "rtt_last": rtt_last,
@@ -348,18 +476,76 @@ def _build(
             "query_frames": list_column(s.q_frames, s.attempts, pa.int64()),
             "response_frames": list_column(s.r_frames, s.responses, pa.int64()),
             "id_collision": _id_collisions(c, s, has_r, r_ts, lq_any_ts, timeout),
-            "nat_peer": _nat_peers(s.prev_nat, server, q_ts, r_ts),
+            "nat_peer": _nat_peers(s.prev_nat, server, q_ts, lq_any_ts, r_ts),
         },
         copy=False,
     )
-    # the later copy of a query seen on both sides of DNAT: counted once, on the first
-    out["nat_copy"] = _nat_copies(out["nat_peer"].to_numpy(), q_ts)
+    out.attrs["dnspcap"] = {"skewed_responses": skewed, "straddling": s.straddling}
+    # each query counted once: on its first sighting (before DNAT, nearest the client)
+    out.attrs["dnspcap"].update(link(out, out["nat_peer"].to_numpy()))
     errors = m.attrs.get("dnspcap", {}).get("icmp_errors", [])
     out["icmp"] = _icmp_column(out, errors)
     if errors:
         refused = has_q & ~has_r & np.asarray(out["icmp"] != "", bool)
         out.loc[refused, "status"] = "icmp_error"
     return out
+
+
+def _settle_unanswered(
+    c: _Columns,
+    s: _Stats,
+    status: np.ndarray,
+    vantage: np.ndarray,
+    ends: np.ndarray,
+    lq_ts: np.ndarray,
+    timeout: float,
+) -> None:
+    """The status of queries without a response: *unanswered* when the capture of their
+    vantage point went on a resolver timeout past their last attempt, when they were
+    resent (a resend proves the attempt before it timed out), or when their client asked
+    the same question again later (a retry from a new socket, the next nameserver);
+    *pending* only while none of that is known."""
+    waiting = np.flatnonzero((s.attempts > 0) & (s.responses == 0) & (status <= 2))
+    if not len(waiting):
+        return
+    # as pair_columns computes it: the int64 difference, then a float division
+    waited = (ends[vantage[waiting]] - lq_ts[waiting]) / 1e9 >= timeout
+    resent = s.attempts[waiting] > 1
+    status[waiting] = np.where(waited | resent, 1, 2)
+    pending = np.flatnonzero(status == 2)
+    if len(pending):
+        status[pending[_asked_again(c, s, pending, vantage, lq_ts)]] = 1
+
+
+def _asked_again(
+    c: _Columns, s: _Stats, pending: np.ndarray, vantage: np.ndarray, lq_ts: np.ndarray
+) -> np.ndarray:
+    """Which of the pending transactions' questions their client asked again, at least
+    RETRY_MIN_GAP_S after their last attempt (from any socket, to any server)."""
+    q_ts = take(c.ts, s.first_q, NAT)
+    # pending transactions are near the end: only transactions that started after the
+    # earliest of their last attempts can have asked again
+    later = np.flatnonzero((s.attempts > 0) & (q_ts > lq_ts[pending].min()))
+    rows = np.concatenate([pending, later])
+    rep = s.rep[rows]
+    client, _ = c.ends(rep)
+    key = _dense((vantage[rows], client, *(k[rep] for k in c.question_codes)))
+    k_pending, k_later = key[: len(pending)], key[len(pending) :]
+    latest = np.full(int(key.max()) + 1, NAT, np.int64)
+    np.maximum.at(latest, k_later, q_ts[later])
+    again = latest[k_pending]
+    return np.asarray((again != NAT) & (again - lq_ts[pending] >= int(RETRY_MIN_GAP_S * 1e9)))
+
+
+def _clamp_skew(rtt: np.ndarray, rtt_last: np.ndarray) -> int:
+    """Round trips below zero (a response stamped before its query, see SKEW_ALLOWANCE_S)
+    set to zero, in place; returns how many responses were so."""
+    neg = rtt < 0
+    count = int(np.count_nonzero(neg))
+    if count:
+        rtt[neg] = 0.0
+    rtt_last[rtt_last < 0] = 0.0
+    return count
 
 
 def _code_dtype(n_categories: int) -> type[np.signedinteger[Any]]:
@@ -394,27 +580,23 @@ def _id_collisions(
     return flags
 
 
-def _nat_copies(peer: np.ndarray, qts: np.ndarray) -> np.ndarray:
-    """True for the later of two copies of one query (the one sent on after DNAT)."""
-    out = np.zeros(len(peer), bool)
-    row = np.flatnonzero(peer >= 0)  # few: node captures only
-    other = peer[row]
-    out[row] = (qts[other] < qts[row]) | ((qts[other] == qts[row]) & (other < row))
-    return out
-
-
 def _nat_peers(
-    prev: np.ndarray, server: np.ndarray, q_ts: np.ndarray, r_ts: np.ndarray
+    prev: np.ndarray, server: np.ndarray, q_ts: np.ndarray, lq_ts: np.ndarray, r_ts: np.ndarray
 ) -> np.ndarray:
     """Index of the same query seen on the other side of DNAT (node captures), or -1.
 
     prev: per transaction with a query, the one before it from the same client socket
-    with the same ID and question (to any server).
+    with the same ID and question (to any server). The copy after DNAT starts with the
+    first attempt before it, or with its last: when the first attempt was dropped on the
+    node (the conntrack race), only the retry made it through.
     """
     peers = np.full(len(prev), -1, np.int64)
     b = np.flatnonzero(prev >= 0)
     a = prev[b]
-    hit = (server[a] != server[b]) & (q_ts[b] - q_ts[a] <= int(NAT_WINDOW_S * 1e9))
+    window = int(NAT_WINDOW_S * 1e9)
+    after_last = q_ts[b] - lq_ts[a]
+    near = (q_ts[b] - q_ts[a] <= window) | ((after_last >= 0) & (after_last <= window))
+    hit = (server[a] != server[b]) & near
     a, b = a[hit], b[hit]
     # DNAT nests the copies: the first one sent (to the VIP) is answered last, after the
     # endpoint's answer came back through the node. musl sends one query to every

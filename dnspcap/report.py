@@ -7,7 +7,6 @@ writes itself in any format (:mod:`dnspcap.render`), and exports its tables.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -37,7 +36,8 @@ class Findings(list[Finding]):
     def to_frame(self) -> pd.DataFrame:
         """One row per finding (the fields of :class:`~dnspcap.Finding`, details as a dict)."""
         rows = [f.as_dict() for f in self]
-        cols = [k for k in Finding.__dataclass_fields__ if k != "source"] + ["rate"]
+        cols = [k for k in Finding.__dataclass_fields__ if k != "evidence_frames"]
+        cols += ["files", "frames", "display_filter", "rate"]
         return pd.DataFrame(rows, columns=cols)
 
     def code(self, code: str) -> list[Finding]:
@@ -152,8 +152,6 @@ def analyze(
     lk = lookups(tx)
     say("detecting")
     found = detect(tx, lk, select=select, ignore=ignore, options=options)
-    files = tuple(str(f) for f in messages.attrs.get("dnspcap", {}).get("files", []))
-    found = [dataclasses.replace(f, source=files) for f in found]
     return Report(messages, tx, lk, Findings(found))
 
 

@@ -29,7 +29,7 @@ from . import fast
 from .dnswire import Decoded, answers_text, decode_message
 from .kernelio import DnsScratch, Interned, KernelBuffers
 from .messageframe import Texts, build, code_dtype, row_order
-from .netstack import IcmpError, RawMessage
+from .netstack import FRAME_BITS, IcmpError, RawMessage
 from .rowstore import RowStore
 
 _CODE = np.int8  # code columns start this narrow and widen as values come
@@ -120,6 +120,11 @@ class Accumulator:
     def __init__(self, kernel_dns: bool = True) -> None:
         self.kernel_dns = kernel_dns
         self.files: list[str] = []
+        self.vantage_of: list[int] = []  # per file index, its vantage point
+        self.vantages: list[dict[str, Any]] = []  # name, how, files
+        # per file index: first and last packet time, and the capture's end (ISB), ns
+        self.spans: list[tuple[int | None, int | None]] = []
+        self.ends: list[int | None] = []
         self.counts: Counter[str] = Counter()
         self.warnings: list[str] = []
         self.icmp: list[dict[str, Any]] = []
@@ -144,18 +149,37 @@ class Accumulator:
     def rows(self) -> int:
         return self._store.n
 
-    def add_file(self, index: int, name: str) -> None:
+    def add_vantage(self, index: int, name: str, how: str) -> None:
+        while len(self.vantages) <= index:
+            self.vantages.append({"name": name, "how": how, "files": []})
+
+    def add_file(self, index: int, name: str, vantage: int = 0) -> None:
         while len(self.files) <= index:
             self.files.append(name)
+            self.vantage_of.append(vantage)
+            self.spans.append((None, None))
+            self.ends.append(None)
+        if vantage < len(self.vantages):
+            self.vantages[vantage]["files"].append(name)
         self._file_start = self._store.n
 
-    def add_icmp(self, file_index: int, errors: list[IcmpError]) -> None:
-        """ICMP errors that quote DNS queries: kept beside the table, in its attrs."""
+    def end_file(
+        self, index: int, packets: int, first: int | None, last: int | None, end: int | None
+    ) -> None:
+        """A file was read to its end: its packets, first and last packet time, and the end
+        of capture its interface statistics give."""
+        self.counts["packets"] += packets
+        self.spans[index] = (first, last)
+        self.ends[index] = end
+
+    def add_icmp(self, errors: list[IcmpError]) -> None:
+        """ICMP errors that quote DNS queries: kept beside the table, in its attrs. Their
+        frames carry their file's index in the high bits (dnspcap.messages._packet)."""
         for e in errors:
             self.icmp.append(
                 {
-                    "file": self.files[file_index],
-                    "frame": e.frame,
+                    "file": self.files[e.frame >> FRAME_BITS],
+                    "frame": e.frame & ((1 << FRAME_BITS) - 1),
                     "ts": pd.Timestamp(e.ts_ns, tz="UTC").isoformat(),
                     "reporter": _ip_text(e.reporter),
                     "reason": e.reason,
@@ -448,6 +472,7 @@ class Accumulator:
             del order
         texts = Texts(
             self.files,
+            [self.vantages[v]["name"] for v in self.vantage_of] if self.vantages else [],
             [_ip_text(a) for a in self._ips],
             self._qtypes.values,
             self._qclasses.values,
@@ -460,6 +485,8 @@ class Accumulator:
     def stats(self, df: pd.DataFrame) -> dict[str, Any]:
         return {
             "files": list(dict.fromkeys(self.files)),
+            "vantages": [dict(v, files=list(v["files"])) for v in self.vantages],
+            "capture_end": self._capture_ends(),
             "packets": int(self.counts["packets"]),
             "messages": len(df),
             "decode_errors": int((df["error"] != "").sum()),
@@ -468,6 +495,17 @@ class Accumulator:
             "warnings": list(self.warnings),
             "icmp_errors": list(self.icmp),
         }
+
+    def _capture_ends(self) -> dict[str, int]:
+        """Per vantage point, when its capture ended as far as the files tell: the later of
+        its last packet and its interface statistics' end time, ns since the epoch."""
+        out: dict[str, int] = {}
+        for i, v in enumerate(self.vantage_of):
+            ends = [t for t in (self.spans[i][1], self.ends[i]) if t is not None]
+            if ends and self.vantages:
+                name = self.vantages[v]["name"]
+                out[name] = max([*ends, out.get(name, ends[0])])
+        return out
 
 
 def _runs(runs: list[tuple[int, int]], n: int) -> np.ndarray:

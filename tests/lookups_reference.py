@@ -92,8 +92,8 @@ class _Queries:
 
     def __init__(self, transactions: pd.DataFrame) -> None:
         has_q = transactions["attempts"].to_numpy() > 0
-        if "nat_copy" in transactions.columns:
-            has_q &= ~transactions["nat_copy"].to_numpy(bool)
+        if "copy_of" in transactions.columns:
+            has_q &= transactions["copy_of"].to_numpy() < 0
         t = transactions[has_q]
         q_ns = t["query_ts"].to_numpy("datetime64[ns]").view(np.int64)
         client = strings_of(t["client"])

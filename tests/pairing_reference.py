@@ -15,6 +15,8 @@ import pandas as pd
 import pyarrow as pa
 
 from dnspcap.categorical import as_categorical, codes_of, pack, shared_codes
+from dnspcap.pairing import capture_ends, match_orphans
+from dnspcap.sightings import link
 
 # A query resent with no answer in between, at most this long after the previous
 # attempt, is a retransmission; later, it is a new transaction. glibc caps its timeout
@@ -27,6 +29,8 @@ RESOLVER_TIMEOUT_S = 5.0
 # A second copy of a query within this time with another server is the same query seen
 # before and after kube-proxy's DNAT in a node capture (measured: tens of microseconds).
 NAT_WINDOW_S = 0.05
+SKEW_ALLOWANCE_S = 50e-6  # as dnspcap.pairing
+RETRY_MIN_GAP_S = 0.5
 
 STATUSES = (
     "answered",
@@ -74,6 +78,7 @@ def pair(
     timeout: float = RESOLVER_TIMEOUT_S,
     retry_window: float = RETRY_WINDOW_S,
     capture_end: pd.Timestamp | None = None,
+    skew: float = SKEW_ALLOWANCE_S,
 ) -> pd.DataFrame:
     """Pair the messages table (from :func:`dnspcap.read_messages`) into transactions.
 
@@ -95,8 +100,8 @@ def pair(
     cport = np.where(qr, dport, sport)
     sport_ = np.where(qr, sport, dport)
     transport = codes_of(m["transport"])
-    file = codes_of(m["file"])
-    flow = pack(file, client, cport, server, sport_, transport)
+    vantage = codes_of(m["vantage"])
+    flow = pack(vantage, client, cport, server, sport_, transport)
     flow_id = pack(flow, m["id"].to_numpy(np.int64))
     question = pack(codes_of(m["qname"]), codes_of(m["qtype"]), codes_of(m["qclass"]))
     key = pack(flow_id, question)
@@ -105,28 +110,32 @@ def pair(
     txn_sorted = _assign(key[order], ts[order], is_query[order], int(retry_window * 1e9))
     txn = np.empty(n, np.int64)
     txn[order] = txn_sorted
-    txn, mismatched = _join_mismatched(txn, is_query, ts, flow_id, question, retry_window)
-    end = ts.max() if capture_end is None and n else _ns(capture_end) if n else 0
-    return _build(m, txn, is_query, ts, mismatched, flow_id, question, client, server, end, timeout)
+    has_question = codes_of(m["qname"]) >= 0
+    txn, mismatched = _join_orphans(
+        txn, is_query, ts, flow_id, question, has_question, retry_window, skew
+    )
+    ends = capture_ends(m, as_categorical(m["vantage"]).categories, capture_end)
+    return _build(
+        m, txn, is_query, ts, mismatched, flow_id, question, client, server, ends, timeout
+    )
 
 
 def _ns(t: pd.Timestamp | None) -> int:
     return int(pd.Timestamp(t).value) if t is not None else 0
 
 
-def _join_mismatched(
+def _join_orphans(
     txn: np.ndarray,
     is_query: np.ndarray,
     ts: np.ndarray,
     flow_id: np.ndarray,
     question: np.ndarray,
+    has_question: np.ndarray,
     retry_window: float,
+    skew: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Move a response-only transaction into the unanswered query it must answer.
-
-    Same socket and ID, another question: the resolver receives it as the answer to
-    that query (musl matches on ID alone), so it belongs with that query.
-    """
+    """Move a response-only transaction into the unanswered query it answers (which one:
+    dnspcap.pairing.match_orphans, shared; this checks the transactions around it)."""
     n_txn = int(txn.max()) + 1 if len(txn) else 0
     has_q = np.zeros(n_txn, bool)
     has_q[txn[is_query]] = True
@@ -134,39 +143,24 @@ def _join_mismatched(
     has_r[txn[~is_query]] = True
     mismatched = np.zeros(n_txn, bool)
     orphan_rows = np.flatnonzero(~is_query & ~has_q[txn])
-    if len(orphan_rows) == 0:
-        return txn, mismatched
     open_rows = np.flatnonzero(is_query & ~has_r[txn])
-    if len(open_rows) == 0:
+    if len(orphan_rows) == 0 or len(open_rows) == 0:
         return txn, mismatched
-    # first response of each orphan transaction (in time: rows may be out of time order),
-    # and the last attempt of each open query
-    orphans = (
-        pd.DataFrame({"row": orphan_rows, "txn": txn[orphan_rows], "ts": ts[orphan_rows]})
-        .sort_values("ts", kind="stable")
-        .drop_duplicates("txn")
-    )
-    orphans["flow_id"] = flow_id[orphans["row"]]
-    orphans["question"] = question[orphans["row"]]
+    orphans = pd.DataFrame(
+        {"txn": txn[orphan_rows], "ts": ts[orphan_rows], "sock": flow_id[orphan_rows],
+         "question": question[orphan_rows], "has_question": has_question[orphan_rows]}
+    )  # fmt: skip
     opens = pd.DataFrame(
-        {"q_txn": txn[open_rows], "ts": ts[open_rows], "flow_id": flow_id[open_rows]}
-    )
-    opens["q_question"] = question[open_rows]
-    match = pd.merge_asof(
-        orphans.sort_values("ts", kind="stable"),
-        opens.sort_values("ts", kind="stable"),
-        on="ts",
-        by="flow_id",
-        direction="backward",
-        tolerance=int(retry_window * 1e9),
-    ).dropna(subset=["q_txn"])
-    match = match[match["q_question"] != match["question"]]
-    match = match.drop_duplicates("q_txn")  # one answer per query
+        {"q_txn": txn[open_rows], "ts": ts[open_rows], "sock": flow_id[open_rows],
+         "q_question": question[open_rows]}
+    )  # fmt: skip
+    match = match_orphans(orphans, opens, retry_window, skew)
     if match.empty:
         return txn, mismatched
     remap = np.arange(n_txn)
     remap[match["txn"].to_numpy(np.int64)] = match["q_txn"].to_numpy(np.int64)
-    mismatched[match["q_txn"].to_numpy(np.int64)] = True
+    hit = match["mismatched"].to_numpy(bool)
+    mismatched[match["q_txn"].to_numpy(np.int64)[hit]] = True
     return remap[txn], mismatched
 
 
@@ -190,7 +184,7 @@ def _build(
     question: np.ndarray,
     client: np.ndarray,
     server: np.ndarray,
-    end_ns: int,
+    ends: np.ndarray,
     timeout: float,
 ) -> pd.DataFrame:
     # renumber transactions densely in order of their first message
@@ -245,10 +239,19 @@ def _build(
     if mismatched.any():
         mism = mismatched[t_sorted[starts]]
     status = np.full(n_txn, 0, np.int8)  # answered
-    waited = (end_ns - lq_any_ts) / 1e9
-    status[has_q & ~has_r] = np.where(waited[has_q & ~has_r] >= timeout, 1, 2)
+    vantage = codes_of(m["vantage"])[rep_rows] - 1
+    waited = (ends[vantage] - lq_any_ts) / 1e9
+    # unanswered once the capture went on a timeout past it, or it was resent
+    done = (waited >= timeout) | (attempts > 1)
+    status[has_q & ~has_r] = np.where(done[has_q & ~has_r], 1, 2)
     status[~has_q] = 3
     status[mism] = 4
+    # ... or its client asked its question again later, from any socket
+    client_q = pack(vantage, client[rep_rows], question[rep_rows])
+    for t in np.flatnonzero(status == 2):
+        later = (client_q == client_q[t]) & has_q & (q_ts - lq_any_ts[t] >= RETRY_MIN_GAP_S * 1e9)
+        if later.any():
+            status[t] = 1
     # the attempts' frames, the responses' frames, and the gaps between attempts
     frames = m["frame"].to_numpy(np.int64)[order]
     q_frames = list_column(frames[q_sorted], attempts, pa.int64())
@@ -265,10 +268,13 @@ def _build(
 
     rtt = np.where(has_q & has_r, (r_ts - q_ts) / 1e9, np.nan)
     rtt_last = np.where((last_q >= 0) & has_r, (r_ts - lq_ts) / 1e9, np.nan)
+    skewed = int((rtt < 0).sum())
+    rtt, rtt_last = np.where(rtt < 0, 0.0, rtt), np.where(rtt_last < 0, 0.0, rtt_last)
     src_is_client = ~m["qr"].to_numpy(bool)[rep_rows]
     out = pd.DataFrame(
         {
             "file": as_categorical(m["file"]).take(rep_rows),
+            "vantage": as_categorical(m["vantage"]).take(rep_rows),
             "client": _addr(m, rep_rows, src_is_client, "src", "dst"),
             "client_port": np.where(
                 src_is_client, m["sport"].to_numpy()[rep_rows], m["dport"].to_numpy()[rep_rows]
@@ -283,6 +289,7 @@ def _build(
             "qtype": as_categorical(m["qtype"]).take(rep_rows),
             "qclass": as_categorical(m["qclass"]).take(rep_rows),
             "query_ts": tstamp(q_ts, has_q),
+            "last_query_ts": tstamp(lq_any_ts, has_q),
             "response_ts": tstamp(r_ts, has_r),
             "rtt": rtt,
             "rtt_last": rtt_last,
@@ -306,8 +313,8 @@ def _build(
         out, flow_id[rep_rows], question[rep_rows], ts_sorted, rep, has_r, r_ts, lq_any_ts, timeout
     )
     out["nat_peer"] = _nat_peers(out, client[rep_rows], server[rep_rows], flow_id, rep_rows)
-    # the later copy of a query seen on both sides of DNAT: counted once, on the first
-    out["nat_copy"] = _nat_copies(out["nat_peer"].to_numpy(), out["query_ts"])
+    out.attrs["dnspcap"] = {"skewed_responses": skewed, "straddling": {}}
+    out.attrs["dnspcap"].update(link(out, out["nat_peer"].to_numpy()))
     out["icmp"] = _icmp_column(out, m.attrs.get("dnspcap", {}).get("icmp_errors", []))
     refused = (
         (out["responses"].to_numpy() == 0)
@@ -385,17 +392,6 @@ def _id_collisions(
     return flags
 
 
-def _nat_copies(peer: np.ndarray, query_ts: pd.Series) -> np.ndarray:
-    """True for the later of two copies of one query (the one sent on after DNAT)."""
-    if not len(peer):
-        return np.zeros(0, bool)
-    qts = query_ts.to_numpy("datetime64[ns]").view(np.int64)
-    row = np.arange(len(peer))
-    other = np.where(peer >= 0, peer, row)
-    later = (qts[other] < qts) | ((qts[other] == qts) & (other < row))
-    return np.asarray((peer >= 0) & later)
-
-
 def _nat_peers(
     t: pd.DataFrame,
     client: np.ndarray,
@@ -416,7 +412,13 @@ def _nat_peers(
     idx = np.flatnonzero(has_q)
     order = idx[np.lexsort((qts[idx], key[idx]))]
     k, s, tt = key[order], server[order], qts[order]
-    hit = (k[1:] == k[:-1]) & (s[1:] != s[:-1]) & (tt[1:] - tt[:-1] <= int(NAT_WINDOW_S * 1e9))
+    # the copy after DNAT starts near the first attempt before it, or near its last (the
+    # first attempt dropped on the node, the retry through)
+    lq = t["last_query_ts"].to_numpy("datetime64[ns]").view(np.int64)[order]
+    window = int(NAT_WINDOW_S * 1e9)
+    after_last = tt[1:] - lq[:-1]
+    near = (tt[1:] - tt[:-1] <= window) | ((after_last >= 0) & (after_last <= window))
+    hit = (k[1:] == k[:-1]) & (s[1:] != s[:-1]) & near
     a, b = order[:-1][hit], order[1:][hit]
     # DNAT nests the copies: the first one sent (to the VIP) is answered last, after the
     # endpoint's answer came back through the node. musl sends one query to every

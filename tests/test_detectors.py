@@ -181,14 +181,20 @@ def test_service_without_endpoints_sample() -> None:
 
 def test_node_capture_pins_the_race_on_this_node() -> None:
     tx = dnspcap.pair(dnspcap.read_messages(SAMPLES / "node-race.pcap"))
-    # every query is seen before and after DNAT, but for the lost AAAA
+    # every query is seen before and after DNAT, but for the lost AAAA's first attempt:
+    # only its retry made it past DNAT
     dnat_pairs = tx[tx["nat_peer"] >= 0]
-    assert len(dnat_pairs) == 8
+    assert len(dnat_pairs) == 10 and (dnat_pairs["copy_of"] >= 0).sum() == 5
     lost = tx[(tx["qtype"] == "AAAA") & (tx["attempts"] == 2)]
-    assert list(lost["server"]) == ["10.96.0.10"] and list(lost["nat_peer"]) == [-1]
+    assert list(lost["server"]) == ["10.96.0.10"]
+    assert list(lost["lost_at"]) == ["between node-race and node-race after DNAT"]
+    after = tx.loc[int(lost["nat_peer"].iloc[0])]
+    assert (after["attempts"], after["copy_of"]) == (1, lost.index[0])
     (race,) = detect(tx, dnspcap.lookups(tx), select=["DNS001"])
     assert race.details["dropped_before_dnat"] == 1
-    assert race.summary.endswith("1 seen before DNAT and never after it: dropped on this node")
+    assert race.summary.endswith(
+        "1 seen before DNAT and not after it (not all attempts): dropped on this node"
+    )
     # a pod-side capture cannot tell
     pod = dnspcap.pair(dnspcap.read_messages(SAMPLES / "conntrack-race-glibc.pcap"))
     (race,) = detect(pod, dnspcap.lookups(pod), select=["DNS001"])

@@ -13,7 +13,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..categorical import codes_of, pack, shared_codes, strings_of
-from ..findings import frame_filter
 
 
 def ns(col: pd.Series) -> np.ndarray:
@@ -38,15 +37,26 @@ def rows(tx: pd.DataFrame, mask: Any, columns: list[str]) -> pd.DataFrame:
     return out
 
 
-def frames_of(tx: pd.DataFrame) -> list[int]:
-    """The frames of these transactions (of the first EVIDENCE_TRANSACTIONS by time)."""
+def frames_of(tx: pd.DataFrame) -> dict[str, tuple[int, ...]]:
+    """The frames of these transactions (of the first EVIDENCE_TRANSACTIONS by time), per
+    capture file. A transaction's frames are in its own file, but for the few whose
+    messages straddle two files of a rotated set (pair() lists those in its attrs)."""
     # transactions are in the order of their first message: the first rows are the earliest
     tx = tx.head(EVIDENCE_TRANSACTIONS)
-    out: list[int] = []
-    for col in ("query_frames", "response_frames"):
-        for f in tx[col]:
-            out.extend(int(x) for x in f)
-    return sorted(set(out))
+    straddling = tx.attrs.get("dnspcap", {}).get("straddling", {})
+    out: dict[str, set[int]] = {}
+    files = tx["file"].astype(str).to_numpy()
+    for col, side in (("query_frames", 0), ("response_frames", 1)):
+        for i, (label, frames) in enumerate(zip(tx.index, tx[col], strict=True)):
+            if not len(frames):
+                continue
+            split = straddling.get(label)
+            if split is not None:
+                for file, frame in zip(split[side], frames, strict=True):
+                    out.setdefault(file, set()).add(int(frame))
+            else:
+                out.setdefault(str(files[i]), set()).update(int(x) for x in frames)
+    return {file: tuple(sorted(frames)) for file, frames in sorted(out.items())}
 
 
 def when(tx: pd.DataFrame) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
@@ -127,26 +137,23 @@ def typical_gaps(gaps: np.ndarray) -> list[tuple[float, int]]:
 
 def evidence(tx: pd.DataFrame, full: pd.DataFrame | None = None) -> dict[str, Any]:
     """The evidence fields of a Finding, from the transactions that show it: who was
-    involved, when, which frames, and the display filter that shows exactly those.
+    involved, when, and which frames of which files.
 
     With ``full`` (the whole transactions table), ``tx`` only names the rows (its index)
     and the columns needed are read from ``full``."""
     if full is not None:
         head = tx.index[:EVIDENCE_TRANSACTIONS]
-        framed = full.loc[head, ["query_frames", "response_frames"]]
+        framed = full.loc[head, ["file", "query_frames", "response_frames"]]
         tx = full.loc[tx.index, [c for c in EVIDENCE_COLUMNS if c in full.columns]]
     else:
         framed = tx
     first, last = when(tx)
-    frames = frames_of(framed)
     return {
         "clients": _names(tx["client"]),
         "servers": _names(tx["server"]),
         "first": first,
         "last": last,
-        "frames": tuple(frames),
-        "files": _names(tx["file"]) if "file" in tx.columns else (),
-        "display_filter": frame_filter(frames),
+        "evidence_frames": frames_of(framed),
     }
 
 

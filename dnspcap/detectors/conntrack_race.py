@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ..findings import Finding, Option, detector
+from ..sightings import AFTER_DNAT
 from ._util import evidence, lookups_of, same_socket_pairs, typical_gaps
 
 PAIR_WINDOW = Option("race_pair_window_s", 0.001, "glibc/musl send the pair ~60 µs apart")
@@ -79,13 +80,7 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
     types = losers["qtype"].astype(str).value_counts().to_dict()
     usual = typical_gaps(np.asarray(retried))
     typical = usual[0][0] if usual else float("nan")
-    # In a node capture every query is seen twice, before and after kube-proxy's DNAT
-    # (nat_peer links the copies). A lost query whose partner has its post-DNAT copy but
-    # which has none itself was dropped on this node: the drop point of the race.
-    winner_rows = np.where(loser == "a", race["row_b"], race["row_a"]).astype(np.int64)
-    peer_of_loser = tx.loc[loser_rows, "nat_peer"].to_numpy()  # rows are index labels
-    peer_of_winner = tx.loc[winner_rows, "nat_peer"].to_numpy()
-    dropped = int(((peer_of_loser < 0) & (peer_of_winner >= 0)).sum())
+    dropped = _dropped_on_node(tx, loser_rows)
     summary = (
         f"{len(race)} of {n_pairs} same-socket A/AAAA pairs lost one query "
         f"({', '.join(f'{n} {t}' for t, n in types.items())}); "
@@ -95,7 +90,8 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
             else "never answered"
         )
         + (
-            f"; {dropped} seen before DNAT and never after it: dropped on this node"
+            f"; {dropped} seen before DNAT and not after it (not all attempts): dropped on "
+            "this node"
             if dropped
             else ""
         )
@@ -136,3 +132,11 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
             },
         )
     ]
+
+
+def _dropped_on_node(tx: pd.DataFrame, loser_rows: list[int]) -> int:
+    """How many lost queries a node capture saw before kube-proxy's DNAT but not after
+    (all their attempts, or the first: only the retry made it through): dropped on that
+    node, the drop point of the race (pairing's lost_at)."""
+    lost = tx.loc[loser_rows, "lost_at"].astype(str)
+    return int((lost.str.startswith("between ") & lost.str.endswith(AFTER_DNAT)).sum())

@@ -14,7 +14,7 @@ import base64
 from html import escape
 
 from ..findings import Finding
-from .model import EVIDENCE_COLUMNS, Document, FindingView, Table, facts
+from .model import EVIDENCE_COLUMNS, Document, FindingView, Table, facts, filters
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; form-action 'none'"
 
@@ -129,9 +129,13 @@ def _finding(v: FindingView) -> list[str]:
             f"<p>{e(f.summary)}</p>", "<dl>"]  # fmt: skip
     body += [f"<dt>{e(k)}</dt><dd>{e(val)}</dd>" for k, val in v.facts]
     body += ["</dl>", f'<p class="fix"><strong>Fix:</strong> {e(f.remediation)}</p>']
-    if f.display_filter:
-        body += [f"<p>Evidence: {len(f.frames)} frames; Wireshark display filter:</p>",
-                 f"<pre>{e(f.display_filter)}</pre>"]  # fmt: skip
+    if len(v.filters) == 1:
+        body += [f"<p>Evidence: {e(v.evidence_line)}; Wireshark display filter:</p>",
+                 f"<pre>{e(v.filters[0][1])}</pre>"]  # fmt: skip
+    elif v.filters:
+        body.append(f"<p>Evidence: {e(v.evidence_line)}; Wireshark display filter per file:</p>")
+        for file, text in v.filters:
+            body += [f"<p><code>{e(file)}</code></p>", f"<pre>{e(text)}</pre>"]
     if v.evidence.rows:
         body.append(_table(v.evidence))
     body.append("</section>")
@@ -140,7 +144,7 @@ def _finding(v: FindingView) -> list[str]:
 
 def finding_fragment(f: Finding) -> str:
     """One finding on its own (Jupyter shows a Finding with this)."""
-    view = FindingView(f, f.code.lower(), facts(f), Table(EVIDENCE_COLUMNS, []))
+    view = FindingView(f, f.code.lower(), facts(f), Table(EVIDENCE_COLUMNS, []), filters(f))
     return f"<style>{STYLE}</style>" + "\n".join(['<div class="dnspcap-report">', *_finding(view),
                                                   "</div>"])  # fmt: skip
 

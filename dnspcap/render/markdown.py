@@ -64,9 +64,13 @@ def _write(doc: Document, figures: dict[str, str], evidence_rows: int) -> str:
         out += ["", title, "", esc(f.summary), ""]
         out += [f"- **{esc(k)}:** {esc(val)}" for k, val in v.facts]
         out += ["", f"**Fix:** {esc(f.remediation)}", ""]
-        if f.display_filter:
-            out += [f"Evidence: {len(f.frames)} frames; Wireshark display filter:", "",
-                    "```", f.display_filter, "```", ""]  # fmt: skip
+        if len(v.filters) == 1:
+            out += [f"Evidence: {v.evidence_line}; Wireshark display filter:", "",
+                    "```", v.filters[0][1], "```", ""]  # fmt: skip
+        elif v.filters:
+            out += [f"Evidence: {v.evidence_line}; Wireshark display filter per file:", ""]
+            for file, text in v.filters:
+                out += [f"- `{file}`", "", "  ```", f"  {text}", "  ```", ""]
         if evidence_rows and v.evidence.rows:
             out += table(v.evidence.head(evidence_rows))
     if doc.clients.rows:

@@ -50,6 +50,15 @@ class FindingView:
     anchor: str  # a stable id for links: "dns001-1"
     facts: list[tuple[str, str]]
     evidence: Table
+    # the Wireshark display filter of the evidence, per file it is in: (file, filter)
+    filters: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def evidence_line(self) -> str:
+        """What the filters below show: "12 frames" or "12 frames in 2 files"."""
+        n = len(self.finding.frames)
+        files = f" in {len(self.filters)} files" if len(self.filters) > 1 else ""
+        return f"{n} frame{'s' if n != 1 else ''}{files}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +91,7 @@ def build(report: Report, *, evidence_rows: int = EVIDENCE_ROWS) -> Document:
     found = report.findings
     lk, tx = report.lookups, report.transactions
     severity = worst(found)
+    several = len(report.stats.get("files", [])) > 1
     if not found:
         verdict = "No DNS problem found."
         detail = [_healthy_line(lk, tx)]
@@ -103,7 +113,13 @@ def build(report: Report, *, evidence_rows: int = EVIDENCE_ROWS) -> Document:
             f"First fix: {top.remediation}",
         ]
     views = [
-        FindingView(f, f"{f.code.lower()}-{i + 1}", facts(f), _evidence(report, f, evidence_rows))
+        FindingView(
+            f,
+            f"{f.code.lower()}-{i + 1}",
+            facts(f, several),
+            _evidence(report, f, evidence_rows),
+            filters(f),
+        )
         for i, f in enumerate(found)
     ]
     figures = [
@@ -170,7 +186,7 @@ def _healthy_line(lk: pd.DataFrame, tx: pd.DataFrame) -> str:
     return f"{len(lk)} lookups from {lk['client'].nunique()} clients{p99}."
 
 
-def facts(f: Finding) -> list[tuple[str, str]]:
+def facts(f: Finding, several_files: bool = False) -> list[tuple[str, str]]:
     facts = [
         ("impact", f"{f.occurrences} of {f.seen} ({f.rate:.0%}); lookups affected: "
                    f"{f.lookups_affected}; time lost: {f.seconds_lost:.3f} s"),
@@ -179,11 +195,17 @@ def facts(f: Finding) -> list[tuple[str, str]]:
         ("when", when(f)),
         ("confidence", f.confidence),
     ]  # fmt: skip
-    if len(f.source) > 1 and f.files:
+    if len(f.files) > 1 or (f.files and several_files):
         facts.append(("in file", ", ".join(f.files)))
     for key, value in f.details.items():
         facts.append((key.replace("_", " "), _detail(value)))
     return facts
+
+
+def filters(f: Finding) -> list[tuple[str, str]]:
+    """The finding's display filters, one per file its evidence is in (each file opens
+    on its own in Wireshark)."""
+    return [(file, text) for file, text in f.display_filters.items() if text]
 
 
 def _detail(value: Any) -> str:
@@ -202,18 +224,27 @@ EVIDENCE_COLUMNS = ("frame", "time (UTC)", "from", "to", "proto", "id", "kind", 
 
 
 def _evidence(report: Report, f: Finding, limit: int) -> Table:
-    """The DNS messages among the finding's frames, the first `limit` of them."""
+    """The DNS messages among the finding's frames, the first `limit` of them (file by
+    file: frame numbers count from 1 in each)."""
     m = report.messages
-    if not f.frames or not len(m):
+    if not f.evidence_frames or not len(m):
         return Table(EVIDENCE_COLUMNS, [])
-    mask = m["frame"].isin(f.frames)
-    if f.files and m["file"].nunique() > 1:  # frame numbers count from 1 in each file
-        mask &= m["file"].isin(f.files)
-    rows = m[mask].sort_values("frame", kind="stable")
+    mask = np.zeros(len(m), bool)
+    several = len(f.evidence_frames) > 1 or m["file"].nunique() > 1
+    files = m["file"].astype(str).to_numpy() if several else None
+    for file, frames in f.evidence_frames.items():
+        hit = m["frame"].isin(frames).to_numpy()
+        mask |= hit if files is None else hit & (files == file)
+    rows = m[mask]
+    if files is not None:
+        order = np.lexsort((rows["frame"].to_numpy(), rows["ts"].to_numpy()))
+        rows = rows.iloc[order]
+    else:
+        rows = rows.sort_values("frame", kind="stable")
     shown = rows.head(limit)
     out = [
         (
-            str(r.frame),
+            (f"{_short(str(r.file))}:{r.frame}" if several else str(r.frame)),
             t,
             f"{r.src}:{r.sport}",
             f"{r.dst}:{r.dport}",
@@ -229,6 +260,11 @@ def _evidence(report: Report, f: Finding, limit: int) -> Table:
         )
     ]
     return Table(EVIDENCE_COLUMNS, out, len(rows) - len(shown))
+
+
+def _short(path: str) -> str:
+    """A file as evidence rows name it: its name without the folder."""
+    return path.rsplit("/", 1)[-1]
 
 
 def _clip(s: str, n: int) -> str:

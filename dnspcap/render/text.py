@@ -34,10 +34,12 @@ def write(doc: Document, *, color: bool = False) -> str:
         tag = paint(f"[{f.severity.upper()}]", f.severity)
         lines += ["", f"{tag} {f.code} {f.name}", f"  {safe(f.summary)}"]
         lines += [f"  {k}: {safe(val)}" for k, val in v.facts]
-        lines.append(
-            f"  evidence ({len(f.frames)} frames; Wireshark display filter): "
-            f"{f.display_filter or '-'}"
-        )
+        if len(v.filters) > 1:
+            lines.append(f"  evidence ({v.evidence_line}; Wireshark display filter per file):")
+            lines += [f"    {safe(file)}: {text}" for file, text in v.filters]
+        else:
+            shown = v.filters[0][1] if v.filters else "-"
+            lines.append(f"  evidence ({v.evidence_line}; Wireshark display filter): {shown}")
         if v.evidence.rows:
             lines += ["    " + row for row in table(v.evidence)]
         lines.append(paint(f"  fix: {safe(f.remediation)}", "bold"))
