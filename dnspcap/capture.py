@@ -114,8 +114,13 @@ class FileState:
             self.last_ns = ts_ns if self.last_ns is None else max(self.last_ns, ts_ns)
 
 
-def open_source(source: str | os.PathLike[str] | BinaryIO) -> tuple[str, BinaryIO]:
-    """Open a path, ``-`` (stdin) or a binary file object; gunzip when the bytes say gzip."""
+def open_source(
+    source: str | os.PathLike[str] | BinaryIO, progress: Callable[[int], None] | None = None
+) -> tuple[str, BinaryIO]:
+    """Open a path, ``-`` (stdin) or a binary file object; gunzip when the bytes say gzip.
+
+    ``progress`` is told how many bytes of the source (compressed, for a gzip'd file)
+    each read took."""
     if isinstance(source, (str, os.PathLike)):
         name = os.fspath(source)
         if name == "-":
@@ -128,7 +133,7 @@ def open_source(source: str | os.PathLike[str] | BinaryIO) -> tuple[str, BinaryI
     else:
         name = str(getattr(source, "name", "<stream>"))
         raw = source
-    stream = _PeekStream(raw)
+    stream = _PeekStream(raw, progress)
     if stream.peek(2) == b"\x1f\x8b":
         gz = gzip.GzipFile(fileobj=stream, mode="rb")
         return name, _GzipStream(name, gz)  # type: ignore[return-value]
@@ -138,9 +143,10 @@ def open_source(source: str | os.PathLike[str] | BinaryIO) -> tuple[str, BinaryI
 class _PeekStream(io.RawIOBase):
     """A non-seekable stream (stdin) that can look at its first bytes without losing them."""
 
-    def __init__(self, raw: BinaryIO) -> None:
+    def __init__(self, raw: BinaryIO, progress: Callable[[int], None] | None = None) -> None:
         self._raw = raw
         self._head = b""
+        self._progress = progress
 
     def peek(self, n: int) -> bytes:
         while len(self._head) < n:
@@ -148,6 +154,8 @@ class _PeekStream(io.RawIOBase):
             if not more:
                 break
             self._head += more
+            if self._progress is not None:
+                self._progress(len(more))
         return self._head[:n]
 
     def readable(self) -> bool:
@@ -163,10 +171,14 @@ class _PeekStream(io.RawIOBase):
         readinto = getattr(self._raw, "readinto", None)
         if readinto is not None:
             # straight into the caller's buffer: no intermediate bytes object
-            return int(readinto(mv) or 0)
-        data = self._raw.read(len(mv))
-        mv[: len(data)] = data
-        return len(data)
+            n = int(readinto(mv) or 0)
+        else:
+            data = self._raw.read(len(mv))
+            mv[: len(data)] = data
+            n = len(data)
+        if self._progress is not None:
+            self._progress(n)
+        return n
 
     def close(self) -> None:
         if self._raw is not sys.stdin.buffer:

@@ -35,9 +35,9 @@ from .errors import CaptureError
 Source = str | os.PathLike[str] | BinaryIO
 
 # Two files of one rotated set may overlap by this much: `-i any` stamps packets with
-# per-CPU clocks, so the last packet of one file can be a few µs later than the first of
-# the next.
-ROTATION_OVERLAP_NS = 10_000_000
+# per-CPU clocks, so the last packet of one file can be tens of µs later than the first
+# of the next.
+ROTATION_OVERLAP_NS = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)

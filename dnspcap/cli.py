@@ -11,15 +11,16 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import pandas as pd
 
-from .errors import CaptureError, DnspcapError
+from .errors import DnspcapError
 from .export import EXPORT_FORMATS, SUFFIXES, export_tables
 from .findings import SEVERITIES, catalogue, render_catalogue
-from .messages import read_messages
-from .progress import CountingFile, Progress, file_size
+from .messages import check_ports, read_messages
+from .pairing import SKEW_ALLOWANCE_S
+from .progress import Progress, file_size
 from .render import FORMATS, render
 from .report import Report, analyze
 
@@ -38,6 +39,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--multicast", action="store_true", help="also read mDNS (5353) and LLMNR (5355)"
     )
     inputs.add_argument("-o", "--output", help="write here instead of standard output")
+    inputs.add_argument(
+        "--vantage", action="append", default=[], metavar="NAME=FILES",
+        help="name a vantage point: NAME=GLOB[,GLOB...] (e.g. node=node-*.pcap); files of "
+        "one vantage point are one recording; may be repeated (default: by file name)",
+    )  # fmt: skip
     sub = parser.add_subparsers(dest="command", required=True)
     a = sub.add_parser("analyze", parents=[inputs], help="find what is wrong, with evidence")
     a.add_argument(
@@ -59,7 +65,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )  # fmt: skip
     a.add_argument(
         "--fail-on", choices=SEVERITIES, default="error",
-        help="exit 1 when a finding is at least this severe (default: error)",
+        help="exit 1 when a finding is at least this severe (default: error); a capture "
+        "without DNS always exits 1",
+    )  # fmt: skip
+    a.add_argument(
+        "--capture-end", metavar="TIME",
+        help="when the capture stopped (ISO 8601, e.g. 2025-11-24T16:00:30Z), if the files "
+        "do not say: an unanswered query is pending only within a resolver timeout of it",
+    )  # fmt: skip
+    a.add_argument(
+        "--skew", type=float, default=SKEW_ALLOWANCE_S * 1e6, metavar="US",
+        help="a response stamped up to this many microseconds before its query still "
+        f"answers it (per-CPU clocks of -i any; default {SKEW_ALLOWANCE_S * 1e6:g})",
     )  # fmt: skip
     m = sub.add_parser("messages", parents=[inputs], help="decode every DNS message into a table")
     m.add_argument("--format", choices=("text", "csv", "json"), default="text")
@@ -83,16 +100,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"unknown detector code {args.code!r}; `dnspcap detectors` lists them")
         return _write(None, f"{doc.code} {doc.name} ({doc.severity})\n\n{doc.doc.strip()}\n")
     try:
-        ports = [int(p) for p in args.ports.split(",") if p.strip()]
+        ports = sorted(check_ports(int(p) for p in args.ports.split(",") if p.strip()))
     except ValueError:
-        parser.error(f"--ports: not a list of port numbers: {args.ports!r}")
+        parser.error(f"--ports: not a list of port numbers (1-65535): {args.ports!r}")
     try:
         if args.command == "analyze":
             return _analyze(args, ports, parser)
         if args.command == "export":
             return _export(args, ports, parser)
-        df = read_messages(args.files, ports=ports, multicast=args.multicast, engine=args.engine)
+        df = read_messages(
+            args.files, ports=ports, multicast=args.multicast, engine=args.engine,
+            vantages=_vantages(args.vantage),
+        )  # fmt: skip
         return _write(args.output, _render(df, args.format, args.limit))
+    except _Usage as e:
+        parser.error(str(e))
     except DnspcapError as e:
         print(f"dnspcap: error: {e}", file=sys.stderr)
         return 2
@@ -127,6 +149,8 @@ def _analyze(args: argparse.Namespace, ports: list[int], parser: argparse.Argume
         out = Path(args.output)
         kwargs.update(figures_dir=out.parent, figures_prefix=out.stem)
     _write(args.output, render(report, fmt, **kwargs))
+    if report.no_dns:  # nothing could be checked: never a pass, whatever --fail-on says
+        return 1
     level = report.worst
     failing = level is not None and SEVERITIES.index(level) >= SEVERITIES.index(args.fail_on)
     return 1 if failing else 0
@@ -134,23 +158,43 @@ def _analyze(args: argparse.Namespace, ports: list[int], parser: argparse.Argume
 
 def _run(args: argparse.Namespace, ports: list[int], **detect: Any) -> Report:
     """analyze(), with a progress line on stderr when stderr is a terminal."""
+    kwargs: dict[str, Any] = {"ports": ports, "multicast": args.multicast, **detect}
+    kwargs["vantages"] = _vantages(args.vantage)
+    if getattr(args, "capture_end", None):
+        kwargs["capture_end"] = _when(args.capture_end)
+    if getattr(args, "skew", None) is not None:
+        kwargs["skew"] = args.skew / 1e6
     if not sys.stderr.isatty() or "-" in args.files:
-        return analyze(args.files, ports=ports, multicast=args.multicast, **detect)
+        return analyze(args.files, **kwargs)
     progress = Progress(sum(file_size(f) for f in args.files))
-    files: list[BinaryIO] = []
     try:
-        for f in args.files:
-            try:
-                files.append(CountingFile(f, progress))  # type: ignore[arg-type]
-            except OSError as e:  # the reader's own message for an unreadable file
-                raise CaptureError(f, e.strerror or str(e)) from None
-        return analyze(
-            files, ports=ports, multicast=args.multicast, stage=progress.set_stage, **detect
-        )
+        return analyze(args.files, stage=progress.set_stage, progress=progress.advance, **kwargs)
     finally:
-        for fh in files:
-            fh.close()
         progress.close()
+
+
+def _vantages(items: list[str]) -> dict[str, list[str]] | None:
+    """--vantage NAME=GLOB[,GLOB...], repeated, as read_messages takes them."""
+    out: dict[str, list[str]] = {}
+    for item in items:
+        name, sep, globs = item.partition("=")
+        if not sep or not name.strip() or not globs.strip():
+            raise _Usage(f"--vantage {item!r}: expected NAME=GLOB[,GLOB...]")
+        out.setdefault(name.strip(), []).extend(g.strip() for g in globs.split(",") if g.strip())
+    return out or None
+
+
+def _when(text: str) -> pd.Timestamp:
+    try:
+        t = pd.Timestamp(text)
+    except (ValueError, TypeError):
+        msg = f"--capture-end {text!r}: not a time (ISO 8601, e.g. 2025-11-24T16:00:30Z)"
+        raise _Usage(msg) from None
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+
+
+class _Usage(Exception):
+    """A bad option value found after parsing: one line, exit status 2."""
 
 
 def _color(choice: str, output: str | None) -> bool:

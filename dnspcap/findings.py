@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +35,9 @@ class Finding:
     last: pd.Timestamp | None
     occurrences: int
     seen: int  # out of how many comparable things (pairs, lookups, queries)
-    lookups_affected: int
+    # the lookups it concerns (positions in the lookups table): the verdict checks that
+    # every failed or slow lookup is among those of a finding severe enough
+    lookups: tuple[int, ...]
     seconds_lost: float
     # the evidence: per capture file, its frames (numbers count from 1 in each file, as
     # Wireshark numbers them: a file opens on its own)
@@ -46,6 +48,10 @@ class Finding:
     @property
     def rate(self) -> float:
         return self.occurrences / self.seen if self.seen else 0.0
+
+    @property
+    def lookups_affected(self) -> int:
+        return len(self.lookups)
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -91,6 +97,7 @@ class Finding:
         for k in ("first", "last"):
             d[k] = None if d[k] is None else d[k].isoformat()
         d["clients"], d["servers"] = list(self.clients), list(self.servers)
+        d["lookups_affected"], d["lookups"] = self.lookups_affected, list(self.lookups)
         d["files"], d["frames"] = list(self.files), list(self.frames)
         d["evidence_frames"] = {k: list(v) for k, v in self.evidence_frames.items()}
         d["display_filter"] = self.display_filter
@@ -109,6 +116,10 @@ class Option:
 
 
 Run = Callable[[pd.DataFrame, pd.DataFrame, Mapping[str, float]], list[Finding]]
+# a catch-all detector also sees what the others found, to report what they left out
+RunAfter = Callable[
+    [pd.DataFrame, pd.DataFrame, Mapping[str, float], Sequence[Finding]], list[Finding]
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +128,9 @@ class Detector:
     name: str
     severity: str
     options: tuple[Option, ...]
-    run: Run
+    run: Run | None
     doc: str
+    after: RunAfter | None = None  # a catch-all: runs after the others, with their findings
 
 
 REGISTRY: dict[str, Detector] = {}
@@ -130,13 +142,32 @@ def detector(
     """Register a detector function; its module's docstring is its documentation."""
 
     def wrap(fn: Run) -> Run:
-        if code in REGISTRY:
-            raise ValueError(f"detector code {code} registered twice")
-        doc = sys.modules[fn.__module__].__doc__ or ""
-        REGISTRY[code] = Detector(code, name, severity, tuple(options), fn, doc)
+        _register(Detector(code, name, severity, tuple(options), fn, _doc(fn)))
         return fn
 
     return wrap
+
+
+def catch_all(
+    code: str, name: str, severity: str, options: Iterable[Option] = ()
+) -> Callable[[RunAfter], RunAfter]:
+    """Register a catch-all detector: it runs after the others and gets their findings."""
+
+    def wrap(fn: RunAfter) -> RunAfter:
+        _register(Detector(code, name, severity, tuple(options), None, _doc(fn), fn))
+        return fn
+
+    return wrap
+
+
+def _doc(fn: Callable[..., object]) -> str:
+    return sys.modules[fn.__module__].__doc__ or ""
+
+
+def _register(d: Detector) -> None:
+    if d.code in REGISTRY:
+        raise ValueError(f"detector code {d.code} registered twice")
+    REGISTRY[d.code] = d
 
 
 def catalogue() -> list[Detector]:
@@ -169,9 +200,12 @@ def detect(
     if unknown:
         raise ValueError(f"unknown detector code(s): {', '.join(sorted(unknown))}")
     found: list[Finding] = []
-    for d in chosen:
-        if d.code in wanted and d.code not in set(ignore):
-            opts = {o.name: float((options or {}).get(o.name, o.default)) for o in d.options}
+    run = [d for d in chosen if d.code in wanted and d.code not in set(ignore)]
+    for d in sorted(run, key=lambda d: d.after is not None):  # the catch-alls last
+        opts = {o.name: float((options or {}).get(o.name, o.default)) for o in d.options}
+        if d.after is not None:
+            found.extend(d.after(transactions, lookups, opts, list(found)))
+        elif d.run is not None:
             found.extend(d.run(transactions, lookups, opts))
     order = {s: i for i, s in enumerate(SEVERITIES)}
     return sorted(

@@ -31,6 +31,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import heap
 from ._kernel import group_lookups, group_order
@@ -313,3 +314,32 @@ def _dense(key: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray]:
     present[key] = True
     code_of = np.cumsum(present, dtype=np.int64) - 1
     return code_of.astype(np.int32)[key], np.flatnonzero(present)
+
+
+def transaction_rows(lookups: pd.DataFrame) -> np.ndarray:
+    """The transaction rows (index labels) of every lookup, one lookup after another: the
+    ``transactions_index`` lists flattened."""
+    col = lookups["transactions_index"]
+    if isinstance(col.dtype, pd.ArrowDtype):
+        arr = pa.chunked_array(col.array._pa_array)  # type: ignore[attr-defined]
+        return np.asarray(pc.list_flatten(arr).to_numpy(zero_copy_only=False), np.int64)
+    return np.fromiter(itertools.chain.from_iterable(col), np.int64)
+
+
+def lookup_of_rows(lookups: pd.DataFrame) -> np.ndarray:
+    """Indexed by transaction row label: the position of the lookup it belongs to, or -1
+    (labels past the last one in any lookup are not in the array)."""
+    rows = transaction_rows(lookups)
+    out = np.full(int(rows.max(initial=-1)) + 1, -1, np.int64)
+    out[rows] = np.repeat(np.arange(len(lookups)), lookups["transactions"].to_numpy(np.int64))
+    return out
+
+
+def lookups_at(owner: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The lookup (position, or -1) of each transaction row label, through owner (from
+    lookup_of_rows)."""
+    labels = np.asarray(labels, np.int64)
+    out = np.full(len(labels), -1, np.int64)
+    inside = labels < len(owner)
+    out[inside] = owner[labels[inside]]
+    return out

@@ -63,6 +63,14 @@ _SIGNS = {
     "tcp_pipelined": ("glibc", 1, "A and AAAA pipelined on one TCP connection"),
     "retry_5s": ("glibc", 1, "retry after 5 s"),
     "retry_2_5s": ("musl", 1, "retry after 2.5 s"),
+    # a question asked again after a timeout from another socket: Go takes a new socket
+    # and a new ID for every exchange; glibc's next round and next nameserver keep the ID
+    "retry_new_id": ("go", 2, "asked again after a timeout from a new socket with a new ID"),
+    "retry_new_socket": (
+        "glibc",
+        1,
+        "asked again after a timeout from a new socket with the same ID",
+    ),
 }
 _SIGN_NAMES = list(_SIGNS)
 # The signs of A/AAAA pairs lookup_signs (C) tells apart, in the order of its LS_ codes.
@@ -154,14 +162,14 @@ def lookup_columns(tx: pd.DataFrame, q: Queries, grouping: Grouping) -> dict[str
     start = q.ts[first]  # a lookup's transactions are in time order
     # counted by the lookups' numbers in the order made too; put in the table's order by
     # _resolvers, on its per-lookup results rather than on the counts
-    signs = _sign_counts(
-        made, q.name, q.qtype, q.qtypes, q.port, take(tx["id"].to_numpy(np.uint16), q.at),
-        q.ts, last_ns, r_ns, retried, first_gap, q.tcp, n_lk,
-    )  # fmt: skip
-    del r_ns, retried, first_gap
     # A wait is at least NEW_ROUND_S from a question's first attempt to its last, so only
     # a lookup whose last attempt came that long after its start can have one
     long = sums[LK_LAST_SENT] - start >= NEW_ROUND_S * 1e9
+    signs = _sign_counts(
+        made, q.name, q.qtype, q.qtypes, q.port, take(tx["id"].to_numpy(np.uint16), q.at),
+        q.ts, last_ns, r_ns, retried, first_gap, q.tcp, long[lookup_of], n_lk,
+    )  # fmt: skip
+    del r_ns, retried, first_gap
     time_lost = _time_lost(lookup_of, long, q, last_ns, n_lk)
     del last_ns, long
     resolver, evidence, evidence_of = _resolvers(signs, by_start)
@@ -282,12 +290,12 @@ def _text_column(
 def _time_lost(
     lookup: np.ndarray, long: np.ndarray, q: Queries, last_ns: np.ndarray, n_lk: int
 ) -> np.ndarray:
-    """Per lookup, seconds lost waiting for retries (see _retry_spans and _waiting). Only
+    """Per lookup, seconds lost waiting for retries (see _retry_spans and interval_union). Only
     the queries of lookups that took long enough to have a wait (long) are looked at: most
     lookups are over in milliseconds."""
     rows = np.flatnonzero(long[lookup])
     spans = _retry_spans(lookup[rows], q.name[rows], q.qtype[rows], q.ts[rows], last_ns[rows])
-    return _waiting(*spans, n_lk)
+    return interval_union(*spans, n_lk)
 
 
 def _retry_spans(
@@ -316,7 +324,7 @@ def _run_ids(key: np.ndarray) -> np.ndarray:
     return np.cumsum(new, dtype=np.int64) - 1
 
 
-def _waiting(by: np.ndarray, first: np.ndarray, last: np.ndarray, n_lk: int) -> np.ndarray:
+def interval_union(by: np.ndarray, first: np.ndarray, last: np.ndarray, n_lk: int) -> np.ndarray:
     """Per lookup (by: the lookup of each question), seconds of wall-clock time spent
     between a question's first and last attempt: the union of those intervals (an A and
     an AAAA resent side by side after the same timeout cost the user one wait, not two)."""
@@ -347,6 +355,7 @@ def _sign_counts(
     retried: np.ndarray,
     first_gap: np.ndarray,
     tcp: np.ndarray,
+    long: np.ndarray,
     n_lk: int,
 ) -> np.ndarray:
     """How often each lookup shows each resolver sign: a row per sign of _SIGN_NAMES, a
@@ -373,7 +382,40 @@ def _sign_counts(
     for sign, (lo, hi) in (("retry_5s", GLIBC_RETRY_S), ("retry_2_5s", MUSL_RETRY_S)):
         hit = retried[(first_gap >= lo) & (first_gap <= hi)]
         counts[_SIGN_NAMES.index(sign)] += np.bincount(lookup[hit], minlength=n_lk)
+    new_id, same_id = _reasked(
+        np.flatnonzero(long), lookup, name, qtype, port, msg_id, q_ns, last_ns, r_ns
+    )
+    counts[_SIGN_NAMES.index("retry_new_id")] += np.bincount(new_id, minlength=n_lk)
+    counts[_SIGN_NAMES.index("retry_new_socket")] += np.bincount(same_id, minlength=n_lk)
     return counts
+
+
+def _reasked(
+    rows: np.ndarray,
+    lookup: np.ndarray,
+    name: np.ndarray,
+    qtype: np.ndarray,
+    port: np.ndarray,
+    msg_id: np.ndarray,
+    q_ns: np.ndarray,
+    last_ns: np.ndarray,
+    r_ns: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The lookups (one entry per time) in which a question unanswered on one socket was
+    asked again from another, a timeout later: with a new ID, and with the same ID.
+
+    rows: the queries of the lookups whose queries span a timeout, the only ones that
+    can show it (most lookups are over in milliseconds)."""
+    if not len(rows):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    order = rows[np.lexsort((q_ns[rows], qtype[rows], name[rows], lookup[rows]))]
+    a, b = order[:-1], order[1:]
+    same = (lookup[a] == lookup[b]) & (name[a] == name[b]) & (qtype[a] == qtype[b])
+    unanswered = (r_ns[a] == np.iinfo(np.int64).min) | (r_ns[a] > q_ns[b])
+    waited = q_ns[b] - last_ns[a] >= NEW_ROUND_S * 1e9
+    moved = same & unanswered & waited & (port[a] != port[b])
+    other = msg_id[a] != msg_id[b]
+    return lookup[a[moved & other]], lookup[a[moved & ~other]]
 
 
 def _resolvers(

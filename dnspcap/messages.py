@@ -10,7 +10,7 @@ whichever path produced it; a test proves they agree on every corpus capture.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import BinaryIO, Literal
 
 import numpy as np
@@ -55,6 +55,7 @@ def read_messages(
     multicast: bool = False,
     engine: Engine = "auto",
     vantages: Mapping[str, Iterable[str]] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> pd.DataFrame:
     """Read one or more captures and return one row per DNS message.
 
@@ -70,7 +71,8 @@ def read_messages(
     vantage points and how the files were grouped) are in ``df.attrs["dnspcap"]``.
 
     DNS is recognised on ``ports`` (UDP and TCP). mDNS (5353) and LLMNR (5355)
-    are counted and skipped unless ``multicast=True``.
+    are counted and skipped unless ``multicast=True``. ``progress`` is told how many
+    bytes of the files each read took (the command line draws a progress bar with it).
 
     Raises :class:`~dnspcap.errors.CaptureError` naming the file when a file
     cannot be read at all, ``ValueError`` for a port outside 1-65535; a bad packet
@@ -79,11 +81,11 @@ def read_messages(
     wanted = check_ports(ports)
     sources = _sources(source)
     sets = plan(sources, vantages)
-    acc = _read(sets, wanted, multicast, engine)
+    acc = _read(sets, wanted, multicast, engine, progress)
     split = _not_rotated(sets, acc)
     if split is not None:
         sets = split
-        acc = _read(sets, wanted, multicast, engine)
+        acc = _read(sets, wanted, multicast, engine, progress)
     return acc.frame(merge_by_time=len(sets) > 1)
 
 
@@ -133,10 +135,14 @@ def _sources(source: Source | Iterable[Source]) -> list[Source]:
 
 
 def _read(
-    sets: list[Vantage], ports: frozenset[int], multicast: bool, engine: Engine
+    sets: list[Vantage],
+    ports: frozenset[int],
+    multicast: bool,
+    engine: Engine,
+    progress: Callable[[int], None] | None = None,
 ) -> Accumulator:
     acc = Accumulator(kernel_dns=engine != "python")
-    for _ in _reading(sets, acc, ports, multicast, engine):
+    for _ in _reading(sets, acc, ports, multicast, engine, progress):
         pass
     return acc
 
@@ -164,7 +170,12 @@ def _not_rotated(sets: list[Vantage], acc: Accumulator) -> list[Vantage] | None:
 
 
 def _reading(
-    sets: list[Vantage], acc: Accumulator, ports: frozenset[int], multicast: bool, engine: Engine
+    sets: list[Vantage],
+    acc: Accumulator,
+    ports: frozenset[int],
+    multicast: bool,
+    engine: Engine,
+    progress: Callable[[int], None] | None = None,
 ) -> Iterator[None]:
     """Read every file of every vantage point into acc, yielding now and then."""
     index = 0
@@ -176,7 +187,9 @@ def _reading(
         files = []
         for src in v.sources:
             files.append(index)
-            yield from _read_one_iter(src, index, v_index, acc, stack, ports, multicast, engine)
+            yield from _read_one_iter(
+                src, index, v_index, acc, stack, ports, multicast, engine, progress
+            )
             index += 1
         _add_raw(acc, stack.finish())
         acc.counts.update(stack.counts)
@@ -192,8 +205,9 @@ def _read_one_iter(
     ports: frozenset[int],
     multicast: bool,
     engine: Engine,
+    progress: Callable[[int], None] | None = None,
 ) -> Iterator[None]:
-    name, stream = open_source(src)
+    name, stream = open_source(src, progress)
     acc.add_file(index, name, vantage)
     try:
         head = read_exact(stream, 24)

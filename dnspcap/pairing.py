@@ -64,7 +64,7 @@ def pair(
     *,
     timeout: float = RESOLVER_TIMEOUT_S,
     retry_window: float = RETRY_WINDOW_S,
-    capture_end: pd.Timestamp | None = None,
+    capture_end: pd.Timestamp | str | None = None,
     skew: float = SKEW_ALLOWANCE_S,
 ) -> pd.DataFrame:
     """Pair the messages table (from :func:`dnspcap.read_messages`) into transactions.
@@ -107,7 +107,7 @@ def pair(
 
 
 def capture_ends(
-    messages: pd.DataFrame, vantages: pd.Index, capture_end: pd.Timestamp | None = None
+    messages: pd.DataFrame, vantages: pd.Index, capture_end: pd.Timestamp | str | None = None
 ) -> np.ndarray:
     """Per vantage point (codes of the messages' vantage column), when its capture ended
     (ns): ``capture_end`` when given, else what the reader learnt from the files (their
@@ -225,7 +225,7 @@ def _join_orphans(
     rows = np.concatenate([orphan_rows, open_rows])
     sock, question = c.socket(rows), c.question(rows)
     no = len(orphan_rows)
-    qname = c.question_codes[0]
+    asks = c.m["qdcount"].to_numpy() > 0  # a message with a question section
     match = match_orphans(
         pd.DataFrame(
             {
@@ -233,11 +233,11 @@ def _join_orphans(
                 "ts": c.ts[orphan_rows],
                 "sock": sock[:no],
                 "question": question[:no],
-                "has_question": qname[orphan_rows] >= 0,
+                "has_question": asks[orphan_rows],
             }
         ),
         pd.DataFrame({"q_txn": txn[open_rows], "ts": c.ts[open_rows], "sock": sock[no:],
-                      "q_question": question[no:]}),
+                      "q_question": question[no:], "q_has_question": asks[open_rows]}),
         retry_window,
         skew,
     )  # fmt: skip
@@ -271,15 +271,17 @@ def match_orphans(
 
     ``orphans``: every response of the response-only transactions (``txn``, ``ts``,
     ``sock``: socket and ID, ``question``, ``has_question``); ``opens``: every attempt of
-    the query-only transactions (``q_txn``, ``ts``, ``sock``, ``q_question``). Returns
+    the query-only transactions (``q_txn``, ``ts``, ``sock``, ``q_question``,
+    ``q_has_question``). Returns
     ``txn``, ``q_txn``, ``mismatched``: at most one answer per query, in this order of
     precedence:
 
     1. *clock skew*: the same question on the socket and ID, asked at most ``skew``
        seconds after the response's time stamp: `-i any` stamps packets with per-CPU
        clocks, so a fast answer can look earlier than its query (compactor allows 10 µs);
-    2. *an answer without a question* (FORMERR, NOTIMP or REFUSED often carry none),
-       when exactly one query on the socket and ID was waiting for it;
+    2. *an answer without a question* (FORMERR, NOTIMP or REFUSED often carry none), or
+       an answer to a query without one (an inverse query's answer carries the question
+       it resolved), when exactly one query on the socket and ID was waiting for it;
     3. *a mismatched question*: another question on the socket and ID, the latest one
        asked before it: the resolver receives it as that query's answer (musl matches
        on the ID alone), so it belongs with that query, flagged.
@@ -302,10 +304,12 @@ def match_orphans(
         first, opens, on="ts", by="sock", direction="backward",
         tolerance=int(retry_window * 1e9),
     ).dropna(subset=["q_txn"])  # fmt: skip
-    bare = before[~before["has_question"]]
-    bare = bare[bare["txn"].isin(_one_waiting(first[~first["has_question"]], opens, retry_window))]
+    no_q = ~before["has_question"] | ~before["q_has_question"]
+    bare = before[no_q]
+    bare = bare[bare["txn"].isin(_one_waiting(first[first["txn"].isin(bare["txn"])], opens,
+                                              retry_window))]  # fmt: skip
     bare = bare.assign(mismatched=False)
-    other = before[before["has_question"] & (before["q_question"] != before["question"])]
+    other = before[~no_q & (before["q_question"] != before["question"])]
     other = other.assign(mismatched=True)
     match = pd.concat([skewed[cols], bare[cols], other[cols]], ignore_index=True)
     match = match.drop_duplicates("txn").drop_duplicates("q_txn")  # one answer per query

@@ -6,11 +6,10 @@ measured in bytes of the capture files; the later stages by name.
 
 from __future__ import annotations
 
-import io
 import os
 import sys
 import time
-from typing import Any, TextIO
+from typing import TextIO
 
 
 class Progress:
@@ -52,27 +51,6 @@ class Progress:
         if self._shown:
             self.stream.write("\r\x1b[2K")
             self.stream.flush()
-
-
-class CountingFile(io.RawIOBase):
-    """A capture file that tells a Progress how many bytes were read from it."""
-
-    def __init__(self, path: str, progress: Progress) -> None:
-        self.name = path
-        self._raw: Any = open(path, "rb")  # noqa: SIM115 - closed in close()
-        self._progress = progress
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        n = self._raw.readinto(b)
-        self._progress.advance(n or 0)
-        return n or 0
-
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
 
 
 def file_size(path: str) -> int:

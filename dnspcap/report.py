@@ -18,8 +18,9 @@ import pandas as pd
 from .findings import Finding, detect
 from .lookups import lookups
 from .messages import read_messages
-from .pairing import pair
+from .pairing import SKEW_ALLOWANCE_S, pair
 from .render import SCHEMA, render, worst
+from .survey import survey
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -30,15 +31,21 @@ Source = str | os.PathLike[str] | BinaryIO
 Stage = Callable[[str], None]
 
 
+# the columns of Findings.to_frame(): what a finding says, then its evidence and its lists
+FRAME_COLUMNS = (
+    "code", "name", "severity", "confidence", "summary", "occurrences", "seen", "rate",
+    "lookups_affected", "seconds_lost", "clients", "servers", "first", "last", "remediation",
+    "files", "frames", "display_filter", "display_filters", "lookups", "details",
+)  # fmt: skip
+
+
 class Findings(list[Finding]):
     """The findings, most severe first: a list, shown as a table in Jupyter."""
 
     def to_frame(self) -> pd.DataFrame:
         """One row per finding (the fields of :class:`~dnspcap.Finding`, details as a dict)."""
-        rows = [f.as_dict() for f in self]
-        cols = [k for k in Finding.__dataclass_fields__ if k != "evidence_frames"]
-        cols += ["files", "frames", "display_filter", "rate"]
-        return pd.DataFrame(rows, columns=cols)
+        columns = FRAME_COLUMNS
+        return pd.DataFrame([f.as_dict() for f in self], columns=list(columns))
 
     def code(self, code: str) -> list[Finding]:
         """The findings of one detector (``report.findings.code("DNS001")``)."""
@@ -63,6 +70,12 @@ class Report:
     def stats(self) -> dict[str, Any]:
         """What reading found: packets, messages, decode errors, warnings, ICMP errors."""
         return dict(self.messages.attrs.get("dnspcap", {}))
+
+    @property
+    def no_dns(self) -> bool:
+        """The capture holds no DNS message: the wrong interface, namespace or filter,
+        which is not a healthy capture (the verdict says so; the command exits 1)."""
+        return not bool((self.messages["service"] == "dns").any()) if len(self.messages) else True
 
     @property
     def worst(self) -> str | None:
@@ -136,23 +149,46 @@ def analyze(
     ignore: Iterable[str] = (),
     options: Mapping[str, float] | None = None,
     stage: Stage | None = None,
+    vantages: Mapping[str, Iterable[str]] | None = None,
+    capture_end: pd.Timestamp | str | None = None,
+    skew: float = SKEW_ALLOWANCE_S,
+    progress: Callable[[int], None] | None = None,
 ) -> Report:
     """Read the capture(s), pair, group into lookups, run the detectors.
 
+    Several files are one capture set (see :func:`dnspcap.read_messages`: a rotated set
+    is one recording; ``vantages`` names vantage points). ``capture_end`` says when the
+    capture stopped, when the files do not (pcap records no stop time): a query without
+    an answer is *pending* only within a resolver timeout of it. ``skew``: how much
+    earlier than its query a response may be stamped and still answer it (s).
+
     ``stage`` is called with the name of each step as it starts (``reading``,
-    ``pairing``, ``grouping lookups``, ``detecting``): the command line shows it.
+    ``pairing``, ``grouping lookups``, ``detecting``) and ``progress`` with the bytes
+    of each read: the command line shows them.
     """
     say = stage or (lambda _: None)
     say("reading")
-    messages = read_messages(source, ports=ports, multicast=multicast)
+    messages = read_messages(
+        source, ports=ports, multicast=multicast, vantages=vantages, progress=progress
+    )
+    stats = messages.attrs["dnspcap"]
+    stats["ports"] = sorted(set(ports))
     dns = messages[messages["service"] == "dns"] if multicast else messages
+    if not len(dns):  # say what the capture held instead (the verdict's first question)
+        stats["survey"] = survey(_paths(source))
     say("pairing")
-    tx = pair(dns)
+    tx = pair(dns, capture_end=capture_end, skew=skew)
     say("grouping lookups")
     lk = lookups(tx)
     say("detecting")
     found = detect(tx, lk, select=select, ignore=ignore, options=options)
     return Report(messages, tx, lk, Findings(found))
+
+
+def _paths(source: Source | Iterable[Source]) -> list[Source]:
+    if isinstance(source, (str, os.PathLike)) or hasattr(source, "read"):
+        return [source]  # type: ignore[list-item]
+    return list(source)  # type: ignore[arg-type]
 
 
 def render_text(report: Report, *, color: bool = False) -> str:

@@ -110,7 +110,7 @@ def pair(
     txn_sorted = _assign(key[order], ts[order], is_query[order], int(retry_window * 1e9))
     txn = np.empty(n, np.int64)
     txn[order] = txn_sorted
-    has_question = codes_of(m["qname"]) >= 0
+    has_question = m["qdcount"].to_numpy() > 0
     txn, mismatched = _join_orphans(
         txn, is_query, ts, flow_id, question, has_question, retry_window, skew
     )
@@ -152,7 +152,7 @@ def _join_orphans(
     )  # fmt: skip
     opens = pd.DataFrame(
         {"q_txn": txn[open_rows], "ts": ts[open_rows], "sock": flow_id[open_rows],
-         "q_question": question[open_rows]}
+         "q_question": question[open_rows], "q_has_question": has_question[open_rows]}
     )  # fmt: skip
     match = match_orphans(orphans, opens, retry_window, skew)
     if match.empty:

@@ -101,10 +101,14 @@ def test_analyze_puts_the_verdict_first_and_fails_on_errors(
 ) -> None:
     assert main(["analyze", str(INCIDENT)]) == 1
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("VERDICT: ERROR DNS001 2 of 18 same-socket A/AAAA pairs lost")
+    assert out[0].startswith(
+        "VERDICT: ERROR DNS001 2 of 19 parallel A/AAAA pairs (one socket) lost"
+    )
     assert out[2].startswith("  First fix: Deploy NodeLocal DNSCache")
     blocks = [line for line in out if line.startswith("[")]
-    assert [b.split()[1] for b in blocks] == ["DNS001", "DNS002", "DNS003", "DNS004", "DNS005"]
+    # most severe first: DNS003 (AAAA first) is information, the harm its collision does
+    # is DNS002's
+    assert [b.split()[1] for b in blocks] == ["DNS001", "DNS002", "DNS004", "DNS005", "DNS003"]
     assert (
         "  evidence (10 frames; Wireshark display filter): frame.number in {5 6 7 16"
         in "\n".join(out)
@@ -124,12 +128,12 @@ def test_analyze_fail_on_select_ignore_and_options(capsys: pytest.CaptureFixture
     out = capsys.readouterr().out
     assert "] DNS001" not in out and "[WARNING] DNS004" in out
     assert main(["analyze", str(INCIDENT), "--select", "DNS001",
-                 "--option", "race_pair_window_s=0.00001"]) == 0  # fmt: skip
+                 "--option", "pair_window_s=0.00001"]) == 0  # fmt: skip
     assert capsys.readouterr().out.startswith("VERDICT: OK No DNS problem found.")
 
 
 def test_analyze_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
-    for bad in (["--select", "DNS999"], ["--option", "nope=1"], ["--option", "race_pair_window_s"]):
+    for bad in (["--select", "DNS999"], ["--option", "nope=1"], ["--option", "pair_window_s"]):
         with pytest.raises(SystemExit) as e:
             main(["analyze", str(INCIDENT), *bad])
         assert e.value.code == 2

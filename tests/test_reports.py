@@ -80,7 +80,7 @@ def test_verdict_comes_first_and_names_the_worst_finding(
 ) -> None:
     text = render(reports["incident-mixed"], "text")
     first = text.splitlines()[0]
-    assert first.startswith("VERDICT: ERROR DNS001 2 of 18 same-socket A/AAAA pairs")
+    assert first.startswith("VERDICT: ERROR DNS001 2 of 19 parallel A/AAAA pairs (one socket)")
     assert "First fix: Deploy NodeLocal DNSCache" in text.splitlines()[2]
     # each finding shows its evidence messages and the filter that selects them
     assert "frame.number in {5 6 7 16 17 18 77 78 81 82}" in text
@@ -145,7 +145,7 @@ def test_text_report_neutralises_terminal_escapes(tmp_path: Path) -> None:
     report = dnspcap.analyze(craft.write(tmp_path / "esc.pcap", craft.pcap(recs)))
     text = render(report, "text", color=True)
     assert "\x07" not in text and "\x1b[2J" not in text
-    assert "\x1b[33m[WARNING]\x1b[0m DNS009" in text  # our own colour codes stay
+    assert "\x1b[31m[ERROR]\x1b[0m DNS009" in text  # our own colour codes stay
 
 
 def test_markdown_fits_a_ticket_and_links_figure_files(tmp_path: Path) -> None:
@@ -190,7 +190,7 @@ def test_report_shows_itself_in_jupyter(reports: dict[str, dnspcap.Report]) -> N
     assert "<html" not in bundle["text/html"] and 'class="dnspcap-report"' in bundle["text/html"]
     assert bundle["text/html"].count("data:image/png;base64,") == 3
     table = report.findings.to_frame()
-    assert list(table["code"]) == ["DNS001", "DNS002", "DNS003", "DNS004", "DNS005"]
+    assert list(table["code"]) == ["DNS001", "DNS002", "DNS004", "DNS005", "DNS003"]
     assert "<table" in report.findings._repr_html_()
     assert "DNS001" in report.findings[0]._repr_html_()
     assert [f.code for f in report.findings.code("dns004")] == ["DNS004"]

@@ -46,6 +46,7 @@ class R:
     answer: str | None = None
     server: str = VIP
     client: str = POD
+    question: bool = True  # False: no question section (FORMERR, NOTIMP often have none)
 
 
 def packet(e: Q | R):  # type: ignore[no-untyped-def]
@@ -54,9 +55,8 @@ def packet(e: Q | R):  # type: ignore[no-untyped-def]
         p = Ether() / IP(src=e.client, dst=e.server) / UDP(sport=e.port, dport=53) / dns
     else:
         an = [DNSRR(rrname=e.name, type=e.qtype, ttl=30, rdata=e.answer)] if e.answer else []
-        dns = DNS(
-            id=e.id, qr=1, rd=1, ra=1, rcode=e.rcode, qd=DNSQR(qname=e.name, qtype=e.qtype), an=an
-        )
+        qd = [DNSQR(qname=e.name, qtype=e.qtype)] if e.question else []
+        dns = DNS(id=e.id, qr=1, rd=1, ra=1, rcode=e.rcode, qd=qd, an=an)
         p = Ether() / IP(src=e.server, dst=e.client) / UDP(sport=53, dport=e.port) / dns
     p.time = T0 + e.t
     return p

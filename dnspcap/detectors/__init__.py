@@ -3,12 +3,14 @@
 from . import (
     aaaa_first,
     conntrack_race,
+    failed_lookups,
     forwarding_loop,
     id_collision,
     latency,
     retransmissions,
     search_list,
     server_errors,
+    slow_lookups,
     truncation,
     unreachable,
 )
@@ -16,12 +18,14 @@ from . import (
 __all__ = [
     "aaaa_first",
     "conntrack_race",
+    "failed_lookups",
     "forwarding_loop",
     "id_collision",
     "latency",
     "retransmissions",
     "search_list",
     "server_errors",
+    "slow_lookups",
     "truncation",
     "unreachable",
 ]

@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
-import itertools
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..categorical import codes_of, pack, shared_codes, strings_of
+from ..findings import Finding, Option
+from ..lookups import lookup_of_rows, lookups_at, transaction_rows
+from ..lookuptable import interval_union
+from ..retries import retries
 
 
 def ns(col: pd.Series) -> np.ndarray:
     """Nanoseconds since the epoch; NaT becomes the minimum int64."""
     return np.asarray(col.to_numpy("datetime64[ns]").view(np.int64))
 
+
+# The A and AAAA a resolver asks at once: glibc and musl send them from one socket ~60 µs
+# apart (measured); one population for every detector that looks at such pairs.
+PAIR_WINDOW = Option(
+    "pair_window_s", 0.001, "glibc/musl send A and AAAA from one socket ~60 µs apart"
+)
 
 # A finding on a busy capture can cover hundreds of thousands of transactions; its
 # evidence lists the frames of the first ones, which is what a reader opens anyway.
@@ -82,36 +89,39 @@ def cached(table: pd.DataFrame, name: str, build: Callable[[], Any]) -> Any:
     return value
 
 
-def lookups_of(lookups: pd.DataFrame, txn_rows: set[int]) -> int:
-    """How many lookups contain any of these transaction rows."""
-    return len(lookup_positions(lookups, txn_rows))
+def lookups_of(lookups: pd.DataFrame, txn_rows: Iterable[int]) -> tuple[int, ...]:
+    """The lookups (positions in the lookups table) that contain any of these
+    transaction rows (index labels)."""
+    return tuple(lookup_positions(lookups, set(txn_rows)).tolist())
+
+
+def _owner(lookups: pd.DataFrame) -> np.ndarray:
+    """lookup_of_rows, built once per lookups table."""
+    owner: np.ndarray = cached(lookups, "txn_to_lookup", lambda: lookup_of_rows(lookups))
+    return owner
 
 
 def lookup_positions(lookups: pd.DataFrame, txn_rows: set[int]) -> np.ndarray:
     """Positions in the lookups table of the lookups containing any of these rows."""
     if lookups.empty or not txn_rows:
         return np.zeros(0, np.int64)
-
-    def txn_to_lookup() -> np.ndarray:
-        sizes = lookups["transactions"].to_numpy(np.int64)
-        rows = flat_rows(lookups["transactions_index"])
-        out = np.full(int(rows.max()) + 1, -1, np.int64)
-        out[rows] = np.repeat(np.arange(len(sizes)), sizes)
-        return out
-
-    owner = cached(lookups, "txn_to_lookup", txn_to_lookup)
+    owner = _owner(lookups)
     rows = np.fromiter(txn_rows, np.int64, len(txn_rows))
     rows = rows[rows < len(owner)]
     found = owner[rows]
     return np.unique(found[found >= 0])
 
 
+def lookup_of(tx: pd.DataFrame, lookups: pd.DataFrame) -> np.ndarray:
+    """Per row of tx, the position of the lookup it is in, or -1."""
+    if lookups.empty or tx.empty:
+        return np.full(len(tx), -1, np.int64)
+    return lookups_at(_owner(lookups), tx.index.to_numpy())
+
+
 def flat_rows(col: pd.Series) -> np.ndarray:
     """The transaction rows of a lookups table's transactions_index, one after another."""
-    if isinstance(col.dtype, pd.ArrowDtype):
-        arr = pa.chunked_array(col.array._pa_array)  # type: ignore[attr-defined]
-        return np.asarray(pc.list_flatten(arr).to_numpy(zero_copy_only=False), np.int64)
-    return np.fromiter(itertools.chain.from_iterable(col), np.int64)
+    return transaction_rows(pd.DataFrame({"transactions_index": col}))
 
 
 def _names(col: pd.Series) -> tuple[str, ...]:
@@ -155,6 +165,11 @@ def evidence(tx: pd.DataFrame, full: pd.DataFrame | None = None) -> dict[str, An
         "last": last,
         "evidence_frames": frames_of(framed),
     }
+
+
+def pair_population(n: int) -> str:
+    """How the detectors that look at A/AAAA pairs name them, with their count."""
+    return f"{n:,} parallel A/AAAA pair{'' if n == 1 else 's'} (one socket)"
 
 
 def same_socket_pairs(tx: pd.DataFrame, window_s: float) -> pd.DataFrame:
@@ -226,3 +241,100 @@ def _same_socket_pairs(tx: pd.DataFrame, window_s: float) -> pd.DataFrame:
     for name in ("client", "client_port", "server", "server_port"):
         cols[name] = tx[name].array.take(pos_a)
     return pd.DataFrame(cols)
+
+
+def retry_table(tx: pd.DataFrame, lookups: pd.DataFrame) -> pd.DataFrame:
+    """dnspcap.retries.retries of these tables, built once for both."""
+    key = f"retries:{id(lookups)}"
+    table: pd.DataFrame = cached(tx, key, lambda: retries(tx, lookups))
+    return table
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """'1 lookup', '3 lookups'."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
+def top(counts: pd.Series, shown: int = 3) -> str:
+    """The first few of a value_counts(), and how many more: 'a (3), b (1) and 4 more'."""
+    items = [f"{k} ({v:,})" for k, v in counts.head(shown).items()]
+    more = len(counts) - shown
+    return ", ".join(items) + (f" and {more:,} more" if more > 0 else "")
+
+
+SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2, "critical": 3}
+
+
+def unexplained(
+    lookups: pd.DataFrame, bad: np.ndarray, found: Sequence[Finding], at_least: str
+) -> np.ndarray:
+    """Positions of the lookups where `bad` holds that no finding at least as severe as
+    `at_least` concerns."""
+    covered = np.zeros(len(lookups), bool)
+    for f in found:
+        if SEVERITY_RANK[f.severity] >= SEVERITY_RANK[at_least] and f.lookups:
+            covered[list(f.lookups)] = True
+    return np.flatnonzero(bad & ~covered)
+
+
+def rows_of_lookups(lookups: pd.DataFrame, positions: np.ndarray) -> np.ndarray:
+    """The transaction rows (index labels) of these lookups."""
+    sizes = lookups["transactions"].to_numpy(np.int64)
+    wanted = np.zeros(len(lookups), bool)
+    wanted[positions] = True
+    rows: np.ndarray = flat_rows(lookups["transactions_index"])[np.repeat(wanted, sizes)]
+    return rows
+
+
+def also_in(found: Sequence[Finding], positions: np.ndarray) -> list[str]:
+    """The codes of the (less severe) findings that also concern some of these lookups."""
+    mine = set(positions.tolist())
+    return sorted({f.code for f in found if mine.intersection(f.lookups)})
+
+
+# A question asked this many times in the capture and never answered is a storm, not a
+# resolver retrying: no resolver retries one question 100 times (glibc caps attempts at
+# 5, musl at 10). DNS007 reports storms; DNS004 and DNS006 leave their questions to it.
+STORM = Option("loop_min_queries", 100, "no resolver retries one question 100 times")
+
+
+def storm_mask(tx: pd.DataFrame, min_queries: float = STORM.default) -> np.ndarray:
+    """Per row of tx, whether its question (name, type) is a storm: asked at least
+    min_queries times in all and never answered."""
+    asked = tx["attempts"].to_numpy() > 0
+    if not asked.any():
+        return np.zeros(len(tx), bool)
+    key = pd.MultiIndex.from_arrays([tx["qname"], tx["qtype"]])
+    totals = tx.groupby([tx["qname"], tx["qtype"]], observed=True)[["attempts", "responses"]].sum()
+    storms = totals.index[(totals["attempts"] >= min_queries) & (totals["responses"] == 0)]
+    if not len(storms):
+        return np.zeros(len(tx), bool)
+    return np.asarray(key.isin(storms), bool) & asked
+
+
+def waited(tx: pd.DataFrame, lookups: pd.DataFrame) -> np.ndarray:
+    """Per lookup, the seconds it waited on the wire: from each query until its answer (or
+    its last attempt, unanswered), and from a question that went unanswered until it was
+    asked again from another socket or of another server; the union of those spans."""
+
+    def build() -> np.ndarray:
+        rows = flat_rows(lookups["transactions_index"])
+        owner = np.repeat(np.arange(len(lookups)), lookups["transactions"].to_numpy(np.int64))
+        at = tx.index.get_indexer(pd.Index(rows))
+        owner, at = owner[at >= 0], at[at >= 0]
+        q, r, last = (ns(tx[c])[at] for c in ("query_ts", "response_ts", "last_query_ts"))
+        end = np.where(r != _NAT, np.maximum(r, q), last)
+        re = retry_table(tx, lookups)
+        re = re[(re["kind"] != "resend").to_numpy() & (re["lookup"].to_numpy() >= 0)]
+        before = ns(tx["query_ts"])[tx.index.get_indexer(pd.Index(re["before"]))]
+        after = ns(tx["query_ts"])[tx.index.get_indexer(pd.Index(re["after"]))]
+        by = np.concatenate([owner, re["lookup"].to_numpy(np.int64)])
+        first, last_ = np.concatenate([q, before]), np.concatenate([end, after])
+        ok = (first != _NAT) & (last_ != _NAT)
+        return interval_union(by[ok], first[ok], last_[ok], len(lookups))
+
+    out: np.ndarray = cached(lookups, f"waited:{id(tx)}", build)
+    return out
+
+
+_NAT = np.iinfo(np.int64).min

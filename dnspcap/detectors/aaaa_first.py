@@ -10,7 +10,9 @@ that is slow for A, or A and AAAA DNATed to different endpoints).
 
 **Wire pattern.** ``A id=x``, ``AAAA id=y`` from port p; answer ``id=y`` before ``id=x``.
 
-**Known false positives.** None: it is reported as information, with its consequence.
+**Known false positives.** None: it is always reported as information. When the pair
+also shares one ID, the order is harmful to an ID-only matcher (musl): DNS002 reports
+that consequence, at error.
 
 **Fix.** Nothing for glibc/Go clients; for musl clients see DNS002.
 """
@@ -23,48 +25,42 @@ import numpy as np
 import pandas as pd
 
 from ..categorical import distinct
-from ..findings import Finding, Option, detector
-from ._util import evidence, same_socket_pairs
-
-PAIR_WINDOW = Option("aaaa_first_pair_window_s", 0.001, "glibc/musl send the pair ~60 µs apart")
+from ..findings import Finding, detector
+from ._util import PAIR_WINDOW, evidence, lookups_of, pair_population, same_socket_pairs
 
 
 @detector("DNS003", "answer.aaaa_first", "info", [PAIR_WINDOW])
 def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> list[Finding]:
-    """Same-socket pairs whose AAAA answer came first; serious when IDs also collide."""
-    pairs = same_socket_pairs(tx, opts["aaaa_first_pair_window_s"])
+    """Parallel pairs whose AAAA answer came first: information; the harm it does with an
+    ID collision is DNS002's."""
+    pairs = same_socket_pairs(tx, opts["pair_window_s"])
     if pairs.empty:
         return []
     # both answered (a missing answer is the minimum int64, which never comes "first")
     nat = np.iinfo(np.int64).min
     ra, rb = pairs["r_ns_a"].to_numpy(), pairs["r_ns_b"].to_numpy()
-    both = (ra != nat) & (rb != nat)
-    if not both.any():
-        return []
-    first = np.flatnonzero(both & (rb < ra))  # numpy masks: the pairs table is large
+    first = np.flatnonzero((ra != nat) & (rb != nat) & (rb < ra))  # numpy masks: large table
     if not len(first):
         return []
     early = pairs.iloc[first]
-    n_pairs = int(both.sum())
     colliding = int((early["id_a"] == early["id_b"]).sum())
     rows = distinct(np.concatenate([early["row_a"].to_numpy(), early["row_b"].to_numpy()]))
     return [
         Finding(
             code="DNS003",
             name="answer.aaaa_first",
-            severity="error" if colliding else "info",
+            severity="info",
             confidence="high",
             summary=(
-                f"in {len(early)} of {n_pairs} same-socket A/AAAA pairs the AAAA answer came "
-                f"first ({colliding} with one ID for both: the A lookup gets the AAAA answer)"
-                if colliding
-                else f"in {len(early)} of {n_pairs} same-socket A/AAAA pairs the AAAA answer "
-                "came first (harmless for glibc and Go, which match answers by question)"
+                f"in {len(early)} of {pair_population(len(pairs))} the AAAA answer came first "
+                "(harmless for glibc and Go, which match answers by question"
+                + (f"; {colliding} had one ID for both: see DNS002" if colliding else "")
+                + ")"
             ),
             **evidence(pd.DataFrame(index=rows), tx),
             occurrences=len(early),
-            seen=n_pairs,
-            lookups_affected=0,
+            seen=len(pairs),
+            lookups=lookups_of(lookups, rows),
             seconds_lost=0.0,
             remediation=(
                 "Nothing to do for glibc and Go clients. For musl clients with colliding IDs "

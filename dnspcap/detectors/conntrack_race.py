@@ -30,24 +30,27 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from ..findings import Finding, Option, detector
+from ..findings import Finding, detector
 from ..sightings import AFTER_DNAT
-from ._util import evidence, lookups_of, same_socket_pairs, typical_gaps
-
-PAIR_WINDOW = Option("race_pair_window_s", 0.001, "glibc/musl send the pair ~60 µs apart")
+from ._util import (
+    PAIR_WINDOW,
+    evidence,
+    lookups_of,
+    pair_population,
+    same_socket_pairs,
+    typical_gaps,
+)
 
 
 @detector("DNS001", "conntrack.race", "error", [PAIR_WINDOW])
 def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> list[Finding]:
     """Same-socket A/AAAA pairs of which exactly one was answered at the first try."""
-    pairs = same_socket_pairs(tx, opts["race_pair_window_s"])
+    pairs = same_socket_pairs(tx, opts["pair_window_s"])
     if pairs.empty:
         return []
+    n_pairs = len(pairs)
     # one ID for both is a collision (DNS002), not this; numpy masks: the table is large
     distinct = pairs["id_a"].to_numpy() != pairs["id_b"].to_numpy()
-    n_pairs = int(distinct.sum())
-    if not n_pairs:
-        return []
 
     def first_try(side: str) -> np.ndarray:
         return np.asarray(
@@ -82,7 +85,7 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
     typical = usual[0][0] if usual else float("nan")
     dropped = _dropped_on_node(tx, loser_rows)
     summary = (
-        f"{len(race)} of {n_pairs} same-socket A/AAAA pairs lost one query "
+        f"{len(race)} of {pair_population(n_pairs)} lost one query "
         f"({', '.join(f'{n} {t}' for t, n in types.items())}); "
         + (
             "resent after " + " or ".join(f"{g:.1f} s" for g, _ in usual[:2])
@@ -106,7 +109,7 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
             **evidence(involved),
             occurrences=len(race),
             seen=n_pairs,
-            lookups_affected=lookups_of(lookups, set(loser_rows)),
+            lookups=lookups_of(lookups, loser_rows),
             seconds_lost=round(lost_s, 6),
             remediation=(
                 "Deploy NodeLocal DNSCache, or add `options: [{name: single-request-reopen}]` "

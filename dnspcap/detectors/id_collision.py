@@ -7,7 +7,9 @@ clock source (seed 004), busybox nslookup, lima-vm/lima#738.
 **Why it matters.** musl matches answers on the ID bytes alone, so it takes the first
 answer for both queries. If the AAAA's empty NODATA answer comes first, the name
 "does not resolve"; if AAAA records come first, an IPv4-only pod gets an IPv6
-address and cannot connect. Wireshark calls the second query a "retransmission".
+address and cannot connect. The summary counts the pairs whose first answer was not
+the A record's: the harmful order DNS003 only notes. Wireshark calls the second query
+a "retransmission".
 
 **Wire pattern.** ``A id=x`` and ``AAAA id=x`` from one port ~60 µs apart.
 
@@ -58,7 +60,7 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
             **evidence(hit),
             occurrences=n,
             seen=seen,
-            lookups_affected=lookups_of(lookups, set(hit.index.tolist())),
+            lookups=lookups_of(lookups, hit.index),
             seconds_lost=0.0,
             remediation=(
                 "Use a glibc-based image (debian-slim, distroless) or a static Go binary "

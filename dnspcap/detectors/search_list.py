@@ -70,7 +70,7 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
             **evidence(involved, tx),
             occurrences=len(hit),
             seen=n_ok,
-            lookups_affected=len(hit),
+            lookups=tuple(np.flatnonzero(hit_mask).tolist()),
             seconds_lost=round(lost, 6),
             remediation=(
                 f"Qualify these names with a trailing dot ({top}) or set "

@@ -23,45 +23,51 @@ from collections.abc import Mapping
 import pandas as pd
 
 from ..findings import Finding, Option, detector
-from ._util import evidence, lookups_of, rows
+from ._util import evidence, lookups_of, plural, rows, top
 
 MIN = Option("server_errors_min", 1, "every SERVFAIL is a failed lookup step")
 
 
-@detector("DNS009", "server.errors", "warning", [MIN])
+@detector("DNS009", "server.errors", "error", [MIN])
 def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> list[Finding]:
-    """One finding per server that answered SERVFAIL or REFUSED."""
+    """One finding for the answers that were SERVFAIL or REFUSED, by server."""
     answered = rows(tx, (tx["responses"] > 0).to_numpy(), ["server", "rcode", "qname"])
     bad = answered[answered["rcode"].isin(["SERVFAIL", "REFUSED"])]
-    out: list[Finding] = []
-    for server, g in bad.groupby("server", observed=True, sort=True):
-        if len(g) < opts["server_errors_min"]:
-            continue
-        total = int((answered["server"] == server).sum())
-        rcodes = g["rcode"].astype(str).value_counts().to_dict()
-        names = g["qname"].astype(str).value_counts().head(10).to_dict()
-        out.append(
-            Finding(
-                code="DNS009",
-                name="server.errors",
-                severity="warning",
-                confidence="high",
-                summary=(
-                    f"{server} answered {len(g)} of {total} queries with "
-                    + ", ".join(f"{n} {r}" for r, n in rcodes.items())
-                    + f" ({len(names)} name{'' if len(names) == 1 else 's'}, "
-                    f"e.g. {next(iter(names))})"
-                ),
-                **evidence(g, tx),
-                occurrences=len(g),
-                seen=total,
-                lookups_affected=lookups_of(lookups, set(g.index.tolist())),
-                seconds_lost=0.0,
-                remediation=(
-                    "Check the DNS server's logs for these names (CoreDNS `errors` plugin) and "
-                    "the health of its upstreams (`forward`)."
-                ),
-                details={"rcodes": rcodes, "names": names},
-            )
+    if len(bad) < opts["server_errors_min"] or bad.empty:
+        return []
+    by_server = bad["server"].astype(str).value_counts()
+    total = int(answered["server"].astype(str).isin(by_server.index).sum())
+    rcodes = bad["rcode"].astype(str).value_counts()
+    names = bad["qname"].astype(str).value_counts()
+    where = (
+        f"{by_server.index[0]} answered"
+        if len(by_server) == 1
+        else f"{plural(len(by_server), 'server')} ({top(by_server)}) answered"
+    )
+    return [
+        Finding(
+            code="DNS009",
+            name="server.errors",
+            severity="error",
+            confidence="high",
+            summary=(
+                f"{where} {len(bad):,} of {total:,} queries with "
+                + ", ".join(f"{n:,} {r}" for r, n in rcodes.items())
+                + f" ({plural(len(names), 'name')}, e.g. {names.index[0]})"
+            ),
+            **evidence(bad, tx),
+            occurrences=len(bad),
+            seen=total,
+            lookups=lookups_of(lookups, bad.index),
+            seconds_lost=0.0,
+            remediation=(
+                "Check the DNS server's logs for these names (CoreDNS `errors` plugin) and "
+                "the health of its upstreams (`forward`)."
+            ),
+            details={
+                "rcodes": rcodes.to_dict(),
+                "names": names.head(10).to_dict(),
+                "servers": by_server.head(20).to_dict(),
+            },
         )
-    return out
+    ]

@@ -22,11 +22,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import numpy as np
 import pandas as pd
 
 from ..findings import Finding, Option, detector
-from ._util import evidence, ns
+from ._util import evidence, lookups_of, ns
 
 WINDOW = Option("truncation_retry_window_s", 5.0, "resolvers retry over TCP at once")
 
@@ -67,7 +66,7 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
             **evidence(lost),
             occurrences=len(lost),
             seen=len(tc),
-            lookups_affected=int(np.unique(lost["qname"].astype(str)).size),
+            lookups=lookups_of(lookups, lost.index),
             seconds_lost=0.0,
             remediation=(
                 "Allow TCP/53 to the DNS Service (NetworkPolicy egress often lists only UDP); "

@@ -76,7 +76,12 @@ def as_json(report: Report, doc: Document) -> str:
     out: dict[str, Any] = {
         "schema": SCHEMA,
         "version": doc.version,
-        "verdict": {"severity": doc.severity, "text": doc.verdict, "detail": doc.verdict_detail},
+        "verdict": {
+            "severity": doc.severity,
+            "status": doc.status,
+            "text": doc.verdict,
+            "detail": doc.verdict_detail,
+        },
         "stats": report.stats,
         "summary": {
             "transactions": len(report.transactions),

@@ -68,10 +68,10 @@ def write(doc: Document, figures: dict[str, bytes] | None = None, *, fragment: b
     ``fragment=True`` gives the body alone (with its style), for Jupyter.
     """
     e = escape
-    sev = doc.severity or "ok"
+    sev = doc.tone
     body = ['<div class="dnspcap-report">', f"<h1>{e(doc.title)}</h1>"]
     body += [f'<section class="verdict sev-{sev}">',
-             f'<p class="line"><span class="tag sev-{sev}">{e(sev.upper())}</span> '
+             f'<p class="line"><span class="tag sev-{sev}">{e(doc.badge)}</span> '
              f"{e(doc.verdict)}</p>"]  # fmt: skip
     body += [f"<p>{e(d)}</p>" for d in doc.verdict_detail]
     body += [f"<p>{e(doc.headline)}.</p>", "</section>"]

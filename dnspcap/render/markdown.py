@@ -39,8 +39,7 @@ def write(doc: Document, figures: dict[str, str] | None = None) -> str:
 
 def _write(doc: Document, figures: dict[str, str], evidence_rows: int) -> str:
     out = [f"# {esc(doc.title)}", ""]
-    badge = (doc.severity or "ok").upper()
-    out += [f"> **{badge}** {esc(doc.verdict)}", ">"]
+    out += [f"> **{doc.badge}** {esc(doc.verdict)}", ">"]
     out += [f"> {esc(d)}  " for d in doc.verdict_detail]
     out += ["", esc(doc.headline) + ".", ""]
     out += [f"**Warning:** {esc(w)}  " for w in doc.warnings]

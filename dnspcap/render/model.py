@@ -82,6 +82,21 @@ class Document:
     clients: Table
     figures: list[FigureSpec] = field(default_factory=list)
     version: str = ""
+    # "ok" (nothing found), "findings", or "no_dns": the capture holds no DNS message,
+    # which is not a healthy capture (the wrong interface, namespace or filter)
+    status: str = "ok"
+
+    @property
+    def badge(self) -> str:
+        """The verdict's first word: the worst severity, OK, or NO DNS."""
+        if self.status == "no_dns":
+            return "NO DNS"
+        return (self.severity or "ok").upper()
+
+    @property
+    def tone(self) -> str:
+        """The severity the verdict is painted in (a capture without DNS as an error)."""
+        return "error" if self.status == "no_dns" else self.severity or "ok"
 
 
 def build(report: Report, *, evidence_rows: int = EVIDENCE_ROWS) -> Document:
@@ -92,7 +107,14 @@ def build(report: Report, *, evidence_rows: int = EVIDENCE_ROWS) -> Document:
     lk, tx = report.lookups, report.transactions
     severity = worst(found)
     several = len(report.stats.get("files", [])) > 1
-    if not found:
+    status = "no_dns" if report.no_dns else "findings" if found else "ok"
+    if status == "no_dns":
+        verdict = (
+            "No DNS traffic in the capture: check the interface, the network namespace and "
+            "the capture filter."
+        )
+        detail = _no_dns_lines(report.stats)
+    elif not found:
         verdict = "No DNS problem found."
         detail = [_healthy_line(lk, tx)]
     else:
@@ -155,6 +177,7 @@ def build(report: Report, *, evidence_rows: int = EVIDENCE_ROWS) -> Document:
         clients=_clients(report),
         figures=figures if len(lk) else [],
         version=__version__,
+        status=status,
     )
 
 
@@ -176,6 +199,29 @@ def when(f: Finding) -> str:
         return "-"
     last = f.last if f.last is not None else f.first
     return f"{f.first:%Y-%m-%d %H:%M:%S.%f} - {last:%H:%M:%S.%f} UTC"
+
+
+def _no_dns_lines(stats: dict[str, Any]) -> list[str]:
+    """What the capture held instead of DNS, and what the reader looked for."""
+    from ..survey import describe
+
+    packets = stats.get("packets", 0)
+    lines = [f"{packets:,} packets: " + describe(stats.get("survey", {}))]
+    counts = stats.get("counts", {})
+    skipped = {k: v for k, v in counts.items() if k in ("mdns_skipped", "llmnr_skipped") and v}
+    if skipped:
+        lines.append(
+            "mDNS/LLMNR (not unicast DNS) were skipped: "
+            + ", ".join(f"{k.split('_')[0]} {v:,}" for k, v in skipped.items())
+            + "; --multicast reads them"
+        )
+    ports = stats.get("ports", [53])
+    lines.append(
+        f"DNS was looked for on UDP and TCP port{'s' if len(ports) > 1 else ''} "
+        f"{', '.join(map(str, ports))} (--ports to add others). Capture inside the pod's "
+        "network namespace (`nsenter -t PID -n tcpdump -i any -w pod.pcap port 53`)."
+    )
+    return lines
 
 
 def _healthy_line(lk: pd.DataFrame, tx: pd.DataFrame) -> str:

@@ -24,8 +24,9 @@ def write(doc: Document, *, color: bool = False) -> str:
     def paint(s: str, style: str | None) -> str:
         return f"\x1b[{_SGR[style]}m{s}\x1b[0m" if color and style in _SGR else s
 
-    level = (doc.severity or "ok").upper()
-    lines = [paint(f"VERDICT: {level} {safe(doc.verdict)}", doc.severity or "bold")]
+    lines = [paint(f"VERDICT: {doc.badge} {safe(doc.verdict)}", doc.severity or "bold")]
+    if doc.status == "no_dns":
+        lines[0] = paint(f"VERDICT: {doc.badge} {safe(doc.verdict)}", doc.tone)
     lines += ["  " + safe(d) for d in doc.verdict_detail]
     lines.append("  " + doc.headline)
     lines += [paint(f"warning: {safe(w)}", "warning") for w in doc.warnings]
