@@ -8,7 +8,8 @@ command -v tshark >/dev/null 2>&1 || need+=(tshark)
 # headless Chromium opens the HTML report in a test: it must render and run no script
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # the lab (samples/lab/run.py) runs only as root: namespaces, kube-proxy's nft DNAT, an
-# NFQUEUE fault program, dnsmasq as the DNS server, a musl client, tcpdump
+# NFQUEUE fault program, dnsmasq as the DNS server, a musl client, a Go client (built
+# with CGO_ENABLED=0: Go's own resolver), tcpdump
 if [ "$(id -u)" -eq 0 ]; then
   command -v ip >/dev/null 2>&1 || need+=(iproute2)
   command -v nft >/dev/null 2>&1 || need+=(nftables)
@@ -17,6 +18,7 @@ if [ "$(id -u)" -eq 0 ]; then
   command -v dnsmasq >/dev/null 2>&1 || need+=(dnsmasq-base)
   command -v musl-gcc >/dev/null 2>&1 || need+=(musl-tools)
   command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
+  command -v go >/dev/null 2>&1 || need+=(golang-go)
   [ -e /usr/include/libnetfilter_queue/libnetfilter_queue.h ] || need+=(libnetfilter-queue-dev)
 fi
 if [ ${#need[@]} -eq 0 ]; then

@@ -42,7 +42,9 @@ def _load(name: str) -> ModuleType:
 
 expectations = _load("expectations")
 scenarios = _load("scenarios")
-FRESH_STEMS = [f"{s.name}{c.suffix}" for s in scenarios.SCENARIOS for c in s.captures]
+# capture stem -> its scenario (not by prefix: "blackhole" is a prefix of "blackhole-go")
+SCENARIO_OF = {f"{s.name}{c.suffix}": s.name for s in scenarios.SCENARIOS for c in s.captures}
+FRESH_STEMS = list(SCENARIO_OF)
 
 
 # --- the committed captures -----------------------------------------------------------
@@ -121,6 +123,34 @@ def test_glibc_and_musl_retry_gaps_are_the_measured_ones() -> None:
     assert options["DNS004"].details["typical_gap_s"] == pytest.approx(1.0, abs=0.05)
 
 
+@pytest.mark.parametrize(("resolver", "retry_s"), [("glibc", 5.0), ("musl", 2.5)])
+def test_vantage_captures_show_where_the_raced_aaaa_was_lost(resolver: str, retry_s: float) -> None:
+    # one run seen at once in the pod, the node and the DNS pod (one clock): a raced AAAA
+    # left the pod, reached the node, and got past DNAT only when resent
+    vantage = LAB / "captures" / "vantage"
+    tx = {
+        where: dnspcap.analyze(vantage / f"race-{resolver}-{where}.pcap").transactions
+        for where in ("pod", "node", "dns")
+    }
+    sent = {}  # (port, id) -> when the DNS pod should first see it
+    for row in tx["pod"][tx["pod"]["qtype"] == "AAAA"].itertuples():
+        gaps = list(row.retry_gaps)
+        sent[(row.client_port, row.id)] = row.query_ts.value / 1e9 + sum(gaps)
+        if gaps:
+            assert gaps == [pytest.approx(retry_s, abs=0.05)]
+    assert len(sent) == 4 and sum(1 for t in tx["pod"]["retry_gaps"] if len(t)) == 2
+
+    def arrivals(df: Any) -> dict[tuple[int, int], float]:
+        rows = df[(df["qtype"] == "AAAA") & (df["server"] == "10.244.0.5")]
+        return {(r.client_port, r.id): r.query_ts.value / 1e9 for r in rows.itertuples()}
+
+    for where in ("node", "dns"):  # after DNAT: the lost AAAAs only at their resend
+        got = arrivals(tx[where])
+        assert set(got) == set(sent)
+        for key, when in sent.items():
+            assert got[key] == pytest.approx(when, abs=0.05), (where, key)
+
+
 # --- analyzer bugs the lab found (see samples/README.md); strict: a fix turns them red --
 def test_kubernetes_default_is_one_lookup_with_one_wasted_step() -> None:
     report = dnspcap.analyze(LAB / "captures" / "ndots-search.pcap")
@@ -169,8 +199,7 @@ def test_fresh_lab_capture_matches_its_pattern(stem: str) -> None:
     out = _fresh_dir()
     path = out / f"{stem}.pcap"
     assert path.exists(), f"the lab made no {path.name}: see {out}/logs and {out}/lab.json"
-    scenario = next(s.name for s in scenarios.SCENARIOS if stem.startswith(s.name))
-    clients = _client_records(out).get(scenario)
+    clients = _client_records(out).get(SCENARIO_OF[stem])
     problems, found = expectations.verify(path, expectations.pattern_for(stem), clients)
     assert problems == [], found
 

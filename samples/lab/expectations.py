@@ -10,7 +10,8 @@ A pattern is a dict:
 - ``codes``: exactly these finding codes, no other;
 - ``"DNS00n"``: for that finding, ``field: matcher`` where a field is a Finding
   attribute or ``details.<key>``, and a matcher is a value (equal), :class:`About`,
-  :class:`Between`, :class:`Has` (contains these) or :class:`Regex`;
+  :class:`Between`, :class:`Has` (contains these), :class:`In` (one of these) or
+  :class:`Regex`;
 - ``maybe``: codes that may also be there (a real race's outcome varies);
 - ``resolvers_include``: ``{client: set}``: resolvers its lookups must include;
 - ``outcomes``: ``{outcome: matcher}`` over the lookups table;
@@ -19,6 +20,25 @@ A pattern is a dict:
 - ``linktype``: the capture's link type (1 Ethernet, 276 LINUX_SLL2);
 - ``clients``: what each client got and how long it took (the lab's own record,
   ``lab.json``; checked on fresh runs only).
+
+What the resolvers put on the wire, from the transactions table (the copies a node
+capture sees after DNAT left out), whatever the findings:
+
+- ``exchanges``: ``{"<qtype> <answered|unanswered|...>": count}``, exactly; a
+  query with no response counts as unanswered whether the capture went on long
+  enough for the analyzer to call it so or not (its ``pending``);
+- ``requeries``: questions (client, name, qtype) asked again in a new transaction
+  after the previous one got no answer: ``count``, and for each ``gap_s`` (from the
+  previous transaction's last send), ``port`` and ``id`` (``"same"`` or ``"new"``)
+  and ``servers`` (``(from, to)``, matched with :class:`In`);
+- ``resends``: sends repeated within a transaction (same ID and port): ``count``
+  and each ``gap_s``;
+- ``pairs``: the A and AAAA of one name sent to one server at once (within 50 ms):
+  ``count``, and ``sockets``: 1 (one port: glibc, musl) or 2 (Go).
+
+A pattern without ``codes`` says nothing about which findings there are: the new
+resolvers' scenarios (Go; the one-lookup captures) have their findings pinned only
+once the analyzer knows them.
 
 A pattern for ``DNS00n`` applies to every finding with that code.
 """
@@ -83,6 +103,20 @@ class Regex:
         return f"matching /{self.pattern}/"
 
 
+@dataclass(frozen=True)
+class In:
+    items: tuple[Any, ...]
+
+    def __init__(self, *items: Any) -> None:
+        object.__setattr__(self, "items", items)
+
+    def __call__(self, x: Any) -> bool:
+        return x in self.items
+
+    def __str__(self) -> str:
+        return f"one of {list(self.items)}"
+
+
 def _ok(matcher: Any, value: Any) -> bool:
     if callable(matcher):
         return bool(matcher(value))
@@ -100,7 +134,13 @@ def _field(finding: Any, name: str) -> Any:
 
 GLIBC_RETRY = About(5.0, 0.25)  # RES_TIMEOUT
 MUSL_RETRY = About(2.5, 0.25)  # timeout 5 s / attempts 2
+GO_RETRY = About(5.0, 0.25)  # dnsConfig's default timeout
+TIMEOUT2 = About(2.0, 0.25)  # options timeout:2
 VIP, NODELOCAL = "10.96.0.10", "169.254.20.10"
+FQDNS = ("db.prod.svc.cluster.local.", "api.example.com.", "web.default.svc.cluster.local.")
+FAILOVER = In((NODELOCAL, VIP))
+# Go: every exchange from a new socket with a new random ID, never a resend on one
+GO_REQUERY = {"port": "new", "id": "new"}
 
 
 def _client(kind: str, name: str, ok: bool, took: Any) -> dict[str, Any]:
@@ -311,6 +351,97 @@ PATTERNS: dict[str, dict[str, Any]] = {
         "quiet": ("10.244.1.41", "10.244.1.42"),
         "linktype": SLL2,
     },
+    # Go (CGO_ENABLED=0) and the one-lookup captures: the wire and the clients only; no
+    # "codes" (the analyzer learns Go, and its findings get pinned, after these)
+    "healthy-go": {
+        "exchanges": {"A answered": 6, "AAAA answered": 6},
+        "pairs": {"count": 6, "sockets": 2},
+        "requeries": {"count": 0},
+        "resends": {"count": 0},
+        "clients": [
+            _client("go", n, True, Between(0, 0.5)) for n in ("web", "kubernetes.default", *FQDNS)
+        ],
+    },
+    "aaaa-lost-go": {
+        "exchanges": {"A answered": 2, "AAAA unanswered": 2},
+        "pairs": {"count": 1, "sockets": 2},
+        # the AAAA asked again once, at +5 s, from a new port with a new ID
+        "requeries": {"count": 1, "gap_s": GO_RETRY, "servers": In((VIP, VIP)), **GO_REQUERY},
+        "resends": {"count": 0},
+        "clients": [
+            _client("go", "api.example.com.", True, About(10.0, 0.5)),  # the A records
+            _client("go4", "db.prod.svc.cluster.local.", True, Between(0, 0.5)),
+        ],
+    },
+    "blackhole-go": {
+        "exchanges": {"A unanswered": 6, "AAAA unanswered": 6},
+        "pairs": {"count": 6, "sockets": 2},
+        "requeries": {"count": 6, "gap_s": GO_RETRY, "servers": In((VIP, VIP)), **GO_REQUERY},
+        "resends": {"count": 0},
+        "clients": [_client("go", n, False, About(10.0, 0.5)) for n in FQDNS],
+    },
+    "failover-go": {
+        "exchanges": {
+            "A answered": 3,
+            "AAAA answered": 3,
+            "A unanswered": 3,
+            "AAAA unanswered": 3,
+        },
+        "pairs": {"count": 6, "sockets": 2},
+        # each question asked of the dead first, then of the VIP after timeout:2
+        "requeries": {"count": 6, "gap_s": TIMEOUT2, "servers": FAILOVER, **GO_REQUERY},
+        "resends": {"count": 0},
+        "clients": [
+            _client("go", n, True, About(2.0, 0.5))
+            for n in ("db.prod.svc.cluster.local.", "api.example.com.", "web")
+        ],
+    },
+    "failover-glibc": {
+        "exchanges": {
+            "A answered": 1,
+            "AAAA answered": 1,
+            "A unanswered": 1,
+            "AAAA unanswered": 1,
+        },
+        "pairs": {"count": 2, "sockets": 1},
+        # the same IDs to the second nameserver, from a new socket, after timeout:2
+        "requeries": {
+            "count": 2,
+            "gap_s": TIMEOUT2,
+            "servers": FAILOVER,
+            "port": "new",
+            "id": "same",
+        },
+        "resends": {"count": 0},
+        "clients": [_client("getent", "api.example.com.", True, About(2.0, 0.5))],
+    },
+    "failover-musl-one": {
+        "exchanges": {
+            "A answered": 1,
+            "AAAA answered": 1,
+            "A unanswered": 1,
+            "AAAA unanswered": 1,
+        },
+        "pairs": {"count": 2, "sockets": 1},
+        # both nameservers at once, one ID and port per question
+        "requeries": {
+            "count": 2,
+            "gap_s": Between(0, 0.01),
+            "servers": FAILOVER,
+            "port": "same",
+            "id": "same",
+        },
+        "resends": {"count": 0},
+        "clients": [_client("musl", "api.example.com.", True, Between(0, 0.5))],
+    },
+    "blackhole-one": {
+        "exchanges": {"A unanswered": 1, "AAAA unanswered": 1},
+        "pairs": {"count": 1, "sockets": 1},
+        "requeries": {"count": 0},
+        # both resent at +5 s on the same socket, same IDs; getaddrinfo fails at 10 s
+        "resends": {"count": 2, "gap_s": GLIBC_RETRY},
+        "clients": [_client("getent", "api.example.com.", False, About(10.0, 0.5))],
+    },
 }
 
 # Node captures see each query before and after DNAT: where the race's loser vanished
@@ -320,6 +451,95 @@ NODE_PATTERNS: dict[str, dict[str, Any]] = {
     "timeout1-attempts3": {"DNS001": {"occurrences": 3, "details.dropped_before_dnat": 3}},
     "aaaa-dropped-glibc": {"DNS001": {"details.dropped_before_dnat": 1}},
     "aaaa-dropped-musl": {"DNS001": {"details.dropped_before_dnat": 1}},
+}
+
+
+PAIR_WINDOW_S = 0.05
+
+
+def _wire(tx: Any) -> dict[str, Any]:
+    """The wire-level facts the ``exchanges``, ``requeries``, ``resends`` and ``pairs``
+    keys are checked against (see the module's docstring)."""
+    tx = tx[tx["copy_of"] == -1].sort_values("query_ts", kind="stable")
+    exchanges: dict[str, int] = {}
+    requeries: list[dict[str, Any]] = []
+    resends: list[dict[str, Any]] = []
+    last: dict[tuple[str, str, str], Any] = {}
+    firsts: dict[tuple[str, str, str, str], list[tuple[float, int]]] = {}
+    for row in tx.itertuples(index=False):
+        status = str(row.status)
+        status = "unanswered" if status == "pending" else status
+        key = f"{row.qtype} {status}"
+        exchanges[key] = exchanges.get(key, 0) + 1
+        sent = row.query_ts.value / 1e9
+        resends += [{"gap_s": float(g)} for g in row.retry_gaps]
+        question = (str(row.client), str(row.qname), str(row.qtype))
+        prev = last.get(question)
+        if prev is not None and str(prev.status) != "answered":
+            prev_sent = prev.query_ts.value / 1e9 + sum(float(g) for g in prev.retry_gaps)
+            requeries.append(
+                {
+                    "gap_s": round(sent - prev_sent, 6),
+                    "port": "same" if row.client_port == prev.client_port else "new",
+                    "id": "same" if row.id == prev.id else "new",
+                    "servers": (str(prev.server), str(row.server)),
+                }
+            )
+        last[question] = row
+        where = (str(row.client), str(row.server), str(row.qname), str(row.qtype))
+        firsts.setdefault(where, []).append((sent, int(row.client_port)))
+    pairs: list[dict[str, Any]] = []
+    for (client, server, name, qtype), sends in firsts.items():
+        if qtype != "A":
+            continue
+        for t, port in sends:
+            other = firsts.get((client, server, name, "AAAA"), [])
+            near = [p for u, p in other if abs(u - t) <= PAIR_WINDOW_S]
+            if near:
+                pairs.append({"sockets": 1 if near[0] == port else 2})
+    return {"exchanges": exchanges, "requeries": requeries, "resends": resends, "pairs": pairs}
+
+
+def _check_wire(tx: Any, pattern: dict[str, Any]) -> list[str]:
+    if not any(k in pattern for k in WIRE_KEYS):
+        return []
+    wire, problems = _wire(tx), []
+    if "exchanges" in pattern and wire["exchanges"] != pattern["exchanges"]:
+        problems.append(f"exchanges {wire['exchanges']}, expected {pattern['exchanges']}")
+    for key in ("requeries", "resends", "pairs"):
+        want, got = pattern.get(key), wire[key]
+        if want is None:
+            continue
+        if not _ok(want.get("count", len(got)), len(got)):
+            problems.append(f"{len(got)} {key}, expected {want['count']}")
+        for i, item in enumerate(got):
+            for name, matcher in want.items():
+                if name != "count" and not _ok(matcher, item[name]):
+                    problems.append(f"{key}[{i}] {name} = {item[name]!r}, expected {matcher}")
+    return problems
+
+
+WIRE_KEYS = ("exchanges", "requeries", "resends", "pairs")
+
+# The vantage runs (scenarios.VANTAGE: a race seen at once in the pod, the node and the
+# DNS pod): the pod and node captures as the race's own; the DNS pod sees every query
+# that got through DNAT, the lost AAAAs only when resent
+for _race in ("race-glibc", "race-musl"):
+    PATTERNS[f"{_race}-vantage"] = PATTERNS[_race]
+    NODE_PATTERNS[f"{_race}-vantage"] = NODE_PATTERNS[_race]
+PATTERNS["race-glibc-vantage-dns"] = {
+    # the A of each raced pair is asked again with the AAAA at +5 s (answered anew)
+    "exchanges": {"A answered": 6, "AAAA answered": 4},
+    "pairs": {"count": 4, "sockets": 1},
+    "requeries": {"count": 0},
+    "resends": {"count": 0},
+}
+PATTERNS["race-musl-vantage-dns"] = {
+    # only the lost AAAA is asked again: two pairs arrive whole, two A alone
+    "exchanges": {"A answered": 4, "AAAA answered": 4},
+    "pairs": {"count": 2, "sockets": 1},
+    "requeries": {"count": 0},
+    "resends": {"count": 0},
 }
 
 
@@ -334,8 +554,9 @@ def pattern_for(stem: str) -> dict[str, Any] | None:
         if stem.endswith(suffix) and base in PATTERNS:
             p = dict(PATTERNS[base])
             p["linktype"] = SLL2
-            if suffix == "-node":  # both sides of the DNAT: only the kinds of finding
-                p = {k: v for k, v in p.items() if k in ("codes", "maybe", "linktype")}
+            if suffix == "-node":  # both sides of the DNAT: the kinds of finding, the wire
+                keep = ("codes", "maybe", "linktype", *WIRE_KEYS)
+                p = {k: v for k, v in p.items() if k in keep}
                 p.update(NODE_PATTERNS.get(base, {}))
             return p
     return None
@@ -394,6 +615,7 @@ def check(
             got = set(tx[col].astype(str))
             if got != pattern[key]:
                 problems.append(f"{key} {sorted(got)}, expected {sorted(pattern[key])}")
+    problems += _check_wire(tx, pattern)
     for client in pattern.get("quiet", ()):
         named = [f.code for f in report.findings if client in f.clients]
         if named:

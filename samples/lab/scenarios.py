@@ -9,7 +9,7 @@ Resolver timings these scenarios show are REFERENCE.md §2's measured table.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 VIP = "10.96.0.10"  # the kube-dns Service
 NODELOCAL = "169.254.20.10"  # NodeLocal DNSCache's address: dead where it appears here
@@ -35,8 +35,9 @@ class Client:
     """One application in a pod resolving names in turn, each in a new process.
 
     kind: ``getent`` (glibc ``getent ahosts``), ``python`` (glibc ``getaddrinfo``
-    from Python), ``python4`` (the same for AF_INET: A only) or ``musl`` (``gai.c``
-    built with ``musl-gcc -static``)."""
+    from Python), ``python4`` (the same for AF_INET: A only), ``musl`` (``gai.c``
+    built with ``musl-gcc -static``), ``go`` (``gogai.go``: Go's own resolver, built
+    with ``CGO_ENABLED=0``) or ``go4`` (the same for ``ip4``: A only)."""
 
     pod: str
     kind: str
@@ -86,13 +87,16 @@ class Scenario:
     @property
     def duration_hint(self) -> float:
         """Rough seconds the clients take (long scenarios are started first)."""
-        slow = {"race", "drop", "blackhole", "dead", "down", "reject", "truncat", "incident"}
+        slow = {"race", "drop", "lost", "blackhole", "dead", "failover", "down", "reject",
+                "truncat", "incident"}  # fmt: skip
         return 15.0 if any(s in self.name for s in slow) else 2.0
 
 
 FQDNS = ("db.prod.svc.cluster.local.", "api.example.com.", "web.default.svc.cluster.local.")
 RACE = Fault(("race:AAAA:1",))  # every parallel A+AAAA pair loses its AAAA once
 MUSL = Pod("app", "10.244.1.33")
+GO = Pod("app", "10.244.1.60")  # a CGO_ENABLED=0 image (distroless, a controller)
+FAILOVER = (NODELOCAL, VIP)  # a stale first nameserver (TKE's NodeLocal DNSCache incident)
 
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
@@ -299,6 +303,84 @@ SCENARIOS: tuple[Scenario, ...] = (
         faults=(Fault(("race:AAAA:2",), ("app-a",)), Fault(("race:AAAA:2",), ("alpine-a",))),
         captures=(Capture("", "node", "any"),),
     ),
+    Scenario(
+        "healthy-go",
+        "Go's own resolver (CGO_ENABLED=0) resolving a same-namespace Service by its short "
+        "name, `kubernetes.default` (one NXDOMAIN search step first) and three FQDNs "
+        "through two endpoints: A and AAAA from two sockets, a new port and ID per query",
+        (Client("app", "go", ("web", "kubernetes.default", *FQDNS)),),
+        pods=(GO,),
+        endpoints=2,
+    ),
+    Scenario(
+        "aaaa-lost-go",
+        "every AAAA query dropped on the node: Go asks the AAAA again at +5 s from a new "
+        "port with a new ID and returns the A records alone at 10 s; an A-only lookup "
+        "at +11 s",
+        (
+            Client("app", "go", ("api.example.com.",)),
+            # a later A-only lookup: the capture goes on past the last AAAA's timeout
+            Client("app", "go4", ("db.prod.svc.cluster.local.",), start=11.0),
+        ),
+        pods=(GO,),
+        faults=(Fault(("drop:AAAA",)),),
+    ),
+    Scenario(
+        "blackhole-go",
+        "the node drops everything sent to the kube-dns VIP: three Go lookups in turn, "
+        "each A and AAAA at 0 s, again at +5 s from new ports with new IDs, failing at 10 s",
+        (Client("app", "go", FQDNS),),
+        pods=(GO,),
+        service="blackhole",
+    ),
+    Scenario(
+        "failover-go",
+        "two nameservers, the first (a NodeLocal DNSCache address) dead, `timeout:2`: "
+        "every Go lookup waits 2 s on it, then asks the VIP from new ports with new IDs",
+        (Client("app", "go", ("db.prod.svc.cluster.local.", "api.example.com.", "web")),),
+        pods=(Pod("app", GO.ip, resolv_conf("ndots:5 timeout:2", FAILOVER)),),
+    ),
+    Scenario(
+        "failover-glibc",
+        "one glibc lookup (what one `curl` makes) with a dead NodeLocal DNSCache address "
+        "first, `timeout:2 attempts:2`: A and AAAA to it, both asked again of the VIP 2 s "
+        "later with the same IDs from a new port",
+        (Client("app", "getent", ("api.example.com.",)),),
+        pods=(Pod("app", "10.244.1.17", resolv_conf("ndots:5 timeout:2 attempts:2", FAILOVER)),),
+    ),
+    Scenario(
+        "failover-musl-one",
+        "one musl lookup with the dead NodeLocal DNSCache address first: musl asks both "
+        "nameservers at once, same ID and port; the VIP answers, the first never does",
+        (Client("app", "musl", ("api.example.com.",)),),
+        pods=(Pod("app", MUSL.ip, resolv_conf("ndots:5", FAILOVER)),),
+    ),
+    Scenario(
+        "blackhole-one",
+        "one glibc lookup, its only nameserver blackholed on the node: A and AAAA, both "
+        "again at +5 s on the same socket with the same IDs, failing at 10 s; a total "
+        "outage as a one-lookup capture shows it",
+        (Client("app", "getent", ("api.example.com.",)),),
+        service="blackhole",
+    ),
 )
 
-BY_NAME = {s.name: s for s in SCENARIOS}
+# One run of a race seen from the three places a capture is taken, at once: the pod,
+# the node (both sides of DNAT) and the DNS pod. Played only when named (--only).
+VANTAGE_CAPTURES = (
+    Capture("", "pod:app", "eth0"),
+    NODE_CAPTURE,
+    Capture("-dns", "dns:0", "eth0"),
+)
+VANTAGE: tuple[Scenario, ...] = tuple(
+    replace(
+        s,
+        name=f"{s.name}-vantage",
+        shows=f"{s.shows}; captured at once in the pod, in the node and in the DNS pod",
+        captures=VANTAGE_CAPTURES,
+    )
+    for s in SCENARIOS
+    if s.name in ("race-glibc", "race-musl")
+)
+
+BY_NAME = {s.name: s for s in (*SCENARIOS, *VANTAGE)}
