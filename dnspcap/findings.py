@@ -15,9 +15,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from .tablecache import remember
+
 SEVERITIES = ("info", "warning", "error", "critical")
+COPIES = "copies"  # what detect() keeps for the counted transactions: see copies_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +181,19 @@ def catalogue() -> list[Detector]:
     return [REGISTRY[c] for c in sorted(REGISTRY)]
 
 
+def copies_of(full: pd.DataFrame) -> pd.DataFrame | None:
+    """The sightings of queries counted elsewhere (``copy_of`` >= 0), indexed by the row
+    of the one counted: their file and frames, which join a finding's evidence."""
+    if "copy_of" not in full.columns:
+        return None
+    copy_of = full["copy_of"].to_numpy()
+    rows = np.flatnonzero(copy_of >= 0)
+    copies = full.iloc[rows][["file", "query_frames", "response_frames"]]
+    copies.insert(0, "row", full.index.to_numpy()[rows])
+    copies.index = pd.Index(full.index.to_numpy()[copy_of[rows]], name="counted")
+    return copies
+
+
 def detect(
     transactions: pd.DataFrame,
     lookups: pd.DataFrame,
@@ -192,7 +209,9 @@ def detect(
     (``copy_of`` is -1), which says where it was seen and lost (``seen_at``, ``lost_at``).
     """
     if "copy_of" in transactions.columns and (transactions["copy_of"].to_numpy() >= 0).any():
+        full = transactions
         transactions = transactions[transactions["copy_of"].to_numpy() < 0]
+        remember(transactions, COPIES, copies_of(full))
     chosen = catalogue()
     known = {d.code for d in chosen}
     wanted = set(select) if select is not None else known

@@ -74,6 +74,7 @@ def link(tx: pd.DataFrame, nat_peer: np.ndarray) -> dict[str, Any]:
     after = (unit != np.arange(n)).astype(np.int64)
     place = rank[vantage] * 2 + after if n else np.zeros(0, np.int64)
     copy_of, seen, lost = _paths(tx, group, place, vantage, after, vantages)
+    lost = _dropped_at_dnat(tx, nat_peer, group, vantage, vantages, lost)
     tx["copy_of"] = copy_of
     tx["seen_at"] = seen
     tx["lost_at"] = lost
@@ -103,13 +104,14 @@ def _across(
     heads = np.flatnonzero((unit == np.arange(len(unit))) & (tx["attempts"].to_numpy() > 0))
     key = _key(tx, heads)
     r_ts = _ns(tx["response_ts"])
+    lq_ts = _ns(tx["last_query_ts"])
     parent = np.arange(len(unit))
     pairs: dict[tuple[int, int], np.ndarray] = {}
     for a in range(nv):
         for b in range(a + 1, nv):
             ia, ib = heads[vantage[heads] == a], heads[vantage[heads] == b]
-            m = _nearest(key[vantage[heads] == a], q_ts[ia], key[vantage[heads] == b], q_ts[ib])
-            ra, rb = ia[m[0]], ib[m[1]]
+            ka, kb = key[vantage[heads] == a], key[vantage[heads] == b]
+            ra, rb = _link(ka, ia, kb, ib, q_ts, lq_ts)
             for x, y in zip(ra.tolist(), rb.tolist(), strict=True):
                 _union(parent, x, y)
             # per link: the time between them both ways (positive when a is nearer the
@@ -138,6 +140,33 @@ def _key(tx: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
     if not len(rows):
         return np.zeros(0, np.int64)
     return np.unique(stacked, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)
+
+
+def _link(
+    ka: np.ndarray,
+    ia: np.ndarray,
+    kb: np.ndarray,
+    ib: np.ndarray,
+    q_ts: np.ndarray,
+    lq_ts: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows (of a, of b) that are sightings of one query: the same key, first attempts
+    nearest in time; then, for the rest, one's first attempt near the other's last (a
+    point further on saw only the retry: the first attempt was lost before it)."""
+    m = _nearest(ka, q_ts[ia], kb, q_ts[ib])
+    ra, rb = [ia[m[0]]], [ib[m[1]]]
+    la = np.ones(len(ia), bool)
+    lb = np.ones(len(ib), bool)
+    la[m[0]], lb[m[1]] = False, False
+    for late_a in (True, False):  # a saw every attempt and b only the last, or the reverse
+        ta = lq_ts[ia[la]] if late_a else q_ts[ia[la]]
+        tb = q_ts[ib[lb]] if late_a else lq_ts[ib[lb]]
+        m = _nearest(ka[la], ta, kb[lb], tb)
+        xa, xb = np.flatnonzero(la)[m[0]], np.flatnonzero(lb)[m[1]]
+        ra.append(ia[xa])
+        rb.append(ib[xb])
+        la[xa], lb[xb] = False, False
+    return np.concatenate(ra), np.concatenate(rb)
 
 
 def _nearest(
@@ -229,6 +258,36 @@ def _paths(
     seen = pd.Categorical(seen_text)
     lost = pd.Categorical(lost_text)
     return copy_of, seen, lost
+
+
+def _dropped_at_dnat(
+    tx: pd.DataFrame,
+    peer: np.ndarray,
+    group: np.ndarray,
+    vantage: np.ndarray,
+    vantages: list[str],
+    lost: Any,
+) -> Any:
+    """lost_at for the queries a capture saw go to an address it shows being DNAT'ed (other
+    queries to it have their copy after DNAT), with no copy of their own after DNAT and an
+    attempt unanswered: every attempt was dropped on that node, before DNAT's copy."""
+    if not (peer >= 0).any():
+        return lost
+    server = np.asarray(as_categorical(tx["server"]).codes, np.int64)
+    nserver = int(server.max()) + 1 if len(server) else 1
+    key = vantage * nserver + server
+    dnat = np.zeros(int(key.max()) + 1, bool)
+    dnat[key[peer >= 0]] = True
+    alone = np.bincount(group, minlength=len(group))[group] == 1
+    attempts, responses = tx["attempts"].to_numpy(), tx["responses"].to_numpy()
+    hit = np.flatnonzero(alone & dnat[key] & (attempts > 0) & ((responses == 0) | (attempts > 1)))
+    if not len(hit):
+        return lost
+    text = np.asarray(lost, dtype=object)
+    for r in hit.tolist():
+        name = vantages[vantage[r]]
+        text[r] = between(name, name + AFTER_DNAT)
+    return pd.Categorical(text)
 
 
 def _lost(hops: list[str], attempts: np.ndarray, responses: np.ndarray) -> str:

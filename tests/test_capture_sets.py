@@ -189,3 +189,42 @@ def test_pcapng_interface_statistics_say_when_the_capture_ended(tmp_path: Path) 
     assert list(dnspcap.pair(m)["status"]) == ["pending"]
     later = dnspcap.pair(m, capture_end=pd.Timestamp(t0 + 6_000_000_000, tz="UTC"))
     assert list(later["status"]) == ["unanswered"]
+
+
+VANTAGE = ROOT / "samples" / "lab" / "captures" / "vantage"
+
+
+@pytest.mark.parametrize("resolver", ["glibc", "musl"])
+def test_pod_node_and_dns_pod_captures_of_one_race_tell_one_story(resolver: str) -> None:
+    # one run recorded at three places at once (samples/lab: race-*-vantage)
+    files = [VANTAGE / f"race-{resolver}-{where}.pcap" for where in ("pod", "node", "dns")]
+    pod = dnspcap.analyze(files[0])
+    report = dnspcap.analyze(files)
+    names = [f"race-{resolver}-{w}" for w in ("pod", "node", "dns")]
+    assert [v["name"] for v in report.stats["vantages"]] == names
+    tx = report.transactions
+    info = tx.attrs["dnspcap"]
+    assert info["vantage_order"] == names  # from the round trips, whatever the clocks say
+    assert abs(info["clock_offsets_s"][names[1]]) < 1e-3
+    # each query counted once, on the pod's sighting; the others are its copies
+    counted = tx[tx["copy_of"] < 0]
+    assert set(counted["vantage"].astype(str)) == {names[0]}
+    assert len(counted) == len(pod.transactions)
+    # the same findings as the pod alone: the race counted once, its time lost once ...
+    summary = [(f.code, f.occurrences, f.seen, f.lookups_affected) for f in report.findings]
+    assert summary == [(f.code, f.occurrences, f.seen, f.lookups_affected) for f in pod.findings]
+    race = report.findings.code("DNS001")[0]
+    assert race.seconds_lost == pytest.approx(pod.findings.code("DNS001")[0].seconds_lost)
+    # ... and the drop located: seen at the node before DNAT, not after it
+    assert race.details["dropped_at"] == [names[1]]
+    assert race.summary.endswith(f"dropped on {names[1]}")
+    lost = counted[counted["lost_at"] != ""]
+    assert set(lost["lost_at"]) == {f"between {names[1]} and {names[1]} after DNAT"}
+    assert all(
+        s.startswith(f"{names[0]} > {names[1]} > {names[1]} after DNAT") for s in lost["seen_at"]
+    )
+    # the evidence shows every sighting, with a display filter per file
+    assert set(race.display_filters) == {str(f) for f in files}
+    assert race.display_filter == ""  # three files: no one filter fits them all
+    text = report.render("text")
+    assert "Wireshark display filter per file" in text and "vantage points" in text

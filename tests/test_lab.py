@@ -111,7 +111,7 @@ def test_mixed_glibc_and_musl_retries_name_both_timeouts() -> None:
     found = {f.code: f for f in findings(LAB / "captures" / "blackhole.pcap")}
     retries = found["DNS004"]
     assert retries.details["gaps_s"] == {"2.50": 2, "5.00": 2}
-    assert "2.50 s (2x, musl default) and 5.00 s (2x, glibc default)" in retries.summary
+    assert "2.50 s (2x, musl default) and 5.00 s (2x, glibc/Go default)" in retries.summary
 
 
 def test_glibc_and_musl_retry_gaps_are_the_measured_ones() -> None:

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..categorical import codes_of, pack, shared_codes, strings_of
-from ..findings import Finding, Option
+from ..findings import COPIES, Finding, Option
 from ..lookups import lookup_of_rows, lookups_at, transaction_rows
 from ..lookuptable import interval_union
 from ..retries import retries
+from ..tablecache import cached, recall
 
 
 def ns(col: pd.Series) -> np.ndarray:
@@ -44,25 +44,28 @@ def rows(tx: pd.DataFrame, mask: Any, columns: list[str]) -> pd.DataFrame:
     return out
 
 
-def frames_of(tx: pd.DataFrame) -> dict[str, tuple[int, ...]]:
-    """The frames of these transactions (of the first EVIDENCE_TRANSACTIONS by time), per
-    capture file. A transaction's frames are in its own file, but for the few whose
-    messages straddle two files of a rotated set (pair() lists those in its attrs)."""
-    # transactions are in the order of their first message: the first rows are the earliest
-    tx = tx.head(EVIDENCE_TRANSACTIONS)
+def frames_of(tx: pd.DataFrame, copies: pd.DataFrame | None = None) -> dict[str, tuple[int, ...]]:
+    """The frames of these transactions and of their copies (``copies``: indexed by the
+    row they copy, their own row in ``row``), per capture file. A transaction's frames
+    are in its own file, but for the few whose messages straddle two files of a rotated
+    set (pair() lists those in its attrs)."""
     straddling = tx.attrs.get("dnspcap", {}).get("straddling", {})
     out: dict[str, set[int]] = {}
-    files = tx["file"].astype(str).to_numpy()
-    for col, side in (("query_frames", 0), ("response_frames", 1)):
-        for i, (label, frames) in enumerate(zip(tx.index, tx[col], strict=True)):
-            if not len(frames):
-                continue
-            split = straddling.get(label)
-            if split is not None:
-                for file, frame in zip(split[side], frames, strict=True):
-                    out.setdefault(file, set()).add(int(frame))
-            else:
-                out.setdefault(str(files[i]), set()).update(int(x) for x in frames)
+    parts = [(tx.index.to_numpy(), tx)]
+    if copies is not None and len(copies):
+        parts.append((copies["row"].to_numpy(), copies))
+    for labels, part in parts:
+        files = part["file"].astype(str).to_numpy()
+        for col, side in (("query_frames", 0), ("response_frames", 1)):
+            for i, (label, frames) in enumerate(zip(labels, part[col], strict=True)):
+                if not len(frames):
+                    continue
+                split = straddling.get(label)
+                if split is not None:
+                    for file, frame in zip(split[side], frames, strict=True):
+                        out.setdefault(file, set()).add(int(frame))
+                else:
+                    out.setdefault(str(files[i]), set()).update(int(x) for x in frames)
     return {file: tuple(sorted(frames)) for file, frames in sorted(out.items())}
 
 
@@ -71,22 +74,10 @@ def when(tx: pd.DataFrame) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
     return (times.min(), times.max()) if len(times) else (None, None)
 
 
-# Several detectors need the same derived arrays of one table; they are built once per
-# table object (the detectors run one after another on the same two tables).
-_CACHE: dict[tuple[int, str], tuple[weakref.ref[pd.DataFrame], Any]] = {}
-
-
-def cached(table: pd.DataFrame, name: str, build: Callable[[], Any]) -> Any:
-    """build() for this table object, computed once while the table lives."""
-    key = (id(table), name)
-    hit = _CACHE.get(key)
-    if hit is not None and hit[0]() is table:
-        return hit[1]
-    for k in [k for k, (ref, _) in _CACHE.items() if ref() is None]:
-        del _CACHE[k]
-    value = build()
-    _CACHE[key] = (weakref.ref(table), value)
-    return value
+def _copies(table: pd.DataFrame) -> pd.DataFrame | None:
+    """The other sightings of the table's queries detect() noted (see copies_of)."""
+    copies: pd.DataFrame | None = recall(table, COPIES)
+    return copies
 
 
 def lookups_of(lookups: pd.DataFrame, txn_rows: Iterable[int]) -> tuple[int, ...]:
@@ -154,16 +145,19 @@ def evidence(tx: pd.DataFrame, full: pd.DataFrame | None = None) -> dict[str, An
     if full is not None:
         head = tx.index[:EVIDENCE_TRANSACTIONS]
         framed = full.loc[head, ["file", "query_frames", "response_frames"]]
+        # the same queries seen after DNAT, or at other vantage points
+        copies = _copies(full)
+        shown = copies[copies.index.isin(head)] if copies is not None else None
         tx = full.loc[tx.index, [c for c in EVIDENCE_COLUMNS if c in full.columns]]
     else:
-        framed = tx
+        framed, shown = tx, None
     first, last = when(tx)
     return {
         "clients": _names(tx["client"]),
         "servers": _names(tx["server"]),
         "first": first,
         "last": last,
-        "evidence_frames": frames_of(framed),
+        "evidence_frames": frames_of(framed, shown),
     }
 
 

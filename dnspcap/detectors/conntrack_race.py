@@ -30,6 +30,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from ..categorical import as_categorical
 from ..findings import Finding, detector
 from ..sightings import AFTER_DNAT
 from ._util import (
@@ -83,7 +84,11 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
     types = losers["qtype"].astype(str).value_counts().to_dict()
     usual = typical_gaps(np.asarray(retried))
     typical = usual[0][0] if usual else float("nan")
-    dropped = _dropped_on_node(tx, loser_rows)
+    where = _dropped_on_node(tx, loser_rows)
+    dropped = len(where)
+    # the counted rows are one vantage point's; the table knows every one of them
+    several = "vantage" in tx.columns and len(as_categorical(tx["vantage"]).categories) > 1
+    node = ", ".join(sorted(set(where))) if several else "this node"
     summary = (
         f"{len(race)} of {pair_population(n_pairs)} lost one query "
         f"({', '.join(f'{n} {t}' for t, n in types.items())}); "
@@ -92,12 +97,7 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
             if retried
             else "never answered"
         )
-        + (
-            f"; {dropped} seen before DNAT and not after it (not all attempts): dropped on "
-            "this node"
-            if dropped
-            else ""
-        )
+        + (f"; {dropped} seen before DNAT and not after it: dropped on {node}" if dropped else "")
     )
     return [
         Finding(
@@ -106,7 +106,7 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
             severity="error",
             confidence="high" if len(race) > 1 or retried or dropped else "medium",
             summary=summary,
-            **evidence(involved),
+            **evidence(involved, tx),
             occurrences=len(race),
             seen=n_pairs,
             lookups=lookups_of(lookups, loser_rows),
@@ -119,6 +119,8 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
             details={
                 "lost_qtypes": types,
                 "dropped_before_dnat": dropped,
+                # with several vantage points, which one saw it (one: "this node")
+                **({"dropped_at": sorted(set(where))} if several else {}),
                 "typical_retry_s": None if np.isnan(typical) else round(typical, 3),
                 "flows": sorted(
                     {
@@ -137,9 +139,10 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
     ]
 
 
-def _dropped_on_node(tx: pd.DataFrame, loser_rows: list[int]) -> int:
-    """How many lost queries a node capture saw before kube-proxy's DNAT but not after
-    (all their attempts, or the first: only the retry made it through): dropped on that
-    node, the drop point of the race (pairing's lost_at)."""
+def _dropped_on_node(tx: pd.DataFrame, loser_rows: list[int]) -> list[str]:
+    """Where each lost query a capture saw before kube-proxy's DNAT but not after (all
+    its attempts, or the first: only the retry made it through) was dropped: the node's
+    vantage point, the drop point of the race (pairing's lost_at)."""
     lost = tx.loc[loser_rows, "lost_at"].astype(str)
-    return int((lost.str.startswith("between ") & lost.str.endswith(AFTER_DNAT)).sum())
+    at = lost[lost.str.startswith("between ") & lost.str.endswith(AFTER_DNAT)]
+    return [text.removeprefix("between ").split(" and ")[0] for text in at]

@@ -57,7 +57,7 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
                 f"in {broken} the first answer "
                 "was not the A record's, which an ID-only matcher (musl) takes for both"
             ),
-            **evidence(hit),
+            **evidence(hit, tx),
             occurrences=n,
             seen=seen,
             lookups=lookups_of(lookups, hit.index),

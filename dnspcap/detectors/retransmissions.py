@@ -40,7 +40,7 @@ MIN_GAP = Option(
 
 # known resolver timeouts: (low, high) gap in s, long name, short name
 _TIMEOUTS = (
-    (4.5, 5.5, "glibc default timeout (5 s)", "glibc default"),
+    (4.5, 5.5, "the default 5 s timeout of glibc and Go", "glibc/Go default"),
     (2.2, 2.8, "musl default (timeout 5 s / attempts 2)", "musl default"),
 )
 

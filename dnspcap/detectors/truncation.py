@@ -63,7 +63,7 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
                 f"{len(lost)} of {len(tc)} truncated (TC=1) answers were not retried over TCP: "
                 "those clients got at most the records that fit"
             ),
-            **evidence(lost),
+            **evidence(lost, tx),
             occurrences=len(lost),
             seen=len(tc),
             lookups=lookups_of(lookups, lost.index),

@@ -313,6 +313,19 @@ def _short(path: str) -> str:
     return path.rsplit("/", 1)[-1]
 
 
+def _vantage(v: dict[str, Any], offsets: dict[str, float]) -> str:
+    """A vantage point as the overview names it: its files, how they were grouped, and its
+    clock's offset from the first one's (from the copies of queries both saw)."""
+    off = offsets.get(v["name"])
+    clock = (
+        f"; clock {off * 1e3:+.3f} ms"
+        if off is not None and np.isfinite(off) and off != 0.0
+        else ""
+    )
+    files = ", ".join(_short(f) for f in v["files"])
+    return f"{v['name']} ({files}: {v['how']}{clock})"
+
+
 def _clip(s: str, n: int) -> str:
     return s if len(s) <= n else s[: n - 3] + "..."
 
@@ -330,6 +343,10 @@ def _headline(report: Report) -> str:
 def _overview(report: Report) -> list[tuple[str, str]]:
     st, m, tx, lk = report.stats, report.messages, report.transactions, report.lookups
     facts = [("files", ", ".join(st.get("files", [])) or "-")]
+    vantages = st.get("vantages", [])
+    if len(vantages) > 1 or any(len(v["files"]) > 1 for v in vantages):
+        offsets = tx.attrs.get("dnspcap", {}).get("clock_offsets_s", {})
+        facts.append(("vantage points", "; ".join(_vantage(v, offsets) for v in vantages)))
     if len(m):
         start, end = m["ts"].min(), m["ts"].max()
         span = (end - start).total_seconds()

@@ -29,6 +29,8 @@ def write(doc: Document, *, color: bool = False) -> str:
         lines[0] = paint(f"VERDICT: {doc.badge} {safe(doc.verdict)}", doc.tone)
     lines += ["  " + safe(d) for d in doc.verdict_detail]
     lines.append("  " + doc.headline)
+    # several files: how they were grouped matters to what the report says
+    lines += [f"  {k}: {safe(v)}" for k, v in doc.overview if k == "vantage points"]
     lines += [paint(f"warning: {safe(w)}", "warning") for w in doc.warnings]
     for v in doc.findings:
         f = v.finding

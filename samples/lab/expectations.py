@@ -354,15 +354,19 @@ PATTERNS: dict[str, dict[str, Any]] = {
     # Go (CGO_ENABLED=0) and the one-lookup captures: the wire and the clients only; no
     # "codes" (the analyzer learns Go, and its findings get pinned, after these)
     "healthy-go": {
-        "exchanges": {"A answered": 6, "AAAA answered": 6},
-        "pairs": {"count": 6, "sockets": 2},
+        "codes": set(),
+        "exchanges": {"A answered": 4, "AAAA answered": 4},
+        "pairs": {"count": 4, "sockets": 2},
         "requeries": {"count": 0},
         "resends": {"count": 0},
-        "clients": [
-            _client("go", n, True, Between(0, 0.5)) for n in ("web", "kubernetes.default", *FQDNS)
-        ],
+        "resolvers_include": {"10.244.1.60": {"go"}},
+        "clients": [_client("go", n, True, Between(0, 0.5)) for n in ("web", *FQDNS)],
     },
     "aaaa-lost-go": {
+        # Go's lost AAAA: asked again from a new socket with a new ID, no race (two sockets)
+        "codes": {"DNS004"},
+        "DNS004": {"occurrences": 1, "details.how": {"new_socket": 1}},
+        "resolvers_include": {"10.244.1.60": {"go"}},
         "exchanges": {"A answered": 2, "AAAA unanswered": 2},
         "pairs": {"count": 1, "sockets": 2},
         # the AAAA asked again once, at +5 s, from a new port with a new ID
@@ -374,6 +378,9 @@ PATTERNS: dict[str, dict[str, Any]] = {
         ],
     },
     "blackhole-go": {
+        "codes": {"DNS006", "DNS004"},
+        "DNS006": {"severity": "error", "servers": (VIP,), "details.signature": "outage"},
+        "outcomes": {"timed_out": 3},
         "exchanges": {"A unanswered": 6, "AAAA unanswered": 6},
         "pairs": {"count": 6, "sockets": 2},
         "requeries": {"count": 6, "gap_s": GO_RETRY, "servers": In((VIP, VIP)), **GO_REQUERY},
@@ -381,6 +388,14 @@ PATTERNS: dict[str, dict[str, Any]] = {
         "clients": [_client("go", n, False, About(10.0, 0.5)) for n in FQDNS],
     },
     "failover-go": {
+        "codes": {"DNS006", "DNS004"},
+        "DNS006": {
+            "servers": (NODELOCAL,),
+            "details.signature": "dead nameserver",
+            "details.failover_delay_s": About(2.0, 0.1),
+            "lookups_affected": 3,
+        },
+        "DNS004": {"details.how": {"failover": 6}},
         "exchanges": {
             "A answered": 3,
             "AAAA answered": 3,
@@ -397,6 +412,15 @@ PATTERNS: dict[str, dict[str, Any]] = {
         ],
     },
     "failover-glibc": {
+        # one lookup is enough: the failover after timeout:2 is conclusive
+        "codes": {"DNS006", "DNS004"},
+        "DNS006": {
+            "severity": "error",
+            "servers": (NODELOCAL,),
+            "details.failover_delay_s": About(2.0, 0.1),
+            "lookups_affected": 1,
+        },
+        "resolvers_include": {"10.244.1.17": {"glibc"}},
         "exchanges": {
             "A answered": 1,
             "AAAA answered": 1,
@@ -416,6 +440,9 @@ PATTERNS: dict[str, dict[str, Any]] = {
         "clients": [_client("getent", "api.example.com.", True, About(2.0, 0.5))],
     },
     "failover-musl-one": {
+        # the dead one never answers while the VIP answers the same questions at once
+        "codes": {"DNS006"},
+        "DNS006": {"severity": "error", "servers": (NODELOCAL,), "seconds_lost": 0.0},
         "exchanges": {
             "A answered": 1,
             "AAAA answered": 1,
@@ -435,6 +462,9 @@ PATTERNS: dict[str, dict[str, Any]] = {
         "clients": [_client("musl", "api.example.com.", True, Between(0, 0.5))],
     },
     "blackhole-one": {
+        "codes": {"DNS006", "DNS004"},
+        "DNS006": {"severity": "error", "servers": (VIP,), "details.signature": "outage"},
+        "outcomes": {"timed_out": 1},
         "exchanges": {"A unanswered": 1, "AAAA unanswered": 1},
         "pairs": {"count": 1, "sockets": 1},
         "requeries": {"count": 0},

@@ -306,9 +306,9 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "healthy-go",
         "Go's own resolver (CGO_ENABLED=0) resolving a same-namespace Service by its short "
-        "name, `kubernetes.default` (one NXDOMAIN search step first) and three FQDNs "
-        "through two endpoints: A and AAAA from two sockets, a new port and ID per query",
-        (Client("app", "go", ("web", "kubernetes.default", *FQDNS)),),
+        "name (answered at its first search step) and three FQDNs through two endpoints: "
+        "A and AAAA from two sockets, a new port and ID per query; all answered at once",
+        (Client("app", "go", ("web", *FQDNS)),),
         pods=(GO,),
         endpoints=2,
     ),
