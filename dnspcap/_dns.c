@@ -1,15 +1,17 @@
 /*
  * dnspcap._kernel, one DNS message (see dnspcap/fastdns.py): check it strictly enough to
- * vouch that the exact decoder would find no error, key the parts whose text Python renders
- * (question name, answer section, option list) or, failing that, the whole body, and write
- * the message's DNS columns. Also the text of a question name.
+ * vouch that the exact decoder would find no error and key the parts whose text is rendered
+ * once per key (question name, answer section, option list) by their wire bytes; or, when
+ * it cannot vouch, decode it with the exact decoder (_decode.c) and key its texts (with the
+ * error) by the texts themselves. Either way it writes the message's DNS columns. Also the
+ * text of a question name.
  */
 #include "_kernel.h"
 
 /* what dns() finds, per message */
 enum {
     I_FLAGS = 0, I_QD = 1, I_AN = 2, I_NS = 3, I_AR = 4, I_QTYPE = 5, I_QCLASS = 6,
-    I_EDNS = 7, I_OPTTTL = 8, I_MINTTL = 9, I_WALK = 10, I_STRICT = 11, I_HAS_ANS = 12,
+    I_EDNS = 7, I_OPTTTL = 8, I_MINTTL = 9, I_STRICT = 11, I_HAS_ANS = 12,
     I_HAS_OPTS = 13, I_QNAME_START = 14, I_QNAME_END = 15
 };
 #define INFO_SIZE 16
@@ -24,7 +26,7 @@ typedef struct {
     int64_t ntail;
 } Hasher;
 
-enum { HS_QNAME = 0, HS_ANS = 1, HS_OPTS = 2, HS_BODY = 3 }; /* = kind - 1 */
+enum { HS_QNAME = 0, HS_ANS = 1, HS_OPTS = 2 }; /* = kind - 1 */
 
 static inline uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
 
@@ -233,8 +235,8 @@ static int rdata_ok(const uint8_t *b, int64_t msg, int64_t rtype, int64_t rclass
     }
 }
 
-/* Walk the message b[s:e]; fill info and feed the hashers of the keys it needs: qname,
- * answers and options when strict, else the body (fastdns.py). */
+/* Walk the message b[s:e]; fill info and, when strict, feed the hashers of the keys of its
+ * qname, answers and options (fastdns.py). */
 static void dns(const uint8_t *b, int64_t s, int64_t e, int64_t *ttlpos, int64_t *info,
                 Hasher *hs)
 {
@@ -355,30 +357,76 @@ static void dns(const uint8_t *b, int64_t s, int64_t e, int64_t *ttlpos, int64_t
             }
         }
     }
-    if (!walk) {
-        strict = 0;
-        nttl = 0;
-        info[I_MINTTL] = -1;
-    }
-    info[I_WALK] = walk;
-    info[I_STRICT] = strict;
-    if (strict) {
+    info[I_STRICT] = walk && strict;
+    if (walk && strict) {
         hs_seed(&hs[HS_QNAME], 0);
         hs_bytes(&hs[HS_QNAME], b + info[I_QNAME_START], info[I_QNAME_END] - info[I_QNAME_START]);
-        return;
     }
-    /* the whole body, after the ID, TTLs zeroed when the structure walked */
-    hs_seed(&hs[HS_BODY], (uint64_t)n);
-    hs_zeroing(&hs[HS_BODY], b, s + 2 < e ? s + 2 : e, e, ttlpos, nttl);
 }
 
+/* Intern a key of `kind` for row; a new one is reported in new_key_*. 0: the table is full */
+static int key_id(DnsOut *o, uint64_t k1, uint64_t k2, int64_t kind, int64_t row, int64_t *nkey,
+                  int64_t *id)
+{
+    if (!intern(&o->keys, k1, k2, (uint64_t)kind, id))
+        return 0;
+    if (*id < 0) {
+        *id = ~*id;
+        o->new_key_row[*nkey] = row;
+        o->new_key_kind[*nkey] = kind;
+        *nkey += 1;
+    }
+    return 1;
+}
+
+/* A message the strict checks refused: the exact decoder's columns, its texts keyed by the
+ * texts themselves (an empty text: no key). */
+static int exact_row(DnsOut *o, const uint8_t *b, int64_t s, int64_t e, int64_t row,
+                     int64_t *nkey)
+{
+    Decoder *d = o->dec;
+    if (decode(d, b + s, e - s) != E_OK)
+        return E_NO_MEMORY;
+    int64_t flags = d->flags >= 0 ? d->flags : 0;
+    int has_opt = d->opt_ttl >= 0;
+    o->flags[row] = (uint16_t)flags;
+    o->qd[row] = (uint16_t)d->count[0];
+    o->an[row] = (uint16_t)d->count[1];
+    o->ns[row] = (uint16_t)d->count[2];
+    o->ar[row] = (uint16_t)d->count[3];
+    o->qtype[row] = d->qtype;
+    o->qclass[row] = d->qclass;
+    o->rcode[row] = (uint16_t)((flags & 0xF) | (has_opt ? (d->opt_ttl >> 24) << 4 : 0));
+    o->edns[row] = (uint16_t)(d->edns_size >= 0 ? d->edns_size : 0);
+    o->edns_na[row] = d->edns_size < 0;
+    o->edns_do[row] = has_opt && (d->opt_ttl & 0x8000) != 0;
+    o->min_ttl[row] = (uint32_t)(d->min_ttl >= 0 ? d->min_ttl : 0);
+    o->min_ttl_na[row] = d->min_ttl < 0;
+    int64_t *key = o->key + row * N_KEYS;
+    for (int j = 0; j < N_TEXTS; j++) {
+        key[j] = -1;
+        if (d->text[j].n == 0)
+            continue;
+        Hasher h;
+        uint64_t k1, k2;
+        hs_seed(&h, 0);
+        hs_bytes(&h, (const uint8_t *)d->text[j].p, d->text[j].n);
+        hs_final(&h, &k1, &k2);
+        if (!key_id(o, k1, k2, (j + 1) | K_TEXT, row, nkey, &key[j]))
+            return E_TABLE_FULL;
+    }
+    return E_OK;
+}
 
 int dns_row(DnsOut *o, const uint8_t *b, int64_t s, int64_t e, int64_t row, int64_t *nkey,
             int64_t *ttlpos)
 {
     int64_t info[INFO_SIZE];
-    Hasher hs[4];
+    Hasher hs[3];
     dns(b, s, e, ttlpos, info, hs);
+    o->off[row] = s;
+    if (!info[I_STRICT])
+        return exact_row(o, b, s, e, row, nkey);
     int64_t flags = info[I_FLAGS], opt_ttl = info[I_OPTTTL];
     int has_opt = opt_ttl >= 0;
     o->flags[row] = (uint16_t)flags;
@@ -395,31 +443,16 @@ int dns_row(DnsOut *o, const uint8_t *b, int64_t s, int64_t e, int64_t row, int6
     o->edns_do[row] = has_opt && (opt_ttl & 0x8000) != 0;
     o->min_ttl[row] = (uint32_t)(info[I_MINTTL] >= 0 ? info[I_MINTTL] : 0);
     o->min_ttl_na[row] = info[I_MINTTL] < 0;
-    o->off[row] = s;
     int64_t *key = o->key + row * N_KEYS;
     for (int j = 0; j < N_KEYS; j++)
         key[j] = -1;
-    int strict = info[I_STRICT] != 0;
-    for (int j = 0; j < (strict ? 3 : 1); j++) {
-        int64_t kind, id;
+    for (int j = 0; j < 3; j++) {
+        if ((j == 1 && !info[I_HAS_ANS]) || (j == 2 && !info[I_HAS_OPTS]))
+            continue;
         uint64_t k1, k2;
-        if (strict) {
-            if ((j == 1 && !info[I_HAS_ANS]) || (j == 2 && !info[I_HAS_OPTS]))
-                continue;
-            kind = K_QNAME + j;
-        } else {
-            kind = K_BODY + 8 * info[I_WALK];
-        }
-        hs_final(&hs[(kind & 7) - 1], &k1, &k2);
-        if (!intern(&o->keys, k1, k2, (uint64_t)kind, &id))
+        hs_final(&hs[j], &k1, &k2);
+        if (!key_id(o, k1, k2, K_QNAME + j, row, nkey, &key[j]))
             return E_TABLE_FULL;
-        if (id < 0) {
-            id = ~id;
-            o->new_key_row[*nkey] = row;
-            o->new_key_kind[*nkey] = kind;
-            *nkey += 1;
-        }
-        key[(kind & 7) - 1] = id;
     }
     return E_OK;
 }
