@@ -18,8 +18,9 @@ enum {
 /* ---- 128-bit keys: MurmurHash3 (x64, 128-bit) over a stream of byte ranges ------------- */
 
 /* The stream of one key is hashed 16 bytes at a time as it comes, so a key made of several
- * ranges (the records of an answer section, a body with its TTLs zeroed) costs about what
- * one range of the same length does. */
+ * ranges (the records of an answer section) costs about what one range of the same length
+ * does. The bytes of tail from ntail on are kept zero, and short copies are made of
+ * fixed-size moves: variable-size memcpy and memset calls cost more than the hashing. */
 typedef struct {
     uint64_t h1, h2, len;
     uint8_t tail[16];
@@ -46,11 +47,34 @@ static inline uint64_t fmix(uint64_t k)
     return k ^ (k >> 33);
 }
 
+/* d[0:n] = p[0:n] for n < 16 */
+static inline void copy_small(uint8_t *d, const uint8_t *p, int64_t n)
+{
+    if (n & 8) {
+        memcpy(d, p, 8);
+        d += 8;
+        p += 8;
+    }
+    if (n & 4) {
+        memcpy(d, p, 4);
+        d += 4;
+        p += 4;
+    }
+    if (n & 2) {
+        memcpy(d, p, 2);
+        d += 2;
+        p += 2;
+    }
+    if (n & 1)
+        *d = *p;
+}
+
 static inline void hs_seed(Hasher *s, uint64_t seed)
 {
     s->h1 = s->h2 = seed;
     s->len = 0;
     s->ntail = 0;
+    memset(s->tail, 0, 16);
 }
 
 static inline void hs_block(Hasher *s, const uint8_t *p)
@@ -67,7 +91,7 @@ static void hs_bytes(Hasher *s, const uint8_t *p, int64_t n)
     s->len += (uint64_t)n;
     if (s->ntail) {
         int64_t take = 16 - s->ntail < n ? 16 - s->ntail : n;
-        memcpy(s->tail + s->ntail, p, (size_t)take);
+        copy_small(s->tail + s->ntail, p, take); /* take < 16: ntail > 0 */
         s->ntail += take;
         p += take;
         n -= take;
@@ -75,10 +99,11 @@ static void hs_bytes(Hasher *s, const uint8_t *p, int64_t n)
             return;
         hs_block(s, s->tail);
         s->ntail = 0;
+        memset(s->tail, 0, 16);
     }
     for (; n >= 16; p += 16, n -= 16)
         hs_block(s, p);
-    memcpy(s->tail, p, (size_t)n);
+    copy_small(s->tail, p, n);
     s->ntail = n;
 }
 
@@ -91,7 +116,6 @@ static inline void hs_u16(Hasher *s, int64_t v)
 static void hs_final(Hasher *s, uint64_t *k1, uint64_t *k2)
 {
     if (s->ntail) {
-        memset(s->tail + s->ntail, 0, (size_t)(16 - s->ntail));
         if (s->ntail > 8)
             s->h2 ^= rotl(load64(s->tail + 8) * HASH_C2, 33) * HASH_C1;
         s->h1 ^= rotl(load64(s->tail) * HASH_C1, 31) * HASH_C2;
@@ -427,6 +451,14 @@ int dns_row(DnsOut *o, const uint8_t *b, int64_t s, int64_t e, int64_t row, int6
     o->off[row] = s;
     if (!info[I_STRICT])
         return exact_row(o, b, s, e, row, nkey);
+    uint64_t k[3][2];
+    int want[3] = {1, (int)info[I_HAS_ANS], (int)info[I_HAS_OPTS]};
+    for (int j = 0; j < 3; j++) {
+        if (want[j]) {
+            hs_final(&hs[j], &k[j][0], &k[j][1]);
+            intern_prefetch(&o->keys, k[j][0], k[j][1], (uint64_t)(K_QNAME + j));
+        }
+    }
     int64_t flags = info[I_FLAGS], opt_ttl = info[I_OPTTTL];
     int has_opt = opt_ttl >= 0;
     o->flags[row] = (uint16_t)flags;
@@ -446,14 +478,9 @@ int dns_row(DnsOut *o, const uint8_t *b, int64_t s, int64_t e, int64_t row, int6
     int64_t *key = o->key + row * N_KEYS;
     for (int j = 0; j < N_KEYS; j++)
         key[j] = -1;
-    for (int j = 0; j < 3; j++) {
-        if ((j == 1 && !info[I_HAS_ANS]) || (j == 2 && !info[I_HAS_OPTS]))
-            continue;
-        uint64_t k1, k2;
-        hs_final(&hs[j], &k1, &k2);
-        if (!key_id(o, k1, k2, K_QNAME + j, row, nkey, &key[j]))
+    for (int j = 0; j < 3; j++)
+        if (want[j] && !key_id(o, k[j][0], k[j][1], K_QNAME + j, row, nkey, &key[j]))
             return E_TABLE_FULL;
-    }
     return E_OK;
 }
 

@@ -97,6 +97,14 @@ static inline uint64_t slot_of(uint64_t k1, uint64_t k2, uint64_t k3, uint64_t m
     return (h ^ (h >> 31)) & mask;
 }
 
+/* Start loading the slot where key (k1, k2, k3) is looked for first: interning tables
+ * outgrow the caches, so the kernel asks for the slot as soon as it knows the key and does
+ * other work before it looks. */
+static inline void intern_prefetch(const Table *t, uint64_t k1, uint64_t k2, uint64_t k3)
+{
+    __builtin_prefetch(t->e + 4 * slot_of(k1, k2, k3, (uint64_t)t->size - 1));
+}
+
 /* Id of key (k1, k2, k3), adding it when new: then the id negated minus one, so the caller
  * learns what to decode. Returns 0 (and leaves *out alone) only when the table has no free
  * slot, which the caller's half-full rule excludes; the bound only keeps a bad table from

@@ -20,6 +20,7 @@ their DNS columns from the kernel too (``dns_rows``), unless the read is
 from __future__ import annotations
 
 import ipaddress
+import itertools
 from collections import Counter
 from typing import Any
 
@@ -91,6 +92,16 @@ class _Strings:
             i = self._ids[s] = len(self.values)
             self.values.append(s)
         return i
+
+    def ids(self, texts: list[str]) -> list[int]:
+        """id() of each text, in one pass: a new text takes the next id as it is inserted
+        (len() is read before setdefault() inserts), and the dict keeps insertion order."""
+        d = self._ids
+        known = len(d)
+        out = [d.setdefault(t, len(d)) for t in texts]
+        if len(d) > known:
+            self.values.extend(itertools.islice(d, known, None))
+        return out
 
 
 class _Values:
@@ -371,10 +382,12 @@ class Accumulator:
         order = np.concatenate([np.flatnonzero(names), np.flatnonzero(~names)])
         texts = fast.qnames(buf, off[names] + 12, end[names])
         texts += fast.texts(buf, off[~names], end[~names], kinds[~names])
-        tables = [self._strings[name] for name in _TEXT_FIELDS]
-        column = ((kinds[order] & 7) - 1).tolist()
+        column = (kinds[order] & 7) - 1
         values = np.empty(nkey, np.int64)
-        values[order] = [tables[c].id(t) for c, t in zip(column, texts, strict=True)]
+        for j, name in enumerate(_TEXT_FIELDS):
+            mine = np.flatnonzero(column == j)
+            if len(mine):
+                values[order[mine]] = self._strings[name].ids([texts[k] for k in mine.tolist()])
         self._key_value = np.concatenate([self._key_value, values])
 
     def _learn_addresses(self, out: KernelBuffers, nip: int) -> None:
