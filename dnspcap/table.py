@@ -377,17 +377,15 @@ class Accumulator:
         kinds = d.new_key_kind[:nkey]
         off = d.off[rows]
         end = off + sizes[rows]
-        # question names the kernel vouched for have no pointer: rendered from their bytes
-        names = kinds == fast.K_QNAME
-        order = np.concatenate([np.flatnonzero(names), np.flatnonzero(~names)])
-        texts = fast.qnames(buf, off[names] + 12, end[names])
-        texts += fast.texts(buf, off[~names], end[~names], kinds[~names])
-        column = (kinds[order] & 7) - 1
         values = np.empty(nkey, np.int64)
-        for j, name in enumerate(_TEXT_FIELDS):
-            mine = np.flatnonzero(column == j)
-            if len(mine):
-                values[order[mine]] = self._strings[name].ids([texts[k] for k in mine.tolist()])
+        for kind in np.unique(kinds).tolist():
+            mine = np.flatnonzero(kinds == kind)
+            if kind == fast.K_QNAME:
+                # question names the kernel vouched for have no pointer: from their bytes
+                texts = fast.qnames(buf, off[mine] + 12, end[mine])
+            else:
+                texts = fast.texts(buf, off[mine], end[mine], kinds[mine])
+            values[mine] = self._strings[_TEXT_FIELDS[(kind & 7) - 1]].ids(texts)
         self._key_value = np.concatenate([self._key_value, values])
 
     def _learn_addresses(self, out: KernelBuffers, nip: int) -> None:
