@@ -1,9 +1,8 @@
 /*
  * dnspcap._kernel: what the files holding Python entry points share (_kernel.c: reading
  * captures; _entries_pair.c: dnspcap.pairing; _entries_lookups.c: dnspcap.lookups;
- * _entries_text.c: texts by the exact decoder). Each
- * entry point declares its arguments as a table of Arg and checks them with parse_args()
- * (_args.c) before calling its kernel.
+ * _entries_text.c: texts by the exact decoder). Each entry point declares its arguments as
+ * a table of Arg and checks them with parse_args() (_args.c) before calling its kernel.
  */
 #ifndef DNSPCAP_ARGS_H
 #define DNSPCAP_ARGS_H

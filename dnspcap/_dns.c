@@ -11,10 +11,10 @@
 /* what dns() finds, per message */
 enum {
     I_FLAGS = 0, I_QD = 1, I_AN = 2, I_NS = 3, I_AR = 4, I_QTYPE = 5, I_QCLASS = 6,
-    I_EDNS = 7, I_OPTTTL = 8, I_MINTTL = 9, I_STRICT = 11, I_HAS_ANS = 12,
-    I_HAS_OPTS = 13, I_QNAME_START = 14, I_QNAME_END = 15
+    I_EDNS = 7, I_OPTTTL = 8, I_MINTTL = 9, I_STRICT = 10, I_HAS_ANS = 11,
+    I_HAS_OPTS = 12, I_QNAME_START = 13, I_QNAME_END = 14
 };
-#define INFO_SIZE 16
+#define INFO_SIZE 15
 /* ---- 128-bit keys: MurmurHash3 (x64, 128-bit) over a stream of byte ranges ------------- */
 
 /* The stream of one key is hashed 16 bytes at a time as it comes, so a key made of several

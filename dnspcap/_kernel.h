@@ -4,8 +4,9 @@
  *
  *   _kernel.c   the Python entry points of capture reading, the module
  *   _args.c     checking the entry points' arguments (_args.h)
- *   _entries_pair.c, _entries_lookups.c
- *               the Python entry points of dnspcap.pairing and dnspcap.lookups
+ *   _entries_pair.c, _entries_lookups.c, _entries_text.c
+ *               the Python entry points of dnspcap.pairing, dnspcap.lookups, and of the
+ *               exact decoder's texts
  *   _walk.c     the record walker: link layer, IP, UDP; one row per DNS message
  *   _dns.c      one DNS message: strict checks, keys, its row's DNS columns; names as text
  *   _decode.c   the exact decoder (dnspcap.dnswire in C), for what the strict checks refuse
