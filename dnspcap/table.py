@@ -20,7 +20,6 @@ their DNS columns from the kernel too (``dns_rows``), unless the read is
 from __future__ import annotations
 
 import ipaddress
-import itertools
 from collections import Counter
 from typing import Any
 
@@ -95,12 +94,14 @@ class _Strings:
 
     def ids(self, texts: list[str]) -> list[int]:
         """id() of each text, in one pass: a new text takes the next id as it is inserted
-        (len() is read before setdefault() inserts), and the dict keeps insertion order."""
+        (len() is read before setdefault() inserts)."""
         d = self._ids
         known = len(d)
         out = [d.setdefault(t, len(d)) for t in texts]
         if len(d) > known:
-            self.values.extend(itertools.islice(d, known, None))
+            # the new texts in id order: first sightings, as dict.fromkeys keeps them
+            firsts = dict.fromkeys(t for t, i in zip(texts, out, strict=True) if i >= known)
+            self.values.extend(firsts)
         return out
 
 
@@ -141,8 +142,8 @@ class Accumulator:
         self._strings = {name: _Strings() for name in _TEXT_FIELDS}
         self._ips: dict[bytes, int] = {}
         self._qtypes, self._qclasses = _Values(), _Values()
-        # What each kernel key id stands for, at id + 1 (entry 0 for "no key": ""): a string
-        # id in the table of its column
+        # What each kernel key id stands for: a string id in the table of its column. The
+        # last entry is for "no key" (id -1, which numpy reads as the last): the empty string.
         self._key_value = np.zeros(1, np.int64)
         self._address_code = np.empty(0, np.int64)
         self._store = RowStore(_STORED)
@@ -362,7 +363,7 @@ class Accumulator:
         self._learn_keys(buf, d, nkey, sizes)
         key, value = d.key[:n], self._key_value
         for j, name in enumerate(_TEXT_FIELDS):
-            self._put(name, start, value[key[:, j] + 1], len(self._strings[name].values))
+            self._put(name, start, value[key[:, j]], len(self._strings[name].values))
         for name, values, v in (
             ("qtype", self._qtypes, d.qtype),
             ("qclass", self._qclasses, d.qclass),
@@ -386,7 +387,7 @@ class Accumulator:
             else:
                 texts = fast.texts(buf, off[mine], end[mine], kinds[mine])
             values[mine] = self._strings[_TEXT_FIELDS[(kind & 7) - 1]].ids(texts)
-        self._key_value = np.concatenate([self._key_value, values])
+        self._key_value = np.concatenate([self._key_value[:-1], values, [0]])
 
     def _learn_addresses(self, out: KernelBuffers, nip: int) -> None:
         if not nip:
