@@ -147,24 +147,6 @@ static void hs_zeroing(Hasher *s, const uint8_t *b, int64_t start, int64_t stop,
     hs_bytes(s, b + p, stop - p);
 }
 
-/* Offset after the name at pos, or -1. Pointers end a name; targets are not followed. */
-static int64_t skip_name(const uint8_t *b, int64_t pos, int64_t end)
-{
-    for (int k = 0; k < 128; k++) {
-        if (pos >= end)
-            return -1;
-        int64_t c = b[pos];
-        if (c == 0)
-            return pos + 1;
-        if (c >= 0xC0)
-            return pos + 2 <= end ? pos + 2 : -1;
-        if (c >= 0x40)
-            return -1;
-        pos += 1 + c;
-    }
-    return -1;
-}
-
 /* Strictly check the name at pos: offset after it or -1; *ptr: it used a pointer.
  * Bytes before the first pointer stay below limit, after it below end; at most 255
  * octets; a pointer must point backwards, at most MAX_JUMPS of them. */
@@ -259,133 +241,91 @@ static int rdata_ok(const uint8_t *b, int64_t msg, int64_t rtype, int64_t rclass
     }
 }
 
-/* Walk the message b[s:e]; fill info and, when strict, feed the hashers of the keys of its
- * qname, answers and options (fastdns.py). */
+/* Walk the message b[s:e] strictly: fill info and feed the hashers of the keys of its qname,
+ * answers and options (fastdns.py). At the first thing it cannot vouch for it stops, with
+ * info[I_STRICT] = 0: the exact decoder then reads the message whole. */
 static void dns(const uint8_t *b, int64_t s, int64_t e, int64_t *ttlpos, int64_t *info,
                 Hasher *hs)
 {
-    int64_t n = e - s;
+    info[I_STRICT] = 0;
     /* field by field: a loop over all of them compiles to a slow `rep stos` */
-    info[I_FLAGS] = info[I_QD] = info[I_AN] = info[I_NS] = info[I_AR] = 0;
-    info[I_HAS_ANS] = info[I_HAS_OPTS] = info[I_QNAME_START] = info[I_QNAME_END] = 0;
-    info[I_QTYPE] = -1;
-    info[I_QCLASS] = -1;
+    info[I_HAS_ANS] = info[I_HAS_OPTS] = 0;
     info[I_EDNS] = -1;
     info[I_OPTTTL] = -1;
     info[I_MINTTL] = -1;
-    int walk = n >= 12;
-    int strict = walk;
-    int64_t nttl = 0;
+    if (e - s < 12)
+        return;
+    int64_t an = be16(b, s + 6), ns = be16(b, s + 8), ar = be16(b, s + 10);
+    info[I_FLAGS] = be16(b, s + 2);
+    info[I_QD] = be16(b, s + 4);
+    info[I_AN] = an;
+    info[I_NS] = ns;
+    info[I_AR] = ar;
+    if (an + ns + ar > MAX_RECORDS || info[I_QD] != 1)
+        return;
     int ptr;
-    if (walk) {
-        info[I_FLAGS] = be16(b, s + 2);
-        int64_t qd = be16(b, s + 4);
-        int64_t an = be16(b, s + 6);
-        int64_t ns = be16(b, s + 8);
-        int64_t ar = be16(b, s + 10);
-        info[I_QD] = qd;
-        info[I_AN] = an;
-        info[I_NS] = ns;
-        info[I_AR] = ar;
-        if (an + ns + ar > MAX_RECORDS) {
-            walk = 0;
-            strict = 0;
+    int64_t pos = name(b, s, s + 12, e, e, &ptr);
+    if (pos < 0 || ptr || pos + 4 > e)
+        return;
+    info[I_QNAME_START] = s + 12;
+    info[I_QNAME_END] = pos;
+    info[I_QTYPE] = be16(b, pos);
+    info[I_QCLASS] = be16(b, pos + 2);
+    pos += 4;
+    hs_seed(&hs[HS_ANS], (uint64_t)an);
+    hs_seed(&hs[HS_OPTS], 0);
+    int ans_ptr = 0, opt_seen = 0;
+    int64_t ans_end = pos, nttl = 0;
+    for (int64_t i = 0; i < an + ns + ar; i++) {
+        int64_t p = name(b, s, pos, e, e, &ptr);
+        if (p < 0 || p + 10 > e)
+            return;
+        int64_t rtype = be16(b, p);
+        int64_t rclass = be16(b, p + 2);
+        int64_t ttl = (be16(b, p + 4) << 16) | be16(b, p + 6);
+        int64_t stop = p + 10 + be16(b, p + 8);
+        if (stop > e)
+            return;
+        if (rtype != 41)
+            ttlpos[nttl++] = p + 4; /* at most MAX_RECORDS of them */
+        if (i < an && (info[I_MINTTL] < 0 || ttl < info[I_MINTTL]))
+            info[I_MINTTL] = ttl;
+        if (rtype == 41 && i >= an + ns && !opt_seen) {
+            opt_seen = 1;
+            info[I_EDNS] = rclass;
+            info[I_OPTTTL] = ttl;
+            for (int64_t q = p + 10; q < stop; q += 4 + be16(b, q + 2)) {
+                if (q + 4 > stop || q + 4 + be16(b, q + 2) > stop)
+                    return;
+                hs_u16(&hs[HS_OPTS], be16(b, q));
+                info[I_HAS_OPTS] = 1;
+            }
+        } else {
+            if (!rdata_ok(b, s, rtype, rclass, p + 10, stop, e, &ptr))
+                return;
+            ans_ptr = ans_ptr || (i < an && ptr);
         }
-        strict = strict && qd == 1;
-        int64_t pos = s + 12;
-        for (int64_t i = 0; i < qd; i++) {
-            if (!walk)
-                break;
-            if (i == 0 && strict) {
-                int64_t p = name(b, s, pos, e, e, &ptr);
-                strict = p >= 0 && !ptr;
-                if (strict) {
-                    info[I_QNAME_START] = pos;
-                    info[I_QNAME_END] = p;
-                }
-            }
-            int64_t p = skip_name(b, pos, e);
-            if (p < 0 || p + 4 > e) {
-                walk = 0;
-                break;
-            }
-            if (i == 0) {
-                info[I_QTYPE] = be16(b, p);
-                info[I_QCLASS] = be16(b, p + 2);
-            }
-            pos = p + 4;
+        if (i < an) {
+            /* the text of an answer is its type and RDATA (the owner is not shown):
+             * type, class, then RDLENGTH and RDATA, skipping the TTL */
+            hs_bytes(&hs[HS_ANS], b + p, 4);
+            hs_bytes(&hs[HS_ANS], b + p + 8, stop - p - 8);
+            ans_end = stop;
         }
-        hs_seed(&hs[HS_ANS], (uint64_t)an);
-        int ans_ptr = 0;
-        int64_t ans_end = pos;
-        int opt_seen = 0;
-        hs_seed(&hs[HS_OPTS], 0);
-        for (int64_t i = 0; i < an + ns + ar; i++) {
-            if (!walk)
-                break;
-            if (strict)
-                strict = name(b, s, pos, e, e, &ptr) >= 0;
-            int64_t p = skip_name(b, pos, e);
-            if (p < 0 || p + 10 > e) {
-                walk = 0;
-                break;
-            }
-            int64_t rtype = be16(b, p);
-            int64_t rclass = be16(b, p + 2);
-            int64_t ttl = (be16(b, p + 4) << 16) | be16(b, p + 6);
-            int64_t stop = p + 10 + be16(b, p + 8);
-            if (stop > e) {
-                walk = 0;
-                break;
-            }
-            int is_opt = rtype == 41 && i >= an + ns && !opt_seen;
-            if (rtype != 41)
-                ttlpos[nttl++] = p + 4; /* at most MAX_RECORDS of them */
-            if (i < an && (info[I_MINTTL] < 0 || ttl < info[I_MINTTL]))
-                info[I_MINTTL] = ttl;
-            if (is_opt) {
-                opt_seen = 1;
-                info[I_EDNS] = rclass;
-                info[I_OPTTTL] = ttl;
-                int64_t q = p + 10;
-                while (q < stop) {
-                    if (q + 4 > stop || q + 4 + be16(b, q + 2) > stop) {
-                        strict = 0;
-                        break;
-                    }
-                    hs_u16(&hs[HS_OPTS], be16(b, q));
-                    info[I_HAS_OPTS] = 1;
-                    q += 4 + be16(b, q + 2);
-                }
-            } else if (strict) {
-                strict = rdata_ok(b, s, rtype, rclass, p + 10, stop, e, &ptr);
-                if (i < an)
-                    ans_ptr = ans_ptr || ptr;
-            }
-            if (i < an) {
-                /* the text of an answer is its type and RDATA (the owner is not shown):
-                 * type, class, then RDLENGTH and RDATA, skipping the TTL */
-                hs_bytes(&hs[HS_ANS], b + p, 4);
-                hs_bytes(&hs[HS_ANS], b + p + 8, stop - p - 8);
-                ans_end = stop;
-            }
-            pos = stop;
-        }
-        if (walk && strict && an > 0) {
-            info[I_HAS_ANS] = 1;
-            if (ans_ptr) {
-                /* names in RDATA point elsewhere in the message: key on all of it up to here
-                 * (after the ID, TTLs zeroed) */
-                hs_seed(&hs[HS_ANS], 0x5EED);
-                hs_zeroing(&hs[HS_ANS], b, s + 2, ans_end, ttlpos, nttl);
-            }
+        pos = stop;
+    }
+    if (an > 0) {
+        info[I_HAS_ANS] = 1;
+        if (ans_ptr) {
+            /* names in RDATA point elsewhere in the message: key on all of it up to here
+             * (after the ID, TTLs zeroed) */
+            hs_seed(&hs[HS_ANS], 0x5EED);
+            hs_zeroing(&hs[HS_ANS], b, s + 2, ans_end, ttlpos, nttl);
         }
     }
-    info[I_STRICT] = walk && strict;
-    if (walk && strict) {
-        hs_seed(&hs[HS_QNAME], 0);
-        hs_bytes(&hs[HS_QNAME], b + info[I_QNAME_START], info[I_QNAME_END] - info[I_QNAME_START]);
-    }
+    info[I_STRICT] = 1;
+    hs_seed(&hs[HS_QNAME], 0);
+    hs_bytes(&hs[HS_QNAME], b + info[I_QNAME_START], info[I_QNAME_END] - info[I_QNAME_START]);
 }
 
 /* Intern a key of `kind` for row; a new one is reported in new_key_*. 0: the table is full */
