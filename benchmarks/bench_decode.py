@@ -30,7 +30,7 @@ DATA = HERE / "data"
 
 
 def capture(kind: str, packets: int, seed: int) -> Path:
-    """The capture, written on first use (the generator's source is part of its name)."""
+    """The capture, written on first use (delete it after changing decode_captures.py)."""
     from decode_captures import hostile_capture, varied_capture
 
     path = DATA / f"{kind}-{packets}-seed{seed}.pcap"
