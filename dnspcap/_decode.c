@@ -17,7 +17,10 @@ enum { SEC_ANSWER = 0, SEC_AUTHORITY = 1, SEC_ADDITIONAL = 2 };
 
 /* Room a record's text may need: its type name, a separator, and its RDATA's form (the
  * longest per RDATA byte is a TXT byte as \DDD; two names of at most NAME_TEXT_MAX). */
-static inline int64_t record_room(int64_t rdlength) { return 64 + 2 * NAME_TEXT_MAX + 6 * rdlength; }
+static inline int64_t record_room(int64_t rdlength)
+{
+    return 64 + 2 * NAME_TEXT_MAX + 6 * rdlength;
+}
 
 Decoder *decoder_new(void)
 {

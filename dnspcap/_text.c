@@ -347,7 +347,10 @@ static int check_end(Rdata *r, int64_t pos, const char *tname)
     return pos == r->end ? 1 : bad(r, "%s rdata has %lld extra bytes", tname, r->end - pos);
 }
 
-static inline int64_t be32(const uint8_t *m, int64_t i) { return (be16(m, i) << 16) | be16(m, i + 2); }
+static inline int64_t be32(const uint8_t *m, int64_t i)
+{
+    return (be16(m, i) << 16) | be16(m, i + 2);
+}
 
 static int txt(Rdata *r, int64_t start)
 {
@@ -415,7 +418,10 @@ static int typed(Rdata *r, int64_t rtype, int64_t start)
     case 5:
     case 12:
     case 39: {
-        const char *tname = rtype == 2 ? "NS" : rtype == 5 ? "CNAME" : rtype == 12 ? "PTR" : "DNAME";
+        const char *tname = rtype == 2    ? "NS"
+                            : rtype == 5  ? "CNAME"
+                            : rtype == 12 ? "PTR"
+                                          : "DNAME";
         return rdata_name(r, start, tname, &pos) && check_end(r, pos, tname);
     }
     case 15:
