@@ -1,8 +1,8 @@
 /*
  * dnspcap._kernel: what the files holding Python entry points share (_kernel.c: reading
- * captures; _entries_pair.c: dnspcap.pairing; _entries_lookups.c: dnspcap.lookups). Each
- * entry point declares its arguments as a table of Arg and checks them with parse_args()
- * (_args.c) before calling its kernel.
+ * captures; _entries_pair.c: dnspcap.pairing; _entries_lookups.c: dnspcap.lookups;
+ * _entries_text.c: texts by the exact decoder). Each entry point declares its arguments as
+ * a table of Arg and checks them with parse_args() (_args.c) before calling its kernel.
  */
 #ifndef DNSPCAP_ARGS_H
 #define DNSPCAP_ARGS_H
@@ -53,5 +53,10 @@ PyObject *kernel_group_lookups(PyObject *self, PyObject *const *args, Py_ssize_t
 PyObject *kernel_group_order(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *kernel_lookup_signs(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *kernel_lookup_sums(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *kernel_texts(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *kernel_decode(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *kernel_address_texts(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+/* sets ipv6_mapped_dotted from what this Python's ipaddress writes; -1 with an error set */
+int probe_ipv6_mapped(void);
 
 #endif

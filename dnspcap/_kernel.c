@@ -6,6 +6,8 @@
  *   walk()                 walk capture records into rows (_walk.c, _dns.c)
  *   dns_rows()             the DNS columns of messages the exact path found (_dns.c)
  *   qnames()               the text of question names
+ *   texts(), decode(), address_texts()
+ *                          texts by the exact decoder (_decode.c), addresses (_entries_text.c)
  *   merge_rows()           put appended rows in their place, in place (_rows.c)
  *   count_codes(), recode()  count and map category codes (_rows.c)
  *   rehash()               grow an interning table
@@ -18,6 +20,18 @@
 #include "_args.h"
 
 /* ---- walk() and dns_rows() ------------------------------------------------------------ */
+
+/* The exception for an E_ error of the kernels; returns NULL */
+static PyObject *kernel_error(int err)
+{
+    if (err == E_ZERO_DIVISION)
+        PyErr_SetString(PyExc_ZeroDivisionError, "if_tsdiv: integer division by zero");
+    else if (err == E_NO_MEMORY)
+        PyErr_NoMemory();
+    else
+        PyErr_SetString(PyExc_ValueError, "an interning table is full (bad count or ids)");
+    return NULL;
+}
 
 static int too_short(const char *name, int64_t have, int64_t need)
 {
@@ -251,19 +265,17 @@ static PyObject *kernel_walk(PyObject *Py_UNUSED(self), PyObject *const *args, P
     };
 #undef P
     int64_t pos = sc[W_POS], frame = sc[W_FRAME], res[7];
-    int err;
-    Py_BEGIN_ALLOW_THREADS
-    err = run_walk(&w, &pos, &frame, res);
-    Py_END_ALLOW_THREADS
+    int err = E_NO_MEMORY;
+    w.dns.dec = decoder_new();
+    if (w.dns.dec != NULL) {
+        Py_BEGIN_ALLOW_THREADS
+        err = run_walk(&w, &pos, &frame, res);
+        Py_END_ALLOW_THREADS
+    }
+    decoder_free(w.dns.dec);
     release_all(v, W_END);
-    if (err == E_ZERO_DIVISION) {
-        PyErr_SetString(PyExc_ZeroDivisionError, "if_tsdiv: integer division by zero");
-        return NULL;
-    }
-    if (err == E_TABLE_FULL) {
-        PyErr_SetString(PyExc_ValueError, "an interning table is full (bad count or ids)");
-        return NULL;
-    }
+    if (err != E_OK)
+        return kernel_error(err);
     return Py_BuildValue("(LLLLLLL)", (long long)res[0], (long long)res[1], (long long)res[2],
                          (long long)res[3], (long long)res[4], (long long)res[5],
                          (long long)res[6]);
@@ -308,14 +320,19 @@ static PyObject *kernel_dns_rows(PyObject *Py_UNUSED(self), PyObject *const *arg
     }
     const uint8_t *b = v[R_B].buf;
     int64_t nkey = 0;
-    int err = E_OK;
-    Py_BEGIN_ALLOW_THREADS
-    int64_t ttlpos[TTLPOS_SIZE];
-    for (int64_t i = 0; i < rows && !err; i++)
-        err = dns_row(&o, b, offsets[i], offsets[i] + sizes[i], i, &nkey, ttlpos);
-    Py_END_ALLOW_THREADS
+    int err = E_NO_MEMORY;
+    o.dec = decoder_new();
+    if (o.dec != NULL) {
+        err = E_OK;
+        Py_BEGIN_ALLOW_THREADS
+        int64_t ttlpos[TTLPOS_SIZE];
+        for (int64_t i = 0; i < rows && !err; i++)
+            err = dns_row(&o, b, offsets[i], offsets[i] + sizes[i], i, &nkey, ttlpos);
+        Py_END_ALLOW_THREADS
+    }
+    decoder_free(o.dec);
     if (err) {
-        PyErr_SetString(PyExc_ValueError, "an interning table is full (bad count or ids)");
+        kernel_error(err);
         goto fail;
     }
     release_all(v, R_END);
@@ -594,6 +611,17 @@ static PyMethodDef kernel_methods[] = {
      "qnames(b, starts, ends)\n--\n\n"
      "The text of the uncompressed names b[starts[i]:ends[i]], as dnspcap.dnswire.read_name "
      "renders them."},
+    {"texts", (PyCFunction)(void (*)(void))kernel_texts, METH_FASTCALL,
+     "texts(b, starts, ends, kinds)\n--\n\n"
+     "For each message b[starts[i]:ends[i]], the text of column kinds[i] & 7 (1: question "
+     "name, 2: answers, 3: EDNS options, 4: error) as dnspcap.dnswire.decode_message writes "
+     "it."},
+    {"decode", (PyCFunction)(void (*)(void))kernel_decode, METH_FASTCALL,
+     "decode(payload)\n--\n\n"
+     "The fields of dnspcap.dnswire.Decoded for one message, by the kernel's exact decoder."},
+    {"address_texts", (PyCFunction)(void (*)(void))kernel_address_texts, METH_FASTCALL,
+     "address_texts(addresses)\n--\n\n"
+     "str(ipaddress.ip_address(a)) for each bytes object of 4 or 16 bytes in the list."},
     {"merge_rows", (PyCFunction)(void (*)(void))kernel_merge_rows, METH_FASTCALL,
      "merge_rows(col, itemsize, start, nmain, at)\n--\n\n"
      "In the column col (its bytes), move the len(at) rows that follow rows "
@@ -671,7 +699,7 @@ static const struct {
     CONST(NEED_MORE), CONST(BLOCK), CONST(FULL), CONST(CORRUPT),
     CONST(C_PACKETS), CONST(C_NOT_IP), CONST(C_NOT_DNS), CONST(C_MDNS_SKIP),
     CONST(C_LLMNR_SKIP), CONST(C_FIRST_TS), CONST(C_LAST_TS), CONST(N_COUNTERS),
-    CONST(K_QNAME), CONST(K_ANSWERS), CONST(K_OPTIONS), CONST(K_BODY),
+    CONST(K_QNAME), CONST(K_ANSWERS), CONST(K_OPTIONS), CONST(K_ERROR), CONST(K_TEXT),
     CONST(P_NONE), CONST(P_DNS), CONST(P_MDNS), CONST(P_LLMNR), CONST(P_MDNS_SKIP),
     CONST(P_LLMNR_SKIP), CONST(P_TUNNEL), CONST(MAX_RECORD), SIGNED(TCP_SEGMENT),
     CONST(MAX_RECORDS), CONST(MAX_JUMPS), CONST(N_KEYS), CONST(KEYS_PER_ROW),
@@ -691,6 +719,10 @@ PyMODINIT_FUNC PyInit__kernel(void)
     PyObject *m = PyModule_Create(&kernel_module);
     if (m == NULL)
         return NULL;
+    if (probe_ipv6_mapped() < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
     for (size_t k = 0; k < sizeof CONSTANTS / sizeof CONSTANTS[0]; k++) {
         PyObject *v = CONSTANTS[k].is_signed
                           ? PyLong_FromLongLong((long long)CONSTANTS[k].value)

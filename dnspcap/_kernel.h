@@ -4,10 +4,13 @@
  *
  *   _kernel.c   the Python entry points of capture reading, the module
  *   _args.c     checking the entry points' arguments (_args.h)
- *   _entries_pair.c, _entries_lookups.c
- *               the Python entry points of dnspcap.pairing and dnspcap.lookups
+ *   _entries_pair.c, _entries_lookups.c, _entries_text.c
+ *               the Python entry points of dnspcap.pairing, dnspcap.lookups, and of the
+ *               exact decoder's texts
  *   _walk.c     the record walker: link layer, IP, UDP; one row per DNS message
  *   _dns.c      one DNS message: strict checks, keys, its row's DNS columns; names as text
+ *   _decode.c   the exact decoder (dnspcap.dnswire in C), for what the strict checks refuse
+ *   _text.c     presentation forms: names, RDATA, addresses, mnemonics (as dnswire writes)
  *   _rows.c     helpers over finished rows: merging rows in place, counting and mapping
  *               category codes
  *   _pair.c     the passes of dnspcap.pairing
@@ -38,7 +41,9 @@ enum { NEED_MORE = 0, BLOCK = 1, FULL = 2, CORRUPT = 3 };
 enum { C_PACKETS = 0, C_NOT_IP = 1, C_NOT_DNS = 2, C_MDNS_SKIP = 3, C_LLMNR_SKIP = 4,
        C_FIRST_TS = 5, C_LAST_TS = 6 };
 #define N_COUNTERS 7
-enum { K_QNAME = 1, K_ANSWERS = 2, K_OPTIONS = 3, K_BODY = 4 };
+/* kinds of key: the column it keys (kind & 7, from 1), plus K_TEXT when the key is a hash of
+ * the text itself (messages the exact decoder read) rather than of the wire bytes */
+enum { K_QNAME = 1, K_ANSWERS = 2, K_OPTIONS = 3, K_ERROR = 4, K_TEXT = 8 };
 enum {
     P_NONE = 0, P_DNS = 1, P_MDNS = 2, P_LLMNR = 3, P_MDNS_SKIP = 4, P_LLMNR_SKIP = 5,
     P_TUNNEL = 6
@@ -47,14 +52,14 @@ enum {
 
 #define MAX_RECORDS 64
 #define MAX_JUMPS 64
-#define N_KEYS 4 /* key columns: qname, answers, options, whole body */
+#define N_KEYS 4 /* key columns: qname, answers, options, error */
 
 #define HASH_C1 UINT64_C(0x87C37B91114253D5) /* MurmurHash3 x64-128 */
 #define HASH_C2 UINT64_C(0x4CF5AD432745937F)
 #define INTERN_M1 UINT64_C(0x9E3779B97F4A7C15)
 #define INTERN_M2 UINT64_C(0xC2B2AE3D27D4EB4F)
 
-enum { E_OK = 0, E_ZERO_DIVISION = 1, E_TABLE_FULL = 2 };
+enum { E_OK = 0, E_ZERO_DIVISION = 1, E_TABLE_FULL = 2, E_NO_MEMORY = 3 };
 /* a slow record's interface when it is a TCP segment the walker took apart: over IPv4, or
  * one less over IPv6 (-1: a whole pcapng block) */
 #define TCP_SEGMENT (-2)
@@ -96,6 +101,14 @@ static inline uint64_t slot_of(uint64_t k1, uint64_t k2, uint64_t k3, uint64_t m
     return (h ^ (h >> 31)) & mask;
 }
 
+/* Start loading the slot where key (k1, k2, k3) is looked for first: interning tables
+ * outgrow the caches, so the kernel asks for the slot as soon as it knows the key and does
+ * other work before it looks. */
+static inline void intern_prefetch(const Table *t, uint64_t k1, uint64_t k2, uint64_t k3)
+{
+    __builtin_prefetch(t->e + 4 * slot_of(k1, k2, k3, (uint64_t)t->size - 1));
+}
+
 /* Id of key (k1, k2, k3), adding it when new: then the id negated minus one, so the caller
  * learns what to decode. Returns 0 (and leaves *out alone) only when the table has no free
  * slot, which the caller's half-full rule excludes; the bound only keeps a bad table from
@@ -127,6 +140,64 @@ static inline int intern(Table *t, uint64_t k1, uint64_t k2, uint64_t k3, int64_
     return 0;
 }
 
+/* ---- the exact decoder (_decode.c) and presentation forms (_text.c) ------------------ */
+
+/* A growable text (malloc'd, so usable without the GIL). Writers do not check its room:
+ * callers reserve it first with text_room() (0: out of memory). */
+typedef struct {
+    char *p;
+    int64_t n, cap;
+} Text;
+
+int text_room(Text *t, int64_t more);
+void text_free(Text *t);
+
+#define MAX_POINTER_JUMPS 126 /* dnswire.MAX_POINTER_JUMPS */
+#define NAME_TEXT_MAX 1024    /* a name of 255 octets, each byte at most \DDD */
+#define PROBLEM_MAX 128       /* the longest RDATA problem phrase, with room to spare */
+
+enum { TX_QNAME = 0, TX_ANSWERS = 1, TX_OPTIONS = 2, TX_ERROR = 3 }; /* = key column */
+#define N_TEXTS 4
+
+/* What decode() finds in one message: dnswire.Decoded (numbers -1 where it has None). */
+typedef struct {
+    int64_t id, flags, qtype, qclass, min_ttl, opt_ttl, edns_size;
+    int64_t count[4];
+    Text text[N_TEXTS];
+    Text scratch; /* the RDATA of records that are not shown, checked for problems */
+    int failed;   /* out of memory */
+    uint32_t stamp;
+    uint32_t seen[1 << 14]; /* per pointer target: the stamp of the last name that met it */
+} Decoder;
+
+Decoder *decoder_new(void); /* NULL: out of memory */
+void decoder_free(Decoder *d);
+/* Decode the message m[0:n] into d; returns E_OK or E_NO_MEMORY. */
+int decode(Decoder *d, const uint8_t *m, int64_t n);
+
+enum {
+    NAME_OK, NAME_PAST_END, NAME_RESERVED_40, NAME_RESERVED_80, NAME_TOO_LONG, NAME_PTR_OOB,
+    NAME_PTR_LOOP, NAME_PTR_MANY
+};
+/* Read the name at pos of the message m[0:n] as dnswire._read_name does (bytes before the
+ * first pointer below limit), appending its text to t unless t is NULL (NAME_TEXT_MAX of
+ * room reserved): NAME_OK and *end, where the name ends in place, or the error (t as it
+ * was). *jumps: the pointers followed. */
+int read_name(Decoder *d, const uint8_t *m, int64_t n, int64_t pos, int64_t limit, Text *t,
+              int64_t *end, int *jumps);
+/* dnswire's wording of a name error (jumps: pointers followed before it) */
+const char *name_phrase(int err, int jumps);
+/* Append the form of the RDATA m[start:end] to t (room reserved); on a problem the RFC 3597
+ * form instead, the problem in problem (PROBLEM_MAX bytes), and returns 1. */
+int rdata_text(Decoder *d, const uint8_t *m, int64_t n, int64_t rtype, int64_t rclass,
+               int64_t start, int64_t end, Text *t, char *problem);
+void put_type_name(Text *t, int64_t rtype);  /* room: 16 */
+void put_option_name(Text *t, int64_t code); /* room: 16 */
+/* An address as Python's ipaddress writes it, into out (16 / 46 bytes); returns its length */
+int64_t ipv4_text(const uint8_t *a, char *out);
+int64_t ipv6_text(const uint8_t *a, char *out);
+extern int ipv6_mapped_dotted;
+
 /* ---- the DNS columns of a row (_dns.c) ------------------------------------------------ */
 
 /* Where dns_row() writes: one entry per row of each column (key: N_KEYS per row). */
@@ -136,18 +207,19 @@ typedef struct {
     uint32_t *min_ttl;
     uint8_t *min_ttl_na;
     int64_t *qtype, *qclass; /* -1: no question */
-    int64_t *key;            /* interned ids of qname, answers, options, body; -1: none */
+    int64_t *key;            /* interned ids of qname, answers, options, error; -1: none */
     int64_t *off;            /* where the message starts in the buffer */
     Table keys;
     int64_t *new_key_row, *new_key_kind;
+    Decoder *dec; /* for the messages the strict checks refuse */
 } DnsOut;
 
 /* Room dns_row() may need: ttlpos entries, and new keys per message. */
 #define TTLPOS_SIZE (MAX_RECORDS + 1)
-#define KEYS_PER_ROW 3
+#define KEYS_PER_ROW 4
 
 /* Decode the message b[s:e] into row `row` of o; new keys are appended at *nkey.
- * Returns 0 (E_OK) or E_TABLE_FULL. ttlpos: scratch of TTLPOS_SIZE entries. */
+ * Returns E_OK, E_TABLE_FULL or E_NO_MEMORY. ttlpos: scratch of TTLPOS_SIZE entries. */
 int dns_row(DnsOut *o, const uint8_t *b, int64_t s, int64_t e, int64_t row, int64_t *nkey,
             int64_t *ttlpos);
 

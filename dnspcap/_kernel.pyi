@@ -97,6 +97,29 @@ def dns_rows(
     /,
 ) -> int: ...
 def qnames(b: _U8, starts: _I64, ends: _I64, /) -> list[str]: ...
+def texts(b: _U8, starts: _I64, ends: _I64, kinds: _I64, /) -> list[str]: ...
+def decode(
+    payload: _U8 | bytes, /
+) -> tuple[
+    int | None,
+    int | None,
+    int | None,
+    int | None,
+    int,
+    int,
+    int,
+    int,
+    str,
+    int | None,
+    int | None,
+    str,
+    int | None,
+    int | None,
+    bool,
+    str,
+    str | None,
+]: ...
+def address_texts(addresses: list[bytes], /) -> list[str]: ...
 def merge_rows(col: _U8, itemsize: int, start: int, nmain: int, at: _I64, /) -> None: ...
 def count_codes(codes: _U8, itemsize: int, counts: _I64, /) -> None: ...
 def recode(codes: _U8, itemsize: int, lut: _I64, out: _U8, outsize: int, /) -> None: ...

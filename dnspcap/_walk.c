@@ -31,29 +31,35 @@ static inline int tcp_wanted(const Walk *w, int64_t tcp, int64_t end)
     return 1;
 }
 
+static inline uint64_t be64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return v;
+#else
+    return __builtin_bswap64(v);
+#endif
+}
+
 /* An address as two big-endian 64-bit halves (IPv4 in the top of the first). */
 static inline void address(const uint8_t *b, int64_t off, int64_t width, uint64_t *hi,
                            uint64_t *lo)
 {
-    *hi = 0;
-    *lo = 0;
-    for (int64_t j = 0; j < width; j++) {
-        uint64_t v = b[off + j];
-        if (j < 8)
-            *hi |= v << (56 - 8 * j);
-        else
-            *lo |= v << (120 - 8 * j);
+    if (width == 16) {
+        *hi = be64(b + off);
+        *lo = be64(b + off + 8);
+    } else {
+        *hi = (uint64_t)u32(b, off, 1) << 32;
+        *lo = 0;
     }
 }
 
-/* The interned id of the address at b[off:off+width]; a first sighting is reported to
-   Python in new_ip_*. Returns 0 when the table is full. */
-static int address_id(Walk *w, const uint8_t *b, int64_t off, int64_t width, int64_t ver,
-                      int64_t *nip, int64_t *id)
+/* The interned id of the address (hi, lo); a first sighting is reported to Python in
+   new_ip_*. Returns 0 when the table is full. */
+static int address_id(Walk *w, uint64_t hi, uint64_t lo, int64_t ver, int64_t *nip, int64_t *id)
 {
-    uint64_t hi, lo;
     int64_t e;
-    address(b, off, width, &hi, &lo);
     if (!intern(&w->ips, hi, lo, (uint64_t)ver, &e))
         return 0;
     if (e < 0) {
@@ -352,14 +358,13 @@ int run_walk(Walk *w, int64_t *pos_io, int64_t *frame_io, int64_t *res)
                     } else {
                         int64_t ps = udp + 8;
                         int64_t pe = udp + ulen;
+                        uint64_t src[2], dst[2];
+                        address(b, srcoff, srclen, &src[0], &src[1]);
+                        address(b, srcoff + srclen, srclen, &dst[0], &dst[1]);
+                        intern_prefetch(&w->ips, src[0], src[1], (uint64_t)ver);
+                        intern_prefetch(&w->ips, dst[0], dst[1], (uint64_t)ver);
                         w->m_frame[nm] = frame;
                         w->m_ts[nm] = ts;
-                        if (!address_id(w, b, srcoff, srclen, ver, &nip, &w->m_src[nm]) ||
-                            !address_id(w, b, srcoff + srclen, srclen, ver, &nip,
-                                        &w->m_dst[nm])) {
-                            err = E_TABLE_FULL;
-                            break;
-                        }
                         w->m_sport[nm] = (uint16_t)sp;
                         w->m_dport[nm] = (uint16_t)dp;
                         w->m_ver[nm] = (uint8_t)ver;
@@ -369,6 +374,12 @@ int run_walk(Walk *w, int64_t *pos_io, int64_t *frame_io, int64_t *res)
                         err = dns_row(&w->dns, b, ps, pe, nm, &nkey, ttlpos);
                         if (err)
                             break;
+                        /* after the DNS work, by which time the slots have come in */
+                        if (!address_id(w, src[0], src[1], ver, &nip, &w->m_src[nm]) ||
+                            !address_id(w, dst[0], dst[1], ver, &nip, &w->m_dst[nm])) {
+                            err = E_TABLE_FULL;
+                            break;
+                        }
                         nm += 1;
                     }
                 }

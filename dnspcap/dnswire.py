@@ -5,8 +5,9 @@ message without its 2-byte length prefix) into a :class:`Decoded` row. It
 never raises and does bounded work on any input, because captures contain
 whatever the network carried, including hostile or corrupt messages.
 
-The structural walk is a contract shared with the compiled fast path, which
-must reach the same fields and the same error. In order:
+The structural walk is a contract shared with the compiled fast path, whose exact
+decoder (``dnspcap/_decode.c``) is a port of this module and must reach the same
+fields, texts and error. In order:
 
 1. Header, 12 bytes. Shorter: ``id`` from 2 bytes, ``flags_word`` from 4,
    each count from its two bytes if they are there (else 0), error
@@ -426,22 +427,3 @@ def read_name(msg: bytes, pos: int) -> str:
         return _read_name(msg, pos, len(msg))[0]
     except _BadName as exc:
         raise ValueError(exc.phrase) from None
-
-
-def answers_text(payload: bytes) -> str:
-    """``decode_message(payload).answers``, reading no further than the answer section.
-
-    The fast path renders each distinct answer section once; authority and additional
-    records cannot change the answers' text, so they are not walked.
-    """
-    msg = payload if type(payload) is bytes else bytes(payload)
-    if len(msg) < 12:
-        return ""
-    walk = _Walk(msg)
-    qdcount, ancount = _HEADER.unpack_from(msg, 0)[2:4]
-    try:
-        pos = walk.questions(qdcount, 12)
-        walk.records("answer record", ancount, pos)
-    except Exception:
-        pass
-    return "; ".join(walk.answers)

@@ -14,10 +14,11 @@ The DNS part (:mod:`dnspcap.fastdns`) reads the header, question, EDNS and
 minimum answer TTL into numbers and checks each message strictly enough to
 vouch that the exact decoder would find no error; the parts whose text must be
 rendered (question name, answer section, option list) are keyed by 128-bit
-hashes and rendered once per distinct key in Python
-(:mod:`dnspcap.table`). A message it cannot vouch for is keyed by a hash of
-its whole body after the ID (TTLs zeroed when its structure walks) and decoded
-whole by :func:`dnspcap.dnswire.decode_message`, once per distinct body.
+hashes of their wire bytes and rendered once per distinct key (``qnames``,
+``texts``). A message it cannot vouch for (malformed, hostile, or only unusual)
+is decoded by the kernel's exact decoder, a C port of
+:func:`dnspcap.dnswire.decode_message` that words every error the same way; its
+texts, the error among them, are keyed by hashes of the texts themselves.
 
 The capture bytes are hostile input: the C code bounds-checks every read of the
 buffer by hand, and checks the arrays it is given (element type, shape,
@@ -30,7 +31,9 @@ records>, counts)`` reads ``b[pos:n]`` and returns ``(status, pos, frame, nm, ns
 nkey, nip)``; the arrays and their element types are those of
 :meth:`dnspcap.kernelio.KernelBuffers.arrays` and :class:`dnspcap.kernelio.Interned`.
 ``dns_rows`` writes the DNS columns of messages the exact path found, ``qnames``
-renders question names, ``merge_rows`` puts appended rows in frame order in place,
+renders question names and ``texts`` the other texts of the keys met first, ``decode``
+decodes one message whole (for the tests), ``address_texts`` writes addresses as
+:mod:`ipaddress` does, ``merge_rows`` puts appended rows in frame order in place,
 ``count_codes`` and ``recode`` count and map the codes of categorical columns.
 
 Interning (inside the kernel): keys ``(k1, k2, k3)`` live in open-addressing tables
@@ -46,7 +49,18 @@ with `FULL` before a table gets more than half full, and Python grows it with
 from __future__ import annotations
 
 from . import _kernel
-from ._kernel import count_codes, dns_rows, merge_rows, qnames, recode, rehash, walk
+from ._kernel import (
+    address_texts,
+    count_codes,
+    decode,
+    dns_rows,
+    merge_rows,
+    qnames,
+    recode,
+    rehash,
+    texts,
+    walk,
+)
 
 # walk() stops with one of these
 NEED_MORE = 0  # the next record is not entirely in the buffer
@@ -58,10 +72,11 @@ CORRUPT = 3  # a record length that cannot be right: the pure-Python walker take
 COUNTERS = ("packets", "not_ip", "not_dns", "mdns_skipped", "llmnr_skipped", "first_ts", "last_ts")
 C_PACKETS, C_NOT_IP, C_NOT_DNS, C_MDNS_SKIP, C_LLMNR_SKIP, C_FIRST_TS, C_LAST_TS = range(7)
 
-# kinds of interned keys (the third key word; bodies add 8 when their structure walked)
-K_QNAME, K_ANSWERS, K_OPTIONS, K_BODY = 1, 2, 3, 4
-N_KEYS = 4  # key columns per message: qname, answers, options, whole body
-KEYS_PER_ROW = 3  # at most this many new keys per message
+# kinds of interned keys (the third key word): the key column (kind & 7, from 1), plus
+# K_TEXT when the key hashes the text itself (messages the exact decoder read), not wire bytes
+K_QNAME, K_ANSWERS, K_OPTIONS, K_ERROR, K_TEXT = 1, 2, 3, 4, 8
+N_KEYS = 4  # key columns per message: qname, answers, options, error
+KEYS_PER_ROW = 4  # at most this many new keys per message
 
 # ports[] values
 P_NONE, P_DNS, P_MDNS, P_LLMNR, P_MDNS_SKIP, P_LLMNR_SKIP, P_TUNNEL = 0, 1, 2, 3, 4, 5, 6
@@ -92,7 +107,7 @@ check_constants(
         "NEED_MORE", "BLOCK", "FULL", "CORRUPT",
         "C_PACKETS", "C_NOT_IP", "C_NOT_DNS", "C_MDNS_SKIP", "C_LLMNR_SKIP", "C_FIRST_TS",
         "C_LAST_TS",
-        "K_QNAME", "K_ANSWERS", "K_OPTIONS", "K_BODY", "N_KEYS", "KEYS_PER_ROW",
+        "K_QNAME", "K_ANSWERS", "K_OPTIONS", "K_ERROR", "K_TEXT", "N_KEYS", "KEYS_PER_ROW",
         "P_NONE", "P_DNS", "P_MDNS", "P_LLMNR", "P_MDNS_SKIP", "P_LLMNR_SKIP", "P_TUNNEL",
         "MAX_RECORD", "TCP_SEGMENT",
     ),
@@ -107,9 +122,10 @@ __all__ = [
     "FULL",
     "KEYS_PER_ROW",
     "K_ANSWERS",
-    "K_BODY",
+    "K_ERROR",
     "K_OPTIONS",
     "K_QNAME",
+    "K_TEXT",
     "MAX_RECORD",
     "NEED_MORE",
     "N_KEYS",
@@ -121,11 +137,14 @@ __all__ = [
     "P_NONE",
     "P_TUNNEL",
     "TCP_SEGMENT",
+    "address_texts",
     "count_codes",
+    "decode",
     "dns_rows",
     "merge_rows",
     "qnames",
     "recode",
     "rehash",
+    "texts",
     "walk",
 ]

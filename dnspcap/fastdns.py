@@ -16,16 +16,22 @@ is certain to decode it without any error. The checks are therefore
 the decoder's checks made *stricter* where mirroring them exactly would cost
 more than it saves: one question, an uncompressed question name, compression
 pointers only backwards and at most 64 per name. A message that fails them is
-not wrong, only handed to the exact decoder whole (keyed by a hash of its bytes
-after the ID, TTLs zeroed when the structure walks), and its DNS columns are
-replaced by what the decoder says.
+not wrong, only handed to the kernel's exact decoder (``dnspcap/_decode.c``, a C port
+of :func:`dnspcap.dnswire.decode_message` that follows the same walk and words every
+error the same way), which writes its DNS columns and renders its four texts: the
+question name, the answers read before any error, the option list and the error. Those
+are keyed by hashes of the texts themselves, so a flood of malformed messages costs a
+decode each in C and a Python string only per distinct text.
 
 A key is the 128-bit MurmurHash3 (x64, 128-bit variant, constants ``HASH_C1`` and
 ``HASH_C2``) of the bytes that decide the text, fed in as one stream: the question
 name's wire bytes; each answer record's type, class, RDLENGTH and RDATA (TTL and owner
-left out); the option codes; or the body after the ID with its TTLs read as zeros. The
-kind of key is a third word, so keys of different kinds never meet. Every index into
-the message is checked by hand in C.
+left out; when a name in them points elsewhere, the message after the ID up to the end
+of the answers, TTLs read as zeros); the option codes; or, from the exact decoder, the
+text. The kind of key is a third word (``fast.K_*``), so keys of different kinds never
+meet. The text of a key met for the first time is rendered by the kernel too
+(``qnames``, ``texts``), identical to what :mod:`dnspcap.dnswire` writes. Every index
+into the message is checked by hand in C.
 """
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ class DnsScratch:
         self.cap = cap
         self.qtype = anon_array(cap, np.int64)  # -1: no question
         self.qclass = anon_array(cap, np.int64)
-        self.key = anon_array((cap, 4), np.int64)  # qname, answers, options, whole body; -1
+        self.key = anon_array((cap, 4), np.int64)  # qname, answers, options, error; -1
         self.off = anon_array(cap, np.int64)  # where the message starts in the buffer
         self.new_key_row = anon_array(fast.KEYS_PER_ROW * cap, np.int64)
         self.new_key_kind = anon_array(fast.KEYS_PER_ROW * cap, np.int64)

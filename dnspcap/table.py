@@ -9,11 +9,12 @@ categoricals over those tables (:mod:`dnspcap.messageframe`): a capture repeats 
 same names, addresses and answers millions of times. Their codes are kept as narrow as
 the number of distinct values allows, so the table is never copied whole.
 
-For kernel rows the texts are rendered by the exact decoder once per distinct key (see
-:mod:`dnspcap.fastdns`): a question name (by the kernel: ``qnames``), an answer
-section, an option list, or, for a message the kernel could not vouch for, its whole
-body. Rows of the exact path get their DNS columns from the kernel too (``dns_rows``),
-unless the read is ``engine="python"``: then :func:`~dnspcap.dnswire.decode_message`.
+For kernel rows every text is rendered in C once per distinct key (see
+:mod:`dnspcap.fastdns`): a question name (``qnames``), an answer section or option list
+(``texts``, by the kernel's exact decoder), and, for a message the kernel could not vouch
+for, each text its exact decoder found, the error among them. Rows of the exact path get
+their DNS columns from the kernel too (``dns_rows``), unless the read is
+``engine="python"``: then :func:`~dnspcap.dnswire.decode_message`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from . import fast
-from .dnswire import Decoded, answers_text, decode_message
+from .dnswire import Decoded, decode_message
 from .kernelio import DnsScratch, Interned, KernelBuffers
 from .messageframe import Texts, build, code_dtype, row_order
 from .netstack import FRAME_BITS, IcmpError, RawMessage
@@ -91,6 +92,18 @@ class _Strings:
             self.values.append(s)
         return i
 
+    def ids(self, texts: list[str]) -> list[int]:
+        """id() of each text, in one pass: a new text takes the next id as it is inserted
+        (len() is read before setdefault() inserts)."""
+        d = self._ids
+        known = len(d)
+        out = [d.setdefault(t, len(d)) for t in texts]
+        if len(d) > known:
+            # the new texts in id order: first sightings, as dict.fromkeys keeps them
+            firsts = dict.fromkeys(t for t, i in zip(texts, out, strict=True) if i >= known)
+            self.values.extend(firsts)
+        return out
+
 
 class _Values:
     """Distinct values of a 16-bit field or -1 (question type, class), coded as met."""
@@ -134,12 +147,9 @@ class Accumulator:
         self._strings = {name: _Strings() for name in _TEXT_FIELDS}
         self._ips: dict[bytes, int] = {}
         self._qtypes, self._qclasses = _Values(), _Values()
-        # What each kernel key id stands for, at id + 1 (entry 0 for "no key"): a string id
-        # (qname, answers, options keys) or a row of _body_fields (whole-body keys).
+        # What each kernel key id stands for: a string id in the table of its column. The
+        # last entry is for "no key" (id -1, which numpy reads as the last): the empty string.
         self._key_value = np.zeros(1, np.int64)
-        self._body_fields = np.empty((0, len(_DNS_FIELDS)), np.int64)
-        self._body_individual = np.empty(0, np.bool_)
-        self._body_walk = np.empty(0, np.bool_)
         self._address_code = np.empty(0, np.int64)
         self._store = RowStore(_STORED)
         self._file_runs: list[tuple[int, int]] = []  # (first row, file index)
@@ -244,9 +254,8 @@ class Accumulator:
             self._store.widen(name, dtype)
         self._store[name][rows] = codes
 
-    def _write_dns(self, rows: np.ndarray, f: np.ndarray, keep_min_ttl: Any = None) -> None:
-        """Write DNS fields (rows of _dns_fields() values) into the given rows; the kernel's
-        min_ttl stays where keep_min_ttl is True."""
+    def _write_dns(self, rows: np.ndarray, f: np.ndarray) -> None:
+        """Write DNS fields (rows of _dns_fields() values) into the given rows."""
         s = self._store
         for name in ("flags", "qdcount", "ancount", "nscount", "arcount", "rcode"):
             s[name][rows] = f[:, _F[name]]
@@ -257,11 +266,9 @@ class Accumulator:
         s["edns_size"][rows] = np.where(edns < 0, 0, edns)
         s["edns_na"][rows] = edns < 0
         s["edns_do"][rows] = f[:, _F["edns_do"]] != 0
-        ttl, ttl_rows = f[:, _F["min_ttl"]], rows
-        if keep_min_ttl is not None:
-            ttl, ttl_rows = ttl[~keep_min_ttl], rows[~keep_min_ttl]
-        s["min_ttl"][ttl_rows] = np.where(ttl < 0, 0, ttl)
-        s["min_ttl_na"][ttl_rows] = ttl < 0
+        ttl = f[:, _F["min_ttl"]]
+        s["min_ttl"][rows] = np.where(ttl < 0, 0, ttl)
+        s["min_ttl_na"][rows] = ttl < 0
         for name in _TEXT_FIELDS:
             self._put_at(name, rows, f[:, _F[name]], len(self._strings[name].values))
 
@@ -379,77 +386,43 @@ class Accumulator:
         """The code columns of n rows whose numeric DNS columns the kernel wrote."""
         self._learn_keys(buf, d, nkey, sizes)
         key, value = d.key[:n], self._key_value
-        for j, name in enumerate(("qname", "answers", "edns_options")):
-            self._put(name, start, value[key[:, j] + 1], len(self._strings[name].values))
-        self._store["error"][start : start + n] = 0
+        for j, name in enumerate(_TEXT_FIELDS):
+            self._put(name, start, value[key[:, j]], len(self._strings[name].values))
         for name, values, v in (
             ("qtype", self._qtypes, d.qtype),
             ("qclass", self._qclasses, d.qclass),
         ):
             self._put(name, start, values.codes(v[:n]), len(values.values))
-        loose = np.flatnonzero(key[:, 3] >= 0)
-        if len(loose):
-            self._loose(buf, d, start, loose, sizes)
-
-    def _loose(
-        self, buf: np.ndarray, d: DnsScratch, start: int, loose: np.ndarray, sizes: np.ndarray
-    ) -> None:
-        """Rows the kernel could not vouch for: the exact decoder's fields, once per body."""
-        body = self._key_value[d.key[loose, 3] + 1]
-        # a body keyed with TTLs zeroed has its own min_ttl per message: the kernel's
-        self._write_dns(start + loose, self._body_fields[body], keep_min_ttl=self._body_walk[body])
-        for r in loose[self._body_individual[body]].tolist():
-            # TTLs were zeroed for the key, but this body has an error: where decoding
-            # stopped may change min_ttl, so such a message is decoded on its own.
-            o = int(d.off[r])
-            fields = self._dns_fields(decode_message(bytes(buf[o : o + int(sizes[r])])))
-            self._write_dns(np.array([start + r]), np.array([fields], np.int64))
 
     def _learn_keys(self, buf: np.ndarray, d: DnsScratch, nkey: int, sizes: np.ndarray) -> None:
+        """The string ids of the keys the kernel met for the first time, rendered in C."""
         if not nkey:
             return
-        values = np.empty(nkey, np.int64)
         rows = d.new_key_row[:nkey]
         kinds = d.new_key_kind[:nkey]
         off = d.off[rows]
         end = off + sizes[rows]
-        s = self._strings
-        names = np.flatnonzero(kinds == fast.K_QNAME)
-        if len(names):
-            ids = s["qname"].id
-            texts = fast.qnames(buf, off[names] + 12, end[names])
-            values[names] = [ids(t) for t in texts]
-        bodies: list[tuple[int, ...]] = []
-        individual: list[bool] = []
-        walk: list[bool] = []
-        for k in np.flatnonzero(kinds != fast.K_QNAME).tolist():
-            kind = int(kinds[k])
-            payload = bytes(buf[off[k] : end[k]])
-            if kind == fast.K_ANSWERS:
-                values[k] = s["answers"].id(answers_text(payload))
-            elif kind == fast.K_OPTIONS:
-                values[k] = s["edns_options"].id(decode_message(payload).edns_options)
+        values = np.empty(nkey, np.int64)
+        for kind in np.unique(kinds).tolist():
+            mine = np.flatnonzero(kinds == kind)
+            if kind == fast.K_QNAME:
+                # question names the kernel vouched for have no pointer: from their bytes
+                texts = fast.qnames(buf, off[mine] + 12, end[mine])
             else:
-                dec = decode_message(payload)
-                values[k] = len(self._body_fields) + len(bodies)
-                bodies.append(self._dns_fields(dec))
-                # zeroed TTLs in the key, yet an error: see _loose
-                individual.append(dec.error is not None and kind & 8 != 0)
-                walk.append(kind & 8 != 0)
-        self._key_value = np.concatenate([self._key_value, values])
-        if bodies:
-            self._body_fields = np.concatenate([self._body_fields, np.array(bodies, np.int64)])
-            self._body_individual = np.concatenate([self._body_individual, individual])
-            self._body_walk = np.concatenate([self._body_walk, walk])
+                texts = fast.texts(buf, off[mine], end[mine], kinds[mine])
+            values[mine] = self._strings[_TEXT_FIELDS[(kind & 7) - 1]].ids(texts)
+        self._key_value = np.concatenate([self._key_value[:-1], values, [0]])
 
     def _learn_addresses(self, out: KernelBuffers, nip: int) -> None:
         if not nip:
             return
-        codes = np.empty(nip, np.int64)
-        k1, k2, ver = out.new_ip_k1[:nip].tolist(), out.new_ip_k2[:nip].tolist(), out.new_ip_ver
-        for k in range(nip):
-            raw = k1[k].to_bytes(8, "big") + k2[k].to_bytes(8, "big")
-            codes[k] = self._ip(raw[: 4 if ver[k] == 4 else 16])
+        halves = np.empty((nip, 2), ">u8")
+        halves[:, 0] = out.new_ip_k1[:nip]
+        halves[:, 1] = out.new_ip_k2[:nip]
+        raw = halves.tobytes()
+        widths = np.where(out.new_ip_ver[:nip] == 4, 4, 16).tolist()
+        ip = self._ip
+        codes = [ip(raw[16 * k : 16 * k + w]) for k, w in enumerate(widths)]
         self._address_code = np.concatenate([self._address_code, codes])
 
     # -- the DataFrame -------------------------------------------------------------------------
@@ -473,7 +446,7 @@ class Accumulator:
         texts = Texts(
             self.files,
             [self.vantages[v]["name"] for v in self.vantage_of] if self.vantages else [],
-            [_ip_text(a) for a in self._ips],
+            fast.address_texts(list(self._ips)),
             self._qtypes.values,
             self._qclasses.values,
             {name: self._strings[name].values for name in _TEXT_FIELDS},

@@ -718,11 +718,3 @@ def test_truncated_or_mutated_scapy_messages_never_raise(
         mutated[at] = data.draw(st.integers(0, 255))
     d = decode_message(bytes(mutated))
     assert d.error is None or not d.error.startswith("internal")
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=600))
-def test_answers_text_is_decode_message_answers(payload: bytes) -> None:
-    from dnspcap.dnswire import answers_text
-
-    assert answers_text(payload) == decode_message(payload).answers

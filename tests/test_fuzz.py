@@ -1,8 +1,9 @@
 r"""Property tests: no input makes dnspcap raise anything but CaptureError, and the engines agree.
 
 (a) arbitrary bytes as a capture file; (b) arbitrary bytes as the UDP payload of a DNS
-packet in a valid capture; (c) valid DNS messages mutated and cut; (d) valid pcap and
-pcapng files with bytes flipped, inserted or cut. Every example is read with both
+packet in a valid capture; (c) valid DNS messages (scapy's, field by field, and
+tests.dnsgen's record sets of every type the kernel renders) mutated and cut; (d) valid
+pcap and pcapng files with bytes flipped, inserted or cut. Every example is read with both
 engines.
 
 Memory checking of the kernel. The fast path's kernel is C (``dnspcap/_*.c``; it
@@ -46,7 +47,7 @@ import dnspcap
 from dnspcap.dnstypes import class_name, opcode_name, rcode_name, type_name
 from dnspcap.dnswire import decode_message, flags_text
 from dnspcap.errors import CaptureError
-from tests import craft
+from tests import craft, dnsgen
 from tests.craft import (
     CLIENT4,
     LINK_ETHERNET,
@@ -423,9 +424,27 @@ def render(spec: WireSpec, ident: int, ttls: list[int]) -> bytes:
 @st.composite
 def message_families(draw: st.DrawFn) -> list[bytes]:
     """A message, copies of it with other IDs and TTLs, and mutants of it."""
-    if draw(st.booleans()):
+    kind = draw(st.sampled_from(["wire", "scapy", "dnsgen"]))
+    if kind == "wire":
         return draw(wire_families())
-    return draw(scapy_families())
+    if kind == "scapy":
+        return draw(scapy_families())
+    return draw(dnsgen_families())
+
+
+@st.composite
+def dnsgen_families(draw: st.DrawFn) -> list[bytes]:
+    """A message of tests.dnsgen (a well-formed response with answers of every type the
+    kernel renders, or anything), copies of it with another ID, and mutants of it."""
+    base = draw(st.one_of(dnsgen.responses(), dnsgen.messages()))
+    out = [base]
+    for _ in range(draw(st.integers(1, 4))):
+        if draw(st.booleans()) and len(base) >= 2:
+            # the same answers from another transaction: the kernel renders them once
+            out.append(struct.pack(">H", draw(st.integers(0, 0xFFFF))) + base[2:])
+        else:
+            out.append(draw(mutated(base)))
+    return out
 
 
 @st.composite
