@@ -70,8 +70,10 @@ static inline uint64_t hash_of(const Key *k, int mode)
         uint64_t h = mix(hash_flow(k), (uint32_t)k->qname);
         return finish(mix(h, ((uint64_t)(uint32_t)k->qtype << 32) | (uint32_t)k->qclass));
     }
-    /* KEY_NAT: the client's socket and the question, whatever the server */
-    uint64_t h = mix(0, (uint32_t)k->client);
+    /* KEY_NAT: the client's socket and the question, whatever the server, in one vantage
+     * point (copies at other vantage points are linked by dnspcap.sightings) */
+    uint64_t h = mix(0, (uint32_t)k->file);
+    h = mix(h, (uint32_t)k->client);
     h = mix(h, ((uint64_t)k->cport << 32) | ((uint64_t)(uint32_t)k->transport << 16) | k->id);
     h = mix(h, (uint32_t)k->qname);
     return finish(mix(h, (uint32_t)k->qtype));
@@ -80,8 +82,9 @@ static inline uint64_t hash_of(const Key *k, int mode)
 static inline int same(const Key *a, const Key *b, int mode)
 {
     if (mode == KEY_NAT)
-        return a->client == b->client && a->cport == b->cport && a->transport == b->transport &&
-               a->id == b->id && a->qname == b->qname && a->qtype == b->qtype;
+        return a->file == b->file && a->client == b->client && a->cport == b->cport &&
+               a->transport == b->transport && a->id == b->id && a->qname == b->qname &&
+               a->qtype == b->qtype;
     int flow = a->file == b->file && a->client == b->client && a->cport == b->cport &&
                a->server == b->server && a->sport == b->sport && a->transport == b->transport &&
                a->id == b->id;

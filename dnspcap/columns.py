@@ -225,7 +225,9 @@ TRANSACTION_COLUMNS: tuple[Column, ...] = (
         "category",
         "Where an attempt or its answer went missing on that path, when the captures show "
         "it: `between node and node after DNAT` (an attempt seen before DNAT, not after: "
-        "dropped on that node), `answer lost between node and pod`; empty otherwise.",
+        "dropped on that node), `answer lost between node and pod` (the return path), "
+        "`no answer came back to dns` (it reached the DNS pod, which did not answer); empty "
+        "otherwise.",
     ),
     Column("icmp", "category", "The ICMP error its query or response drew, or empty."),
 )

@@ -298,6 +298,8 @@ def _lost(hops: list[str], attempts: np.ndarray, responses: np.ndarray) -> str:
     for k in range(len(hops) - 1, 0, -1):
         if responses[k - 1] < responses[k]:
             return on_the_way_back(hops[k - 1], hops[k])
+    if responses[-1] == 0:  # it got as far as the last point, and nothing came back
+        return f"{NO_ANSWER}{hops[-1]}"
     return ""
 
 

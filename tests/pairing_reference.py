@@ -405,8 +405,9 @@ def _nat_peers(
     if not has_q.any():
         return peers
     key = pack(
-        client, t["client_port"].to_numpy(np.int64), codes_of(t["transport"]),
-        t["id"].to_numpy(np.int64), codes_of(t["qname"]), codes_of(t["qtype"]),
+        codes_of(t["vantage"]), client, t["client_port"].to_numpy(np.int64),
+        codes_of(t["transport"]), t["id"].to_numpy(np.int64), codes_of(t["qname"]),
+        codes_of(t["qtype"]),
     )  # fmt: skip
     qts = t["query_ts"].to_numpy("datetime64[ns]").view(np.int64)
     idx = np.flatnonzero(has_q)

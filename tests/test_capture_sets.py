@@ -38,6 +38,8 @@ from .craft import (
 )
 from .wire import Q, R, write
 
+A1 = "93.184.215.14"
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = sorted((ROOT / "samples").rglob("*.pcap"))
 
@@ -228,3 +230,27 @@ def test_pod_node_and_dns_pod_captures_of_one_race_tell_one_story(resolver: str)
     assert race.display_filter == ""  # three files: no one filter fits them all
     text = report.render("text")
     assert "Wireshark display filter per file" in text and "vantage points" in text
+
+
+def test_a_query_that_reached_the_dns_pod_unanswered_is_the_servers(tmp_path: Path) -> None:
+    # the pod's capture and the DNS pod's: the query got there (after DNAT), twice, and
+    # nothing came back; the other one was answered
+    dns_pod = "10.244.0.5"
+    pod = write(
+        tmp_path / "pod.pcap",
+        [Q(0.0, 40000, 5, "x.example.com."), Q(5.0, 40000, 5, "x.example.com."),
+         Q(11, 40001, 6, "y.example.com."), R(11.001, 40001, 6, "y.example.com.", answer=A1)],
+    )  # fmt: skip
+    dns = write(
+        tmp_path / "dns.pcap",
+        [Q(0.0001, 40000, 5, "x.example.com.", server=dns_pod),
+         Q(5.0001, 40000, 5, "x.example.com.", server=dns_pod),
+         Q(11.0001, 40001, 6, "y.example.com.", server=dns_pod),
+         R(11.0009, 40001, 6, "y.example.com.", answer=A1, server=dns_pod)],
+    )  # fmt: skip
+    tx = dnspcap.analyze([pod, dns]).transactions
+    counted = tx[tx["copy_of"] < 0].set_index("qname")
+    assert list(counted["vantage"].astype(str)) == ["pod", "pod"]
+    assert counted.loc["x.example.com", "lost_at"] == "no answer came back to dns"
+    assert counted.loc["y.example.com", "lost_at"] == ""
+    assert set(counted["seen_at"]) == {"pod > dns"}
