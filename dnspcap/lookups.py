@@ -6,7 +6,7 @@ retries of it (same socket after a timeout, a new socket with glibc's
 single-request-reopen, the next nameserver, the Go resolver's new socket per
 try), and the whole search-list chain that ndots:5 makes of it
 (`api.example.com.<ns>.svc.cluster.local` → `…svc.cluster.local` →
-`…cluster.local` → `api.example.com`). REFERENCE.md §2 has the measured
+`…cluster.local` → `api.example.com`). docs/wire-patterns.md has the measured
 behaviour this follows.
 
 The search list is not known from the capture; it is inferred from what the

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 OUTCOMES = ["answered", "nxdomain", "no_data", "timed_out", "failed", "pending"]
 RESOLVERS = ["glibc", "musl", "go", "unknown"]
 
-# Resolver fingerprints (REFERENCE.md §2, measured): glibc sends A and AAAA from one
+# Resolver fingerprints (docs/wire-patterns.md, measured): glibc sends A and AAAA from one
 # socket ~60 µs apart with independent random IDs and retries after 5 s; musl does the
 # same but derives IDs from the clock, so a pair is 0x140-0x187 apart (or equal), and
 # retries after 2.5 s; Go opens a new socket with a new ID for each question.

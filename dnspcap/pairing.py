@@ -3,7 +3,7 @@
 A transaction is one question a client asked one server on one socket: the
 query (with every retransmission of it), and the response (with any
 duplicates). Peers pair on 5-tuple + ID and get the Kubernetes cases wrong
-(REFERENCE.md §4); we pair on
+(docs/wire-patterns.md); we pair on
 
     (client IP, client port, server IP, server port, transport, DNS ID, qname, qtype, qclass)
 

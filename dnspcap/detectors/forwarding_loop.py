@@ -4,8 +4,9 @@
 times at ``loop_min_rate`` queries per second or more, with no answer.
 
 **Why it matters.** A DNS server forwarding to itself (CoreDNS ``forward . /etc/resolv.conf``
-on a node whose resolv.conf points at systemd-resolved's 127.0.0.53, seed 003) amplifies
-every query into a storm until the CoreDNS ``loop`` plugin kills the pod
+on a node whose resolv.conf points at systemd-resolved's 127.0.0.53: the article on
+kube-dns failing after a while, see docs/wire-patterns.md) amplifies every query into a
+storm until the CoreDNS ``loop`` plugin kills the pod
 (CrashLoopBackOff). The lab measured ~60,000 packets/s, one ID seen 900-1,800 times
 in 50 ms.
 

@@ -2,7 +2,7 @@
 
 **What it detects.** Two transactions on one 5-tuple with one DNS ID and different
 questions (A and AAAA) overlapping in time: musl's clock-derived IDs on a coarse
-clock source (seed 004), busybox nslookup, lima-vm/lima#738.
+clock source (the Tencent Cloud TKE article "DNS 解析异常"), busybox nslookup, lima-vm/lima#738.
 
 **Why it matters.** musl matches answers on the ID bytes alone, so it takes the first
 answer for both queries. If the AAAA's empty NODATA answer comes first, the name

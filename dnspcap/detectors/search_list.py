@@ -4,7 +4,7 @@
 ``name.svc.cluster.local``, ``name.cluster.local``) before the name that resolved.
 
 **Why it matters.** With Kubernetes' ``ndots:5``, ``api.example.com`` costs four
-A+AAAA steps, six of eight queries wasted (REFERENCE.md §2, measured); every step
+A+AAAA steps, six of eight queries wasted (docs/wire-patterns.md, measured); every step
 is a round trip before the real answer, and the load on CoreDNS multiplies.
 
 **Wire pattern.** NXDOMAIN answers for each suffix in turn, each step from a new

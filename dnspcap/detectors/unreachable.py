@@ -17,7 +17,7 @@
 
 **Why it matters.** Every resolver that tries a dead server first waits a full timeout
 before the next nameserver (glibc: 5 s, or ``timeout``; Go: 5 s per try; musl asks all
-at once and does not wait, but keeps asking). The Tencent Cloud TKE article in the seeds:
+at once and does not wait, but keeps asking). The Tencent Cloud TKE team's article "DNS 解析异常":
 a retired nameserver left in the node's resolv.conf, which pods inherit with
 ``dnsPolicy: Default`` and CoreDNS's ``forward`` keeps probing.
 
