@@ -81,19 +81,25 @@ def lookup_positions(lookups: pd.DataFrame, txn_rows: set[int]) -> np.ndarray:
     """Positions in the lookups table of the lookups containing any of these rows."""
     if lookups.empty or not txn_rows:
         return np.zeros(0, np.int64)
-
-    def txn_to_lookup() -> np.ndarray:
-        sizes = lookups["transactions"].to_numpy(np.int64)
-        rows = flat_rows(lookups["transactions_index"])
-        out = np.full(int(rows.max()) + 1, -1, np.int64)
-        out[rows] = np.repeat(np.arange(len(sizes)), sizes)
-        return out
-
-    owner = cached(lookups, "txn_to_lookup", txn_to_lookup)
+    owner = txn_to_lookup(lookups)
     rows = np.fromiter(txn_rows, np.int64, len(txn_rows))
     rows = rows[rows < len(owner)]
     found = owner[rows]
     return np.unique(found[found >= 0])
+
+
+def txn_to_lookup(lookups: pd.DataFrame) -> np.ndarray:
+    """The lookup (position) of each transaction row, -1 for none; built once per table."""
+
+    def build() -> np.ndarray:
+        sizes = lookups["transactions"].to_numpy(np.int64)
+        rows = flat_rows(lookups["transactions_index"])
+        out = np.full(int(rows.max(initial=-1)) + 1, -1, np.int64)
+        out[rows] = np.repeat(np.arange(len(sizes)), sizes)
+        return out
+
+    owner: np.ndarray = cached(lookups, "txn_to_lookup", build)
+    return owner
 
 
 def flat_rows(col: pd.Series) -> np.ndarray:

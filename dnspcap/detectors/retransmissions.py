@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 
 from ..findings import Finding, Option, detector
-from ._util import evidence, lookups_of, rows, typical_gaps
+from ._groups import by_key, evidence_of, flatten, lookups_of, split_by
+from ._util import rows, typical_gaps
 
 MIN = Option("retransmissions_min", 1, "one retried query is already a lost timeout")
 MIN_GAP = Option(
@@ -53,22 +54,29 @@ def _timeout_name(gap: float, short: bool = False) -> str:
 @detector("DNS004", "timeout.retransmissions", "warning", [MIN, MIN_GAP])
 def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> list[Finding]:
     """One finding per server whose queries had to be resent."""
-    retried = rows(tx, (tx["attempts"] > 1).to_numpy(), ["server", "status", "retry_gaps"])
+    retried = rows(tx, (tx["attempts"] > 1).to_numpy(), ["server", "status"])
     # a resend is a gap a resolver's timeout could make; faster repeats (a forwarding
     # loop's storm of one ID) are DNS007's
     min_gap = opts["retransmission_min_gap_s"]
-    timed = [np.asarray(g, float) for g in retried["retry_gaps"]]
-    timed = [g[g >= min_gap] for g in timed]
-    keep = np.array([len(g) > 0 for g in timed], bool)
-    retried = retried[keep]
-    timed = [g for g, k in zip(timed, keep, strict=True) if k]
+    gaps, parent = flatten(tx["retry_gaps"], tx.index.get_indexer(retried.index))
+    timed = gaps >= min_gap
+    retried = retried[np.bincount(parent[timed], minlength=len(retried)) > 0]
+    if retried.empty:
+        return []
+    groups, servers = by_key(tx, retried, "server")
+    keep = groups.sizes >= opts["retransmissions_min"]
+    groups, servers = groups.take(keep), servers[keep]
+    gaps, parent = flatten(tx["retry_gaps"], groups.pos)
+    timed = gaps >= min_gap
+    gaps_of = split_by(gaps[timed], groups.of[parent[timed]], len(groups))
+    asked = tx.groupby("server", observed=True).size().reindex(servers).tolist()
+    status = np.asarray(tx["status"].array.take(groups.pos) == "answered")
+    answered = np.bincount(groups.of[status], minlength=len(groups)).tolist()
+    evidence = evidence_of(tx, groups)
+    affected = lookups_of(lookups, tx, groups)
     out: list[Finding] = []
-    server_of = retried["server"].astype(str).to_numpy()
-    for server, group in retried.groupby("server", observed=True, sort=True):
-        if len(group) < opts["retransmissions_min"]:
-            continue
-        mine = np.flatnonzero(server_of == str(server))
-        gaps = np.concatenate([timed[i] for i in mine])
+    for k, (server, n, gaps) in enumerate(zip(servers, groups.sizes.tolist(), gaps_of,
+                                              strict=True)):  # fmt: skip
         lost = float(gaps.sum())
         usual = typical_gaps(gaps)
         typical = usual[0][0]
@@ -78,8 +86,6 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
             how = " and ".join(
                 f"{g:.2f} s ({n}x, {_timeout_name(g, short=True)})" for g, n in usual[:2]
             )
-        asked = int((tx["server"] == server).sum())
-        answered = int((group["status"] == "answered").sum())
         out.append(
             Finding(
                 code="DNS004",
@@ -87,15 +93,15 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
                 severity="warning",
                 confidence="high",
                 summary=(
-                    f"{len(group)} of {asked} queries to {server} were resent "
+                    f"{n} of {asked[k]} queries to {server} were resent "
                     f"({len(gaps)} retransmission{'s' if len(gaps) != 1 else ''}, typically "
                     f"after {how}); "
-                    f"{answered} answered in the end"
+                    f"{answered[k]} answered in the end"
                 ),
-                **evidence(group, tx),
-                occurrences=len(group),
-                seen=asked,
-                lookups_affected=lookups_of(lookups, set(group.index.tolist())),
+                **evidence[k],
+                occurrences=n,
+                seen=asked[k],
+                lookups_affected=len(affected[k]),
                 seconds_lost=round(lost, 6),
                 remediation=(
                     "Find why first attempts go unanswered (see DNS001 conntrack race and "

@@ -23,7 +23,8 @@ from collections.abc import Mapping
 import pandas as pd
 
 from ..findings import Finding, Option, detector
-from ._util import evidence, lookups_of, rows
+from ._groups import by_key, evidence_of, lookups_of, value_counts_of
+from ._util import rows
 
 MIN = Option("server_errors_min", 1, "every SERVFAIL is a failed lookup step")
 
@@ -33,13 +34,19 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
     """One finding per server that answered SERVFAIL or REFUSED."""
     answered = rows(tx, (tx["responses"] > 0).to_numpy(), ["server", "rcode", "qname"])
     bad = answered[answered["rcode"].isin(["SERVFAIL", "REFUSED"])]
+    if bad.empty:
+        return []
+    groups, servers = by_key(tx, bad, "server")
+    keep = groups.sizes >= opts["server_errors_min"]
+    groups, servers = groups.take(keep), servers[keep]
+    totals = answered.groupby("server", observed=True).size().reindex(servers).to_numpy()
+    rcodes = value_counts_of(tx["rcode"], groups)
+    names = value_counts_of(tx["qname"], groups, head=10)
+    evidence = evidence_of(tx, groups)
+    affected = lookups_of(lookups, tx, groups)
     out: list[Finding] = []
-    for server, g in bad.groupby("server", observed=True, sort=True):
-        if len(g) < opts["server_errors_min"]:
-            continue
-        total = int((answered["server"] == server).sum())
-        rcodes = g["rcode"].astype(str).value_counts().to_dict()
-        names = g["qname"].astype(str).value_counts().head(10).to_dict()
+    for k, (server, n, total) in enumerate(zip(servers, groups.sizes.tolist(), totals.tolist(),
+                                               strict=True)):  # fmt: skip
         out.append(
             Finding(
                 code="DNS009",
@@ -47,21 +54,21 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
                 severity="warning",
                 confidence="high",
                 summary=(
-                    f"{server} answered {len(g)} of {total} queries with "
-                    + ", ".join(f"{n} {r}" for r, n in rcodes.items())
-                    + f" ({len(names)} name{'' if len(names) == 1 else 's'}, "
-                    f"e.g. {next(iter(names))})"
+                    f"{server} answered {n} of {total} queries with "
+                    + ", ".join(f"{c} {r}" for r, c in rcodes[k].items())
+                    + f" ({len(names[k])} name{'' if len(names[k]) == 1 else 's'}, "
+                    f"e.g. {next(iter(names[k]))})"
                 ),
-                **evidence(g, tx),
-                occurrences=len(g),
-                seen=total,
-                lookups_affected=lookups_of(lookups, set(g.index.tolist())),
+                **evidence[k],
+                occurrences=n,
+                seen=int(total),
+                lookups_affected=len(affected[k]),
                 seconds_lost=0.0,
                 remediation=(
                     "Check the DNS server's logs for these names (CoreDNS `errors` plugin) and "
                     "the health of its upstreams (`forward`)."
                 ),
-                details={"rcodes": rcodes, "names": names},
+                details={"rcodes": rcodes[k], "names": names[k]},
             )
         )
     return out

@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 
 from ..findings import Finding, Option, detector
-from ._util import evidence, lookup_positions, lookups_of, rows
+from ._groups import by_key, evidence_of, lookups_of, value_counts_of
+from ._util import rows
 
 MIN = Option("unreachable_min_queries", 3, "three unanswered tries rule out one lost packet")
 
@@ -43,18 +44,27 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
     )
     out = _refused_by_icmp(tx, lookups, asked)
     answers = tx.groupby("server", observed=True)["responses"].sum()
-    if not (answers > 0).any():
+    if not (answers > 0).any() or asked.empty:
         return out  # nothing answered at all: a capture problem or a down node, not one server
     icmp_servers = {s for f in out for s in f.servers}
-    for server, g in asked.groupby("server", observed=True, sort=True):
-        if answers.get(server, 0) > 0 or g["attempts"].sum() < opts["unreachable_min_queries"]:
-            continue
-        if str(server) in icmp_servers:
-            continue  # already reported with the ICMP errors that explain it
-        queries = int(g["attempts"].sum())
+    groups, servers = by_key(tx, asked, "server")
+    per = asked.groupby("server", observed=True, sort=True)
+    queries = per["attempts"].sum().to_numpy()
+    clients = per["client"].nunique().to_numpy()
+    silent = (
+        (answers.reindex(servers, fill_value=0).to_numpy() <= 0)
+        & (queries >= opts["unreachable_min_queries"])
+        # already reported with the ICMP errors that explain it
+        & ~np.isin(np.array([str(s) for s in servers], dtype=object), list(icmp_servers))
+    )
+    groups, servers = groups.take(silent), servers[silent]
+    queries, clients = queries[silent].tolist(), clients[silent].tolist()
+    evidence = evidence_of(tx, groups)
+    hits = lookups_of(lookups, tx, groups)
+    lost = lookups["time_lost_to_retries"].to_numpy()
+    for k, (server, hit) in enumerate(zip(servers, hits, strict=True)):
         # the clients' wait before they gave up on it or asked the next nameserver
-        hit = lookup_positions(lookups, set(g.index.tolist()))
-        waits = lookups["time_lost_to_retries"].to_numpy()[hit] if len(hit) else np.zeros(0)
+        waits = lost[hit] if len(hit) else np.zeros(0)
         waited = waits[waits > 0]
         delay = (
             f"; {len(waited)} lookup{'s' if len(waited) != 1 else ''} waited "
@@ -67,15 +77,15 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
                 code="DNS006",
                 name="upstream.unreachable",
                 severity="error",
-                confidence="high" if queries >= 10 else "medium",
+                confidence="high" if queries[k] >= 10 else "medium",
                 summary=(
-                    f"{server} never answered: {queries} queries from "
-                    f"{_n(g['client'].nunique(), 'client')} went unanswered while other "
+                    f"{server} never answered: {queries[k]} queries from "
+                    f"{_n(clients[k], 'client')} went unanswered while other "
                     f"servers answered{delay}"
                 ),
-                **evidence(g, tx),
-                occurrences=queries,
-                seen=queries,
+                **evidence[k],
+                occurrences=queries[k],
+                seen=queries[k],
                 lookups_affected=len(hit),
                 seconds_lost=round(float(waited.sum()), 6),
                 remediation=(
@@ -83,7 +93,7 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
                     "from CoreDNS's forward list; if it is the DNS Service, check it has endpoints."
                 ),
                 details={
-                    "queries": queries,
+                    "queries": queries[k],
                     "failover_delay_s": round(float(np.median(waited)), 3) if len(waited) else 0.0,
                 },
             )
@@ -98,10 +108,15 @@ def _refused_by_icmp(tx: pd.DataFrame, lookups: pd.DataFrame, asked: pd.DataFram
     cats = [str(c) for c in icmp.cat.categories]
     refused = np.array([c != "" and not c.startswith("response bounced") for c in cats] + [False])
     hit = asked[refused[icmp.cat.codes.to_numpy()]]  # code -1 (missing) reads the last: False
+    if hit.empty:
+        return []
+    groups, servers = by_key(tx, hit, "server")
+    totals = asked.groupby("server", observed=True).size().reindex(servers).tolist()
+    reasons = value_counts_of(tx["icmp"], groups)
+    evidence = evidence_of(tx, groups)
+    hits = lookups_of(lookups, tx, groups)
     out: list[Finding] = []
-    for server, g in hit.groupby("server", observed=True, sort=True):
-        reasons = g["icmp"].astype(str).value_counts()
-        total = int((asked["server"] == server).sum())
+    for k, (server, n) in enumerate(zip(servers, groups.sizes.tolist(), strict=True)):
         out.append(
             Finding(
                 code="DNS006",
@@ -109,21 +124,21 @@ def _refused_by_icmp(tx: pd.DataFrame, lookups: pd.DataFrame, asked: pd.DataFram
                 severity="error",
                 confidence="high",
                 summary=(
-                    f"{len(g)} of {total} queries to {server} drew ICMP {reasons.index[0]}: "
+                    f"{n} of {totals[k]} queries to {server} drew ICMP {next(iter(reasons[k]))}: "
                     "nothing listens on port 53 there (a Service without endpoints, or the "
                     "DNS pod gone); glibc fails at once, musl waits out its timeout"
                 ),
-                **evidence(g, tx),
-                occurrences=len(g),
-                seen=total,
-                lookups_affected=lookups_of(lookups, set(g.index.tolist())),
+                **evidence[k],
+                occurrences=n,
+                seen=totals[k],
+                lookups_affected=len(hits[k]),
                 seconds_lost=0.0,
                 remediation=(
                     f"Check that {server} has endpoints (`kubectl get endpoints -n kube-system "
                     "kube-dns`) and that the DNS pods are Ready; remove a dead address from "
                     "resolv.conf or CoreDNS's forward list."
                 ),
-                details={"icmp": reasons.to_dict()},
+                details={"icmp": reasons[k]},
             )
         )
     return out
