@@ -1,14 +1,17 @@
-"""Helpers for the pandas categoricals the tables are made of.
+"""Helpers for the pandas categoricals (and list columns) the tables are made of.
 
 Columns with few distinct values among millions of rows (addresses, names, types) are
 categoricals; these helpers work on their codes and categories instead of turning every
-row into a Python string.
+row into a Python string. List columns (frames, retry gaps) are Arrow lists, read as
+one flat array of items.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import _kernel
 
@@ -116,3 +119,16 @@ def distinct(a: np.ndarray) -> np.ndarray:
     tens of times longer on large arrays)."""
     s = np.sort(np.asarray(a), kind="stable")
     return s[np.concatenate([[True], s[1:] != s[:-1]])] if len(s) else s
+
+
+def flatten(col: pd.Series, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The items of a list column's rows (positions), and the index in `rows` of each."""
+    if isinstance(col.dtype, pd.ArrowDtype):
+        arr = pa.chunked_array(col.array._pa_array).take(pa.array(rows))  # type: ignore[attr-defined]
+        arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
+        values = pc.list_flatten(arr).to_numpy(zero_copy_only=False)
+        parents = pc.list_parent_indices(arr).to_numpy(zero_copy_only=False)
+        return np.asarray(values), np.asarray(parents, np.int64)
+    lists = col.to_numpy(object)[rows]  # lists as Python objects: slow, never the tables'
+    parents = np.repeat(np.arange(len(lists)), [len(x) for x in lists])
+    return np.array([v for x in lists for v in x]), parents

@@ -15,10 +15,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from ..categorical import as_categorical
+from ..categorical import as_categorical, flatten
 from ..findings import frame_filter
 from ._util import EVIDENCE_TRANSACTIONS, ns, txn_to_lookup
 
@@ -59,7 +57,10 @@ def split(tx: pd.DataFrame, labels: pd.Index, group: np.ndarray, count: int) -> 
     pos = tx.index.get_indexer(labels)
     inside = np.asarray(group) >= 0
     pos, group = pos[inside], np.asarray(group)[inside]
-    order = np.lexsort((pos, group))
+    if len(pos) < 2 or (pos[1:] > pos[:-1]).all():  # rows in table order: the usual case
+        order = np.argsort(group, kind="stable")
+    else:
+        order = np.lexsort((pos, group))
     sizes = np.bincount(group, minlength=count)
     if count and not sizes.all():
         raise ValueError("every group needs a row")
@@ -67,11 +68,15 @@ def split(tx: pd.DataFrame, labels: pd.Index, group: np.ndarray, count: int) -> 
 
 
 def by_key(tx: pd.DataFrame, rows: pd.DataFrame, key: str) -> tuple[Groups, pd.Index]:
-    """``rows`` (a selection of tx) grouped by a column, as ``groupby(key, observed=True,
-    sort=True)`` orders the groups; and the groups' keys."""
-    gb = rows.groupby(key, observed=True, sort=True)
-    keys = gb.size().index
-    return split(tx, rows.index, gb.ngroup().to_numpy(), len(keys)), keys
+    """``rows`` (a selection of tx) grouped by a categorical column, in the order of
+    ``groupby(key, observed=True, sort=True)`` (by category; missing values in no group),
+    and the groups' keys."""
+    cat = as_categorical(rows[key])
+    codes = np.asarray(cat.codes, np.int64)
+    present = np.bincount(codes + 1, minlength=len(cat.categories) + 1)[1:] > 0
+    rank = np.append(np.cumsum(present) - 1, -1)  # a category's group; code -1 reads -1
+    keys = cat.categories[present]
+    return split(tx, rows.index, rank[codes], len(keys)), keys
 
 
 def evidence_of(tx: pd.DataFrame, groups: Groups) -> list[dict[str, Any]]:
@@ -145,19 +150,6 @@ def _frames(tx: pd.DataFrame, groups: Groups) -> list[np.ndarray]:
     new[1:] = (frame[1:] != frame[:-1]) | (owner[1:] != owner[:-1])
     frame, owner = frame[new], owner[new]
     return split_by(frame, owner, len(groups))
-
-
-def flatten(col: pd.Series, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The items of a list column's rows (positions), and the index in `rows` of each."""
-    if isinstance(col.dtype, pd.ArrowDtype):
-        arr = pa.chunked_array(col.array._pa_array).take(pa.array(rows))  # type: ignore[attr-defined]
-        arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
-        values = pc.list_flatten(arr).to_numpy(zero_copy_only=False)
-        parents = pc.list_parent_indices(arr).to_numpy(zero_copy_only=False)
-        return np.asarray(values), np.asarray(parents, np.int64)
-    lists = col.to_numpy(object)[rows]  # lists as Python objects: slow, never the tables'
-    parents = np.repeat(np.arange(len(lists)), [len(x) for x in lists])
-    return np.array([v for x in lists for v in x]), parents
 
 
 def lookups_of(lookups: pd.DataFrame, tx: pd.DataFrame, groups: Groups) -> list[np.ndarray]:

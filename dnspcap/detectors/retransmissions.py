@@ -27,8 +27,9 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from ..categorical import flatten
 from ..findings import Finding, Option, detector
-from ._groups import by_key, evidence_of, flatten, lookups_of, split_by
+from ._groups import by_key, evidence_of, lookups_of, split_by
 from ._util import rows, typical_gaps
 
 MIN = Option("retransmissions_min", 1, "one retried query is already a lost timeout")

@@ -47,18 +47,20 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
     if not (answers > 0).any() or asked.empty:
         return out  # nothing answered at all: a capture problem or a down node, not one server
     icmp_servers = {s for f in out for s in f.servers}
-    groups, servers = by_key(tx, asked, "server")
+    # totals per server first; only the silent ones are looked at closely
     per = asked.groupby("server", observed=True, sort=True)
-    queries = per["attempts"].sum().to_numpy()
-    clients = per["client"].nunique().to_numpy()
+    sent = per["attempts"].sum()
     silent = (
-        (answers.reindex(servers, fill_value=0).to_numpy() <= 0)
-        & (queries >= opts["unreachable_min_queries"])
+        (answers.reindex(sent.index, fill_value=0).to_numpy() <= 0)
+        & (sent.to_numpy() >= opts["unreachable_min_queries"])
         # already reported with the ICMP errors that explain it
-        & ~np.isin(np.array([str(s) for s in servers], dtype=object), list(icmp_servers))
+        & ~np.isin(sent.index.astype(str), list(icmp_servers))
     )
-    groups, servers = groups.take(silent), servers[silent]
-    queries, clients = queries[silent].tolist(), clients[silent].tolist()
+    if not silent.any():
+        return out
+    clients = per["client"].nunique()[silent].tolist()
+    queries = sent[silent].tolist()
+    groups, servers = by_key(tx, asked[asked["server"].isin(sent.index[silent])], "server")
     evidence = evidence_of(tx, groups)
     hits = lookups_of(lookups, tx, groups)
     lost = lookups["time_lost_to_retries"].to_numpy()
@@ -66,9 +68,10 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
         # the clients' wait before they gave up on it or asked the next nameserver
         waits = lost[hit] if len(hit) else np.zeros(0)
         waited = waits[waits > 0]
+        median = float(np.median(waited)) if len(waited) else 0.0
         delay = (
             f"; {len(waited)} lookup{'s' if len(waited) != 1 else ''} waited "
-            f"{float(np.median(waited)):.1f} s for it before failing over"
+            f"{median:.1f} s for it before failing over"
             if len(waited)
             else ""
         )
@@ -94,7 +97,7 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
                 ),
                 details={
                     "queries": queries[k],
-                    "failover_delay_s": round(float(np.median(waited)), 3) if len(waited) else 0.0,
+                    "failover_delay_s": round(median, 3),
                 },
             )
         )
