@@ -30,22 +30,31 @@ def take(values: np.ndarray, rows: np.ndarray, fill: int = 0) -> np.ndarray:
     return out
 
 
-def codes_of(s: pd.Series) -> np.ndarray:
-    """Non-negative codes of a column's values (0 for a missing value)."""
+def codes_of(s: pd.Series, rows: np.ndarray | None = None) -> np.ndarray:
+    """Non-negative codes of a column's values (0 for a missing value); with `rows`
+    (positions), of those rows only, taken before they are widened to int64."""
     if isinstance(s.dtype, pd.CategoricalDtype):
-        return np.asarray(s.cat.codes.to_numpy(np.int64)) + 1
-    return np.asarray(pd.factorize(s)[0], np.int64) + 1
+        codes = s.cat.codes.to_numpy()
+    else:
+        codes = pd.factorize(s)[0]
+    return np.asarray(codes if rows is None else codes[rows], np.int64) + 1
 
 
-def shared_codes(a: pd.Series, b: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def shared_codes(
+    a: pd.Series, b: pd.Series, rows: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Codes of two address columns in one shared code space (categories merged, not
-    values compared: the columns hold millions of rows and a few thousand addresses)."""
+    values compared: the columns hold millions of rows and a few thousand addresses);
+    0 for a missing value; with `rows` (positions), of those rows only."""
     ca, cb = as_categorical(a), as_categorical(b)
     cats = ca.categories.union(cb.categories)
-    return (
-        np.asarray(ca.set_categories(cats).codes, np.int64) + 1,
-        np.asarray(cb.set_categories(cats).codes, np.int64) + 1,
-    )
+    out = []
+    for c in (ca, cb):
+        # a category's shared code + 1, and 0 last, for code -1 (missing)
+        to_shared = np.append(cats.get_indexer(c.categories), -1).astype(np.int64) + 1
+        codes = np.asarray(c.codes)
+        out.append(to_shared[codes if rows is None else codes[rows]])
+    return out[0], out[1]
 
 
 def pack(*keys: np.ndarray) -> np.ndarray:

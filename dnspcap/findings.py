@@ -154,10 +154,15 @@ def detect(
     if unknown:
         raise ValueError(f"unknown detector code(s): {', '.join(sorted(unknown))}")
     found: list[Finding] = []
-    for d in chosen:
-        if d.code in wanted and d.code not in set(ignore):
-            opts = {o.name: float((options or {}).get(o.name, o.default)) for o in d.options}
-            found.extend(d.run(transactions, lookups, opts))
+    try:
+        for d in chosen:
+            if d.code in wanted and d.code not in set(ignore):
+                opts = {o.name: float((options or {}).get(o.name, o.default)) for o in d.options}
+                found.extend(d.run(transactions, lookups, opts))
+    finally:
+        from .detectors._util import forget  # imported with the detectors by catalogue()
+
+        forget(transactions, lookups)
     order = {s: i for i, s in enumerate(SEVERITIES)}
     return sorted(
         found, key=lambda f: (-order[f.severity], f.code, f.first or pd.Timestamp(0, tz="UTC"))
