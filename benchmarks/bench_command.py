@@ -175,6 +175,7 @@ def child_stages(path: str, formats: Sequence[str]) -> dict[str, Any]:
     for fmt in formats:
         stage(fmt, writers[fmt])
     out["findings"] = len(found)
+    out["dnspcap"] = dnspcap.__file__
     out["peak_rss_mb"] = _peak_rss_mb()
     return out
 
@@ -218,8 +219,14 @@ def machine() -> dict[str, Any]:
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("MemTotal:"):
             mem_kib = int(line.split()[1])
+    # the dnspcap the command imports (PYTHONPATH may point at another checkout), and its commit
+    where = subprocess.run(
+        [sys.executable, "-c", "import dnspcap; print(dnspcap.__file__)"],
+        capture_output=True, text=True, cwd=HERE, check=False,
+    ).stdout.strip()  # fmt: skip
+    tree = Path(where).parent.parent if where else ROOT
     commit = subprocess.run(
-        ["git", "describe", "--always", "--dirty"], capture_output=True, text=True, cwd=ROOT
+        ["git", "describe", "--always", "--dirty"], capture_output=True, text=True, cwd=tree
     ).stdout.strip()
     import numpy
     import pandas
@@ -227,7 +234,7 @@ def machine() -> dict[str, Any]:
     return {
         "cpus": os.cpu_count(), "model": model, "memory_gb": round(mem_kib / 2**20, 1),
         "python": platform.python_version(), "pandas": pandas.__version__,
-        "numpy": numpy.__version__, "dnspcap_commit": commit,
+        "numpy": numpy.__version__, "dnspcap": where, "dnspcap_commit": commit,
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }  # fmt: skip
 
