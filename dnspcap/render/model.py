@@ -213,8 +213,11 @@ def _evidence(m: pd.DataFrame, found: Sequence[Finding], limit: int) -> list[Tab
     if not len(m) or not any(len(x) for x in lists):
         return [Table(EVIDENCE_COLUMNS, []) for _ in found]
     frame = m["frame"].to_numpy(np.int64)
-    order = np.argsort(frame, kind="stable")
-    by_frame = frame[order]
+    if (frame[1:] >= frame[:-1]).all():  # one capture file: frames already in order
+        order, by_frame = np.arange(len(frame)), frame
+    else:
+        order = np.argsort(frame, kind="stable")
+        by_frame = frame[order]
     owner = np.repeat(np.arange(len(found)), [len(x) for x in lists])  # finding of each frame
     wanted = np.concatenate(lists)
     lo = np.searchsorted(by_frame, wanted, "left")
@@ -372,17 +375,18 @@ def _usual(client: np.ndarray, resolver: pd.Categorical, clients: int) -> np.nda
     resolvers gives, in a few sorts instead of a call per client."""
     kind = np.asarray(resolver.codes, np.int64)
     kinds = np.array([str(c) for c in resolver.categories], dtype=object)
-    known = kind >= 0
+    known = np.flatnonzero(kind >= 0)
     width = max(len(kinds), 1)
-    pairs, first, count = np.unique(
-        client[known].astype(np.int64) * width + kind[known], return_index=True, return_counts=True
-    )
-    owner = pairs // width
+    pair = client[known].astype(np.int64) * width + kind[known]
+    count = np.bincount(pair, minlength=clients * width)
+    first = np.full(clients * width, len(kind), np.int64)  # first lookup of each pair
+    np.minimum.at(first, pair, known)
     # per client: the most lookups, then the earliest first lookup
-    order = np.lexsort((np.flatnonzero(known)[first], -count, owner))
-    best = order[np.r_[True, owner[order][1:] != owner[order][:-1]]]
+    score = (count * (len(kind) + 1) - first).reshape(clients, width)
+    best = score.argmax(axis=1)
     out = np.full(clients, "nan", dtype=object)
-    out[owner[best]] = kinds[pairs[best] % width]
+    some = count.reshape(clients, width).max(axis=1, initial=0) > 0
+    out[some] = kinds[best[some]]
     return out
 
 
