@@ -158,7 +158,7 @@ def lookups_of(lookups: pd.DataFrame, tx: pd.DataFrame, groups: Groups) -> list[
     if lookups.empty:
         return [np.zeros(0, np.int64) for _ in range(len(groups))]
     owner = txn_to_lookup(lookups)
-    labels = tx.index.to_numpy()[groups.pos]
+    labels = np.asarray(tx.index[groups.pos])
     inside = labels < len(owner)
     found = np.full(len(labels), -1, np.int64)
     found[inside] = owner[labels[inside]]

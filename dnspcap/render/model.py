@@ -372,7 +372,7 @@ def _clients(report: Report) -> Table:
 def _usual(client: np.ndarray, resolver: pd.Categorical, clients: int) -> np.ndarray:
     """Each client's most common resolver (client codes 0..clients-1); a tie goes to the
     one its lookups showed first. What ``value_counts().index[0]`` of each client's
-    resolvers gives, in a few sorts instead of a call per client."""
+    resolvers gives, by counting every (client, resolver) pair at once."""
     kind = np.asarray(resolver.codes, np.int64)
     kinds = np.array([str(c) for c in resolver.categories], dtype=object)
     known = np.flatnonzero(kind >= 0)
