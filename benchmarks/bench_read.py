@@ -282,13 +282,18 @@ def _label(packets: int) -> str:
 
 
 def _generator_digest() -> str:
-    return hashlib.sha256(GENERATOR.read_bytes()).hexdigest()[:16]
+    code = b"".join(p.read_bytes() for p in (GENERATOR, HERE / "hostile.py"))
+    return hashlib.sha256(code).hexdigest()[:16]
 
 
-def ensure_capture(packets: int, seed: int = SEED) -> tuple[Path, dict[str, Any]]:
-    """The cached capture of ``packets`` packets and its ground truth; (re)written if stale."""
-    DATA.mkdir(parents=True, exist_ok=True)
-    path = DATA / f"dns-{_label(packets)}-seed{seed}.pcap"
+def ensure_capture(
+    packets: int, seed: int = SEED, profile: str = "default", data: Path = DATA
+) -> tuple[Path, dict[str, Any]]:
+    """The cached capture of ``packets`` packets of a make_capture profile and its ground
+    truth; (re)written if stale."""
+    data.mkdir(parents=True, exist_ok=True)
+    kind = "" if profile == "default" else f"{profile}-"
+    path = data / f"dns-{kind}{_label(packets)}-seed{seed}.pcap"
     truth_path = path.with_suffix(".truth.json")
     digest = _generator_digest()
     if path.exists() and truth_path.exists():
@@ -297,14 +302,15 @@ def ensure_capture(packets: int, seed: int = SEED) -> tuple[Path, dict[str, Any]
             truth.get("generator") == digest
             and truth.get("packets") == packets
             and truth.get("seed") == seed
+            and truth.get("profile", "default") == profile
             and truth.get("file_bytes") == path.stat().st_size
         ):
             return path, truth
     sys.path.insert(0, str(HERE))
     from make_capture import make_capture
 
-    print(f"writing {path.relative_to(ROOT)} ({packets:,} packets) ...", flush=True)
-    truth = make_capture(path, packets, seed)
+    print(f"writing {path} ({packets:,} packets, {profile} profile) ...", flush=True)
+    truth = make_capture(path, packets, seed, profile=profile)
     truth["generator"] = digest
     truth_path.write_text(json.dumps(truth, indent=2) + "\n")
     print(f"  done in {truth['seconds']:.1f} s", flush=True)

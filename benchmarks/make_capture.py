@@ -27,14 +27,22 @@ byte-identical file. :func:`make_capture` returns the ground truth (how many
 packets, DNS messages, queries, responses, ... were written) so a benchmark can
 check a reader found every message.
 
+Profiles (``--profile``, ``PROFILES``): ``default`` is the traffic above; ``many-clients``
+the same kinds of lookup from 21,000 pods, about 10,000 distinct names in 2M packets,
+and one response in ten with an answer set no earlier message had; ``hostile`` the
+default traffic as 40% of the packets, the rest malformed messages and scans aimed at
+port 53 (``hostile.py``).
+
 Usage::
 
     python benchmarks/make_capture.py --packets 2000000 --seed 1 -o benchmarks/data/dns-2m.pcap
+    python benchmarks/make_capture.py --profile hostile --packets 300000 -o /tmp/hostile.pcap
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import heapq
 import ipaddress
 import json
@@ -48,6 +56,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from hostile import Hostile  # this script's folder is on sys.path
 
 # --------------------------------------------------------------------------- constants
 
@@ -75,6 +85,9 @@ P_EXTERNAL_MISS = 0.08  # CoreDNS cache miss: forwarded upstream, milliseconds
 K_OTHER, K_QUERY, K_RESPONSE = 0, 1, 2
 # Info bits of a DNS message, shifted left by two in a packet's tag.
 I_V6, I_EDNS, I_TC, I_NX, I_RETX, I_TCP = 4, 8, 16, 32, 64, 128
+I_FRESH = 256  # a response whose answer set no earlier message had
+# Tags from HOSTILE_TAG on are hostile.py's kinds of packet (HOSTILE_TAG + kind).
+HOSTILE_TAG = 512
 
 PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262_144, 1)  # LINKTYPE_ETHERNET
 _REC = struct.Struct("<IIII")  # pcap record header: seconds, microseconds, caplen, len
@@ -93,13 +106,47 @@ _U64 = struct.Struct("!Q")
 GLIBC, MUSL, GO, TOOL = 0, 1, 2, 3
 PROFILE_WEIGHTS = ((GLIBC, 0.50), (MUSL, 0.20), (GO, 0.20), (TOOL, 0.10))
 
-N_NAMESPACES = 20
-N_SERVICES = 15  # per namespace: svc-0 .. svc-14
-N_HEADLESS = 2  # per namespace: db-0, db-1 (three pod IPs each)
-N_API = 80  # api-N.example.com
-N_WWW = 40  # www-N.example.org (CNAME chains into a CDN)
-N_MISSING = 30  # missing-N.example.com (NXDOMAIN everywhere)
-N_BIG = 8  # big-N.example.com (30-51 A records: TC=1 without EDNS)
+
+@dataclass(frozen=True, slots=True)
+class Zone:
+    """How many names of each kind the cluster and the outside world have."""
+
+    namespaces: int = 20
+    services: int = 15  # per namespace: svc-0 .. svc-14
+    headless: int = 2  # per namespace: db-0, db-1 (three pod IPs each)
+    api: int = 80  # api-N.example.com
+    www: int = 40  # www-N.example.org (CNAME chains into a CDN)
+    missing: int = 30  # missing-N.example.com (NXDOMAIN everywhere)
+    big: int = 8  # big-N.example.com (30-51 A records: TC=1 without EDNS)
+
+
+ZONE = Zone()
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """The traffic of a capture (``--profile``)."""
+
+    clients: int
+    zone: Zone = ZONE
+    skew: float = 2.5  # name popularity: name n of N drawn as N * random() ** skew
+    fresh_answers: float = 0.0  # share of responses whose answer set is new to the capture
+    hostile: float = 0.0  # share of packets that are malformed messages and scans (hostile.py)
+
+
+PROFILES = {
+    # a busy node: 3,000 pods asking a few hundred names, every answer repeated
+    "default": Profile(DEFAULT_CLIENTS),
+    # a big cluster: 21,000 pods, ~10,000 distinct names at 2M packets, and one response in
+    # ten with an answer set not seen before (rotating CDN and cloud load-balancer addresses)
+    "many-clients": Profile(
+        21_000,
+        Zone(namespaces=16, headless=3),
+        fresh_answers=0.10,
+    ),
+    # port 53 under attack: the default traffic with malformed messages and scans
+    "hostile": Profile(DEFAULT_CLIENTS, hostile=0.60),
+}
 
 
 # --------------------------------------------------------------------------- DNS wire format
@@ -137,17 +184,19 @@ class Template:
     rcode: int
     tail: bytes = b""  # data[2:], what follows the ID when nothing else changes
     static: bool = False  # only the ID changes from packet to packet
+    addr: int = -1  # offset of the first A/AAAA address in the answer section, -1 if none
 
 
 class _Wire:
     """A DNS message under construction, with RFC 1035 name compression."""
 
-    __slots__ = ("buf", "offsets", "ttls")
+    __slots__ = ("addr", "buf", "offsets", "ttls")
 
     def __init__(self) -> None:
         self.buf = bytearray()
         self.offsets: dict[str, int] = {}
         self.ttls: list[tuple[int, int, int]] = []
+        self.addr = -1  # where the first address record's rdata went
 
     def name(self, name: str, compress: bool = True) -> None:
         name = name.rstrip(".")
@@ -179,6 +228,8 @@ class _Wire:
         rdata = rec.rdata
         if rec.rtype in (A, AAAA):
             assert isinstance(rdata, bytes)
+            if self.addr < 0:
+                self.addr = len(self.buf)
             self.buf += rdata
         elif rec.rtype in (CNAME, PTR, NS):
             assert isinstance(rdata, str)
@@ -216,7 +267,10 @@ def build_message(
     w.buf += struct.pack("!HHHHHH", 0, flags, 1, len(answers), len(authority), arcount)
     w.name(qname)
     w.buf += struct.pack("!HH", qtype, 1)
-    for rec in (*answers, *authority, *additional):
+    for rec in answers:
+        w.record(rec)
+    addr = w.addr
+    for rec in (*authority, *additional):
         w.record(rec)
     cookie = server_cookie = -1
     info = 0
@@ -241,7 +295,7 @@ def build_message(
         info |= I_TC
     data = bytes(w.buf)
     static = not w.ttls and cookie < 0
-    return Template(data, tuple(w.ttls), cookie, server_cookie, info, rcode, data[2:], static)
+    return Template(data, tuple(w.ttls), cookie, server_cookie, info, rcode, data[2:], static, addr)
 
 
 # --------------------------------------------------------------------------- the zone
@@ -306,17 +360,17 @@ def _svc_ip6(i: int, j: int) -> bytes:
     return (0xFD00_0010_0096 << 80 | 0x1000 + j * 256 + i).to_bytes(16, "big")
 
 
-def resolve(qname: str, qtype: int) -> Answer:
+def resolve(qname: str, qtype: int, zone: Zone = ZONE) -> Answer:
     """What CoreDNS answers for a question in this synthetic cluster."""
     labels = qname.lower().split(".")
     if qname.endswith("cluster.local"):
-        return _resolve_cluster(qname, labels, qtype)
+        return _resolve_cluster(qname, labels, qtype, zone)
     if qname.endswith(".in-addr.arpa"):
-        return _resolve_ptr(qname, labels, qtype)
+        return _resolve_ptr(qname, labels, qtype, zone)
     if len(labels) == 3 and labels[1:] == ["example", "com"]:
-        return _resolve_example_com(qname, labels[0], qtype)
+        return _resolve_example_com(qname, labels[0], qtype, zone)
     if len(labels) == 3 and labels[1:] == ["example", "org"]:
-        n = _int_suffix(labels[0], "www", N_WWW)
+        n = _int_suffix(labels[0], "www", zone.www)
         if n >= 0:
             return _resolve_www(qname, n, qtype)
     return Answer(NXDOMAIN, False, authority=(_root_soa(),))
@@ -335,12 +389,13 @@ def _root_soa() -> Record:
     return Record(".", SOA, 86400, rdata, _phase(".", SOA))
 
 
-def _resolve_cluster(qname: str, labels: list[str], qtype: int) -> Answer:
+def _resolve_cluster(qname: str, labels: list[str], qtype: int, zone: Zone) -> Answer:
     nodata = Answer(NOERROR, True, authority=(CLUSTER_SOA,))
     nx = Answer(NXDOMAIN, True, authority=(CLUSTER_SOA,))
     ok = labels[-3:] == ["svc", "cluster", "local"]
     if ok and len(labels) == 7 and labels[:2] == ["_grpc", "_tcp"]:  # SRV of a named port
-        i, j = _int_suffix(labels[2], "svc", N_SERVICES), _int_suffix(labels[3], "ns", N_NAMESPACES)
+        i = _int_suffix(labels[2], "svc", zone.services)
+        j = _int_suffix(labels[3], "ns", zone.namespaces)
         if i < 0 or j < 0:
             return nx
         if qtype != SRV:
@@ -356,15 +411,15 @@ def _resolve_cluster(qname: str, labels: list[str], qtype: int) -> Answer:
         if qtype == AAAA:
             return Answer(NOERROR, True, (Record(qname, AAAA, 30, _ip6("fd00:10:96::a")),))
         return nodata
-    j = _int_suffix(labels[1], "ns", N_NAMESPACES)
-    i = _int_suffix(labels[0], "svc", N_SERVICES)
+    j = _int_suffix(labels[1], "ns", zone.namespaces)
+    i = _int_suffix(labels[0], "svc", zone.services)
     if j >= 0 and i >= 0:
         if qtype == A:
             return Answer(NOERROR, True, (Record(qname, A, 30, _svc_ip(i, j)),))
         if qtype == AAAA and i % 3 == 0:  # dual-stack Services
             return Answer(NOERROR, True, (Record(qname, AAAA, 30, _svc_ip6(i, j)),))
         return nodata
-    d = _int_suffix(labels[0], "db", N_HEADLESS)
+    d = _int_suffix(labels[0], "db", zone.headless)
     if j >= 0 and d >= 0:  # headless Service: one A per ready pod
         if qtype == A:
             pods = [bytes((10, 244, 100 + j, 10 + d * 3 + k)) for k in range(3)]
@@ -373,7 +428,7 @@ def _resolve_cluster(qname: str, labels: list[str], qtype: int) -> Answer:
     return nx
 
 
-def _resolve_ptr(qname: str, labels: list[str], qtype: int) -> Answer:
+def _resolve_ptr(qname: str, labels: list[str], qtype: int, zone: Zone) -> Answer:
     nx = Answer(NXDOMAIN, True, authority=(CLUSTER_SOA,))
     if len(labels) != 6 or labels[2:] != ["96", "10", "in-addr", "arpa"]:
         return nx
@@ -383,7 +438,7 @@ def _resolve_ptr(qname: str, labels: list[str], qtype: int) -> Answer:
         if not (labels[0].isdigit() and labels[1].isdigit()):
             return nx
         i, j = int(labels[0]) - 10, int(labels[1]) - 1
-        if not (0 <= i < N_SERVICES and 0 <= j < N_NAMESPACES):
+        if not (0 <= i < zone.services and 0 <= j < zone.namespaces):
             return nx
         target = f"svc-{i}.ns-{j}.svc.cluster.local"
     if qtype != PTR:
@@ -391,9 +446,9 @@ def _resolve_ptr(qname: str, labels: list[str], qtype: int) -> Answer:
     return Answer(NOERROR, True, (Record(qname, PTR, 30, target),))
 
 
-def _resolve_example_com(qname: str, label: str, qtype: int) -> Answer:
+def _resolve_example_com(qname: str, label: str, qtype: int, zone: Zone) -> Answer:
     soa = _example_soa("example.com")
-    n = _int_suffix(label, "api", N_API)
+    n = _int_suffix(label, "api", zone.api)
     if n >= 0:
         ttl = (60, 300, 30, 120)[n % 4]
         if qtype == A:
@@ -404,7 +459,7 @@ def _resolve_example_com(qname: str, label: str, qtype: int) -> Answer:
             return Answer(NOERROR, False, authority=(soa,))
         phase = _phase(qname, qtype)
         return Answer(NOERROR, False, tuple(Record(qname, qtype, ttl, ip, phase) for ip in ips))
-    n = _int_suffix(label, "big", N_BIG)
+    n = _int_suffix(label, "big", zone.big)
     if n >= 0:
         if qtype != A:
             return Answer(NOERROR, False, authority=(soa,))
@@ -484,7 +539,7 @@ def _weighted(rng: random.Random, choices: Sequence[tuple[Any, float]]) -> Any:
     return choices[-1][0]
 
 
-def make_clients(rng: random.Random, count: int) -> list[Client]:
+def make_clients(rng: random.Random, count: int, namespaces: int = ZONE.namespaces) -> list[Client]:
     """``count`` pods across the cluster (10.244.2.1 - 10.244.119.250), 10% on IPv6."""
     slots = rng.sample(range(2 * 250, 120 * 250), count)
     clients = []
@@ -520,7 +575,7 @@ def make_clients(rng: random.Random, count: int) -> list[Client]:
             Client(
                 idx=idx,
                 v6=v6,
-                ns=rng.randrange(N_NAMESPACES),
+                ns=rng.randrange(namespaces),
                 profile=profile,
                 ekey=ekey,
                 edns=EDNS_VARIANTS[ekey],
@@ -565,10 +620,22 @@ PACKETS_PER_LOOKUP = 8.09
 class Generator:
     """Builds the traffic lookup by lookup and writes packets in timestamp order."""
 
-    def __init__(self, seed: int, pps: float = DEFAULT_PPS, clients: int = DEFAULT_CLIENTS) -> None:
+    def __init__(
+        self, seed: int, pps: float = DEFAULT_PPS, profile: Profile = PROFILES["default"]
+    ) -> None:
         self.rng = random.Random(seed)
-        self.clients = make_clients(self.rng, clients)
+        self.zone = profile.zone
+        self.skew = profile.skew
+        self.clients = make_clients(self.rng, profile.clients, profile.zone.namespaces)
         self.pps = pps
+        self.fresh_share = profile.fresh_answers
+        self.responses = self.fresh = 0  # responses emitted, and how many with a new answer set
+        self.hostile_share = profile.hostile
+        self.hostile: Hostile | None = None
+        if profile.hostile:
+            pods = [c.addrs_up[:4] for c in self.clients if not c.v6]
+            servers = [ip for ip, _ in SERVERS4]
+            self.hostile = Hostile(seed, self._push, pods, servers, HOSTILE_TAG)
         # (time us, sequence, Ethernet frame, tag = kind | info bits, transaction key)
         self.heap: list[tuple[int, int, bytes, int, int]] = []
         self.seq = 0
@@ -602,6 +669,8 @@ class Generator:
     ) -> None:
         """Queue one DNS message over UDP between a pod's port and port 53."""
         payload = _U16.pack(qid) + tmpl.tail if tmpl.static else self._payload(tmpl, qid, t, c)
+        if self.fresh_share and tag & 3 == K_RESPONSE:
+            payload, tag = self._freshen(payload, tmpl, tag)
         ulen = 8 + len(payload)
         psum = int.from_bytes(payload, "big")
         if ulen & 1:
@@ -623,6 +692,21 @@ class Generator:
         self.seq += 1
         frame = (c.pre_up if up else c.pre_down) + head + payload
         heapq.heappush(self.heap, (t, self.seq, frame, tag | tmpl.info | c.v6 * I_V6, txn))
+
+    def _freshen(self, payload: bytes, tmpl: Template, tag: int) -> tuple[bytes, int]:
+        """Now and then (``fresh_answers`` of all responses) a response with an answer set
+        the capture has not had yet: its first address replaced by the next one of a range
+        no other answer uses, as a CDN or a cloud load balancer rotates its addresses."""
+        self.responses += 1
+        if tmpl.addr < 0 or self.fresh >= self.fresh_share * self.responses:
+            return payload, tag
+        self.fresh += 1
+        n, at = self.fresh, tmpl.addr
+        if tmpl.data[at - 10 : at - 8] == b"\x00\x1c":  # the record's type: AAAA
+            new = (0x2001_0DB8_F00D << 80 | n).to_bytes(16, "big")
+        else:  # 100.64.0.0/10 (shared address space), 4M addresses
+            new = (0x6440_0000 | n & 0x3F_FFFF).to_bytes(4, "big")
+        return payload[:at] + new + payload[at + len(new) :], tag | I_FRESH
 
     def _tcp(
         self,
@@ -674,7 +758,7 @@ class Generator:
             flags = 0x0100 | (0x0020 if edns is not None and edns.cookie else 0)  # RD (+AD: dig)
             tmpl = build_message(flags=flags, qname=qname, qtype=qtype, edns=edns)
         else:
-            ans = resolve(qname, qtype)
+            ans = resolve(qname, qtype, self.zone)
             flags = 0x8180 | (0x0400 if ans.aa else 0) | ans.rcode  # QR RD RA [AA]
             redns = None if edns is None else Edns(1232, edns.do, edns.cookie)
             tmpl = build_message(
@@ -878,7 +962,7 @@ class Generator:
 
     def _skewed(self, n: int) -> int:
         """0..n-1, the low numbers far more popular (a few hot names, a long tail)."""
-        return int(n * self.rng.random() ** 2.5)
+        return int(n * self.rng.random() ** self.skew)
 
     def _lookup(self, t: int) -> None:
         """One application lookup by one pod, with its search-list steps."""
@@ -887,26 +971,27 @@ class Generator:
         c = self.clients[int(len(self.clients) * rng.random() ** 1.5)]  # some pods are busier
         kind = _weighted(rng, LOOKUP_KINDS)
         qtypes: tuple[int, ...] = (A,) if c.profile == TOOL else (A, AAAA)
-        svc, ns = self._skewed(N_SERVICES), self._skewed(N_NAMESPACES)
+        zone = self.zone
+        svc, ns = self._skewed(zone.services), self._skewed(zone.namespaces)
         if kind == "svc":
             name, fqdn = f"svc-{svc}", f"svc-{svc}.ns-{c.ns}.svc.cluster.local."
         elif kind in ("svc.ns", "svc.fqdn", "svc.dot"):
             fqdn = f"svc-{svc}.ns-{ns}.svc.cluster.local."
             name = {"svc.ns": f"svc-{svc}.ns-{ns}", "svc.fqdn": fqdn[:-1], "svc.dot": fqdn}[kind]
         elif kind == "db":
-            name = f"db-{rng.randrange(N_HEADLESS)}"
+            name = f"db-{rng.randrange(zone.headless)}"
             fqdn = f"{name}.ns-{c.ns}.svc.cluster.local."
         elif kind == "api":
-            name = f"api-{self._skewed(N_API)}.example.com"
+            name = f"api-{self._skewed(zone.api)}.example.com"
             fqdn = name + "."
         elif kind == "www":
-            name = f"www-{self._skewed(N_WWW)}.example.org"
+            name = f"www-{self._skewed(zone.www)}.example.org"
             fqdn = name + "."
         elif kind == "missing":
-            name = f"missing-{self._skewed(N_MISSING)}.example.com"
+            name = f"missing-{self._skewed(zone.missing)}.example.com"
             fqdn = name + "."
         elif kind == "big":
-            self._big(c, f"big-{rng.randrange(N_BIG)}.example.com", t)
+            self._big(c, f"big-{rng.randrange(zone.big)}.example.com", t)
             return
         elif kind == "ptr":
             ip = "10.0.96.10" if rng.random() < 0.2 else f"{10 + svc}.{1 + ns}.96.10"
@@ -949,13 +1034,15 @@ class Generator:
     def write(self, path: str | Path, packets: int) -> dict[str, Any]:
         """Write exactly ``packets`` packets to ``path``; return the ground truth."""
         rng = self.rng
-        mean_gap = 1e6 * PACKETS_PER_LOOKUP / self.pps  # microseconds between lookups
+        share = self.hostile_share  # the rest of the packet rate is the pods' lookups
+        mean_gap = 1e6 * PACKETS_PER_LOOKUP / (self.pps * (1 - share))  # us between lookups
+        hostile_per_lookup = PACKETS_PER_LOOKUP * share / (1 - share)
         clock = float(START_TS * 1_000_000)
         heap = self.heap
         pop = heapq.heappop
         rec = _REC.pack
         out: list[bytes] = []
-        tally = [0] * 256  # packets per tag
+        tally = [0] * (HOSTILE_TAG + 16)  # packets per tag
         pending: dict[int, int] = {}  # transaction -> its query messages, until answered
         seen = bytearray(packets + 1024)  # transactions with a message written
         seen_lookup = bytearray(packets + 1024)  # lookups with a message written
@@ -996,10 +1083,16 @@ class Generator:
                         out.clear()
                 if written < packets:
                     self._lookup(now)
+                    if self.hostile is not None:
+                        self.hostile.traffic(now, mean_gap, hostile_per_lookup)
             f.write(b"".join(out))
         truth = self._truth(tally, pending, written, first_ts, ts)
         truth["transactions"] = transactions
         truth["lookups"] = lookups
+        if self.fresh_share:
+            truth["fresh_answers"] = sum(n for tag, n in enumerate(tally) if tag & I_FRESH)
+        if self.hostile is not None:
+            truth.update(self.hostile.truth(tally[HOSTILE_TAG:]))
         return truth
 
     @staticmethod
@@ -1007,7 +1100,11 @@ class Generator:
         tally: list[int], pending: dict[int, int], written: int, first_ts: int, last_ts: int
     ) -> dict[str, Any]:
         def count(kinds: tuple[int, ...], bit: int = 0) -> int:
-            return sum(n for tag, n in enumerate(tally) if tag & 3 in kinds and tag & bit == bit)
+            return sum(
+                n
+                for tag, n in enumerate(tally[:HOSTILE_TAG])
+                if tag & 3 in kinds and tag & bit == bit
+            )
 
         dns = (K_QUERY, K_RESPONSE)
         return {
@@ -1035,9 +1132,12 @@ def make_capture(
     seed: int,
     *,
     pps: float = DEFAULT_PPS,
-    clients: int = DEFAULT_CLIENTS,
+    clients: int | None = None,
+    profile: str = "default",
 ) -> dict[str, Any]:
     """Write a synthetic capture of exactly ``packets`` packets and return its ground truth.
+
+    ``profile`` is a key of PROFILES; ``clients`` overrides its number of pods.
 
     Keys: ``packets``; ``dns_messages`` (= queries + responses = udp_messages +
     tcp_messages); ``queries``; ``responses``; ``udp_messages``; ``tcp_messages``;
@@ -1052,14 +1152,21 @@ def make_capture(
     and ID never see a response in the file, retransmissions included; the queries
     of the last few milliseconds are among them because the file ends);
     ``first_ts``, ``last_ts``, ``duration_s`` (capture time, seconds); ``seed``,
-    ``pps``, ``clients``; ``file_bytes``; ``seconds`` (time taken to write).
+    ``pps``, ``clients``, ``profile``; ``file_bytes``; ``seconds`` (time taken to write).
+    With fresh answers (``many-clients``): ``fresh_answers``, the responses whose answer
+    set no earlier message had. With hostile traffic, the keys of hostile.Hostile.truth;
+    the counts above are then those of the pods' own lookups.
     """
     started = time.perf_counter()
-    truth = Generator(seed, pps, clients).write(path, packets)
+    chosen = PROFILES[profile]
+    if clients is not None:
+        chosen = dataclasses.replace(chosen, clients=clients)
+    truth = Generator(seed, pps, chosen).write(path, packets)
     truth.update(
         seed=seed,
         pps=pps,
-        clients=clients,
+        clients=chosen.clients,
+        profile=profile,
         file_bytes=Path(path).stat().st_size,
         seconds=round(time.perf_counter() - started, 3),
     )
@@ -1071,12 +1178,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--packets", type=int, default=2_000_000, help="packets to write")
     parser.add_argument("--seed", type=int, default=1, help="random seed (same seed, same bytes)")
     parser.add_argument("--pps", type=float, default=DEFAULT_PPS, help="mean packets per second")
-    parser.add_argument("--clients", type=int, default=DEFAULT_CLIENTS, help="number of pods")
+    parser.add_argument(
+        "--profile", choices=sorted(PROFILES), default="default", help="the traffic (default)"
+    )
+    parser.add_argument("--clients", type=int, help="number of pods (default: the profile's)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="pcap file to write")
     parser.add_argument("--truth", type=Path, help="also write the ground truth as JSON here")
     args = parser.parse_args(argv)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    truth = make_capture(args.output, args.packets, args.seed, pps=args.pps, clients=args.clients)
+    truth = make_capture(
+        args.output,
+        args.packets,
+        args.seed,
+        pps=args.pps,
+        clients=args.clients,
+        profile=args.profile,
+    )
     if args.truth:
         args.truth.write_text(json.dumps(truth, indent=2) + "\n")
     json.dump(truth, sys.stdout, indent=2)

@@ -1,14 +1,17 @@
-"""Helpers for the pandas categoricals the tables are made of.
+"""Helpers for the pandas categoricals (and list columns) the tables are made of.
 
 Columns with few distinct values among millions of rows (addresses, names, types) are
 categoricals; these helpers work on their codes and categories instead of turning every
-row into a Python string.
+row into a Python string. List columns (frames, retry gaps) are Arrow lists, read as
+one flat array of items.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import _kernel
 
@@ -27,22 +30,31 @@ def take(values: np.ndarray, rows: np.ndarray, fill: int = 0) -> np.ndarray:
     return out
 
 
-def codes_of(s: pd.Series) -> np.ndarray:
-    """Non-negative codes of a column's values (0 for a missing value)."""
+def codes_of(s: pd.Series, rows: np.ndarray | None = None) -> np.ndarray:
+    """Non-negative codes of a column's values (0 for a missing value); with `rows`
+    (positions), of those rows only, taken before they are widened to int64."""
     if isinstance(s.dtype, pd.CategoricalDtype):
-        return np.asarray(s.cat.codes.to_numpy(np.int64)) + 1
-    return np.asarray(pd.factorize(s)[0], np.int64) + 1
+        codes = s.cat.codes.to_numpy()
+    else:
+        codes = pd.factorize(s)[0]
+    return np.asarray(codes if rows is None else codes[rows], np.int64) + 1
 
 
-def shared_codes(a: pd.Series, b: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def shared_codes(
+    a: pd.Series, b: pd.Series, rows: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Codes of two address columns in one shared code space (categories merged, not
-    values compared: the columns hold millions of rows and a few thousand addresses)."""
+    values compared: the columns hold millions of rows and a few thousand addresses);
+    0 for a missing value; with `rows` (positions), of those rows only."""
     ca, cb = as_categorical(a), as_categorical(b)
     cats = ca.categories.union(cb.categories)
-    return (
-        np.asarray(ca.set_categories(cats).codes, np.int64) + 1,
-        np.asarray(cb.set_categories(cats).codes, np.int64) + 1,
-    )
+    out = []
+    for c in (ca, cb):
+        # a category's shared code + 1, and 0 last, for code -1 (missing)
+        to_shared = np.append(cats.get_indexer(c.categories), -1).astype(np.int64) + 1
+        codes = np.asarray(c.codes)
+        out.append(to_shared[codes if rows is None else codes[rows]])
+    return out[0], out[1]
 
 
 def pack(*keys: np.ndarray) -> np.ndarray:
@@ -116,3 +128,16 @@ def distinct(a: np.ndarray) -> np.ndarray:
     tens of times longer on large arrays)."""
     s = np.sort(np.asarray(a), kind="stable")
     return s[np.concatenate([[True], s[1:] != s[:-1]])] if len(s) else s
+
+
+def flatten(col: pd.Series, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The items of a list column's rows (positions), and the index in `rows` of each."""
+    if isinstance(col.dtype, pd.ArrowDtype):
+        arr = pa.chunked_array(col.array._pa_array).take(pa.array(rows))  # type: ignore[attr-defined]
+        arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
+        values = pc.list_flatten(arr).to_numpy(zero_copy_only=False)
+        parents = pc.list_parent_indices(arr).to_numpy(zero_copy_only=False)
+        return np.asarray(values), np.asarray(parents, np.int64)
+    lists = col.to_numpy(object)[rows]  # lists as Python objects: slow, never the tables'
+    parents = np.repeat(np.arange(len(lists)), [len(x) for x in lists])
+    return np.array([v for x in lists for v in x]), parents

@@ -38,3 +38,9 @@ def recall(table: pd.DataFrame, name: str) -> Any:
     """What was kept for this table object under name, or None."""
     hit = _CACHE.get((id(table), name))
     return hit[1] if hit is not None and hit[0]() is table else None
+
+
+def forget(table: pd.DataFrame) -> None:
+    """Let go of everything kept for this table object."""
+    for k in [k for k in _CACHE if k[0] == id(table)]:
+        del _CACHE[k]

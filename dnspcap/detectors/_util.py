@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..categorical import codes_of, pack, shared_codes, strings_of
+from ..categorical import as_categorical, codes_of, pack, shared_codes
 from ..findings import COPIES, Finding, Option
 from ..lookups import lookup_of_rows, lookups_at, transaction_rows
 from ..lookuptable import interval_union
@@ -182,23 +182,26 @@ def _same_socket_pairs(tx: pd.DataFrame, window_s: float) -> pd.DataFrame:
     ``server``, ``server_port``. The socket and name are matched as one packed integer
     key, not as six columns of strings.
     """
-    qtype = strings_of(tx["qtype"])
-    is_a, is_aaaa = qtype == "A", qtype == "AAAA"
-    keep = np.flatnonzero((tx["attempts"].to_numpy() > 0) & (is_a | is_aaaa))
+    qtype = as_categorical(tx["qtype"])
+    texts = [str(c) for c in qtype.categories]
+    a_code, aaaa_code = (texts.index(t) if t in texts else -2 for t in ("A", "AAAA"))
+    codes = np.asarray(qtype.codes)
+    keep = np.flatnonzero(
+        (tx["attempts"].to_numpy() > 0) & ((codes == a_code) | (codes == aaaa_code))
+    )
     if len(keep) == 0:
         return pd.DataFrame()
-    # arrays of the kept rows only: no DataFrame take of the whole table
-    client, server = (c[keep] for c in shared_codes(tx["client"], tx["server"]))
+    # arrays of the kept rows only, taken before widening: no full-length temporaries
+    client, server = shared_codes(tx["client"], tx["server"], keep)
     key = pack(
-        client, tx["client_port"].to_numpy(np.int64)[keep], server,
-        tx["server_port"].to_numpy(np.int64)[keep], codes_of(tx["transport"])[keep],
-        codes_of(tx["qname"])[keep],
+        client, tx["client_port"].to_numpy()[keep], server, tx["server_port"].to_numpy()[keep],
+        codes_of(tx["transport"], keep), codes_of(tx["qname"], keep),
     )  # fmt: skip
     # every A/AAAA pair of one key within the window, without a merge: sorted by key and
     # time, a row's partners are its next rows while the key holds and the time fits
     q_ns = ns(tx["query_ts"])[keep]
     order = np.lexsort((q_ns, key))
-    key, q_sorted, a_sorted = key[order], q_ns[order], is_a[keep][order]
+    key, q_sorted, a_sorted = key[order], q_ns[order], (codes[keep] == a_code)[order]
     window = int(window_s * 1e9)
     firsts, seconds = [], []
     alive = np.arange(len(key) - 1)  # rows whose partner may still be d rows on
@@ -219,17 +222,16 @@ def _same_socket_pairs(tx: pd.DataFrame, window_s: float) -> pd.DataFrame:
     pos_b = keep[order[np.where(i_is_a, j, i)]]
     sort = np.argsort(pos_a, kind="stable")
     pos_a, pos_b = pos_a[sort], pos_b[sort]
-    labels = tx.index.to_numpy()
-    ids = tx["id"].to_numpy(np.int64)
+    ids = tx["id"].to_numpy()
     status = tx["status"].array  # categorical: taking codes, not strings
-    attempts = tx["attempts"].to_numpy(np.int64)
+    attempts = tx["attempts"].to_numpy()
     q_all, r_all = ns(tx["query_ts"]), ns(tx["response_ts"])
     cols: dict[str, Any] = {}
     for side, pos in (("a", pos_a), ("b", pos_b)):
-        cols[f"row_{side}"] = labels[pos]
-        cols[f"id_{side}"] = ids[pos]
+        cols[f"row_{side}"] = np.asarray(tx.index[pos])
+        cols[f"id_{side}"] = ids[pos].astype(np.int64)
         cols[f"status_{side}"] = status.take(pos)
-        cols[f"attempts_{side}"] = attempts[pos]
+        cols[f"attempts_{side}"] = attempts[pos].astype(np.int64)
         cols[f"q_ns_{side}"] = q_all[pos]
         cols[f"r_ns_{side}"] = r_all[pos]
     for name in ("client", "client_port", "server", "server_port"):

@@ -10,6 +10,7 @@ and must not become a link, an image or HTML in the ticket.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from .model import Document, Table
 
@@ -38,49 +39,61 @@ def write(doc: Document, figures: dict[str, str] | None = None) -> str:
 
 
 def _write(doc: Document, figures: dict[str, str], evidence_rows: int) -> str:
-    out = [f"# {esc(doc.title)}", ""]
-    out += [f"> **{doc.badge}** {esc(doc.verdict)}", ">"]
-    out += [f"> {esc(d)}  " for d in doc.verdict_detail]
-    out += ["", esc(doc.headline) + ".", ""]
-    out += [f"**Warning:** {esc(w)}  " for w in doc.warnings]
-    out += ["## The capture", "", "| | |", "|---|---|"]
-    out += [f"| {esc(k)} | {esc(v)} |" for k, v in doc.overview]
-    out.append("")
+    """The Markdown with at most `evidence_rows` evidence rows per finding. It stops once
+    past LIMIT characters: the caller then only needs the start, not the rest."""
+    out, size = [], 0
+    for line in _lines(doc, figures, evidence_rows):
+        out.append(line)
+        size += len(line) + 1
+        if size > LIMIT:
+            break
+    return "\n".join(out) + "\n"
+
+
+def _lines(doc: Document, figures: dict[str, str], evidence_rows: int) -> Iterator[str]:
+    yield from [f"# {esc(doc.title)}", ""]
+    yield from [f"> **{doc.badge}** {esc(doc.verdict)}", ">"]
+    yield from (f"> {esc(d)}  " for d in doc.verdict_detail)
+    yield from ["", esc(doc.headline) + ".", ""]
+    yield from (f"**Warning:** {esc(w)}  " for w in doc.warnings)
+    yield from ["## The capture", "", "| | |", "|---|---|"]
+    yield from (f"| {esc(k)} | {esc(v)} |" for k, v in doc.overview)
+    yield ""
     if doc.findings:
-        out += ["## Findings", "", "| severity | code | summary | lookups | time lost |",
-                "|---|---|---|---:|---:|"]  # fmt: skip
+        yield from ["## Findings", "", "| severity | code | summary | lookups | time lost |",
+                    "|---|---|---|---:|---:|"]  # fmt: skip
         slugs = _slugs([f"{v.finding.severity.upper()} {v.finding.code} {v.finding.name}"
                         for v in doc.findings])  # fmt: skip
         for v, slug in zip(doc.findings, slugs, strict=True):
             f = v.finding
-            out.append(
+            yield (
                 f"| {f.severity} | [{f.code}](#{slug}) | {esc(f.summary)} | "
                 f"{f.lookups_affected} | {f.seconds_lost:.1f} s |"
             )
     for v in doc.findings:
         f = v.finding
         title = f"### {f.severity.upper()} {f.code} {esc(f.name)}"
-        out += ["", title, "", esc(f.summary), ""]
-        out += [f"- **{esc(k)}:** {esc(val)}" for k, val in v.facts]
-        out += ["", f"**Fix:** {esc(f.remediation)}", ""]
+        yield from ["", title, "", esc(f.summary), ""]
+        yield from (f"- **{esc(k)}:** {esc(val)}" for k, val in v.facts)
+        yield from ["", f"**Fix:** {esc(f.remediation)}", ""]
         if len(v.filters) == 1:
-            out += [f"Evidence: {v.evidence_line}; Wireshark display filter:", "",
-                    "```", v.filters[0][1], "```", ""]  # fmt: skip
+            yield from [f"Evidence: {v.evidence_line}; Wireshark display filter:", "",
+                        "```", v.filters[0][1], "```", ""]  # fmt: skip
         elif v.filters:
-            out += [f"Evidence: {v.evidence_line}; Wireshark display filter per file:", ""]
+            yield from [f"Evidence: {v.evidence_line}; Wireshark display filter per file:", ""]
             for file, text in v.filters:
-                out += [f"- `{file}`", "", "  ```", f"  {text}", "  ```", ""]
+                yield from [f"- `{file}`", "", "  ```", f"  {text}", "  ```", ""]
         if evidence_rows and v.evidence.rows:
-            out += table(v.evidence.head(evidence_rows))
+            yield from table(v.evidence.head(evidence_rows))
     if doc.clients.rows:
-        out += ["", "## Clients", "", *table(doc.clients)]
+        yield from ["", "## Clients", "", *table(doc.clients)]
     shown = [fig for fig in doc.figures if fig.key in figures]
     if shown:
-        out += ["", "## Figures", ""]
+        yield from ["", "## Figures", ""]
         for fig in shown:
-            out += [f"![{esc(fig.title)}]({figures[fig.key]})", "", f"*{esc(fig.caption)}*", ""]
-    out += ["", f"*dnspcap {doc.version}*"]
-    return "\n".join(out) + "\n"
+            yield from [f"![{esc(fig.title)}]({figures[fig.key]})", "", f"*{esc(fig.caption)}*",
+                        ""]  # fmt: skip
+    yield from ["", f"*dnspcap {doc.version}*"]
 
 
 def _slugs(titles: list[str]) -> list[str]:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ..categorical import as_categorical
 from ..findings import SEVERITIES, Finding
 
 if TYPE_CHECKING:
@@ -134,15 +135,10 @@ def build(report: Report, *, evidence_rows: int = EVIDENCE_ROWS) -> Document:
             f"{len(found)} finding{'s' if len(found) != 1 else ''} ({counts}); {cost}.",
             f"First fix: {top.remediation}",
         ]
+    tables = _evidence(report.messages, found, evidence_rows)
     views = [
-        FindingView(
-            f,
-            f"{f.code.lower()}-{i + 1}",
-            facts(f, several),
-            _evidence(report, f, evidence_rows),
-            filters(f),
-        )
-        for i, f in enumerate(found)
+        FindingView(f, f"{f.code.lower()}-{i + 1}", facts(f, several), t, filters(f))
+        for i, (f, t) in enumerate(zip(found, tables, strict=True))
     ]
     figures = [
         FigureSpec(
@@ -269,26 +265,55 @@ EVIDENCE_COLUMNS = ("frame", "time (UTC)", "from", "to", "proto", "id", "kind", 
                     "answers")  # fmt: skip
 
 
-def _evidence(report: Report, f: Finding, limit: int) -> Table:
-    """The DNS messages among the finding's frames, the first `limit` of them (file by
-    file: frame numbers count from 1 in each)."""
-    m = report.messages
-    if not f.evidence_frames or not len(m):
-        return Table(EVIDENCE_COLUMNS, [])
-    mask = np.zeros(len(m), bool)
-    several = len(f.evidence_frames) > 1 or m["file"].nunique() > 1
-    files = m["file"].astype(str).to_numpy() if several else None
-    for file, frames in f.evidence_frames.items():
-        hit = m["frame"].isin(frames).to_numpy()
-        mask |= hit if files is None else hit & (files == file)
-    rows = m[mask]
-    if files is not None:
-        order = np.lexsort((rows["frame"].to_numpy(), rows["ts"].to_numpy()))
-        rows = rows.iloc[order]
+def _evidence(m: pd.DataFrame, found: Sequence[Finding], limit: int) -> list[Table]:
+    """Each finding's evidence: the DNS messages among its frames, the first `limit` of
+    them (by frame in one file; in time order, file by file at one time, across several:
+    vantage points interleave), and how many more there are.
+
+    One stable sort of the messages by file and frame serves every finding: a finding's
+    (file, frame) keys are looked up in it, not compared with every message."""
+    if not len(m) or not any(f.evidence_frames for f in found):
+        return [Table(EVIDENCE_COLUMNS, []) for _ in found]
+    codes, files = pd.factorize(m["file"])  # a missing file is code -1: never asked for
+    file_code = {str(f): i for i, f in enumerate(files)}
+    key = (codes.astype(np.int64) << 40) | m["frame"].to_numpy(np.int64)
+    if (key[1:] >= key[:-1]).all():  # one capture, or a rotated set: already in order
+        order, by_key = np.arange(len(key)), key
     else:
-        rows = rows.sort_values("frame", kind="stable")
-    shown = rows.head(limit)
-    out = [
+        order = np.argsort(key, kind="stable")
+        by_key = key[order]
+    ts = m["ts"].to_numpy("datetime64[ns]").view(np.int64)
+    several = len(files) > 1
+    picked: list[np.ndarray] = []
+    totals: list[int] = []
+    for f in found:
+        parts = [
+            (np.int64(file_code[file]) << 40) | np.asarray(frames, np.int64)
+            for file, frames in f.evidence_frames.items()
+            if file in file_code
+        ]
+        wanted = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        lo = np.searchsorted(by_key, wanted, "left")
+        n = np.searchsorted(by_key, wanted, "right") - lo
+        starts = np.repeat(lo - (np.cumsum(n) - n), n)
+        rows = order[starts + np.arange(int(n.sum()))]
+        if len(f.evidence_frames) > 1:  # vantage points side by side, in time order
+            rows = rows[np.lexsort((key[rows], ts[rows]))]
+        totals.append(len(rows))
+        picked.append(rows[:limit])
+    needed = np.unique(np.concatenate(picked)) if picked else np.zeros(0, np.int64)
+    text = dict(zip(needed.tolist(), _message_rows(m, needed, several), strict=True))
+    return [
+        Table(EVIDENCE_COLUMNS, [text[r] for r in rows.tolist()], total - len(rows))
+        for rows, total in zip(picked, totals, strict=True)
+    ]
+
+
+def _message_rows(m: pd.DataFrame, rows: np.ndarray, several: bool) -> list[tuple[str, ...]]:
+    """The evidence table's cells for these messages (positions in `m`); with several
+    files, a frame is named with its file (frame numbers count from 1 in each)."""
+    shown = m.take(rows)
+    return [
         (
             (f"{_short(str(r.file))}:{r.frame}" if several else str(r.frame)),
             t,
@@ -305,7 +330,6 @@ def _evidence(report: Report, f: Finding, limit: int) -> Table:
             shown.itertuples(index=False), shown["ts"].dt.strftime("%H:%M:%S.%f"), strict=True
         )
     ]
-    return Table(EVIDENCE_COLUMNS, out, len(rows) - len(shown))
 
 
 def _short(path: str) -> str:
@@ -381,29 +405,34 @@ def _clients(report: Report) -> Table:
     for f in report.findings:
         for c in f.clients:
             codes.setdefault(c, []).append(f.code)
-    df = pd.DataFrame(
+    # clients numbered in order of appearance (the table's order before sorting), through
+    # the categories: a few thousand texts, not a text per lookup
+    cat = as_categorical(lk["client"])
+    mine = np.asarray(cat.codes) >= 0  # a lookup without a client is in no client's row
+    client, seen = pd.factorize(np.asarray(cat.codes)[mine])
+    names = cat.categories.take(seen).astype(str)
+    g = pd.DataFrame(
         {
-            "client": lk["client"].astype(str),
-            "resolver": lk["resolver"].astype(str),
-            "failed": lk["outcome"].isin(["failed", "timed_out"]),
-            "nxdomain": lk["outcome"] == "nxdomain",
-            "duration": lk["duration"],
-            "lost": lk["time_lost_to_retries"],
+            "failed": lk["outcome"].isin(["failed", "timed_out"]).to_numpy(),
+            "nxdomain": (lk["outcome"] == "nxdomain").to_numpy(),
+            "duration": lk["duration"].to_numpy(),
+            "lost": lk["time_lost_to_retries"].to_numpy(),
         }
-    )
-    g = df.groupby("client", sort=False)
+    )[mine].groupby(client)
     table = pd.DataFrame(
         {
-            "resolver": g["resolver"].agg(lambda s: str(s.value_counts().index[0])),
-            "lookups": g.size(),
-            "failed": g["failed"].sum(),
-            "nxdomain": g["nxdomain"].sum(),
-            "p50_ms": g["duration"].median() * 1000,
-            "max_ms": g["duration"].max() * 1000,
-            "lost": g["lost"].sum(),
-        }
+            "resolver": _usual(client, as_categorical(lk["resolver"])[mine], len(names)),
+            "lookups": g.size().to_numpy(),
+            "failed": g["failed"].sum().to_numpy(),
+            "nxdomain": g["nxdomain"].sum().to_numpy(),
+            "p50_ms": g["duration"].median().to_numpy() * 1000,
+            "max_ms": g["duration"].max().to_numpy() * 1000,
+            "lost": g["lost"].sum().to_numpy(),
+        },
+        index=names,
     )
-    table["named"] = [len(codes.get(c, ())) for c in table.index]
+    named = pd.Series({c: len(v) for c, v in codes.items()}, dtype=np.int64)
+    table["named"] = named.reindex(table.index, fill_value=0).to_numpy(np.int64)
     table = table.sort_values(["named", "lost", "failed", "max_ms"], ascending=False, kind="stable")
     shown = table.head(CLIENT_ROWS)
     rows = [
@@ -421,6 +450,27 @@ def _clients(report: Report) -> Table:
         for r in shown.itertuples()
     ]
     return Table(CLIENT_COLUMNS, rows, len(table) - len(shown))
+
+
+def _usual(client: np.ndarray, resolver: pd.Categorical, clients: int) -> np.ndarray:
+    """Each client's most common resolver (client codes 0..clients-1); a tie goes to the
+    one its lookups showed first. What ``value_counts().index[0]`` of each client's
+    resolvers gives, by counting every (client, resolver) pair at once."""
+    kind = np.asarray(resolver.codes, np.int64)
+    kinds = np.array([str(c) for c in resolver.categories], dtype=object)
+    known = np.flatnonzero(kind >= 0)
+    width = max(len(kinds), 1)
+    pair = client[known].astype(np.int64) * width + kind[known]
+    count = np.bincount(pair, minlength=clients * width)
+    first = np.full(clients * width, len(kind), np.int64)  # first lookup of each pair
+    np.minimum.at(first, pair, known)
+    # per client: the most lookups, then the earliest first lookup
+    score = (count * (len(kind) + 1) - first).reshape(clients, width)
+    best = score.argmax(axis=1)
+    out = np.full(clients, "nan", dtype=object)
+    some = count.reshape(clients, width).max(axis=1, initial=0) > 0
+    out[some] = kinds[best[some]]
+    return out
 
 
 def _ms(v: Any) -> str:

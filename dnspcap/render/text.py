@@ -54,7 +54,11 @@ def write(doc: Document, *, color: bool = False) -> str:
 
 def table(t: Table) -> list[str]:
     """A plain aligned table; long cells were clipped when the document was built."""
-    cells = [list(t.columns)] + [[safe(c) for c in r] for r in t.rows]
+    cells = [list(t.columns), *map(list, t.rows)]
+    # one search of the whole table (tab and newline are not among the control
+    # characters) instead of one per cell: a capture's text rarely has any
+    if _CONTROL.search("\n".join("\t".join(r) for r in t.rows)):
+        cells[1:] = [[safe(c) for c in r] for r in t.rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(t.columns))]
     out = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
     if t.omitted:
