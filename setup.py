@@ -1,32 +1,24 @@
-"""Build the C kernel (dnspcap/_kernel.c); all other metadata is in pyproject.toml.
+"""Build the C kernel, dnspcap._kernel (sources in dnspcap/csrc/); all other metadata is in
+pyproject.toml.
 
 Needs only a C compiler and the Python headers (no numpy headers: arrays cross over
 through the buffer protocol).
 """
 
+from pathlib import Path
+
 from setuptools import Extension, setup
+
+CSRC = Path("dnspcap") / "csrc"
 
 setup(
     ext_modules=[
         Extension(
             "dnspcap._kernel",
-            [
-                "dnspcap/_kernel.c",
-                "dnspcap/_args.c",
-                "dnspcap/_entries_pair.c",
-                "dnspcap/_entries_lookups.c",
-                "dnspcap/_walk.c",
-                "dnspcap/_dns.c",
-                "dnspcap/_decode.c",
-                "dnspcap/_text.c",
-                "dnspcap/_entries_text.c",
-                "dnspcap/_rows.c",
-                "dnspcap/_lookups.c",
-                "dnspcap/_pair.c",
-                "dnspcap/_paircols.c",
-            ],
+            sorted(str(p) for p in CSRC.rglob("*.c")),
+            include_dirs=[str(CSRC)],
             extra_compile_args=["-O2"],
-            depends=["dnspcap/_kernel.h", "dnspcap/_args.h"],
+            depends=sorted(str(p) for p in CSRC.glob("*.h")),
         )
     ]
 )

@@ -136,8 +136,8 @@ def child_stages(path: str, formats: Sequence[str]) -> dict[str, Any]:
     and peak RSS (VmHWM reset before it)."""
     t0 = time.perf_counter()
     import dnspcap
-    from dnspcap.render import as_json, build, figure_pngs, html, markdown, text
     from dnspcap.report import Findings, Report
+    from dnspcap.report.formats import as_json, build, figure_pngs, html, markdown, text
 
     out: dict[str, Any] = {"import_seconds": time.perf_counter() - t0, "stages": []}
     held: dict[str, Any] = {}

@@ -69,17 +69,17 @@ TSHARK_FIELDS = (
 # ``hasattr(dnspcap, name)``; it is called with the dnspcap module and a dict holding
 # ``"path"`` (the capture) and the result of every earlier stage under its name, and
 # returns its own result. ``pair`` and ``lookups`` are the functions of
-# dnspcap/pairing.py and dnspcap/lookups.py; ``detect`` runs the detectors
-# (dnspcap/findings.py).
+# dnspcap/pairing/transactions.py and dnspcap/grouping/join.py; ``detect`` runs the detectors
+# (dnspcap/findings/registry.py).
 # A stage that raises is reported with its error and the stages after it are skipped.
 
 StageFn = Callable[[ModuleType, dict[str, Any]], Any]
 
 STAGES: list[tuple[str, StageFn]] = [
     ("read_messages", lambda dp, r: dp.read_messages(r["path"])),
-    ("pair", lambda dp, r: dp.pair(r["read_messages"])),  # dnspcap/pairing.py
-    ("lookups", lambda dp, r: dp.lookups(r["pair"])),  # dnspcap/lookups.py
-    ("detect", lambda dp, r: dp.detect(r["pair"], r["lookups"])),  # dnspcap/findings.py
+    ("pair", lambda dp, r: dp.pair(r["read_messages"])),  # dnspcap/pairing/transactions.py
+    ("lookups", lambda dp, r: dp.lookups(r["pair"])),  # dnspcap/grouping/join.py
+    ("detect", lambda dp, r: dp.detect(r["pair"], r["lookups"])),  # dnspcap/findings/registry.py
 ]
 
 # The stages timed again (warm), for the comparison issue 3 asks for: the best of

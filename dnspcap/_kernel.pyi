@@ -1,4 +1,4 @@
-"""Types of the C extension built from dnspcap/_kernel.c and the files it names."""
+"""Types of the C extension built from dnspcap/csrc/shared/module.c and the files it names."""
 
 import numpy as np
 import numpy.typing as npt

@@ -2,7 +2,7 @@
 
 `MESSAGE_COLUMNS` is the contract of :func:`dnspcap.read_messages`: the
 order, the pandas dtype and the meaning of every column. The docs page
-``docs/columns.md`` is rendered from it (``python -m dnspcap.columns``), and a
+``docs/columns.md`` is rendered from it (``python scripts/make_docs.py``), and a
 test checks the rendered page is current and that every table we return has
 exactly these columns with these dtypes.
 """
@@ -289,7 +289,3 @@ def render_markdown() -> str:
             doc = c.doc.replace("|", "\\|")
             lines.append(f"| `{c.name}` | {c.dtype} | {doc} |")
     return "\n".join(lines) + "\n"
-
-
-if __name__ == "__main__":  # pragma: no cover - used to regenerate the docs page
-    print(render_markdown(), end="")

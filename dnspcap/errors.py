@@ -6,6 +6,8 @@ about so a command line can print a one-line error naming it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class DnspcapError(Exception):
     """Base class of every error dnspcap raises on purpose."""
@@ -28,13 +30,9 @@ class CaptureError(DnspcapError):
 class UnknownLinkTypeError(CaptureError):
     """The capture (or one of its pcapng interfaces) uses a link type dnspcap cannot decode."""
 
-    def __init__(self, file: str, linktype: int) -> None:
+    def __init__(self, file: str, linktype: int, supported: Iterable[int]) -> None:
         name = LINKTYPE_NAMES.get(linktype, "unassigned")
-        from .netstack import SUPPORTED_LINKTYPES  # netstack imports nothing from here
-
-        known = ", ".join(
-            f"{LINKTYPE_NAMES.get(t, '?')} ({t})" for t in sorted(SUPPORTED_LINKTYPES)
-        )
+        known = ", ".join(f"{LINKTYPE_NAMES.get(t, '?')} ({t})" for t in sorted(supported))
         super().__init__(
             file, f"link type {linktype} ({name}) is not supported; supported: {known}"
         )

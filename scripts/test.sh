@@ -5,9 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-system-deps.sh
 python -m pip install -q --disable-pip-version-check -e '.[test]'
-python -m ruff check dnspcap tests benchmarks samples
-python -m ruff format --check dnspcap tests benchmarks samples
+python -m ruff check dnspcap tests benchmarks samples scripts
+python -m ruff format --check dnspcap tests benchmarks samples scripts
 python -m mypy
+lint-imports  # the stages import only earlier ones (pyproject.toml)
 # As root, the lab (samples/lab) records fresh captures of real resolvers in network
 # namespaces first; tests/test_lab.py checks them (and fails without them when CI=true).
 # Its verdict is the tests', so its exit status only shows in the log here.

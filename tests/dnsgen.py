@@ -1,6 +1,6 @@
 """Hypothesis strategies for DNS messages on the wire, record by record.
 
-Built for comparing the kernel's exact decoder with :mod:`dnspcap.dnswire`, so they go
+Built for comparing the kernel's exact decoder with :mod:`dnspcap.reading.dnswire`, so they go
 after the corners where a presentation form or an error text could differ: labels with
 dots, backslashes, quotes, spaces and bytes outside ASCII; the root name; names of
 exactly 255 octets and of 256; compression pointers backwards, forwards, out of bounds

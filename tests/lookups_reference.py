@@ -1,5 +1,5 @@
 """The grouping of dnspcap.lookups written plainly in Python, as it was before the pass
-moved to C (``group_lookups`` in dnspcap/_lookups.c): tests check that both put every
+moved to C (``group_lookups`` in dnspcap/csrc/grouping/lookups.c): tests check that both put every
 transaction in the same lookup, and infer the same search lists."""
 
 from __future__ import annotations
@@ -9,8 +9,14 @@ from collections import Counter, defaultdict
 import numpy as np
 import pandas as pd
 
-from dnspcap.categorical import strings_of
-from dnspcap.lookups import LOOKUP_GAP_S, NEW_ROUND_S, RARE_PAIR, SEARCH_STEP_GAP_S, _readings
+from dnspcap.arrays.categorical import strings_of
+from dnspcap.grouping.join import (
+    LOOKUP_GAP_S,
+    NEW_ROUND_S,
+    RARE_PAIR,
+    SEARCH_STEP_GAP_S,
+    _readings,
+)
 
 
 class _Lookup:

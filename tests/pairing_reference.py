@@ -1,5 +1,5 @@
 """dnspcap.pair written with numpy sorts, as it was before its passes moved to C
-(dnspcap/_pair.c): tests check that both give the same transactions table.
+(dnspcap/csrc/pairing/pair.c): tests check that both give the same transactions table.
 
 Differences from the original: the retransmission state machine is a Python loop (it
 was C); transactions are numbered in the order of their first message, as the C pass
@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from dnspcap.categorical import as_categorical, codes_of, pack, shared_codes
-from dnspcap.pairing import capture_ends, match_orphans
-from dnspcap.sightings import link
+from dnspcap.arrays.categorical import as_categorical, codes_of, pack, shared_codes
+from dnspcap.pairing.sightings import link
+from dnspcap.pairing.transactions import capture_ends, match_orphans
 
 # A query resent with no answer in between, at most this long after the previous
 # attempt, is a retransmission; later, it is a new transaction. glibc caps its timeout

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dnspcap.cli import main
+from dnspcap.cli.commands import main
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "crafted" / "search-list-and-tcp-fallback.pcap"

@@ -39,8 +39,8 @@ import pytest
 
 import dnspcap
 from dnspcap.columns import COLUMN_NAMES
-from dnspcap.dnstypes import opcode_name, rcode_name, type_code
 from dnspcap.errors import CaptureError
+from dnspcap.reading.iana import opcode_name, rcode_name, type_code
 
 try:  # tests/ as a package (pytest with tests/__init__.py) or as a plain folder
     from .corpus import corpus_captures, on_ci, relpath

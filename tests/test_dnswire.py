@@ -1,4 +1,4 @@
-"""Tests of the pure-Python DNS decoder (dnspcap.dnswire) and the name tables (dnspcap.dnstypes).
+"""The pure-Python DNS decoder (dnspcap.reading.dnswire) and the name tables (reading.iana).
 
 Messages are built byte by byte so each test shows exactly which wire
 feature it exercises; scapy builds the realistic ones for the property tests.
@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from scapy.layers.dns import DNS, DNSQR, DNSRR, DNSRRMX
 from scapy.packet import Packet
 
-from dnspcap.dnstypes import (
+from dnspcap.reading.dnswire import HEADER_SHORT, decode_message, flags_text
+from dnspcap.reading.iana import (
     class_name,
     edns_option_name,
     opcode_name,
@@ -23,7 +24,6 @@ from dnspcap.dnstypes import (
     type_code,
     type_name,
 )
-from dnspcap.dnswire import HEADER_SHORT, decode_message, flags_text
 
 # ---------------------------------------------------------------------------
 # Builders

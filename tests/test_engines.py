@@ -60,7 +60,7 @@ def test_docs_page_is_current() -> None:
     from dnspcap.columns import render_markdown
 
     page = Path(__file__).resolve().parent.parent / "docs" / "columns.md"
-    assert page.read_text() == render_markdown(), "run: python -m dnspcap.columns > docs/columns.md"
+    assert page.read_text() == render_markdown(), "run: python scripts/make_docs.py"
 
 
 def test_transactions_and_lookups_match_their_documented_columns() -> None:

@@ -38,10 +38,10 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
 import dnspcap
-from dnspcap import messages as dnspcap_messages
-from dnspcap.capture import MAX_RECORD
 from dnspcap.columns import COLUMN_NAMES, MESSAGE_COLUMNS
 from dnspcap.errors import CaptureError, UnknownLinkTypeError
+from dnspcap.reading import read as dnspcap_messages
+from dnspcap.reading.containers import MAX_RECORD
 from tests import craft
 from tests.craft import (
     CLIENT4,

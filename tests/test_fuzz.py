@@ -44,9 +44,9 @@ from hypothesis import strategies as st
 from scapy.layers.dns import DNS, DNSQR, DNSRR, DNSRROPT, EDNS0TLV
 
 import dnspcap
-from dnspcap.dnstypes import class_name, opcode_name, rcode_name, type_name
-from dnspcap.dnswire import decode_message, flags_text
 from dnspcap.errors import CaptureError
+from dnspcap.reading.dnswire import decode_message, flags_text
+from dnspcap.reading.iana import class_name, opcode_name, rcode_name, type_name
 from tests import craft, dnsgen
 from tests.craft import (
     CLIENT4,

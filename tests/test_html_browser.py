@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import dnspcap
-from dnspcap.render import render
+from dnspcap.report import render
 
 from .test_reports import EVIL, evil_capture
 

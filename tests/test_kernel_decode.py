@@ -1,4 +1,5 @@
-"""The kernel's exact decoder (dnspcap/_decode.c, _text.c) writes what dnspcap.dnswire writes.
+"""The kernel's exact decoder (dnspcap/csrc/reading/decode.c, text.c) writes what the exact
+Python decoder (dnspcap.reading.dnswire) writes.
 
 The C decoder renders every answer set and every malformed message the fast path reads,
 so each text it writes must equal the pure-Python decoder's to the byte: answers of each
@@ -22,9 +23,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import dnspcap
-from dnspcap import _kernel, fast
-from dnspcap.dnstypes import type_name
-from dnspcap.dnswire import Decoded, decode_message
+from dnspcap.native import kernel as _kernel
+from dnspcap.reading import engine as fast
+from dnspcap.reading.dnswire import Decoded, decode_message
+from dnspcap.reading.iana import type_name
 from tests import craft, dnsgen
 from tests.craft import LINK_ETHERNET, T0, Rec, frame, udp4
 

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dnspcap
-from dnspcap.lookups import infer_search_list, lookups
-from dnspcap.pairing import pair
+from dnspcap.grouping.join import infer_search_list, lookups
+from dnspcap.pairing.transactions import pair
 
 from . import lookups_reference as reference
 from .corpus import corpus_captures
@@ -382,7 +382,7 @@ def test_sign_counts_are_those_of_every_a_aaaa_pair(
     rows: list[tuple[int, int, str, int, int, int, int, int | None, bool]],
 ) -> None:
     """The C pass counts the signs the A/AAAA pairs show as the rules say, pair by pair."""
-    from dnspcap import lookuptable as lt
+    from dnspcap.grouping import table as lt
 
     lookup = np.array([r[0] for r in rows], np.int32)
     name = np.array([r[1] for r in rows], np.int32)
@@ -496,7 +496,7 @@ def test_lookup_sums_agree_with_a_plain_loop(
     """The C pass adds up each lookup's queries as a loop over them would, the lookups in
     the order asked for (one without queries keeps first = last = -1)."""
     from dnspcap._kernel import lookup_sums
-    from dnspcap.lookuptable import LK_N
+    from dnspcap.grouping.table import LK_N
 
     nlk = (max((r[0] for r in rows), default=-1) + 1) + extra
     order = data.draw(st.permutations(range(nlk)))
@@ -539,7 +539,7 @@ def test_lookup_sums_checks_its_arguments(
 )
 def test_queries_by_client_then_time(clients: list[int], times: list[int], in_order: bool) -> None:
     """The counting sort taken for rows in time order is the lexsort it stands in for."""
-    from dnspcap.lookups import _by_client
+    from dnspcap.grouping.join import _by_client
 
     n = min(len(clients), len(times))
     client = np.array(clients[:n], np.int32)

@@ -1,4 +1,4 @@
-"""The array versions of the name work in dnspcap.names agree with plain Python."""
+"""The array versions of the name work in dnspcap.grouping.names agree with plain Python."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dnspcap.lookups import _readings
-from dnspcap.names import readings, split_pairs, text_array
+from dnspcap.grouping.join import _readings
+from dnspcap.grouping.names import readings, split_pairs, text_array
 
 from .lookups_reference import _split
 

@@ -11,7 +11,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import dnspcap
-from dnspcap.pairing import pair
+from dnspcap.pairing.transactions import pair
 
 from . import pairing_reference as reference
 from .corpus import corpus_captures
@@ -176,7 +176,8 @@ def test_every_message_belongs_to_exactly_one_transaction(events: list[Q | R]) -
     assert ((t.attempts > 0) | (t.status == "response_without_query")).all()
 
 
-# ---- the C passes (dnspcap/_pair.c) against the numpy version (tests/pairing_reference.py)
+# ---- the C passes (dnspcap/csrc/pairing/pair.c) against the numpy version
+# (tests/pairing_reference.py)
 
 SAMPLES = sorted(Path(__file__).resolve().parent.parent.glob("samples/**/*.pcap*"))
 

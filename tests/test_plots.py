@@ -1,4 +1,4 @@
-"""The figures (`dnspcap.plots`), checked for what a reader of them would notice."""
+"""The figures (`dnspcap.report.figures`), checked for what a reader of them would notice."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 
 import dnspcap
-from dnspcap import plots
+from dnspcap.report import figures as plots
 
 CRAFTED = Path(__file__).resolve().parent.parent / "samples" / "crafted"
 FAILED = to_rgba(plots.OUTCOME_COLOURS["failed"])

@@ -1,4 +1,4 @@
-"""Unit and property tests for dnspcap.reassembly (IP fragments and DNS over TCP)."""
+"""Unit and property tests for dnspcap.reading.reassembly (IP fragments and DNS over TCP)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dnspcap.reassembly import (
+from dnspcap.reading.reassembly import (
     ENDED_ERROR,
     GAP_ERROR,
     SNAPLEN_ERROR,

@@ -1,6 +1,6 @@
 """The report's all-at-once paths give what one finding (or one client) at a time gave.
 
-The report builds every evidence table from one sort (dnspcap/render/model.py), and the
+The report builds every evidence table from one sort (dnspcap/report/document.py), and the
 detectors report one finding per signature however many servers or clients show it.
 These tests hold them to the one-at-a-time definitions, on a capture with thousands of
 servers and clients (benchmarks/make_capture.py's hostile profile) and on several
@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 
 import dnspcap
-from dnspcap.detectors._util import EVIDENCE_TRANSACTIONS
-from dnspcap.render import model
+from dnspcap.findings.detectors._util import EVIDENCE_TRANSACTIONS
+from dnspcap.report import document as model
 
 ROOT = Path(__file__).resolve().parent.parent
 CRAFTED = ROOT / "samples" / "crafted"

@@ -16,8 +16,8 @@ import jsonschema
 import pytest
 
 import dnspcap
-from dnspcap.render import markdown, render
-from dnspcap.render.model import facts
+from dnspcap.report import markdown, render
+from dnspcap.report.document import facts
 
 from . import craft
 

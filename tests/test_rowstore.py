@@ -1,4 +1,4 @@
-"""The growable columns the messages table is written into (dnspcap.rowstore), and the
+"""The growable columns the messages table is written into (dnspcap.reading.columnstore), and the
 kernel helpers they use."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dnspcap import _kernel
-from dnspcap.rowstore import RowStore, anon_array
+from dnspcap.native import kernel as _kernel
+from dnspcap.reading.columnstore import RowStore, anon_array
 
 SPEC = {"frame": np.int64, "a": np.uint16, "b": np.bool_, "c": np.int8}
 
@@ -83,7 +83,7 @@ def test_merge_rows_checks_its_bounds() -> None:
 
 
 def test_qnames_renders_as_the_decoder() -> None:
-    from dnspcap.dnswire import read_name
+    from dnspcap.reading.dnswire import read_name
 
     names = [b"\x03www\x07example\x03com\x00", b"\x00", b"\x03a.b\x02\\x\x02\x00\xff\x00"]
     blob = b"".join(names)

@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 
 import dnspcap
-from dnspcap.cli import main
-from dnspcap.detectors._util import SEVERITY_RANK, waited
+from dnspcap.cli.commands import main
+from dnspcap.findings.detectors._util import SEVERITY_RANK, waited
 
 from .corpus import corpus_captures
 from .wire import VIP, Q, R, write

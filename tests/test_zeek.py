@@ -76,7 +76,7 @@ import pandas as pd
 import pytest
 
 import dnspcap
-from dnspcap.dnstypes import rcode_name, type_code
+from dnspcap.reading.iana import rcode_name, type_code
 
 try:  # tests/ as a package (pytest with tests/__init__.py) or as a plain folder
     from .corpus import corpus_dir, manifest_by_path, on_ci, require_corpus

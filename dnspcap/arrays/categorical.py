@@ -1,0 +1,143 @@
+"""Helpers for the pandas categoricals (and list columns) the tables are made of.
+
+Columns with few distinct values among millions of rows (addresses, names, types) are
+categoricals; these helpers work on their codes and categories instead of turning every
+row into a Python string. List columns (frames, retry gaps) are Arrow lists, read as
+one flat array of items.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..native import kernel
+
+
+def as_categorical(s: pd.Series) -> pd.Categorical:
+    return s.array if isinstance(s.dtype, pd.CategoricalDtype) else pd.Categorical(s)  # type: ignore[return-value]
+
+
+def take(values: np.ndarray, rows: np.ndarray, fill: int = 0) -> np.ndarray:
+    """values[rows] for int32 rows, with `fill` (cut to the item's width) where a row is
+    -1: one C pass over native-width items (numpy converts an int32 index and takes its
+    slow path, and a fill needs a mask)."""
+    values, rows = np.ascontiguousarray(values), np.asarray(rows, np.int32)
+    out = np.empty(len(rows), values.dtype)
+    kernel.take_rows(values.view(np.uint8), values.itemsize, rows, fill, out.view(np.uint8))
+    return out
+
+
+def codes_of(s: pd.Series, rows: np.ndarray | None = None) -> np.ndarray:
+    """Non-negative codes of a column's values (0 for a missing value); with `rows`
+    (positions), of those rows only, taken before they are widened to int64."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        codes = s.cat.codes.to_numpy()
+    else:
+        codes = pd.factorize(s)[0]
+    return np.asarray(codes if rows is None else codes[rows], np.int64) + 1
+
+
+def shared_codes(
+    a: pd.Series, b: pd.Series, rows: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of two address columns in one shared code space (categories merged, not
+    values compared: the columns hold millions of rows and a few thousand addresses);
+    0 for a missing value; with `rows` (positions), of those rows only."""
+    ca, cb = as_categorical(a), as_categorical(b)
+    cats = ca.categories.union(cb.categories)
+    out = []
+    for c in (ca, cb):
+        # a category's shared code + 1, and 0 last, for code -1 (missing)
+        to_shared = np.append(cats.get_indexer(c.categories), -1).astype(np.int64) + 1
+        codes = np.asarray(c.codes)
+        out.append(to_shared[codes if rows is None else codes[rows]])
+    return out[0], out[1]
+
+
+def pack(*keys: np.ndarray) -> np.ndarray:
+    """Int64 codes for the distinct combinations of several equal-length arrays of
+    non-negative integers (category codes, ports, IDs, earlier codes).
+
+    The keys are packed into one integer (mixed radix) while that fits in 63 bits, and
+    made dense with one hash pass only when the next key would not fit: a handful of
+    passes over millions of rows instead of two per key.
+    """
+    limit = 1 << 62
+    combined = np.zeros(len(keys[0]), np.int64)
+    span = 1  # combined < span
+    for k in keys:
+        k = np.asarray(k, np.int64)
+        card = int(k.max()) + 1 if len(k) else 1
+        if span * card >= limit:
+            combined, uniques = pd.factorize(combined)
+            combined = np.asarray(combined, np.int64)
+            span = max(len(uniques), 1)
+        if card >= limit // span:  # one key alone too wide: densify it first
+            dense, uniques = pd.factorize(k)
+            k, card = np.asarray(dense, np.int64), max(len(uniques), 1)
+        combined = combined * card + k
+        span *= card
+    return combined
+
+
+def strings_of(col: pd.Series) -> np.ndarray:
+    """A column as an object array of str, through its categories when it has them."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        cats = np.array([str(c) for c in col.cat.categories] + [""], dtype=object)
+        return np.asarray(cats[col.cat.codes.to_numpy()])  # code -1 (missing) -> ""
+    return np.array([str(v) for v in col], dtype=object)
+
+
+def coded(
+    col: pd.Series, rows: np.ndarray | None = None, dtype: type[np.signedinteger] = np.int64
+) -> tuple[np.ndarray, list[str]]:
+    """A text column (or its `rows` positions) as codes (of `dtype`: int32 halves a
+    million-row array, and category codes always fit it) into the sorted list of its
+    distinct texts, with "" (also for a missing value) always at code 0: equal codes,
+    equal texts."""
+    cat = as_categorical(col)
+    texts = [str(c) for c in cat.categories]
+    values = sorted({"", *texts})
+    index = {v: i for i, v in enumerate(values)}
+    code = np.array([index[""], *(index[v] for v in texts)], dtype)  # by category code + 1
+    codes = np.asarray(cat.codes)  # as narrow as pandas keeps them: take rows before widening
+    if rows is not None:
+        codes = take(codes, rows)
+    return take(code, np.add(codes, 1, dtype=np.int32)), values
+
+
+def equal_pairs(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every (i, j) with x[i] == y[j], in the order of i, then of j: an inner join of two
+    integer key columns in the order a DataFrame merge gives, by sorting instead of
+    hashing (both sides sorted: binary searches in order stay in cache)."""
+    ox, oy = np.argsort(x, kind="stable"), np.argsort(y, kind="stable")
+    xs, ys = x[ox], y[oy]
+    lo, hi = np.searchsorted(ys, xs, "left"), np.searchsorted(ys, xs, "right")
+    count = hi - lo
+    k = np.repeat(np.arange(len(xs)), count)
+    i, j = ox[k], oy[lo[k] + np.arange(len(k)) - np.repeat(np.cumsum(count) - count, count)]
+    order = np.lexsort((j, i))
+    return i[order], j[order]
+
+
+def distinct(a: np.ndarray) -> np.ndarray:
+    """np.unique(a) for an integer array, by sorting (numpy 2's hashing np.unique takes
+    tens of times longer on large arrays)."""
+    s = np.sort(np.asarray(a), kind="stable")
+    return s[np.concatenate([[True], s[1:] != s[:-1]])] if len(s) else s
+
+
+def flatten(col: pd.Series, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The items of a list column's rows (positions), and the index in `rows` of each."""
+    if isinstance(col.dtype, pd.ArrowDtype):
+        arr = pa.chunked_array(col.array._pa_array).take(pa.array(rows))  # type: ignore[attr-defined]
+        arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
+        values = pc.list_flatten(arr).to_numpy(zero_copy_only=False)
+        parents = pc.list_parent_indices(arr).to_numpy(zero_copy_only=False)
+        return np.asarray(values), np.asarray(parents, np.int64)
+    lists = col.to_numpy(object)[rows]  # lists as Python objects: slow, never the tables'
+    parents = np.repeat(np.arange(len(lists)), [len(x) for x in lists])
+    return np.array([v for x in lists for v in x]), parents

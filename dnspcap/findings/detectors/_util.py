@@ -1,0 +1,338 @@
+"""Helpers the detectors share: timestamps and frame lists out of the transactions table."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ...arrays.categorical import as_categorical, codes_of, pack, shared_codes
+from ...grouping.join import lookup_of_rows, lookups_at, transaction_rows
+from ...grouping.reasked import retries
+from ...grouping.table import interval_union
+from ..detection import COPIES
+from ..finding import Finding
+from ..registry import Option
+from ..tablecache import cached, recall
+
+
+def ns(col: pd.Series) -> np.ndarray:
+    """Nanoseconds since the epoch; NaT becomes the minimum int64."""
+    return np.asarray(col.to_numpy("datetime64[ns]").view(np.int64))
+
+
+# The A and AAAA a resolver asks at once: glibc and musl send them from one socket ~60 µs
+# apart (measured); one population for every detector that looks at such pairs.
+PAIR_WINDOW = Option(
+    "pair_window_s", 0.001, "glibc/musl send A and AAAA from one socket ~60 µs apart"
+)
+
+# A finding on a busy capture can cover hundreds of thousands of transactions; its
+# evidence lists the frames of the first ones, which is what a reader opens anyway.
+EVIDENCE_TRANSACTIONS = 500
+
+
+# Taking rows of the Arrow list columns is the slow part of filtering the whole table:
+# detectors filter only the columns they read, and fetch frames for their evidence.
+LIST_COLUMNS = ("retry_gaps", "query_frames", "response_frames")
+EVIDENCE_COLUMNS = ("client", "server", "query_ts", "response_ts", "file")
+
+
+def rows(tx: pd.DataFrame, mask: Any, columns: list[str]) -> pd.DataFrame:
+    """These columns of the rows where mask holds (a boolean array or index labels)."""
+    out: pd.DataFrame = tx.loc[mask, columns]
+    return out
+
+
+def frames_of(tx: pd.DataFrame, copies: pd.DataFrame | None = None) -> dict[str, tuple[int, ...]]:
+    """The frames of these transactions and of their copies (``copies``: indexed by the
+    row they copy, their own row in ``row``), per capture file. A transaction's frames
+    are in its own file, but for the few whose messages straddle two files of a rotated
+    set (pair() lists those in its attrs)."""
+    straddling = tx.attrs.get("dnspcap", {}).get("straddling", {})
+    out: dict[str, set[int]] = {}
+    parts = [(tx.index.to_numpy(), tx)]
+    if copies is not None and len(copies):
+        parts.append((copies["row"].to_numpy(), copies))
+    for labels, part in parts:
+        files = part["file"].astype(str).to_numpy()
+        for col, side in (("query_frames", 0), ("response_frames", 1)):
+            for i, (label, frames) in enumerate(zip(labels, part[col], strict=True)):
+                if not len(frames):
+                    continue
+                split = straddling.get(label)
+                if split is not None:
+                    for file, frame in zip(split[side], frames, strict=True):
+                        out.setdefault(file, set()).add(int(frame))
+                else:
+                    out.setdefault(str(files[i]), set()).update(int(x) for x in frames)
+    return {file: tuple(sorted(frames)) for file, frames in sorted(out.items())}
+
+
+def when(tx: pd.DataFrame) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    times = pd.concat([tx["query_ts"], tx["response_ts"]]).dropna()
+    return (times.min(), times.max()) if len(times) else (None, None)
+
+
+def _copies(table: pd.DataFrame) -> pd.DataFrame | None:
+    """The other sightings of the table's queries detect() noted (see copies_of)."""
+    copies: pd.DataFrame | None = recall(table, COPIES)
+    return copies
+
+
+def lookups_of(lookups: pd.DataFrame, txn_rows: Iterable[int]) -> tuple[int, ...]:
+    """The lookups (positions in the lookups table) that contain any of these
+    transaction rows (index labels)."""
+    return tuple(lookup_positions(lookups, set(txn_rows)).tolist())
+
+
+def _owner(lookups: pd.DataFrame) -> np.ndarray:
+    """lookup_of_rows, built once per lookups table."""
+    owner: np.ndarray = cached(lookups, "txn_to_lookup", lambda: lookup_of_rows(lookups))
+    return owner
+
+
+def lookup_positions(lookups: pd.DataFrame, txn_rows: set[int]) -> np.ndarray:
+    """Positions in the lookups table of the lookups containing any of these rows."""
+    if lookups.empty or not txn_rows:
+        return np.zeros(0, np.int64)
+    owner = _owner(lookups)
+    rows = np.fromiter(txn_rows, np.int64, len(txn_rows))
+    rows = rows[rows < len(owner)]
+    found = owner[rows]
+    return np.unique(found[found >= 0])
+
+
+def lookup_of(tx: pd.DataFrame, lookups: pd.DataFrame) -> np.ndarray:
+    """Per row of tx, the position of the lookup it is in, or -1."""
+    if lookups.empty or tx.empty:
+        return np.full(len(tx), -1, np.int64)
+    return lookups_at(_owner(lookups), tx.index.to_numpy())
+
+
+def flat_rows(col: pd.Series) -> np.ndarray:
+    """The transaction rows of a lookups table's transactions_index, one after another."""
+    return transaction_rows(pd.DataFrame({"transactions_index": col}))
+
+
+def _names(col: pd.Series) -> tuple[str, ...]:
+    """The distinct values of a column, sorted, without converting every row."""
+    return tuple(sorted(str(v) for v in col.unique()))
+
+
+def typical_gaps(gaps: np.ndarray) -> list[tuple[float, int]]:
+    """The usual retry gaps, most common first: (median of the gaps near it, how many).
+
+    Gaps are binned to 0.1 s: glibc's 5 s and musl's 2.5 s stay apart instead of
+    averaging to a timeout no resolver has.
+    """
+    gaps = np.asarray(gaps, float)
+    gaps = gaps[np.isfinite(gaps)]
+    if not len(gaps):
+        return []
+    bins = np.round(gaps, 1)
+    values, counts = np.unique(bins, return_counts=True)
+    order = np.lexsort((values, -counts))
+    return [(float(np.median(gaps[bins == values[i]])), int(counts[i])) for i in order]
+
+
+def evidence(tx: pd.DataFrame, full: pd.DataFrame | None = None) -> dict[str, Any]:
+    """The evidence fields of a Finding, from the transactions that show it: who was
+    involved, when, and which frames of which files.
+
+    With ``full`` (the whole transactions table), ``tx`` only names the rows (its index)
+    and the columns needed are read from ``full``."""
+    if full is not None:
+        head = tx.index[:EVIDENCE_TRANSACTIONS]
+        framed = full.loc[head, ["file", "query_frames", "response_frames"]]
+        # the same queries seen after DNAT, or at other vantage points
+        copies = _copies(full)
+        shown = copies[copies.index.isin(head)] if copies is not None else None
+        tx = full.loc[tx.index, [c for c in EVIDENCE_COLUMNS if c in full.columns]]
+    else:
+        framed, shown = tx, None
+    first, last = when(tx)
+    return {
+        "clients": _names(tx["client"]),
+        "servers": _names(tx["server"]),
+        "first": first,
+        "last": last,
+        "evidence_frames": frames_of(framed, shown),
+    }
+
+
+def pair_population(n: int) -> str:
+    """How the detectors that look at A/AAAA pairs name them, with their count."""
+    return f"{n:,} parallel A/AAAA pair{'' if n == 1 else 's'} (one socket)"
+
+
+def same_socket_pairs(tx: pd.DataFrame, window_s: float) -> pd.DataFrame:
+    """See _same_socket_pairs; built once per table and window."""
+    pairs: pd.DataFrame = cached(
+        tx, f"same_socket_pairs:{window_s}", lambda: _same_socket_pairs(tx, window_s)
+    )
+    return pairs
+
+
+def _same_socket_pairs(tx: pd.DataFrame, window_s: float) -> pd.DataFrame:
+    """A and AAAA transactions for one name from one socket, sent within window_s.
+
+    One row per pair: ``row``, ``id``, ``status``, ``attempts``, ``q_ns``, ``r_ns`` for
+    each side (suffixes ``_a``, ``_b``), and the pair's ``client``, ``client_port``,
+    ``server``, ``server_port``. The socket and name are matched as one packed integer
+    key, not as six columns of strings.
+    """
+    qtype = as_categorical(tx["qtype"])
+    texts = [str(c) for c in qtype.categories]
+    a_code, aaaa_code = (texts.index(t) if t in texts else -2 for t in ("A", "AAAA"))
+    codes = np.asarray(qtype.codes)
+    keep = np.flatnonzero(
+        (tx["attempts"].to_numpy() > 0) & ((codes == a_code) | (codes == aaaa_code))
+    )
+    if len(keep) == 0:
+        return pd.DataFrame()
+    # arrays of the kept rows only, taken before widening: no full-length temporaries
+    client, server = shared_codes(tx["client"], tx["server"], keep)
+    key = pack(
+        client, tx["client_port"].to_numpy()[keep], server, tx["server_port"].to_numpy()[keep],
+        codes_of(tx["transport"], keep), codes_of(tx["qname"], keep),
+    )  # fmt: skip
+    # every A/AAAA pair of one key within the window, without a merge: sorted by key and
+    # time, a row's partners are its next rows while the key holds and the time fits
+    q_ns = ns(tx["query_ts"])[keep]
+    order = np.lexsort((q_ns, key))
+    key, q_sorted, a_sorted = key[order], q_ns[order], (codes[keep] == a_code)[order]
+    window = int(window_s * 1e9)
+    firsts, seconds = [], []
+    alive = np.arange(len(key) - 1)  # rows whose partner may still be d rows on
+    d = 1
+    while len(alive):
+        alive = alive[alive + d < len(key)]
+        other = alive + d
+        near = (key[other] == key[alive]) & (q_sorted[other] - q_sorted[alive] <= window)
+        alive, other = alive[near], other[near]
+        mixed = a_sorted[other] != a_sorted[alive]
+        firsts.append(alive[mixed])
+        seconds.append(other[mixed])
+        d += 1
+    i = np.concatenate(firsts) if firsts else np.zeros(0, np.int64)
+    j = np.concatenate(seconds) if seconds else np.zeros(0, np.int64)
+    i_is_a = a_sorted[i]
+    pos_a = keep[order[np.where(i_is_a, i, j)]]  # positions in tx
+    pos_b = keep[order[np.where(i_is_a, j, i)]]
+    sort = np.argsort(pos_a, kind="stable")
+    pos_a, pos_b = pos_a[sort], pos_b[sort]
+    ids = tx["id"].to_numpy()
+    status = tx["status"].array  # categorical: taking codes, not strings
+    attempts = tx["attempts"].to_numpy()
+    q_all, r_all = ns(tx["query_ts"]), ns(tx["response_ts"])
+    cols: dict[str, Any] = {}
+    for side, pos in (("a", pos_a), ("b", pos_b)):
+        cols[f"row_{side}"] = np.asarray(tx.index[pos])
+        cols[f"id_{side}"] = ids[pos].astype(np.int64)
+        cols[f"status_{side}"] = status.take(pos)
+        cols[f"attempts_{side}"] = attempts[pos].astype(np.int64)
+        cols[f"q_ns_{side}"] = q_all[pos]
+        cols[f"r_ns_{side}"] = r_all[pos]
+    for name in ("client", "client_port", "server", "server_port"):
+        cols[name] = tx[name].array.take(pos_a)
+    return pd.DataFrame(cols)
+
+
+def retry_table(tx: pd.DataFrame, lookups: pd.DataFrame) -> pd.DataFrame:
+    """dnspcap.grouping.reasked.retries of these tables, built once for both."""
+    key = f"retries:{id(lookups)}"
+    table: pd.DataFrame = cached(tx, key, lambda: retries(tx, lookups))
+    return table
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """'1 lookup', '3 lookups'."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
+def top(counts: pd.Series, shown: int = 3) -> str:
+    """The first few of a value_counts(), and how many more: 'a (3), b (1) and 4 more'."""
+    items = [f"{k} ({v:,})" for k, v in counts.head(shown).items()]
+    more = len(counts) - shown
+    return ", ".join(items) + (f" and {more:,} more" if more > 0 else "")
+
+
+SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2, "critical": 3}
+
+
+def unexplained(
+    lookups: pd.DataFrame, bad: np.ndarray, found: Sequence[Finding], at_least: str
+) -> np.ndarray:
+    """Positions of the lookups where `bad` holds that no finding at least as severe as
+    `at_least` concerns."""
+    covered = np.zeros(len(lookups), bool)
+    for f in found:
+        if SEVERITY_RANK[f.severity] >= SEVERITY_RANK[at_least] and f.lookups:
+            covered[list(f.lookups)] = True
+    return np.flatnonzero(bad & ~covered)
+
+
+def rows_of_lookups(lookups: pd.DataFrame, positions: np.ndarray) -> np.ndarray:
+    """The transaction rows (index labels) of these lookups."""
+    sizes = lookups["transactions"].to_numpy(np.int64)
+    wanted = np.zeros(len(lookups), bool)
+    wanted[positions] = True
+    rows: np.ndarray = flat_rows(lookups["transactions_index"])[np.repeat(wanted, sizes)]
+    return rows
+
+
+def also_in(found: Sequence[Finding], positions: np.ndarray) -> list[str]:
+    """The codes of the (less severe) findings that also concern some of these lookups."""
+    mine = set(positions.tolist())
+    return sorted({f.code for f in found if mine.intersection(f.lookups)})
+
+
+# A question asked this many times in the capture and never answered is a storm, not a
+# resolver retrying: no resolver retries one question 100 times (glibc caps attempts at
+# 5, musl at 10). DNS007 reports storms; DNS004 and DNS006 leave their questions to it.
+STORM = Option("loop_min_queries", 100, "no resolver retries one question 100 times")
+
+
+def storm_mask(tx: pd.DataFrame, min_queries: float = STORM.default) -> np.ndarray:
+    """Per row of tx, whether its question (name, type) is a storm: asked at least
+    min_queries times in all and never answered."""
+    asked = tx["attempts"].to_numpy() > 0
+    if not asked.any():
+        return np.zeros(len(tx), bool)
+    key = pd.MultiIndex.from_arrays([tx["qname"], tx["qtype"]])
+    totals = tx.groupby([tx["qname"], tx["qtype"]], observed=True)[["attempts", "responses"]].sum()
+    storms = totals.index[(totals["attempts"] >= min_queries) & (totals["responses"] == 0)]
+    if not len(storms):
+        return np.zeros(len(tx), bool)
+    return np.asarray(key.isin(storms), bool) & asked
+
+
+def waited(tx: pd.DataFrame, lookups: pd.DataFrame) -> np.ndarray:
+    """Per lookup, the seconds it waited on the wire: from each query until its answer (or
+    its last attempt, unanswered), and from a question that went unanswered until it was
+    asked again from another socket or of another server; the union of those spans."""
+
+    def build() -> np.ndarray:
+        rows = flat_rows(lookups["transactions_index"])
+        owner = np.repeat(np.arange(len(lookups)), lookups["transactions"].to_numpy(np.int64))
+        at = tx.index.get_indexer(pd.Index(rows))
+        owner, at = owner[at >= 0], at[at >= 0]
+        q, r, last = (ns(tx[c])[at] for c in ("query_ts", "response_ts", "last_query_ts"))
+        end = np.where(r != _NAT, np.maximum(r, q), last)
+        re = retry_table(tx, lookups)
+        re = re[(re["kind"] != "resend").to_numpy() & (re["lookup"].to_numpy() >= 0)]
+        before = ns(tx["query_ts"])[tx.index.get_indexer(pd.Index(re["before"]))]
+        after = ns(tx["query_ts"])[tx.index.get_indexer(pd.Index(re["after"]))]
+        by = np.concatenate([owner, re["lookup"].to_numpy(np.int64)])
+        first, last_ = np.concatenate([q, before]), np.concatenate([end, after])
+        ok = (first != _NAT) & (last_ != _NAT)
+        return interval_union(by[ok], first[ok], last_[ok], len(lookups))
+
+    out: np.ndarray = cached(lookups, f"waited:{id(tx)}", build)
+    return out
+
+
+_NAT = np.iinfo(np.int64).min

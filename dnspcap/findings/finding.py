@@ -1,0 +1,112 @@
+"""A finding: one failure signature seen in a capture, with its evidence, impact and fix."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from html import escape
+from typing import Any
+
+import pandas as pd
+
+SEVERITIES = ("info", "warning", "error", "critical")
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One failure signature seen in a capture, with its evidence, impact and fix."""
+
+    code: str
+    name: str
+    severity: str
+    confidence: str  # "high", "medium", "low"
+    summary: str
+    clients: tuple[str, ...]
+    servers: tuple[str, ...]
+    first: pd.Timestamp | None
+    last: pd.Timestamp | None
+    occurrences: int
+    seen: int  # out of how many comparable things (pairs, lookups, queries)
+    # the lookups it concerns (positions in the lookups table): the verdict checks that
+    # every failed or slow lookup is among those of a finding severe enough
+    lookups: tuple[int, ...]
+    seconds_lost: float
+    # the evidence: per capture file, its frames (numbers count from 1 in each file, as
+    # Wireshark numbers them: a file opens on its own)
+    evidence_frames: Mapping[str, tuple[int, ...]]
+    remediation: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.occurrences / self.seen if self.seen else 0.0
+
+    @property
+    def lookups_affected(self) -> int:
+        return len(self.lookups)
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """The capture files the evidence is in."""
+        return tuple(self.evidence_frames)
+
+    @property
+    def frames(self) -> tuple[int, ...]:
+        """The evidence frames, file by file."""
+        return tuple(f for frames in self.evidence_frames.values() for f in frames)
+
+    @property
+    def display_filters(self) -> dict[str, str]:
+        """Per file, the Wireshark display filter that shows its evidence frames."""
+        return {file: frame_filter(frames) for file, frames in self.evidence_frames.items()}
+
+    @property
+    def display_filter(self) -> str:
+        """The Wireshark display filter of the evidence when it is in one file (with
+        several files, each has its own: :attr:`display_filters`)."""
+        filters = list(self.display_filters.values())
+        return filters[0] if len(filters) == 1 else ""
+
+    def packets(self, limit: int = 10_000) -> list[Any]:
+        """The evidence frames as scapy packets (``pip install 'dnspcap[inspect]'``).
+
+        Reads the capture file(s) the evidence is in again; each packet has ``frame``,
+        ``file`` and ``time`` attributes.
+        """
+        from ..reading.packets import read_frames
+
+        return read_frames(self.evidence_frames, limit=limit)
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows a finding on its own so: its headline facts (the report shows
+        it with its evidence table)."""
+        rows = [("severity", self.severity), ("summary", self.summary),
+                ("clients", ", ".join(self.clients) or "-"),
+                ("servers", ", ".join(self.servers) or "-"),
+                ("impact", f"{self.occurrences} of {self.seen}; lookups affected: "
+                           f"{self.lookups_affected}; time lost: {self.seconds_lost:.3f} s"),
+                ("Wireshark", "; ".join(f"{f}: {d}" for f, d in self.display_filters.items())),
+                ("fix", self.remediation)]  # fmt: skip
+        cells = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
+        return f"<p><b>{escape(self.code)} {escape(self.name)}</b></p><table>{cells}</table>"
+
+    def as_dict(self) -> dict[str, Any]:
+        skip = ("evidence_frames",)
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in skip}
+        d["rate"] = self.rate
+        for k in ("first", "last"):
+            d[k] = None if d[k] is None else d[k].isoformat()
+        d["clients"], d["servers"] = list(self.clients), list(self.servers)
+        d["lookups_affected"], d["lookups"] = self.lookups_affected, list(self.lookups)
+        d["files"], d["frames"] = list(self.files), list(self.frames)
+        d["evidence_frames"] = {k: list(v) for k, v in self.evidence_frames.items()}
+        d["display_filter"] = self.display_filter
+        d["display_filters"] = self.display_filters
+        d["details"] = dict(self.details)
+        return d
+
+
+def frame_filter(frames: Iterable[int], limit: int = 200) -> str:
+    """A Wireshark display filter that shows exactly these frames (the first `limit`)."""
+    chosen = sorted(set(int(f) for f in frames))[:limit]
+    return "frame.number in {" + " ".join(map(str, chosen)) + "}" if chosen else ""

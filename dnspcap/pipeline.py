@@ -1,0 +1,75 @@
+"""The whole analysis of a capture: :func:`analyze` runs the stages in turn.
+
+read (:mod:`dnspcap.reading`) → pair (:mod:`dnspcap.pairing`) → group into lookups
+(:mod:`dnspcap.grouping`) → detect (:mod:`dnspcap.findings`) → a
+:class:`~dnspcap.report.Report` (:mod:`dnspcap.report`) that writes itself in any format.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from typing import BinaryIO
+
+import pandas as pd
+
+from .findings import detect
+from .grouping import lookups
+from .pairing import SKEW_ALLOWANCE_S, pair
+from .reading import read_messages
+from .reading.survey import survey
+from .report import Findings, Report
+
+Source = str | os.PathLike[str] | BinaryIO
+Stage = Callable[[str], None]
+
+
+def analyze(
+    source: Source | Iterable[Source],
+    *,
+    ports: Iterable[int] = (53,),
+    multicast: bool = False,
+    select: Iterable[str] | None = None,
+    ignore: Iterable[str] = (),
+    options: Mapping[str, float] | None = None,
+    stage: Stage | None = None,
+    vantages: Mapping[str, Iterable[str]] | None = None,
+    capture_end: pd.Timestamp | str | None = None,
+    skew: float = SKEW_ALLOWANCE_S,
+    progress: Callable[[int], None] | None = None,
+) -> Report:
+    """Read the capture(s), pair, group into lookups, run the detectors.
+
+    Several files are one capture set (see :func:`dnspcap.read_messages`: a rotated set
+    is one recording; ``vantages`` names vantage points). ``capture_end`` says when the
+    capture stopped, when the files do not (pcap records no stop time): a query without
+    an answer is *pending* only within a resolver timeout of it. ``skew``: how much
+    earlier than its query a response may be stamped and still answer it (s).
+
+    ``stage`` is called with the name of each step as it starts (``reading``,
+    ``pairing``, ``grouping lookups``, ``detecting``) and ``progress`` with the bytes
+    of each read: the command line shows them.
+    """
+    say = stage or (lambda _: None)
+    say("reading")
+    messages = read_messages(
+        source, ports=ports, multicast=multicast, vantages=vantages, progress=progress
+    )
+    stats = messages.attrs["dnspcap"]
+    stats["ports"] = sorted(set(ports))
+    dns = messages[messages["service"] == "dns"] if multicast else messages
+    if not len(dns):  # say what the capture held instead (the verdict's first question)
+        stats["survey"] = survey(_paths(source))
+    say("pairing")
+    tx = pair(dns, capture_end=capture_end, skew=skew)
+    say("grouping lookups")
+    lk = lookups(tx)
+    say("detecting")
+    found = detect(tx, lk, select=select, ignore=ignore, options=options)
+    return Report(messages, tx, lk, Findings(found))
+
+
+def _paths(source: Source | Iterable[Source]) -> list[Source]:
+    if isinstance(source, (str, os.PathLike)) or hasattr(source, "read"):
+        return [source]  # type: ignore[list-item]
+    return list(source)  # type: ignore[arg-type]

@@ -1,0 +1,477 @@
+"""What a report says, independent of how it is written.
+
+`build` turns a :class:`~dnspcap.report.Report` into a :class:`Document`: the
+verdict, an overview of the capture, each finding with its impact and a table of
+its evidence messages, a table of the clients, and the figures. Every output
+format (text, Markdown, HTML, JSON) writes this one document, so they never say
+different things. Every string in it that came from the capture (names, answers,
+addresses) is raw here; each writer escapes for its own format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ..arrays.categorical import as_categorical
+from ..findings import SEVERITIES, Finding
+from ..version import __version__
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from .result import Report
+
+EVIDENCE_ROWS = 12  # messages shown per finding; the display filter selects them all
+CLIENT_ROWS = 25  # clients shown, the most troubled first
+ANSWER_CHARS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    columns: tuple[str, ...]
+    rows: Sequence[tuple[str, ...]]
+    omitted: int = 0  # rows left out of `rows` (said under the table)
+
+    def head(self, n: int) -> Table:
+        if n >= len(self.rows):
+            return self
+        return Table(self.columns, list(self.rows[:n]), self.omitted + len(self.rows) - n)
+
+    def as_dicts(self) -> list[dict[str, str]]:
+        return [dict(zip(self.columns, r, strict=True)) for r in self.rows]
+
+
+@dataclass(frozen=True, slots=True)
+class FindingView:
+    finding: Finding
+    anchor: str  # a stable id for links: "dns001-1"
+    facts: list[tuple[str, str]]
+    evidence: Table
+    # the Wireshark display filter of the evidence, per file it is in: (file, filter)
+    filters: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def evidence_line(self) -> str:
+        """What the filters below show: "12 frames" or "12 frames in 2 files"."""
+        n = len(self.finding.frames)
+        files = f" in {len(self.filters)} files" if len(self.filters) > 1 else ""
+        return f"{n} frame{'s' if n != 1 else ''}{files}"
+
+
+@dataclass(frozen=True, slots=True)
+class FigureSpec:
+    key: str  # file-name part: report-<key>.png
+    title: str
+    caption: str
+    make: Callable[[], Figure]
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    title: str
+    severity: str | None  # the worst finding's, None when nothing was found
+    verdict: str
+    verdict_detail: list[str]
+    headline: str  # the capture in one line: packets, messages, lookups, clients
+    overview: list[tuple[str, str]]
+    warnings: list[str]
+    findings: list[FindingView]
+    clients: Table
+    figures: list[FigureSpec] = field(default_factory=list)
+    version: str = ""
+    # "ok" (nothing found), "findings", or "no_dns": the capture holds no DNS message,
+    # which is not a healthy capture (the wrong interface, namespace or filter)
+    status: str = "ok"
+
+    @property
+    def badge(self) -> str:
+        """The verdict's first word: the worst severity, OK, or NO DNS."""
+        if self.status == "no_dns":
+            return "NO DNS"
+        return (self.severity or "ok").upper()
+
+    @property
+    def tone(self) -> str:
+        """The severity the verdict is painted in (a capture without DNS as an error)."""
+        return "error" if self.status == "no_dns" else self.severity or "ok"
+
+
+def build(report: Report, *, evidence_rows: int = EVIDENCE_ROWS) -> Document:
+    """The document every format writes for this report."""
+
+    found = report.findings
+    lk, tx = report.lookups, report.transactions
+    severity = worst(found)
+    several = len(report.stats.get("files", [])) > 1
+    status = "no_dns" if report.no_dns else "findings" if found else "ok"
+    if status == "no_dns":
+        verdict = (
+            "No DNS traffic in the capture: check the interface, the network namespace and "
+            "the capture filter."
+        )
+        detail = _no_dns_lines(report.stats)
+    elif not found:
+        verdict = "No DNS problem found."
+        detail = [_healthy_line(lk, tx)]
+    else:
+        top = found[0]
+        counts = ", ".join(
+            f"{n} {s}" for s in reversed(SEVERITIES) if (n := sum(f.severity == s for f in found))
+        )
+        verdict = f"{top.code} {top.summary}"
+        if top.seconds_lost or top.lookups_affected:
+            cost = (
+                f"the worst costs {top.seconds_lost:.1f} s over {top.lookups_affected} lookup"
+                f"{'s' if top.lookups_affected != 1 else ''}"
+            )
+        else:
+            cost = f"the worst concerns {top.occurrences:,} of {top.seen:,} ({top.rate:.0%})"
+        detail = [
+            f"{len(found)} finding{'s' if len(found) != 1 else ''} ({counts}); {cost}.",
+            f"First fix: {top.remediation}",
+        ]
+    tables = _evidence(report.messages, found, evidence_rows)
+    views = [
+        FindingView(f, f"{f.code.lower()}-{i + 1}", facts(f, several), t, filters(f))
+        for i, (f, t) in enumerate(zip(found, tables, strict=True))
+    ]
+    figures = [
+        FigureSpec(
+            "timeline", "Lookups per client",
+            "Each bar is one lookup, from its first query to its last message, coloured by "
+            "outcome; retried lookups are marked.",
+            lambda: _plots().timeline(lk, tx),
+        ),
+        FigureSpec(
+            "latency", "Response time per server",
+            "Distribution of the time from a query to its answer, per server (log scale).",
+            lambda: _plots().latency(tx),
+        ),
+        FigureSpec(
+            "queries", "Queries per lookup",
+            "How many queries each lookup needed; search-list steps and retransmissions add to "
+            "the one or two a lookup should take.",
+            lambda: _plots().queries_per_lookup(lk),
+        ),
+    ]  # fmt: skip
+    files = report.stats.get("files", [])
+    title = "dnspcap report: " + (", ".join(files[:3]) + (" ..." if len(files) > 3 else ""))
+    return Document(
+        title=title,
+        severity=severity,
+        verdict=verdict,
+        verdict_detail=detail,
+        headline=_headline(report),
+        overview=_overview(report),
+        warnings=list(report.stats.get("warnings", [])),
+        findings=views,
+        clients=_clients(report),
+        figures=figures if len(lk) else [],
+        version=__version__,
+        status=status,
+    )
+
+
+def _plots() -> Any:
+    """The figures module, imported when a figure is drawn: matplotlib takes a while to load."""
+    from . import figures as plots
+
+    return plots
+
+
+def worst(findings: list[Finding]) -> str | None:
+    """The most severe severity among the findings, or None."""
+    levels = [SEVERITIES.index(f.severity) for f in findings]
+    return SEVERITIES[max(levels)] if levels else None
+
+
+def when(f: Finding) -> str:
+    if f.first is None:
+        return "-"
+    last = f.last if f.last is not None else f.first
+    return f"{f.first:%Y-%m-%d %H:%M:%S.%f} - {last:%H:%M:%S.%f} UTC"
+
+
+def _no_dns_lines(stats: dict[str, Any]) -> list[str]:
+    """What the capture held instead of DNS, and what the reader looked for."""
+    from ..reading.survey import describe
+
+    packets = stats.get("packets", 0)
+    lines = [f"{packets:,} packets: " + describe(stats.get("survey", {}))]
+    counts = stats.get("counts", {})
+    skipped = {k: v for k, v in counts.items() if k in ("mdns_skipped", "llmnr_skipped") and v}
+    if skipped:
+        lines.append(
+            "mDNS/LLMNR (not unicast DNS) were skipped: "
+            + ", ".join(f"{k.split('_')[0]} {v:,}" for k, v in skipped.items())
+            + "; --multicast reads them"
+        )
+    ports = stats.get("ports", [53])
+    lines.append(
+        f"DNS was looked for on UDP and TCP port{'s' if len(ports) > 1 else ''} "
+        f"{', '.join(map(str, ports))} (--ports to add others). Capture inside the pod's "
+        "network namespace (`nsenter -t PID -n tcpdump -i any -w pod.pcap port 53`)."
+    )
+    return lines
+
+
+def _healthy_line(lk: pd.DataFrame, tx: pd.DataFrame) -> str:
+    if not len(lk):
+        return "The capture holds no DNS lookup."
+    rtt = tx["rtt"].dropna()
+    p99 = f"; 99% of answers within {rtt.quantile(0.99) * 1000:.1f} ms" if len(rtt) else ""
+    return f"{len(lk)} lookups from {lk['client'].nunique()} clients{p99}."
+
+
+def facts(f: Finding, several_files: bool = False) -> list[tuple[str, str]]:
+    facts = [
+        ("impact", f"{f.occurrences} of {f.seen} ({f.rate:.0%}); lookups affected: "
+                   f"{f.lookups_affected}; time lost: {f.seconds_lost:.3f} s"),
+        ("clients", ", ".join(f.clients) or "-"),
+        ("servers", ", ".join(f.servers) or "-"),
+        ("when", when(f)),
+        ("confidence", f.confidence),
+    ]  # fmt: skip
+    if len(f.files) > 1 or (f.files and several_files):
+        facts.append(("in file", ", ".join(f.files)))
+    for key, value in f.details.items():
+        facts.append((key.replace("_", " "), _detail(value)))
+    return facts
+
+
+def filters(f: Finding) -> list[tuple[str, str]]:
+    """The finding's display filters, one per file its evidence is in (each file opens
+    on its own in Wireshark)."""
+    return [(file, text) for file, text in f.display_filters.items() if text]
+
+
+def _detail(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_detail(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        shown = ", ".join(_detail(v) for v in value[:10])
+        return shown + (f" (+{len(value) - 10} more)" if len(value) > 10 else "")
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+EVIDENCE_COLUMNS = ("frame", "time (UTC)", "from", "to", "proto", "id", "kind", "type", "name",
+                    "answers")  # fmt: skip
+
+
+def _evidence(m: pd.DataFrame, found: Sequence[Finding], limit: int) -> list[Table]:
+    """Each finding's evidence: the DNS messages among its frames, the first `limit` of
+    them (by frame in one file; in time order, file by file at one time, across several:
+    vantage points interleave), and how many more there are.
+
+    One stable sort of the messages by file and frame serves every finding: a finding's
+    (file, frame) keys are looked up in it, not compared with every message."""
+    if not len(m) or not any(f.evidence_frames for f in found):
+        return [Table(EVIDENCE_COLUMNS, []) for _ in found]
+    codes, files = pd.factorize(m["file"])  # a missing file is code -1: never asked for
+    file_code = {str(f): i for i, f in enumerate(files)}
+    key = (codes.astype(np.int64) << 40) | m["frame"].to_numpy(np.int64)
+    if (key[1:] >= key[:-1]).all():  # one capture, or a rotated set: already in order
+        order, by_key = np.arange(len(key)), key
+    else:
+        order = np.argsort(key, kind="stable")
+        by_key = key[order]
+    ts = m["ts"].to_numpy("datetime64[ns]").view(np.int64)
+    several = len(files) > 1
+    picked: list[np.ndarray] = []
+    totals: list[int] = []
+    for f in found:
+        parts = [
+            (np.int64(file_code[file]) << 40) | np.asarray(frames, np.int64)
+            for file, frames in f.evidence_frames.items()
+            if file in file_code
+        ]
+        wanted = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        lo = np.searchsorted(by_key, wanted, "left")
+        n = np.searchsorted(by_key, wanted, "right") - lo
+        starts = np.repeat(lo - (np.cumsum(n) - n), n)
+        rows = order[starts + np.arange(int(n.sum()))]
+        if len(f.evidence_frames) > 1:  # vantage points side by side, in time order
+            rows = rows[np.lexsort((key[rows], ts[rows]))]
+        totals.append(len(rows))
+        picked.append(rows[:limit])
+    needed = np.unique(np.concatenate(picked)) if picked else np.zeros(0, np.int64)
+    text = dict(zip(needed.tolist(), _message_rows(m, needed, several), strict=True))
+    return [
+        Table(EVIDENCE_COLUMNS, [text[r] for r in rows.tolist()], total - len(rows))
+        for rows, total in zip(picked, totals, strict=True)
+    ]
+
+
+def _message_rows(m: pd.DataFrame, rows: np.ndarray, several: bool) -> list[tuple[str, ...]]:
+    """The evidence table's cells for these messages (positions in `m`); with several
+    files, a frame is named with its file (frame numbers count from 1 in each)."""
+    shown = m.take(rows)
+    return [
+        (
+            (f"{_short(str(r.file))}:{r.frame}" if several else str(r.frame)),
+            t,
+            f"{r.src}:{r.sport}",
+            f"{r.dst}:{r.dport}",
+            str(r.transport),
+            f"0x{r.id:04x}",
+            (f"response {r.rcode}" if r.qr else "query") + (" TC" if r.tc else ""),
+            str(r.qtype),
+            str(r.qname),
+            _clip(str(r.answers), ANSWER_CHARS),
+        )
+        for r, t in zip(
+            shown.itertuples(index=False), shown["ts"].dt.strftime("%H:%M:%S.%f"), strict=True
+        )
+    ]
+
+
+def _short(path: str) -> str:
+    """A file as evidence rows name it: its name without the folder."""
+    return path.rsplit("/", 1)[-1]
+
+
+def _vantage(v: dict[str, Any], offsets: dict[str, float]) -> str:
+    """A vantage point as the overview names it: its files, how they were grouped, and its
+    clock's offset from the first one's (from the copies of queries both saw)."""
+    off = offsets.get(v["name"])
+    clock = (
+        f"; clock {off * 1e3:+.3f} ms"
+        if off is not None and np.isfinite(off) and off != 0.0
+        else ""
+    )
+    files = ", ".join(_short(f) for f in v["files"])
+    return f"{v['name']} ({files}: {v['how']}{clock})"
+
+
+def _clip(s: str, n: int) -> str:
+    return s if len(s) <= n else s[: n - 3] + "..."
+
+
+def _headline(report: Report) -> str:
+    st, lk = report.stats, report.lookups
+    clients = lk["client"].nunique() if len(lk) else 0
+    return (
+        f"{st.get('packets', 0):,} packets, {st.get('messages', len(report.messages)):,} DNS "
+        f"messages, {len(report.transactions):,} transactions, {len(lk):,} lookups from "
+        f"{clients:,} clients"
+    )
+
+
+def _overview(report: Report) -> list[tuple[str, str]]:
+    st, m, tx, lk = report.stats, report.messages, report.transactions, report.lookups
+    facts = [("files", ", ".join(st.get("files", [])) or "-")]
+    vantages = st.get("vantages", [])
+    if len(vantages) > 1 or any(len(v["files"]) > 1 for v in vantages):
+        offsets = tx.attrs.get("dnspcap", {}).get("clock_offsets_s", {})
+        facts.append(("vantage points", "; ".join(_vantage(v, offsets) for v in vantages)))
+    if len(m):
+        start, end = m["ts"].min(), m["ts"].max()
+        span = (end - start).total_seconds()
+        facts.append(("capture", f"{start:%Y-%m-%d %H:%M:%S} - {end:%H:%M:%S} UTC ({span:.1f} s)"))
+    answered = int((tx["status"] == "answered").sum()) if len(tx) else 0
+    failed = int(lk["outcome"].isin(["failed", "timed_out"]).sum()) if len(lk) else 0
+    facts += [
+        ("packets", f"{st.get('packets', 0):,}"),
+        ("DNS messages", f"{st.get('messages', len(m)):,}"),
+        ("transactions", f"{len(tx):,} ({answered:,} answered)"),
+        ("lookups", f"{len(lk):,} ({failed:,} failed or timed out)"),
+        ("clients", f"{lk['client'].nunique() if len(lk) else 0:,}"),
+        ("servers", f"{tx['server'].nunique() if len(tx) else 0:,}"),
+        ("decode errors", f"{st.get('decode_errors', 0):,}"),
+        ("cut short by the capture", f"{st.get('truncated', 0):,}"),
+    ]
+    if st.get("icmp_errors"):
+        facts.append(("ICMP errors about DNS", f"{len(st['icmp_errors']):,}"))
+    return facts
+
+
+CLIENT_COLUMNS = ("client", "resolver", "lookups", "failed", "nxdomain", "p50 ms", "max ms",
+                  "lost to retries s", "findings")  # fmt: skip
+
+
+def _clients(report: Report) -> Table:
+    """Per client: its lookups, how they went, and the findings that name it."""
+    lk = report.lookups
+    if not len(lk):
+        return Table(CLIENT_COLUMNS, [])
+    codes: dict[str, list[str]] = {}
+    for f in report.findings:
+        for c in f.clients:
+            codes.setdefault(c, []).append(f.code)
+    # clients numbered in order of appearance (the table's order before sorting), through
+    # the categories: a few thousand texts, not a text per lookup
+    cat = as_categorical(lk["client"])
+    mine = np.asarray(cat.codes) >= 0  # a lookup without a client is in no client's row
+    client, seen = pd.factorize(np.asarray(cat.codes)[mine])
+    names = cat.categories.take(seen).astype(str)
+    g = pd.DataFrame(
+        {
+            "failed": lk["outcome"].isin(["failed", "timed_out"]).to_numpy(),
+            "nxdomain": (lk["outcome"] == "nxdomain").to_numpy(),
+            "duration": lk["duration"].to_numpy(),
+            "lost": lk["time_lost_to_retries"].to_numpy(),
+        }
+    )[mine].groupby(client)
+    table = pd.DataFrame(
+        {
+            "resolver": _usual(client, as_categorical(lk["resolver"])[mine], len(names)),
+            "lookups": g.size().to_numpy(),
+            "failed": g["failed"].sum().to_numpy(),
+            "nxdomain": g["nxdomain"].sum().to_numpy(),
+            "p50_ms": g["duration"].median().to_numpy() * 1000,
+            "max_ms": g["duration"].max().to_numpy() * 1000,
+            "lost": g["lost"].sum().to_numpy(),
+        },
+        index=names,
+    )
+    named = pd.Series({c: len(v) for c, v in codes.items()}, dtype=np.int64)
+    table["named"] = named.reindex(table.index, fill_value=0).to_numpy(np.int64)
+    table = table.sort_values(["named", "lost", "failed", "max_ms"], ascending=False, kind="stable")
+    shown = table.head(CLIENT_ROWS)
+    rows = [
+        (
+            str(r.Index),
+            str(r.resolver),
+            f"{r.lookups:,}",
+            f"{r.failed:,}",
+            f"{r.nxdomain:,}",
+            _ms(r.p50_ms),
+            _ms(r.max_ms),
+            f"{r.lost:.1f}",
+            " ".join(dict.fromkeys(codes.get(str(r.Index), []))) or "-",
+        )
+        for r in shown.itertuples()
+    ]
+    return Table(CLIENT_COLUMNS, rows, len(table) - len(shown))
+
+
+def _usual(client: np.ndarray, resolver: pd.Categorical, clients: int) -> np.ndarray:
+    """Each client's most common resolver (client codes 0..clients-1); a tie goes to the
+    one its lookups showed first. What ``value_counts().index[0]`` of each client's
+    resolvers gives, by counting every (client, resolver) pair at once."""
+    kind = np.asarray(resolver.codes, np.int64)
+    kinds = np.array([str(c) for c in resolver.categories], dtype=object)
+    known = np.flatnonzero(kind >= 0)
+    width = max(len(kinds), 1)
+    pair = client[known].astype(np.int64) * width + kind[known]
+    count = np.bincount(pair, minlength=clients * width)
+    first = np.full(clients * width, len(kind), np.int64)  # first lookup of each pair
+    np.minimum.at(first, pair, known)
+    # per client: the most lookups, then the earliest first lookup
+    score = (count * (len(kind) + 1) - first).reshape(clients, width)
+    best = score.argmax(axis=1)
+    out = np.full(clients, "nan", dtype=object)
+    some = count.reshape(clients, width).max(axis=1, initial=0) > 0
+    out[some] = kinds[best[some]]
+    return out
+
+
+def _ms(v: Any) -> str:
+    return "-" if v is None or not np.isfinite(v) else f"{v:,.1f}"

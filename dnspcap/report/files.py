@@ -1,0 +1,107 @@
+"""Writing the tables and the report to files.
+
+Parquet keeps every dtype (categoricals, UTC timestamps, list columns); CSV is
+for spreadsheets and other tools, so list columns are written as JSON arrays and
+timestamps in ISO 8601.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from .result import Report
+
+EXPORT_FORMATS = ("parquet", "csv")
+SUFFIXES = {".txt": "text", ".md": "markdown", ".markdown": "markdown", ".html": "html",
+            ".htm": "html", ".json": "json"}  # fmt: skip
+
+
+def export_tables(
+    tables: Mapping[str, pd.DataFrame], directory: Path, stem: str, to: str = "parquet"
+) -> list[Path]:
+    """Write each table as ``<directory>/<stem>.<table>.<to>``; returns the paths."""
+    if to not in EXPORT_FORMATS:
+        raise ValueError(f"unknown export format {to!r}; one of {', '.join(EXPORT_FORMATS)}")
+    directory.mkdir(parents=True, exist_ok=True)
+    out = []
+    for name, df in tables.items():
+        path = directory / f"{stem}.{name}.{to}"
+        flat = _plain(df)
+        if to == "parquet":
+            _to_parquet(flat, path)
+        else:
+            _for_csv(flat).to_csv(path, index=False)
+        out.append(path)
+    return out
+
+
+def _to_parquet(df: pd.DataFrame, path: Path) -> None:
+    """Parquet that pandas reads back: Arrow list columns are recorded as object columns.
+
+    (pandas writes their dtype as ``list<item: ...>[pyarrow]`` in its metadata and
+    then cannot parse it on reading; ``dtype_backend="pyarrow"`` restores them.)
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    meta = json.loads(table.schema.metadata[b"pandas"])
+    for col in meta["columns"]:
+        if str(col.get("numpy_type", "")).endswith("[pyarrow]"):
+            col["numpy_type"] = "object"
+    table = table.replace_schema_metadata({**table.schema.metadata, b"pandas": json.dumps(meta)})
+    pq.write_table(table, path)
+
+
+def _plain(df: pd.DataFrame) -> pd.DataFrame:
+    """The table without its attrs (parquet would store them as metadata) and with plain lists."""
+    out = df.copy()
+    out.attrs = {}
+    for col in out.columns:
+        if out[col].dtype == object:
+            first = next((v for v in out[col] if v is not None), None)
+            if first is not None and not isinstance(first, (str, list)):
+                lists = [None if v is None else [int(x) for x in v] for v in out[col]]
+                out[col] = pd.Series(lists, index=out.index, dtype=object)
+    return out
+
+
+def _for_csv(df: pd.DataFrame) -> pd.DataFrame:
+    out = df.copy()
+    for col in out.columns:
+        dtype = str(out[col].dtype)
+        if dtype.startswith("list<") or (dtype == "object" and _holds_lists(out[col])):
+            out[col] = [_json_list(v) for v in out[col]]
+        elif dtype.startswith("datetime64"):
+            out[col] = out[col].map(lambda t: "" if pd.isna(t) else t.isoformat())
+    return out
+
+
+def _holds_lists(s: pd.Series) -> bool:
+    return any(isinstance(v, list) for v in s.head(100))
+
+
+def _json_list(v: Any) -> str:
+    if v is None or (not hasattr(v, "__len__") and pd.isna(v)):
+        return ""
+    return json.dumps([x.item() if hasattr(x, "item") else x for x in v])
+
+
+def save_report(report: Report, path: Path, fmt: str | None = None) -> Path:
+    """Write the report to ``path`` (figures beside a Markdown report); returns the path."""
+    from .formats import render
+
+    fmt = fmt or SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"{path}: say the format, or end the name in {', '.join(SUFFIXES)}")
+    kwargs: dict[str, Any] = {}
+    if fmt == "markdown":
+        kwargs = {"figures_dir": path.parent, "figures_prefix": path.stem}
+    path.write_text(render(report, fmt, **kwargs), encoding="utf-8")
+    return path

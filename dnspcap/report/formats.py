@@ -1,0 +1,96 @@
+"""Writing a report: one document (:mod:`.model`), four formats.
+
+``render(report, "text" | "markdown" | "html" | "json")`` builds the document once
+and hands it to the writer of that format. Figures are drawn only for the formats
+that show them: embedded as PNG in HTML, written as files beside a Markdown report.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import html, markdown, text
+from .document import Document, build, worst
+
+if TYPE_CHECKING:
+    from .result import Report
+
+FORMATS = ("text", "markdown", "html", "json")
+SCHEMA = "dnspcap.report/1"
+
+__all__ = ["FORMATS", "SCHEMA", "Document", "build", "figure_pngs", "render", "worst"]
+
+
+def render(
+    report: Report,
+    fmt: str = "text",
+    *,
+    color: bool = False,
+    figures: bool = True,
+    figures_dir: str | Path | None = None,
+    figures_prefix: str = "report",
+) -> str:
+    """The report in one format.
+
+    HTML embeds the figures unless ``figures=False``. Markdown links figures only
+    when ``figures_dir`` is given: they are written there as
+    ``<figures_prefix>-<figure>.png`` and linked by that name, so the report and its
+    images go together into the ticket.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown report format {fmt!r}; one of {', '.join(FORMATS)}")
+    doc = build(report)
+    if fmt == "text":
+        return text.write(doc, color=color)
+    if fmt == "json":
+        return as_json(report, doc)
+    if fmt == "html":
+        return html.write(doc, figure_pngs(doc) if figures else None)
+    names: dict[str, str] = {}
+    if figures and figures_dir is not None:
+        out = Path(figures_dir)
+        for key, png in figure_pngs(doc).items():
+            name = f"{figures_prefix}-{key}.png"
+            (out / name).write_bytes(png)
+            names[key] = name
+    return markdown.write(doc, names)
+
+
+def figure_pngs(doc: Document) -> dict[str, bytes]:
+    """Each figure of the document drawn as PNG bytes."""
+    from .figures import png
+
+    return {spec.key: png(spec.make()) for spec in doc.figures}
+
+
+def as_json(report: Report, doc: Document) -> str:
+    """The report in the versioned JSON schema (docs/report.schema.json)."""
+    findings = []
+    for v in doc.findings:
+        d = v.finding.as_dict()
+        d["evidence"] = v.evidence.as_dicts()
+        d["evidence_omitted"] = v.evidence.omitted
+        findings.append(d)
+    out: dict[str, Any] = {
+        "schema": SCHEMA,
+        "version": doc.version,
+        "verdict": {
+            "severity": doc.severity,
+            "status": doc.status,
+            "text": doc.verdict,
+            "detail": doc.verdict_detail,
+        },
+        "stats": report.stats,
+        "summary": {
+            "transactions": len(report.transactions),
+            "lookups": len(report.lookups),
+            "worst": worst(report.findings),
+        },
+        "overview": dict(doc.overview),
+        "findings": findings,
+        "clients": doc.clients.as_dicts(),
+        "clients_omitted": doc.clients.omitted,
+    }
+    return json.dumps(out, indent=2, default=str) + "\n"

@@ -1,0 +1,142 @@
+"""The whole analysis of a capture: `analyze` and the :class:`Report` it returns.
+
+`analyze` runs the pipeline (read, pair, lookups, detectors). The report holds
+the three tables and the findings, shows itself in Jupyter, draws its figures,
+writes itself in any format (:mod:`dnspcap.render`), and exports its tables.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from ..findings import Finding
+from .formats import SCHEMA, render, worst
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["SCHEMA", "Findings", "Report", "render_json", "render_text", "worst"]
+
+
+# the columns of Findings.to_frame(): what a finding says, then its evidence and its lists
+FRAME_COLUMNS = (
+    "code", "name", "severity", "confidence", "summary", "occurrences", "seen", "rate",
+    "lookups_affected", "seconds_lost", "clients", "servers", "first", "last", "remediation",
+    "files", "frames", "display_filter", "display_filters", "lookups", "details",
+)  # fmt: skip
+
+
+class Findings(list[Finding]):
+    """The findings, most severe first: a list, shown as a table in Jupyter."""
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per finding (the fields of :class:`~dnspcap.Finding`, details as a dict)."""
+        columns = FRAME_COLUMNS
+        return pd.DataFrame([f.as_dict() for f in self], columns=list(columns))
+
+    def code(self, code: str) -> list[Finding]:
+        """The findings of one detector (``report.findings.code("DNS001")``)."""
+        return [f for f in self if f.code == code.upper()]
+
+    def _repr_html_(self) -> str:
+        cols = ["severity", "code", "summary", "lookups_affected", "seconds_lost", "display_filter"]
+        return str(self.to_frame()[cols].to_html(index=False, escape=True))
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything dnspcap found in a capture: the tables and the findings."""
+
+    messages: pd.DataFrame
+    transactions: pd.DataFrame
+    lookups: pd.DataFrame
+    findings: Findings
+    _pngs: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        """What reading found: packets, messages, decode errors, warnings, ICMP errors."""
+        return dict(self.messages.attrs.get("dnspcap", {}))
+
+    @property
+    def no_dns(self) -> bool:
+        """The capture holds no DNS message: the wrong interface, namespace or filter,
+        which is not a healthy capture (the verdict says so; the command exits 1)."""
+        return not bool((self.messages["service"] == "dns").any()) if len(self.messages) else True
+
+    @property
+    def worst(self) -> str | None:
+        """The most severe finding's severity, or None when nothing was found."""
+        return worst(self.findings)
+
+    def render(self, fmt: str = "text", **kwargs: Any) -> str:
+        """The report as ``text``, ``markdown``, ``html`` or ``json`` (see dnspcap.render)."""
+        return render(self, fmt, **kwargs)
+
+    def save(self, path: str | os.PathLike[str], fmt: str | None = None) -> Path:
+        """Write the report; the format comes from the suffix (.txt .md .html .json)."""
+        from .files import save_report
+
+        return save_report(self, Path(path), fmt)
+
+    def export(self, directory: str | os.PathLike[str], to: str = "parquet") -> list[Path]:
+        """Write the messages, transactions and lookups tables as parquet or csv files."""
+        from .files import export_tables
+
+        stem = Path(str(self.stats.get("files", ["capture"])[0])).name.split(".")[0] or "capture"
+        return export_tables(self.tables(), Path(directory), stem, to)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {"messages": self.messages, "transactions": self.transactions,
+                "lookups": self.lookups}  # fmt: skip
+
+    def plot_timeline(self, **kwargs: Any) -> Figure:
+        """Lookups per client over time, coloured by outcome, retries marked."""
+        from .figures import timeline
+
+        return timeline(self.lookups, self.transactions, **kwargs)
+
+    def plot_latency(self, **kwargs: Any) -> Figure:
+        """Response time distribution per server."""
+        from .figures import latency
+
+        return latency(self.transactions, **kwargs)
+
+    def plot_queries(self) -> Figure:
+        """Queries per lookup: the search list and retries show here."""
+        from .figures import queries_per_lookup
+
+        return queries_per_lookup(self.lookups)
+
+    def _repr_html_(self) -> str:
+        from .formats import build, figure_pngs
+        from .html import write
+
+        doc = build(self)
+        if not self._pngs and doc.figures:
+            self._pngs.update(figure_pngs(doc))
+        return write(doc, self._pngs, fragment=True)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        return {"text/plain": render(self, "text"), "text/html": self._repr_html_()}
+
+    def __repr__(self) -> str:
+        return (
+            f"<dnspcap.Report {len(self.messages)} messages, {len(self.lookups)} lookups, "
+            f"{len(self.findings)} findings, worst: {self.worst}>"
+        )
+
+
+def render_text(report: Report, *, color: bool = False) -> str:
+    """The terminal report: the verdict first, then each finding with its evidence."""
+    return render(report, "text", color=color)
+
+
+def render_json(report: Report) -> str:
+    """The report in the versioned JSON schema (``dnspcap.report/1``)."""
+    return render(report, "json")
