@@ -153,6 +153,7 @@ def lookup_signs(
     msg_id: _U16,
     tcp: _B,
     window: int,
+    turn_window: int,
     musl_gap: int,
     kind: _I64,
     nlk: int,

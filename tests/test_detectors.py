@@ -133,9 +133,7 @@ def test_detector_catalogue_page_is_current() -> None:
     from dnspcap.findings.registry import render_catalogue
 
     page = Path(__file__).resolve().parent.parent / "docs" / "detectors.md"
-    assert page.read_text() == render_catalogue(), (
-        "run: python scripts/make_docs.py"
-    )
+    assert page.read_text() == render_catalogue(), "run: python scripts/make_docs.py"
 
 
 def test_mixed_incident_capture_names_the_right_pods() -> None:

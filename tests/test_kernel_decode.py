@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 import dnspcap
 from dnspcap.native import kernel as _kernel
-from dnspcap.reading import engine as fast
+from dnspcap.reading import engine
 from dnspcap.reading.dnswire import Decoded, decode_message
 from dnspcap.reading.iana import type_name
 from tests import craft, dnsgen
@@ -158,21 +158,21 @@ def test_answers_are_joined_in_wire_order() -> None:
 @example(bytes.fromhex("00010000000100000000000000000001"), 0)
 def test_address_texts_equal_ipaddress(raw: bytes, copies: int) -> None:
     addresses = [raw] * (copies + 1)
-    assert fast.address_texts(addresses) == [str(ipaddress.ip_address(a)) for a in addresses]
+    assert engine.address_texts(addresses) == [str(ipaddress.ip_address(a)) for a in addresses]
 
 
 def test_address_texts_refuse_other_lengths() -> None:
     with pytest.raises(ValueError, match="item 1 is not 4 or 16 bytes"):
-        fast.address_texts([b"\x01\x02\x03\x04", b"\x01\x02"])
+        engine.address_texts([b"\x01\x02\x03\x04", b"\x01\x02"])
 
 
 def test_texts_refuse_messages_outside_the_buffer() -> None:
     buf = np.zeros(20, np.uint8)
     one = np.array([0], np.int64)
     with pytest.raises(ValueError, match="message 0 is not within b"):
-        fast.texts(buf, one, np.array([21], np.int64), np.array([fast.K_ANSWERS], np.int64))
+        engine.texts(buf, one, np.array([21], np.int64), np.array([engine.K_ANSWERS], np.int64))
     with pytest.raises(ValueError, match="kind 5 is not a key kind"):
-        fast.texts(buf, one, np.array([20], np.int64), np.array([5], np.int64))
+        engine.texts(buf, one, np.array([20], np.int64), np.array([5], np.int64))
 
 
 # ---- each kind of malformed message, through read_messages -----------------------------------

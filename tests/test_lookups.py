@@ -348,7 +348,7 @@ def test_grouping_agrees_with_the_reference_on_a_synthetic_capture(tmp_path: Pat
 @settings(max_examples=200, deadline=None)
 @given(codes=st.lists(st.integers(0, 6), max_size=80), extra=st.integers(0, 3))
 def test_group_order_is_a_stable_sort(codes: list[int], extra: int) -> None:
-    from dnspcap._kernel import group_order
+    from dnspcap.native import group_order
 
     c = np.array(codes, np.int32)
     ngroups = (max(codes) + 1 if codes else 0) + extra
@@ -357,7 +357,7 @@ def test_group_order_is_a_stable_sort(codes: list[int], extra: int) -> None:
 
 @pytest.mark.parametrize(("codes", "ngroups"), [([0, 3], 3), ([-1], 2), ([0], -1), ([0], 2**62)])
 def test_group_order_checks_its_codes(codes: list[int], ngroups: int) -> None:
-    from dnspcap._kernel import group_order
+    from dnspcap.native import group_order
 
     with pytest.raises((ValueError, MemoryError)):
         group_order(np.array(codes, np.int32), ngroups)
@@ -408,11 +408,13 @@ def test_sign_counts_are_those_of_every_a_aaaa_pair(
             if (lookup[x], name[x]) != (lookup[y], name[y]):
                 continue
             lk = lookup[x]
-            if abs(q_ns[x] - q_ns[y]) <= lt.PAIR_WINDOW_NS and tcp[x] == tcp[y]:
+            first_r = r_ns[x] if q_ns[x] <= q_ns[y] else r_ns[y]
+            after = first_r != nat and max(q_ns[x], q_ns[y]) > first_r
+            dq, two = abs(q_ns[x] - q_ns[y]), port[x] != port[y]
+            near = dq <= lt.PAIR_WINDOW_NS or (two and after and dq <= lt.TURN_WINDOW_NS)
+            if near and tcp[x] == tcp[y]:
                 d = (int(msg_id[x]) - int(msg_id[y])) % 65536
-                first_r = r_ns[x] if q_ns[x] <= q_ns[y] else r_ns[y]
-                after = first_r != nat and max(q_ns[x], q_ns[y]) > first_r
-                if port[x] != port[y]:
+                if two:
                     kind = "reopen" if after else "two_sockets"
                 elif tcp[x]:
                     kind = "tcp_pipelined"
@@ -422,7 +424,7 @@ def test_sign_counts_are_those_of_every_a_aaaa_pair(
                 want[sign(kind), lk] += 1
             if (
                 port[x] == port[y]
-                and abs(last_ns[x] - last_ns[y]) <= lt.PAIR_WINDOW_NS
+                and abs(last_ns[x] - last_ns[y]) <= lt.TURN_WINDOW_NS
                 and (
                     (r_ns[x] != nat and last_ns[y] > r_ns[x])
                     or (r_ns[y] != nat and last_ns[x] > r_ns[y])
@@ -440,13 +442,13 @@ def test_sign_counts_are_those_of_every_a_aaaa_pair(
 def test_lookup_signs_checks_its_indexes(
     rows: list[int], lookup: list[int], kind: list[int], n_lk: int
 ) -> None:
-    from dnspcap._kernel import lookup_signs
+    from dnspcap.native import lookup_signs
 
     two, two32, two16 = np.zeros(2, np.int64), np.zeros(2, np.int32), np.zeros(2, np.uint16)
     with pytest.raises(ValueError):
         lookup_signs(
             np.array(rows, np.int32), np.ones(2, np.uint8), np.array(lookup, np.int32),
-            two32, two, two, two, two16, two16, np.zeros(2, bool), 1, 1,
+            two32, two, two, two, two16, two16, np.zeros(2, bool), 1, 1, 1,
             np.array(kind, np.int64), n_lk, 9,
         )  # fmt: skip
 
@@ -495,8 +497,8 @@ def test_lookup_sums_agree_with_a_plain_loop(
 ) -> None:
     """The C pass adds up each lookup's queries as a loop over them would, the lookups in
     the order asked for (one without queries keeps first = last = -1)."""
-    from dnspcap._kernel import lookup_sums
     from dnspcap.grouping.table import LK_N
+    from dnspcap.native import lookup_sums
 
     nlk = (max((r[0] for r in rows), default=-1) + 1) + extra
     order = data.draw(st.permutations(range(nlk)))
@@ -521,7 +523,7 @@ def test_lookup_sums_agree_with_a_plain_loop(
 def test_lookup_sums_checks_its_arguments(
     lookup: list[int], order: list[int], lengths: int, any_name: int
 ) -> None:
-    from dnspcap._kernel import lookup_sums
+    from dnspcap.native import lookup_sums
 
     some, some32 = np.zeros(lengths, np.int64), np.zeros(lengths, np.int32)
     with pytest.raises(ValueError):

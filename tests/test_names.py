@@ -64,7 +64,7 @@ def test_gather_ranges_checks_its_ranges() -> None:
     or beyond the room it is given, instead of reading or writing past them."""
     import pytest
 
-    from dnspcap._kernel import gather_ranges
+    from dnspcap.native import gather_ranges
 
     data = np.frombuffer(b"api.example.com", np.uint8)
     out = np.empty(7, np.uint8)

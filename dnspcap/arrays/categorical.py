@@ -8,6 +8,8 @@ one flat array of items.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -109,20 +111,6 @@ def coded(
     return take(code, np.add(codes, 1, dtype=np.int32)), values
 
 
-def equal_pairs(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every (i, j) with x[i] == y[j], in the order of i, then of j: an inner join of two
-    integer key columns in the order a DataFrame merge gives, by sorting instead of
-    hashing (both sides sorted: binary searches in order stay in cache)."""
-    ox, oy = np.argsort(x, kind="stable"), np.argsort(y, kind="stable")
-    xs, ys = x[ox], y[oy]
-    lo, hi = np.searchsorted(ys, xs, "left"), np.searchsorted(ys, xs, "right")
-    count = hi - lo
-    k = np.repeat(np.arange(len(xs)), count)
-    i, j = ox[k], oy[lo[k] + np.arange(len(k)) - np.repeat(np.cumsum(count) - count, count)]
-    order = np.lexsort((j, i))
-    return i[order], j[order]
-
-
 def distinct(a: np.ndarray) -> np.ndarray:
     """np.unique(a) for an integer array, by sorting (numpy 2's hashing np.unique takes
     tens of times longer on large arrays)."""
@@ -141,3 +129,8 @@ def flatten(col: pd.Series, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     lists = col.to_numpy(object)[rows]  # lists as Python objects: slow, never the tables'
     parents = np.repeat(np.arange(len(lists)), [len(x) for x in lists])
     return np.array([v for x in lists for v in x]), parents
+
+
+def code_dtype(n: int) -> type[np.signedinteger[Any]]:
+    """The codes of n categories, as narrow as pandas itself keeps them."""
+    return np.int8 if n < 127 else np.int16 if n < 32767 else np.int32

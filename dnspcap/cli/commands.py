@@ -267,5 +267,3 @@ def _table(df: pd.DataFrame) -> str:
         }
     )
     return str(view.to_string(index=False))
-
-

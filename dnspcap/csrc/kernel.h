@@ -1,21 +1,21 @@
 /*
- * dnspcap._kernel: what the C files of the compiled fast path share (see dnspcap/reading/engine.py and
+ * dnspcap._kernel: what the C files of the compiled fast path share (see
  * dnspcap/reading/engine.py for the design; the constants below must match the ones there).
  *
- *   shared/module.c   the Python entry points of capture reading, the module
- *   shared/args.c     checking the entry points' arguments (args.h)
- *   pairing/entries.c, grouping/entries.c, reading/entries_text.c
- *               the Python entry points of dnspcap.pairing, dnspcap.lookups, and of the
- *               exact decoder's texts
- *   reading/walk.c     the record walker: link layer, IP, UDP; one row per DNS message
- *   reading/dns.c      one DNS message: strict checks, keys, its row's DNS columns; names as text
- *   reading/decode.c   the exact decoder (dnspcap.reading.dnswire in C), for what the strict checks refuse
- *   reading/text.c     presentation forms: names, RDATA, addresses, mnemonics (as dnswire writes)
- *   reading/rows.c     helpers over finished rows: merging rows in place, counting and mapping
- *               category codes
- *   pairing/pair.c     the passes of dnspcap.pairing
- *   pairing/columns.c the transactions table's columns; gathers of rows and byte ranges
- *   grouping/lookups.c  the grouping loop of dnspcap.lookups, and its table's sums and signs
+ *   shared/module.c       the module: its methods, constants, and the entry points of reading
+ *   shared/args.c         checking the entry points' arguments (args.h)
+ *   shared/gathers.c      gathers every stage uses: a column at some rows, byte ranges
+ *   reading/walk.c        the record walker: link layer, IP, UDP; one row per DNS message
+ *   reading/dns.c         one DNS message: strict checks, keys, its row's DNS columns
+ *   reading/decode.c      the exact decoder (dnswire.py in C), for what the checks refuse
+ *   reading/text.c        presentation forms: names, RDATA, addresses, mnemonics
+ *   reading/entries_text.c  the entry points of the decoder's texts and addresses
+ *   reading/rows.c        finished rows: merged in place; category codes counted and mapped
+ *   pairing/pair.c        the passes of dnspcap.pairing (assign, stats, links)
+ *   pairing/columns.c     the transactions table's columns in one pass
+ *   pairing/entries.c     the entry points of dnspcap.pairing
+ *   grouping/lookups.c    the grouping loop of dnspcap.grouping, its table's sums and signs
+ *   grouping/entries.c    the entry points of dnspcap.grouping
  *
  * The input is hostile: every read of the capture buffer is bounds-checked by hand, and the
  * arrays Python passes are checked (element type, dimensions, contiguity, lengths) before
@@ -140,7 +140,7 @@ static inline int intern(Table *t, uint64_t k1, uint64_t k2, uint64_t k3, int64_
     return 0;
 }
 
-/* ---- the exact decoder (reading/decode.c) and presentation forms (reading/text.c) ------------------ */
+/* ---- the exact decoder (reading/decode.c) and presentation forms (reading/text.c) ---------- */
 
 /* A growable text (malloc'd, so usable without the GIL). Writers do not check its room:
  * callers reserve it first with text_room() (0: out of memory). */
@@ -306,7 +306,8 @@ enum { FAM_A = 1, FAM_AAAA = 2 };
 void lookup_signs(const int32_t *rows, const uint8_t *fam, int64_t m, const int32_t *lookup,
                   const int32_t *name, const int64_t *q_ns, const int64_t *last_ns,
                   const int64_t *r_ns, const uint16_t *port, const uint16_t *msg_id,
-                  const uint8_t *tcp, int64_t window, int64_t musl_gap, const int64_t *kind,
+                  const uint8_t *tcp, int64_t window, int64_t turn_window, int64_t musl_gap,
+                  const int64_t *kind,
                   int64_t nlk, int32_t *counts);
 
 /* What each lookup's queries add up to (see dnspcap.grouping.table.lookup_table), in one pass

@@ -33,7 +33,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..arrays import memory as heap
+from ..arrays import memory
 from ..arrays.categorical import as_categorical, coded, take
 from ..native import check_constants, group_lookups, group_order
 from .names import readings, split_pairs, text_array
@@ -143,10 +143,6 @@ def _by_client(client: np.ndarray, n_clients: int, ts: np.ndarray) -> np.ndarray
     return np.lexsort((ts, client.astype(np.min_scalar_type(n_clients))))
 
 
-def _code(values: list[str], text: str) -> int:
-    return values.index(text) if text in values else -1
-
-
 def infer_search_list(transactions: pd.DataFrame) -> dict[str, list[str]]:
     """Per client, the search suffixes its NXDOMAIN chains show, in the order tried."""
     return _search_lists(queries(transactions))
@@ -236,10 +232,10 @@ def lookups(
     # the per-query arrays go before the text columns are made; those come from arrow's
     # allocator, which does not reuse the C heap's free pages: hand them back first
     del q, grouping
-    heap.give_back()  # (dnspcap/arrays/memory.py)
+    memory.give_back()  # (dnspcap/arrays/memory.py)
     out = lookup_table(columns)
     del columns
-    heap.give_back()
+    memory.give_back()
     return out
 
 

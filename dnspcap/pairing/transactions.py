@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..arrays import memory as heap
-from ..arrays.categorical import as_categorical, take
+from ..arrays import memory
+from ..arrays.categorical import as_categorical, code_dtype, take
 from ..arrays.memory import ARROW_POOL
 from ..native import kernel
 from ..reading.frame import utc_array
@@ -103,7 +103,7 @@ def pair(
     ends = capture_ends(messages, c.vantages, capture_end)
     out = _build(c, s, mismatched, ends, timeout)
     del c, s
-    heap.give_back()
+    memory.give_back()
     return out
 
 
@@ -439,7 +439,7 @@ def _build(
     q_ts, r_ts, lq_any_ts = (np.empty(n, np.int64) for _ in range(3))
     rtt, rtt_last = np.empty(n), np.empty(n)
     status = np.empty(n, np.int8)
-    client, server = (np.empty(n, _code_dtype(len(c.addresses))) for _ in range(2))
+    client, server = (np.empty(n, code_dtype(len(c.addresses))) for _ in range(2))
     client_port, server_port = np.empty(n, np.uint16), np.empty(n, np.uint16)
     kernel.pair_columns(
         *c.keys, rep, s.first_q, s.first_r, s.last_q, s.last_q_any, s.attempts, s.responses,
@@ -551,14 +551,6 @@ def _clamp_skew(rtt: np.ndarray, rtt_last: np.ndarray) -> int:
         rtt[neg] = 0.0
     rtt_last[rtt_last < 0] = 0.0
     return count
-
-
-def _code_dtype(n_categories: int) -> type[np.signedinteger[Any]]:
-    """The width pandas keeps the codes of a categorical with this many categories in."""
-    for dtype in (np.int8, np.int16, np.int32):
-        if n_categories < np.iinfo(dtype).max:
-            return dtype
-    return np.int64
 
 
 def _id_collisions(

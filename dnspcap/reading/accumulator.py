@@ -26,11 +26,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import engine as fast
+from ..arrays.categorical import code_dtype
+from . import engine
 from .buffers import DnsScratch, Interned, KernelBuffers
 from .columnstore import RowStore
 from .dnswire import Decoded, decode_message
-from .frame import Texts, build, code_dtype, row_order
+from .frame import Texts, build, row_order
 from .netstack import FRAME_BITS, IcmpError, RawMessage
 
 _CODE = np.int8  # code columns start this narrow and widen as values come
@@ -341,8 +342,8 @@ class Accumulator:
         offsets = np.cumsum(sizes) - sizes
         blob = np.frombuffer(b"".join(r.payload for r in raws), np.uint8)
         scratch = DnsScratch(k)
-        self.keys.reserve(fast.KEYS_PER_ROW * k)
-        nkey = fast.dns_rows(blob, offsets, sizes, *scratch.arrays(self._store, start, self.keys))
+        self.keys.reserve(engine.KEYS_PER_ROW * k)
+        nkey = engine.dns_rows(blob, offsets, sizes, *scratch.arrays(self._store, start, self.keys))
         self._dns_columns(blob, scratch, start, k, nkey, sizes)
 
     def settle(self, mark: int) -> None:
@@ -405,11 +406,11 @@ class Accumulator:
         values = np.empty(nkey, np.int64)
         for kind in np.unique(kinds).tolist():
             mine = np.flatnonzero(kinds == kind)
-            if kind == fast.K_QNAME:
+            if kind == engine.K_QNAME:
                 # question names the kernel vouched for have no pointer: from their bytes
-                texts = fast.qnames(buf, off[mine] + 12, end[mine])
+                texts = engine.qnames(buf, off[mine] + 12, end[mine])
             else:
-                texts = fast.texts(buf, off[mine], end[mine], kinds[mine])
+                texts = engine.texts(buf, off[mine], end[mine], kinds[mine])
             values[mine] = self._strings[_TEXT_FIELDS[(kind & 7) - 1]].ids(texts)
         self._key_value = np.concatenate([self._key_value[:-1], values, [0]])
 
@@ -446,7 +447,7 @@ class Accumulator:
         texts = Texts(
             self.files,
             [self.vantages[v]["name"] for v in self.vantage_of] if self.vantages else [],
-            fast.address_texts(list(self._ips)),
+            engine.address_texts(list(self._ips)),
             self._qtypes.values,
             self._qclasses.values,
             {name: self._strings[name].values for name in _TEXT_FIELDS},

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import engine as fast
+from . import engine
 from .columnstore import RowStore, anon_array
 
 
@@ -33,7 +33,7 @@ class Interned:
         while size < need:
             size *= 2
         bigger = np.zeros((size, 4), np.uint64)
-        fast.rehash(self.entries, bigger)
+        engine.rehash(self.entries, bigger)
         self.entries = bigger
 
     def arrays(self) -> tuple[np.ndarray, ...]:
@@ -61,8 +61,8 @@ class DnsScratch:
         self.qclass = anon_array(cap, np.int64)
         self.key = anon_array((cap, 4), np.int64)  # qname, answers, options, error; -1
         self.off = anon_array(cap, np.int64)  # where the message starts in the buffer
-        self.new_key_row = anon_array(fast.KEYS_PER_ROW * cap, np.int64)
-        self.new_key_kind = anon_array(fast.KEYS_PER_ROW * cap, np.int64)
+        self.new_key_row = anon_array(engine.KEYS_PER_ROW * cap, np.int64)
+        self.new_key_kind = anon_array(engine.KEYS_PER_ROW * cap, np.int64)
 
     def arrays(self, store: RowStore, row: int, keys: Interned) -> tuple[np.ndarray, ...]:
         """walk()'s and dns_rows()'s DNS arguments for rows from `row` of the store."""

@@ -29,7 +29,6 @@ PCAP_MAGIC_US = 0xA1B2C3D4
 PCAP_MAGIC_NS = 0xA1B23C4D
 PCAP_MAGIC_KUZNETZOV = 0xA1B2CD34  # "modified pcap": 8 more bytes per record header
 PCAPNG_SHB = 0x0A0D0D0A
-PCAPNG_BOM = 0x1A2B3C4D
 
 # pcapng block types
 BT_IDB = 0x00000001
@@ -342,7 +341,6 @@ class _Buffered:
     def __init__(self, stream: BinaryIO, head: bytes) -> None:
         self.stream = stream
         self.head = head
-        self.offset = 0  # bytes consumed from the start of the records area
 
     def read(self, n: int) -> bytes:
         if self.head:
@@ -351,7 +349,6 @@ class _Buffered:
                 out += read_exact(self.stream, n - len(out))
         else:
             out = read_exact(self.stream, n)
-        self.offset += len(out)
         return out
 
 

@@ -16,8 +16,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from ..arrays.categorical import code_dtype
 from ..columns import MESSAGE_COLUMNS
-from . import engine as fast
+from . import engine
 from .dnswire import flags_text
 from .iana import class_name, opcode_name, rcode_name, type_name
 from .netstack import SERVICE_NAMES
@@ -91,15 +92,10 @@ def build(c: dict[str, np.ndarray], t: Texts) -> pd.DataFrame:
     return pd.DataFrame(data, copy=False)
 
 
-def code_dtype(n: int) -> Any:
-    """The codes of n categories: as pandas itself would narrow them."""
-    return np.int8 if n < 127 else np.int16 if n < 32767 else np.int32
-
-
 def _counts(codes: np.ndarray, size: int) -> np.ndarray:
     """How many rows have each code (codes below size)."""
     counts = np.zeros(size, np.int64)
-    fast.count_codes(codes.view(np.uint8), codes.dtype.itemsize, counts)
+    engine.count_codes(codes.view(np.uint8), codes.dtype.itemsize, counts)
     return counts
 
 
@@ -107,7 +103,7 @@ def _recode(codes: np.ndarray, lut: np.ndarray, dtype: Any) -> np.ndarray:
     """lut[codes], in the codes' own memory when they already have the final width."""
     dtype = np.dtype(dtype)
     out = codes if codes.dtype == dtype and codes.flags.writeable else np.empty(len(codes), dtype)
-    fast.recode(
+    engine.recode(
         codes.view(np.uint8), codes.dtype.itemsize, lut.astype(np.int64), out.view(np.uint8),
         dtype.itemsize,
     )  # fmt: skip
@@ -167,15 +163,6 @@ def utc_array(ns: np.ndarray) -> Any:
         return pd.arrays.DatetimeArray._simple_new(ns.view("M8[ns]"), dtype=dtype)  # type: ignore[attr-defined]
     except (AttributeError, TypeError):  # another pandas: a copy
         return pd.array(ns.view("M8[ns]"), dtype=dtype)
-
-
-def _runs(runs: list[tuple[int, int]], n: int) -> np.ndarray:
-    """Per row, the file index of the run of rows it belongs to."""
-    files = max((f for _, f in runs), default=0) + 1
-    out = np.zeros(n, code_dtype(files))
-    for k, (start, f) in enumerate(runs):
-        out[start : runs[k + 1][0] if k + 1 < len(runs) else n] = f
-    return out
 
 
 def row_order(cols: dict[str, np.ndarray], merge_by_time: bool) -> np.ndarray | None:

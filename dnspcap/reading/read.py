@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import CaptureError, UnknownLinkTypeError
-from . import engine as fast
+from . import engine
 from .accumulator import Accumulator
 from .buffers import KernelBuffers
 from .captureset import Vantage, overlaps, plan, unique_names
@@ -307,11 +307,11 @@ class _Interfaces:
 def _port_table(ports: frozenset[int], multicast: bool) -> np.ndarray:
     table = np.zeros(65536, np.uint8)
     for p in TUNNEL_PORTS:
-        table[p] = fast.P_TUNNEL
-    table[5353] = fast.P_MDNS if multicast else fast.P_MDNS_SKIP
-    table[5355] = fast.P_LLMNR if multicast else fast.P_LLMNR_SKIP
+        table[p] = engine.P_TUNNEL
+    table[5353] = engine.P_MDNS if multicast else engine.P_MDNS_SKIP
+    table[5355] = engine.P_LLMNR if multicast else engine.P_LLMNR_SKIP
     for p in ports:
-        table[p] = fast.P_DNS
+        table[p] = engine.P_DNS
     return table
 
 
@@ -333,8 +333,8 @@ def _fast(
     eof = False
     pos = 0
     ifs = _Interfaces(state)
-    counts = np.zeros(len(fast.COUNTERS), np.int64)
-    counts[fast.C_FIRST_TS], counts[fast.C_LAST_TS] = NO_TIME_FIRST, NO_TIME_LAST
+    counts = np.zeros(len(engine.COUNTERS), np.int64)
+    counts[engine.C_FIRST_TS], counts[engine.C_LAST_TS] = NO_TIME_FIRST, NO_TIME_LAST
     while True:
         if not eof and filled < len(buf):
             got = stream.readinto(memoryview(buf)[filled:])  # type: ignore[attr-defined,arg-type]
@@ -343,7 +343,7 @@ def _fast(
             filled += got or 0
             if not eof and filled < len(buf):
                 continue
-        status, pos, frame, nm, ns, nkey, nip = fast.walk(  # type: ignore[call-arg]
+        status, pos, frame, nm, ns, nkey, nip = engine.walk(  # type: ignore[call-arg]
             buf,
             filled,
             pos,
@@ -363,10 +363,10 @@ def _fast(
         state.frames = frame
         acc.add_fast(index, buf, out, nm, nkey, nip)
         _add_raw(acc, _slow(out, ns, buf, state, stack, frame) if ns else [])
-        if status == fast.FULL:
+        if status == engine.FULL:
             yield None
             continue
-        if status == fast.BLOCK:
+        if status == engine.BLOCK:
             blen = _block_len(buf, pos, state)
             btype = int.from_bytes(
                 bytes(buf[pos : pos + 4]), "big" if state.big_endian else "little"
@@ -374,15 +374,14 @@ def _fast(
             try:
                 parse_pcapng_block(state, btype, bytes(buf[pos + 8 : pos + blen - 4]))
             except CorruptBlock:
-                status = fast.CORRUPT  # the state is unchanged: the exact walker says why
+                status = engine.CORRUPT  # the state is unchanged: the exact walker says why
             else:
                 ifs = _Interfaces(state)
                 pos += blen
                 continue
-        if status == fast.CORRUPT or (status == fast.NEED_MORE and eof):
+        if status == engine.CORRUPT or (status == engine.NEED_MORE and eof):
             # The exact walker finishes the file: it reports the corrupt or cut record.
-            rest = _Prefixed(bytes(buf[pos:filled]), stream)
-            yield from _pure(state, rest, b"", stack, acc)  # type: ignore[arg-type]
+            yield from _pure(state, stream, bytes(buf[pos:filled]), stack, acc)
             break
         # NEED_MORE: keep the unread tail, read on
         tail = filled - pos
@@ -395,7 +394,7 @@ def _fast(
             buf[:tail] = buf[pos:filled]
         filled, pos = tail, 0
         yield None
-    for name, value in zip(fast.COUNTERS, counts.tolist(), strict=True):
+    for name, value in zip(engine.COUNTERS, counts.tolist(), strict=True):
         if name in ("first_ts", "last_ts"):
             if value not in (NO_TIME_FIRST, NO_TIME_LAST):
                 state.saw(value)
@@ -419,10 +418,10 @@ def _slow(
         out.s_off[:ns].tolist(), out.s_caplen[:ns].tolist(), out.s_origlen[:ns].tolist(),
         strict=True,
     ):  # fmt: skip
-        if iface <= fast.TCP_SEGMENT:
+        if iface <= engine.TCP_SEGMENT:
             # a TCP segment the kernel took apart: off/caplen are the segment, orig where
             # the addresses are
-            ver, width = (4, 4) if iface == fast.TCP_SEGMENT else (6, 16)
+            ver, width = (4, 4) if iface == engine.TCP_SEGMENT else (6, 16)
             src, dst = bytes(mv[orig : orig + width]), bytes(mv[orig + width : orig + 2 * width])
             raws += stack.tcp(state.key | frame, ts, src, dst, ver, bytes(mv[off : off + caplen]))
         elif iface < 0:
@@ -447,20 +446,6 @@ def _block_len(buf: np.ndarray, pos: int, state: FileState) -> int:
     if int.from_bytes(bytes(buf[pos : pos + 4]), "big") == PCAPNG_SHB:
         big = bytes(buf[pos + 8 : pos + 12]) == b"\x1a\x2b\x3c\x4d"  # as capture.py reads it
     return int.from_bytes(bytes(buf[pos + 4 : pos + 8]), "big" if big else "little")
-
-
-class _Prefixed:
-    """A stream that first returns some bytes already read, then the rest of another."""
-
-    def __init__(self, first: bytes, rest: BinaryIO) -> None:
-        self._first = first
-        self._rest = rest
-
-    def read(self, n: int = -1) -> bytes:
-        if self._first:
-            out, self._first = self._first[:n], self._first[n:]
-            return out
-        return self._rest.read(n)
 
 
 __all__ = ["iter_messages", "read_messages"]

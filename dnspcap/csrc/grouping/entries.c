@@ -201,10 +201,11 @@ static const Arg SIGNS_ARGS[] = {
     {"rows", A_I32, 1, 0, RO},    {"fam", A_U8, 1, 0, RO},      {"lookup", A_I32, 1, 0, RO},
     {"name", A_I32, 1, 0, RO},    {"q_ns", A_I64, 1, 0, RO},    {"last_ns", A_I64, 1, 0, RO},
     {"r_ns", A_I64, 1, 0, RO},    {"port", A_U16, 1, 0, RO},    {"msg_id", A_U16, 1, 0, RO},
-    {"tcp", A_BOOL8, 1, 0, RO},   {"window", A_INT, 0, 0, RO},  {"musl_gap", A_INT, 0, 0, RO},
-    {"kind", A_I64, 1, 0, RO},    {"nlk", A_INT, 0, 0, RO},     {"nsigns", A_INT, 0, 0, RO},
+    {"tcp", A_BOOL8, 1, 0, RO},   {"window", A_INT, 0, 0, RO},  {"turn_window", A_INT, 0, 0, RO},
+    {"musl_gap", A_INT, 0, 0, RO}, {"kind", A_I64, 1, 0, RO},   {"nlk", A_INT, 0, 0, RO},
+    {"nsigns", A_INT, 0, 0, RO},
 };
-#define SIGNS_NARGS 15
+#define SIGNS_NARGS 16
 
 PyObject *kernel_lookup_signs(PyObject *Py_UNUSED(self), PyObject *const *args,
                                      Py_ssize_t nargs)
@@ -216,7 +217,7 @@ PyObject *kernel_lookup_signs(PyObject *Py_UNUSED(self), PyObject *const *args,
     ov.obj = NULL;
     if (parse_args("lookup_signs", args, nargs, SIGNS_ARGS, SIGNS_NARGS, v, sc) < 0)
         return NULL;
-    int64_t m = length(&v[0]), n = length(&v[2]), nlk = sc[13], nsigns = sc[14];
+    int64_t m = length(&v[0]), n = length(&v[2]), nlk = sc[14], nsigns = sc[15];
     for (int k = 1; k <= 9; k++)
         if (length(&v[k]) != n) {
             PyErr_Format(PyExc_ValueError, "lookup_signs: %s has %lld entries, lookup %lld",
@@ -224,14 +225,14 @@ PyObject *kernel_lookup_signs(PyObject *Py_UNUSED(self), PyObject *const *args,
             goto fail;
         }
     if (nlk < 0 || nsigns < 0 || (nlk > 0 && nsigns > INT64_MAX / 8 / nlk) ||
-        length(&v[12]) != LS_N) {
+        length(&v[13]) != LS_N) {
         PyErr_Format(PyExc_ValueError, "lookup_signs: nlk and nsigns must be >= 0 and small "
                      "enough, kind must have %d entries", (int)LS_N);
         goto fail;
     }
     if (all_within(&v[0], 0, n, "rows", "lookup_signs") < 0 ||
         all_within(&v[2], 0, nlk, "lookup", "lookup_signs") < 0 ||
-        all_within(&v[12], 0, nsigns, "kind", "lookup_signs") < 0)
+        all_within(&v[13], 0, nsigns, "kind", "lookup_signs") < 0)
         goto fail;
     numpy = PyImport_ImportModule("numpy");
     if (numpy == NULL)
@@ -246,7 +247,7 @@ PyObject *kernel_lookup_signs(PyObject *Py_UNUSED(self), PyObject *const *args,
     }
     Py_BEGIN_ALLOW_THREADS
     lookup_signs(v[0].buf, v[1].buf, m, v[2].buf, v[3].buf, v[4].buf, v[5].buf, v[6].buf,
-                 v[7].buf, v[8].buf, v[9].buf, sc[10], sc[11], v[12].buf, nlk, ov.buf);
+                 v[7].buf, v[8].buf, v[9].buf, sc[10], sc[11], sc[12], v[13].buf, nlk, ov.buf);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&ov);
     Py_DECREF(numpy);

@@ -306,7 +306,8 @@ static inline void count(int32_t *c)
 void lookup_signs(const int32_t *rows, const uint8_t *fam, int64_t m, const int32_t *lookup,
                   const int32_t *name, const int64_t *q_ns, const int64_t *last_ns,
                   const int64_t *r_ns, const uint16_t *port, const uint16_t *msg_id,
-                  const uint8_t *tcp, int64_t window, int64_t musl_gap, const int64_t *kind,
+                  const uint8_t *tcp, int64_t window, int64_t turn_window, int64_t musl_gap,
+                  const int64_t *kind,
                   int64_t nlk, int32_t *counts)
 {
     int64_t s = 0;
@@ -323,16 +324,20 @@ void lookup_signs(const int32_t *rows, const uint8_t *fam, int64_t m, const int3
                 int64_t y = rows[j];
                 if (fam[y] != FAM_AAAA || name[y] != name[x])
                     continue;
-                /* asked together: one socket or two, and how their IDs relate */
-                if (wabs_diff(q_ns[x], q_ns[y]) <= window && tcp[x] == tcp[y]) {
+                /* asked together (one socket or two, and how their IDs relate); or the
+                 * second from a new socket once the first was answered (glibc's
+                 * single-request-reopen), a round trip or so later */
+                int64_t first_r = q_ns[x] <= q_ns[y] ? r_ns[x] : r_ns[y];
+                int64_t second_q = q_ns[x] > q_ns[y] ? q_ns[x] : q_ns[y];
+                int after_answer = first_r != INT64_MIN && second_q > first_r;
+                int two = port[x] != port[y];
+                int64_t dq = wabs_diff(q_ns[x], q_ns[y]);
+                if (tcp[x] == tcp[y] &&
+                    (dq <= window || (two && after_answer && dq <= turn_window))) {
                     int64_t d = (int64_t)((uint64_t)msg_id[x] - (uint64_t)msg_id[y]) % 65536;
                     if (d < 0)
                         d += 65536;
                     int64_t gap = d < 65536 - d ? d : 65536 - d;
-                    int64_t first_r = q_ns[x] <= q_ns[y] ? r_ns[x] : r_ns[y];
-                    int64_t second_q = q_ns[x] > q_ns[y] ? q_ns[x] : q_ns[y];
-                    int after_answer = first_r != INT64_MIN && second_q > first_r;
-                    int two = port[x] != port[y];
                     int k = two && after_answer ? LS_REOPEN
                             : two               ? LS_TWO_SOCKETS
                             : tcp[x]            ? LS_TCP_PIPELINED
@@ -341,8 +346,9 @@ void lookup_signs(const int32_t *rows, const uint8_t *fam, int64_t m, const int3
                                                 : LS_RANDOM_ID;
                     count(&counts[kind[k] * nlk + lk]);
                 }
-                /* the last attempts went out in turn on one socket */
-                if (port[x] == port[y] && wabs_diff(last_ns[x], last_ns[y]) <= window &&
+                /* the last attempts went out in turn on one socket: the second one round
+                 * trip after the first, once its answer came */
+                if (port[x] == port[y] && wabs_diff(last_ns[x], last_ns[y]) <= turn_window &&
                     ((r_ns[x] != INT64_MIN && last_ns[y] > r_ns[x]) ||
                      (r_ns[y] != INT64_MIN && last_ns[x] > r_ns[y])))
                     count(&counts[kind[LS_SEQUENTIAL] * nlk + lk]);

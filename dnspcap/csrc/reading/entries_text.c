@@ -3,7 +3,8 @@
  * presentation forms (reading/text.c):
  *
  *   texts()          the text of one column (question name, answers, options, error) of
- *                    each message: what dnspcap.reading.accumulator renders for the keys it meets first
+ *                    each message: what the accumulator (dnspcap.reading.accumulator) renders for
+ *                    the keys it meets first
  *   decode()         every field of one message, as dnspcap.reading.dnswire.Decoded (for the tests)
  *   address_texts()  addresses as ipaddress writes them, without making ipaddress objects
  */

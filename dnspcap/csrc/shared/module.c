@@ -1,5 +1,5 @@
 /*
- * dnspcap._kernel: the compiled fast path (see dnspcap/reading/engine.py and dnspcap/reading/engine.py for
+ * dnspcap._kernel: the compiled fast path (see dnspcap/reading/engine.py for
  * the design, dnspcap/csrc/kernel.h for the files). This file holds the module and the Python
  * entry points of capture reading (their arguments checked by shared/args.c):
  *
@@ -7,7 +7,8 @@
  *   dns_rows()             the DNS columns of messages the exact path found (reading/dns.c)
  *   qnames()               the text of question names
  *   texts(), decode(), address_texts()
- *                          texts by the exact decoder (reading/decode.c), addresses (reading/entries_text.c)
+ *                          texts by the exact decoder (reading/decode.c), addresses
+ *                          (reading/entries_text.c)
  *   merge_rows()           put appended rows in their place, in place (reading/rows.c)
  *   count_codes(), recode()  count and map category codes (reading/rows.c)
  *   rehash()               grow an interning table
@@ -609,16 +610,16 @@ static PyMethodDef kernel_methods[] = {
      "them; returns the number of new keys."},
     {"qnames", (PyCFunction)(void (*)(void))kernel_qnames, METH_FASTCALL,
      "qnames(b, starts, ends)\n--\n\n"
-     "The text of the uncompressed names b[starts[i]:ends[i]], as dnspcap.reading.dnswire.read_name "
+     "The text of the uncompressed names b[starts[i]:ends[i]], as dnswire.read_name "
      "renders them."},
     {"texts", (PyCFunction)(void (*)(void))kernel_texts, METH_FASTCALL,
      "texts(b, starts, ends, kinds)\n--\n\n"
      "For each message b[starts[i]:ends[i]], the text of column kinds[i] & 7 (1: question "
-     "name, 2: answers, 3: EDNS options, 4: error) as dnspcap.reading.dnswire.decode_message writes "
+     "name, 2: answers, 3: EDNS options, 4: error) as dnswire.decode_message writes "
      "it."},
     {"decode", (PyCFunction)(void (*)(void))kernel_decode, METH_FASTCALL,
      "decode(payload)\n--\n\n"
-     "The fields of dnspcap.reading.dnswire.Decoded for one message, by the kernel's exact decoder."},
+     "The fields of dnswire.Decoded for one message, by the kernel's exact decoder."},
     {"address_texts", (PyCFunction)(void (*)(void))kernel_address_texts, METH_FASTCALL,
      "address_texts(addresses)\n--\n\n"
      "str(ipaddress.ip_address(a)) for each bytes object of 4 or 16 bytes in the list."},
@@ -640,7 +641,7 @@ static PyMethodDef kernel_methods[] = {
      "group_lookups(client, rset, qtype, port, ts, flags, rs_start, rs_len, r_base, r_step, "
      "nbases, gap, new_round)\n--\n\n"
      "The lookup of each query, numbered in the order they are made, and per lookup its "
-     "first query and how many ports it used; see dnspcap.lookups and dnspcap/csrc/grouping/lookups.c."},
+     "first query and how many ports it used; see dnspcap.grouping.join and grouping/lookups.c."},
     {"group_order", (PyCFunction)(void (*)(void))kernel_group_order, METH_FASTCALL,
      "group_order(codes, ngroups)\n--\n\n"
      "The rows of each group (code) in turn, each group's in row order: "
@@ -649,7 +650,7 @@ static PyMethodDef kernel_methods[] = {
      "lookup_signs(rows, aaaa, lookup, name, q_ns, last_ns, r_ns, port, msg_id, tcp, window, "
      "musl_gap, kind, nlk, nsigns)\n--\n\n"
      "How often each lookup shows each resolver sign in its A/AAAA pairs: "
-     "counts[sign * nlk + lookup]; see dnspcap.grouping.table and dnspcap/csrc/grouping/lookups.c."},
+     "counts[sign * nlk + lookup]; see dnspcap.grouping.table and grouping/lookups.c."},
     {"lookup_sums", (PyCFunction)(void (*)(void))kernel_lookup_sums, METH_FASTCALL,
      "lookup_sums(lookup, name, q_ns, last_ns, r_ns, states, attempts, any_name, order)\n--\n\n"
      "What each lookup's queries add up to: LK_N rows of len(order) (sums[LK_X * len(order) "
@@ -687,7 +688,7 @@ static struct PyModuleDef kernel_module = {
     .m_methods = kernel_methods,
 };
 
-/* The constants Python shares with these files; dnspcap.reading.engine and dnspcap.reading.engine check at
+/* The constants Python shares with these files; dnspcap.reading.engine and others check at
  * import that they agree, so the two cannot drift apart silently. */
 #define CONST(name) {#name, (unsigned long long)(name), 0}
 #define SIGNED(name) {#name, (unsigned long long)(name), 1}

@@ -11,7 +11,7 @@ import pandas as pd
 from ...arrays.categorical import as_categorical, codes_of, pack, shared_codes
 from ...grouping.join import lookup_of_rows, lookups_at, transaction_rows
 from ...grouping.reasked import retries
-from ...grouping.table import interval_union
+from ...grouping.table import PAIR_WINDOW_S, interval_union
 from ..detection import COPIES
 from ..finding import Finding
 from ..registry import Option
@@ -26,7 +26,7 @@ def ns(col: pd.Series) -> np.ndarray:
 # The A and AAAA a resolver asks at once: glibc and musl send them from one socket ~60 µs
 # apart (measured); one population for every detector that looks at such pairs.
 PAIR_WINDOW = Option(
-    "pair_window_s", 0.001, "glibc/musl send A and AAAA from one socket ~60 µs apart"
+    "pair_window_s", PAIR_WINDOW_S, "glibc/musl send A and AAAA from one socket ~60 µs apart"
 )
 
 # A finding on a busy capture can cover hundreds of thousands of transactions; its
@@ -36,7 +36,6 @@ EVIDENCE_TRANSACTIONS = 500
 
 # Taking rows of the Arrow list columns is the slow part of filtering the whole table:
 # detectors filter only the columns they read, and fetch frames for their evidence.
-LIST_COLUMNS = ("retry_gaps", "query_frames", "response_frames")
 EVIDENCE_COLUMNS = ("client", "server", "query_ts", "response_ts", "file")
 
 
