@@ -35,7 +35,8 @@ from .containers import (
     parse_pcapng_block,
     read_exact,
 )
-from .netstack import FRAME_BITS, SUPPORTED_LINKTYPES, TUNNEL_PORTS, NetStack, RawMessage
+from .links import SUPPORTED_LINKTYPES, TUNNEL_PORTS
+from .netstack import FRAME_BITS, NetStack, RawMessage
 
 Source = str | os.PathLike[str] | BinaryIO
 Engine = Literal["auto", "python"]
