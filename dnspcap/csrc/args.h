@@ -43,6 +43,10 @@ void release_all(Py_buffer *views, Py_ssize_t n);
 int all_within(const Py_buffer *v, int64_t lo, int64_t hi, const char *name, const char *fname);
 
 /* the entry points of the other files, for the method table in shared/module.c */
+PyObject *kernel_walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *kernel_dns_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *kernel_qnames(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *kernel_merge_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *kernel_pair_assign(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *kernel_pair_stats(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *kernel_pair_links(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
