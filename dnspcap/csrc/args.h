@@ -1,7 +1,7 @@
 /*
- * dnspcap._kernel: what the files holding Python entry points share (shared/module.c: reading
- * captures; pairing/entries.c: dnspcap.pairing; grouping/entries.c: dnspcap.lookups;
- * reading/entries_text.c: texts by the exact decoder). Each entry point declares its arguments as
+ * dnspcap._kernel: what the files holding Python entry points share (reading/entries.c:
+ * reading captures; reading/entries_text.c: texts by the exact decoder; pairing/entries.c:
+ * dnspcap.pairing; grouping/entries.c: dnspcap.grouping; shared/module.c: the rest). Each entry point declares its arguments as
  * a table of Arg and checks them with parse_args() (shared/args.c) before calling its kernel.
  */
 #ifndef DNSPCAP_ARGS_H
