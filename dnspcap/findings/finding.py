@@ -9,6 +9,8 @@ from typing import Any
 
 import pandas as pd
 
+from ..times import DIGITS, iso
+
 SEVERITIES = ("info", "warning", "error", "critical")
 
 
@@ -90,12 +92,14 @@ class Finding:
         cells = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
         return f"<p><b>{escape(self.code)} {escape(self.name)}</b></p><table>{cells}</table>"
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, digits: int = DIGITS) -> dict[str, Any]:
+        """The finding as plain values (JSON's): times in ISO 8601 UTC with ``digits``
+        digits of a second (the capture's precision)."""
         skip = ("evidence_frames",)
         d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in skip}
         d["rate"] = self.rate
         for k in ("first", "last"):
-            d[k] = None if d[k] is None else d[k].isoformat()
+            d[k] = iso(d[k], digits)
         d["clients"], d["servers"] = list(self.clients), list(self.servers)
         d["lookups_affected"], d["lookups"] = self.lookups_affected, list(self.lookups)
         d["files"], d["frames"] = list(self.files), list(self.frames)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ..findings import Finding
+from ..times import digits_of
 from .formats import SCHEMA, render, worst
 
 if TYPE_CHECKING:
@@ -89,7 +90,7 @@ class Report:
         from .files import export_tables
 
         stem = Path(str(self.stats.get("files", ["capture"])[0])).name.split(".")[0] or "capture"
-        return export_tables(self.tables(), Path(directory), stem, to)
+        return export_tables(self.tables(), Path(directory), stem, to, digits_of(self.stats))
 
     def tables(self) -> dict[str, pd.DataFrame]:
         return {"messages": self.messages, "transactions": self.transactions,
