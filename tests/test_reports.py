@@ -7,6 +7,7 @@ change with DNSPCAP_UPDATE_GOLDEN=1.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -195,6 +196,40 @@ def test_report_shows_itself_in_jupyter(reports: dict[str, dnspcap.Report]) -> N
     assert "DNS001" in report.findings[0]._repr_html_()
     assert [f.code for f in report.findings.code("dns004")] == ["DNS004"]
     assert "5 findings, worst: error" in repr(report)
+
+
+def test_python_objects_print_what_a_person_wants_to_read(
+    reports: dict[str, dnspcap.Report], capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = reports["incident-mixed"]
+    print(report)  # the text report, as the command prints it
+    assert capsys.readouterr().out == dnspcap.render(report, "text") + "\n"
+    assert str(report).startswith("VERDICT: ERROR DNS001")
+    assert repr(report) == "<dnspcap.Report 82 messages, 16 lookups, 5 findings, worst: error>"
+    # the findings: a short table, a line each, not a wall of dataclasses
+    lines = repr(report.findings).splitlines()
+    assert lines[0] == "<dnspcap.Findings: 5>" and len(lines) == 2 + 5
+    assert lines[2].split()[:3] == ["error", "DNS001", "conntrack.race"]
+    assert max(map(len, lines)) < 140 and "Timestamp(" not in repr(report.findings)
+    assert repr(report.findings.code("DNS001")).startswith("<dnspcap.Findings: 1>")
+    race = report.findings[0]
+    assert repr(race).startswith("<dnspcap.Finding DNS001 conntrack.race (error): 2 of 19 ")
+    assert repr(race).endswith("; 10 evidence frames>") and "\n" not in repr(race)
+    assert repr(dnspcap.Findings()) == "<dnspcap.Findings: none>"
+    # one client is "1 client"
+    one = reports["healthy-glibc"]
+    assert "4 lookups from 1 client" in str(one).splitlines()[1]
+    assert (
+        str(one).splitlines()[2] == "  16 packets, 16 DNS messages, 8 transactions, "
+        "4 lookups from 1 client"
+    )
+
+
+def test_dir_shows_only_the_public_api() -> None:
+    shown = dir(dnspcap)
+    assert shown == sorted(dnspcap.__all__)
+    assert not {"annotations", "reading", "report", "native", "times"} & set(shown)
+    assert callable(importlib.import_module("dnspcap.reading").read_messages)  # still there
 
 
 def test_finding_opens_its_packets_with_scapy() -> None:

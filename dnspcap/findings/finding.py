@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from html import escape
@@ -79,6 +80,15 @@ class Finding:
 
         return read_frames(self.evidence_frames, limit=limit)
 
+    def __repr__(self) -> str:
+        """One line; every field is an attribute (``as_dict()`` gives them all)."""
+        where = f" in {len(self.files)} files" if len(self.files) > 1 else ""
+        summary = self.summary if len(self.summary) <= 100 else self.summary[:97] + "..."
+        return (
+            f"<dnspcap.Finding {self.code} {self.name} ({self.severity}): {printable(summary)}; "
+            f"{len(self.frames)} evidence frames{where}>"
+        )
+
     def _repr_html_(self) -> str:
         """Jupyter shows a finding on its own so: its headline facts (the report shows
         it with its evidence table)."""
@@ -108,6 +118,15 @@ class Finding:
         d["display_filters"] = self.display_filters
         d["details"] = dict(self.details)
         return d
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(s: str) -> str:
+    """Text that may hold a capture's names, safe to print on a terminal: control
+    characters (a crafted qname's cursor moves, colours) shown as \\xNN."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", s)
 
 
 def frame_filter(frames: Iterable[int], limit: int = 200) -> str:
