@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from ..times import DIGITS, iso
+from .markup import spans
 
 SEVERITIES = ("info", "warning", "error", "critical")
 
@@ -99,7 +100,10 @@ class Finding:
                            f"{self.lookups_affected}; time lost: {self.seconds_lost:.3f} s"),
                 ("Wireshark", "; ".join(f"{f}: {d}" for f, d in self.display_filters.items())),
                 ("fix", self.remediation)]  # fmt: skip
+        fix = rows.pop()[1]  # our text: its code spans are code
         cells = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
+        code = "".join(f"<code>{escape(t)}</code>" if c else escape(t) for t, c in spans(fix))
+        cells += f"<tr><th>fix</th><td>{code}</td></tr>"
         return f"<p><b>{escape(self.code)} {escape(self.name)}</b></p><table>{cells}</table>"
 
     def as_dict(self, digits: int = DIGITS) -> dict[str, Any]:
