@@ -94,8 +94,7 @@ class Finding:
         """Jupyter shows a finding on its own so: its headline facts (the report shows
         it with its evidence table)."""
         rows = [("severity", self.severity), ("summary", self.summary),
-                ("clients", ", ".join(self.clients) or "-"),
-                ("servers", ", ".join(self.servers) or "-"),
+                ("clients", listed(self.clients)), ("servers", listed(self.servers)),
                 ("impact", f"{self.occurrences} of {self.seen}; lookups affected: "
                            f"{self.lookups_affected}; time lost: {self.seconds_lost:.3f} s"),
                 ("Wireshark", "; ".join(f"{f}: {d}" for f, d in self.display_filters.items())),
@@ -133,7 +132,20 @@ def printable(s: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", s)
 
 
-def frame_filter(frames: Iterable[int], limit: int = 200) -> str:
-    """A Wireshark display filter that shows exactly these frames (the first `limit`)."""
-    chosen = sorted(set(int(f) for f in frames))[:limit]
+def frame_filter(frames: Iterable[int]) -> str:
+    """A Wireshark display filter that shows exactly these frames, all of them (a report
+    prints a shorter one when they are many: :mod:`dnspcap.report.document`)."""
+    chosen = sorted(set(int(f) for f in frames))
     return "frame.number in {" + " ".join(map(str, chosen)) + "}" if chosen else ""
+
+
+LIST_ITEMS = 10  # items a report lists (clients, servers, names, flows); the rest counted
+
+
+def listed(items: Iterable[str], shown: int = LIST_ITEMS) -> str:
+    """Items for a reader: the first `shown`, and how many more ("a, b and 5,164 more");
+    "-" for none. The full lists are in the JSON report and the tables."""
+    items = list(items)
+    more = len(items) - shown
+    head = ", ".join(items[: max(shown, 0)] if more > 0 else items)
+    return (head + f" and {more:,} more" if more > 0 else head) or "-"
