@@ -112,7 +112,7 @@ def test_a_long_display_filter_is_given_for_the_rows_shown(busy: dnspcap.Report)
         head, shown = evidence.split("): ")
         rows = [x.split()[0] for x in lines[lines.index(evidence) + 2 :] if x[4:5].isdigit()]
         assert len(rows) == 12
-        assert shown == "frame.number in {" + " ".join(sorted(set(rows), key=int)) + "}"
+        assert shown == "frame.number in {" + ", ".join(sorted(set(rows), key=int)) + "}"
         assert head == (
             f"  evidence ({len(f.frames):,} frames; Wireshark display filter of the "
             f"{len(set(rows))} frames shown, all {len(f.frames):,} in the JSON report"

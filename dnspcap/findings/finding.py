@@ -136,7 +136,8 @@ def frame_filter(frames: Iterable[int]) -> str:
     """A Wireshark display filter that shows exactly these frames, all of them (a report
     prints a shorter one when they are many: :mod:`dnspcap.report.document`)."""
     chosen = sorted(set(int(f) for f in frames))
-    return "frame.number in {" + " ".join(map(str, chosen)) + "}" if chosen else ""
+    # commas: Wireshark 4 refuses a set of space-separated numbers (3.6 takes both)
+    return "frame.number in {" + ", ".join(map(str, chosen)) + "}" if chosen else ""
 
 
 LIST_ITEMS = 10  # items a report lists (clients, servers, names, flows); the rest counted
