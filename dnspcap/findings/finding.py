@@ -6,12 +6,15 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from ..times import DIGITS, iso
 from .markup import spans
+
+if TYPE_CHECKING:
+    from ..reading.dissect import Dissection
 
 SEVERITIES = ("info", "warning", "error", "critical")
 
@@ -80,6 +83,19 @@ class Finding:
         from ..reading.packets import read_frames
 
         return read_frames(self.evidence_frames, limit=limit)
+
+    def dissect(self, limit: int = 1_000, tshark_path: str | None = None) -> Dissection:
+        """Its evidence packets as Wireshark dissects them: each file read by tshark through
+        the display filter the finding gives for it (:attr:`display_filters`), through
+        pyshark (``pip install 'dnspcap[inspect]'``; tshark from Wireshark).
+
+        Returns a :class:`~dnspcap.reading.dissect.Dissection`, a list of packets with
+        their file, frame and pyshark packet; ``print()`` shows every dissection tree and
+        Jupyter a fold per packet. Safe inside Jupyter's running event loop.
+        """
+        from ..reading.dissect import dissect
+
+        return dissect(self.display_filters, limit=limit, tshark_path=tshark_path)
 
     def __repr__(self) -> str:
         """One line; every field is an attribute (``as_dict()`` gives them all)."""
