@@ -3,7 +3,8 @@
 
 The text, Markdown and HTML reports list the most affected few clients, servers, names
 and flows and count the rest ("and 10,077 more"); a display filter of hundreds of frames
-is printed for the evidence rows shown; the JSON report keeps every list and filter whole.
+is printed for the evidence rows shown (the first 12); the JSON report keeps every list
+and filter whole.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ def test_a_long_display_filter_is_given_for_the_rows_shown(busy: dnspcap.Report)
         assert shown == "frame.number in {" + ", ".join(sorted(set(rows), key=int)) + "}"
         assert head == (
             f"  evidence ({len(f.frames):,} frames; Wireshark display filter of the "
-            f"{len(set(rows))} frames shown, all {len(f.frames):,} in the JSON report"
+            f"first {len(set(rows))} frames, all {len(f.frames):,} in the JSON report"
         )
 
 
@@ -128,8 +129,8 @@ def test_markdown_and_html_list_the_few_and_count_the_rest(busy: dnspcap.Report)
             more = f"and {len(f.clients) - LIST_ITEMS:,} more"
             assert re.search(rf"\*\*clients:\*\* [^\n]* {more}\n", markdown), f.code
             assert re.search(rf"<dt>clients</dt><dd>[^<]* {more}</dd>", page), f.code
-    assert "Wireshark display filter of the 12 frames shown" in markdown
-    assert "Wireshark display filter of the 12 frames shown" in page
+    assert "Wireshark display filter of the first 12 frames, all" in markdown
+    assert "Wireshark display filter of the first 12 frames, all" in page
 
 
 def test_listed() -> None:

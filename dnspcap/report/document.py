@@ -71,14 +71,14 @@ class FindingView:
     @property
     def filter_line(self) -> str:
         """What precedes the filters: "12 frames; Wireshark display filter", or, for a
-        filter of the shown rows only, which frames it selects and where the rest are."""
+        filter of the evidence rows the document shows (the first ones; Markdown may show
+        fewer), which frames it selects and where the rest are."""
         per_file = " per file" if len(self.filters) > 1 else ""
         if not self.filtered:
             return f"{self.evidence_line}; Wireshark display filter{per_file}"
         return (
-            f"{self.evidence_line}; Wireshark display filter{per_file} of the "
-            f"{count(self.filtered, 'frame')} shown, all {len(self.finding.frames):,} in the "
-            "JSON report"
+            f"{self.evidence_line}; Wireshark display filter{per_file} of the first "
+            f"{count(self.filtered, 'frame')}, all {len(self.finding.frames):,} in the JSON report"
         )
 
 
