@@ -137,3 +137,11 @@ def test_listed() -> None:
     assert listed([]) == "-"
     assert listed(["a", "b"], 2) == "a, b"
     assert listed(map(str, range(5_166)), 2) == "0, 1 and 5,164 more"
+
+
+def test_many_capture_files_are_listed_the_same_way() -> None:
+    lab = sorted((ROOT / "samples" / "lab" / "captures").glob("*.pcap"))[:14]
+    markdown = render(dnspcap.analyze(lab), "markdown", figures=False)
+    files = re.search(r"\n\| files \| ([^|]*) \|", markdown)  # the overview table
+    assert files is not None
+    assert files.group(1).strip().endswith(f" and {len(lab) - LIST_ITEMS} more")

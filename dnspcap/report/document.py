@@ -421,7 +421,7 @@ def _vantage(v: dict[str, Any], offsets: dict[str, float]) -> str:
         if off is not None and np.isfinite(off) and off != 0.0
         else ""
     )
-    files = ", ".join(_short(f) for f in v["files"])
+    files = listed(_short(f) for f in v["files"])
     return f"{v['name']} ({files}: {v['how']}{clock})"
 
 
@@ -447,7 +447,7 @@ def count(n: int, noun: str) -> str:
 
 def _overview(report: Report) -> list[tuple[str, str]]:
     st, m, tx, lk = report.stats, report.messages, report.transactions, report.lookups
-    facts = [("files", ", ".join(st.get("files", [])) or "-")]
+    facts = [("files", listed(st.get("files", [])))]  # a rotated set can be hundreds
     vantages = st.get("vantages", [])
     if len(vantages) > 1 or any(len(v["files"]) > 1 for v in vantages):
         offsets = tx.attrs.get("dnspcap", {}).get("clock_offsets_s", {})
