@@ -19,8 +19,8 @@ import pytest
 
 import dnspcap
 from dnspcap.findings import LIST_ITEMS, frame_filter, listed
+from dnspcap.findings.finding import FILTER_FRAMES
 from dnspcap.report import render
-from dnspcap.report.document import FILTER_FRAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -131,6 +131,17 @@ def test_markdown_and_html_list_the_few_and_count_the_rest(busy: dnspcap.Report)
             assert re.search(rf"<dt>clients</dt><dd>[^<]* {more}</dd>", page), f.code
     assert "Wireshark display filter of the first 12 frames, all" in markdown
     assert "Wireshark display filter of the first 12 frames, all" in page
+
+
+def test_a_finding_in_jupyter_is_as_short(busy: dnspcap.Report) -> None:
+    crowded = max(busy.findings, key=lambda f: len(f.clients))
+    assert len(crowded.clients) > 5_000 and len(crowded.frames) > FILTER_FRAMES
+    page = crowded._repr_html_()
+    assert len(page) < 4_000
+    assert f"and {len(crowded.clients) - LIST_ITEMS:,} more</td>" in page
+    first = sorted(crowded.frames)[:12]
+    assert frame_filter(first) in page
+    assert f"(the first 12 of {len(crowded.frames):,} frames; display_filters has them all)" in page
 
 
 def test_listed() -> None:

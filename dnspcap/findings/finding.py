@@ -113,13 +113,27 @@ class Finding:
                 ("clients", listed(self.clients)), ("servers", listed(self.servers)),
                 ("impact", f"{self.occurrences} of {self.seen}; lookups affected: "
                            f"{self.lookups_affected}; time lost: {self.seconds_lost:.3f} s"),
-                ("Wireshark", "; ".join(f"{f}: {d}" for f, d in self.display_filters.items())),
+                ("Wireshark", self._filters_shown()),
                 ("fix", self.remediation)]  # fmt: skip
         fix = rows.pop()[1]  # our text: its code spans are code
         cells = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
         code = "".join(f"<code>{escape(t)}</code>" if c else escape(t) for t, c in spans(fix))
         cells += f"<tr><th>fix</th><td>{code}</td></tr>"
         return f"<p><b>{escape(self.code)} {escape(self.name)}</b></p><table>{cells}</table>"
+
+    def _filters_shown(self, first: int = 12) -> str:
+        """The display filters, per file; over FILTER_FRAMES frames, those of the first
+        `first` (a filter of a thousand numbers is no use on a screen)."""
+        if len(self.frames) <= FILTER_FRAMES:
+            return "; ".join(f"{f}: {d}" for f, d in self.display_filters.items())
+        shown: list[tuple[str, str, int]] = []
+        for file, frames in self.evidence_frames.items():
+            chosen = sorted(set(frames))[: first - sum(n for _, _, n in shown)]
+            if chosen:
+                shown.append((file, frame_filter(chosen), len(chosen)))
+        return "; ".join(f"{f}: {d}" for f, d, _ in shown) + (
+            f" (the first {first} of {len(self.frames):,} frames; display_filters has them all)"
+        )
 
     def as_dict(self, digits: int = DIGITS) -> dict[str, Any]:
         """The finding as plain values (JSON's): times in ISO 8601 UTC with ``digits``
@@ -146,6 +160,12 @@ def printable(s: str) -> str:
     """Text that may hold a capture's names, safe to print on a terminal: control
     characters (a crafted qname's cursor moves, colours) shown as \\xNN."""
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", s)
+
+
+# Wireshark's filter bar takes a filter of a thousand frame numbers, but nobody can read,
+# edit or paste it: above this many evidence frames a report (and a finding in Jupyter)
+# prints the filter of the first few, and display_filters (the JSON report) has them all
+FILTER_FRAMES = 100
 
 
 def frame_filter(frames: Iterable[int]) -> str:

@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..arrays.categorical import as_categorical
 from ..findings import SEVERITIES, Finding, frame_filter, listed
+from ..findings.finding import FILTER_FRAMES
 from ..version import __version__
 
 if TYPE_CHECKING:
@@ -27,10 +28,6 @@ if TYPE_CHECKING:
     from .result import Report
 
 EVIDENCE_ROWS = 12  # messages shown per finding; the display filter selects them all
-# Wireshark's filter bar takes a filter of a thousand frame numbers, but nobody can read,
-# edit or paste it: above this many evidence frames a report prints the filter of the rows
-# it shows, and the JSON report (Finding.display_filters) keeps the filter of them all
-FILTER_FRAMES = 100
 CLIENT_ROWS = 25  # clients shown, the most troubled first
 ANSWER_CHARS = 60
 
