@@ -12,6 +12,7 @@ from ...arrays.categorical import as_categorical, codes_of, pack, shared_codes
 from ...grouping.join import lookup_of_rows, lookups_at, transaction_rows
 from ...grouping.reasked import retries
 from ...grouping.table import PAIR_WINDOW_S, interval_union
+from ...native import group_order
 from ..detection import COPIES
 from ..finding import Finding
 from ..registry import Option
@@ -201,7 +202,13 @@ def _same_socket_pairs(tx: pd.DataFrame, window_s: float) -> pd.DataFrame:
     # every A/AAAA pair of one key within the window, without a merge: sorted by key and
     # time, a row's partners are its next rows while the key holds and the time fits
     q_ns = ns(tx["query_ts"])[keep]
-    order = np.lexsort((q_ns, key))
+    if len(q_ns) < 2 or (q_ns[1:] >= q_ns[:-1]).all():
+        # rows already in time order (pair() writes them so): equal keys brought together
+        # by a stable counting sort keep it, which is all the scan below needs
+        dense, uniques = pd.factorize(key)
+        order = group_order(dense.astype(np.int32), len(uniques)).astype(np.int64)
+    else:
+        order = np.lexsort((q_ns, key))
     key, q_sorted, a_sorted = key[order], q_ns[order], (codes[keep] == a_code)[order]
     window = int(window_s * 1e9)
     firsts, seconds = [], []
@@ -221,7 +228,7 @@ def _same_socket_pairs(tx: pd.DataFrame, window_s: float) -> pd.DataFrame:
     i_is_a = a_sorted[i]
     pos_a = keep[order[np.where(i_is_a, i, j)]]  # positions in tx
     pos_b = keep[order[np.where(i_is_a, j, i)]]
-    sort = np.argsort(pos_a, kind="stable")
+    sort = group_order(pos_a.astype(np.int32), len(tx))  # a stable sort of the positions
     pos_a, pos_b = pos_a[sort], pos_b[sort]
     ids = tx["id"].to_numpy()
     status = tx["status"].array  # categorical: taking codes, not strings
