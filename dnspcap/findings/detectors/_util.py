@@ -193,43 +193,9 @@ def _same_socket_pairs(tx: pd.DataFrame, window_s: float) -> pd.DataFrame:
     )
     if len(keep) == 0:
         return pd.DataFrame()
-    # arrays of the kept rows only, taken before widening: no full-length temporaries
-    client, server = shared_codes(tx["client"], tx["server"], keep)
-    key = pack(
-        client, tx["client_port"].to_numpy()[keep], server, tx["server_port"].to_numpy()[keep],
-        codes_of(tx["transport"], keep), codes_of(tx["qname"], keep),
-    )  # fmt: skip
-    # every A/AAAA pair of one key within the window, without a merge: sorted by key and
-    # time, a row's partners are its next rows while the key holds and the time fits
-    q_ns = ns(tx["query_ts"])[keep]
-    if len(q_ns) < 2 or (q_ns[1:] >= q_ns[:-1]).all():
-        # rows already in time order (pair() writes them so): equal keys brought together
-        # by a stable counting sort keep it, which is all the scan below needs
-        dense, uniques = pd.factorize(key)
-        order = group_order(dense.astype(np.int32), len(uniques)).astype(np.int64)
-    else:
-        order = np.lexsort((q_ns, key))
-    key, q_sorted, a_sorted = key[order], q_ns[order], (codes[keep] == a_code)[order]
-    window = int(window_s * 1e9)
-    firsts, seconds = [], []
-    alive = np.arange(len(key) - 1)  # rows whose partner may still be d rows on
-    d = 1
-    while len(alive):
-        alive = alive[alive + d < len(key)]
-        other = alive + d
-        near = (key[other] == key[alive]) & (q_sorted[other] - q_sorted[alive] <= window)
-        alive, other = alive[near], other[near]
-        mixed = a_sorted[other] != a_sorted[alive]
-        firsts.append(alive[mixed])
-        seconds.append(other[mixed])
-        d += 1
-    i = np.concatenate(firsts) if firsts else np.zeros(0, np.int64)
-    j = np.concatenate(seconds) if seconds else np.zeros(0, np.int64)
-    i_is_a = a_sorted[i]
-    pos_a = keep[order[np.where(i_is_a, i, j)]]  # positions in tx
-    pos_b = keep[order[np.where(i_is_a, j, i)]]
-    sort = group_order(pos_a.astype(np.int32), len(tx))  # a stable sort of the positions
-    pos_a, pos_b = pos_a[sort], pos_b[sort]
+    # each step in a function of its own: its temporaries go when it returns (at 10M
+    # packets each is tens of MB)
+    pos_a, pos_b = _pair_positions(tx, keep, codes[keep] == a_code, int(window_s * 1e9))
     ids = tx["id"].to_numpy()
     status = tx["status"].array  # categorical: taking codes, not strings
     attempts = tx["attempts"].to_numpy()
@@ -245,6 +211,61 @@ def _same_socket_pairs(tx: pd.DataFrame, window_s: float) -> pd.DataFrame:
     for name in ("client", "client_port", "server", "server_port"):
         cols[name] = tx[name].array.take(pos_a)
     return pd.DataFrame(cols)
+
+
+def _pair_positions(
+    tx: pd.DataFrame, keep: np.ndarray, is_a: np.ndarray, window: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The positions in tx of the A and of the AAAA row of every pair among the rows
+    `keep` (is_a: which of them ask A), in the order of the A rows."""
+    q_ns = ns(tx["query_ts"])[keep]
+    key = _socket_and_name(tx, keep)
+    order = _by_socket_and_name(key, q_ns)
+    # every A/AAAA pair of one key within the window, without a merge: sorted by key and
+    # time, a row's partners are its next rows while the key holds and the time fits
+    key, q_sorted, a_sorted = key[order], q_ns[order], is_a[order]
+    del q_ns
+    firsts, seconds = [], []
+    alive = np.arange(len(key) - 1)  # rows whose partner may still be d rows on
+    d = 1
+    while len(alive):
+        alive = alive[alive + d < len(key)]
+        other = alive + d
+        near = (key[other] == key[alive]) & (q_sorted[other] - q_sorted[alive] <= window)
+        alive, other = alive[near], other[near]
+        mixed = a_sorted[other] != a_sorted[alive]
+        firsts.append(alive[mixed])
+        seconds.append(other[mixed])
+        d += 1
+    del key, q_sorted
+    none = np.zeros(0, np.intp)
+    i, j = np.concatenate([none, *firsts]), np.concatenate([none, *seconds])
+    i_is_a = a_sorted[i]
+    pos_a = keep[order[np.where(i_is_a, i, j)]]
+    pos_b = keep[order[np.where(i_is_a, j, i)]]
+    sort = group_order(pos_a.astype(np.int32), len(tx))  # a stable sort of the positions
+    return pos_a[sort], pos_b[sort]
+
+
+def _socket_and_name(tx: pd.DataFrame, keep: np.ndarray) -> np.ndarray:
+    """One integer per kept row for its socket (addresses, ports, transport) and name,
+    from the kept rows' codes only: no full-length temporaries."""
+    client, server = shared_codes(tx["client"], tx["server"], keep)
+    return pack(
+        client, tx["client_port"].to_numpy()[keep], server, tx["server_port"].to_numpy()[keep],
+        codes_of(tx["transport"], keep), codes_of(tx["qname"], keep),
+    )  # fmt: skip
+
+
+def _by_socket_and_name(key: np.ndarray, q_ns: np.ndarray) -> np.ndarray:
+    """An order of the rows that brings equal keys together, in time order within one."""
+    if len(q_ns) < 2 or (q_ns[1:] >= q_ns[:-1]).all():
+        # rows already in time order (pair() writes them so): equal keys brought together
+        # by a stable counting sort keep it, which is all the scan needs
+        dense, uniques = pd.factorize(key)
+        # as intp: numpy converts any other index array on every take
+        return group_order(dense.astype(np.int32), len(uniques)).astype(np.intp)
+    return np.lexsort((q_ns, key))
 
 
 def retry_table(tx: pd.DataFrame, lookups: pd.DataFrame) -> pd.DataFrame:
