@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..arrays.categorical import as_categorical
+from ..arrays.categorical import as_categorical, flatten
 from ..pairing.windows import RETRY_MIN_GAP_S
 from .join import lookup_of_rows, lookups_at
 
@@ -65,10 +65,11 @@ def _resends(tx: pd.DataFrame, rows: np.ndarray, owner: np.ndarray) -> pd.DataFr
     """The attempts after the first of one transaction (same socket and ID)."""
     attempts = tx["attempts"].to_numpy()[rows]
     again = rows[attempts > 1]
-    gaps = [np.asarray(g, float) for g in tx["retry_gaps"].to_numpy()[again]]
-    counts = np.array([len(g) for g in gaps], np.int64)
+    # the gaps of these rows only, taken in arrow: not a Python list per row of the table
+    values, parent = flatten(tx["retry_gaps"], again)
+    gap = np.asarray(values, float)
+    counts = np.bincount(parent, minlength=len(again))
     labels = np.repeat(tx.index.to_numpy()[again], counts)
-    gap = np.concatenate(gaps) if gaps else np.zeros(0)
     keep = gap >= RETRY_MIN_GAP_S
     return pd.DataFrame(
         {
