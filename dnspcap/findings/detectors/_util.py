@@ -46,6 +46,15 @@ def rows(tx: pd.DataFrame, mask: Any, columns: list[str]) -> pd.DataFrame:
     return out
 
 
+def texts_in(col: pd.Series, texts: Iterable[str]) -> np.ndarray:
+    """Per row, whether ``col.astype(str)`` is one of these texts: decided once per
+    category and read through the codes, not by making a string of every row (a missing
+    value is in none)."""
+    cat = as_categorical(col)
+    hit = np.asarray(cat.categories.astype(str).isin(list(texts)), bool)
+    return np.append(hit, False)[np.asarray(cat.codes)]  # code -1 reads the last: False
+
+
 def frames_of(tx: pd.DataFrame, copies: pd.DataFrame | None = None) -> dict[str, tuple[int, ...]]:
     """The frames of these transactions and of their copies (``copies``: indexed by the
     row they copy, their own row in ``row``), per capture file. A transaction's frames
