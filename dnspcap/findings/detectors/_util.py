@@ -352,23 +352,53 @@ def waited(tx: pd.DataFrame, lookups: pd.DataFrame) -> np.ndarray:
     asked again from another socket or of another server; the union of those spans."""
 
     def build() -> np.ndarray:
-        rows = flat_rows(lookups["transactions_index"])
-        owner = np.repeat(np.arange(len(lookups)), lookups["transactions"].to_numpy(np.int64))
-        at = tx.index.get_indexer(pd.Index(rows))
-        owner, at = owner[at >= 0], at[at >= 0]
-        q, r, last = (ns(tx[c])[at] for c in ("query_ts", "response_ts", "last_query_ts"))
-        end = np.where(r != _NAT, np.maximum(r, q), last)
-        re = retry_table(tx, lookups)
-        re = re[(re["kind"] != "resend").to_numpy() & (re["lookup"].to_numpy() >= 0)]
-        before = ns(tx["query_ts"])[tx.index.get_indexer(pd.Index(re["before"]))]
-        after = ns(tx["query_ts"])[tx.index.get_indexer(pd.Index(re["after"]))]
-        by = np.concatenate([owner, re["lookup"].to_numpy(np.int64)])
-        first, last_ = np.concatenate([q, before]), np.concatenate([end, after])
-        ok = (first != _NAT) & (last_ != _NAT)
-        return interval_union(by[ok], first[ok], last_[ok], len(lookups))
+        # each part in a function of its own, so that its temporaries (a few arrays of a
+        # million rows) are gone before the union's own
+        spans = [_transaction_spans(tx, lookups), _retry_spans(tx, lookups)]
+        by, first, last = (np.concatenate(a) for a in zip(*spans, strict=True))
+        del spans
+        return interval_union(by, first, last, len(lookups))
 
     out: np.ndarray = cached(lookups, f"waited:{id(tx)}", build)
     return out
+
+
+def _transaction_spans(
+    tx: pd.DataFrame, lookups: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per transaction of a lookup: the lookup, its first query and its answer (or its last
+    attempt, unanswered); only spans interval_union counts (both ends known, the end later)."""
+    rows = flat_rows(lookups["transactions_index"])
+    owner = np.repeat(np.arange(len(lookups)), lookups["transactions"].to_numpy(np.int64))
+    at = tx.index.get_indexer(pd.Index(rows))
+    del rows
+    owner, at = owner[at >= 0], at[at >= 0]
+    q, r, last = (ns(tx[c])[at] for c in ("query_ts", "response_ts", "last_query_ts"))
+    del at
+    end = np.where(r != _NAT, np.maximum(r, q), last)
+    del r, last
+    return _counted(owner, q, end)
+
+
+def _retry_spans(
+    tx: pd.DataFrame, lookups: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per question asked again from another socket or of another server: the lookup, when
+    it was first asked and when again (as _transaction_spans keeps them)."""
+    re = retry_table(tx, lookups)
+    re = re[(re["kind"] != "resend").to_numpy() & (re["lookup"].to_numpy() >= 0)]
+    before = ns(tx["query_ts"])[tx.index.get_indexer(pd.Index(re["before"]))]
+    after = ns(tx["query_ts"])[tx.index.get_indexer(pd.Index(re["after"]))]
+    return _counted(re["lookup"].to_numpy(np.int64), before, after)
+
+
+def _counted(
+    by: np.ndarray, first: np.ndarray, last: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The spans with both ends known and the end later: all interval_union counts, in
+    the same order."""
+    keep = (first != _NAT) & (last != _NAT) & (last > first)
+    return by[keep], first[keep], last[keep]
 
 
 _NAT = np.iinfo(np.int64).min
