@@ -309,7 +309,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{info['cpus']} CPUs ({info['model']}), {info['memory_gb']} GB; dnspcap "
         f"{info['dnspcap_commit']}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
-    results = []
+    out = args.json or args.data / "bench_command.json"
+    results: list[dict[str, Any]] = []
     for profile, packets in plan:
         path, truth = ensure_capture(packets, profile=profile, data=args.data)
         file_mb = truth["file_bytes"] / 1e6
@@ -329,7 +330,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "file_mb": file_mb, "truth": truth, "commands": rows, "stages": stages,
             }
         )  # fmt: skip
-    report["captures"] = results
+        report["captures"] = results
+        _save(report, out)  # what is measured so far, in case a later capture fails
     report["per_packet_10m"] = _scaling(results)
     for s in report["per_packet_10m"]:
         print(
@@ -339,12 +341,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     report["load_after"] = os.getloadavg()
     print(f"\nload average after: {' '.join(f'{x:.2f}' for x in report['load_after'])}")
-    out = args.json or args.data / "bench_command.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    _save(report, out)
     print(f"figures written to {out}")
     failed = any("failed" in r for c in results for r in c["commands"])
     return 1 if failed else 0
+
+
+def _save(report: dict[str, Any], out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2, default=str) + "\n")
 
 
 def _scaling(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -355,8 +360,10 @@ def _scaling(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         small = by.get((profile, 2_000_000))
         if packets != 10_000_000 or small is None:
             continue
-        for b, s in zip(big["commands"], small["commands"], strict=True):
-            if "seconds" not in b or "seconds" not in s or b["label"] != s["label"]:
+        same = {c["label"]: c for c in small["commands"]}
+        for b in big["commands"]:
+            s = same.get(b["label"], {})
+            if "seconds" not in b or "seconds" not in s:
                 continue
             out.append(
                 {

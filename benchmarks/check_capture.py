@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Check the synthetic capture: reproducible, well-formed, and counted right.
 
-    python benchmarks/check_capture.py [--packets 200000] [--seed 1]
+    python benchmarks/check_capture.py [--packets 200000] [--seed 1] [--profile many-clients]
 
 Writes the capture twice with the same seed and compares the bytes, then lets
 tshark judge it: every DNS message the ground truth counts is one tshark decodes
@@ -39,12 +39,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--packets", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=1)
+    # the hostile profile is malformed on purpose: these checks are for the other two
+    parser.add_argument("--profile", choices=("default", "many-clients"), default="default")
     args = parser.parse_args(argv)
     failures = []
     with tempfile.TemporaryDirectory() as tmp:
         a, b = Path(tmp, "a.pcap"), Path(tmp, "b.pcap")
-        truth = make_capture(a, args.packets, args.seed)
-        make_capture(b, args.packets, args.seed)
+        truth = make_capture(a, args.packets, args.seed, profile=args.profile)
+        make_capture(b, args.packets, args.seed, profile=args.profile)
         digests = {hashlib.sha256(p.read_bytes()).hexdigest() for p in (a, b)}
         print(f"same seed twice: {'identical' if len(digests) == 1 else 'DIFFERENT'}")
         if len(digests) != 1:

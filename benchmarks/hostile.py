@@ -89,8 +89,9 @@ class Hostile:
             kind = rng.choices(range(len(KINDS)), WEIGHTS)[0]
             self.debt -= (self._random, self._self_pointer, self._many, self._scan)[kind](t)
 
-    def _send(self, t: int, kind: str, src: bytes, dst: bytes, sport: int, dport: int,
-              payload: bytes) -> None:  # fmt: skip
+    def _send(
+        self, t: int, kind: str, src: bytes, dst: bytes, sport: int, dport: int, payload: bytes
+    ) -> None:
         frame = udp4(src, dst, sport, dport, payload, self.rng.getrandbits(16))
         self.push(t, frame, self.tag + KINDS.index(kind))
 
@@ -135,13 +136,13 @@ class Hostile:
         stray = rng.randbytes(rng.randrange(41))
         if rng.random() < 0.5:
             payload = _HEADER.pack(qid, 0x0100, 1, 0xFFFF, 0xFFFF, 0xFFFF) + question + stray
-            self._send(t, "many_records", self._scanner(), self._target(), self._port(), 53,
-                       payload)  # fmt: skip
+            src, dst, sport, dport = self._scanner(), self._target(), self._port(), 53
         else:
             flags = 0x8180 | rng.choice((0, 2, 3, 5))
             payload = _HEADER.pack(qid, flags, 1, 0xFFFF, 0xFFFF, 0xFFFF) + question + stray
-            self._send(t, "many_records", rng.choice(self.servers), rng.choice(self.pods), 53,
-                       self._port(), payload)  # fmt: skip
+            src, dst = rng.choice(self.servers), rng.choice(self.pods)
+            sport, dport = 53, self._port()
+        self._send(t, "many_records", src, dst, sport, dport, payload)
         return 1
 
     def _scan(self, t: int) -> int:

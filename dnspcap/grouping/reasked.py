@@ -19,7 +19,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..arrays.categorical import as_categorical
+from ..arrays.categorical import as_categorical, flatten, pack
+from ..native import group_order
 from ..pairing.windows import RETRY_MIN_GAP_S
 from .join import lookup_of_rows, lookups_at
 
@@ -65,10 +66,11 @@ def _resends(tx: pd.DataFrame, rows: np.ndarray, owner: np.ndarray) -> pd.DataFr
     """The attempts after the first of one transaction (same socket and ID)."""
     attempts = tx["attempts"].to_numpy()[rows]
     again = rows[attempts > 1]
-    gaps = [np.asarray(g, float) for g in tx["retry_gaps"].to_numpy()[again]]
-    counts = np.array([len(g) for g in gaps], np.int64)
+    # the gaps of these rows only, taken in arrow: not a Python list per row of the table
+    values, parent = flatten(tx["retry_gaps"], again)
+    gap = np.asarray(values, float)
+    counts = np.bincount(parent, minlength=len(again))
     labels = np.repeat(tx.index.to_numpy()[again], counts)
-    gap = np.concatenate(gaps) if gaps else np.zeros(0)
     keep = gap >= RETRY_MIN_GAP_S
     return pd.DataFrame(
         {
@@ -90,7 +92,7 @@ def _reasks(tx: pd.DataFrame, rows: np.ndarray, owner: np.ndarray) -> pd.DataFra
     q = _ns(tx["query_ts"])[rows]
     name = np.asarray(as_categorical(tx["qname"]).codes, np.int64)[rows]
     qtype = np.asarray(as_categorical(tx["qtype"]).codes, np.int64)[rows]
-    order = np.lexsort((q, qtype, name, owner))
+    order = _by_question(pack(owner, name + 1, qtype + 1), q)
     rows, owner, q, name, qtype = (a[order] for a in (rows, owner, q, name, qtype))
     same = (owner[1:] == owner[:-1]) & (name[1:] == name[:-1]) & (qtype[1:] == qtype[:-1])
     prev, nxt = rows[:-1][same], rows[1:][same]
@@ -115,6 +117,18 @@ def _reasks(tx: pd.DataFrame, rows: np.ndarray, owner: np.ndarray) -> pd.DataFra
             "new_id": (ids[prev] != ids[nxt]) & (ports[prev] != ports[nxt]),
         }
     )
+
+
+def _by_question(key: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """An order of the rows that brings each question of a lookup (equal keys) together,
+    in time order within one. Rows already in time order (as pair() writes them) keep it
+    through a stable counting sort of the keys; the groups then come in the order of
+    their first row, not of their keys, which the pairs of neighbours do not depend on
+    (retries() sorts what comes out)."""
+    if len(q) < 2 or (q[1:] >= q[:-1]).all():
+        dense, uniques = pd.factorize(key)
+        return group_order(dense.astype(np.int32), len(uniques)).astype(np.intp)
+    return np.lexsort((q, key))
 
 
 def _ns(col: pd.Series) -> np.ndarray:

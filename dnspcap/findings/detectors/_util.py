@@ -12,6 +12,7 @@ from ...arrays.categorical import as_categorical, codes_of, pack, shared_codes
 from ...grouping.join import lookup_of_rows, lookups_at, transaction_rows
 from ...grouping.reasked import retries
 from ...grouping.table import PAIR_WINDOW_S, interval_union
+from ...native import group_order
 from ..detection import COPIES
 from ..finding import Finding
 from ..registry import Option
@@ -43,6 +44,15 @@ def rows(tx: pd.DataFrame, mask: Any, columns: list[str]) -> pd.DataFrame:
     """These columns of the rows where mask holds (a boolean array or index labels)."""
     out: pd.DataFrame = tx.loc[mask, columns]
     return out
+
+
+def texts_in(col: pd.Series, texts: Iterable[str]) -> np.ndarray:
+    """Per row, whether ``col.astype(str)`` is one of these texts: decided once per
+    category and read through the codes, not by making a string of every row (a missing
+    value is in none)."""
+    cat = as_categorical(col)
+    hit = np.asarray(cat.categories.astype(str).isin(list(texts)), bool)
+    return np.append(hit, False)[np.asarray(cat.codes)]  # code -1 reads the last: False
 
 
 def frames_of(tx: pd.DataFrame, copies: pd.DataFrame | None = None) -> dict[str, tuple[int, ...]]:
@@ -192,37 +202,9 @@ def _same_socket_pairs(tx: pd.DataFrame, window_s: float) -> pd.DataFrame:
     )
     if len(keep) == 0:
         return pd.DataFrame()
-    # arrays of the kept rows only, taken before widening: no full-length temporaries
-    client, server = shared_codes(tx["client"], tx["server"], keep)
-    key = pack(
-        client, tx["client_port"].to_numpy()[keep], server, tx["server_port"].to_numpy()[keep],
-        codes_of(tx["transport"], keep), codes_of(tx["qname"], keep),
-    )  # fmt: skip
-    # every A/AAAA pair of one key within the window, without a merge: sorted by key and
-    # time, a row's partners are its next rows while the key holds and the time fits
-    q_ns = ns(tx["query_ts"])[keep]
-    order = np.lexsort((q_ns, key))
-    key, q_sorted, a_sorted = key[order], q_ns[order], (codes[keep] == a_code)[order]
-    window = int(window_s * 1e9)
-    firsts, seconds = [], []
-    alive = np.arange(len(key) - 1)  # rows whose partner may still be d rows on
-    d = 1
-    while len(alive):
-        alive = alive[alive + d < len(key)]
-        other = alive + d
-        near = (key[other] == key[alive]) & (q_sorted[other] - q_sorted[alive] <= window)
-        alive, other = alive[near], other[near]
-        mixed = a_sorted[other] != a_sorted[alive]
-        firsts.append(alive[mixed])
-        seconds.append(other[mixed])
-        d += 1
-    i = np.concatenate(firsts) if firsts else np.zeros(0, np.int64)
-    j = np.concatenate(seconds) if seconds else np.zeros(0, np.int64)
-    i_is_a = a_sorted[i]
-    pos_a = keep[order[np.where(i_is_a, i, j)]]  # positions in tx
-    pos_b = keep[order[np.where(i_is_a, j, i)]]
-    sort = np.argsort(pos_a, kind="stable")
-    pos_a, pos_b = pos_a[sort], pos_b[sort]
+    # each step in a function of its own: its temporaries go when it returns (at 10M
+    # packets each is tens of MB)
+    pos_a, pos_b = _pair_positions(tx, keep, codes[keep] == a_code, int(window_s * 1e9))
     ids = tx["id"].to_numpy()
     status = tx["status"].array  # categorical: taking codes, not strings
     attempts = tx["attempts"].to_numpy()
@@ -238,6 +220,61 @@ def _same_socket_pairs(tx: pd.DataFrame, window_s: float) -> pd.DataFrame:
     for name in ("client", "client_port", "server", "server_port"):
         cols[name] = tx[name].array.take(pos_a)
     return pd.DataFrame(cols)
+
+
+def _pair_positions(
+    tx: pd.DataFrame, keep: np.ndarray, is_a: np.ndarray, window: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The positions in tx of the A and of the AAAA row of every pair among the rows
+    `keep` (is_a: which of them ask A), in the order of the A rows."""
+    q_ns = ns(tx["query_ts"])[keep]
+    key = _socket_and_name(tx, keep)
+    order = _by_socket_and_name(key, q_ns)
+    # every A/AAAA pair of one key within the window, without a merge: sorted by key and
+    # time, a row's partners are its next rows while the key holds and the time fits
+    key, q_sorted, a_sorted = key[order], q_ns[order], is_a[order]
+    del q_ns
+    firsts, seconds = [], []
+    alive = np.arange(len(key) - 1)  # rows whose partner may still be d rows on
+    d = 1
+    while len(alive):
+        alive = alive[alive + d < len(key)]
+        other = alive + d
+        near = (key[other] == key[alive]) & (q_sorted[other] - q_sorted[alive] <= window)
+        alive, other = alive[near], other[near]
+        mixed = a_sorted[other] != a_sorted[alive]
+        firsts.append(alive[mixed])
+        seconds.append(other[mixed])
+        d += 1
+    del key, q_sorted
+    none = np.zeros(0, np.intp)
+    i, j = np.concatenate([none, *firsts]), np.concatenate([none, *seconds])
+    i_is_a = a_sorted[i]
+    pos_a = keep[order[np.where(i_is_a, i, j)]]
+    pos_b = keep[order[np.where(i_is_a, j, i)]]
+    sort = group_order(pos_a.astype(np.int32), len(tx))  # a stable sort of the positions
+    return pos_a[sort], pos_b[sort]
+
+
+def _socket_and_name(tx: pd.DataFrame, keep: np.ndarray) -> np.ndarray:
+    """One integer per kept row for its socket (addresses, ports, transport) and name,
+    from the kept rows' codes only: no full-length temporaries."""
+    client, server = shared_codes(tx["client"], tx["server"], keep)
+    return pack(
+        client, tx["client_port"].to_numpy()[keep], server, tx["server_port"].to_numpy()[keep],
+        codes_of(tx["transport"], keep), codes_of(tx["qname"], keep),
+    )  # fmt: skip
+
+
+def _by_socket_and_name(key: np.ndarray, q_ns: np.ndarray) -> np.ndarray:
+    """An order of the rows that brings equal keys together, in time order within one."""
+    if len(q_ns) < 2 or (q_ns[1:] >= q_ns[:-1]).all():
+        # rows already in time order (pair() writes them so): equal keys brought together
+        # by a stable counting sort keep it, which is all the scan needs
+        dense, uniques = pd.factorize(key)
+        # as intp: numpy converts any other index array on every take
+        return group_order(dense.astype(np.int32), len(uniques)).astype(np.intp)
+    return np.lexsort((q_ns, key))
 
 
 def retry_table(tx: pd.DataFrame, lookups: pd.DataFrame) -> pd.DataFrame:
@@ -315,23 +352,53 @@ def waited(tx: pd.DataFrame, lookups: pd.DataFrame) -> np.ndarray:
     asked again from another socket or of another server; the union of those spans."""
 
     def build() -> np.ndarray:
-        rows = flat_rows(lookups["transactions_index"])
-        owner = np.repeat(np.arange(len(lookups)), lookups["transactions"].to_numpy(np.int64))
-        at = tx.index.get_indexer(pd.Index(rows))
-        owner, at = owner[at >= 0], at[at >= 0]
-        q, r, last = (ns(tx[c])[at] for c in ("query_ts", "response_ts", "last_query_ts"))
-        end = np.where(r != _NAT, np.maximum(r, q), last)
-        re = retry_table(tx, lookups)
-        re = re[(re["kind"] != "resend").to_numpy() & (re["lookup"].to_numpy() >= 0)]
-        before = ns(tx["query_ts"])[tx.index.get_indexer(pd.Index(re["before"]))]
-        after = ns(tx["query_ts"])[tx.index.get_indexer(pd.Index(re["after"]))]
-        by = np.concatenate([owner, re["lookup"].to_numpy(np.int64)])
-        first, last_ = np.concatenate([q, before]), np.concatenate([end, after])
-        ok = (first != _NAT) & (last_ != _NAT)
-        return interval_union(by[ok], first[ok], last_[ok], len(lookups))
+        # each part in a function of its own, so that its temporaries (a few arrays of a
+        # million rows) are gone before the union's own
+        spans = [_transaction_spans(tx, lookups), _retry_spans(tx, lookups)]
+        by, first, last = (np.concatenate(a) for a in zip(*spans, strict=True))
+        del spans
+        return interval_union(by, first, last, len(lookups))
 
     out: np.ndarray = cached(lookups, f"waited:{id(tx)}", build)
     return out
+
+
+def _transaction_spans(
+    tx: pd.DataFrame, lookups: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per transaction of a lookup: the lookup, its first query and its answer (or its last
+    attempt, unanswered); only spans interval_union counts (both ends known, the end later)."""
+    rows = flat_rows(lookups["transactions_index"])
+    owner = np.repeat(np.arange(len(lookups)), lookups["transactions"].to_numpy(np.int64))
+    at = tx.index.get_indexer(pd.Index(rows))
+    del rows
+    owner, at = owner[at >= 0], at[at >= 0]
+    q, r, last = (ns(tx[c])[at] for c in ("query_ts", "response_ts", "last_query_ts"))
+    del at
+    end = np.where(r != _NAT, np.maximum(r, q), last)
+    del r, last
+    return _counted(owner, q, end)
+
+
+def _retry_spans(
+    tx: pd.DataFrame, lookups: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per question asked again from another socket or of another server: the lookup, when
+    it was first asked and when again (as _transaction_spans keeps them)."""
+    re = retry_table(tx, lookups)
+    re = re[(re["kind"] != "resend").to_numpy() & (re["lookup"].to_numpy() >= 0)]
+    before = ns(tx["query_ts"])[tx.index.get_indexer(pd.Index(re["before"]))]
+    after = ns(tx["query_ts"])[tx.index.get_indexer(pd.Index(re["after"]))]
+    return _counted(re["lookup"].to_numpy(np.int64), before, after)
+
+
+def _counted(
+    by: np.ndarray, first: np.ndarray, last: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The spans with both ends known and the end later: all interval_union counts, in
+    the same order."""
+    keep = (first != _NAT) & (last != _NAT) & (last > first)
+    return by[keep], first[keep], last[keep]
 
 
 _NAT = np.iinfo(np.int64).min

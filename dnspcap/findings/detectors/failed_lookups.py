@@ -28,7 +28,7 @@ import pandas as pd
 
 from ..finding import Finding
 from ..registry import catch_all
-from ._util import also_in, evidence, plural, rows_of_lookups, top, unexplained
+from ._util import also_in, evidence, plural, rows_of_lookups, texts_in, top, unexplained
 
 
 @catch_all("DNS011", "lookup.failed", "error")
@@ -38,8 +38,7 @@ def run(
     """One finding for the failed lookups no error-level finding explains."""
     if lookups.empty:
         return []
-    outcome = lookups["outcome"].astype(str).to_numpy()
-    failed = np.isin(outcome, ("timed_out", "failed"))
+    failed = texts_in(lookups["outcome"], ("timed_out", "failed"))
     hit = unexplained(lookups, failed, found, "error")
     if not len(hit):
         return []

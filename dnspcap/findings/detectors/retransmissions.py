@@ -31,7 +31,7 @@ import pandas as pd
 
 from ..finding import Finding
 from ..registry import Option, detector
-from ._util import evidence, lookups_of, plural, retry_table, typical_gaps
+from ._util import evidence, lookups_of, plural, retry_table, texts_in, typical_gaps
 
 MIN = Option("retransmissions_min", 1, "one retried query is already a lost timeout")
 MIN_GAP = Option(
@@ -65,8 +65,7 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
         return []
     # per server that left them unanswered: its queries, and how many of them were retried
     servers = r.drop_duplicates("before")["server"].astype(str).value_counts()
-    asked_of = tx.loc[(tx["attempts"] > 0).to_numpy(), "server"].astype(str)
-    asked = int(asked_of.isin(servers.index).sum())
+    asked = int((texts_in(tx["server"], servers.index) & (tx["attempts"] > 0).to_numpy()).sum())
     usual = typical_gaps(r["gap_s"].to_numpy())
     typical = usual[0][0]
     if len(usual) == 1:

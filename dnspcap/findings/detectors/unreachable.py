@@ -36,11 +36,12 @@ traffic.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
+from ...arrays.categorical import as_categorical
 from ...pairing.windows import RETRY_MIN_GAP_S
 from ..finding import Finding
 from ..registry import Option, detector
@@ -69,21 +70,42 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
     out, refused = _refused_by_icmp(tx, lookups, asked)
     # a question in a forwarding loop's storm goes unanswered because of the loop (DNS007)
     asked = asked[~storm_mask(tx)[tx.index.get_indexer(asked.index)]]
-    server = asked["server"].astype(str)
-    # answers from each server, those to no query seen included: a server that answered
-    # anything in the capture is alive
-    answers = tx["responses"].groupby(tx["server"].astype(str)).sum()
-    anything = bool((answers > 0).any())
-    silent = [s for s in server.unique() if answers.get(s, 0) == 0 and s not in refused]
+    # the servers that answered anything, those to no query seen included: a server that
+    # answered anything in the capture is alive (by category: no string made per row)
+    answered = _answered(tx)
+    anything = bool(answered)
+    silent = [s for s in _servers(asked) if s not in answered and s not in refused]
     if not silent:
         return out
+    server = asked["server"].astype(str)
     r = retry_table(tx, lookups)
     r = r[r["gap_s"].to_numpy() >= RETRY_MIN_GAP_S]
     evidence_of = _silences(silent, asked, server, r, lookups, opts)
     dead = {s: e for s, e in evidence_of.items() if e.conclusive(anything)}
     if dead:
-        out.append(_finding(tx, lookups, asked, server, dead, _moves(r, dead), anything))
+        # the retries of all of them that went to another server, in one take
+        moves = r.iloc[np.concatenate([e.failovers for e in dead.values()])]
+        out.append(_finding(tx, lookups, asked, server, dead, moves, anything))
     return out
+
+
+def _answered(tx: pd.DataFrame) -> set[str]:
+    """The servers with any answer (a missing server is none of them)."""
+    cat = as_categorical(tx["server"])
+    codes = np.asarray(cat.codes)
+    known = codes >= 0
+    answers = np.bincount(
+        codes[known], tx["responses"].to_numpy()[known], minlength=len(cat.categories)
+    )
+    return set(cat.categories[answers > 0].astype(str))
+
+
+def _servers(asked: pd.DataFrame) -> list[Any]:
+    """The servers asked, in the order of their first query, as
+    ``asked["server"].astype(str).unique()`` lists them (a missing one as NaN)."""
+    cat = as_categorical(asked["server"])
+    texts = [*cat.categories.astype(str), np.nan]  # code -1 reads the last
+    return [texts[c] for c in pd.unique(np.asarray(cat.codes))]
 
 
 class _Silence(NamedTuple):
@@ -94,59 +116,59 @@ class _Silence(NamedTuple):
     # asked from a new socket or of another server). A capture that misses one direction
     # of the traffic shows unanswered queries too, but no retries: the answers came.
     timed_out: int
-    failovers: int  # the retries that went to another server after it
+    failovers: np.ndarray  # the retries that went to another server after it (positions)
     parallel: int  # its queries whose question another server answered at about once
     enough: bool  # at least unreachable_min_queries queries
 
     def conclusive(self, anything_answered: bool) -> bool:
         if not anything_answered:  # an outage: its queries must be shown to time out
             return self.timed_out > 0
-        return self.failovers > 0 or self.parallel > 0 or self.timed_out > 0 or self.enough
+        return bool(len(self.failovers)) or self.parallel > 0 or self.timed_out > 0 or self.enough
 
 
 def _silences(
-    silent: list[str],
+    silent: list[Any],
     asked: pd.DataFrame,
     server: pd.Series,
     r: pd.DataFrame,
     lookups: pd.DataFrame,
     opts: Mapping[str, float],
-) -> dict[str, _Silence]:
-    """The evidence of silence of every silent server, in one pass over each table
-    (a scan of a node's pods makes thousands of silent "servers")."""
-    queries = asked["attempts"].groupby(server.to_numpy()).sum()  # sent, with the resends
-    r_server = r["server"].astype(str).to_numpy()
-    timed_out = r["before"].groupby(r_server).nunique()
-    failovers = (r["kind"] == "failover").groupby(r_server).sum()
+) -> dict[Any, _Silence]:
+    """What shows that each of these servers did not answer. The rows of each server are
+    found by grouping once, not by a pass over the tables per server: port 53 scans make
+    thousands of silent 'servers'."""
+    none = np.zeros(0, np.int64)
+    mine_of = _positions(server)
+    retried_of = _positions(r["server"].astype(str))
+    attempts, before = asked["attempts"].to_numpy(), r["before"].to_numpy()
+    failover = (r["kind"] == "failover").to_numpy()
     parallel = _answered_elsewhere(silent, asked, server, lookups)
-    least = opts["unreachable_min_queries"]
     out = {}
     for s in silent:
-        q = int(queries.get(s, 0))
+        queries = int(attempts[mine_of.get(s, none)].sum())  # packets sent, with resends
+        from_it = retried_of.get(s, none)
         out[s] = _Silence(
-            q, int(timed_out.get(s, 0)), int(failovers.get(s, 0)), int(parallel.get(s, 0)),
-            q >= least,
+            queries, len(np.unique(before[from_it])),
+            from_it[failover[from_it]], parallel.get(s, 0),
+            queries >= opts["unreachable_min_queries"],
         )  # fmt: skip
     return out
 
 
-def _moves(r: pd.DataFrame, dead: Mapping[str, _Silence]) -> pd.DataFrame:
-    """The failovers away from the dead servers, server by server in `dead`'s order."""
-    rank = {s: i for i, s in enumerate(dead)}
-    at = r["server"].astype(str).map(rank).to_numpy(float)
-    keep = (r["kind"] == "failover").to_numpy() & ~np.isnan(at)
-    order = np.argsort(at[keep], kind="stable")
-    return r[keep].iloc[order]
+def _positions(texts: pd.Series) -> dict[Any, np.ndarray]:
+    """The positions of each text's rows, in order (missing values in none)."""
+    groups = pd.Series(np.arange(len(texts))).groupby(texts.to_numpy(), sort=False).indices
+    return {k: np.asarray(v, np.int64) for k, v in groups.items()}
 
 
 def _answered_elsewhere(
-    silent: list[str], asked: pd.DataFrame, server: pd.Series, lookups: pd.DataFrame
-) -> pd.Series:
-    """Per silent server, how many of its (unanswered) queries another server answered
-    in the same lookup, asked at about the same time: one question asked of several
+    silent: list[Any], asked: pd.DataFrame, server: pd.Series, lookups: pd.DataFrame
+) -> dict[Any, int]:
+    """Per silent server, how many of its (unanswered) queries another server answered in
+    the same lookup, asked at about the same time: one question asked of several
     nameservers at once (musl), not a failover after a timeout."""
     if lookups.empty or asked.empty:
-        return pd.Series(dtype=np.int64)
+        return {}
     key = pd.DataFrame(
         {"lookup": lookup_of(asked, lookups), "qname": asked["qname"].astype(str).to_numpy(),
          "qtype": asked["qtype"].astype(str).to_numpy(), "at": ns(asked["query_ts"]),
@@ -156,9 +178,10 @@ def _answered_elsewhere(
     key = key[key["lookup"] >= 0]
     same = ["lookup", "qname", "qtype"]
     mine = key[key["server"].isin(silent).to_numpy()]
-    both = mine.merge(key.loc[key["ok"], [*same, "at"]], on=same, suffixes=("", "_ok"))
+    both = mine.merge(key[key["ok"]], on=same, suffixes=("", "_ok"))
     at_once = (both["at"] - both["at_ok"]).abs() < RETRY_MIN_GAP_S * 1e9
-    return both.loc[at_once.to_numpy(), "server"].value_counts()
+    counts = both.loc[at_once.to_numpy(), "server"].value_counts()
+    return {s: int(n) for s, n in counts.items()}
 
 
 def _finding(
