@@ -20,7 +20,6 @@ that consequence, at error.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,46 +37,36 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
     pairs = same_socket_pairs(tx, opts["pair_window_s"])
     if pairs.empty:
         return []
-    early = answered_aaaa_first(pairs)
-    if early.empty:
-        return []
-    colliding = int((early["id_a"] == early["id_b"]).sum())
-    rows = distinct(np.concatenate([early["row_a"].to_numpy(), early["row_b"].to_numpy()]))
-    shown = evidence(pd.DataFrame(index=rows), tx)
-    return [aaaa_first_finding(len(early), len(pairs), colliding, shown, lookups_of(lookups, rows))]
-
-
-def answered_aaaa_first(pairs: pd.DataFrame) -> pd.DataFrame:
-    """The pairs (of same_socket_pairs) both answered, the AAAA's answer first."""
     # both answered (a missing answer is the minimum int64, which never comes "first")
     nat = np.iinfo(np.int64).min
     ra, rb = pairs["r_ns_a"].to_numpy(), pairs["r_ns_b"].to_numpy()
-    return pairs.iloc[np.flatnonzero((ra != nat) & (rb != nat) & (rb < ra))]
-
-
-def aaaa_first_finding(
-    n: int, pairs: int, colliding: int, shown: dict[str, Any], lookups: tuple[int, ...]
-) -> Finding:
-    """The DNS003 finding: in n of the pairs the AAAA answer came first."""
-    return Finding(
-        code="DNS003",
-        name="answer.aaaa_first",
-        severity="info",
-        confidence="high",
-        summary=(
-            f"in {n} of {pair_population(pairs)} the AAAA answer came first "
-            "(harmless for glibc and Go, which match answers by question"
-            + (f"; {colliding} had one ID for both: see DNS002" if colliding else "")
-            + ")"
-        ),
-        **shown,
-        occurrences=n,
-        seen=pairs,
-        lookups=lookups,
-        seconds_lost=0.0,
-        remediation=(
-            "Nothing to do for glibc and Go clients. For musl clients with colliding IDs "
-            "see DNS002: a glibc-based image or a static Go binary."
-        ),
-        details={"with_id_collision": colliding},
-    )
+    first = np.flatnonzero((ra != nat) & (rb != nat) & (rb < ra))  # numpy masks: large table
+    if not len(first):
+        return []
+    early = pairs.iloc[first]
+    colliding = int((early["id_a"] == early["id_b"]).sum())
+    rows = distinct(np.concatenate([early["row_a"].to_numpy(), early["row_b"].to_numpy()]))
+    return [
+        Finding(
+            code="DNS003",
+            name="answer.aaaa_first",
+            severity="info",
+            confidence="high",
+            summary=(
+                f"in {len(early)} of {pair_population(len(pairs))} the AAAA answer came first "
+                "(harmless for glibc and Go, which match answers by question"
+                + (f"; {colliding} had one ID for both: see DNS002" if colliding else "")
+                + ")"
+            ),
+            **evidence(pd.DataFrame(index=rows), tx),
+            occurrences=len(early),
+            seen=len(pairs),
+            lookups=lookups_of(lookups, rows),
+            seconds_lost=0.0,
+            remediation=(
+                "Nothing to do for glibc and Go clients. For musl clients with colliding IDs "
+                "see DNS002: a glibc-based image or a static Go binary."
+            ),
+            details={"with_id_collision": colliding},
+        )
+    ]

@@ -26,8 +26,6 @@ with the 5.0/5.6 clash fixes. musl has no such option: use a glibc-based image.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -52,37 +50,7 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
     pairs = same_socket_pairs(tx, opts["pair_window_s"])
     if pairs.empty:
         return []
-    r, race, loser_rows = race_facts(tx, pairs)
-    if race.empty:
-        return []
-    involved = tx.loc[sorted(set(race["row_a"]) | set(race["row_b"]))]
-    return [race_finding(r, evidence(involved, tx), lookups_of(lookups, loser_rows))]
-
-
-def race_facts(tx: pd.DataFrame, pairs: pd.DataFrame) -> tuple[Race, pd.DataFrame, list[int]]:
-    """What the finding says of these pairs (rows of same_socket_pairs of tx); the pairs
-    that raced, and the row of each one's loser."""
-    race, loser_rows = racing(pairs)
-    losers = tx.loc[loser_rows]
-    # the counted rows are one vantage point's; the table knows every one of them
-    several = "vantage" in tx.columns and len(as_categorical(tx["vantage"]).categories) > 1
-    r = Race(
-        occurrences=len(race),
-        pairs=len(pairs),
-        lost_qtypes=losers["qtype"].astype(str).tolist(),
-        gaps=[float(g[0]) if len(g) else np.nan for g in losers["retry_gaps"]],
-        dropped_at=_dropped_on_node(tx, loser_rows),
-        several=several,
-        flows=set(flows(race)) if len(race) else set(),
-    )
-    return r, race, loser_rows
-
-
-def racing(pairs: pd.DataFrame) -> tuple[pd.DataFrame, list[int]]:
-    """The pairs (from same_socket_pairs) that raced: exactly one answered at the first
-    try, the other resent or never answered; and the row of each one's loser."""
-    if pairs.empty:
-        return pairs, []
+    n_pairs = len(pairs)
     # one ID for both is a collision (DNS002), not this; numpy masks: the table is large
     distinct = pairs["id_a"].to_numpy() != pairs["id_b"].to_numpy()
 
@@ -101,50 +69,29 @@ def racing(pairs: pd.DataFrame) -> tuple[pd.DataFrame, list[int]]:
     a_ok, b_ok = first_try("a"), first_try("b")
     hit = distinct & ((a_ok & lost("b")) | (b_ok & lost("a")))
     race = pairs.iloc[np.flatnonzero(hit)]
-    loser = np.where(a_ok[hit], race["row_b"], race["row_a"])
-    return race, [int(r) for r in loser]
-
-
-@dataclass
-class Race:
-    """What the finding says, from its races: mergeable over parts of a capture (the
-    lists in the order of the losers' transactions)."""
-
-    occurrences: int  # racing pairs
-    pairs: int  # same-socket A/AAAA pairs in all
-    lost_qtypes: list[str]  # per race, the type of the query lost
-    gaps: list[float]  # per race, the loser's first retry gap (NaN: never resent)
-    dropped_at: list[str]  # per loser seen before DNAT and not after, where
-    several: bool  # several vantage points
-    flows: set[str]
-
-
-def flows(race: pd.DataFrame) -> list[str]:
-    """Each racing pair's socket, as the details name it."""
-    return [
-        f"{c}:{p} -> {s}:{sp}"
-        for c, p, s, sp in zip(
-            race["client"].astype(str),
-            race["client_port"],
-            race["server"].astype(str),
-            race["server_port"],
-            strict=True,
-        )
+    if race.empty:
+        return []
+    a_ok = a_ok[hit]
+    loser = np.where(a_ok, "b", "a")
+    loser_rows = [
+        int(r)
+        for r, side in zip(np.where(loser == "a", race["row_a"], race["row_b"]), loser, strict=True)
     ]
-
-
-def race_finding(r: Race, shown: dict[str, Any], lookups: tuple[int, ...]) -> Finding:
-    """The DNS001 finding of these races (``shown``: its evidence fields)."""
-    retried = [g for g in r.gaps if not np.isnan(g)]
-    lost_s = float(sum(retried)) + 5.0 * sum(1 for g in r.gaps if np.isnan(g))
-    types = pd.Series(r.lost_qtypes, dtype=object).value_counts().to_dict()
+    involved = tx.loc[sorted(set(race["row_a"]) | set(race["row_b"]))]
+    losers = tx.loc[loser_rows]
+    gaps = [float(g[0]) if len(g) else np.nan for g in losers["retry_gaps"]]
+    retried = [g for g in gaps if not np.isnan(g)]
+    lost_s = float(sum(retried)) + 5.0 * sum(1 for g in gaps if np.isnan(g))
+    types = losers["qtype"].astype(str).value_counts().to_dict()
     usual = typical_gaps(np.asarray(retried))
     typical = usual[0][0] if usual else float("nan")
-    where = r.dropped_at
+    where = _dropped_on_node(tx, loser_rows)
     dropped = len(where)
-    node = ", ".join(sorted(set(where))) if r.several else "this node"
+    # the counted rows are one vantage point's; the table knows every one of them
+    several = "vantage" in tx.columns and len(as_categorical(tx["vantage"]).categories) > 1
+    node = ", ".join(sorted(set(where))) if several else "this node"
     summary = (
-        f"{r.occurrences} of {pair_population(r.pairs)} lost one query "
+        f"{len(race)} of {pair_population(n_pairs)} lost one query "
         f"({', '.join(f'{n} {t}' for t, n in types.items())}); "
         + (
             "resent after " + " or ".join(f"{g:.1f} s" for g, _ in usual[:2])
@@ -153,31 +100,44 @@ def race_finding(r: Race, shown: dict[str, Any], lookups: tuple[int, ...]) -> Fi
         )
         + (f"; {dropped} seen before DNAT and not after it: dropped on {node}" if dropped else "")
     )
-    return Finding(
-        code="DNS001",
-        name="conntrack.race",
-        severity="error",
-        confidence="high" if r.occurrences > 1 or retried or dropped else "medium",
-        summary=summary,
-        **shown,
-        occurrences=r.occurrences,
-        seen=r.pairs,
-        lookups=lookups,
-        seconds_lost=round(lost_s, 6),
-        remediation=(
-            "Deploy NodeLocal DNSCache, or add `options: [{name: single-request-reopen}]` "
-            "to the pod's dnsConfig (glibc images; musl/Alpine has no equivalent: use a "
-            "glibc-based image); check `conntrack -S` for insert_failed on the node."
-        ),
-        details={
-            "lost_qtypes": types,
-            "dropped_before_dnat": dropped,
-            # with several vantage points, which one saw it (one: "this node")
-            **({"dropped_at": sorted(set(where))} if r.several else {}),
-            "typical_retry_s": None if np.isnan(typical) else round(typical, 3),
-            "flows": sorted(r.flows),
-        },
-    )
+    return [
+        Finding(
+            code="DNS001",
+            name="conntrack.race",
+            severity="error",
+            confidence="high" if len(race) > 1 or retried or dropped else "medium",
+            summary=summary,
+            **evidence(involved, tx),
+            occurrences=len(race),
+            seen=n_pairs,
+            lookups=lookups_of(lookups, loser_rows),
+            seconds_lost=round(lost_s, 6),
+            remediation=(
+                "Deploy NodeLocal DNSCache, or add `options: [{name: single-request-reopen}]` "
+                "to the pod's dnsConfig (glibc images; musl/Alpine has no equivalent: use a "
+                "glibc-based image); check `conntrack -S` for insert_failed on the node."
+            ),
+            details={
+                "lost_qtypes": types,
+                "dropped_before_dnat": dropped,
+                # with several vantage points, which one saw it (one: "this node")
+                **({"dropped_at": sorted(set(where))} if several else {}),
+                "typical_retry_s": None if np.isnan(typical) else round(typical, 3),
+                "flows": sorted(
+                    {
+                        f"{c}:{p} -> {s}:{sp}"
+                        for c, p, s, sp in zip(
+                            race["client"].astype(str),
+                            race["client_port"],
+                            race["server"].astype(str),
+                            race["server_port"],
+                            strict=True,
+                        )
+                    }
+                ),
+            },
+        )
+    ]
 
 
 def _dropped_on_node(tx: pd.DataFrame, loser_rows: list[int]) -> list[str]:

@@ -22,7 +22,6 @@ a "retransmission".
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,78 +38,43 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
     hit = tx[tx["id_collision"]]
     if hit.empty:
         return []
-    seen = int((tx["attempts"] > 0).sum())
-    per = sockets(hit)
-    ids = {int(i) for i in np.asarray(hit["id"])}
-    shown = evidence(hit, tx)
-    hit_lookups = lookups_of(lookups, hit.index)
-    return [collision_finding(len(per), broken(per), seen, ids, shown, hit_lookups)]
-
-
-SOCKET = ["client", "client_port", "server", "server_port", "id"]
-
-
-def sockets(hit: pd.DataFrame) -> pd.DataFrame:
-    """Per socket and ID of the colliding transactions (the rows of hit; a key with a
-    missing part is none): ``answers``, and the first answer's time (``first_ns``, the
-    minimum int64 for none), ``first_row`` (its row label: the table's order breaks a tie)
-    and ``first_qtype``. The first answer is taken for both queries by an ID-only
-    matcher."""
-    key = hit[SOCKET].astype(object)
-    complete = key.notna().all(axis=1).to_numpy()
+    key = ["client", "client_port", "server", "server_port", "id"]
+    gb = hit.groupby(key, observed=True, sort=False)
+    n = gb.ngroups
+    # the first answer is taken for both: harmful when it is not the A's; each socket
+    # and ID's answers in time order (in table order at equal times), by one sort
+    group = gb.ngroup().fillna(-1).to_numpy(np.int64)  # -1: a key with a missing part
     answer = ns(hit["response_ts"])
-    got = complete & (answer != _NAT)
-    # each socket and ID's answers in time order (in table order at equal times)
-    rows = np.flatnonzero(got)
-    rows = rows[np.lexsort((rows, answer[rows]))]
-    firsts = pd.DataFrame(
-        {"k": list(key.itertuples(index=False, name=None)), "first_ns": answer,
-         "first_row": hit.index.to_numpy(), "first_qtype": strings_of(hit["qtype"])}
-    )  # fmt: skip
-    per = firsts.iloc[rows].drop_duplicates("k").set_index("k")
-    answers = firsts.iloc[rows].groupby("k", sort=False).size()
-    out = pd.DataFrame(index=pd.Index(firsts["k"][complete].unique(), tupleize_cols=False))
-    out["answers"] = answers.reindex(out.index, fill_value=0).to_numpy(np.int64)
-    out["first_ns"] = per["first_ns"].reindex(out.index, fill_value=_NAT).to_numpy(np.int64)
-    out["first_row"] = per["first_row"].reindex(out.index, fill_value=-1).to_numpy(np.int64)
-    out["first_qtype"] = per["first_qtype"].reindex(out.index, fill_value="").to_numpy(object)
-    return out
-
-
-def broken(per: pd.DataFrame) -> int:
-    """How many sockets and IDs had a first answer that was not the A record's, with the
-    other query's answer after it."""
-    return int(((per["answers"] >= 2) & (per["first_qtype"] != "A")).sum())
-
-
-def collision_finding(
-    n: int, broken: int, seen: int, ids: set[int], shown: dict[str, Any], lookups: tuple[int, ...]
-) -> Finding:
-    """The DNS002 finding: ``n`` sockets and IDs with a collision, of ``seen`` queries."""
-    return Finding(
-        code="DNS002",
-        name="id.collision",
-        severity="error",
-        confidence="high",
-        summary=(
-            f"{n} pair{'s' if n != 1 else ''} of queries shared one ID on one socket; "
-            f"in {broken} the first answer "
-            "was not the A record's, which an ID-only matcher (musl) takes for both"
-        ),
-        **shown,
-        occurrences=n,
-        seen=seen,
-        lookups=lookups,
-        seconds_lost=0.0,
-        remediation=(
-            "Use a glibc-based image (debian-slim, distroless) or a static Go binary "
-            "(CGO_ENABLED=0), or upgrade musl to 1.2.4 or later."
-        ),
-        details={
-            "answer_order_breaks_id_matching": broken,
-            "ids": sorted({f"{i:#06x}" for i in ids})[:20],
-        },
-    )
-
-
-_NAT = np.iinfo(np.int64).min
+    rows = np.flatnonzero((answer != np.iinfo(np.int64).min) & (group >= 0))
+    rows = rows[np.lexsort((rows, answer[rows], group[rows]))]
+    g = group[rows]
+    first = rows[np.r_[True, g[1:] != g[:-1]]] if len(rows) else rows
+    answers = np.bincount(g, minlength=n)[group[first]]
+    broken = int(((answers >= 2) & (strings_of(hit["qtype"])[first] != "A")).sum())
+    seen = int((tx["attempts"] > 0).sum())
+    return [
+        Finding(
+            code="DNS002",
+            name="id.collision",
+            severity="error",
+            confidence="high",
+            summary=(
+                f"{n} pair{'s' if n != 1 else ''} of queries shared one ID on one socket; "
+                f"in {broken} the first answer "
+                "was not the A record's, which an ID-only matcher (musl) takes for both"
+            ),
+            **evidence(hit, tx),
+            occurrences=n,
+            seen=seen,
+            lookups=lookups_of(lookups, hit.index),
+            seconds_lost=0.0,
+            remediation=(
+                "Use a glibc-based image (debian-slim, distroless) or a static Go binary "
+                "(CGO_ENABLED=0), or upgrade musl to 1.2.4 or later."
+            ),
+            details={
+                "answer_order_breaks_id_matching": broken,
+                "ids": sorted({f"{int(i):#06x}" for i in np.asarray(hit["id"])})[:20],
+            },
+        )
+    ]

@@ -25,8 +25,6 @@ DNS006 for a dead server); lower ``timeout`` only after that.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -58,53 +56,17 @@ def _timeout_name(gap: float, short: bool = False) -> str:
 @detector("DNS004", "timeout.retransmissions", "warning", [MIN, MIN_GAP])
 def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> list[Finding]:
     """One finding for every question asked again after a timeout, by server."""
-    r = retried(tx, lookups, opts)
-    if r.empty or r["before"].nunique() < opts["retransmissions_min"]:
-        return []
-    hit = lookups_of(lookups, np.concatenate([r["before"].to_numpy(), r["after"].to_numpy()]))
-    facts = Retries(
-        r[["before", "gap_s", "kind", "server"]],
-        asked_by_server(tx),
-        lookups["outcome"].astype(str).to_numpy()[list(hit)].tolist() if hit else [],
-        lookups["time_lost_to_retries"].to_numpy()[list(hit)] if hit else np.zeros(0),
-    )
-    rows = np.unique(np.concatenate([r["before"].to_numpy(), r["after"].to_numpy()]))
-    return [retry_finding(facts, evidence(pd.DataFrame(index=rows), tx), hit)]
-
-
-def retried(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> pd.DataFrame:
-    """The questions asked again (retries()) after a gap a resolver's timeout could make:
-    faster repeats (a forwarding loop's storm of one ID) are DNS007's."""
+    # a retry is a gap a resolver's timeout could make; faster repeats (a forwarding
+    # loop's storm of one ID) are DNS007's
     r = retry_table(tx, lookups)
-    return r[r["gap_s"].to_numpy() >= opts["retransmission_min_gap_s"]]
-
-
-def asked_by_server(tx: pd.DataFrame) -> dict[str, int]:
-    """How many queries each server was asked."""
-    asked = tx.loc[(tx["attempts"] > 0).to_numpy(), "server"].astype(str)
-    return {str(k): int(v) for k, v in asked.value_counts(sort=False).items()}
-
-
-@dataclass
-class Retries:
-    """What the finding says: ``r``, the retries (``before``: the transaction that went
-    unanswered, in the order of the transactions table; ``gap_s``, ``kind``, ``server``)
-    in that order; the queries asked of each server; the outcome and the time lost to
-    retries of each lookup concerned, in the order of the lookups table."""
-
-    r: pd.DataFrame
-    asked: dict[str, int]
-    outcomes: list[str]
-    lost: np.ndarray
-
-
-def retry_finding(f: Retries, shown: dict[str, Any], hit: tuple[int, ...]) -> Finding:
-    """The DNS004 finding (``hit``: the lookups concerned)."""
-    r = f.r
+    r = r[r["gap_s"].to_numpy() >= opts["retransmission_min_gap_s"]]
     unanswered = r["before"].drop_duplicates()
+    if r.empty or len(unanswered) < opts["retransmissions_min"]:
+        return []
     # per server that left them unanswered: its queries, and how many of them were retried
     servers = r.drop_duplicates("before")["server"].astype(str).value_counts()
-    asked = int(sum(f.asked.get(str(s), 0) for s in servers.index))
+    asked_of = tx.loc[(tx["attempts"] > 0).to_numpy(), "server"].astype(str)
+    asked = int(asked_of.isin(servers.index).sum())
     usual = typical_gaps(r["gap_s"].to_numpy())
     typical = usual[0][0]
     if len(usual) == 1:
@@ -120,9 +82,10 @@ def retry_finding(f: Retries, shown: dict[str, Any], hit: tuple[int, ...]) -> Fi
         else f" ({', '.join(f'{k}: {v}' for k, v in servers.head(3).items())}"
         + (f" and {len(servers) - 3} more servers)" if len(servers) > 3 else ")")
     )
-    answered = int(np.isin(np.asarray(f.outcomes, dtype=object).astype(str),
-                           ("answered", "nxdomain", "no_data")).sum())  # fmt: skip
-    lost = float(f.lost.sum()) if len(f.lost) else 0.0
+    hit = lookups_of(lookups, np.concatenate([r["before"].to_numpy(), r["after"].to_numpy()]))
+    got = lookups["outcome"].to_numpy()[list(hit)] if hit else np.zeros(0, object)
+    answered = int(np.isin(got.astype(str), ("answered", "nxdomain", "no_data")).sum())
+    lost = float(lookups["time_lost_to_retries"].to_numpy()[list(hit)].sum()) if hit else 0.0
     moved = int(kinds.get("failover", 0))
     summary = (
         f"{len(unanswered)} of {asked} queries{where} went unanswered and were asked again "
@@ -130,29 +93,32 @@ def retry_finding(f: Retries, shown: dict[str, Any], hit: tuple[int, ...]) -> Fi
         + (f"; {moved} to another server" if moved else "")
         + f"); {answered} of {plural(len(hit), 'lookup')} got an answer in the end"
     )
-    return Finding(
-        code="DNS004",
-        name="timeout.retransmissions",
-        severity="warning",
-        confidence="high",
-        summary=summary,
-        # the evidence shows the retries too; the servers named are those that did
-        # not answer
-        **shown | {"servers": tuple(sorted(servers.index))},
-        occurrences=len(unanswered),
-        seen=asked,
-        lookups=hit,
-        seconds_lost=round(lost, 6),
-        remediation=(
-            "Find why first attempts go unanswered (see DNS001 conntrack race and "
-            "DNS006 unreachable upstream findings); a lower `options timeout:` in the "
-            "pod's dnsConfig only shortens each wait."
-        ),
-        details={
-            "typical_gap_s": round(typical, 3),
-            "gaps_s": {f"{g:.2f}": n for g, n in usual[:5]},
-            "retries": len(r),
-            "how": {k: int(v) for k, v in kinds.items() if v},
-            "servers": {k: int(v) for k, v in servers.items()},
-        },
-    )
+    rows = np.unique(np.concatenate([r["before"].to_numpy(), r["after"].to_numpy()]))
+    return [
+        Finding(
+            code="DNS004",
+            name="timeout.retransmissions",
+            severity="warning",
+            confidence="high",
+            summary=summary,
+            # the evidence shows the retries too; the servers named are those that did
+            # not answer
+            **evidence(pd.DataFrame(index=rows), tx) | {"servers": tuple(sorted(servers.index))},
+            occurrences=len(unanswered),
+            seen=asked,
+            lookups=hit,
+            seconds_lost=round(lost, 6),
+            remediation=(
+                "Find why first attempts go unanswered (see DNS001 conntrack race and "
+                "DNS006 unreachable upstream findings); a lower `options timeout:` in the "
+                "pod's dnsConfig only shortens each wait."
+            ),
+            details={
+                "typical_gap_s": round(typical, 3),
+                "gaps_s": {f"{g:.2f}": n for g, n in usual[:5]},
+                "retries": len(r),
+                "how": {k: int(v) for k, v in kinds.items() if v},
+                "servers": {k: int(v) for k, v in servers.items()},
+            },
+        )
+    ]

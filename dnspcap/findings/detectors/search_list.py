@@ -21,7 +21,6 @@ Services by their short name.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -40,57 +39,44 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
         return []
     # masks, and only the columns read: taking the transactions_index lists costs more
     ok = np.asarray(lookups["outcome"] == "answered", bool)
+    n_ok = int(ok.sum())
     hit_mask = ok & (lookups["search_queries"].to_numpy() > 0)
     hit = lookups.loc[hit_mask, ["search_queries", "search_time", "name"]]
-    if hit.empty or int(hit["search_queries"].sum()) < opts["search_min_wasted"]:
+    wasted = int(hit["search_queries"].sum())
+    if hit.empty or wasted < opts["search_min_wasted"]:
         return []
-    involved = tx.loc[wasted_rows(tx, lookups, hit_mask), ["rcode"]]
-    return [
-        search_finding(
-            hit, int(ok.sum()), evidence(involved, tx), tuple(np.flatnonzero(hit_mask).tolist())
-        )
-    ]
-
-
-def wasted_rows(tx: pd.DataFrame, lookups: pd.DataFrame, hit_mask: np.ndarray) -> np.ndarray:
-    """The NXDOMAIN transactions of these lookups (a mask over tx's rows)."""
+    # time lost: from the lookup's start to the first query for the name that resolved
+    lost = float(hit["search_time"].sum())
+    names = hit["name"].value_counts()
     rows = flat_rows(lookups["transactions_index"])
     rows = rows[np.repeat(hit_mask, lookups["transactions"].to_numpy(np.int64))]
     # labels, not positions: tx may lack the DNAT copies (a mask, not np.unique: cheaper)
     labels = tx.index.to_numpy()
     seen = np.zeros(max(int(rows.max(initial=-1)), int(labels.max(initial=-1))) + 1, bool)
     seen[rows] = True
-    return np.asarray(seen[labels] & (tx["rcode"] == "NXDOMAIN").to_numpy(), bool)
-
-
-def search_finding(
-    hit: pd.DataFrame, n_ok: int, shown: dict[str, Any], lookups: tuple[int, ...]
-) -> Finding:
-    """The DNS005 finding: ``hit``, the lookups that went through the search list
-    (``search_queries``, ``search_time``, ``name``), of ``n_ok`` answered ones."""
-    wasted = int(hit["search_queries"].sum())
-    # time lost: from the lookup's start to the first query for the name that resolved
-    lost = float(hit["search_time"].sum())
-    names = hit["name"].value_counts()
+    nx = seen[labels] & (tx["rcode"] == "NXDOMAIN").to_numpy()
+    involved = tx.loc[nx, ["rcode"]]
     per_lookup = wasted / len(hit)
     top = ", ".join(f"{n} ({c}x)" for n, c in names.head(5).items())
-    return Finding(
-        code="DNS005",
-        name="search.amplification",
-        severity="warning",
-        confidence="high",
-        summary=(
-            f"{len(hit)} of {n_ok} answered lookups went through the search list first: "
-            f"{wasted} NXDOMAIN queries ({per_lookup:.1f} per lookup), {lost:.3f} s in all"
-        ),
-        **shown,
-        occurrences=len(hit),
-        seen=n_ok,
-        lookups=lookups,
-        seconds_lost=round(lost, 6),
-        remediation=(
-            f"Qualify these names with a trailing dot ({top}) or set "
-            '`dnsConfig.options: [{name: ndots, value: "2"}]` on the pods.'
-        ),
-        details={"names": names.head(20).to_dict(), "wasted_queries": wasted},
-    )
+    return [
+        Finding(
+            code="DNS005",
+            name="search.amplification",
+            severity="warning",
+            confidence="high",
+            summary=(
+                f"{len(hit)} of {n_ok} answered lookups went through the search list first: "
+                f"{wasted} NXDOMAIN queries ({per_lookup:.1f} per lookup), {lost:.3f} s in all"
+            ),
+            **evidence(involved, tx),
+            occurrences=len(hit),
+            seen=n_ok,
+            lookups=tuple(np.flatnonzero(hit_mask).tolist()),
+            seconds_lost=round(lost, 6),
+            remediation=(
+                f"Qualify these names with a trailing dot ({top}) or set "
+                '`dnsConfig.options: [{name: ndots, value: "2"}]` on the pods.'
+            ),
+            details={"names": names.head(20).to_dict(), "wasted_queries": wasted},
+        )
+    ]

@@ -36,8 +36,7 @@ traffic.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -58,156 +57,78 @@ from ._util import (
 )
 
 MIN = Option("unreachable_min_queries", 3, "three unanswered tries rule out one lost packet")
-# the columns of the asked rows this detector reads
-COLUMNS = ["server", "client", "attempts", "responses", "icmp", "status", "qname", "qtype",
-           "query_ts"]  # fmt: skip
 
 
 @detector("DNS006", "upstream.unreachable", "error", [MIN])
 def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> list[Finding]:
     """Servers refusing with ICMP; servers that never answer (dead nameservers); and the
     outage when nothing answers at all."""
-    asked = rows(tx, (tx["attempts"] > 0).to_numpy(), COLUMNS)
-    out: list[Finding] = []
-    hit = refused_rows(asked)
-    if not hit.empty:
-        out.append(
-            refused_finding(
-                hit["server"].astype(str),
-                hit["icmp"].astype(str),
-                rows_by_server(asked),
-                evidence(hit, tx),
-                lookups_of(lookups, hit.index),
-            )
-        )
-    refused = set(hit["server"].astype(str))
+    cols = ["server", "client", "attempts", "responses", "icmp", "status", "qname", "qtype",
+            "query_ts"]  # fmt: skip
+    asked = rows(tx, (tx["attempts"] > 0).to_numpy(), cols)
+    out, refused = _refused_by_icmp(tx, lookups, asked)
     # a question in a forwarding loop's storm goes unanswered because of the loop (DNS007)
     asked = asked[~storm_mask(tx)[tx.index.get_indexer(asked.index)]]
+    server = asked["server"].astype(str)
     # answers from each server, those to no query seen included: a server that answered
     # anything in the capture is alive
-    answers = answers_by_server(tx)
-    server = asked["server"].astype(str)
+    answers = tx["responses"].groupby(tx["server"].astype(str)).sum()
+    anything = bool((answers > 0).any())
     silent = [s for s in server.unique() if answers.get(s, 0) == 0 and s not in refused]
     if not silent:
         return out
-    f = silent_facts(tx, lookups, asked, silent, any(v > 0 for v in answers.values()))
-    dead = dead_servers(f, opts)
+    r = retry_table(tx, lookups)
+    r = r[r["gap_s"].to_numpy() >= RETRY_MIN_GAP_S]
+    evidence_of = {s: _silence(s, asked, server, r, lookups, opts) for s in silent}
+    dead = {s: e for s, e in evidence_of.items() if e.conclusive(anything)}
     if dead:
-        g, moves = f.of(dead)
-        rows_ = np.unique(np.concatenate([g.index.to_numpy(), moves["after"].to_numpy()]))
-        out.append(dead_finding(f, dead, evidence(pd.DataFrame(index=rows_), tx)))
+        out.append(_finding(tx, lookups, asked, server, dead, anything))
     return out
 
 
-def answers_by_server(tx: pd.DataFrame) -> dict[str, int]:
-    """The responses from each server (to queries seen or not)."""
-    got = tx["responses"].groupby(tx["server"].astype(str)).sum()
-    return {str(k): int(v) for k, v in got.items()}
+class _Silence(NamedTuple):
+    """What shows that a server did not answer."""
+
+    queries: int
+    # its queries the clients themselves showed timed out: they asked again (resent,
+    # asked from a new socket or of another server). A capture that misses one direction
+    # of the traffic shows unanswered queries too, but no retries: the answers came.
+    timed_out: int
+    failovers: pd.DataFrame  # the retries that went to another server after it
+    parallel: int  # its queries whose question another server answered at about once
+    enough: bool  # at least unreachable_min_queries queries
+
+    def conclusive(self, anything_answered: bool) -> bool:
+        if not anything_answered:  # an outage: its queries must be shown to time out
+            return self.timed_out > 0
+        return bool(len(self.failovers)) or self.parallel > 0 or self.timed_out > 0 or self.enough
 
 
-def rows_by_server(asked: pd.DataFrame) -> dict[str, int]:
-    """How many of the asked rows each server was asked."""
-    counts = asked["server"].astype(str).value_counts(sort=False)
-    return {str(k): int(v) for k, v in counts.items()}
-
-
-@dataclass
-class Silent:
-    """What shows that servers did not answer, for the servers that answered nothing.
-
-    ``asked``: their queries (a forwarding loop's excluded), in the order of the
-    transactions table, with ``server``, ``client``, ``attempts``, ``lookup`` (the lookup
-    concerned, -1 for none) and ``parallel`` (how many answers another server gave the
-    same question in the same lookup at about once); ``timed_out``: per server, its
-    queries the clients asked again (resent, from a new socket or of another server:
-    a capture that misses one direction of the traffic shows unanswered queries too,
-    but no retries); ``moves``: the retries that went to another server after one of
-    them (``server``, ``lookup``, ``gap_s``, ``to_server``, ``after``), in the order of
-    the retries; ``lookups``: per lookup concerned, its ``outcome``, ``duration``,
-    ``name`` and ``client``; ``anything``: some server answered something.
-    """
-
-    asked: pd.DataFrame
-    timed_out: dict[str, int]
-    moves: pd.DataFrame
-    lookups: pd.DataFrame
-    anything: bool
-
-    def servers(self) -> list[str]:
-        """The silent servers in the order their first query came."""
-        return [str(s) for s in self.asked["server"].astype(str).unique()]
-
-    def of(self, dead: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """The queries of these servers, and the failovers from them (server by server in
-        the order their first query came)."""
-        g = self.asked[self.asked["server"].astype(str).isin(dead).to_numpy()]
-        moves = [self.moves[(self.moves["server"].astype(str) == s).to_numpy()]
-                 for s in self.servers() if s in dead]  # fmt: skip
-        return g, pd.concat(moves) if moves else self.moves.iloc[:0]
-
-    def conclusive(self, s: str, opts: Mapping[str, float]) -> bool:
-        mine = self.asked[(self.asked["server"].astype(str) == s).to_numpy()]
-        timed_out = self.timed_out.get(s, 0)
-        if not self.anything:  # an outage: its queries must be shown to time out
-            return timed_out > 0
-        failovers = bool(((self.moves["server"].astype(str) == s).to_numpy()).any())
-        queries = int(mine["attempts"].sum())  # packets sent, with the resends
-        enough = queries >= opts["unreachable_min_queries"]
-        return failovers or int(mine["parallel"].sum()) > 0 or timed_out > 0 or enough
-
-
-def silent_facts(
-    tx: pd.DataFrame, lookups: pd.DataFrame, asked: pd.DataFrame, silent: list[str], anything: bool
-) -> Silent:
-    """The Silent facts of these servers (``asked``: the queries, a loop's left out)."""
-    mine = asked[asked["server"].astype(str).isin(silent).to_numpy()]
-    owner = lookup_of(mine, lookups)
-    g = pd.DataFrame(
-        {"server": mine["server"].astype(str).to_numpy(), "client": mine["client"].astype(str),
-         "attempts": mine["attempts"].to_numpy(np.int64), "lookup": owner,
-         "parallel": _answered_elsewhere(mine, asked, lookups),
-         "qname": mine["qname"].astype(str).to_numpy(), "qtype": mine["qtype"].astype(str)},
-        index=mine.index,
+def _silence(
+    s: str,
+    asked: pd.DataFrame,
+    server: pd.Series,
+    r: pd.DataFrame,
+    lookups: pd.DataFrame,
+    opts: Mapping[str, float],
+) -> _Silence:
+    mine = asked[(server == s).to_numpy()]
+    queries = int(mine["attempts"].sum())  # packets sent, with the resends
+    from_it = (r["server"].astype(str) == s).to_numpy()
+    timed_out = int(r.loc[from_it, "before"].nunique())
+    failovers = r[(r["kind"] == "failover").to_numpy() & from_it]
+    return _Silence(
+        queries, timed_out, failovers, _answered_elsewhere(mine, asked, lookups),
+        queries >= opts["unreachable_min_queries"],
     )  # fmt: skip
-    r = retry_table(tx, lookups)
-    r = r[(r["gap_s"].to_numpy() >= RETRY_MIN_GAP_S) & r["server"].astype(str).isin(silent)]
-    timed_out = r.groupby(r["server"].astype(str))["before"].nunique()
-    moves = r[(r["kind"] == "failover").to_numpy()]
-    moves = pd.DataFrame(
-        {"server": moves["server"].astype(str).to_numpy(), "lookup": moves["lookup"].to_numpy(),
-         "gap_s": moves["gap_s"].to_numpy(), "to_server": moves["to_server"].astype(str),
-         "after": moves["after"].to_numpy()}
-    )  # fmt: skip
-    concerned = np.unique(np.concatenate([owner, moves["lookup"].to_numpy(np.int64)]))
-    concerned = concerned[concerned >= 0]
-    info = lookups.iloc[concerned]
-    lk = pd.DataFrame(
-        {"outcome": info["outcome"].astype(str).to_numpy(),
-         "duration": info["duration"].to_numpy(float),
-         "name": info["name"].astype(str).to_numpy(),
-         "client": info["client"].astype(str).to_numpy()},
-        index=pd.Index(concerned, name="lookup"),
-    )  # fmt: skip
-    return Silent(g, {str(k): int(v) for k, v in timed_out.items()}, moves, lk, anything)
 
 
-def dead_servers(f: Silent, opts: Mapping[str, float]) -> list[str]:
-    """The silent servers the evidence shows dead, the most queried first."""
-    dead = [s for s in f.servers() if f.conclusive(s, opts)]
-    sent = {s: int(f.asked.loc[(f.asked["server"] == s).to_numpy(), "attempts"].sum())
-            for s in dead}  # fmt: skip
-    return sorted(dead, key=lambda s: -sent[s])
-
-
-def _answered_elsewhere(
-    mine: pd.DataFrame, asked: pd.DataFrame, lookups: pd.DataFrame
-) -> np.ndarray:
-    """Per query of mine (unanswered), how many answers another server gave the same
-    question in the same lookup, asked at about the same time: one question asked of
-    several nameservers at once (musl), not a failover after a timeout."""
-    out = np.zeros(len(mine), np.int64)
+def _answered_elsewhere(mine: pd.DataFrame, asked: pd.DataFrame, lookups: pd.DataFrame) -> int:
+    """How many of these (unanswered) queries another server answered in the same lookup,
+    asked at about the same time: one question asked of several nameservers at once
+    (musl), not a failover after a timeout."""
     if lookups.empty or mine.empty:
-        return out
+        return 0
     key = pd.DataFrame(
         {"lookup": lookup_of(asked, lookups), "qname": asked["qname"].astype(str).to_numpy(),
          "qtype": asked["qtype"].astype(str).to_numpy(), "at": ns(asked["query_ts"]),
@@ -216,36 +137,38 @@ def _answered_elsewhere(
     )  # fmt: skip
     key = key[key["lookup"] >= 0]
     same = ["lookup", "qname", "qtype"]
-    left = key[key.index.isin(mine.index)].assign(row=lambda k: k.index)
-    both = left.merge(key[key["ok"]], on=same, suffixes=("", "_ok"))
+    both = key[key.index.isin(mine.index)].merge(key[key["ok"]], on=same, suffixes=("", "_ok"))
     at_once = (both["at"] - both["at_ok"]).abs() < RETRY_MIN_GAP_S * 1e9
-    counts = both.loc[at_once.to_numpy(), "row"].value_counts()
-    out[mine.index.get_indexer(counts.index)] = counts.to_numpy()
-    return out
+    return int(both.loc[at_once.to_numpy(), "at"].count())
 
 
-def dead_finding(f: Silent, names: list[str], shown: dict[str, Any]) -> Finding:
-    """The DNS006 finding for the dead servers (or the outage, when nothing answered);
-    ``shown``: the evidence of their queries and of the failovers from them."""
-    g, moves = f.of(names)
+def _finding(
+    tx: pd.DataFrame,
+    lookups: pd.DataFrame,
+    asked: pd.DataFrame,
+    server: pd.Series,
+    dead: dict[str, _Silence],
+    anything: bool,
+) -> Finding:
+    names = sorted(dead, key=lambda s: -dead[s].queries)
+    g = asked[server.isin(names).to_numpy()]
     queries = len(g)
-    sent = int(g["attempts"].sum())
-    timed_out = sum(f.timed_out.get(s, 0) for s in names)
-    concerned = np.concatenate([g["lookup"].to_numpy(np.int64), moves["lookup"].to_numpy(np.int64)])
-    hit = tuple(sorted({int(x) for x in concerned if x >= 0}))
-    info = f.lookups.loc[list(hit)] if hit else f.lookups.iloc[:0]
-    outcome = info["outcome"].to_numpy(object).astype(str)
+    sent = sum(e.queries for e in dead.values())
+    timed_out = sum(e.timed_out for e in dead.values())
+    moves = pd.concat([e.failovers for e in dead.values()])
+    hit = lookups_of(lookups, np.concatenate([g.index.to_numpy(), moves["after"].to_numpy()]))
+    outcome = lookups["outcome"].astype(str).to_numpy()[list(hit)]
     failed = int(np.isin(outcome, ("timed_out", "failed")).sum())
     who = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
     clients = g["client"].nunique()
-    if not f.anything:
+    if not anything:
         summary = (
             f"nothing answered: {who} answered none of {plural(queries, 'query', 'queries')} "
             f"from {plural(clients, 'client')} ({sent} sent, with the resends); the clients "
             f"asked {timed_out} of them again after their timeout: {failed} of "
             f"{plural(len(hit), 'lookup')} failed"
         )
-        lost = float(info["duration"].to_numpy(float).sum()) if hit else 0.0
+        lost = float(lookups["duration"].to_numpy()[list(hit)].sum()) if hit else 0.0
     else:
         summary = f"{who} never answered: {plural(queries, 'query', 'queries')} from " + (
             f"{plural(clients, 'client')} went unanswered while other servers answered"
@@ -257,17 +180,17 @@ def dead_finding(f: Silent, names: list[str], shown: dict[str, Any]) -> Finding:
                 f"; {plural(len(per_lookup), 'lookup')} waited {np.median(per_lookup):.1f} s "
                 f"for it before failing over to {to}"
             )
-        parallel = int(g["parallel"].sum())
+        parallel = sum(e.parallel for e in dead.values())
         if parallel:
             summary += (
                 f"; {parallel} of its questions went to another server at the same time, "
                 "which answered (as musl asks every nameserver: nobody waited for it)"
             )
         lost = float(moves.groupby("lookup")["gap_s"].max().sum()) if len(moves) else 0.0
-    delays = _delays(f.lookups, moves)
+    rows_ = np.unique(np.concatenate([g.index.to_numpy(), moves["after"].to_numpy()]))
+    delays = _delays(lookups, moves)
     # the evidence shows the failovers too; the servers it names are the silent ones
-    shown = shown | {"servers": tuple(sorted(names))}
-    anything = f.anything
+    shown = evidence(pd.DataFrame(index=rows_), tx) | {"servers": tuple(sorted(names))}
     return Finding(
         code="DNS006",
         name="upstream.unreachable",
@@ -290,7 +213,7 @@ def dead_finding(f: Silent, names: list[str], shown: dict[str, Any]) -> Finding:
         ),
         details={
             "signature": "dead nameserver" if anything else "outage",
-            "servers": {s: _sent(g, s) for s in names},
+            "servers": {s: dead[s].queries for s in names},
             "timed_out": timed_out,
             "failover_delay_s": round(float(np.median(list(delays.values()))), 3)
             if delays
@@ -300,62 +223,53 @@ def dead_finding(f: Silent, names: list[str], shown: dict[str, Any]) -> Finding:
     )
 
 
-def _sent(g: pd.DataFrame, s: str) -> int:
-    """The packets sent to server s (resends included)."""
-    return int(g.loc[(g["server"] == s).to_numpy(), "attempts"].sum())
-
-
 def _delays(lookups: pd.DataFrame, moves: pd.DataFrame) -> dict[str, float]:
-    """How long each lookup (its name and client; ``lookups``: indexed by lookup) waited
-    before it failed over."""
+    """How long each lookup (its name and client) waited before it failed over."""
     if moves.empty:
         return {}
     wait = moves.groupby("lookup")["gap_s"].max()
-    at = lookups.loc[wait.index]
-    who = at["name"].astype(str).to_numpy() + " from " + at["client"].astype(str).to_numpy()
+    at = wait.index.to_numpy()
+    who = (
+        lookups["name"].astype(str).to_numpy()[at]
+        + " from "
+        + (lookups["client"].astype(str).to_numpy()[at])
+    )
     out: dict[str, float] = {}
     for k, v in zip(who.tolist(), wait.to_numpy().tolist(), strict=True):
         out[k if k not in out else f"{k} #{len(out) + 1}"] = round(float(v), 3)
     return out
 
 
-def refused_rows(asked: pd.DataFrame) -> pd.DataFrame:
-    """The queries that drew ICMP destination-unreachable errors."""
+def _refused_by_icmp(
+    tx: pd.DataFrame, lookups: pd.DataFrame, asked: pd.DataFrame
+) -> tuple[list[Finding], set[str]]:
+    """One finding for the queries that drew ICMP destination-unreachable errors, and the
+    servers that did."""
     # by category, not by row: a million rows of text cost more than the check
     icmp = asked["icmp"].astype("category")
     cats = [str(c) for c in icmp.cat.categories]
     refused = np.array([c != "" and not c.startswith("response bounced") for c in cats] + [False])
-    return asked[refused[icmp.cat.codes.to_numpy()]]  # code -1 (missing) reads the last: False
-
-
-def refused_finding(
-    server: pd.Series,
-    icmp: pd.Series,
-    asked: dict[str, int],
-    shown: dict[str, Any],
-    lookups: tuple[int, ...],
-) -> Finding:
-    """One finding for the queries that drew ICMP errors (their ``server`` and ``icmp``
-    text, in the order of the transactions table), of the ``asked`` queries of each
-    server."""
-    servers = server.value_counts()
-    reasons = icmp.value_counts()
-    total = int(sum(asked.get(str(s), 0) for s in servers.index))
+    hit = asked[refused[icmp.cat.codes.to_numpy()]]  # code -1 (missing) reads the last: False
+    if hit.empty:
+        return [], set()
+    servers = hit["server"].astype(str).value_counts()
+    reasons = hit["icmp"].astype(str).value_counts()
+    total = int(asked["server"].astype(str).isin(servers.index).sum())
     where = servers.index[0] if len(servers) == 1 else top(servers)
-    return Finding(
+    finding = Finding(
         code="DNS006",
         name="upstream.unreachable",
         severity="error",
         confidence="high",
         summary=(
-            f"{len(server)} of {total} queries to {where} drew ICMP {reasons.index[0]}: "
+            f"{len(hit)} of {total} queries to {where} drew ICMP {reasons.index[0]}: "
             "nothing listens on port 53 there (a Service without endpoints, or the "
             "DNS pod gone); glibc fails at once, musl waits out its timeout"
         ),
-        **shown,
-        occurrences=len(server),
+        **evidence(hit, tx),
+        occurrences=len(hit),
         seen=total,
-        lookups=lookups,
+        lookups=lookups_of(lookups, hit.index),
         seconds_lost=0.0,
         remediation=(
             f"Check that {servers.index[0]} has endpoints (`kubectl get endpoints -n "
@@ -364,3 +278,4 @@ def refused_finding(
         ),
         details={"signature": "refused", "icmp": reasons.to_dict(), "servers": servers.to_dict()},
     )
+    return [finding], set(servers.index)
