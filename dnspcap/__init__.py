@@ -44,3 +44,8 @@ __all__ = [
     "render_json",
     "render_text",
 ]
+
+
+def __dir__() -> list[str]:
+    """The public API only: the stage packages stay importable, out of tab completion."""
+    return sorted(__all__)

@@ -15,8 +15,9 @@ import pandas as pd
 import pyarrow as pa
 
 from dnspcap.arrays.categorical import as_categorical, codes_of, pack, shared_codes
+from dnspcap.pairing.orphans import match_orphans
 from dnspcap.pairing.sightings import link
-from dnspcap.pairing.transactions import capture_ends, match_orphans
+from dnspcap.pairing.transactions import capture_ends
 
 # A query resent with no answer in between, at most this long after the previous
 # attempt, is a retransmission; later, it is a new transaction. glibc caps its timeout

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import dnspcap
 from dnspcap.cli.commands import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,10 +49,52 @@ def test_csv_round_trips(tmp_path: Path) -> None:
 
 def test_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["messages", str(SAMPLE), "--format", "json"]) == 0
-    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    out = capsys.readouterr().out
+    rows = [json.loads(line) for line in out.splitlines()]
     assert len(rows) == 20
-    assert rows[0]["ts"] == "2025-11-24T16:00:00+00:00"
+    assert rows[0]["ts"] == "2025-11-24T16:00:00.000000Z"
     assert rows[14]["answers"] == "A 93.184.215.14"
+    assert rows[0]["file"] == str(SAMPLE)
+    assert "samples/crafted/" in out and "\\/" not in out  # no escaped slashes
+
+
+def test_messages_output_file_gets_every_row_in_the_format_of_its_suffix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """-o chooses the format from the suffix, as analyze -o does; a file never gets the
+    20-row terminal preview."""
+    incident = str(ROOT / "samples" / "crafted" / "incident-mixed.pcap")  # 82 messages
+    assert main(["messages", incident, "-o", str(tmp_path / "m.csv")]) == 0
+    df = pd.read_csv(tmp_path / "m.csv", keep_default_na=False)
+    assert len(df) == 82 and df["ts"].iloc[0] == "2025-11-24T16:00:02.000000Z"
+    assert main(["messages", incident, "-o", str(tmp_path / "m.jsonl")]) == 0
+    lines = (tmp_path / "m.jsonl").read_text().splitlines()
+    assert len(lines) == 82 and json.loads(lines[-1])["frame"] == 82
+    assert main(["messages", incident, "-o", str(tmp_path / "m.txt")]) == 0
+    text = (tmp_path / "m.txt").read_text()
+    assert "more rows" not in text and len(text.splitlines()) == 4 + 82
+    # --format still wins over the suffix
+    assert main(["messages", incident, "--format", "csv", "-o", str(tmp_path / "m.txt")]) == 0
+    assert (tmp_path / "m.txt").read_text().startswith("file,vantage,frame,ts,")
+    assert capsys.readouterr().out == ""
+    # standard output keeps the preview
+    assert main(["messages", incident]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("... 62 more rows")
+
+
+def test_every_option_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    for command in ("analyze", "messages", "export", "explain"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        out = capsys.readouterr().out
+        options = [line for line in out.splitlines() if line.startswith("  -")]
+        assert options, command
+        for i, line in enumerate(out.splitlines()):
+            if line.startswith("  -") and len(line.split()) <= 2:  # help on the next line
+                assert out.splitlines()[i + 1].startswith(" " * 10), (command, line)
+    with pytest.raises(SystemExit):
+        main(["messages", "--help"])
+    assert "csv: one row per message" in capsys.readouterr().out
 
 
 def test_unreadable_file_is_one_line_and_status_2(
@@ -65,10 +110,19 @@ def test_unreadable_file_is_one_line_and_status_2(
     assert "No such file or directory" in capsys.readouterr().err
 
 
-def test_bad_ports_option_is_a_usage_error() -> None:
-    with pytest.raises(SystemExit) as e:
-        main(["messages", str(SAMPLE), "--ports", "fifty-three"])
-    assert e.value.code == 2
+@pytest.mark.parametrize("command", ["analyze", "messages", "export"])
+@pytest.mark.parametrize("ports", ["70000", "-1", "0", "53,65536", "fifty-three", ","])
+def test_ports_outside_1_to_65535_are_a_one_line_usage_error(
+    command: str, ports: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Exit 2 (a usage error, not 1, which means "findings" to a script) and one line,
+    never a traceback; nothing is written."""
+    out = tmp_path / "out"
+    assert main([command, str(SAMPLE), f"--ports={ports}", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"dnspcap: error: --ports '{ports}': ")
+    assert "1-65535" in err or "no DNS port" in err
+    assert not out.exists()
 
 
 def test_ports_and_multicast_options(capsys: pytest.CaptureFixture[str]) -> None:
@@ -133,12 +187,23 @@ def test_analyze_fail_on_select_ignore_and_options(capsys: pytest.CaptureFixture
 
 
 def test_analyze_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
-    for bad in (["--select", "DNS999"], ["--option", "nope=1"], ["--option", "pair_window_s"]):
-        with pytest.raises(SystemExit) as e:
-            main(["analyze", str(INCIDENT), *bad])
-        assert e.value.code == 2
+    for bad in (["--select", "DNS999"], ["--ignore", "conntrack.rase"],
+                ["--option", "nope=1"], ["--option", "pair_window_s"],
+                ["--capture-end", "yesterday"]):  # fmt: skip
+        assert main(["analyze", str(INCIDENT), *bad]) == 2, bad
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("dnspcap: error: --"), err
+    with pytest.raises(SystemExit) as e:  # what argparse itself finds: its usage line
+        main(["analyze", str(INCIDENT), "--fail-on", "sometimes"])
+    assert e.value.code == 2
     assert main(["analyze", str(ROOT / "README.md")]) == 2
     assert "not a pcap or pcapng file" in capsys.readouterr().err
+
+
+def test_select_and_ignore_take_names_too(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["analyze", str(INCIDENT), "--select", "conntrack.race,dns2"]) == 1
+    blocks = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[")]
+    assert [b.split()[1] for b in blocks] == ["DNS001", "DNS002"]
 
 
 def test_analyze_json_report(tmp_path: Path) -> None:
@@ -160,9 +225,19 @@ def test_detectors_and_explain(capsys: pytest.CaptureFixture[str]) -> None:
     text = capsys.readouterr().out
     assert text.startswith("DNS007 forwarding.loop (critical)")
     assert "**Fix.**" in text
-    with pytest.raises(SystemExit) as e:
-        main(["explain", "DNS999"])
-    assert e.value.code == 2
+    # the catalogue shows names beside codes: either works, and so does a short code
+    for given in ("conntrack.race", "CONNTRACK.RACE", "dns1", "DNS001"):
+        assert main(["explain", given]) == 0
+        assert capsys.readouterr().out.startswith("DNS001 conntrack.race (error)"), given
+    # a near miss names the one meant, in one line
+    assert main(["explain", "conntrack-race"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "dnspcap: error: explain: unknown detector 'conntrack-race'; did you mean DNS001 "
+        "(conntrack.race)? (`dnspcap detectors` lists them)\n"
+    )
+    assert main(["explain", "DNS999"]) == 2
+    assert "did you mean" not in capsys.readouterr().err
 
 
 def test_analyze_format_follows_the_output_suffix(tmp_path: Path) -> None:
@@ -241,6 +316,74 @@ def test_export_writes_each_table(tmp_path: Path, capsys: pytest.CaptureFixture[
                  "-o", str(tmp_path)]) == 0  # fmt: skip
     lk = pd.read_csv(tmp_path / "incident-mixed.lookups.csv")
     assert len(lk) == 16 and set(lk["resolver"]) == {"glibc", "musl"}
+    assert main(["export", str(INCIDENT), "--tables", "packets", "-o", str(tmp_path)]) == 2
+    assert "unknown table(s) packets" in capsys.readouterr().err
+
+
+def test_export_writes_only_into_a_folder_it_was_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Three files never land unasked in the current folder (a source tree, say)."""
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as e:
-        main(["export", str(INCIDENT), "--tables", "packets"])
+        main(["export", str(INCIDENT)])
     assert e.value.code == 2
+    assert "required: -o/--output" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    assert "instead of standard output" not in (helptext := capsys.readouterr().out)
+    assert "-o DIR, --output DIR" in helptext and "the folder to write the tables into" in helptext
+    assert main(["export", str(INCIDENT), "-o", "."]) == 0  # asked for: here
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        f"incident-mixed.{t}.parquet" for t in ("lookups", "messages", "transactions")
+    ]
+
+
+def _in_nanoseconds(pcap: bytes, extra_ns: int = 7) -> bytes:
+    """A microsecond pcap as a nanosecond one, each time `extra_ns` later."""
+    assert pcap[:4] == bytes.fromhex("d4c3b2a1")  # little-endian, microseconds
+    out, pos = bytearray(bytes.fromhex("4d3cb2a1") + pcap[4:24]), 24
+    while pos < len(pcap):
+        sec, usec, incl, orig = struct.unpack_from("<IIII", pcap, pos)
+        out += struct.pack("<IIII", sec, usec * 1000 + extra_ns, incl, orig)
+        out += pcap[pos + 16 : pos + 16 + incl]
+        pos += 16 + incl
+    return bytes(out)
+
+
+@pytest.mark.parametrize("precision", ["us", "ns"])
+def test_one_time_format_in_csv_json_lines_export_and_the_json_report(
+    precision: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ISO 8601 UTC with the capture's precision, the same in every text a time leaves in."""
+    capture = tmp_path / "incident.pcap"
+    data = INCIDENT.read_bytes()
+    capture.write_bytes(data if precision == "us" else _in_nanoseconds(data))
+    fraction = r"\.\d{6}Z" if precision == "us" else r"\.\d{9}Z"
+    iso = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d" + fraction)
+    first = "2025-11-24T16:00:02.000000Z" if precision == "us" else "2025-11-24T16:00:02.000000007Z"
+
+    assert main(["messages", str(capture), "--format", "csv"]) == 0
+    csv = pd.read_csv(io.StringIO(capsys.readouterr().out), keep_default_na=False)
+    assert csv["ts"].iloc[0] == first and csv["ts"].str.fullmatch(iso).all()
+    assert main(["messages", str(capture), "--format", "json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["ts"] for r in lines] == list(csv["ts"])
+
+    assert main(["export", str(capture), "--to", "csv", "-o", str(tmp_path / "t")]) == 0
+    capsys.readouterr()  # the paths written
+    exported = pd.read_csv(tmp_path / "t" / "incident.messages.csv", keep_default_na=False)
+    assert list(exported["ts"]) == list(csv["ts"])
+    tx = pd.read_csv(tmp_path / "t" / "incident.transactions.csv", keep_default_na=False)
+    for col in ("query_ts", "response_ts"):
+        assert tx[col].str.fullmatch(iso).all(), col
+    # back to the same instants
+    times = pd.to_datetime(csv["ts"], format="ISO8601", utc=True)
+    assert (times == dnspcap.read_messages(capture)["ts"]).all()
+
+    assert main(["analyze", str(capture), "--format", "json"]) == 1
+    report = capsys.readouterr().out
+    race = json.loads(report)["findings"][0]
+    assert race["first"] == first.replace("02.000", "02.500") and iso.fullmatch(race["last"])
+    assert "\\/" not in report and "+00:00" not in report

@@ -253,6 +253,8 @@ def test_pcap_magic_and_byte_order(
         "2023-11-14 22:13:20.123456789+00:00" if nanos else "2023-11-14 22:13:20.123456+00:00"
     )
     assert stats(df)["files"] == [str(path)]
+    # times written as text carry the file's precision, and no more
+    assert stats(df)["time_digits"] == (9 if nanos else 6)
 
 
 for _nanos in (False, True):
@@ -524,6 +526,22 @@ def pcapng_mixed_interfaces() -> bytes:
             epb(1, units(T0 + 5, 9), frame(LINK_SLL, response6())),
         ]
     )
+
+
+@pytest.mark.parametrize(
+    ("tsresols", "digits"),
+    [([None], 6), ([3], 3), ([9], 9), ([3, 9], 9), ([0x80 | 10], 4), ([12], 9)],
+    ids=["default-us", "ms", "ns", "ms-and-ns", "2^-10", "ps"],
+)
+def test_time_digits_are_the_finest_interface_resolution(
+    tmp_path: Path, engine: str, tsresols: list[int | None], digits: int
+) -> None:
+    """if_tsresol says how many digits of a second a pcapng's times carry (2**-10 s
+    needs 4); the CSV and JSON times are written with that many."""
+    data = shb() + b"".join(idb(LINK_ETHERNET, tsresol=r) for r in tsresols)
+    data += epb(0, 1_000, frame(LINK_ETHERNET, query4()))  # near 1970 in any unit
+    df = read(write(tmp_path, "res.pcapng", data), engine)
+    assert stats(df)["time_digits"] == digits
 
 
 def test_pcapng_interfaces_differ_in_link_type(tmp_path: Path, engine: str) -> None:
@@ -1620,6 +1638,22 @@ def test_nonstandard_port(tmp_path: Path, engine: str) -> None:
 def test_several_ports(tmp_path: Path, engine: str) -> None:
     df = read(write(tmp_path, "alt.pcap", port_5300()), engine, ports=[53, 5300])
     assert column(df, "frame") == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("ports", [[70000], [-1], [0], [53, 65536], [53.0], [True], []])
+def test_ports_outside_1_to_65535_are_refused(
+    tmp_path: Path, engine: str, ports: list[Any]
+) -> None:
+    """Both engines refuse a port that is not a port, before reading anything (they once
+    disagreed: -1 was taken as 65535, and 70000 matched nothing on the exact path only)."""
+    path = write(tmp_path, "alt.pcap", port_5300())
+    for reader in (dnspcap.read_messages, lambda p, **kw: list(dnspcap.iter_messages(p, **kw))):
+        with pytest.raises(ValueError, match="port") as e:
+            reader(path, ports=ports, engine=engine)
+        assert (repr(ports[-1]) if ports else "no DNS port") in str(e.value)
+    with pytest.raises(ValueError, match="not a port number"):
+        dnspcap.analyze(path, ports=[70000])
+    assert column(read(path, engine, ports=[65535, 1]), "frame") == []  # the ends are ports
 
 
 CAPTURES["multicast-port-5353-as-dns"] = (multicast_capture, {"ports": (53, 5353)})

@@ -7,7 +7,9 @@ script, unescaped, proves the browser here does run scripts, so the check can fa
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -75,3 +77,40 @@ def test_report_renders_and_prints(tmp_path: Path) -> None:
     pdf = tmp_path / "incident.pdf"
     chromium(tmp_path, page, f"--print-to-pdf={pdf}", "--no-pdf-header-footer")
     assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 20_000
+
+
+# Where the browser wrapped each line in a cell of DNS names: "char before|char after".
+# (A page of our own around the report: the report itself runs no script.)
+MEASURE = """
+const breaks = [];
+for (const td of document.querySelectorAll("td.dns")) {
+  const walk = document.createTreeWalker(td, NodeFilter.SHOW_TEXT);
+  let top = null, before = "";
+  for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+    for (let i = 0; i < n.length; i++) {
+      const r = document.createRange(); r.setStart(n, i); r.setEnd(n, i + 1);
+      const box = r.getClientRects()[0];
+      if (!box) continue;
+      if (top !== null && box.top > top + 1) breaks.push(before + "|" + n.data[i]);
+      top = box.top; before = n.data[i];
+    }
+  }
+}
+document.title = "breaks=" + JSON.stringify(breaks);
+"""
+
+
+def test_long_names_wrap_at_dots_not_inside_a_label(tmp_path: Path) -> None:
+    from .test_reports import search_list_capture
+
+    name = "a-rather-long-service-name.some-namespace.svc.cluster.local"
+    html = render(dnspcap.analyze(search_list_capture(tmp_path, name)), "html", figures=False)
+    html = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", html)
+    page = tmp_path / "narrow.html"
+    page.write_text(html.replace("</body>", f"<script>{MEASURE}</script></body>"))
+    dom = chromium(tmp_path, page, "--dump-dom", "--window-size=420,900")
+    found = re.search(r"<title>breaks=(.*?)</title>", dom)
+    assert found, dom[:500]
+    breaks = json.loads(found.group(1).replace("&quot;", '"'))
+    assert breaks, "the names fit: the window is not narrow enough to test anything"
+    assert all(b.split("|")[0] in ". ," for b in breaks), breaks

@@ -7,15 +7,19 @@ change with DNSPCAP_UPDATE_GOLDEN=1.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
+from html import escape
 from pathlib import Path
 
 import jsonschema
 import pytest
 
 import dnspcap
+from dnspcap.findings import markup
+from dnspcap.report import html as html_writer
 from dnspcap.report import markdown, render
 from dnspcap.report.document import facts
 
@@ -133,6 +137,84 @@ def test_markdown_escapes_every_value_from_the_capture(tmp_path: Path) -> None:
     assert r"a\|b\*c\_\[x\](y)\`z\`.example" in text
 
 
+SEARCH = ["default.svc.cluster.local", "svc.cluster.local", "cluster.local"]
+# a name a pod asks for, made to break out of a code span and into a link and HTML
+TRICKY = "a``b`[x](https://e.example)<i>c.example"
+
+
+def search_list_capture(tmp_path: Path, name: str) -> Path:
+    """A pod resolving `name` through the ndots:5 search list (DNS005 names it)."""
+    recs, t = [], craft.T0
+    for step, asked in enumerate([f"{name}.{s}" for s in SEARCH] + [name]):
+        found = asked == name
+        q = craft.udp4(craft.dns_query(asked, id=0x200 + step), sport=42000 + step)
+        answers = [(asked, "A", "192.0.2.7", 60)] if found else []
+        r = craft.udp4(
+            craft.dns_response(asked, answers=answers, id=0x200 + step, rcode=0 if found else 3),
+            sport=53,
+            dport=42000 + step,
+            src=craft.SERVER4,
+            dst=craft.CLIENT4,
+        )
+        recs += [craft.Rec(craft.frame(craft.LINK_ETHERNET, q), t),
+                 craft.Rec(craft.frame(craft.LINK_ETHERNET, r), t + craft.MS)]  # fmt: skip
+        t += 2 * craft.MS
+    return craft.write(tmp_path / "search.pcap", craft.pcap(recs))
+
+
+def test_fixes_show_their_code_as_code(reports: dict[str, dnspcap.Report]) -> None:
+    """A fix is our text: its code spans are code in Markdown and HTML, not escaped
+    backticks; the rest of it is escaped like anything else."""
+    report = reports["incident-mixed"]
+    md, html = render(report, "markdown"), render(report, "html", figures=False)
+    stanza = "options: [{name: single-request-reopen}]"
+    assert f"**Fix:** Deploy NodeLocal DNSCache, or add `{stanza}` to the pod's" in md
+    assert f"> First fix: Deploy NodeLocal DNSCache, or add `{stanza}`" in md
+    assert "\\`" not in md and "\\[" not in md  # nothing of ours escaped into noise
+    assert f"add <code>{stanza}</code> to the pod&#x27;s" in html
+    assert "check <code>conntrack -S</code>" in html
+    fixes = re.findall(r'<p class="fix">(.*?)</p>', html)
+    assert len(fixes) == 5 and not any("`" in f for f in fixes)
+    assert f"<code>{stanza}</code>" in report.findings[0]._repr_html_()
+    assert render(report, "text").count(f"`{stanza}`") == 2  # the terminal shows backticks
+
+
+def test_a_name_in_a_fix_stays_one_literal_code_span(tmp_path: Path) -> None:
+    """DNS005's fix names the names a pod asked for: whatever a name holds, it is one
+    code span in Markdown and HTML (no link, no tag, no span closed early)."""
+    report = dnspcap.analyze(search_list_capture(tmp_path, TRICKY))
+    (search,) = report.findings.code("DNS005")
+    assert markup.code(TRICKY) in search.remediation
+    md = render(report, "markdown")
+    (fix,) = [line for line in md.splitlines() if line.startswith("**Fix:**")]
+    assert (TRICKY, True) in markup.spans(fix)
+    outside = "".join(part for part, is_code in markup.spans(fix) if not is_code)
+    assert "](" not in outside and "<" not in outside
+    html = render(report, "html", figures=False)
+    assert f"<code>{escape(TRICKY)}</code>" in html and "<i>" not in html
+
+
+@pytest.mark.parametrize("value", ["plain", "a`b", "``x", "y`", " both ", "`", "a ``` b `` c ` d"])
+def test_code_spans_round_trip(value: str) -> None:
+    span = markup.code(value)
+    assert markup.spans(f"before {span} after") == [("before ", False), (value, True),
+                                                    (" after", False)]  # fmt: skip
+
+
+def test_html_tables_break_names_at_dots(tmp_path: Path) -> None:
+    name = "a-rather-long-service-name.some-namespace.svc.cluster.local"
+    report = dnspcap.analyze(search_list_capture(tmp_path, name))
+    html = render(report, "html", figures=False)
+    first = "".join(f"<span>{label}.</span><wbr>" for label in name.split("."))
+    assert f'<td class="dns">{first}<span>default.</span><wbr><span>svc.</span>' in html
+    # in answers too, but an address stays whole
+    assert html_writer._at_dots("CNAME a.b, A 192.0.2.7") == (
+        "<span>CNAME</span> <span>a.</span><wbr><span>b,</span> <span>A</span> "
+        "<span>192.0.2.7</span>"
+    )
+    assert "anywhere" not in html  # no rule lets a label break in its middle
+
+
 def test_text_report_neutralises_terminal_escapes(tmp_path: Path) -> None:
     name = "bad\x1b[2J\x07.example"
     recs = []
@@ -195,6 +277,40 @@ def test_report_shows_itself_in_jupyter(reports: dict[str, dnspcap.Report]) -> N
     assert "DNS001" in report.findings[0]._repr_html_()
     assert [f.code for f in report.findings.code("dns004")] == ["DNS004"]
     assert "5 findings, worst: error" in repr(report)
+
+
+def test_python_objects_print_what_a_person_wants_to_read(
+    reports: dict[str, dnspcap.Report], capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = reports["incident-mixed"]
+    print(report)  # the text report, as the command prints it
+    assert capsys.readouterr().out == dnspcap.render(report, "text") + "\n"
+    assert str(report).startswith("VERDICT: ERROR DNS001")
+    assert repr(report) == "<dnspcap.Report 82 messages, 16 lookups, 5 findings, worst: error>"
+    # the findings: a short table, a line each, not a wall of dataclasses
+    lines = repr(report.findings).splitlines()
+    assert lines[0] == "<dnspcap.Findings: 5>" and len(lines) == 2 + 5
+    assert lines[2].split()[:3] == ["error", "DNS001", "conntrack.race"]
+    assert max(map(len, lines)) < 140 and "Timestamp(" not in repr(report.findings)
+    assert repr(report.findings.code("DNS001")).startswith("<dnspcap.Findings: 1>")
+    race = report.findings[0]
+    assert repr(race).startswith("<dnspcap.Finding DNS001 conntrack.race (error): 2 of 19 ")
+    assert repr(race).endswith("; 10 evidence frames>") and "\n" not in repr(race)
+    assert repr(dnspcap.Findings()) == "<dnspcap.Findings: none>"
+    # one client is "1 client"
+    one = reports["healthy-glibc"]
+    assert "4 lookups from 1 client" in str(one).splitlines()[1]
+    assert (
+        str(one).splitlines()[2] == "  16 packets, 16 DNS messages, 8 transactions, "
+        "4 lookups from 1 client"
+    )
+
+
+def test_dir_shows_only_the_public_api() -> None:
+    shown = dir(dnspcap)
+    assert shown == sorted(dnspcap.__all__)
+    assert not {"annotations", "reading", "report", "native", "times"} & set(shown)
+    assert callable(importlib.import_module("dnspcap.reading").read_messages)  # still there
 
 
 def test_finding_opens_its_packets_with_scapy() -> None:

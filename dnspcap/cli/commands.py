@@ -1,51 +1,98 @@
 """The `dnspcap` command line: a thin layer over the library.
 
-Each command parses its options and calls one library function; library
-errors become a one-line message and exit status 2 here, at the boundary.
+Each command parses its options and calls one library function. Library errors, and
+option values found wrong after parsing (a port out of range, an unknown detector),
+become one line on stderr and exit status 2 here, at the boundary.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from ..errors import DnspcapError
-from ..findings import SEVERITIES, catalogue, render_catalogue
+from ..findings import SEVERITIES, Detector, catalogue, render_catalogue
 from ..pairing import SKEW_ALLOWANCE_S
 from ..pipeline import analyze
 from ..reading import check_ports, read_messages
 from ..report import FORMATS, Report, render
-from ..report.files import EXPORT_FORMATS, SUFFIXES, export_tables
+from ..report.files import EXPORT_FORMATS, SUFFIXES, csv_text, export_tables, json_lines
+from ..times import digits_of
 from .progress import Progress, file_size
+
+Command = Callable[[argparse.Namespace], int]
+Subparsers = Any  # argparse's private _SubParsersAction
+
+TABLES = ("messages", "transactions", "lookups")
+MESSAGE_FORMATS = ("text", "csv", "json")
+MESSAGE_SUFFIXES = {".txt": "text", ".csv": "csv", ".json": "json", ".jsonl": "json",
+                    ".ndjson": "json"}  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    run: Command = args.run
+    try:
+        return run(args)
+    except (_Usage, DnspcapError) as e:
+        return _error(str(e))
+    except OSError as e:  # writing the output: a missing folder, a full disk
+        return _error(f"{e.filename or getattr(args, 'output', '')}: {e.strerror or e}")
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dnspcap",
         description="Why are DNS lookups in this Kubernetes pod slow or failing?",
     )
+    sub = parser.add_subparsers(dest="command", required=True)
+    inputs = _inputs()
+    _add_analyze(sub, inputs)
+    _add_messages(sub, inputs)
+    _add_export(sub, inputs)
+    _add_catalogue(sub)
+    return parser
+
+
+def _inputs() -> argparse.ArgumentParser:
+    """The options of every command that reads captures."""
     inputs = argparse.ArgumentParser(add_help=False)
     inputs.add_argument(
         "files", nargs="+", metavar="FILE", help="pcap/pcapng, gzip'd or not; - for stdin"
     )
-    inputs.add_argument("--ports", default="53", help="DNS ports, comma separated (default: 53)")
+    inputs.add_argument(
+        "--ports", default="53", help="DNS ports (1-65535), comma separated (default: 53)"
+    )
     inputs.add_argument(
         "--multicast", action="store_true", help="also read mDNS (5353) and LLMNR (5355)"
     )
-    inputs.add_argument("-o", "--output", help="write here instead of standard output")
     inputs.add_argument(
         "--vantage", action="append", default=[], metavar="NAME=FILES",
         help="name a vantage point: NAME=GLOB[,GLOB...] (e.g. node=node-*.pcap); files of "
         "one vantage point are one recording; may be repeated (default: by file name)",
     )  # fmt: skip
-    sub = parser.add_subparsers(dest="command", required=True)
+    return inputs
+
+
+# ---------------------------------------------------------------------------- analyze
+
+
+def _add_analyze(sub: Subparsers, inputs: argparse.ArgumentParser) -> None:
     a = sub.add_parser("analyze", parents=[inputs], help="find what is wrong, with evidence")
+    a.set_defaults(run=_analyze)
+    a.add_argument(
+        "-o", "--output", metavar="FILE",
+        help="write the report to FILE instead of standard output; its suffix chooses the "
+        "format (.md, .html, .json, else text) unless --format says",
+    )  # fmt: skip
     a.add_argument(
         "--format", choices=FORMATS,
         help="report format (default: from the -o suffix .md/.html/.json, else text)",
@@ -57,8 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     a.add_argument(
         "--no-figures", action="store_true", help="leave the figures out of HTML and Markdown"
     )
-    a.add_argument("--select", default="", help="only these detector codes, comma separated")
-    a.add_argument("--ignore", default="", help="skip these detector codes, comma separated")
+    a.add_argument(
+        "--select", default="", help="only these detectors (codes or names), comma separated"
+    )
+    a.add_argument("--ignore", default="", help="skip these detectors (codes or names)")
     a.add_argument(
         "--option", action="append", default=[], metavar="NAME=VALUE",
         help="a detector threshold (see `dnspcap detectors`); may be repeated",
@@ -78,70 +127,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="a response stamped up to this many microseconds before its query still "
         f"answers it (per-CPU clocks of -i any; default {SKEW_ALLOWANCE_S * 1e6:g})",
     )  # fmt: skip
-    m = sub.add_parser("messages", parents=[inputs], help="decode every DNS message into a table")
-    m.add_argument("--format", choices=("text", "csv", "json"), default="text")
-    m.add_argument("--limit", type=int, default=20, help="rows shown in text format (0: all)")
-    m.add_argument("--engine", choices=("auto", "python"), default="auto", help=argparse.SUPPRESS)
-    x = sub.add_parser("export", parents=[inputs], help="write the three tables as parquet or csv")
-    x.add_argument("--to", choices=EXPORT_FORMATS, default="parquet", help="default: parquet")
-    x.add_argument(
-        "--tables", default="messages,transactions,lookups",
-        help="which tables, comma separated (default: all three)",
-    )  # fmt: skip
-    sub.add_parser("detectors", help="list the detectors, their codes and thresholds")
-    e = sub.add_parser("explain", help="what a detector finds, why it matters, how to fix it")
-    e.add_argument("code", metavar="CODE")
-    args = parser.parse_args(argv)
-    if args.command == "detectors":
-        return _write(None, render_catalogue())
-    if args.command == "explain":
-        doc = {d.code: d for d in catalogue()}.get(args.code.upper())
-        if doc is None:
-            parser.error(f"unknown detector code {args.code!r}; `dnspcap detectors` lists them")
-        return _write(None, f"{doc.code} {doc.name} ({doc.severity})\n\n{doc.doc.strip()}\n")
-    try:
-        ports = sorted(check_ports(int(p) for p in args.ports.split(",") if p.strip()))
-    except ValueError:
-        parser.error(f"--ports: not a list of port numbers (1-65535): {args.ports!r}")
-    try:
-        if args.command == "analyze":
-            return _analyze(args, ports, parser)
-        if args.command == "export":
-            return _export(args, ports, parser)
-        df = read_messages(
-            args.files, ports=ports, multicast=args.multicast, engine=args.engine,
-            vantages=_vantages(args.vantage),
-        )  # fmt: skip
-        return _write(args.output, _render(df, args.format, args.limit))
-    except _Usage as e:
-        parser.error(str(e))
-    except DnspcapError as e:
-        print(f"dnspcap: error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:  # writing the output: a missing folder, a full disk
-        print(f"dnspcap: error: {e.filename or args.output}: {e.strerror or e}", file=sys.stderr)
-        return 2
 
 
-def _analyze(args: argparse.Namespace, ports: list[int], parser: argparse.ArgumentParser) -> int:
-    options: dict[str, float] = {}
-    for item in args.option:
-        name, _, value = item.partition("=")
-        try:
-            options[name.strip()] = float(value)
-        except ValueError:
-            parser.error(f"--option {item!r}: expected NAME=NUMBER")
-    known = {o.name for d in catalogue() for o in d.options}
-    if unknown := sorted(set(options) - known):
-        parser.error(f"--option: unknown threshold(s) {', '.join(unknown)}")
-    codes = {d.code for d in catalogue()}
-    select = [c.strip().upper() for c in args.select.split(",") if c.strip()] or None
-    ignore = [c.strip().upper() for c in args.ignore.split(",") if c.strip()]
-    if bad := sorted((set(select or []) | set(ignore)) - codes):
-        parser.error(f"unknown detector code(s): {', '.join(bad)}")
-    fmt = args.format or (SUFFIXES.get(Path(args.output).suffix.lower()) if args.output else None)
-    fmt = fmt or "text"
-    report = _run(args, ports, select=select, ignore=ignore, options=options)
+def _analyze(args: argparse.Namespace) -> int:
+    options = _thresholds(args.option)
+    select = _detectors(args.select, "--select") or None
+    ignore = _detectors(args.ignore, "--ignore")
+    fmt = args.format or _suffix_format(args.output, SUFFIXES) or "text"
+    report = _run(args, select=select, ignore=ignore, options=options)
     kwargs: dict[str, Any] = {"figures": not args.no_figures}
     if fmt == "text":
         kwargs = {"color": _color(args.color, args.output)}
@@ -156,9 +149,47 @@ def _analyze(args: argparse.Namespace, ports: list[int], parser: argparse.Argume
     return 1 if failing else 0
 
 
-def _run(args: argparse.Namespace, ports: list[int], **detect: Any) -> Report:
+def _thresholds(items: list[str]) -> dict[str, float]:
+    """--option NAME=NUMBER, repeated, each the name of a detector's threshold."""
+    options: dict[str, float] = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        try:
+            options[name.strip()] = float(value)
+        except ValueError:
+            raise _Usage(f"--option {item!r}: expected NAME=NUMBER") from None
+    known = {o.name for d in catalogue() for o in d.options}
+    if unknown := sorted(set(options) - known):
+        raise _Usage(f"--option: unknown threshold(s) {', '.join(unknown)}")
+    return options
+
+
+def _detectors(text: str, option: str) -> list[str]:
+    """A comma-separated list of detectors, by code or name, as codes."""
+    return [_detector(item, option).code for item in text.split(",") if item.strip()]
+
+
+def _detector(given: str, what: str = "detector") -> Detector:
+    """A detector by its code (DNS001, any case) or its name (conntrack.race); an unknown
+    one is a usage error that suggests the nearest."""
+    known = {d.code: d for d in catalogue()} | {d.name: d for d in catalogue()}
+    key = given.strip()
+    code = re.fullmatch(r"(?i)dns0*(\d{1,3})", key)
+    if code:  # dns1, DNS01: DNS001
+        key = f"DNS{int(code.group(1)):03d}"
+    found = known.get(key.upper()) or known.get(key.lower())
+    if found is not None:
+        return found
+    # a near name, never a near code: DNS009 is no better a guess for DNS999 than any
+    names = {d.name: d for d in catalogue()}
+    near = [] if code else difflib.get_close_matches(key.lower(), list(names), n=1)
+    hint = f"; did you mean {names[near[0]].code} ({near[0]})?" if near else ""
+    raise _Usage(f"{what}: unknown detector {given!r}{hint} (`dnspcap detectors` lists them)")
+
+
+def _run(args: argparse.Namespace, **detect: Any) -> Report:
     """analyze(), with a progress line on stderr when stderr is a terminal."""
-    kwargs: dict[str, Any] = {"ports": ports, "multicast": args.multicast, **detect}
+    kwargs: dict[str, Any] = {"ports": _ports(args.ports), "multicast": args.multicast, **detect}
     kwargs["vantages"] = _vantages(args.vantage)
     if getattr(args, "capture_end", None):
         kwargs["capture_end"] = _when(args.capture_end)
@@ -173,17 +204,6 @@ def _run(args: argparse.Namespace, ports: list[int], **detect: Any) -> Report:
         progress.close()
 
 
-def _vantages(items: list[str]) -> dict[str, list[str]] | None:
-    """--vantage NAME=GLOB[,GLOB...], repeated, as read_messages takes them."""
-    out: dict[str, list[str]] = {}
-    for item in items:
-        name, sep, globs = item.partition("=")
-        if not sep or not name.strip() or not globs.strip():
-            raise _Usage(f"--vantage {item!r}: expected NAME=GLOB[,GLOB...]")
-        out.setdefault(name.strip(), []).extend(g.strip() for g in globs.split(",") if g.strip())
-    return out or None
-
-
 def _when(text: str) -> pd.Timestamp:
     try:
         t = pd.Timestamp(text)
@@ -193,44 +213,52 @@ def _when(text: str) -> pd.Timestamp:
     return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
 
 
-class _Usage(Exception):
-    """A bad option value found after parsing: one line, exit status 2."""
-
-
 def _color(choice: str, output: str | None) -> bool:
     if choice != "auto":
         return choice == "always"
     return output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
-def _export(args: argparse.Namespace, ports: list[int], parser: argparse.ArgumentParser) -> int:
-    names = [t.strip() for t in args.tables.split(",") if t.strip()]
-    known = ("messages", "transactions", "lookups")
-    if bad := [t for t in names if t not in known]:
-        parser.error(f"--tables: unknown table(s) {', '.join(bad)}; choose from {', '.join(known)}")
-    report = _run(args, ports, select=[])
-    tables = {k: v for k, v in report.tables().items() if k in names}
-    stem = Path(args.files[0]).name.split(".")[0] if args.files[0] != "-" else "stdin"
-    for path in export_tables(tables, Path(args.output or "."), stem, args.to):
-        print(path)
-    return 0
+# ---------------------------------------------------------------------------- messages
 
 
-def _write(output: str | None, text: str) -> int:
-    if output:
-        with open(output, "w", encoding="utf-8") as f:
-            f.write(text)
-    else:
-        sys.stdout.write(text)
-    return 0
+def _add_messages(sub: Subparsers, inputs: argparse.ArgumentParser) -> None:
+    m = sub.add_parser("messages", parents=[inputs], help="decode every DNS message into a table")
+    m.set_defaults(run=_messages)
+    m.add_argument(
+        "-o", "--output", metavar="FILE",
+        help="write every message to FILE instead of standard output; its suffix chooses "
+        "the format (.csv, .json, else text) unless --format says",
+    )  # fmt: skip
+    m.add_argument(
+        "--format", choices=MESSAGE_FORMATS,
+        help="text: the read statistics and a table (on a terminal, the first --limit rows); "
+        "csv: one row per message, times in ISO 8601 UTC; json: the same as JSON lines, one "
+        "object per message (default: from the -o suffix, else text)",
+    )  # fmt: skip
+    m.add_argument(
+        "--limit", type=int, default=20,
+        help="rows the text format shows on standard output (default 20; 0: all); a file "
+        "always gets every row",
+    )  # fmt: skip
+    m.add_argument("--engine", choices=("auto", "python"), default="auto", help=argparse.SUPPRESS)
+
+
+def _messages(args: argparse.Namespace) -> int:
+    fmt = args.format or _suffix_format(args.output, MESSAGE_SUFFIXES) or "text"
+    df = read_messages(
+        args.files, ports=_ports(args.ports), multicast=args.multicast, engine=args.engine,
+        vantages=_vantages(args.vantage),
+    )  # fmt: skip
+    return _write(args.output, _render(df, fmt, 0 if args.output else args.limit))
 
 
 def _render(df: pd.DataFrame, fmt: str, limit: int) -> str:
+    digits = digits_of(df.attrs.get("dnspcap"))
     if fmt == "csv":
-        return str(df.to_csv(index=False))
+        return csv_text(df, digits)
     if fmt == "json":
-        out = df.assign(ts=df["ts"].map(lambda t: t.isoformat()))
-        return str(out.to_json(orient="records", lines=True))
+        return json_lines(df, digits)
     st = df.attrs["dnspcap"]
     queries = int((~df["qr"]).sum())
     lines = [
@@ -239,10 +267,10 @@ def _render(df: pd.DataFrame, fmt: str, limit: int) -> str:
         f"decode errors: {st['decode_errors']}, cut short by the capture: {st['truncated']}",
     ]
     lines += [f"warning: {w}" for w in st["warnings"]]
-    shown = df if limit == 0 else df.head(limit)
+    shown = df if limit <= 0 else df.head(limit)
     lines += ["", _table(shown)] if len(shown) else []
-    if limit and len(df) > limit:
-        lines.append(f"... {len(df) - limit} more rows (--limit 0 shows all, --format csv exports)")
+    if len(df) > len(shown):
+        lines.append(f"... {len(df) - limit} more rows (--limit 0 shows all, -o FILE keeps all)")
     return "\n".join(lines) + "\n"
 
 
@@ -267,3 +295,106 @@ def _table(df: pd.DataFrame) -> str:
         }
     )
     return str(view.to_string(index=False))
+
+
+# ---------------------------------------------------------------------------- export
+
+
+def _add_export(sub: Subparsers, inputs: argparse.ArgumentParser) -> None:
+    x = sub.add_parser("export", parents=[inputs], help="write the three tables as parquet or csv")
+    x.set_defaults(run=_export)
+    # a folder, always named: three files never land unasked in the current folder (a
+    # source tree, a home directory)
+    x.add_argument(
+        "-o", "--output", metavar="DIR", required=True,
+        help="the folder to write the tables into, created if missing, as "
+        "DIR/<first capture's name>.<table>.<parquet|csv>; required (-o . for the current "
+        "folder); the paths written are printed",
+    )  # fmt: skip
+    x.add_argument("--to", choices=EXPORT_FORMATS, default="parquet", help="default: parquet")
+    x.add_argument(
+        "--tables", default=",".join(TABLES),
+        help="which tables, comma separated (default: all three)",
+    )  # fmt: skip
+
+
+def _export(args: argparse.Namespace) -> int:
+    names = [t.strip() for t in args.tables.split(",") if t.strip()]
+    if bad := [t for t in names if t not in TABLES]:
+        known = ", ".join(TABLES)
+        raise _Usage(f"--tables: unknown table(s) {', '.join(bad)}; choose from {known}")
+    report = _run(args, select=[])
+    tables = {k: v for k, v in report.tables().items() if k in names}
+    stem = Path(args.files[0]).name.split(".")[0] if args.files[0] != "-" else "stdin"
+    digits = digits_of(report.stats)
+    for path in export_tables(tables, Path(args.output), stem, args.to, digits):
+        print(path)
+    return 0
+
+
+# ---------------------------------------------------------------------------- detectors
+
+
+def _add_catalogue(sub: Subparsers) -> None:
+    d = sub.add_parser("detectors", help="list the detectors, their codes and thresholds")
+    d.set_defaults(run=_list_detectors)
+    e = sub.add_parser("explain", help="what a detector finds, why it matters, how to fix it")
+    e.set_defaults(run=_explain)
+    e.add_argument("code", metavar="DETECTOR", help="its code (DNS001) or name (conntrack.race)")
+
+
+def _list_detectors(args: argparse.Namespace) -> int:
+    return _write(None, render_catalogue())
+
+
+def _explain(args: argparse.Namespace) -> int:
+    d = _detector(args.code, "explain")
+    return _write(None, f"{d.code} {d.name} ({d.severity})\n\n{d.doc.strip()}\n")
+
+
+# ---------------------------------------------------------------------------- shared
+
+
+class _Usage(Exception):
+    """A bad option value found after parsing: one line, exit status 2."""
+
+
+def _error(message: str) -> int:
+    print(f"dnspcap: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _ports(text: str) -> list[int]:
+    """--ports 53,5300: port numbers 1-65535, as read_messages checks them."""
+    try:
+        numbers = [int(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise _Usage(f"--ports {text!r}: not a list of port numbers (1-65535)") from None
+    try:
+        return sorted(check_ports(numbers))
+    except ValueError as e:
+        raise _Usage(f"--ports {text!r}: {e}") from None
+
+
+def _vantages(items: list[str]) -> dict[str, list[str]] | None:
+    """--vantage NAME=GLOB[,GLOB...], repeated, as read_messages takes them."""
+    out: dict[str, list[str]] = {}
+    for item in items:
+        name, sep, globs = item.partition("=")
+        if not sep or not name.strip() or not globs.strip():
+            raise _Usage(f"--vantage {item!r}: expected NAME=GLOB[,GLOB...]")
+        out.setdefault(name.strip(), []).extend(g.strip() for g in globs.split(",") if g.strip())
+    return out or None
+
+
+def _suffix_format(output: str | None, suffixes: dict[str, str]) -> str | None:
+    return suffixes.get(Path(output).suffix.lower()) if output else None
+
+
+def _write(output: str | None, text: str) -> int:
+    if output:
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0

@@ -1,7 +1,7 @@
 /*
- * dnspcap._kernel: what the files holding Python entry points share (shared/module.c: reading
- * captures; pairing/entries.c: dnspcap.pairing; grouping/entries.c: dnspcap.lookups;
- * reading/entries_text.c: texts by the exact decoder). Each entry point declares its arguments as
+ * dnspcap._kernel: what the files holding Python entry points share (reading/entries.c:
+ * reading captures; reading/entries_text.c: texts by the exact decoder; pairing/entries.c:
+ * dnspcap.pairing; grouping/entries.c: dnspcap.grouping; shared/module.c: the rest). Each entry point declares its arguments as
  * a table of Arg and checks them with parse_args() (shared/args.c) before calling its kernel.
  */
 #ifndef DNSPCAP_ARGS_H
@@ -43,6 +43,10 @@ void release_all(Py_buffer *views, Py_ssize_t n);
 int all_within(const Py_buffer *v, int64_t lo, int64_t hi, const char *name, const char *fname);
 
 /* the entry points of the other files, for the method table in shared/module.c */
+PyObject *kernel_walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *kernel_dns_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *kernel_qnames(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *kernel_merge_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *kernel_pair_assign(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *kernel_pair_stats(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *kernel_pair_links(PyObject *self, PyObject *const *args, Py_ssize_t nargs);

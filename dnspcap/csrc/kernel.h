@@ -2,13 +2,14 @@
  * dnspcap._kernel: what the C files of the compiled fast path share (see
  * dnspcap/reading/engine.py for the design; the constants below must match the ones there).
  *
- *   shared/module.c       the module: its methods, constants, and the entry points of reading
+ *   shared/module.c       the module: its methods, constants, and the shared entry points
  *   shared/args.c         checking the entry points' arguments (args.h)
  *   shared/gathers.c      gathers every stage uses: a column at some rows, byte ranges
  *   reading/walk.c        the record walker: link layer, IP, UDP; one row per DNS message
  *   reading/dns.c         one DNS message: strict checks, keys, its row's DNS columns
  *   reading/decode.c      the exact decoder (dnswire.py in C), for what the checks refuse
  *   reading/text.c        presentation forms: names, RDATA, addresses, mnemonics
+ *   reading/entries.c     the entry points of reading: walk, dns_rows, qnames, merge_rows
  *   reading/entries_text.c  the entry points of the decoder's texts and addresses
  *   reading/rows.c        finished rows: merged in place; category codes counted and mapped
  *   pairing/pair.c        the passes of dnspcap.pairing (assign, stats, links)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
 import pandas as pd
+
+from ..times import DIGITS, iso
+from .markup import spans
 
 SEVERITIES = ("info", "warning", "error", "critical")
 
@@ -77,6 +81,15 @@ class Finding:
 
         return read_frames(self.evidence_frames, limit=limit)
 
+    def __repr__(self) -> str:
+        """One line; every field is an attribute (``as_dict()`` gives them all)."""
+        where = f" in {len(self.files)} files" if len(self.files) > 1 else ""
+        summary = self.summary if len(self.summary) <= 100 else self.summary[:97] + "..."
+        return (
+            f"<dnspcap.Finding {self.code} {self.name} ({self.severity}): {printable(summary)}; "
+            f"{len(self.frames)} evidence frames{where}>"
+        )
+
     def _repr_html_(self) -> str:
         """Jupyter shows a finding on its own so: its headline facts (the report shows
         it with its evidence table)."""
@@ -87,15 +100,20 @@ class Finding:
                            f"{self.lookups_affected}; time lost: {self.seconds_lost:.3f} s"),
                 ("Wireshark", "; ".join(f"{f}: {d}" for f, d in self.display_filters.items())),
                 ("fix", self.remediation)]  # fmt: skip
+        fix = rows.pop()[1]  # our text: its code spans are code
         cells = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
+        code = "".join(f"<code>{escape(t)}</code>" if c else escape(t) for t, c in spans(fix))
+        cells += f"<tr><th>fix</th><td>{code}</td></tr>"
         return f"<p><b>{escape(self.code)} {escape(self.name)}</b></p><table>{cells}</table>"
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, digits: int = DIGITS) -> dict[str, Any]:
+        """The finding as plain values (JSON's): times in ISO 8601 UTC with ``digits``
+        digits of a second (the capture's precision)."""
         skip = ("evidence_frames",)
         d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in skip}
         d["rate"] = self.rate
         for k in ("first", "last"):
-            d[k] = None if d[k] is None else d[k].isoformat()
+            d[k] = iso(d[k], digits)
         d["clients"], d["servers"] = list(self.clients), list(self.servers)
         d["lookups_affected"], d["lookups"] = self.lookups_affected, list(self.lookups)
         d["files"], d["frames"] = list(self.files), list(self.frames)
@@ -104,6 +122,15 @@ class Finding:
         d["display_filters"] = self.display_filters
         d["details"] = dict(self.details)
         return d
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(s: str) -> str:
+    """Text that may hold a capture's names, safe to print on a terminal: control
+    characters (a crafted qname's cursor moves, colours) shown as \\xNN."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", s)
 
 
 def frame_filter(frames: Iterable[int], limit: int = 200) -> str:

@@ -20,12 +20,9 @@ import numpy as np
 import pandas as pd
 
 from ..arrays.categorical import as_categorical
+from ..pairing.windows import RETRY_MIN_GAP_S
 from .join import lookup_of_rows, lookups_at
 
-# No resolver times out sooner (glibc and Go: timeout:1 at the least; musl: timeout /
-# attempts); a question asked again sooner is asked in parallel (musl asks every
-# nameserver at once), not retried.
-RETRY_MIN_GAP_S = 0.5
 KINDS = ("resend", "new_socket", "failover")
 # More attempts of one query than any resolver makes (glibc caps attempts at 5, musl at
 # 10): a forwarding loop's storm, not a resolver retrying.

@@ -22,9 +22,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..arrays.categorical import pack, take
+from ..arrays.lists import list_column
 from ..arrays.memory import ARROW_POOL
 from ..native import check_constants, group_order, lookup_signs, lookup_sums
-from ..pairing.transactions import list_column
 from .names import take as take_text
 from .names import text_array
 

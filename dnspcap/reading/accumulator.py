@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..arrays.categorical import code_dtype
+from ..times import iso
 from . import engine
 from .buffers import DnsScratch, Interned, KernelBuffers
 from .columnstore import RowStore
@@ -140,6 +141,8 @@ class Accumulator:
         self.spans: list[tuple[int | None, int | None]] = []
         self.ends: list[int | None] = []
         self.counts: Counter[str] = Counter()
+        # digits of a second the files' timestamps carry: times are written to this many
+        self.time_digits = 0
         self.warnings: list[str] = []
         self.icmp: list[dict[str, Any]] = []
         self.yielded = False
@@ -191,7 +194,7 @@ class Accumulator:
                 {
                     "file": self.files[e.frame >> FRAME_BITS],
                     "frame": e.frame & ((1 << FRAME_BITS) - 1),
-                    "ts": pd.Timestamp(e.ts_ns, tz="UTC").isoformat(),
+                    "ts": e.ts_ns,  # written as text with the capture's precision
                     "reporter": _ip_text(e.reporter),
                     "reason": e.reason,
                     "quotes": "query" if e.quotes_query else "response",
@@ -461,13 +464,17 @@ class Accumulator:
             "files": list(dict.fromkeys(self.files)),
             "vantages": [dict(v, files=list(v["files"])) for v in self.vantages],
             "capture_end": self._capture_ends(),
+            "time_digits": self.time_digits or 6,
             "packets": int(self.counts["packets"]),
             "messages": len(df),
             "decode_errors": int((df["error"] != "").sum()),
             "truncated": int(df["truncated"].sum()),
             "counts": {k: int(v) for k, v in sorted(self.counts.items()) if k != "packets" and v},
             "warnings": list(self.warnings),
-            "icmp_errors": list(self.icmp),
+            "icmp_errors": [
+                dict(e, ts=iso(pd.Timestamp(e["ts"], tz="UTC"), self.time_digits or 6))
+                for e in self.icmp
+            ],
         }
 
     def _capture_ends(self) -> dict[str, int]:

@@ -81,6 +81,13 @@ class Interface:
             ns = units // 10 ** (self.tsresol_exp - 9)
         return ns + self.tsoffset_s * 1_000_000_000
 
+    def digits(self) -> int:
+        """How many digits of a second its timestamps carry (at most the 9 we keep): its
+        unit is 10**-n or 2**-n seconds, and 2**-n needs ceil(n * log10(2)) digits."""
+        if self.tsresol_binary:
+            return min(9, -(-self.tsresol_exp * 30103 // 100000))
+        return min(9, self.tsresol_exp)
+
 
 @dataclass(slots=True)
 class FileState:

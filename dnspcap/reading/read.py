@@ -35,7 +35,8 @@ from .containers import (
     parse_pcapng_block,
     read_exact,
 )
-from .netstack import FRAME_BITS, SUPPORTED_LINKTYPES, TUNNEL_PORTS, NetStack, RawMessage
+from .links import SUPPORTED_LINKTYPES, TUNNEL_PORTS
+from .netstack import FRAME_BITS, NetStack, RawMessage
 
 Source = str | os.PathLike[str] | BinaryIO
 Engine = Literal["auto", "python"]
@@ -215,9 +216,9 @@ def _read_one_iter(
         state.key = index << FRAME_BITS
         # Every interface's link type is checked as soon as it is described, by both
         # engines at the same point (a pcapng IDB), whether or not any packet uses it.
+        state.on_interface = _on_interface(acc)
         for iface in state.interfaces:  # classic pcap: the file header's
-            _check_interface(state, iface)
-        state.on_interface = _check_interface
+            state.on_interface(state, iface)
         if engine == "python":
             yield from _pure(state, stream, head[hlen:], stack, acc)
         else:
@@ -239,6 +240,19 @@ def _read_one_iter(
         yield None
     finally:
         stream.close()
+
+
+def _on_interface(acc: Accumulator) -> Callable[[FileState, Interface], None]:
+    """What the reader does with each interface described: check its link type, and note
+    how precise its timestamps are (times are written with that many digits)."""
+
+    def seen(state: FileState, iface: Interface) -> None:
+        _check_interface(state, iface)
+        # a classic pcap says its precision by its magic, not by its one interface
+        nano = state.format == "pcap" and state.ts_mul == 1
+        acc.time_digits = max(acc.time_digits, 9 if nano else iface.digits())
+
+    return seen
 
 
 def _check_interface(state: FileState, iface: Interface) -> None:

@@ -202,7 +202,7 @@ def _no_dns_lines(stats: dict[str, Any]) -> list[str]:
     from ..reading.survey import describe
 
     packets = stats.get("packets", 0)
-    lines = [f"{packets:,} packets: " + describe(stats.get("survey", {}))]
+    lines = [f"{count(packets, 'packet')}: " + describe(stats.get("survey", {}))]
     counts = stats.get("counts", {})
     skipped = {k: v for k, v in counts.items() if k in ("mdns_skipped", "llmnr_skipped") and v}
     if skipped:
@@ -225,7 +225,7 @@ def _healthy_line(lk: pd.DataFrame, tx: pd.DataFrame) -> str:
         return "The capture holds no DNS lookup."
     rtt = tx["rtt"].dropna()
     p99 = f"; 99% of answers within {rtt.quantile(0.99) * 1000:.1f} ms" if len(rtt) else ""
-    return f"{len(lk)} lookups from {lk['client'].nunique()} clients{p99}."
+    return f"{count(len(lk), 'lookup')} from {count(lk['client'].nunique(), 'client')}{p99}."
 
 
 def facts(f: Finding, several_files: bool = False) -> list[tuple[str, str]]:
@@ -358,10 +358,16 @@ def _headline(report: Report) -> str:
     st, lk = report.stats, report.lookups
     clients = lk["client"].nunique() if len(lk) else 0
     return (
-        f"{st.get('packets', 0):,} packets, {st.get('messages', len(report.messages)):,} DNS "
-        f"messages, {len(report.transactions):,} transactions, {len(lk):,} lookups from "
-        f"{clients:,} clients"
+        f"{count(st.get('packets', 0), 'packet')}, "
+        f"{count(st.get('messages', len(report.messages)), 'DNS message')}, "
+        f"{count(len(report.transactions), 'transaction')}, {count(len(lk), 'lookup')} from "
+        f"{count(clients, 'client')}"
     )
+
+
+def count(n: int, noun: str) -> str:
+    """ "1 client", "2 clients", "20,000 clients"."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _overview(report: Report) -> list[tuple[str, str]]:

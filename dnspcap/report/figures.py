@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import itertools
 from io import BytesIO
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 from matplotlib import dates as mdates
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.colors import to_rgba_array
@@ -232,10 +234,81 @@ def timeline(
     drawn = np.flatnonzero(lookups["start"].notna().to_numpy())
     if not len(drawn):
         return _empty("no lookups")
+    b = _bars(lookups, drawn, max_clients)
+    fig = _figure(11.0, 1.6 + 0.32 * len(b.shown))
+    ax = fig.add_subplot()
+    face = to_rgba_array([*OUTCOME_COLOURS.values(), "#999999"])[b.place]
+    # hatching costs about a millisecond a bar to render: past a few hundred, outlines only
+    hatch = "////" if b.retried.sum() <= 500 else None
+    _draw_bars(ax, b, face, hatch)
+    handles: list[Patch | Line2D] = [
+        Patch(color=c, label=f"{o.replace('_', ' ')} ({int((b.place == k).sum()):,})")
+        for k, (o, c) in enumerate(OUTCOME_COLOURS.items())
+    ]
+    if b.retried.any():
+        n = int(b.retried.sum())
+        handles.append(Patch(fc="white", ec="black", hatch=hatch, label=f"retried ({n:,})"))
+    if transactions is not None and "transactions_index" in lookups:
+        which, at = _retry_times(lookups["transactions_index"], b.pos, transactions)
+        if len(at):
+            out = 0.1 * b.h[which]  # a tick standing out of its bar
+            ends = [
+                np.column_stack([at, b.yb[which] - out]),
+                np.column_stack([at, b.yt[which] + out]),
+            ]
+            ticks = LineCollection(np.stack(ends, 1), colors="black", lw=2.0, gid="retries")  # type: ignore[arg-type]
+            ax.add_collection(ticks)
+            handles.append(_key(f"retransmission ({len(at):,})", marker="|", ms=12, mew=2))
+    bad = b.failed
+    if bad.any():
+        cross = {"marker": "X", "s": 60 if bad.sum() < 200 else 25, "ec": "black", "lw": 0.8}
+        mid = (b.yb[bad] + b.yt[bad]) / 2
+        ax.scatter(b.x1[bad], mid, c=face[bad], zorder=3, gid="failures", **cross)  # type: ignore[arg-type]
+        label = f"failed / timed out ({int(bad.sum()):,})"
+        handles.append(_key(label, marker="X", mfc="white", mec="black", ms=8))
+    _timeline_axes(ax, b)
+    title = (
+        f"DNS lookups per client: {_plural(len(drawn), 'lookup')}, {_plural(len(b.rank), 'client')}"
+    )
+    if len(b.rank) > len(b.shown):
+        title += (
+            f"\nthe {len(b.shown)} with the most failed or retried lookups shown; "
+            f"{len(b.rank) - len(b.shown):,} clients ({len(drawn) - len(b.pos):,} lookups) left out"
+        )
+    ax.set_title(title, loc="left", fontsize=11)
+    fig.legend(handles=handles, loc="outside right upper", title="lookups", fontsize=9)
+    return _finish(fig)
+
+
+class _Bars(NamedTuple):
+    """The timeline's bars: one per lookup of a client shown."""
+
+    pos: np.ndarray  # the lookup's row
+    row: np.ndarray  # its client's row on the figure, worst on top
+    lane: np.ndarray  # its lane within the row, and the row's number of lanes
+    lanes: np.ndarray
+    place: np.ndarray  # its outcome's place in OUTCOME_COLOURS, -1 for any other
+    retried: np.ndarray
+    failed: np.ndarray
+    x0: np.ndarray  # start and end (matplotlib dates), bottom and top
+    x1: np.ndarray
+    yb: np.ndarray
+    yt: np.ndarray
+    h: np.ndarray  # the height of its lane
+    shown: np.ndarray  # the clients shown (codes), and every client, worst first
+    rank: np.ndarray
+    names: list[str]
+    lo: float  # the time axis
+    hi: float
+    span: float
+
+
+def _bars(lookups: pd.DataFrame, drawn: np.ndarray, max_clients: int) -> _Bars:
+    """Where each lookup's bar goes: its client's row (the worst max_clients clients) and
+    a lane in it, from its start to its end."""
     client, names = _codes(lookups["client"])
     client = client[drawn]
     outcome, kinds = _codes(lookups["outcome"])
-    # the outcome as its place in OUTCOME_COLOURS, -1 for any other
     colours = list(OUTCOME_COLOURS)
     place_of = np.array([colours.index(k) if k in colours else -1 for k in kinds] + [-1])
     place = place_of[outcome[drawn]]
@@ -250,8 +323,6 @@ def timeline(
     pos, r = drawn[keep], r[keep]
     x0 = _naive(lookups["start"].iloc[pos])
     x1 = x0 + lookups["duration"].iloc[pos].fillna(0.0).clip(lower=0).to_numpy() / 86400.0
-    place, retried = place[keep], retried[keep]
-
     lo, hi = float(x0.min()), float(x1.max())
     span = max(hi - lo, 1.0 / 86400)  # at least a second
     lo, hi = min(lo, (lo + hi - span) / 2), max(hi, (lo + hi + span) / 2)
@@ -261,24 +332,26 @@ def timeline(
     np.maximum.at(lanes, r, lane + 1)
     h = 0.8 / lanes[r]
     yb = r - 0.4 + lane * h + 0.04 * h  # bottom of each bar, a gap between lanes
-    yt = yb + 0.92 * h
+    return _Bars(
+        pos, r, lane, lanes, place[keep], retried[keep], failures[keep], x0, x1, yb,
+        yb + 0.92 * h, h, shown, rank, names, lo, hi, span,
+    )  # fmt: skip
 
-    fig = _figure(11.0, 1.6 + 0.32 * len(shown))
-    ax = fig.add_subplot()
-    face = to_rgba_array([*OUTCOME_COLOURS.values(), "#999999"])[place]
-    # hatching costs about a millisecond a bar to render: past a few hundred, outlines only
-    hatch = "////" if retried.sum() <= 500 else None
-    if len(x0) > MERGE_ABOVE:  # more bars than pixels: those less than a pixel apart merge
-        key = (r * (lanes.max() + 1) + lane) * (len(OUTCOME_COLOURS) + 1) + place + 1
-        first, a_all, b_all = _merged(key * 2 + retried, x0, x1, span * 1.06 / 1000)
+
+def _draw_bars(ax: Axes, b: _Bars, face: np.ndarray, hatch: str | None) -> None:
+    """The bars, as two collections (retried lookups outlined and hatched); past
+    MERGE_ABOVE bars, those less than a pixel apart in a lane merge into one."""
+    if len(b.x0) > MERGE_ABOVE:
+        key = (b.row * (b.lanes.max() + 1) + b.lane) * (len(OUTCOME_COLOURS) + 1) + b.place + 1
+        first, a_all, b_all = _merged(key * 2 + b.retried, b.x0, b.x1, b.span * 1.06 / 1000)
     else:
-        first, a_all, b_all = np.arange(len(x0)), x0, x1
-    for gid, sel in (("lookups", ~retried[first]), ("lookups-retried", retried[first])):
+        first, a_all, b_all = np.arange(len(b.x0)), b.x0, b.x1
+    for gid, sel in (("lookups", ~b.retried[first]), ("lookups-retried", b.retried[first])):
         if sel.any():
-            i, a, b = first[sel], a_all[sel], b_all[sel]
-            bot, top = yb[i], yt[i]
+            i, a, e = first[sel], a_all[sel], b_all[sel]
+            bot, top = b.yb[i], b.yt[i]
             verts = np.stack(
-                [np.column_stack(p) for p in ((a, bot), (a, top), (b, top), (b, bot))], 1
+                [np.column_stack(p) for p in ((a, bot), (a, top), (e, top), (e, bot))], 1
             )
             coll = PolyCollection(verts, fc=face[i], gid=gid, rasterized=len(a) > 5000)  # type: ignore[arg-type]
             if gid == "lookups-retried":
@@ -286,30 +359,13 @@ def timeline(
             else:
                 coll.set_linewidth(0)
             ax.add_collection(coll)
-    handles: list[Patch | Line2D] = [
-        Patch(color=c, label=f"{o.replace('_', ' ')} ({int((place == k).sum()):,})")
-        for k, (o, c) in enumerate(OUTCOME_COLOURS.items())
-    ]
-    if retried.any():
-        n = int(retried.sum())
-        handles.append(Patch(fc="white", ec="black", hatch=hatch, label=f"retried ({n:,})"))
-    if transactions is not None and "transactions_index" in lookups:
-        which, at = _retry_times(lookups["transactions_index"], pos, transactions)
-        if len(at):
-            out = 0.1 * h[which]  # a tick standing out of its bar
-            ends = [np.column_stack([at, yb[which] - out]), np.column_stack([at, yt[which] + out])]
-            ticks = LineCollection(np.stack(ends, 1), colors="black", lw=2.0, gid="retries")  # type: ignore[arg-type]
-            ax.add_collection(ticks)
-            handles.append(_key(f"retransmission ({len(at):,})", marker="|", ms=12, mew=2))
-    bad = failures[keep]
-    if bad.any():
-        cross = {"marker": "X", "s": 60 if bad.sum() < 200 else 25, "ec": "black", "lw": 0.8}
-        ax.scatter(x1[bad], (yb[bad] + yt[bad]) / 2, c=face[bad], zorder=3, gid="failures", **cross)  # type: ignore[arg-type]
-        label = f"failed / timed out ({int(bad.sum()):,})"
-        handles.append(_key(label, marker="X", mfc="white", mec="black", ms=8))
-    ax.set_xlim(lo - span * 0.03, hi + span * 0.03)
-    ax.set_ylim(len(shown) - 0.5, -0.5)  # first (worst) client on top
-    ax.set_yticks(range(len(shown)), [_literal(names[c]) for c in shown])
+
+
+def _timeline_axes(ax: Axes, b: _Bars) -> None:
+    """Time in UTC along x, the clients down y (the worst on top)."""
+    ax.set_xlim(b.lo - b.span * 0.03, b.hi + b.span * 0.03)
+    ax.set_ylim(len(b.shown) - 0.5, -0.5)
+    ax.set_yticks(range(len(b.shown)), [_literal(b.names[c]) for c in b.shown])
     loc = mdates.AutoDateLocator(tz="UTC")  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(loc)
     fmt = mdates.ConciseDateFormatter(loc, tz="UTC", usetex=False)  # type: ignore[no-untyped-call]
@@ -317,17 +373,6 @@ def timeline(
     ax.set_xlabel("time (UTC)")
     ax.grid(axis="x", color="#dddddd")
     ax.set_axisbelow(True)
-    title = (
-        f"DNS lookups per client: {_plural(len(drawn), 'lookup')}, {_plural(len(rank), 'client')}"
-    )
-    if len(rank) > len(shown):
-        title += (
-            f"\nthe {len(shown)} with the most failed or retried lookups shown; "
-            f"{len(rank) - len(shown):,} clients ({int((~keep).sum()):,} lookups) left out"
-        )
-    ax.set_title(title, loc="left", fontsize=11)
-    fig.legend(handles=handles, loc="outside right upper", title="lookups", fontsize=9)
-    return _finish(fig)
 
 
 def _ms(v: float, _pos: object = None, *, digits: int = 6) -> str:

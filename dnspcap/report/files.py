@@ -2,7 +2,8 @@
 
 Parquet keeps every dtype (categoricals, UTC timestamps, list columns); CSV is
 for spreadsheets and other tools, so list columns are written as JSON arrays and
-timestamps in ISO 8601.
+timestamps in ISO 8601 UTC with the capture's precision (:mod:`dnspcap.times`), as in
+JSON lines and the JSON report.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from ..times import DIGITS, iso_strings
+
 if TYPE_CHECKING:
     from .result import Report
 
@@ -23,9 +26,14 @@ SUFFIXES = {".txt": "text", ".md": "markdown", ".markdown": "markdown", ".html":
 
 
 def export_tables(
-    tables: Mapping[str, pd.DataFrame], directory: Path, stem: str, to: str = "parquet"
+    tables: Mapping[str, pd.DataFrame],
+    directory: Path,
+    stem: str,
+    to: str = "parquet",
+    digits: int = DIGITS,
 ) -> list[Path]:
-    """Write each table as ``<directory>/<stem>.<table>.<to>``; returns the paths."""
+    """Write each table as ``<directory>/<stem>.<table>.<to>``; returns the paths.
+    ``digits``: of a second, in the times of a CSV (the capture's precision)."""
     if to not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {to!r}; one of {', '.join(EXPORT_FORMATS)}")
     directory.mkdir(parents=True, exist_ok=True)
@@ -36,7 +44,7 @@ def export_tables(
         if to == "parquet":
             _to_parquet(flat, path)
         else:
-            _for_csv(flat).to_csv(path, index=False)
+            _for_csv(flat, digits).to_csv(path, index=False)
         out.append(path)
     return out
 
@@ -72,14 +80,28 @@ def _plain(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _for_csv(df: pd.DataFrame) -> pd.DataFrame:
+def csv_text(df: pd.DataFrame, digits: int = DIGITS) -> str:
+    """A table as CSV, as `export --to csv` writes it."""
+    return str(_for_csv(_plain(df), digits).to_csv(index=False))
+
+
+def json_lines(df: pd.DataFrame, digits: int = DIGITS) -> str:
+    """A table as JSON lines, one object a row, with the CSV's times and lists."""
+    text = str(_for_csv(_plain(df), digits).to_json(orient="records", lines=True))
+    # pandas escapes every "/" as "\/" and has no option not to. Each "/" it writes is
+    # so escaped, so the backslash before a "/" is always that escape's: dropping it is
+    # exact, whatever backslashes the text itself holds.
+    return text.replace("\\/", "/")
+
+
+def _for_csv(df: pd.DataFrame, digits: int = DIGITS) -> pd.DataFrame:
     out = df.copy()
     for col in out.columns:
         dtype = str(out[col].dtype)
         if dtype.startswith("list<") or (dtype == "object" and _holds_lists(out[col])):
             out[col] = [_json_list(v) for v in out[col]]
         elif dtype.startswith("datetime64"):
-            out[col] = out[col].map(lambda t: "" if pd.isna(t) else t.isoformat())
+            out[col] = iso_strings(out[col], digits)
     return out
 
 

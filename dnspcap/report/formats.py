@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..times import digits_of
 from . import html, markdown, text
 from .document import Document, build, worst
 
@@ -68,8 +69,9 @@ def figure_pngs(doc: Document) -> dict[str, bytes]:
 def as_json(report: Report, doc: Document) -> str:
     """The report in the versioned JSON schema (docs/report.schema.json)."""
     findings = []
+    digits = digits_of(report.stats)
     for v in doc.findings:
-        d = v.finding.as_dict()
+        d = v.finding.as_dict(digits)
         d["evidence"] = v.evidence.as_dicts()
         d["evidence_omitted"] = v.evidence.omitted
         findings.append(d)

@@ -11,10 +11,15 @@ prints cleanly (findings do not split across pages, colours become borders).
 from __future__ import annotations
 
 import base64
+import re
 from html import escape
 
 from ..findings import Finding
+from ..findings.markup import spans
 from .document import EVIDENCE_COLUMNS, Document, FindingView, Table, facts, filters
+
+# the columns holding DNS names: they wrap at a name's dots, not inside a label
+DNS_COLUMNS = ("name", "answers")
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; form-action 'none'"
 
@@ -43,7 +48,7 @@ _CSS = """
 & th, & td { border: 1px solid #d0d7de; padding: .15rem .45rem;
   text-align: left; vertical-align: top; overflow-wrap: break-word; }
 & .scroll { overflow-x: auto; }
-& td:nth-last-child(-n+2) { overflow-wrap: anywhere; min-width: 6rem; }
+& td.dns { overflow-wrap: normal; } & td.dns span { white-space: nowrap; }
 & th { background: #f6f8fa; }
 & code, & pre { font: .85rem ui-monospace, SFMono-Regular, Menlo, monospace; }
 & pre { background: #f6f8fa; padding: .4rem .6rem; white-space: pre-wrap;
@@ -73,7 +78,7 @@ def write(doc: Document, figures: dict[str, bytes] | None = None, *, fragment: b
     body += [f'<section class="verdict sev-{sev}">',
              f'<p class="line"><span class="tag sev-{sev}">{e(doc.badge)}</span> '
              f"{e(doc.verdict)}</p>"]  # fmt: skip
-    body += [f"<p>{e(d)}</p>" for d in doc.verdict_detail]
+    body += [f"<p>{ours(d)}</p>" for d in doc.verdict_detail]
     body += [f"<p>{e(doc.headline)}.</p>", "</section>"]
     body += [f'<p class="warning"><strong>Warning:</strong> {e(w)}</p>' for w in doc.warnings]
     body += ["<details><summary>The capture</summary><dl>"]
@@ -128,7 +133,7 @@ def _finding(v: FindingView) -> list[str]:
             f"{e(f.code)} {e(f.name)}</h3>",
             f"<p>{e(f.summary)}</p>", "<dl>"]  # fmt: skip
     body += [f"<dt>{e(k)}</dt><dd>{e(val)}</dd>" for k, val in v.facts]
-    body += ["</dl>", f'<p class="fix"><strong>Fix:</strong> {e(f.remediation)}</p>']
+    body += ["</dl>", f'<p class="fix"><strong>Fix:</strong> {ours(f.remediation)}</p>']
     if len(v.filters) == 1:
         body += [f"<p>Evidence: {e(v.evidence_line)}; Wireshark display filter:</p>",
                  f"<pre>{e(v.filters[0][1])}</pre>"]  # fmt: skip
@@ -142,11 +147,42 @@ def _finding(v: FindingView) -> list[str]:
     return body
 
 
+def ours(s: str) -> str:
+    """Our text (a fix, a verdict line): code spans as <code>, everything escaped."""
+    return "".join(
+        f"<code>{escape(part)}</code>" if is_code else escape(part) for part, is_code in spans(s)
+    )
+
+
 def finding_fragment(f: Finding) -> str:
     """One finding on its own (Jupyter shows a Finding with this)."""
     view = FindingView(f, f.code.lower(), facts(f), Table(EVIDENCE_COLUMNS, []), filters(f))
     return f"<style>{STYLE}</style>" + "\n".join(['<div class="dnspcap-report">', *_finding(view),
                                                   "</div>"])  # fmt: skip
+
+
+_WORD = re.compile(r"(\s+)")
+
+
+def _at_dots(text: str) -> str:
+    """A cell of DNS names, escaped, that wraps after a name's dots (and at spaces), never
+    inside a label: each label is a span that does not wrap (a browser would break at its
+    hyphens), with ``<wbr>`` between. A word without a letter (an IPv4 address) stays
+    whole. The text copied from the page is the name as it was."""
+    out = []
+    for word in _WORD.split(text):
+        if not word or word.isspace():
+            out.append(word)
+            continue
+        labels = _LABEL.findall(word) if _LETTER.search(word) else [word]
+        out.append("<wbr>".join(f"<span>{escape(label)}</span>" for label in labels))
+    return "".join(out)
+
+
+_LABEL = re.compile(r"[^.]*\.|[^.]+")  # a label with the dot after it, or the last one
+
+
+_LETTER = re.compile(r"[A-Za-z]")
 
 
 def _summary(doc: Document) -> tuple[Table, list[str]]:
@@ -163,9 +199,13 @@ def _table(t: Table | tuple[Table, list[str]], link_column: int = -1) -> str:
     e = escape
     head = "".join(f"<th>{e(c)}</th>" for c in table.columns)
     out = ['<div class="scroll"><table>', f"<thead><tr>{head}</tr></thead>", "<tbody>"]
+    dns = {j for j, c in enumerate(table.columns) if c in DNS_COLUMNS}
     for i, row in enumerate(table.rows):
         cells = []
         for j, c in enumerate(row):
+            if j in dns:
+                cells.append(f'<td class="dns">{_at_dots(c)}</td>')
+                continue
             text = e(c)
             if j == link_column and i < len(anchors):
                 text = f'<a href="#{e(anchors[i])}">{text}</a>'

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from ..findings.markup import code, spans
 from .document import Document, Table
 
 LIMIT = 65_536
@@ -25,6 +26,20 @@ def esc(s: str) -> str:
     s = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", s)
     s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _SPECIAL.sub(r"\\\1", s)
+
+
+def ours(s: str) -> str:
+    """Our text (a fix, a verdict line): its code spans stay code, the rest is escaped.
+    A span's content is shown literally by Markdown; only control characters and the
+    fence need care, and the fence is chosen to fit (dnspcap.findings.markup)."""
+    parts = []
+    for part, is_code in spans(s):
+        if is_code:
+            shown = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", part)
+            parts.append(code(shown))
+        else:
+            parts.append(esc(part))
+    return "".join(parts)
 
 
 def write(doc: Document, figures: dict[str, str] | None = None) -> str:
@@ -53,7 +68,7 @@ def _write(doc: Document, figures: dict[str, str], evidence_rows: int) -> str:
 def _lines(doc: Document, figures: dict[str, str], evidence_rows: int) -> Iterator[str]:
     yield from [f"# {esc(doc.title)}", ""]
     yield from [f"> **{doc.badge}** {esc(doc.verdict)}", ">"]
-    yield from (f"> {esc(d)}  " for d in doc.verdict_detail)
+    yield from (f"> {ours(d)}  " for d in doc.verdict_detail)
     yield from ["", esc(doc.headline) + ".", ""]
     yield from (f"**Warning:** {esc(w)}  " for w in doc.warnings)
     yield from ["## The capture", "", "| | |", "|---|---|"]
@@ -75,7 +90,7 @@ def _lines(doc: Document, figures: dict[str, str], evidence_rows: int) -> Iterat
         title = f"### {f.severity.upper()} {f.code} {esc(f.name)}"
         yield from ["", title, "", esc(f.summary), ""]
         yield from (f"- **{esc(k)}:** {esc(val)}" for k, val in v.facts)
-        yield from ["", f"**Fix:** {esc(f.remediation)}", ""]
+        yield from ["", f"**Fix:** {ours(f.remediation)}", ""]
         if len(v.filters) == 1:
             yield from [f"Evidence: {v.evidence_line}; Wireshark display filter:", "",
                         "```", v.filters[0][1], "```", ""]  # fmt: skip

@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ..findings import Finding
+from ..findings.finding import printable
+from ..times import digits_of
+from .document import count
 from .formats import SCHEMA, render, worst
 
 if TYPE_CHECKING:
@@ -31,6 +34,13 @@ FRAME_COLUMNS = (
 )  # fmt: skip
 
 
+REPR_ROWS = 20  # findings a repr lists
+
+
+def _clip(s: str, n: int) -> str:
+    return s if len(s) <= n else s[: n - 3] + "..."
+
+
 class Findings(list[Finding]):
     """The findings, most severe first: a list, shown as a table in Jupyter."""
 
@@ -39,13 +49,28 @@ class Findings(list[Finding]):
         columns = FRAME_COLUMNS
         return pd.DataFrame([f.as_dict() for f in self], columns=list(columns))
 
-    def code(self, code: str) -> list[Finding]:
+    def code(self, code: str) -> Findings:
         """The findings of one detector (``report.findings.code("DNS001")``)."""
-        return [f for f in self if f.code == code.upper()]
+        return Findings(f for f in self if f.code == code.upper())
 
     def _repr_html_(self) -> str:
         cols = ["severity", "code", "summary", "lookups_affected", "seconds_lost", "display_filter"]
         return str(self.to_frame()[cols].to_html(index=False, escape=True))
+
+    def __repr__(self) -> str:
+        """A short table, one line per finding (each finding's fields: ``to_frame()``)."""
+        if not self:
+            return "<dnspcap.Findings: none>"
+        rows = [(f.severity, f.code, f.name, f"{f.lookups_affected:,}", f"{f.seconds_lost:.1f} s",
+                 printable(_clip(f.summary, 60))) for f in self[:REPR_ROWS]]  # fmt: skip
+        head = ("severity", "code", "name", "lookups", "lost", "summary")
+        widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+        lines = [f"<dnspcap.Findings: {len(self)}>"]
+        lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+                  for r in [head, *rows]]  # fmt: skip
+        if len(self) > REPR_ROWS:
+            lines.append(f"  ... and {len(self) - REPR_ROWS} more")
+        return "\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -89,7 +114,7 @@ class Report:
         from .files import export_tables
 
         stem = Path(str(self.stats.get("files", ["capture"])[0])).name.split(".")[0] or "capture"
-        return export_tables(self.tables(), Path(directory), stem, to)
+        return export_tables(self.tables(), Path(directory), stem, to, digits_of(self.stats))
 
     def tables(self) -> dict[str, pd.DataFrame]:
         return {"messages": self.messages, "transactions": self.transactions,
@@ -127,9 +152,14 @@ class Report:
 
     def __repr__(self) -> str:
         return (
-            f"<dnspcap.Report {len(self.messages)} messages, {len(self.lookups)} lookups, "
-            f"{len(self.findings)} findings, worst: {self.worst}>"
+            f"<dnspcap.Report {count(len(self.messages), 'message')}, "
+            f"{count(len(self.lookups), 'lookup')}, {count(len(self.findings), 'finding')}, "
+            f"worst: {self.worst}>"
         )
+
+    def __str__(self) -> str:
+        """The text report, as ``dnspcap analyze`` prints it (``print(report)``)."""
+        return render(self, "text")
 
 
 def render_text(report: Report, *, color: bool = False) -> str:

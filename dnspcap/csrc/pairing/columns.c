@@ -4,7 +4,7 @@
  * status, its client's and server's ends. One pass over the transactions, where numpy took
  * a dozen gathers and as many temporaries of a million rows, each on fresh memory.
  *
- * The caller in shared/module.c checks lengths, element types and that every row is below the
+ * The caller in pairing/entries.c checks lengths, element types and that every row is below the
  * number of messages.
  */
 #include "kernel.h"

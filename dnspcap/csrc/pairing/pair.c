@@ -4,7 +4,7 @@
  * visited in time order and found by hashing its key, instead of sorting millions of rows
  * by a packed key (what the numpy version did, and what tests/pairing_reference.py keeps).
  *
- * The caller in shared/module.c checks lengths, element types and every code used as an index
+ * The caller in pairing/entries.c checks lengths, element types and every code used as an index
  * before any loop starts; these loops also check the transaction numbers they follow.
  */
 #include "kernel.h"

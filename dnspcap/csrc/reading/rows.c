@@ -1,7 +1,7 @@
 /*
  * dnspcap._kernel, helpers over finished rows: putting rows the exact path appended in their
  * place among the kernel's (dnspcap.reading.accumulator), and counting and mapping category codes.
- * The callers in shared/module.c check every bound first.
+ * The callers in reading/entries.c and shared/module.c check every bound first.
  */
 #include "kernel.h"
 

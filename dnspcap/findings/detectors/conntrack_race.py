@@ -50,8 +50,62 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
     pairs = same_socket_pairs(tx, opts["pair_window_s"])
     if pairs.empty:
         return []
-    n_pairs = len(pairs)
-    # one ID for both is a collision (DNS002), not this; numpy masks: the table is large
+    race, loser_rows = _races(pairs)
+    if race.empty:
+        return []
+    losers = tx.loc[loser_rows]
+    gaps = [float(g[0]) if len(g) else np.nan for g in losers["retry_gaps"]]
+    retried = [g for g in gaps if not np.isnan(g)]
+    lost_s = float(sum(retried)) + 5.0 * sum(1 for g in gaps if np.isnan(g))
+    types = losers["qtype"].astype(str).value_counts().to_dict()
+    usual = typical_gaps(np.asarray(retried))
+    typical = usual[0][0] if usual else float("nan")
+    where = _dropped_on_node(tx, loser_rows)
+    dropped = len(where)
+    # the counted rows are one vantage point's; the table knows every one of them
+    several = "vantage" in tx.columns and len(as_categorical(tx["vantage"]).categories) > 1
+    node = ", ".join(sorted(set(where))) if several else "this node"
+    resent = " or ".join(f"{g:.1f} s" for g, _ in usual[:2])
+    summary = (
+        f"{len(race)} of {pair_population(len(pairs))} lost one query "
+        f"({', '.join(f'{n} {t}' for t, n in types.items())}); "
+        + (f"resent after {resent}" if retried else "never answered")
+        + (f"; {dropped} seen before DNAT and not after it: dropped on {node}" if dropped else "")
+    )
+    involved = tx.loc[sorted(set(race["row_a"]) | set(race["row_b"]))]
+    return [
+        Finding(
+            code="DNS001",
+            name="conntrack.race",
+            severity="error",
+            confidence="high" if len(race) > 1 or retried or dropped else "medium",
+            summary=summary,
+            **evidence(involved, tx),
+            occurrences=len(race),
+            seen=len(pairs),
+            lookups=lookups_of(lookups, loser_rows),
+            seconds_lost=round(lost_s, 6),
+            remediation=(
+                "Deploy NodeLocal DNSCache, or add `options: [{name: single-request-reopen}]` "
+                "to the pod's dnsConfig (glibc images; musl/Alpine has no equivalent: use a "
+                "glibc-based image); check `conntrack -S` for insert_failed on the node."
+            ),
+            details={
+                "lost_qtypes": types,
+                "dropped_before_dnat": dropped,
+                # with several vantage points, which one saw it (one: "this node")
+                **({"dropped_at": sorted(set(where))} if several else {}),
+                "typical_retry_s": None if np.isnan(typical) else round(typical, 3),
+                "flows": _flows(race),
+            },
+        )
+    ]
+
+
+def _races(pairs: pd.DataFrame) -> tuple[pd.DataFrame, list[int]]:
+    """The pairs (two IDs: one ID for both is a collision, DNS002) of which one query was
+    answered at the first try and the other resent or never answered; and the
+    transactions table's row of each lost query. Numpy masks: the table is large."""
     distinct = pairs["id_a"].to_numpy() != pairs["id_b"].to_numpy()
 
     def first_try(side: str) -> np.ndarray:
@@ -69,75 +123,24 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
     a_ok, b_ok = first_try("a"), first_try("b")
     hit = distinct & ((a_ok & lost("b")) | (b_ok & lost("a")))
     race = pairs.iloc[np.flatnonzero(hit)]
-    if race.empty:
-        return []
-    a_ok = a_ok[hit]
-    loser = np.where(a_ok, "b", "a")
-    loser_rows = [
-        int(r)
-        for r, side in zip(np.where(loser == "a", race["row_a"], race["row_b"]), loser, strict=True)
-    ]
-    involved = tx.loc[sorted(set(race["row_a"]) | set(race["row_b"]))]
-    losers = tx.loc[loser_rows]
-    gaps = [float(g[0]) if len(g) else np.nan for g in losers["retry_gaps"]]
-    retried = [g for g in gaps if not np.isnan(g)]
-    lost_s = float(sum(retried)) + 5.0 * sum(1 for g in gaps if np.isnan(g))
-    types = losers["qtype"].astype(str).value_counts().to_dict()
-    usual = typical_gaps(np.asarray(retried))
-    typical = usual[0][0] if usual else float("nan")
-    where = _dropped_on_node(tx, loser_rows)
-    dropped = len(where)
-    # the counted rows are one vantage point's; the table knows every one of them
-    several = "vantage" in tx.columns and len(as_categorical(tx["vantage"]).categories) > 1
-    node = ", ".join(sorted(set(where))) if several else "this node"
-    summary = (
-        f"{len(race)} of {pair_population(n_pairs)} lost one query "
-        f"({', '.join(f'{n} {t}' for t, n in types.items())}); "
-        + (
-            "resent after " + " or ".join(f"{g:.1f} s" for g, _ in usual[:2])
-            if retried
-            else "never answered"
-        )
-        + (f"; {dropped} seen before DNAT and not after it: dropped on {node}" if dropped else "")
+    loser_rows = np.where(a_ok[hit], race["row_b"].to_numpy(), race["row_a"].to_numpy())
+    return race, [int(r) for r in loser_rows]
+
+
+def _flows(race: pd.DataFrame) -> list[str]:
+    """The sockets the races happened on, client to server."""
+    return sorted(
+        {
+            f"{c}:{p} -> {s}:{sp}"
+            for c, p, s, sp in zip(
+                race["client"].astype(str),
+                race["client_port"],
+                race["server"].astype(str),
+                race["server_port"],
+                strict=True,
+            )
+        }
     )
-    return [
-        Finding(
-            code="DNS001",
-            name="conntrack.race",
-            severity="error",
-            confidence="high" if len(race) > 1 or retried or dropped else "medium",
-            summary=summary,
-            **evidence(involved, tx),
-            occurrences=len(race),
-            seen=n_pairs,
-            lookups=lookups_of(lookups, loser_rows),
-            seconds_lost=round(lost_s, 6),
-            remediation=(
-                "Deploy NodeLocal DNSCache, or add `options: [{name: single-request-reopen}]` "
-                "to the pod's dnsConfig (glibc images; musl/Alpine has no equivalent: use a "
-                "glibc-based image); check `conntrack -S` for insert_failed on the node."
-            ),
-            details={
-                "lost_qtypes": types,
-                "dropped_before_dnat": dropped,
-                # with several vantage points, which one saw it (one: "this node")
-                **({"dropped_at": sorted(set(where))} if several else {}),
-                "typical_retry_s": None if np.isnan(typical) else round(typical, 3),
-                "flows": sorted(
-                    {
-                        f"{c}:{p} -> {s}:{sp}"
-                        for c, p, s, sp in zip(
-                            race["client"].astype(str),
-                            race["client_port"],
-                            race["server"].astype(str),
-                            race["server_port"],
-                            strict=True,
-                        )
-                    }
-                ),
-            },
-        )
-    ]
 
 
 def _dropped_on_node(tx: pd.DataFrame, loser_rows: list[int]) -> list[str]:

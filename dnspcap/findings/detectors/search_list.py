@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..finding import Finding
+from ..markup import code
 from ..registry import Option, detector
 from ._util import evidence, flat_rows
 
@@ -57,7 +58,8 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
     nx = seen[labels] & (tx["rcode"] == "NXDOMAIN").to_numpy()
     involved = tx.loc[nx, ["rcode"]]
     per_lookup = wasted / len(hit)
-    top = ", ".join(f"{n} ({c}x)" for n, c in names.head(5).items())
+    # names from the capture, each one code span whatever it holds (findings.markup)
+    top = ", ".join(f"{code(str(n))} ({c}x)" for n, c in names.head(5).items())
     return [
         Finding(
             code="DNS005",

@@ -41,7 +41,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from ...grouping.reasked import RETRY_MIN_GAP_S
+from ...pairing.windows import RETRY_MIN_GAP_S
 from ..finding import Finding
 from ..registry import Option, detector
 from ._util import (
