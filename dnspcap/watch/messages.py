@@ -53,14 +53,12 @@ def _union(name: str, parts: list[pd.Series]) -> pd.Categorical:
                 seen.add(c)
                 cats.append(c)
     if name in _ORDERED:
-        rank = {v: i for i, v in enumerate(_ORDERED[name])}
+        rank: dict[object, int] = {v: i for i, v in enumerate(_ORDERED[name])}
         cats.sort(key=lambda v: rank.get(v, len(rank)))
     elif name not in _APPEARANCE:
-        cats.sort()  # type: ignore[call-overload]
+        cats.sort(key=str)  # text categories; str() is the identity on them
     index = pd.Index(cats, dtype=object)
-    codes = [
-        _recoded(np.asarray(p.cat.codes), index.get_indexer(p.cat.categories)) for p in parts
-    ]
+    codes = [_recoded(np.asarray(p.cat.codes), index.get_indexer(p.cat.categories)) for p in parts]
     return pd.Categorical.from_codes(np.concatenate(codes), categories=index, validate=False)
 
 
@@ -78,9 +76,11 @@ def prune(frame: pd.DataFrame) -> pd.DataFrame:
         col = frame[name]
         if isinstance(col.dtype, pd.CategoricalDtype):
             cat = col.array
-            used = np.bincount(np.asarray(cat.codes, np.int64) + 1, minlength=len(cat.categories) + 1)
+            used = np.bincount(
+                np.asarray(cat.codes, np.int64) + 1, minlength=len(cat.categories) + 1
+            )
             if (used[1:] == 0).any():
-                cols[name] = cat.remove_unused_categories()  # type: ignore[attr-defined]
+                cols[name] = cat.remove_unused_categories()
                 changed = True
                 continue
         cols[name] = col.array

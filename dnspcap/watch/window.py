@@ -3,8 +3,8 @@
 Each step pairs and groups the messages the watch holds with the batch stages
 (:func:`~dnspcap.pairing.transactions.pair_rows`, :func:`~dnspcap.grouping.lookups`), as
 ``analyze`` would on the whole capture, then decides which transactions and lookups no
-later packet can change (:func:`finality`). Those are *final*: the detectors' states take
-what they show (:mod:`dnspcap.watch.detectors`) and the watch lets their messages go.
+later packet can change (:func:`finality`). Those are *final*: the findings they show are
+printed and the watch lets their messages go.
 
 A transaction or lookup is final when its last packet is older than what could still
 join it, measured on the capture's clock (``now``: its latest packet):
@@ -24,17 +24,14 @@ stamps that run backwards a little (per-CPU clocks of ``-i any``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..findings.detection import copies_of
-from ..findings.detectors._util import lookup_positions, ns, same_socket_pairs
+from ..findings.detectors._util import ns, same_socket_pairs
 from ..grouping.join import LOOKUP_GAP_S, transaction_rows
-from ..pairing.transactions import RETRY_WINDOW_S
+from ..pairing.windows import RETRY_WINDOW_S
 
 MARGIN_S = 1.0
 UNANSWERED_HOLD_S = RETRY_WINDOW_S + MARGIN_S
@@ -42,19 +39,14 @@ LOOKUP_HOLD_S = LOOKUP_GAP_S + MARGIN_S
 ANSWERED_HOLD_S = LOOKUP_GAP_S + MARGIN_S
 NAT = np.iinfo(np.int64).min
 
-Frames = tuple[tuple[str, int], ...]
-
 
 @dataclass
 class Window:
     """The tables of one step, and what is final in them.
 
     ``full`` is the transactions table (copies of queries too, as ``pair`` gives it),
-    ``tx`` its counted rows (what ``detect`` hands the detectors), ``lk`` the lookups.
-    Per transaction (position in ``full``, which is its index label): ``final`` and its
-    place in the whole capture's transactions table (``order``: the time, frame and
-    arrival of its first message, compared in that order). Per lookup: ``lk_final`` and
-    ``lk_ids``, the number the watch gives each final lookup (-1 for the others).
+    ``tx`` its counted rows (what ``detect`` hands the detectors), ``lk`` the lookups;
+    ``final`` per transaction (position in ``full``), ``lk_final`` per lookup.
     """
 
     full: pd.DataFrame
@@ -62,47 +54,8 @@ class Window:
     lk: pd.DataFrame
     final: np.ndarray
     lk_final: np.ndarray
-    lk_ids: np.ndarray
-    order: np.ndarray  # (n, 3) int64
     now_ns: int
     end: bool  # the last step: the capture ended, everything is final
-    step: int
-    copies: pd.DataFrame | None = None
-
-    def keys(self, labels: np.ndarray) -> np.ndarray:
-        """The place of these transactions (labels) in the whole capture's table."""
-        return np.asarray(self.order[np.asarray(labels, np.int64)])
-
-    def lookup_ids(self, labels: Iterable[int]) -> tuple[int, ...]:
-        """The watch's numbers of the lookups that contain any of these transactions (as
-        ``lookups_of`` gives positions), sorted."""
-        pos = lookup_positions(self.lk, {int(x) for x in labels})
-        ids = self.lk_ids[pos]
-        return tuple(sorted(int(i) for i in ids[ids >= 0]))
-
-    def frames(self, label: int) -> Frames:
-        """The (file, frame) of a transaction's messages and of its copies' (as
-        ``frames_of`` of the detectors lists them)."""
-        straddling = self.full.attrs.get("dnspcap", {}).get("straddling", {})
-        parts = [(label, self.full.loc[label])]
-        if self.copies is not None and label in self.copies.index:
-            got = self.copies.loc[[label]]
-            parts += [(int(r["row"]), r) for _, r in got.iterrows()]
-        out: list[tuple[str, int]] = []
-        for own, row in parts:
-            split = straddling.get(own)
-            for side, col in ((0, "query_frames"), (1, "response_frames")):
-                frames = [int(f) for f in row[col]]
-                if split is not None:
-                    out += [(str(f), fr) for f, fr in zip(split[side], frames, strict=True)]
-                else:
-                    out += [(str(row["file"]), fr) for fr in frames]
-        return tuple(out)
-
-    def final_labels(self, labels: np.ndarray) -> np.ndarray:
-        """Those of these labels (of ``tx``) that are final."""
-        labels = np.asarray(labels, np.int64)
-        return labels[self.final[labels]]
 
 
 def build(
@@ -113,43 +66,16 @@ def build(
     *,
     now_ns: int,
     end: bool,
-    step: int,
-    next_id: int,
     pair_window_s: float,
 ) -> Window:
     """The window of one step (see the module docstring for what is final)."""
     ts = ns(messages["ts"])
-    order = _places(full, txn, ts, messages)
     if "copy_of" in full.columns and (full["copy_of"].to_numpy() >= 0).any():
         tx = full[full["copy_of"].to_numpy() < 0]
-        copies = copies_of(full)
     else:
-        tx, copies = full, None
+        tx = full
     final, lk_final = finality(full, tx, txn, ts, lk, now_ns, end, pair_window_s)
-    lk_ids = np.full(len(lk), -1, np.int64)
-    done = np.flatnonzero(lk_final)
-    lk_ids[done] = next_id + np.arange(len(done))
-    return Window(full, tx, lk, final, lk_final, lk_ids, order, now_ns, end, step, copies)
-
-
-def _places(full: pd.DataFrame, txn: np.ndarray, ts: np.ndarray, m: pd.DataFrame) -> np.ndarray:
-    """Per transaction, its first message's (time, file and frame, arrival): the order
-    of the transactions table of a read of the whole capture."""
-    n = len(full)
-    out = np.zeros((n, 3), np.int64)
-    if not len(txn):
-        return out
-    files = np.asarray(m["file"].cat.codes, np.int64)  # in the order the files were read
-    frame = (files << 40) | m["frame"].to_numpy(np.int64)
-    seq = m.index.to_numpy(np.int64)
-    by = np.lexsort((seq, frame, ts))
-    t = txn[by]
-    _, first = np.unique(t, return_index=True)
-    rows = by[first]
-    out[t[first], 0] = ts[rows]
-    out[t[first], 1] = frame[rows]
-    out[t[first], 2] = seq[rows]
-    return out
+    return Window(full, tx, lk, final, lk_final, now_ns, end)
 
 
 def finality(
@@ -244,7 +170,3 @@ def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         if np.array_equal(new, label):
             return label
         label = new
-
-
-def as_attrs(full: pd.DataFrame) -> dict[str, Any]:
-    return dict(full.attrs.get("dnspcap", {}))
