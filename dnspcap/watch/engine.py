@@ -11,7 +11,8 @@ unanswered queries of the last ``UNANSWERED_HOLD_S``: its memory follows the tra
 rate, not the watch's length.
 
 A race (DNS001) is announced as soon as a step sees it (its lost query resent or timed
-out), before its lookup is final: that is the line a user waits for.
+out) and a second more of the capture has passed (an answer overtaken by the retry still
+comes), before its lookup is final: that is the line a user waits for.
 
 The report at the end is ``analyze`` of the bytes watched (:mod:`dnspcap.watch.run`):
 the lines are what was *seen* while watching, the report what the whole capture says.
@@ -34,7 +35,7 @@ from ..grouping import lookups
 from ..pairing import SKEW_ALLOWANCE_S
 from ..pairing.transactions import pair_rows
 from .messages import concat, prune
-from .window import UNANSWERED_HOLD_S, Window, build
+from .window import MARGIN_S, UNANSWERED_HOLD_S, Window, build
 
 NAT = np.iinfo(np.int64).min
 EARLY = frozenset({"DNS001"})  # announced when seen, not when final (see the docstring)
@@ -103,6 +104,11 @@ class Engine:
         return (0 if self.kept is None else len(self.kept)) + sum(len(c) for c in self.new)
 
     @property
+    def waiting(self) -> int:
+        """Messages fed since the last step."""
+        return sum(len(c) for c in self.new)
+
+    @property
     def packets(self) -> int:
         return int(self.attrs.get("packets", 0))
 
@@ -156,8 +162,14 @@ class Engine:
         out: list[Event] = []
         for f in found:
             pos = np.asarray(f.lookups, np.int64)
-            if f.code not in EARLY:
-                pos = pos[w.lk_final[pos]] if len(pos) else pos
+            if f.code in EARLY:
+                # an answer may still come just after the retry (a TCP retry after TC=1
+                # overtakes the UDP answer): a second of the capture's clock settles it
+                last = f.last.value if f.last is not None else self.now
+                if not w.end and last > self.now - MARGIN_S * 1e9:
+                    continue
+            elif len(pos):
+                pos = pos[w.lk_final[pos]]
             keys = [(f.code, clients[p], int(starts[p])) for p in pos.tolist()]
             fresh = [k for k in keys if k not in self.announced]
             if not f.lookups:

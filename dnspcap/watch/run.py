@@ -30,7 +30,11 @@ from .source import _Arriving
 
 STEP_S = 1.0
 STATUS_S = 2.0
-QUEUE_CHUNKS = 4  # decoded chunks waiting for the engine: the reader waits beyond that
+# the memory bound when packets come faster than steps: the engine steps once this many
+# messages wait for it, and the reader waits once QUEUE_CHUNKS chunks of CHUNK_MESSAGES do
+MAX_NEW = 200_000
+CHUNK_MESSAGES = 50_000
+QUEUE_CHUNKS = 2
 # the capture's clock follows the wall clock when its packets are this close to it (a live
 # capture): an idle network's queries still time out; minus a little for what is in flight
 LIVE_NEAR_S = 120.0
@@ -71,7 +75,10 @@ def watch(
 
     def read() -> None:
         try:
-            read_arriving(stream, chunks.put, ports=settings.ports, multicast=settings.multicast)
+            read_arriving(
+                stream, chunks.put, ports=settings.ports, multicast=settings.multicast,
+                chunk_messages=CHUNK_MESSAGES,
+            )  # fmt: skip
         except BaseException as e:  # handed to the calling thread
             chunks.put(e)
         finally:
@@ -98,6 +105,7 @@ def _loop(
     started = time.monotonic()
     events: list[Event] = []
     last_step = last_status = started
+    wait = STEP_S
     while True:
         item = _next(chunks, stream, started, settings.duration)
         if isinstance(item, _End):
@@ -108,9 +116,12 @@ def _loop(
         if item is not None:
             engine.feed(item)
         now = time.monotonic()
-        if now - last_step >= STEP_S:
-            last_step = now
+        if now - last_step >= wait or engine.waiting >= MAX_NEW:
             got = engine.step(now=_live_now(engine))
+            last_step = time.monotonic()
+            # a step re-reads what the window holds: at most a third of the time goes to
+            # that, the rest to new packets (a fast pipe gets fewer, larger steps)
+            wait = max(STEP_S, 2 * (last_step - now))
             events += got
             line.events(got, engine)
             if on_step is not None:
