@@ -25,9 +25,7 @@ from dnspcap.watch.engine import Engine, Event
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = sorted(
-    p
-    for p in (ROOT / "samples").rglob("*")
-    if p.suffix in (".pcap", ".pcapng") and p.is_file()
+    p for p in (ROOT / "samples").rglob("*") if p.suffix in (".pcap", ".pcapng") and p.is_file()
 )
 DNSPCAP = [sys.executable, "-m", "dnspcap.cli"]
 
