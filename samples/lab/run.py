@@ -224,7 +224,8 @@ class Run:
         for q, fault in enumerate(scn.faults, start=1):
             pods = {p.name: p.ip for p in scn.pods}
             net.queue_rule(q, [pods[name] for name in fault.pods])
-            argv = ["env", "DNSFAULT_VERBOSE=1", self.bins["dnsfault"], str(q), "300", *fault.rules]
+            life = str(300 + 2 * int(scn.soak))  # it exits then: a soak outlives 300 s
+            argv = ["env", "DNSFAULT_VERBOSE=1", self.bins["dnsfault"], str(q), life, *fault.rules]
             p = lab.spawn(in_ns(net.node, argv), logs / f"dnsfault{q}.log")
             self.others.append(p)
             wait_for(logs / f"dnsfault{q}.log", "ready", p, f"dnsfault {q}")
