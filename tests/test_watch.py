@@ -154,6 +154,40 @@ def test_a_growing_file_is_followed(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
+def split_pcap(data: bytes, at: int) -> tuple[bytes, bytes]:
+    """A classic pcap as two files: its first ``at`` records, and the rest."""
+    head, pos, n = data[:24], 24, 0
+    little = data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1")
+    while n < at:
+        pos += 16 + int.from_bytes(data[pos + 8 : pos + 12], "little" if little else "big")
+        n += 1
+    return data[:pos], head + data[pos:]
+
+
+def test_the_next_file_of_a_rotated_set_is_followed(tmp_path: Path) -> None:
+    """tcpdump -C: the watch follows pod.pcap, then pod.pcap1 once it appears; the
+    report is that of the two files as one recording."""
+    sample = ROOT / "samples/crafted/incident-mixed.pcap"
+    first, second = split_pcap(sample.read_bytes(), 40)
+    (tmp_path / "pod.pcap").write_bytes(first)
+    out = tmp_path / "report.json"
+
+    def rotate() -> None:
+        time.sleep(1.5)
+        (tmp_path / "pod.pcap1").write_bytes(second)
+
+    writer = threading.Thread(target=rotate)
+    writer.start()
+    done = run("watch", str(tmp_path / "pod.pcap"), "--duration", "5", "-o", str(out))
+    writer.join()
+    codes = {line.split()[1] for line in done.stdout.splitlines()}
+    assert codes == {f.code for f in dnspcap.analyze(sample).findings}, done.stdout + done.stderr
+    report = json.loads(out.read_text())
+    assert [f["code"] for f in report["findings"]] == [
+        f.code for f in dnspcap.analyze(sample).findings
+    ]
+
+
 def test_not_a_capture_is_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "notes.txt"
     bad.write_text("hello, this is not a pcap\n" * 10)

@@ -431,23 +431,27 @@ def _watch(args: argparse.Namespace) -> int:
     try:
         _, events = watch(stream, settings, out=sys.stdout, status=stderr_terminal(), color=color)
     finally:
-        stream.close()
+        files = []
+        while stream is not None:  # a followed file and the rotated files after it
+            files.append(stream.name)
+            stream.close()
+            stream = getattr(stream, "next", None)
         if spool is not None:
             spool.close()
         if proc is not None:
             proc.terminate()
             proc.wait()
     why = live.failure(proc) if proc is not None else None
-    if why is not None and not stream.bytes:
+    if why is not None and not os.path.getsize(path):
         raise live.LiveError(f"live capture on {args.interface}: {why}")
     try:
         if args.no_report:
             worst = [SEVERITIES.index(e.severity) for e in events]
             return int(bool(worst) and max(worst) >= SEVERITIES.index(args.fail_on))
-        if not stream.bytes:
+        if not os.path.getsize(path):
             raise _Usage(f"watch: {path}: no capture arrived")
         report = analyze(
-            path, ports=settings.ports, multicast=args.multicast, select=settings.select,
+            path if spool is not None else files, ports=settings.ports, multicast=args.multicast, select=settings.select,
             ignore=settings.ignore, options=settings.options, skew=settings.skew,
         )  # fmt: skip
         return _report_exit(report, args)

@@ -72,7 +72,20 @@ def watch(
         skew=settings.skew,
     )  # fmt: skip
     chunks: queue.Queue[pd.DataFrame | BaseException | _End] = queue.Queue(QUEUE_CHUNKS)
+    _start_reader(stream, chunks, settings)
+    line = _Lines(out, status, color)
+    restore = _stop_on_interrupt(stream.stop)
+    try:
+        return _loop(engine, chunks, stream, settings, line, on_step)
+    finally:
+        restore()
 
+
+def _start_reader(
+    stream: _Arriving,
+    chunks: queue.Queue[pd.DataFrame | BaseException | _End],
+    settings: Settings,
+) -> None:
     def read() -> None:
         try:
             read_arriving(
@@ -84,14 +97,7 @@ def watch(
         finally:
             chunks.put(_End())
 
-    reader = threading.Thread(target=read, name="dnspcap-watch-reader", daemon=True)
-    reader.start()
-    line = _Lines(out, status, color)
-    restore = _stop_on_interrupt(stream.stop)
-    try:
-        return _loop(engine, chunks, stream, settings, line, on_step)
-    finally:
-        restore()
+    threading.Thread(target=read, name="dnspcap-watch-reader", daemon=True).start()
 
 
 def _loop(
@@ -109,7 +115,12 @@ def _loop(
     while True:
         item = _next(chunks, stream, started, settings.duration)
         if isinstance(item, _End):
-            break
+            after = getattr(stream, "next", None)
+            if after is None:
+                break
+            stream = after  # the next file of a rotated set: the same watch goes on
+            _start_reader(stream, chunks, settings)
+            continue
         if isinstance(item, BaseException):
             stream.stop.set()
             raise item
