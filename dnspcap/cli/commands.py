@@ -451,8 +451,9 @@ def _watch(args: argparse.Namespace) -> int:
         if not os.path.getsize(path):
             raise _Usage(f"watch: {path}: no capture arrived")
         report = analyze(
-            path if spool is not None else files, ports=settings.ports, multicast=args.multicast, select=settings.select,
-            ignore=settings.ignore, options=settings.options, skew=settings.skew,
+            path if spool is not None else files, ports=settings.ports,
+            multicast=args.multicast, select=settings.select, ignore=settings.ignore,
+            options=settings.options, skew=settings.skew,
         )  # fmt: skip
         return _report_exit(report, args)
     finally:
