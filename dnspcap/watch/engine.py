@@ -162,19 +162,19 @@ class Engine:
         out: list[Event] = []
         for f in found:
             pos = np.asarray(f.lookups, np.int64)
-            if f.code in EARLY:
-                # an answer may still come just after the retry (a TCP retry after TC=1
-                # overtakes the UDP answer): a second of the capture's clock settles it
-                last = f.last.value if f.last is not None else self.now
-                if not w.end and last > self.now - MARGIN_S * 1e9:
-                    continue
-            elif len(pos):
+            last = f.last.value if f.last is not None else self.now
+            # an answer may still come just after the retry (a TCP retry after TC=1
+            # overtakes the UDP answer): for an EARLY code, a second of the capture's clock
+            # settles it; with its evidence newer than that (races every second), its final
+            # lookups are announced as any code's
+            settled = f.code in EARLY and last <= self.now - MARGIN_S * 1e9
+            if len(pos) and not (settled or w.end):
                 pos = pos[w.lk_final[pos]]
             keys = [(f.code, clients[p], int(starts[p])) for p in pos.tolist()]
             fresh = [k for k in keys if k not in self.announced]
             if not f.lookups:
                 last = f.last.value if f.last is not None else NAT
-                key = (f.code, "", last)
+                key: tuple[str, object, int] = (f.code, "", last)
                 old = w.end or last < self.now - UNANSWERED_HOLD_S * 1e9
                 fresh = [key] if old and key not in self.announced else []
             if not fresh:
