@@ -20,6 +20,7 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -43,11 +44,12 @@ def main() -> int:
     args = parser.parse_args()
     packets = int(dnspcap.read_messages(args.capture).attrs["dnspcap"]["packets"])
     started = time.monotonic()
-    with open(args.capture, "rb") as f:
+    # the lines go to a file: a pipe nobody reads until the end would fill and stop the watch
+    with open(args.capture, "rb") as f, tempfile.TemporaryFile() as lines:
         cat = subprocess.Popen(["cat"], stdin=f, stdout=subprocess.PIPE)
         watch = subprocess.Popen(
             [sys.executable, "-m", "dnspcap.cli", "watch", "-", "--no-report"],
-            stdin=cat.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdin=cat.stdout, stdout=lines, stderr=subprocess.PIPE,
         )  # fmt: skip
         assert cat.stdout is not None
         cat.stdout.close()
@@ -55,8 +57,10 @@ def main() -> int:
         while watch.poll() is None:
             samples.append((round(time.monotonic() - started, 1), rss_kb(watch.pid)))
             time.sleep(args.every)
-        out, err = watch.communicate()
+        _, err = watch.communicate()
         cat.wait()
+        lines.seek(0)
+        out = lines.read()
     wall = time.monotonic() - started
     tenth = max(1, len(samples) // 10)
     print(json.dumps({
