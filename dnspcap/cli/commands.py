@@ -11,6 +11,7 @@ import argparse
 import difflib
 import os
 import re
+import subprocess
 import sys
 import tempfile
 import threading
@@ -399,7 +400,7 @@ def _add_watch(sub: Subparsers) -> None:
 
 def _watch(args: argparse.Namespace) -> int:
     from ..watch import live
-    from ..watch.run import Settings, stderr_terminal, watch
+    from ..watch.run import Settings
     from ..watch.source import Follow, Pipe
 
     if (args.source is None) == (args.interface is None):
@@ -413,52 +414,67 @@ def _watch(args: argparse.Namespace) -> int:
         skew=args.skew / 1e6, duration=args.duration,
     )  # fmt: skip
     stop = threading.Event()
-    proc = None
-    spool = None
-    if args.interface or args.source == "-":
-        path = args.write or _spool_path()
-        spool = open(path, "wb")  # noqa: SIM115 - closed below
-        if args.interface:
-            proc = live.start(live.command(args.interface, args.netns, settings.ports))
-            assert proc.stdout is not None
-            stream: Any = Pipe(proc.stdout.fileno(), args.interface, stop, spool)
-        else:
-            stream = Pipe(sys.stdin.fileno(), "stdin", stop, spool)
-    else:
-        path = args.source
-        stream = Follow(path, stop, follow=not args.no_follow)
+    command = None
+    if args.interface:  # before anything is created: a missing tool or privilege
+        command = live.command(args.interface, args.netns, settings.ports)
+    if command is None and args.source != "-":
+        return _watch_run(args, settings, Follow(args.source, stop, follow=not args.no_follow))
+    path = args.write or _spool_path()
+    try:
+        with open(path, "wb") as spool:
+            if command is None:
+                stream = Pipe(sys.stdin.fileno(), "stdin", stop, spool)
+                return _watch_run(args, settings, stream, path)
+            proc = live.start(command)
+            try:
+                assert proc.stdout is not None
+                stream = Pipe(proc.stdout.fileno(), args.interface, stop, spool)
+                return _watch_run(args, settings, stream, path, proc)
+            finally:
+                proc.terminate()
+                proc.wait()
+    finally:
+        if not args.write:
+            os.unlink(path)
+
+
+def _watch_run(
+    args: argparse.Namespace,
+    settings: Any,
+    stream: Any,
+    spooled: str | None = None,
+    proc: subprocess.Popen[bytes] | None = None,
+) -> int:
+    """Watch the stream, then the report (of the spool, or of the followed files)."""
+    from ..watch import live
+    from ..watch.run import stderr_terminal, watch
+
     color = _color(args.color, None)
+    spool = getattr(stream, "spool", None)
     try:
         _, events = watch(stream, settings, out=sys.stdout, status=stderr_terminal(), color=color)
+    except DnspcapError:
+        why = live.failure(proc) if proc is not None else None
+        if why is not None:  # tcpdump's own reason (no such device, no permission)
+            raise live.LiveError(f"live capture on {args.interface}: {why}") from None
+        raise
     finally:
         files = []
         while stream is not None:  # a followed file and the rotated files after it
             files.append(stream.name)
             stream.close()
             stream = getattr(stream, "next", None)
-        if spool is not None:
-            spool.close()
-        if proc is not None:
-            proc.terminate()
-            proc.wait()
-    why = live.failure(proc) if proc is not None else None
-    if why is not None and not os.path.getsize(path):
-        raise live.LiveError(f"live capture on {args.interface}: {why}")
-    try:
-        if args.no_report:
-            worst = [SEVERITIES.index(e.severity) for e in events]
-            return int(bool(worst) and max(worst) >= SEVERITIES.index(args.fail_on))
-        if not os.path.getsize(path):
-            raise _Usage(f"watch: {path}: no capture arrived")
-        report = analyze(
-            path if spool is not None else files, ports=settings.ports,
-            multicast=args.multicast, select=settings.select, ignore=settings.ignore,
-            options=settings.options, skew=settings.skew,
-        )  # fmt: skip
-        return _report_exit(report, args)
-    finally:
-        if spool is not None and not args.write:
-            os.unlink(path)
+    if args.no_report:
+        worst = [SEVERITIES.index(e.severity) for e in events]
+        return int(bool(worst) and max(worst) >= SEVERITIES.index(args.fail_on))
+    if spool is not None:
+        spool.flush()  # the report reads it
+    report = analyze(
+        spooled or files, ports=settings.ports, multicast=args.multicast,
+        select=settings.select, ignore=settings.ignore, options=settings.options,
+        skew=settings.skew,
+    )  # fmt: skip
+    return _report_exit(report, args)
 
 
 def _spool_path() -> str:

@@ -77,4 +77,8 @@ def failure(proc: subprocess.Popen[bytes]) -> str | None:
     if code in (None, 0) or proc.stderr is None:
         return None
     lines = [x for x in proc.stderr.read().decode(errors="replace").splitlines() if x.strip()]
-    return lines[-1] if lines else f"{proc.args!r} exited with status {code}"
+    # tcpdump says "tcpdump: eth9: No such device exists" then "(No such device exists)"
+    named = [x for x in lines if x.startswith(("tcpdump:", "dumpcap:", "nsenter:"))]
+    if named or lines:
+        return (named or lines)[-1]
+    return f"{proc.args!r} exited with status {code}"
