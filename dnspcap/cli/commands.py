@@ -419,7 +419,10 @@ def _watch(args: argparse.Namespace) -> int:
         command = live.command(args.interface, args.netns, settings.ports)
     if command is None and args.source != "-":
         return _watch_run(args, settings, Follow(args.source, stop, follow=not args.no_follow))
-    path = args.write or _spool_path()
+    if args.no_report and not args.write:  # nothing will read a spool
+        path = os.devnull
+    else:
+        path = args.write or _spool_path()
     try:
         with open(path, "wb") as spool:
             if command is None:
@@ -434,8 +437,8 @@ def _watch(args: argparse.Namespace) -> int:
                 proc.terminate()
                 proc.wait()
     finally:
-        if not args.write:
-            os.unlink(path)
+        if not args.write and path != os.devnull:
+            Path(path).unlink(missing_ok=True)
 
 
 def _watch_run(
