@@ -419,10 +419,8 @@ def _watch(args: argparse.Namespace) -> int:
         command = live.command(args.interface, args.netns, settings.ports)
     if command is None and args.source != "-":
         return _watch_run(args, settings, Follow(args.source, stop, follow=not args.no_follow))
-    if args.no_report and not args.write:  # nothing will read a spool
-        path = os.devnull
-    else:
-        path = args.write or _spool_path()
+    # a stream is kept in a file for the report (none with --no-report and no -w)
+    path = os.devnull if args.no_report and not args.write else args.write or _spool_path()
     try:
         with open(path, "wb") as spool:
             if command is None:
