@@ -11,7 +11,10 @@ import argparse
 import difflib
 import os
 import re
+import subprocess
 import sys
+import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -59,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_messages(sub, inputs)
     _add_export(sub, inputs)
     _add_catalogue(sub)
+    _add_watch(sub)
     return parser
 
 
@@ -350,6 +354,151 @@ def _list_detectors(args: argparse.Namespace) -> int:
 def _explain(args: argparse.Namespace) -> int:
     d = _detector(args.code, "explain")
     return _write(None, f"{d.code} {d.name} ({d.severity})\n\n{d.doc.strip()}\n")
+
+
+# ---------------------------------------------------------------------------- watch
+
+
+def _add_watch(sub: Subparsers) -> None:
+    w = sub.add_parser(
+        "watch", help="watch a capture as it is taken: findings as they are confirmed, "
+        "then the report",
+    )  # fmt: skip
+    w.set_defaults(run=_watch)
+    w.add_argument(
+        "source", nargs="?", metavar="SOURCE",
+        help="- for a pcap/pcapng stream on stdin (tcpdump -U -w - | dnspcap watch -), or a "
+        "capture file still being written (followed); none with -i",
+    )  # fmt: skip
+    w.add_argument("-i", "--interface", help="capture live on this interface (tcpdump/dumpcap)")
+    w.add_argument("--netns", metavar="PID|NAME", help="the network namespace of -i (a pod's)")
+    w.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
+    w.add_argument(
+        "--no-follow", action="store_true",
+        help="read the file to its end and stop, instead of waiting for more",
+    )  # fmt: skip
+    w.add_argument(
+        "-w", "--write", metavar="FILE",
+        help="keep what stdin or -i brought as a capture file (the report is made of it)",
+    )  # fmt: skip
+    w.add_argument("--no-report", action="store_true", help="only the lines, no report at the end")
+    w.add_argument("--ports", default="53", help="DNS ports, comma separated (default: 53)")
+    w.add_argument("--multicast", action="store_true", help="also read mDNS and LLMNR")
+    w.add_argument("-o", "--output", metavar="FILE", help="write the final report to FILE")
+    w.add_argument("--format", choices=FORMATS, help="the final report's format (as analyze)")
+    w.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    w.add_argument("--no-figures", action="store_true", help="no figures in HTML and Markdown")
+    w.add_argument("--select", default="", help="only these detectors, comma separated")
+    w.add_argument("--ignore", default="", help="skip these detectors")
+    w.add_argument("--option", action="append", default=[], metavar="NAME=VALUE")
+    w.add_argument(
+        "--fail-on", choices=SEVERITIES, default="error",
+        help="exit 1 when a finding is at least this severe (default: error)",
+    )  # fmt: skip
+    w.add_argument("--skew", type=float, default=SKEW_ALLOWANCE_S * 1e6, metavar="US")
+
+
+def _watch(args: argparse.Namespace) -> int:
+    from ..watch import live
+    from ..watch.run import Settings
+    from ..watch.source import Follow, Pipe
+
+    if (args.source is None) == (args.interface is None):
+        raise _Usage("watch: give a SOURCE (- or a file) or -i INTERFACE, not both")
+    if args.netns and not args.interface:
+        raise _Usage("watch: --netns needs -i INTERFACE")
+    settings = Settings(
+        ports=_ports(args.ports), multicast=args.multicast,
+        select=_detectors(args.select, "--select") or None,
+        ignore=_detectors(args.ignore, "--ignore"), options=_thresholds(args.option),
+        skew=args.skew / 1e6, duration=args.duration,
+    )  # fmt: skip
+    stop = threading.Event()
+    command = None
+    if args.interface:  # before anything is created: a missing tool or privilege
+        command = live.command(args.interface, args.netns, settings.ports)
+    if command is None and args.source != "-":
+        return _watch_run(args, settings, Follow(args.source, stop, follow=not args.no_follow))
+    # a stream is kept in a file for the report (none with --no-report and no -w)
+    path = os.devnull if args.no_report and not args.write else args.write or _spool_path()
+    try:
+        with open(path, "wb") as spool:
+            if command is None:
+                stream = Pipe(sys.stdin.fileno(), "stdin", stop, spool)
+                return _watch_run(args, settings, stream, path)
+            proc = live.start(command)
+            try:
+                assert proc.stdout is not None
+                stream = Pipe(proc.stdout.fileno(), args.interface, stop, spool)
+                return _watch_run(args, settings, stream, path, proc)
+            finally:
+                proc.terminate()
+                proc.wait()
+    finally:
+        if not args.write and path != os.devnull:
+            Path(path).unlink(missing_ok=True)
+
+
+def _watch_run(
+    args: argparse.Namespace,
+    settings: Any,
+    stream: Any,
+    spooled: str | None = None,
+    proc: subprocess.Popen[bytes] | None = None,
+) -> int:
+    """Watch the stream, then the report (of the spool, or of the followed files)."""
+    from ..watch import live
+    from ..watch.run import stderr_terminal, watch
+
+    color = _color(args.color, None)
+    spool = getattr(stream, "spool", None)
+    try:
+        _, events = watch(stream, settings, out=sys.stdout, status=stderr_terminal(), color=color)
+    except DnspcapError:
+        why = live.failure(proc) if proc is not None else None
+        if why is not None:  # tcpdump's own reason (no such device, no permission)
+            raise live.LiveError(f"live capture on {args.interface}: {why}") from None
+        raise
+    finally:
+        files = []
+        while stream is not None:  # a followed file and the rotated files after it
+            files.append(stream.name)
+            stream.close()
+            stream = getattr(stream, "next", None)
+    if args.no_report:
+        worst = [SEVERITIES.index(e.severity) for e in events]
+        return int(bool(worst) and max(worst) >= SEVERITIES.index(args.fail_on))
+    if spool is not None:
+        spool.flush()  # the report reads it
+    report = analyze(
+        spooled or files, ports=settings.ports, multicast=args.multicast,
+        select=settings.select, ignore=settings.ignore, options=settings.options,
+        skew=settings.skew,
+    )  # fmt: skip
+    return _report_exit(report, args)
+
+
+def _spool_path() -> str:
+    fd, path = tempfile.mkstemp(prefix="dnspcap-watch-", suffix=".pcap")
+    os.close(fd)
+    return path
+
+
+def _report_exit(report: Report, args: argparse.Namespace) -> int:
+    """Write the report as analyze does, and its exit status for --fail-on."""
+    fmt = args.format or _suffix_format(args.output, SUFFIXES) or "text"
+    kwargs: dict[str, Any] = {"figures": not args.no_figures}
+    if fmt == "text":
+        kwargs = {"color": _color(args.color, args.output)}
+    elif fmt == "markdown" and args.output:
+        out = Path(args.output)
+        kwargs.update(figures_dir=out.parent, figures_prefix=out.stem)
+    _write(args.output, render(report, fmt, **kwargs))
+    if report.no_dns:
+        return 1
+    level = report.worst
+    failing = level is not None and SEVERITIES.index(level) >= SEVERITIES.index(args.fail_on)
+    return 1 if failing else 0
 
 
 # ---------------------------------------------------------------------------- shared

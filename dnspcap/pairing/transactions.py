@@ -71,6 +71,25 @@ def pair(
     one's transaction by hashing its key; tests/pairing_reference.py is the same
     pairing written with numpy sorts, and the tests hold the two equal.
     """
+    out, _ = pair_rows(
+        messages, timeout=timeout, retry_window=retry_window, capture_end=capture_end,
+        skew=skew, keep_rows=False,
+    )  # fmt: skip
+    return out
+
+
+def pair_rows(
+    messages: pd.DataFrame,
+    *,
+    timeout: float = RESOLVER_TIMEOUT_S,
+    retry_window: float = RETRY_WINDOW_S,
+    capture_end: pd.Timestamp | str | None = None,
+    skew: float = SKEW_ALLOWANCE_S,
+    keep_rows: bool = True,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """:func:`pair`, and the transaction (row position) each message belongs to (int32,
+    one per message; empty unless ``keep_rows``): what a caller that keeps or drops
+    messages by their transaction needs (``dnspcap watch``)."""
     c = Columns(messages)
     order = c.time_order()
     txn = np.empty(c.n, np.int32)
@@ -79,13 +98,14 @@ def pair(
     kind = kind[:n_txn]
     txn, kind, mismatched = join_orphans(c, txn, kind, retry_window, skew)
     s = stats(c, order, txn, len(kind))
+    rows = txn if keep_rows else np.zeros(0, np.int32)
     del txn, kind, order  # 15 bytes a message, no longer needed
     _links(c, s)
     ends = capture_ends(messages, c.vantages, capture_end)
     out = _build(c, s, mismatched, ends, timeout)
     del c, s
     memory.give_back()
-    return out
+    return out, rows
 
 
 def capture_ends(

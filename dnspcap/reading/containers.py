@@ -167,6 +167,11 @@ class _PeekStream(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    @property
+    def live(self) -> bool:
+        """The source hands over bytes as they arrive (``dnspcap watch``)."""
+        return bool(getattr(self._raw, "live", False))
+
     def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
         mv = memoryview(b)
         if self._head:

@@ -349,13 +349,16 @@ def _fast(
     ifs = _Interfaces(state)
     counts = np.zeros(len(engine.COUNTERS), np.int64)
     counts[engine.C_FIRST_TS], counts[engine.C_LAST_TS] = NO_TIME_FIRST, NO_TIME_LAST
+    # a stream that hands over bytes as they arrive (dnspcap watch): decode what came
+    # rather than wait for a full buffer
+    live = bool(getattr(stream, "live", False))
     while True:
         if not eof and filled < len(buf):
             got = stream.readinto(memoryview(buf)[filled:])  # type: ignore[attr-defined,arg-type]
             if not got:
                 eof = True
             filled += got or 0
-            if not eof and filled < len(buf):
+            if not eof and filled < len(buf) and not live:
                 continue
         status, pos, frame, nm, ns, nkey, nip = engine.walk(  # type: ignore[call-arg]
             buf,

@@ -43,7 +43,7 @@ ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 
 from expectations import pattern_for, verify  # noqa: E402
-from scenarios import BY_NAME, ENDPOINTS, SCENARIOS, VANTAGE, Client, Scenario  # noqa: E402
+from scenarios import BY_NAME, ENDPOINTS, SCENARIOS, VANTAGE, Client, Scenario, soak  # noqa: E402
 from topology import Lab, LabError, Network, cleanup, in_ns, run  # noqa: E402
 
 CAPTURE_FILTER = "udp port 53 or tcp port 53 or icmp"
@@ -169,6 +169,8 @@ def run_client(
     for i, name in enumerate(c.names):
         if (i and lab.stopping.wait(c.pause)) or lab.stopping.is_set():
             return
+        if c.until and time.monotonic() - t0 > c.until:
+            return
         start = time.monotonic()
         try:
             argv = [*bins.get("realtime", "").split(), *client_argv(c, name, bins)]
@@ -222,7 +224,8 @@ class Run:
         for q, fault in enumerate(scn.faults, start=1):
             pods = {p.name: p.ip for p in scn.pods}
             net.queue_rule(q, [pods[name] for name in fault.pods])
-            argv = ["env", "DNSFAULT_VERBOSE=1", self.bins["dnsfault"], str(q), "300", *fault.rules]
+            life = str(300 + 2 * int(scn.soak))  # it exits then: a soak outlives 300 s
+            argv = ["env", "DNSFAULT_VERBOSE=1", self.bins["dnsfault"], str(q), life, *fault.rules]
             p = lab.spawn(in_ns(net.node, argv), logs / f"dnsfault{q}.log")
             self.others.append(p)
             wait_for(logs / f"dnsfault{q}.log", "ready", p, f"dnsfault {q}")
@@ -252,7 +255,7 @@ class Run:
             for t in threads:
                 t.start()
             for t in threads:
-                t.join(timeout=CLIENT_TIMEOUT * 4)
+                t.join(timeout=CLIENT_TIMEOUT * 4 + self.scn.soak * 2)
             self.played = not self.lab.stopping.wait(self.scn.tail)
         except Exception as e:
             self.error = f"{type(e).__name__}: {e}"
@@ -379,6 +382,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-verify", action="store_true", help="capture only")
     ap.add_argument("--cleanup", action="store_true", help="remove what a run left, and exit")
     ap.add_argument("--list", action="store_true", help="list the scenarios, and exit")
+    ap.add_argument(
+        "--soak", type=float, metavar="SECONDS",
+        help="play only the soak scenario: lookups for this long, with the race fault",
+    )  # fmt: skip
+    ap.add_argument(
+        "--race-every", type=int, default=50, metavar="N",
+        help="--soak: drop the AAAA of every Nth parallel pair (default 50)",
+    )  # fmt: skip
     args = ap.parse_args(argv)
 
     if args.list:
@@ -399,6 +410,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unknown scenario(s): {', '.join(unknown)}", file=sys.stderr)
         return 2
     chosen = [BY_NAME[n] for n in args.only] if args.only else list(SCENARIOS)
+    if args.soak:
+        chosen = [soak(args.soak, args.race_every)]
+        args.no_verify = True  # its capture is for dnspcap watch, not a pattern
     out: Path = (args.out or Path(f"/tmp/{args.prefix}-captures")).resolve()
     out.mkdir(parents=True, exist_ok=True)
     cleanup(args.prefix)  # what a run killed with SIGKILL may have left

@@ -44,6 +44,7 @@ class Client:
     names: tuple[str, ...]
     pause: float = 0.3  # seconds between two names
     start: float = 0.0  # seconds after the capture started
+    until: float = 0.0  # no new name after this many seconds (0: every name)
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ class Scenario:
     forward_loop: bool = False  # the DNS server forwards loop.example.net to the VIP
     captures: tuple[Capture, ...] = DEFAULT_CAPTURES
     tail: float = 0.5  # seconds captured after the last client finished
+    soak: float = 0.0  # seconds its clients run for (soak()): longer than any other's
 
     @property
     def duration_hint(self) -> float:
@@ -382,5 +384,25 @@ VANTAGE: tuple[Scenario, ...] = tuple(
     for s in SCENARIOS
     if s.name in ("race-glibc", "race-musl")
 )
+
+
+def soak(seconds: float, every: int, pause: float = 0.1) -> Scenario:
+    """Lookups without end, the race fault on every ``every``-th parallel pair: what
+    ``dnspcap watch`` watches for a long time (``run.py --soak SECONDS --race-every N``,
+    benchmarks/soak_watch.py). Two glibc clients in one pod, one capture in the pod."""
+    n = max(1, int(seconds / pause))
+    names = (FQDNS * (n // len(FQDNS) + 1))[:n]
+    return Scenario(
+        "soak-race",
+        f"{seconds:g} s of glibc lookups, the AAAA of every {every}th parallel pair dropped",
+        (
+            Client("app", "getent", names, pause, until=seconds),
+            Client("app", "python", names, pause, 0.05, until=seconds),
+        ),
+        faults=(Fault((f"race:AAAA:{every}",)),),
+        captures=(Capture("", "pod:app", "eth0"),),
+        soak=seconds,
+    )
+
 
 BY_NAME = {s.name: s for s in (*SCENARIOS, *VANTAGE)}

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Streaming throughput and memory of ``dnspcap watch -``: a capture is ``cat`` into it
+through a pipe, as fast as the watch takes it; the watch's resident memory is sampled
+every half second.
+
+Usage::
+
+    python benchmarks/make_capture.py --packets 3000000 --seed 2 -o /tmp/watch-3m.pcap
+    python benchmarks/bench_watch.py /tmp/watch-3m.pcap
+
+Prints packets per second (the file's packets over the wall time from the first byte to
+the end of the watch), the peak RSS, and the RSS over time (one sample per tenth of the
+run) as JSON. The watch runs with ``--no-report``: the report at the end is ``analyze``
+of the whole capture, measured by bench_command.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import dnspcap
+
+
+def rss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("capture", type=Path)
+    parser.add_argument("--every", type=float, default=0.5, help="RSS sample interval (s)")
+    args = parser.parse_args()
+    packets = int(dnspcap.read_messages(args.capture).attrs["dnspcap"]["packets"])
+    started = time.monotonic()
+    # the lines go to a file: a pipe nobody reads until the end would fill and stop the watch
+    with open(args.capture, "rb") as f, tempfile.TemporaryFile() as lines:
+        cat = subprocess.Popen(["cat"], stdin=f, stdout=subprocess.PIPE)
+        watch = subprocess.Popen(
+            [sys.executable, "-m", "dnspcap.cli", "watch", "-", "--no-report"],
+            stdin=cat.stdout, stdout=lines, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        assert cat.stdout is not None
+        cat.stdout.close()
+        samples: list[tuple[float, int]] = []
+        while watch.poll() is None:
+            samples.append((round(time.monotonic() - started, 1), rss_kb(watch.pid)))
+            time.sleep(args.every)
+        _, err = watch.communicate()
+        cat.wait()
+        lines.seek(0)
+        out = lines.read()
+    wall = time.monotonic() - started
+    tenth = max(1, len(samples) // 10)
+    print(json.dumps({
+        "capture": str(args.capture),
+        "packets": packets,
+        "seconds": round(wall, 2),
+        "packets_per_s": round(packets / wall),
+        "peak_rss_mb": round(max(r for _, r in samples) / 1024, 1) if samples else None,
+        "rss_mb_over_time": [(t, round(r / 1024, 1)) for t, r in samples[::tenth]],
+        "lines": len(out.splitlines()),
+        "exit": watch.returncode,
+        "stderr": err.decode(errors="replace")[-500:],
+    }, indent=1))  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
