@@ -20,8 +20,8 @@ import pandas as pd
 
 from ..errors import DnspcapError
 from ..findings import SEVERITIES, Detector, catalogue, render_catalogue
+from ..fleet import analyze, connect, dashboard
 from ..pairing import SKEW_ALLOWANCE_S
-from ..pipeline import analyze
 from ..reading import check_ports, read_messages
 from ..report import FORMATS, Report, render
 from ..report.files import EXPORT_FORMATS, SUFFIXES, csv_text, export_tables, json_lines
@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_messages(sub, inputs)
     _add_export(sub, inputs)
     _add_catalogue(sub)
+    for name in ("analyze", "export"):
+        _add_scheduler(sub.choices[name])
     return parser
 
 
@@ -195,6 +197,8 @@ def _run(args: argparse.Namespace, **detect: Any) -> Report:
         kwargs["capture_end"] = _when(args.capture_end)
     if getattr(args, "skew", None) is not None:
         kwargs["skew"] = args.skew / 1e6
+    if getattr(args, "scheduler", None):
+        return _run_on_cluster(args, kwargs)
     if not sys.stderr.isatty() or "-" in args.files:
         return analyze(args.files, **kwargs)
     progress = Progress(sum(file_size(f) for f in args.files))
@@ -330,6 +334,35 @@ def _export(args: argparse.Namespace) -> int:
     for path in export_tables(tables, Path(args.output), stem, args.to, digits):
         print(path)
     return 0
+
+
+# ---------------------------------------------------------------------------- cluster
+
+
+def _add_scheduler(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--scheduler", metavar="ADDRESS",
+        help="read the capture sets on a Dask cluster: its scheduler's address "
+        "(tcp://host:8786), or local:N for N local workers; needs pip install 'dnspcap[dask]'",
+    )  # fmt: skip
+
+
+def _run_on_cluster(args: argparse.Namespace, kwargs: dict[str, Any]) -> Report:
+    """analyze() with each capture set read on a worker; the dashboard's address and, on a
+    terminal, the capture sets read so far on stderr."""
+    with connect(args.scheduler) as client:
+        if link := dashboard(client):
+            print(f"Dask dashboard: {link}", file=sys.stderr)
+        if not sys.stderr.isatty():
+            return analyze(args.files, client=client, **kwargs)
+        progress = Progress(0)
+        try:
+            return analyze(
+                args.files, client=client, stage=progress.set_stage,
+                sets_done=progress.sets_done, **kwargs,
+            )  # fmt: skip
+        finally:
+            progress.close()
 
 
 # ---------------------------------------------------------------------------- detectors

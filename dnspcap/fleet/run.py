@@ -1,0 +1,133 @@
+"""analyze() and read_messages() with a Dask client: each capture set read on a worker."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+
+from ..errors import CaptureError, DnspcapError
+from ..pairing import SKEW_ALLOWANCE_S
+from ..pipeline import Source, Stage, analyze_messages
+from ..pipeline import analyze as analyze_here
+from ..reading.captureset import Vantage, plan
+from ..reading.read import DEFAULT_PORTS, check_ports, not_rotated, read_planned
+from ..reading.survey import survey
+from ..report import Report
+from .cluster import distributed
+from .combine import combine
+
+Progress = Callable[[int, int, int], None]  # capture sets read, of how many, bytes read
+
+
+def analyze(
+    source: Source | Iterable[Source],
+    *,
+    client: Any = None,
+    ports: Iterable[int] = DEFAULT_PORTS,
+    multicast: bool = False,
+    select: Iterable[str] | None = None,
+    ignore: Iterable[str] = (),
+    options: Mapping[str, float] | None = None,
+    stage: Stage | None = None,
+    vantages: Mapping[str, Iterable[str]] | None = None,
+    capture_end: pd.Timestamp | str | None = None,
+    skew: float = SKEW_ALLOWANCE_S,
+    progress: Callable[[int], None] | None = None,
+    sets_done: Progress | None = None,
+) -> Report:
+    """Read the capture(s), pair, group into lookups, run the detectors: see
+    :func:`dnspcap.pipeline.analyze`. With ``client`` (a ``distributed.Client``) each
+    capture set is read on the cluster's workers, where the files lie; the report is the
+    one the in-process run gives. ``sets_done`` is told, as each set is read, how many
+    are done, of how many, and the bytes read so far (the command line shows them)."""
+    if client is None:
+        return analyze_here(
+            source, ports=ports, multicast=multicast, select=select, ignore=ignore,
+            options=options, stage=stage, vantages=vantages, capture_end=capture_end,
+            skew=skew, progress=progress,
+        )  # fmt: skip
+    say = stage or (lambda _: None)
+    say("reading")
+    messages = read_messages(
+        source, client=client, ports=ports, multicast=multicast, vantages=vantages,
+        sets_done=sets_done,
+    )  # fmt: skip
+    stats = messages.attrs["dnspcap"]
+    stats["ports"] = sorted(set(ports))
+    dns = messages[messages["service"] == "dns"] if multicast else messages
+    if not len(dns):  # what the capture held instead, looked at where the files lie
+        stats["survey"] = client.submit(survey, _sources(source), pure=False).result()
+    return analyze_messages(
+        messages, multicast=multicast, select=select, ignore=ignore, options=options,
+        stage=stage, capture_end=capture_end, skew=skew,
+    )  # fmt: skip
+
+
+def read_messages(
+    source: Source | Iterable[Source],
+    *,
+    client: Any,
+    ports: Iterable[int] = DEFAULT_PORTS,
+    multicast: bool = False,
+    vantages: Mapping[str, Iterable[str]] | None = None,
+    sets_done: Progress | None = None,
+) -> pd.DataFrame:
+    """:func:`dnspcap.read_messages` on a Dask cluster: the files are grouped into capture
+    sets on a worker (peeking at them where they lie), each set is read on a worker, and
+    the frames are put together into the table one read of them all gives."""
+    wanted = sorted(check_ports(ports))
+    sources = _sources(source)
+    sets: list[Vantage] = client.submit(plan, sources, vantages, pure=False).result()
+    frames = _read_sets(client, sets, wanted, multicast, sets_done)
+    spans = [s for f in frames for s in f.attrs["dnspcap"]["spans"]]
+    split = not_rotated(sets, spans)  # a guessed rotated set that was several recordings
+    if split is not None:
+        frames = _read_sets(client, split, wanted, multicast, sets_done)
+    return combine(frames)
+
+
+def read_set(vantage: Vantage, ports: list[int], multicast: bool) -> pd.DataFrame:
+    """A worker's task: one capture set's messages, with its statistics and spans."""
+    return next(iter(read_planned([vantage], ports=ports, multicast=multicast)))
+
+
+def _read_sets(
+    client: Any, sets: list[Vantage], ports: list[int], multicast: bool, done: Progress | None
+) -> list[pd.DataFrame]:
+    d = distributed()
+    futures = [client.submit(read_set, v, ports, multicast, pure=False) for v in sets]
+    index = {f.key: i for i, f in enumerate(futures)}
+    frames: list[pd.DataFrame | None] = [None] * len(sets)
+    nbytes = 0
+    for n, future in enumerate(d.as_completed(futures), 1):
+        i = index[future.key]
+        frames[i] = future.result()  # a worker's CaptureError is raised here, as it was
+        nbytes += sum(_size(s) for s in sets[i].sources)
+        if done is not None:
+            done(n, len(sets), nbytes)
+        future.release()
+    return [f for f in frames if f is not None]
+
+
+def _sources(source: Source | Iterable[Source]) -> list[str]:
+    items = [source] if isinstance(source, (str, os.PathLike)) else list(source)  # type: ignore[arg-type]
+    if not items:
+        raise CaptureError("<no input>", "no capture file was given")
+    out = []
+    for s in items:
+        if not isinstance(s, (str, os.PathLike)) or os.fspath(s) == "-":
+            raise DnspcapError("a cluster run reads files by path or URL, not open streams")
+        out.append(os.fspath(s))
+    return out
+
+
+def _size(src: object) -> int:
+    if not isinstance(src, (str, os.PathLike)):
+        return 0
+    try:
+        return os.path.getsize(src)
+    except OSError:  # a URL: not on this machine
+        return 0
