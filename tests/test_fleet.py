@@ -32,6 +32,7 @@ LAB = ROOT / "samples" / "lab" / "captures"
 VANTAGE = sorted((LAB / "vantage").glob("race-glibc-*.pcap"))
 
 try:
+    import dask
     import distributed
 except ImportError:  # the dask extra: a failure on CI, where the test extra installs it
     if on_ci():
@@ -113,14 +114,19 @@ def test_a_guessed_rotated_set_that_overlaps_in_time_is_split_as_in_process(
     same_reports(here, dnspcap.analyze(files, client=client))
 
 
-@pytest.fixture(scope="module")
-def nodes(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """Eight synthetic node captures of a busy cluster (benchmarks/make_capture.py)."""
+def make_capture(path: Path, packets: int, seed: int, clients: int) -> None:
+    """A synthetic capture of a busy node (benchmarks/make_capture.py)."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
-        from make_capture import make_capture
+        from make_capture import make_capture as make
     finally:
         sys.path.pop(0)
+    make(path, packets, seed=seed, clients=clients)
+
+
+@pytest.fixture(scope="module")
+def nodes(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Eight synthetic node captures of a busy cluster."""
     folder = tmp_path_factory.mktemp("nodes")
     out = []
     for k in range(8):
@@ -128,6 +134,51 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
         make_capture(path, 4000 + 500 * k, seed=k + 1, clients=200)
         out.append(path)
     return out
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One node's capture of 60,000 packets (8 MB; its messages take some 25 MB)."""
+    path = tmp_path_factory.mktemp("big") / "big-node.pcap"
+    make_capture(path, 60_000, seed=3, clients=500)
+    return path
+
+
+def test_a_capture_split_by_client_gives_the_in_process_report(big: Path, client: Any) -> None:
+    # four partitions by client address, each read by its own task, put back in order
+    tasks: list[int] = []
+    here = dnspcap.analyze(big)
+    there = dnspcap.analyze(
+        big, client=client, split_bytes=big.stat().st_size // 4 + 1,
+        sets_done=lambda done, total, nbytes: tasks.append(total),
+    )  # fmt: skip
+    assert set(tasks) == {4}
+    assert len(here.findings) > 0
+    same_reports(here, there)
+
+
+@pytest.mark.slow
+def test_a_capture_bigger_than_a_workers_memory_limit_is_split_by_client(
+    big: Path, tmp_path: Path
+) -> None:
+    # workers whose memory limit is below what the capture's messages take: the split
+    # follows from the limit (Dask's own memory management off, so the limit is only a
+    # number here and no worker is paused or restarted)
+    off = {f"distributed.worker.memory.{k}": False for k in ("target", "spill", "pause")}
+    off["distributed.worker.memory.terminate"] = False
+    tasks: list[int] = []
+    with (
+        dask.config.set(off),
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, memory_limit="10MB", dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as c,
+    ):
+        there = dnspcap.analyze(
+            big, client=c, sets_done=lambda done, total, nbytes: tasks.append(total)
+        )
+    assert set(tasks) == {-(-big.stat().st_size // (10_000_000 // 3))}
+    same_reports(dnspcap.analyze(big), there)
 
 
 def test_many_node_captures_on_a_cluster_give_the_in_process_findings(

@@ -34,7 +34,7 @@ class Progress:
         self.draw()
 
     def sets_done(self, done: int, total: int, nbytes: int) -> None:
-        """A cluster run: capture sets read on the workers so far, of how many, bytes."""
+        """A cluster run: partitions read on the workers so far, of how many, bytes."""
         self.sets = (done, total)
         self.done = nbytes
         self.draw()
@@ -44,7 +44,7 @@ class Progress:
         mb = self.done / 1e6
         if self.stage == "reading" and self.sets:
             done, total = self.sets
-            line = f"reading on the cluster: {done}/{total} capture sets, {mb:,.0f} MB"
+            line = f"reading on the cluster: {done}/{total} partitions read, {mb:,.0f} MB"
         elif self.stage == "reading" and self.total:
             frac = min(1.0, self.done / self.total)
             bar = "#" * int(frac * 30)

@@ -18,6 +18,7 @@ from ..reading.survey import survey
 from ..report import Report
 from .cluster import distributed
 from .combine import combine
+from .split import MEMORY_PER_CAPTURE_BYTE, join, partitions, read_share
 
 Progress = Callable[[int, int, int], None]  # capture sets read, of how many, bytes read
 
@@ -37,12 +38,14 @@ def analyze(
     skew: float = SKEW_ALLOWANCE_S,
     progress: Callable[[int], None] | None = None,
     sets_done: Progress | None = None,
+    split_bytes: int | None = None,
 ) -> Report:
     """Read the capture(s), pair, group into lookups, run the detectors: see
     :func:`dnspcap.pipeline.analyze`. With ``client`` (a ``distributed.Client``) each
     capture set is read on the cluster's workers, where the files lie; the report is the
     one the in-process run gives. ``sets_done`` is told, as each set is read, how many
-    are done, of how many, and the bytes read so far (the command line shows them)."""
+    are done, of how many, and the bytes read so far (the command line shows them).
+    ``split_bytes``: see :func:`read_messages`."""
     if client is None:
         return analyze_here(
             source, ports=ports, multicast=multicast, select=select, ignore=ignore,
@@ -53,7 +56,7 @@ def analyze(
     say("reading")
     messages = read_messages(
         source, client=client, ports=ports, multicast=multicast, vantages=vantages,
-        sets_done=sets_done,
+        sets_done=sets_done, split_bytes=split_bytes,
     )  # fmt: skip
     stats = messages.attrs["dnspcap"]
     stats["ports"] = sorted(set(ports))
@@ -74,18 +77,25 @@ def read_messages(
     multicast: bool = False,
     vantages: Mapping[str, Iterable[str]] | None = None,
     sets_done: Progress | None = None,
+    split_bytes: int | None = None,
 ) -> pd.DataFrame:
     """:func:`dnspcap.read_messages` on a Dask cluster: the files are grouped into capture
     sets on a worker (peeking at them where they lie), each set is read on a worker, and
-    the frames are put together into the table one read of them all gives."""
+    the frames are put together into the table one read of them all gives.
+
+    A set of more than ``split_bytes`` of files (default: what the smallest worker's
+    memory limit allows, see :mod:`dnspcap.fleet.split`) is read as several partitions
+    by client address, each by one task."""
     wanted = sorted(check_ports(ports))
     sources = _sources(source)
     sets: list[Vantage] = client.submit(plan, sources, vantages, pure=False).result()
-    frames = _read_sets(client, sets, wanted, multicast, sets_done)
+    if split_bytes is None:
+        split_bytes = worker_bytes(client)
+    frames = _read_sets(client, sets, wanted, multicast, split_bytes, sets_done)
     spans = [s for f in frames for s in f.attrs["dnspcap"]["spans"]]
     split = not_rotated(sets, spans)  # a guessed rotated set that was several recordings
     if split is not None:
-        frames = _read_sets(client, split, wanted, multicast, sets_done)
+        frames = _read_sets(client, split, wanted, multicast, split_bytes, sets_done)
     return combine(frames)
 
 
@@ -94,22 +104,53 @@ def read_set(vantage: Vantage, ports: list[int], multicast: bool) -> pd.DataFram
     return next(iter(read_planned([vantage], ports=ports, multicast=multicast)))
 
 
+def worker_bytes(client: Any) -> int | None:
+    """The capture bytes one partition may come from, for the smallest worker's memory
+    limit (None when the workers have none)."""
+    limits = [w.get("memory_limit") or 0 for w in client.scheduler_info()["workers"].values()]
+    if not limits or not min(limits):
+        return None
+    return int(min(limits) // MEMORY_PER_CAPTURE_BYTE)
+
+
 def _read_sets(
-    client: Any, sets: list[Vantage], ports: list[int], multicast: bool, done: Progress | None
+    client: Any,
+    sets: list[Vantage],
+    ports: list[int],
+    multicast: bool,
+    split_bytes: int | None,
+    done: Progress | None,
 ) -> list[pd.DataFrame]:
     d = distributed()
-    futures = [client.submit(read_set, v, ports, multicast, pure=False) for v in sets]
-    index = {f.key: i for i, f in enumerate(futures)}
-    frames: list[pd.DataFrame | None] = [None] * len(sets)
+    sizes = client.submit(_set_sizes, sets, pure=False).result()  # where the files lie
+    futures, owner = [], []
+    for i, v in enumerate(sets):
+        k = partitions(sizes[i], split_bytes)
+        if k == 1:
+            futures.append(client.submit(read_set, v, ports, multicast, pure=False))
+        else:
+            futures += [client.submit(read_share, v, ports, multicast, j, k, pure=False)
+                        for j in range(k)]  # fmt: skip
+        owner += [i] * k
+    index = {f.key: n for n, f in enumerate(futures)}
+    frames: list[pd.DataFrame | None] = [None] * len(futures)
     nbytes = 0
     for n, future in enumerate(d.as_completed(futures), 1):
         i = index[future.key]
         frames[i] = future.result()  # a worker's CaptureError is raised here, as it was
-        nbytes += sum(_size(s) for s in sets[i].sources)
+        nbytes += sizes[owner[i]] // owner.count(owner[i])
         if done is not None:
-            done(n, len(sets), nbytes)
+            done(n, len(futures), nbytes)
         future.release()
-    return [f for f in frames if f is not None]
+    out = []
+    for i in range(len(sets)):
+        mine = [f for f, o in zip(frames, owner, strict=True) if o == i and f is not None]
+        out.append(mine[0] if len(mine) == 1 else join(mine))
+    return out
+
+
+def _set_sizes(sets: list[Vantage]) -> list[int]:
+    return [sum(_size(s) for s in v.sources) for v in sets]
 
 
 def _sources(source: Source | Iterable[Source]) -> list[str]:
