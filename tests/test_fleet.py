@@ -247,3 +247,32 @@ def test_without_dask_the_default_path_imports_none_and_the_cli_says_what_to_ins
     assert cli.stderr.strip().splitlines() == [
         "dnspcap: error: running on a Dask cluster needs Dask: pip install 'dnspcap[dask]'"
     ]
+
+
+def test_export_on_a_cluster_writes_a_dataset_by_capture_set_and_hour(tmp_path: Path) -> None:
+    import dask.dataframe as dd
+
+    files = [str(p) for p in VANTAGE]
+    out = run("export", "--scheduler", "local:2", "--to", "parquet", "-o", str(tmp_path), *files)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [
+        str(tmp_path / t) for t in ("messages", "transactions", "lookups")
+    ]
+    here = dnspcap.analyze(files)
+    for name, table in here.tables().items():
+        sets = {p.name for p in (tmp_path / name).iterdir()}
+        if name != "lookups":  # a lookup is filed under its first transaction's set
+            assert sets == {f"capture_set={v}" for v in table["vantage"].astype(str)}
+        back = pd.read_parquet(tmp_path / name)
+        lazy = dd.read_parquet(str(tmp_path / name)).compute()
+        assert len(back) == len(lazy) == len(table)
+        assert set(back.columns) == {*table.columns, "capture_set", "hour"}
+        key = ["file", "frame"] if name == "messages" else list(table.columns[:12])
+        if name == "lookups":
+            key = ["client", "start", "name"]
+        got = back.sort_values(key, kind="stable").reset_index(drop=True)[key].astype(str)
+        want = table.sort_values(key, kind="stable").reset_index(drop=True)[key].astype(str)
+        pd.testing.assert_frame_equal(got, want)
+    hours = {p.name for p in (tmp_path / "messages").glob("*/*")}
+    start = here.messages["ts"].min().strftime("%Y-%m-%dT%H")
+    assert f"hour={start}" in hours

@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..errors import DnspcapError
 from ..findings import SEVERITIES, Detector, catalogue, render_catalogue
-from ..fleet import analyze, connect, dashboard
+from ..fleet import analyze, connect, dashboard, export_dataset
 from ..pairing import SKEW_ALLOWANCE_S
 from ..reading import check_ports, read_messages
 from ..report import FORMATS, Report, render
@@ -328,6 +328,8 @@ def _export(args: argparse.Namespace) -> int:
         known = ", ".join(TABLES)
         raise _Usage(f"--tables: unknown table(s) {', '.join(bad)}; choose from {known}")
     report = _run(args, select=[])
+    if getattr(args, "scheduler", None) and args.to == "parquet":
+        return _export_dataset(report, Path(args.output), names)
     tables = {k: v for k, v in report.tables().items() if k in names}
     stem = Path(args.files[0]).name.split(".")[0] if args.files[0] != "-" else "stdin"
     digits = digits_of(report.stats)
@@ -343,7 +345,9 @@ def _add_scheduler(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--scheduler", metavar="ADDRESS",
         help="read the capture sets on a Dask cluster: its scheduler's address "
-        "(tcp://host:8786), or local:N for N local workers; needs pip install 'dnspcap[dask]'",
+        "(tcp://host:8786), or local:N for N local workers; export --to parquet then writes "
+        "a dataset per table, partitioned by capture set and hour; needs pip install "
+        "'dnspcap[dask]'",
     )  # fmt: skip
 
 
@@ -363,6 +367,13 @@ def _run_on_cluster(args: argparse.Namespace, kwargs: dict[str, Any]) -> Report:
             )  # fmt: skip
         finally:
             progress.close()
+
+
+def _export_dataset(report: Report, directory: Path, names: list[str]) -> int:
+    """export --scheduler --to parquet: a dataset per table, by capture set and hour."""
+    for path in export_dataset(report, directory, names):
+        print(path)
+    return 0
 
 
 # ---------------------------------------------------------------------------- detectors

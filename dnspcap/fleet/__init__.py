@@ -10,6 +10,7 @@ Without a client nothing here imports Dask: it is an optional extra
 """
 
 from .cluster import connect, dashboard
+from .dataset import export_dataset
 from .run import analyze, read_messages
 
-__all__ = ["analyze", "connect", "dashboard", "read_messages"]
+__all__ = ["analyze", "connect", "dashboard", "export_dataset", "read_messages"]
