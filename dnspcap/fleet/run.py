@@ -18,6 +18,7 @@ from ..reading.survey import survey
 from ..report import Report
 from .cluster import distributed
 from .combine import combine
+from .split import CHUNK_MESSAGES as CHUNK
 from .split import MEMORY_PER_CAPTURE_BYTE, join, partitions, read_share
 
 Progress = Callable[[int, int, int], None]  # capture sets read, of how many, bytes read
@@ -89,6 +90,7 @@ def read_messages(
     wanted = sorted(check_ports(ports))
     sources = _sources(source)
     sets: list[Vantage] = client.submit(plan, sources, vantages, pure=False).result()
+    sets = _rotated_or_not(client, sets, wanted, multicast)
     if split_bytes is None:
         split_bytes = worker_bytes(client)
     frames = _read_sets(client, sets, wanted, multicast, split_bytes, sets_done)
@@ -102,6 +104,34 @@ def read_messages(
 def read_set(vantage: Vantage, ports: list[int], multicast: bool) -> pd.DataFrame:
     """A worker's task: one capture set's messages, with its statistics and spans."""
     return next(iter(read_planned([vantage], ports=ports, multicast=multicast)))
+
+
+def _rotated_or_not(
+    client: Any, sets: list[Vantage], ports: list[int], multicast: bool
+) -> list[Vantage]:
+    """The plan with each guessed rotated set whose files overlap in time split into its
+    files, as :func:`dnspcap.read_messages` does after reading; found here before, from
+    each file's span read on its own in parallel (node captures named alike, ``node-1``
+    ... ``node-900``, are guessed to be one rotated set: one worker would read them all)."""
+    rows = [(v.how.startswith("a rotated set") and len(v.sources) > 1, src)
+            for v in sets for src in v.sources]  # fmt: skip
+    if not any(guessed for guessed, _ in rows):
+        return sets
+    spans: list[tuple[int | None, int | None]] = [(None, None)] * len(rows)
+    futures = {i: client.submit(file_span, src, ports, multicast, pure=False)
+               for i, (guessed, src) in enumerate(rows) if guessed}  # fmt: skip
+    for i, future in futures.items():
+        spans[i] = future.result()
+    return not_rotated(sets, spans) or sets
+
+
+def file_span(src: Source, ports: list[int], multicast: bool) -> tuple[int | None, int | None]:
+    """A worker's task: the first and last packet time of one file (ns)."""
+    one = [Vantage("file", (src,), "one file")]
+    spans: list[tuple[int | None, int | None]] = []
+    for frame in read_planned(one, ports=ports, multicast=multicast, chunk_messages=CHUNK):
+        spans = frame.attrs["dnspcap"].get("spans")
+    return spans[0] if spans else (None, None)
 
 
 def worker_bytes(client: Any) -> int | None:
