@@ -12,7 +12,7 @@ from ..errors import CaptureError, DnspcapError
 from ..pairing import SKEW_ALLOWANCE_S
 from ..pipeline import Source, Stage, analyze_messages
 from ..pipeline import analyze as analyze_here
-from ..reading.captureset import Vantage, plan
+from ..reading.captureset import Vantage, overlaps, plan
 from ..reading.read import DEFAULT_PORTS, check_ports, not_rotated, read_planned
 from ..reading.survey import survey
 from ..report import Report
@@ -90,10 +90,10 @@ def read_messages(
     wanted = sorted(check_ports(ports))
     sources = _sources(source)
     sets: list[Vantage] = client.submit(plan, sources, vantages, pure=False).result()
-    sets = _rotated_or_not(client, sets, wanted, multicast)
     if split_bytes is None:
         split_bytes = worker_bytes(client)
-    frames = _read_sets(client, sets, wanted, multicast, split_bytes, sets_done)
+    sets, ready = _rotated_or_not(client, sets, wanted, multicast, split_bytes)
+    frames = _read_sets(client, sets, wanted, multicast, split_bytes, sets_done, ready)
     spans = [s for f in frames for s in f.attrs["dnspcap"]["spans"]]
     split = not_rotated(sets, spans)  # a guessed rotated set that was several recordings
     if split is not None:
@@ -107,30 +107,66 @@ def read_set(vantage: Vantage, ports: list[int], multicast: bool) -> pd.DataFram
 
 
 def _rotated_or_not(
-    client: Any, sets: list[Vantage], ports: list[int], multicast: bool
-) -> list[Vantage]:
+    client: Any, sets: list[Vantage], ports: list[int], multicast: bool, split_bytes: int | None
+) -> tuple[list[Vantage], dict[int, pd.DataFrame]]:
     """The plan with each guessed rotated set whose files overlap in time split into its
-    files, as :func:`dnspcap.read_messages` does after reading; found here before, from
-    each file's span read on its own in parallel (node captures named alike, ``node-1``
-    ... ``node-900``, are guessed to be one rotated set: one worker would read them all)."""
+    files, as :func:`dnspcap.read_messages` does after reading, and the frames of the
+    sets so made (by their place in the plan).
+
+    Node captures named alike (``node-1`` ... ``node-900``) are guessed to be one rotated
+    set, which one worker would read all of: here each file of a guessed set is read on
+    its own first, in parallel (only its span when it is too big for a worker). Split,
+    those frames are the sets' own; if the set was one recording, it is read again whole.
+    """
     rows = [(v.how.startswith("a rotated set") and len(v.sources) > 1, src)
             for v in sets for src in v.sources]  # fmt: skip
     if not any(guessed for guessed, _ in rows):
-        return sets
+        return sets, {}
+    sizes = client.submit(_set_sizes, [Vantage("", (src,), "") for _, src in rows]).result()
+    futures = {
+        i: client.submit(
+            read_set if partitions(sizes[i], split_bytes) == 1 else file_span,
+            Vantage("file", (src,), "one file"), ports, multicast, pure=False,
+        )
+        for i, (guessed, src) in enumerate(rows) if guessed
+    }  # fmt: skip
+    got = {i: f.result() for i, f in futures.items()}
     spans: list[tuple[int | None, int | None]] = [(None, None)] * len(rows)
-    futures = {i: client.submit(file_span, src, ports, multicast, pure=False)
-               for i, (guessed, src) in enumerate(rows) if guessed}  # fmt: skip
-    for i, future in futures.items():
-        spans[i] = future.result()
-    return not_rotated(sets, spans) or sets
+    for i, r in got.items():
+        spans[i] = r.attrs["dnspcap"]["spans"][0] if isinstance(r, pd.DataFrame) else r
+    final = not_rotated(sets, spans)
+    if final is None:
+        return sets, {}
+    ready: dict[int, pd.DataFrame] = {}
+    first = k = 0
+    for v in sets:  # a split set became one set per file, in place and in order
+        files = range(first, first + len(v.sources))
+        first += len(v.sources)
+        if v.how.startswith("a rotated set") and overlaps([spans[i] for i in files]):
+            for i in files:
+                if isinstance(got.get(i), pd.DataFrame):
+                    ready[k] = relabel(got[i], final[k])
+                k += 1
+        else:
+            k += 1
+    return final, ready
 
 
-def file_span(src: Source, ports: list[int], multicast: bool) -> tuple[int | None, int | None]:
-    """A worker's task: the first and last packet time of one file (ns)."""
-    one = [Vantage("file", (src,), "one file")]
+def relabel(frame: pd.DataFrame, vantage: Vantage) -> pd.DataFrame:
+    """A file's frame read alone, as the one-file capture set ``vantage`` reads."""
+    old = frame["vantage"].cat.categories[0]
+    frame["vantage"] = frame["vantage"].cat.rename_categories([vantage.name])
+    st = frame.attrs["dnspcap"]
+    st["vantages"] = [dict(st["vantages"][0], name=vantage.name, how=vantage.how)]
+    st["capture_end"] = {vantage.name if k == old else k: t for k, t in st["capture_end"].items()}
+    return frame
+
+
+def file_span(vantage: Vantage, ports: list[int], multicast: bool) -> tuple[int | None, int | None]:
+    """A worker's task: the first and last packet time of a one-file set (ns)."""
     spans: list[tuple[int | None, int | None]] = []
-    for frame in read_planned(one, ports=ports, multicast=multicast, chunk_messages=CHUNK):
-        spans = frame.attrs["dnspcap"].get("spans")
+    for frame in read_planned([vantage], ports=ports, multicast=multicast, chunk_messages=CHUNK):
+        spans = frame.attrs["dnspcap"].get("spans", spans)
     return spans[0] if spans else (None, None)
 
 
@@ -150,11 +186,15 @@ def _read_sets(
     multicast: bool,
     split_bytes: int | None,
     done: Progress | None,
+    ready: dict[int, pd.DataFrame] | None = None,
 ) -> list[pd.DataFrame]:
     d = distributed()
+    ready = ready or {}
     sizes = client.submit(_set_sizes, sets, pure=False).result()  # where the files lie
     futures, owner = [], []
     for i, v in enumerate(sets):
+        if i in ready:
+            continue
         k = partitions(sizes[i], split_bytes)
         if k == 1:
             futures.append(client.submit(read_set, v, ports, multicast, pure=False))
@@ -174,6 +214,9 @@ def _read_sets(
         future.release()
     out = []
     for i in range(len(sets)):
+        if i in ready:
+            out.append(ready[i])
+            continue
         mine = [f for f, o in zip(frames, owner, strict=True) if o == i and f is not None]
         out.append(mine[0] if len(mine) == 1 else join(mine))
     return out
