@@ -30,7 +30,14 @@ def dense(parts: tuple[np.ndarray, ...]) -> np.ndarray:
     if not len(parts[0]):
         return np.zeros(0, np.int64)
     stacked = np.stack([np.asarray(p, np.int64) for p in parts], axis=1)
-    return np.unique(stacked, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)
+    # np.unique(stacked, axis=0)'s inverse (rows ranked in lexicographic order), by a
+    # lexsort: several times faster on the many rows of many vantage points
+    order = np.lexsort(stacked.T[::-1])
+    ranked = stacked[order]
+    new = np.r_[True, (ranked[1:] != ranked[:-1]).any(axis=1)]
+    out = np.empty(len(stacked), np.int64)
+    out[order] = np.cumsum(new) - 1
+    return out
 
 
 class Columns:
