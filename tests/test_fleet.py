@@ -44,7 +44,7 @@ except ImportError:  # the dask extra: a failure on CI, where the test extra ins
 def client() -> Iterator[Any]:
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster) as c,
     ):
@@ -170,7 +170,7 @@ def test_a_capture_bigger_than_a_workers_memory_limit_is_split_by_client(
     with (
         dask.config.set(off),
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, memory_limit="10MB", dashboard_address=None
+            n_workers=2, threads_per_worker=1, memory_limit="10MB", dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster) as c,
     ):
