@@ -276,3 +276,18 @@ def test_export_on_a_cluster_writes_a_dataset_by_capture_set_and_hour(tmp_path: 
     hours = {p.name for p in (tmp_path / "messages").glob("*/*")}
     start = here.messages["ts"].min().strftime("%Y-%m-%dT%H")
     assert f"hour={start}" in hours
+
+
+def test_a_capture_named_by_url_is_read_through_fsspec() -> None:
+    import fsspec
+
+    sample = ROOT / "samples" / "crafted" / "node-race.pcap"
+    with fsspec.open("memory://fleet/node-race.pcap", "wb") as f:
+        f.write(sample.read_bytes())
+    here = dnspcap.read_messages(sample)
+    there = dnspcap.read_messages("memory://fleet/node-race.pcap")
+    same_tables(here.drop(columns="file"), there.drop(columns="file"))
+    assert set(there["file"].astype(str)) == {"memory://fleet/node-race.pcap"}
+    with pytest.raises(dnspcap.CaptureError) as missing:
+        dnspcap.read_messages("memory://fleet/gone.pcap")
+    assert str(missing.value) == "memory://fleet/gone.pcap: No such file or directory"

@@ -13,6 +13,7 @@ from ..pairing import SKEW_ALLOWANCE_S
 from ..pipeline import Source, Stage, analyze_messages
 from ..pipeline import analyze as analyze_here
 from ..reading.captureset import Vantage, overlaps, plan
+from ..reading.containers import is_url
 from ..reading.read import DEFAULT_PORTS, check_ports, not_rotated, read_planned
 from ..reading.survey import survey
 from ..report import Report
@@ -239,9 +240,15 @@ def _sources(source: Source | Iterable[Source]) -> list[str]:
 
 
 def _size(src: object) -> int:
+    """A file's size in bytes (0 when it cannot be told), on the worker that reads it."""
     if not isinstance(src, (str, os.PathLike)):
         return 0
     try:
+        if is_url(os.fspath(src)):
+            import fsspec  # type: ignore[import-untyped, unused-ignore]
+
+            fs, path = fsspec.core.url_to_fs(os.fspath(src))
+            return int(fs.size(path) or 0)
         return os.path.getsize(src)
-    except OSError:  # a URL: not on this machine
+    except (OSError, ImportError, ValueError):  # reading it says why
         return 0

@@ -13,6 +13,7 @@ draft-ietf-opsawg-pcapng.
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import io
 import os
@@ -166,6 +167,8 @@ def _open_url(name: str) -> BinaryIO:
         raw: BinaryIO = fsspec.open(name, "rb").open()
     except ImportError as e:  # the scheme's filesystem package is not installed
         raise CaptureError(name, str(e).split("\n")[0]) from None
+    except FileNotFoundError:  # fsspec's carry the path, not the reason
+        raise CaptureError(name, os.strerror(errno.ENOENT)) from None
     except (OSError, ValueError) as e:
         raise CaptureError(name, getattr(e, "strerror", None) or str(e)) from None
     return raw
