@@ -164,7 +164,7 @@ def test_analyze_puts_the_verdict_first_and_fails_on_errors(
     # is DNS002's
     assert [b.split()[1] for b in blocks] == ["DNS001", "DNS002", "DNS004", "DNS005", "DNS003"]
     assert (
-        "  evidence (10 frames; Wireshark display filter): frame.number in {5 6 7 16"
+        "  evidence (10 frames; Wireshark display filter): frame.number in {5, 6, 7, 16"
         in "\n".join(out)
     )
 

@@ -65,7 +65,7 @@ def test_search_list_sample() -> None:
     (f,) = findings(SAMPLES / "search-list-and-tcp-fallback.pcap")
     assert f.code == "DNS005"
     assert f.details["wasted_queries"] == 6
-    assert "api.example.com (1x)" in f.remediation
+    assert "`api.example.com` (1x)" in f.remediation  # a name to type: a code span
 
 
 def test_every_detector_is_documented_and_selectable() -> None:

@@ -38,6 +38,10 @@ def test_notebook_runs_top_to_bottom(path: Path) -> None:
         )
         assert figures == 3
         assert "frame  77" in shown  # the resent AAAA query, opened with scapy
+        # and dissected by Wireshark (tshark through pyshark) inside the kernel's event loop
+        assert "&lt;dnspcap.Dissection 10 packets from 1 file&gt;" in shown
+        assert "incident-mixed.pcap frame 77: ETH / IP / UDP / DNS</summary>" in shown
+        assert "Transaction ID: 0x9a0d" in shown and "('42001', '0x9a0d'" in shown
         assert "ticket-timeline.png" in shown
 
 

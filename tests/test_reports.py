@@ -87,7 +87,7 @@ def test_verdict_comes_first_and_names_the_worst_finding(
     assert first.startswith("VERDICT: ERROR DNS001 2 of 19 parallel A/AAAA pairs (one socket)")
     assert "First fix: Deploy NodeLocal DNSCache" in text.splitlines()[2]
     # each finding shows its evidence messages and the filter that selects them
-    assert "frame.number in {5 6 7 16 17 18 77 78 81 82}" in text
+    assert "frame.number in {5, 6, 7, 16, 17, 18, 77, 78, 81, 82}" in text
     assert re.search(r"77\s+16:00:07\.501000\s+10\.244\.1\.17:42001\s+10\.96\.0\.10:53", text)
     healthy = render(reports["healthy-glibc"], "text")
     assert healthy.startswith("VERDICT: OK No DNS problem found.\n")

@@ -1,4 +1,4 @@
-"""The `dnspcap` command line (:mod:`.main`) and its progress line (:mod:`.progress`)."""
+"""The `dnspcap` command line (:mod:`.commands`) and its progress line (:mod:`.progress`)."""
 
 from .commands import main
 

@@ -6,10 +6,11 @@ thresholds (:mod:`.registry`); :func:`detect` (:mod:`.detect`) runs them.
 """
 
 from .detection import detect
-from .finding import SEVERITIES, Finding, frame_filter
+from .finding import LIST_ITEMS, SEVERITIES, Finding, frame_filter, listed
 from .registry import Detector, Option, catalogue, catch_all, detector, render_catalogue
 
 __all__ = [
+    "LIST_ITEMS",
     "SEVERITIES",
     "Detector",
     "Finding",
@@ -19,5 +20,6 @@ __all__ = [
     "detect",
     "detector",
     "frame_filter",
+    "listed",
     "render_catalogue",
 ]

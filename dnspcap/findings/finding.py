@@ -6,12 +6,15 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from ..times import DIGITS, iso
 from .markup import spans
+
+if TYPE_CHECKING:
+    from ..reading.dissect import Dissection
 
 SEVERITIES = ("info", "warning", "error", "critical")
 
@@ -81,6 +84,19 @@ class Finding:
 
         return read_frames(self.evidence_frames, limit=limit)
 
+    def dissect(self, limit: int = 1_000, tshark_path: str | None = None) -> Dissection:
+        """Its evidence packets as Wireshark dissects them: each file read by tshark through
+        the display filter the finding gives for it (:attr:`display_filters`), through
+        pyshark (``pip install 'dnspcap[inspect]'``; tshark from Wireshark).
+
+        Returns a :class:`~dnspcap.reading.dissect.Dissection`, a list of packets with
+        their file, frame and pyshark packet; ``print()`` shows every dissection tree and
+        Jupyter a fold per packet. Safe inside Jupyter's running event loop.
+        """
+        from ..reading.dissect import dissect
+
+        return dissect(self.display_filters, limit=limit, tshark_path=tshark_path)
+
     def __repr__(self) -> str:
         """One line; every field is an attribute (``as_dict()`` gives them all)."""
         where = f" in {len(self.files)} files" if len(self.files) > 1 else ""
@@ -94,17 +110,30 @@ class Finding:
         """Jupyter shows a finding on its own so: its headline facts (the report shows
         it with its evidence table)."""
         rows = [("severity", self.severity), ("summary", self.summary),
-                ("clients", ", ".join(self.clients) or "-"),
-                ("servers", ", ".join(self.servers) or "-"),
+                ("clients", listed(self.clients)), ("servers", listed(self.servers)),
                 ("impact", f"{self.occurrences} of {self.seen}; lookups affected: "
                            f"{self.lookups_affected}; time lost: {self.seconds_lost:.3f} s"),
-                ("Wireshark", "; ".join(f"{f}: {d}" for f, d in self.display_filters.items())),
+                ("Wireshark", self._filters_shown()),
                 ("fix", self.remediation)]  # fmt: skip
         fix = rows.pop()[1]  # our text: its code spans are code
         cells = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
         code = "".join(f"<code>{escape(t)}</code>" if c else escape(t) for t, c in spans(fix))
         cells += f"<tr><th>fix</th><td>{code}</td></tr>"
         return f"<p><b>{escape(self.code)} {escape(self.name)}</b></p><table>{cells}</table>"
+
+    def _filters_shown(self, first: int = 12) -> str:
+        """The display filters, per file; over FILTER_FRAMES frames, those of the first
+        `first` (a filter of a thousand numbers is no use on a screen)."""
+        if len(self.frames) <= FILTER_FRAMES:
+            return "; ".join(f"{f}: {d}" for f, d in self.display_filters.items())
+        shown: list[tuple[str, str, int]] = []
+        for file, frames in self.evidence_frames.items():
+            chosen = sorted(set(frames))[: first - sum(n for _, _, n in shown)]
+            if chosen:
+                shown.append((file, frame_filter(chosen), len(chosen)))
+        return "; ".join(f"{f}: {d}" for f, d, _ in shown) + (
+            f" (the first {first} of {len(self.frames):,} frames; display_filters has them all)"
+        )
 
     def as_dict(self, digits: int = DIGITS) -> dict[str, Any]:
         """The finding as plain values (JSON's): times in ISO 8601 UTC with ``digits``
@@ -133,7 +162,27 @@ def printable(s: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", s)
 
 
-def frame_filter(frames: Iterable[int], limit: int = 200) -> str:
-    """A Wireshark display filter that shows exactly these frames (the first `limit`)."""
-    chosen = sorted(set(int(f) for f in frames))[:limit]
-    return "frame.number in {" + " ".join(map(str, chosen)) + "}" if chosen else ""
+# Wireshark's filter bar takes a filter of a thousand frame numbers, but nobody can read,
+# edit or paste it: above this many evidence frames a report (and a finding in Jupyter)
+# prints the filter of the first few, and display_filters (the JSON report) has them all
+FILTER_FRAMES = 100
+
+
+def frame_filter(frames: Iterable[int]) -> str:
+    """A Wireshark display filter that shows exactly these frames, all of them (a report
+    prints a shorter one when they are many: :mod:`dnspcap.report.document`)."""
+    chosen = sorted(set(int(f) for f in frames))
+    # commas: Wireshark 4 refuses a set of space-separated numbers (3.6 takes both)
+    return "frame.number in {" + ", ".join(map(str, chosen)) + "}" if chosen else ""
+
+
+LIST_ITEMS = 10  # items a report lists (clients, servers, names, flows); the rest counted
+
+
+def listed(items: Iterable[str], shown: int = LIST_ITEMS) -> str:
+    """Items for a reader: the first `shown`, and how many more ("a, b and 5,164 more");
+    "-" for none. The full lists are in the JSON report and the tables."""
+    items = list(items)
+    more = len(items) - shown
+    head = ", ".join(items[: max(shown, 0)] if more > 0 else items)
+    return (head + f" and {more:,} more" if more > 0 else head) or "-"

@@ -1,4 +1,4 @@
-"""Stage 2b: group transactions into the lookups resolvers made (`lookups`).
+"""Stage 3, grouping: group transactions into the lookups resolvers made (`lookups`).
 
 A lookup is one name resolution a client asked its resolver library for
 (`getaddrinfo("api.example.com")`): the A/AAAA pair sent from one socket, the

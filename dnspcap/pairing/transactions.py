@@ -1,4 +1,4 @@
-"""Stage 2a: pair queries with responses into transactions (`pair`).
+"""Stage 2, pairing: pair queries with responses into transactions (`pair`).
 
 A transaction is one question a client asked one server on one socket: the
 query (with every retransmission of it), and the response (with any

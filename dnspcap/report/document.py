@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from ..arrays.categorical import as_categorical
-from ..findings import SEVERITIES, Finding
+from ..findings import SEVERITIES, Finding, frame_filter, listed
+from ..findings.finding import FILTER_FRAMES
 from ..version import __version__
 
 if TYPE_CHECKING:
@@ -54,13 +55,28 @@ class FindingView:
     evidence: Table
     # the Wireshark display filter of the evidence, per file it is in: (file, filter)
     filters: list[tuple[str, str]] = field(default_factory=list)
+    # how many frames `filters` selects when it is the shown rows' only (0: every frame)
+    filtered: int = 0
 
     @property
     def evidence_line(self) -> str:
         """What the filters below show: "12 frames" or "12 frames in 2 files"."""
         n = len(self.finding.frames)
         files = f" in {len(self.filters)} files" if len(self.filters) > 1 else ""
-        return f"{n} frame{'s' if n != 1 else ''}{files}"
+        return f"{n:,} frame{'s' if n != 1 else ''}{files}"
+
+    @property
+    def filter_line(self) -> str:
+        """What precedes the filters: "12 frames; Wireshark display filter", or, for a
+        filter of the evidence rows the document shows (the first ones; Markdown may show
+        fewer), which frames it selects and where the rest are."""
+        per_file = " per file" if len(self.filters) > 1 else ""
+        if not self.filtered:
+            return f"{self.evidence_line}; Wireshark display filter{per_file}"
+        return (
+            f"{self.evidence_line}; Wireshark display filter{per_file} of the first "
+            f"{count(self.filtered, 'frame')}, all {len(self.finding.frames):,} in the JSON report"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,10 +151,11 @@ def build(report: Report, *, evidence_rows: int = EVIDENCE_ROWS) -> Document:
             f"{len(found)} finding{'s' if len(found) != 1 else ''} ({counts}); {cost}.",
             f"First fix: {top.remediation}",
         ]
-    tables = _evidence(report.messages, found, evidence_rows)
     views = [
-        FindingView(f, f"{f.code.lower()}-{i + 1}", facts(f, several), t, filters(f))
-        for i, (f, t) in enumerate(zip(found, tables, strict=True))
+        _view(report.messages, f, f"{f.code.lower()}-{i + 1}", several, table, rows)
+        for i, (f, (table, rows)) in enumerate(
+            zip(found, _evidence_rows(report.messages, found, evidence_rows), strict=True)
+        )
     ]
     figures = [
         FigureSpec(
@@ -228,12 +245,60 @@ def _healthy_line(lk: pd.DataFrame, tx: pd.DataFrame) -> str:
     return f"{count(len(lk), 'lookup')} from {count(lk['client'].nunique(), 'client')}{p99}."
 
 
-def facts(f: Finding, several_files: bool = False) -> list[tuple[str, str]]:
+def _view(
+    m: pd.DataFrame, f: Finding, anchor: str, several: bool, table: Table, rows: np.ndarray
+) -> FindingView:
+    """A finding as the report shows it: its clients and servers with the most evidence
+    messages first, and a display filter of the shown rows when its own is too long."""
+    ranked = _evidence_counts(m, rows) if len(f.clients) > 1 or len(f.servers) > 1 else None
+    shown = bool(table.rows) and len(f.frames) > FILTER_FRAMES
+    return FindingView(
+        f, anchor, facts(f, several, ranked), table,
+        *(_filters_of(m, rows[: len(table.rows)]) if shown else (filters(f), 0)),
+    )  # fmt: skip
+
+
+def _evidence_counts(m: pd.DataFrame, rows: np.ndarray) -> tuple[pd.Series, pd.Series]:
+    """How many evidence messages (positions in `m`) each client and each server has."""
+    sub = m.take(rows)
+    qr = sub["qr"].to_numpy(bool)
+    src, dst = sub["src"].astype(str).to_numpy(), sub["dst"].astype(str).to_numpy()
+    return (
+        pd.Series(np.where(qr, dst, src)).value_counts(),
+        pd.Series(np.where(qr, src, dst)).value_counts(),
+    )
+
+
+def _filters_of(m: pd.DataFrame, rows: np.ndarray) -> tuple[list[tuple[str, str]], int]:
+    """The display filter, per file, of these messages' frames, and how many frames."""
+    frames: dict[str, list[int]] = {}
+    for file, frame in zip(m["file"].take(rows).astype(str), m["frame"].take(rows), strict=True):
+        frames.setdefault(file, []).append(int(frame))
+    return (
+        [(file, frame_filter(numbers)) for file, numbers in frames.items()],
+        sum(len(set(numbers)) for numbers in frames.values()),
+    )
+
+
+def _most_first(names: Sequence[str], counts: pd.Series | None) -> list[str]:
+    """The names with the most evidence messages first (a tie in the finding's order)."""
+    if counts is None:
+        return list(names)
+    n = counts.to_dict()
+    return sorted(names, key=lambda name: -n.get(name, 0))
+
+
+def facts(
+    f: Finding, several_files: bool = False, ranked: tuple[pd.Series, pd.Series] | None = None
+) -> list[tuple[str, str]]:
+    """The finding's facts as the report lists them; long lists show the most affected few
+    (by `ranked`: evidence messages per client and per server) and count the rest."""
+    clients, servers = ranked if ranked is not None else (None, None)
     facts = [
-        ("impact", f"{f.occurrences} of {f.seen} ({f.rate:.0%}); lookups affected: "
-                   f"{f.lookups_affected}; time lost: {f.seconds_lost:.3f} s"),
-        ("clients", ", ".join(f.clients) or "-"),
-        ("servers", ", ".join(f.servers) or "-"),
+        ("impact", f"{f.occurrences:,} of {f.seen:,} ({f.rate:.0%}); lookups affected: "
+                   f"{f.lookups_affected:,}; time lost: {f.seconds_lost:.3f} s"),
+        ("clients", listed(_most_first(f.clients, clients))),
+        ("servers", listed(_most_first(f.servers, servers))),
         ("when", when(f)),
         ("confidence", f.confidence),
     ]  # fmt: skip
@@ -252,10 +317,9 @@ def filters(f: Finding) -> list[tuple[str, str]]:
 
 def _detail(value: Any) -> str:
     if isinstance(value, dict):
-        return ", ".join(f"{k}: {_detail(v)}" for k, v in value.items())
+        return listed(f"{k}: {_detail(v)}" for k, v in value.items())
     if isinstance(value, (list, tuple)):
-        shown = ", ".join(_detail(v) for v in value[:10])
-        return shown + (f" (+{len(value) - 10} more)" if len(value) > 10 else "")
+        return listed(_detail(v) for v in value)
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
@@ -266,14 +330,22 @@ EVIDENCE_COLUMNS = ("frame", "time (UTC)", "from", "to", "proto", "id", "kind", 
 
 
 def _evidence(m: pd.DataFrame, found: Sequence[Finding], limit: int) -> list[Table]:
+    """Each finding's evidence table (:func:`_evidence_rows`)."""
+    return [table for table, _ in _evidence_rows(m, found, limit)]
+
+
+def _evidence_rows(
+    m: pd.DataFrame, found: Sequence[Finding], limit: int
+) -> list[tuple[Table, np.ndarray]]:
     """Each finding's evidence: the DNS messages among its frames, the first `limit` of
     them (by frame in one file; in time order, file by file at one time, across several:
-    vantage points interleave), and how many more there are.
+    vantage points interleave), and how many more there are; and the positions in `m`
+    of all of them, in that order.
 
     One stable sort of the messages by file and frame serves every finding: a finding's
     (file, frame) keys are looked up in it, not compared with every message."""
     if not len(m) or not any(f.evidence_frames for f in found):
-        return [Table(EVIDENCE_COLUMNS, []) for _ in found]
+        return [(Table(EVIDENCE_COLUMNS, []), np.zeros(0, np.int64)) for _ in found]
     codes, files = pd.factorize(m["file"])  # a missing file is code -1: never asked for
     file_code = {str(f): i for i, f in enumerate(files)}
     key = (codes.astype(np.int64) << 40) | m["frame"].to_numpy(np.int64)
@@ -285,7 +357,7 @@ def _evidence(m: pd.DataFrame, found: Sequence[Finding], limit: int) -> list[Tab
     ts = m["ts"].to_numpy("datetime64[ns]").view(np.int64)
     several = len(files) > 1
     picked: list[np.ndarray] = []
-    totals: list[int] = []
+    every: list[np.ndarray] = []
     for f in found:
         parts = [
             (np.int64(file_code[file]) << 40) | np.asarray(frames, np.int64)
@@ -299,13 +371,13 @@ def _evidence(m: pd.DataFrame, found: Sequence[Finding], limit: int) -> list[Tab
         rows = order[starts + np.arange(int(n.sum()))]
         if len(f.evidence_frames) > 1:  # vantage points side by side, in time order
             rows = rows[np.lexsort((key[rows], ts[rows]))]
-        totals.append(len(rows))
+        every.append(rows)
         picked.append(rows[:limit])
     needed = np.unique(np.concatenate(picked)) if picked else np.zeros(0, np.int64)
     text = dict(zip(needed.tolist(), _message_rows(m, needed, several), strict=True))
     return [
-        Table(EVIDENCE_COLUMNS, [text[r] for r in rows.tolist()], total - len(rows))
-        for rows, total in zip(picked, totals, strict=True)
+        (Table(EVIDENCE_COLUMNS, [text[r] for r in rows.tolist()], len(all_) - len(rows)), all_)
+        for rows, all_ in zip(picked, every, strict=True)
     ]
 
 
@@ -346,7 +418,7 @@ def _vantage(v: dict[str, Any], offsets: dict[str, float]) -> str:
         if off is not None and np.isfinite(off) and off != 0.0
         else ""
     )
-    files = ", ".join(_short(f) for f in v["files"])
+    files = listed(_short(f) for f in v["files"])
     return f"{v['name']} ({files}: {v['how']}{clock})"
 
 
@@ -372,7 +444,7 @@ def count(n: int, noun: str) -> str:
 
 def _overview(report: Report) -> list[tuple[str, str]]:
     st, m, tx, lk = report.stats, report.messages, report.transactions, report.lookups
-    facts = [("files", ", ".join(st.get("files", [])) or "-")]
+    facts = [("files", listed(st.get("files", [])))]  # a rotated set can be hundreds
     vantages = st.get("vantages", [])
     if len(vantages) > 1 or any(len(v["files"]) > 1 for v in vantages):
         offsets = tx.attrs.get("dnspcap", {}).get("clock_offsets_s", {})

@@ -1,4 +1,4 @@
-"""Writing a report: one document (:mod:`.model`), four formats.
+"""Writing a report: one document (:mod:`.document`), four formats.
 
 ``render(report, "text" | "markdown" | "html" | "json")`` builds the document once
 and hands it to the writer of that format. Figures are drawn only for the formats

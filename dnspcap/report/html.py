@@ -135,10 +135,10 @@ def _finding(v: FindingView) -> list[str]:
     body += [f"<dt>{e(k)}</dt><dd>{e(val)}</dd>" for k, val in v.facts]
     body += ["</dl>", f'<p class="fix"><strong>Fix:</strong> {ours(f.remediation)}</p>']
     if len(v.filters) == 1:
-        body += [f"<p>Evidence: {e(v.evidence_line)}; Wireshark display filter:</p>",
+        body += [f"<p>Evidence: {e(v.filter_line)}:</p>",
                  f"<pre>{e(v.filters[0][1])}</pre>"]  # fmt: skip
     elif v.filters:
-        body.append(f"<p>Evidence: {e(v.evidence_line)}; Wireshark display filter per file:</p>")
+        body.append(f"<p>Evidence: {e(v.filter_line)}:</p>")
         for file, text in v.filters:
             body += [f"<p><code>{e(file)}</code></p>", f"<pre>{e(text)}</pre>"]
     if v.evidence.rows:

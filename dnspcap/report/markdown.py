@@ -92,10 +92,10 @@ def _lines(doc: Document, figures: dict[str, str], evidence_rows: int) -> Iterat
         yield from (f"- **{esc(k)}:** {esc(val)}" for k, val in v.facts)
         yield from ["", f"**Fix:** {ours(f.remediation)}", ""]
         if len(v.filters) == 1:
-            yield from [f"Evidence: {v.evidence_line}; Wireshark display filter:", "",
+            yield from [f"Evidence: {v.filter_line}:", "",
                         "```", v.filters[0][1], "```", ""]  # fmt: skip
         elif v.filters:
-            yield from [f"Evidence: {v.evidence_line}; Wireshark display filter per file:", ""]
+            yield from [f"Evidence: {v.filter_line}:", ""]
             for file, text in v.filters:
                 yield from [f"- `{file}`", "", "  ```", f"  {text}", "  ```", ""]
         if evidence_rows and v.evidence.rows:

@@ -8,13 +8,14 @@ writes itself in any format (:mod:`dnspcap.render`), and exports its tables.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ..findings import Finding
+from ..findings import Finding, frame_filter
 from ..findings.finding import printable
 from ..times import digits_of
 from .document import count
@@ -22,6 +23,8 @@ from .formats import SCHEMA, render, worst
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+    from ..reading.dissect import Dissection
 
 __all__ = ["SCHEMA", "Findings", "Report", "render_json", "render_text", "worst"]
 
@@ -115,6 +118,32 @@ class Report:
 
         stem = Path(str(self.stats.get("files", ["capture"])[0])).name.split(".")[0] or "capture"
         return export_tables(self.tables(), Path(directory), stem, to, digits_of(self.stats))
+
+    def dissect(
+        self,
+        frames: Iterable[int] | Mapping[str, Iterable[int]],
+        *,
+        file: str | None = None,
+        limit: int = 1_000,
+        tshark_path: str | None = None,
+    ) -> Dissection:
+        """Any frames of the capture as Wireshark dissects them (as
+        :meth:`Finding.dissect <dnspcap.Finding.dissect>` does a finding's): frame numbers
+        as Wireshark counts them, in the one capture file or in ``file``, or
+        ``{file: frames}`` across several."""
+        from ..reading.dissect import dissect
+
+        if isinstance(frames, Mapping):
+            wanted = {str(k): frame_filter(v) for k, v in frames.items()}
+        else:
+            files = [str(f) for f in self.stats.get("files", [])]
+            if file is None and len(files) != 1:
+                raise ValueError(
+                    f"the report reads {len(files)} files: name one (file=...) or give "
+                    "{file: frames}"
+                )
+            wanted = {file if file is not None else files[0]: frame_filter(frames)}
+        return dissect(wanted, limit=limit, tshark_path=tshark_path)
 
     def tables(self) -> dict[str, pd.DataFrame]:
         return {"messages": self.messages, "transactions": self.transactions,

@@ -38,11 +38,11 @@ def write(doc: Document, *, color: bool = False) -> str:
         lines += ["", f"{tag} {f.code} {f.name}", f"  {safe(f.summary)}"]
         lines += [f"  {k}: {safe(val)}" for k, val in v.facts]
         if len(v.filters) > 1:
-            lines.append(f"  evidence ({v.evidence_line}; Wireshark display filter per file):")
+            lines.append(f"  evidence ({v.filter_line}):")
             lines += [f"    {safe(file)}: {text}" for file, text in v.filters]
         else:
             shown = v.filters[0][1] if v.filters else "-"
-            lines.append(f"  evidence ({v.evidence_line}; Wireshark display filter): {shown}")
+            lines.append(f"  evidence ({v.filter_line}): {shown}")
         if v.evidence.rows:
             lines += ["    " + row for row in table(v.evidence)]
         lines.append(paint(f"  fix: {safe(f.remediation)}", "bold"))

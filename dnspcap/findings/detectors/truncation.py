@@ -12,7 +12,8 @@ fail on Alpine; a NetworkPolicy or firewall that blocks TCP/53 fails every clien
 **Wire pattern.** ``Q`` over UDP, ``R tc=1``, then no ``SYN`` to port 53.
 
 **Known false positives.** None known: a TC answer in the capture's last
-``truncation_retry_window_s`` is not judged, since its retry could not be seen.
+``truncation_retry_window_s`` is not judged, since its retry could not be seen, nor
+one to no query in the capture (a reflection or a scan's reply).
 
 **Fix.** Allow TCP/53 to the DNS Service (NetworkPolicy egress rules usually list
 UDP only); musl ≥ 1.2.4 or a glibc image; smaller answers.
@@ -34,7 +35,13 @@ WINDOW = Option("truncation_retry_window_s", 5.0, "resolvers retry over TCP at o
 @detector("DNS008", "truncation.no_tcp_retry", "error", [WINDOW])
 def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> list[Finding]:
     """Truncated answers not followed by the same question over TCP."""
-    tc = tx[tx["tc"] & (tx["transport"] == "udp")]
+    # an answer to no query seen (a reflection, a scan's reply, a capture that began
+    # after the query) was not what a client in the capture waited for: no retry is due
+    tc = tx[
+        tx["tc"].to_numpy(bool)
+        & (tx["transport"] == "udp").to_numpy()
+        & (tx["attempts"] > 0).to_numpy()
+    ]
     if tc.empty:
         return []
     window = int(opts["truncation_retry_window_s"] * 1e9)

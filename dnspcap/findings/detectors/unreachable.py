@@ -79,10 +79,10 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
         return out
     r = retry_table(tx, lookups)
     r = r[r["gap_s"].to_numpy() >= RETRY_MIN_GAP_S]
-    evidence_of = {s: _silence(s, asked, server, r, lookups, opts) for s in silent}
+    evidence_of = _silences(silent, asked, server, r, lookups, opts)
     dead = {s: e for s, e in evidence_of.items() if e.conclusive(anything)}
     if dead:
-        out.append(_finding(tx, lookups, asked, server, dead, anything))
+        out.append(_finding(tx, lookups, asked, server, dead, _moves(r, dead), anything))
     return out
 
 
@@ -94,52 +94,71 @@ class _Silence(NamedTuple):
     # asked from a new socket or of another server). A capture that misses one direction
     # of the traffic shows unanswered queries too, but no retries: the answers came.
     timed_out: int
-    failovers: pd.DataFrame  # the retries that went to another server after it
+    failovers: int  # the retries that went to another server after it
     parallel: int  # its queries whose question another server answered at about once
     enough: bool  # at least unreachable_min_queries queries
 
     def conclusive(self, anything_answered: bool) -> bool:
         if not anything_answered:  # an outage: its queries must be shown to time out
             return self.timed_out > 0
-        return bool(len(self.failovers)) or self.parallel > 0 or self.timed_out > 0 or self.enough
+        return self.failovers > 0 or self.parallel > 0 or self.timed_out > 0 or self.enough
 
 
-def _silence(
-    s: str,
+def _silences(
+    silent: list[str],
     asked: pd.DataFrame,
     server: pd.Series,
     r: pd.DataFrame,
     lookups: pd.DataFrame,
     opts: Mapping[str, float],
-) -> _Silence:
-    mine = asked[(server == s).to_numpy()]
-    queries = int(mine["attempts"].sum())  # packets sent, with the resends
-    from_it = (r["server"].astype(str) == s).to_numpy()
-    timed_out = int(r.loc[from_it, "before"].nunique())
-    failovers = r[(r["kind"] == "failover").to_numpy() & from_it]
-    return _Silence(
-        queries, timed_out, failovers, _answered_elsewhere(mine, asked, lookups),
-        queries >= opts["unreachable_min_queries"],
-    )  # fmt: skip
+) -> dict[str, _Silence]:
+    """The evidence of silence of every silent server, in one pass over each table
+    (a scan of a node's pods makes thousands of silent "servers")."""
+    queries = asked["attempts"].groupby(server.to_numpy()).sum()  # sent, with the resends
+    r_server = r["server"].astype(str).to_numpy()
+    timed_out = r["before"].groupby(r_server).nunique()
+    failovers = (r["kind"] == "failover").groupby(r_server).sum()
+    parallel = _answered_elsewhere(silent, asked, server, lookups)
+    least = opts["unreachable_min_queries"]
+    out = {}
+    for s in silent:
+        q = int(queries.get(s, 0))
+        out[s] = _Silence(
+            q, int(timed_out.get(s, 0)), int(failovers.get(s, 0)), int(parallel.get(s, 0)),
+            q >= least,
+        )  # fmt: skip
+    return out
 
 
-def _answered_elsewhere(mine: pd.DataFrame, asked: pd.DataFrame, lookups: pd.DataFrame) -> int:
-    """How many of these (unanswered) queries another server answered in the same lookup,
-    asked at about the same time: one question asked of several nameservers at once
-    (musl), not a failover after a timeout."""
-    if lookups.empty or mine.empty:
-        return 0
+def _moves(r: pd.DataFrame, dead: Mapping[str, _Silence]) -> pd.DataFrame:
+    """The failovers away from the dead servers, server by server in `dead`'s order."""
+    rank = {s: i for i, s in enumerate(dead)}
+    at = r["server"].astype(str).map(rank).to_numpy(float)
+    keep = (r["kind"] == "failover").to_numpy() & ~np.isnan(at)
+    order = np.argsort(at[keep], kind="stable")
+    return r[keep].iloc[order]
+
+
+def _answered_elsewhere(
+    silent: list[str], asked: pd.DataFrame, server: pd.Series, lookups: pd.DataFrame
+) -> pd.Series:
+    """Per silent server, how many of its (unanswered) queries another server answered
+    in the same lookup, asked at about the same time: one question asked of several
+    nameservers at once (musl), not a failover after a timeout."""
+    if lookups.empty or asked.empty:
+        return pd.Series(dtype=np.int64)
     key = pd.DataFrame(
         {"lookup": lookup_of(asked, lookups), "qname": asked["qname"].astype(str).to_numpy(),
          "qtype": asked["qtype"].astype(str).to_numpy(), "at": ns(asked["query_ts"]),
-         "ok": asked["responses"].to_numpy() > 0},
+         "ok": asked["responses"].to_numpy() > 0, "server": server.to_numpy()},
         index=asked.index,
     )  # fmt: skip
     key = key[key["lookup"] >= 0]
     same = ["lookup", "qname", "qtype"]
-    both = key[key.index.isin(mine.index)].merge(key[key["ok"]], on=same, suffixes=("", "_ok"))
+    mine = key[key["server"].isin(silent).to_numpy()]
+    both = mine.merge(key.loc[key["ok"], [*same, "at"]], on=same, suffixes=("", "_ok"))
     at_once = (both["at"] - both["at_ok"]).abs() < RETRY_MIN_GAP_S * 1e9
-    return int(both.loc[at_once.to_numpy(), "at"].count())
+    return both.loc[at_once.to_numpy(), "server"].value_counts()
 
 
 def _finding(
@@ -148,6 +167,7 @@ def _finding(
     asked: pd.DataFrame,
     server: pd.Series,
     dead: dict[str, _Silence],
+    moves: pd.DataFrame,
     anything: bool,
 ) -> Finding:
     names = sorted(dead, key=lambda s: -dead[s].queries)
@@ -155,7 +175,6 @@ def _finding(
     queries = len(g)
     sent = sum(e.queries for e in dead.values())
     timed_out = sum(e.timed_out for e in dead.values())
-    moves = pd.concat([e.failovers for e in dead.values()])
     hit = lookups_of(lookups, np.concatenate([g.index.to_numpy(), moves["after"].to_numpy()]))
     outcome = lookups["outcome"].astype(str).to_numpy()[list(hit)]
     failed = int(np.isin(outcome, ("timed_out", "failed")).sum())
