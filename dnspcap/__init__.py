@@ -16,9 +16,9 @@ the ones before it (docs/architecture.md).
 from .columns import MESSAGE_COLUMNS
 from .errors import CaptureError, DnspcapError, UnknownLinkTypeError
 from .findings import Finding, catalogue, detect
+from .fleet import analyze
 from .grouping import infer_search_list, lookups
 from .pairing import pair
-from .pipeline import analyze
 from .reading import iter_messages, read_messages
 from .report import Findings, Report, render, render_json, render_text
 from .version import __version__

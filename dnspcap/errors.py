@@ -26,17 +26,26 @@ class CaptureError(DnspcapError):
         self.file = file
         self.reason = reason
 
+    def __reduce__(self) -> tuple[type[CaptureError], tuple[object, ...]]:
+        # a worker of a cluster run raises it, the client re-raises it: it must pickle
+        return CaptureError, (self.file, self.reason)
+
 
 class UnknownLinkTypeError(CaptureError):
     """The capture (or one of its pcapng interfaces) uses a link type dnspcap cannot decode."""
 
     def __init__(self, file: str, linktype: int, supported: Iterable[int]) -> None:
+        supported = tuple(supported)
         name = LINKTYPE_NAMES.get(linktype, "unassigned")
         known = ", ".join(f"{LINKTYPE_NAMES.get(t, '?')} ({t})" for t in sorted(supported))
         super().__init__(
             file, f"link type {linktype} ({name}) is not supported; supported: {known}"
         )
         self.linktype = linktype
+        self.supported = supported
+
+    def __reduce__(self) -> tuple[type[CaptureError], tuple[object, ...]]:
+        return UnknownLinkTypeError, (self.file, self.linktype, self.supported)
 
 
 # Names from https://www.tcpdump.org/linktypes.html, for error messages only.

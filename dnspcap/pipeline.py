@@ -60,6 +60,27 @@ def analyze(
     dns = messages[messages["service"] == "dns"] if multicast else messages
     if not len(dns):  # say what the capture held instead (the verdict's first question)
         stats["survey"] = survey(_paths(source))
+    return analyze_messages(
+        messages, multicast=multicast, select=select, ignore=ignore, options=options,
+        stage=stage, capture_end=capture_end, skew=skew,
+    )  # fmt: skip
+
+
+def analyze_messages(
+    messages: pd.DataFrame,
+    *,
+    multicast: bool = False,
+    select: Iterable[str] | None = None,
+    ignore: Iterable[str] = (),
+    options: Mapping[str, float] | None = None,
+    stage: Stage | None = None,
+    capture_end: pd.Timestamp | str | None = None,
+    skew: float = SKEW_ALLOWANCE_S,
+) -> Report:
+    """:func:`analyze` from the messages table on: pair, group, detect. A cluster run
+    (:mod:`dnspcap.fleet`) reads on its workers and goes on from here."""
+    say = stage or (lambda _: None)
+    dns = messages[messages["service"] == "dns"] if multicast else messages
     say("pairing")
     tx = pair(dns, capture_end=capture_end, skew=skew)
     say("grouping lookups")

@@ -23,8 +23,8 @@ import pandas as pd
 
 from ..errors import DnspcapError
 from ..findings import SEVERITIES, Detector, catalogue, render_catalogue
+from ..fleet import analyze, connect, dashboard, export_dataset
 from ..pairing import SKEW_ALLOWANCE_S
-from ..pipeline import analyze
 from ..reading import check_ports, read_messages
 from ..report import FORMATS, Report, render
 from ..report.files import EXPORT_FORMATS, SUFFIXES, csv_text, export_tables, json_lines
@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export(sub, inputs)
     _add_catalogue(sub)
     _add_watch(sub)
+    for name in ("analyze", "export"):
+        _add_scheduler(sub.choices[name])
     return parser
 
 
@@ -199,6 +201,8 @@ def _run(args: argparse.Namespace, **detect: Any) -> Report:
         kwargs["capture_end"] = _when(args.capture_end)
     if getattr(args, "skew", None) is not None:
         kwargs["skew"] = args.skew / 1e6
+    if getattr(args, "scheduler", None):
+        return _run_on_cluster(args, kwargs)
     if not sys.stderr.isatty() or "-" in args.files:
         return analyze(args.files, **kwargs)
     progress = Progress(sum(file_size(f) for f in args.files))
@@ -328,10 +332,50 @@ def _export(args: argparse.Namespace) -> int:
         known = ", ".join(TABLES)
         raise _Usage(f"--tables: unknown table(s) {', '.join(bad)}; choose from {known}")
     report = _run(args, select=[])
+    if getattr(args, "scheduler", None) and args.to == "parquet":
+        return _export_dataset(report, Path(args.output), names)
     tables = {k: v for k, v in report.tables().items() if k in names}
     stem = Path(args.files[0]).name.split(".")[0] if args.files[0] != "-" else "stdin"
     digits = digits_of(report.stats)
     for path in export_tables(tables, Path(args.output), stem, args.to, digits):
+        print(path)
+    return 0
+
+
+# ---------------------------------------------------------------------------- cluster
+
+
+def _add_scheduler(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--scheduler", metavar="ADDRESS",
+        help="read the capture sets on a Dask cluster: its scheduler's address "
+        "(tcp://host:8786), or local:N for N local workers; export --to parquet then writes "
+        "a dataset per table, partitioned by capture set and hour; needs pip install "
+        "'dnspcap[dask]'",
+    )  # fmt: skip
+
+
+def _run_on_cluster(args: argparse.Namespace, kwargs: dict[str, Any]) -> Report:
+    """analyze() with each capture set read on a worker; the dashboard's address and, on a
+    terminal, the capture sets read so far on stderr."""
+    with connect(args.scheduler) as client:
+        if link := dashboard(client):
+            print(f"Dask dashboard: {link}", file=sys.stderr)
+        if not sys.stderr.isatty():
+            return analyze(args.files, client=client, **kwargs)
+        progress = Progress(0)
+        try:
+            return analyze(
+                args.files, client=client, stage=progress.set_stage,
+                sets_done=progress.sets_done, **kwargs,
+            )  # fmt: skip
+        finally:
+            progress.close()
+
+
+def _export_dataset(report: Report, directory: Path, names: list[str]) -> int:
+    """export --scheduler --to parquet: a dataset per table, by capture set and hour."""
+    for path in export_dataset(report, directory, names):
         print(path)
     return 0
 

@@ -22,6 +22,7 @@ class Progress:
         self.stage = "reading"
         self.start = self._last = time.monotonic()
         self._shown = False
+        self.sets: tuple[int, int] | None = None
 
     def advance(self, n: int) -> None:
         self.done += n
@@ -32,10 +33,19 @@ class Progress:
         self.stage = stage
         self.draw()
 
+    def sets_done(self, done: int, total: int, nbytes: int) -> None:
+        """A cluster run: partitions read on the workers so far, of how many, bytes."""
+        self.sets = (done, total)
+        self.done = nbytes
+        self.draw()
+
     def draw(self) -> None:
         self._last = time.monotonic()
         mb = self.done / 1e6
-        if self.stage == "reading" and self.total:
+        if self.stage == "reading" and self.sets:
+            done, total = self.sets
+            line = f"reading on the cluster: {done}/{total} partitions read, {mb:,.0f} MB"
+        elif self.stage == "reading" and self.total:
             frac = min(1.0, self.done / self.total)
             bar = "#" * int(frac * 30)
             line = f"reading [{bar:<30}] {frac:4.0%} {mb:,.0f}/{self.total / 1e6:,.0f} MB"

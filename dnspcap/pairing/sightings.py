@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ..arrays.categorical import as_categorical
+from .columns import dense
 
 # Two sightings at different vantage points of one client socket, ID and question are one
 # query when they started this close (clocks of different nodes may be off by this much).
@@ -107,24 +108,53 @@ def _across(
     lq_ts = _ns(tx["last_query_ts"])
     parent = np.arange(len(unit))
     pairs: dict[tuple[int, int], np.ndarray] = {}
-    for a in range(nv):
-        for b in range(a + 1, nv):
-            ia, ib = heads[vantage[heads] == a], heads[vantage[heads] == b]
-            ka, kb = key[vantage[heads] == a], key[vantage[heads] == b]
-            ra, rb = _link(ka, ia, kb, ib, q_ts, lq_ts)
-            for x, y in zip(ra.tolist(), rb.tolist(), strict=True):
-                _union(parent, x, y)
-            # per link: the time between them both ways (positive when a is nearer the
-            # client), and twice b's offset from a
-            answered = (r_ts[ra] != _NAT) & (r_ts[rb] != _NAT)
-            way = np.where(answered, (q_ts[rb] - q_ts[ra]) + (r_ts[ra] - r_ts[rb]),
-                           q_ts[rb] - q_ts[ra])  # fmt: skip
-            skew = np.where(answered, (q_ts[rb] - q_ts[ra]) - (r_ts[ra] - r_ts[rb]), 0)
-            pairs[(a, b)] = np.stack([way, skew, answered])
-    roots = np.array([_find(parent, x) for x in range(len(unit))], np.int64)
-    group = roots[unit]
+    # only two vantage points that saw one client socket, ID and question can share a
+    # query: of a fleet's many vantage points, most pairs share none (and link nothing)
+    of_head = vantage[heads]
+    mine = {int(v): np.flatnonzero(of_head == v) for v in np.unique(of_head).tolist()}
+    for a, b in _sharing(key, of_head):
+        ia, ib = heads[mine[a]], heads[mine[b]]
+        ka, kb = key[mine[a]], key[mine[b]]
+        ra, rb = _link(ka, ia, kb, ib, q_ts, lq_ts)
+        for x, y in zip(ra.tolist(), rb.tolist(), strict=True):
+            _union(parent, x, y)
+        # per link: the time between them both ways (positive when a is nearer the
+        # client), and twice b's offset from a
+        answered = (r_ts[ra] != _NAT) & (r_ts[rb] != _NAT)
+        way = np.where(answered, (q_ts[rb] - q_ts[ra]) + (r_ts[ra] - r_ts[rb]),
+                       q_ts[rb] - q_ts[ra])  # fmt: skip
+        skew = np.where(answered, (q_ts[rb] - q_ts[ra]) - (r_ts[ra] - r_ts[rb]), 0)
+        pairs[(a, b)] = np.stack([way, skew, answered])
+    group = _roots(parent)[unit]
     order, offsets = _order(pairs, nv)
     return group, order, offsets
+
+
+def _sharing(key: np.ndarray, vantage: np.ndarray) -> list[tuple[int, int]]:
+    """The pairs of vantage points (a < b) that have a key in common."""
+    if not len(key):
+        return []
+    nv = int(vantage.max()) + 1
+    both = np.unique(key * nv + vantage)  # by key, then vantage (key < rows: no overflow)
+    k, v = both // nv, both % nv
+    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    ends = np.r_[starts[1:], len(k)]
+    out: set[tuple[int, int]] = set()
+    for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+        if e - s > 1:
+            out.update(itertools.combinations(v[s:e].tolist(), 2))
+    return sorted((int(a), int(b)) for a, b in out)
+
+
+def _roots(parent: np.ndarray) -> np.ndarray:
+    """Each row's root in the union-find forest (parents are never above their child, so
+    following parents by halves converges: the roots _find gives, for all rows at once)."""
+    roots = parent.copy()
+    while True:
+        up = roots[roots]
+        if np.array_equal(up, roots):
+            return roots
+        roots = up
 
 
 _NAT = np.iinfo(np.int64).min
@@ -136,10 +166,7 @@ def _key(tx: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
         as_categorical(tx[c]).codes for c in ("client", "transport", "qname", "qtype", "qclass")
     ]
     parts += [tx["client_port"].to_numpy(), tx["id"].to_numpy()]
-    stacked = np.stack([np.asarray(p, np.int64)[rows] for p in parts], axis=1)
-    if not len(rows):
-        return np.zeros(0, np.int64)
-    return np.unique(stacked, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)
+    return dense(tuple(np.asarray(p, np.int64)[rows] for p in parts))
 
 
 def _link(

@@ -13,6 +13,7 @@ draft-ietf-opsawg-pcapng.
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import io
 import os
@@ -131,6 +132,8 @@ def open_source(
         name = os.fspath(source)
         if name == "-":
             raw: BinaryIO = sys.stdin.buffer
+        elif is_url(name):
+            raw = _open_url(name)
         else:
             try:
                 raw = open(name, "rb")  # noqa: SIM115 - closed by the caller
@@ -144,6 +147,31 @@ def open_source(
         gz = gzip.GzipFile(fileobj=stream, mode="rb")
         return name, _GzipStream(name, gz)  # type: ignore[return-value]
     return name, stream  # type: ignore[return-value]
+
+
+def is_url(name: str) -> bool:
+    """Whether a source names a file through fsspec (``s3://bucket/node-1.pcap``): a
+    scheme of two or more letters (``C:\\x`` is a Windows path), not ``file:``."""
+    scheme, sep, _ = name.partition("://")
+    return bool(sep) and len(scheme) > 1 and scheme.isalnum() and scheme != "file"
+
+
+def _open_url(name: str) -> BinaryIO:
+    """A capture named by URL, opened through fsspec with the filesystem package its
+    scheme needs (s3fs, gcsfs, adlfs ...); a clear error when one is missing."""
+    try:
+        import fsspec  # type: ignore[import-untyped, unused-ignore]
+    except ImportError:
+        raise CaptureError(name, "reading URLs needs fsspec (pip install fsspec)") from None
+    try:
+        raw: BinaryIO = fsspec.open(name, "rb").open()
+    except ImportError as e:  # the scheme's filesystem package is not installed
+        raise CaptureError(name, str(e).split("\n")[0]) from None
+    except FileNotFoundError:  # fsspec's carry the path, not the reason
+        raise CaptureError(name, os.strerror(errno.ENOENT)) from None
+    except (OSError, ValueError) as e:
+        raise CaptureError(name, getattr(e, "strerror", None) or str(e)) from None
+    return raw
 
 
 class _PeekStream(io.RawIOBase):

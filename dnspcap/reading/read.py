@@ -83,7 +83,7 @@ def read_messages(
     sources = _sources(source)
     sets = plan(sources, vantages)
     acc = _read(sets, wanted, multicast, engine, progress)
-    split = _not_rotated(sets, acc)
+    split = not_rotated(sets, acc.spans)
     if split is not None:
         sets = split
         acc = _read(sets, wanted, multicast, engine, progress)
@@ -112,6 +112,35 @@ def iter_messages(
             yield acc.frame(merge_by_time=False)
     if acc.rows or not acc.yielded:
         yield acc.frame(merge_by_time=False)
+
+
+def read_planned(
+    sets: list[Vantage],
+    *,
+    ports: Iterable[int] = DEFAULT_PORTS,
+    multicast: bool = False,
+    engine: Engine = "auto",
+    chunk_messages: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[pd.DataFrame]:
+    """Read capture sets grouped beforehand (:func:`~dnspcap.reading.captureset.plan`) as
+    they are: a worker of a cluster run reads the ones it is given, neither regrouped nor
+    checked to be one recording (:func:`not_rotated` does that with the spans).
+
+    Yields the messages in chunks of about ``chunk_messages`` rows (``None``: one frame),
+    in capture order; the last frame (empty if need be) carries the statistics of the
+    whole read, and ``attrs["dnspcap"]["spans"]``: each file's first and last packet
+    time (ns, ``None`` without packets). ``messages``, ``decode_errors`` and
+    ``truncated`` in each frame's statistics count that frame's rows.
+    """
+    wanted = check_ports(ports)
+    acc = Accumulator(kernel_dns=engine != "python")
+    for _ in _reading(sets, acc, wanted, multicast, engine, progress):
+        if chunk_messages is not None and acc.rows >= chunk_messages:
+            yield acc.frame(merge_by_time=False)
+    last = acc.frame(merge_by_time=chunk_messages is None and len(sets) > 1)
+    last.attrs["dnspcap"]["spans"] = list(acc.spans)
+    yield last
 
 
 def check_ports(ports: Iterable[int]) -> frozenset[int]:
@@ -148,24 +177,25 @@ def _read(
     return acc
 
 
-def _not_rotated(sets: list[Vantage], acc: Accumulator) -> list[Vantage] | None:
+def not_rotated(
+    sets: list[Vantage], spans: list[tuple[int | None, int | None]]
+) -> list[Vantage] | None:
     """A guessed rotated set whose files overlap in time was several recordings: the plan
-    with such a set split into one vantage point per file, or None when all is well."""
+    with such a set split into one vantage point per file, or None when all is well.
+    ``spans``: the first and last packet time of each file, in the order of the plan."""
     out, changed = [], False
     first = 0
     for v in sets:
         files = range(first, first + len(v.sources))
         first += len(v.sources)
-        if v.how.startswith("a rotated set"):
-            spans = [acc.spans[i] for i in files]
-            if overlaps(spans):
-                changed = True
-                out += [
-                    Vantage(v.name, (src,), "one file (its times overlap those of a file with "
-                            "a similar name: not one rotated recording)")
-                    for src in v.sources
-                ]  # fmt: skip
-                continue
+        if v.how.startswith("a rotated set") and overlaps([spans[i] for i in files]):
+            changed = True
+            out += [
+                Vantage(v.name, (src,), "one file (its times overlap those of a file with "
+                        "a similar name: not one rotated recording)")
+                for src in v.sources
+            ]  # fmt: skip
+            continue
         out.append(v)
     return unique_names(out) if changed else None
 
@@ -465,4 +495,4 @@ def _block_len(buf: np.ndarray, pos: int, state: FileState) -> int:
     return int.from_bytes(bytes(buf[pos + 4 : pos + 8]), "big" if big else "little")
 
 
-__all__ = ["iter_messages", "read_messages"]
+__all__ = ["iter_messages", "not_rotated", "read_messages", "read_planned"]

@@ -40,7 +40,7 @@ def export_tables(
     out = []
     for name, df in tables.items():
         path = directory / f"{stem}.{name}.{to}"
-        flat = _plain(df)
+        flat = plain(df)
         if to == "parquet":
             _to_parquet(flat, path)
         else:
@@ -55,19 +55,25 @@ def _to_parquet(df: pd.DataFrame, path: Path) -> None:
     (pandas writes their dtype as ``list<item: ...>[pyarrow]`` in its metadata and
     then cannot parse it on reading; ``dtype_backend="pyarrow"`` restores them.)
     """
-    import pyarrow as pa
     import pyarrow.parquet as pq
+
+    pq.write_table(arrow_table(df), path)
+
+
+def arrow_table(df: pd.DataFrame) -> Any:
+    """A table (attrs and plain lists already dealt with, see plain) as the Arrow table
+    that parquet files of it hold (see _to_parquet)."""
+    import pyarrow as pa
 
     table = pa.Table.from_pandas(df, preserve_index=False)
     meta = json.loads(table.schema.metadata[b"pandas"])
     for col in meta["columns"]:
         if str(col.get("numpy_type", "")).endswith("[pyarrow]"):
             col["numpy_type"] = "object"
-    table = table.replace_schema_metadata({**table.schema.metadata, b"pandas": json.dumps(meta)})
-    pq.write_table(table, path)
+    return table.replace_schema_metadata({**table.schema.metadata, b"pandas": json.dumps(meta)})
 
 
-def _plain(df: pd.DataFrame) -> pd.DataFrame:
+def plain(df: pd.DataFrame) -> pd.DataFrame:
     """The table without its attrs (parquet would store them as metadata) and with plain lists."""
     out = df.copy()
     out.attrs = {}
@@ -82,12 +88,12 @@ def _plain(df: pd.DataFrame) -> pd.DataFrame:
 
 def csv_text(df: pd.DataFrame, digits: int = DIGITS) -> str:
     """A table as CSV, as `export --to csv` writes it."""
-    return str(_for_csv(_plain(df), digits).to_csv(index=False))
+    return str(_for_csv(plain(df), digits).to_csv(index=False))
 
 
 def json_lines(df: pd.DataFrame, digits: int = DIGITS) -> str:
     """A table as JSON lines, one object a row, with the CSV's times and lists."""
-    text = str(_for_csv(_plain(df), digits).to_json(orient="records", lines=True))
+    text = str(_for_csv(plain(df), digits).to_json(orient="records", lines=True))
     # pandas escapes every "/" as "\/" and has no option not to. Each "/" it writes is
     # so escaped, so the backslash before a "/" is always that escape's: dropping it is
     # exact, whatever backslashes the text itself holds.

@@ -1,0 +1,71 @@
+"""The messages of several capture sets, read apart, as the one table read together gives.
+
+In process, one reader reads every set in turn (:func:`dnspcap.read_messages`): one set's
+rows are in capture order, several sets' rows are merged in time order (ties by file,
+then frame), and the statistics add up. Here each set was read by a worker on its own;
+this puts their frames together the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import union_categoricals
+
+
+def combine(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """One messages table of the frames of the capture sets, in the order of the plan."""
+    if len(frames) == 1:
+        out = frames[0]
+        out.attrs["dnspcap"].pop("spans", None)
+        return out
+    cols = _columns(frames)
+    # time order, ties broken by file (in the order of the plan), then frame
+    files = [str(f) for fr in frames for f in fr.attrs["dnspcap"]["files"]]
+    position = {f: i for i, f in enumerate(files)}
+    file_rank = np.asarray([position[str(f)] for f in cols["file"].categories], np.int64)
+    file = file_rank[np.asarray(cols["file"].codes, np.int64)]
+    ts = cols["ts"].to_numpy("datetime64[ns]").view(np.int64)
+    order = np.lexsort((cols["frame"].to_numpy(), file, ts))
+    out = pd.DataFrame({k: v.take(order) for k, v in cols.items()}, copy=False)
+    out.attrs["dnspcap"] = stats([f.attrs["dnspcap"] for f in frames], out)
+    return out
+
+
+def concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The frames one after another, categories united (attrs not kept)."""
+    return pd.DataFrame(_columns(frames), copy=False)
+
+
+def _columns(frames: list[pd.DataFrame]) -> dict[str, Any]:
+    cols: dict[str, Any] = {}
+    for name in frames[0].columns:
+        parts = [f[name] for f in frames]
+        if isinstance(parts[0].dtype, pd.CategoricalDtype):
+            cols[name] = union_categoricals([p.array for p in parts])  # type: ignore[list-item]
+        else:
+            cols[name] = pd.concat(parts, ignore_index=True).array
+    return cols
+
+
+def stats(parts: list[dict[str, Any]], df: pd.DataFrame) -> dict[str, Any]:
+    """The read statistics of the sets read apart, as one read of them all says them."""
+    counts: dict[str, int] = {}
+    for p in parts:
+        for k, v in p["counts"].items():
+            counts[k] = counts.get(k, 0) + int(v)
+    return {
+        "files": list(dict.fromkeys(f for p in parts for f in p["files"])),
+        "vantages": [v for p in parts for v in p["vantages"]],
+        "capture_end": {k: v for p in parts for k, v in p["capture_end"].items()},
+        "time_digits": max(p["time_digits"] for p in parts),
+        "packets": sum(int(p["packets"]) for p in parts),
+        "messages": len(df),
+        "decode_errors": int((df["error"] != "").sum()),
+        "truncated": int(df["truncated"].sum()),
+        "counts": dict(sorted(counts.items())),
+        "warnings": [w for p in parts for w in p["warnings"]],
+        "icmp_errors": [e for p in parts for e in p["icmp_errors"]],
+    }

@@ -1,0 +1,254 @@
+"""analyze() and read_messages() with a Dask client: each capture set read on a worker."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+
+from ..errors import CaptureError, DnspcapError
+from ..pairing import SKEW_ALLOWANCE_S
+from ..pipeline import Source, Stage, analyze_messages
+from ..pipeline import analyze as analyze_here
+from ..reading.captureset import Vantage, overlaps, plan
+from ..reading.containers import is_url
+from ..reading.read import DEFAULT_PORTS, check_ports, not_rotated, read_planned
+from ..reading.survey import survey
+from ..report import Report
+from .cluster import distributed
+from .combine import combine
+from .split import CHUNK_MESSAGES as CHUNK
+from .split import MEMORY_PER_CAPTURE_BYTE, join, partitions, read_share
+
+Progress = Callable[[int, int, int], None]  # capture sets read, of how many, bytes read
+
+
+def analyze(
+    source: Source | Iterable[Source],
+    *,
+    client: Any = None,
+    ports: Iterable[int] = DEFAULT_PORTS,
+    multicast: bool = False,
+    select: Iterable[str] | None = None,
+    ignore: Iterable[str] = (),
+    options: Mapping[str, float] | None = None,
+    stage: Stage | None = None,
+    vantages: Mapping[str, Iterable[str]] | None = None,
+    capture_end: pd.Timestamp | str | None = None,
+    skew: float = SKEW_ALLOWANCE_S,
+    progress: Callable[[int], None] | None = None,
+    sets_done: Progress | None = None,
+    split_bytes: int | None = None,
+) -> Report:
+    """Read the capture(s), pair, group into lookups, run the detectors: see
+    :func:`dnspcap.pipeline.analyze`. With ``client`` (a ``distributed.Client``) each
+    capture set is read on the cluster's workers, where the files lie; the report is the
+    one the in-process run gives. ``sets_done`` is told, as each set is read, how many
+    are done, of how many, and the bytes read so far (the command line shows them).
+    ``split_bytes``: see :func:`read_messages`."""
+    if client is None:
+        return analyze_here(
+            source, ports=ports, multicast=multicast, select=select, ignore=ignore,
+            options=options, stage=stage, vantages=vantages, capture_end=capture_end,
+            skew=skew, progress=progress,
+        )  # fmt: skip
+    say = stage or (lambda _: None)
+    say("reading")
+    messages = read_messages(
+        source, client=client, ports=ports, multicast=multicast, vantages=vantages,
+        sets_done=sets_done, split_bytes=split_bytes,
+    )  # fmt: skip
+    stats = messages.attrs["dnspcap"]
+    stats["ports"] = sorted(set(ports))
+    dns = messages[messages["service"] == "dns"] if multicast else messages
+    if not len(dns):  # what the capture held instead, looked at where the files lie
+        stats["survey"] = client.submit(survey, _sources(source), pure=False).result()
+    return analyze_messages(
+        messages, multicast=multicast, select=select, ignore=ignore, options=options,
+        stage=stage, capture_end=capture_end, skew=skew,
+    )  # fmt: skip
+
+
+def read_messages(
+    source: Source | Iterable[Source],
+    *,
+    client: Any,
+    ports: Iterable[int] = DEFAULT_PORTS,
+    multicast: bool = False,
+    vantages: Mapping[str, Iterable[str]] | None = None,
+    sets_done: Progress | None = None,
+    split_bytes: int | None = None,
+) -> pd.DataFrame:
+    """:func:`dnspcap.read_messages` on a Dask cluster: the files are grouped into capture
+    sets on a worker (peeking at them where they lie), each set is read on a worker, and
+    the frames are put together into the table one read of them all gives.
+
+    A set of more than ``split_bytes`` of files (default: what the smallest worker's
+    memory limit allows, see :mod:`dnspcap.fleet.split`) is read as several partitions
+    by client address, each by one task."""
+    wanted = sorted(check_ports(ports))
+    sources = _sources(source)
+    sets: list[Vantage] = client.submit(plan, sources, vantages, pure=False).result()
+    if split_bytes is None:
+        split_bytes = worker_bytes(client)
+    sets, ready = _rotated_or_not(client, sets, wanted, multicast, split_bytes)
+    frames = _read_sets(client, sets, wanted, multicast, split_bytes, sets_done, ready)
+    spans = [s for f in frames for s in f.attrs["dnspcap"]["spans"]]
+    split = not_rotated(sets, spans)  # a guessed rotated set that was several recordings
+    if split is not None:
+        frames = _read_sets(client, split, wanted, multicast, split_bytes, sets_done)
+    return combine(frames)
+
+
+def read_set(vantage: Vantage, ports: list[int], multicast: bool) -> pd.DataFrame:
+    """A worker's task: one capture set's messages, with its statistics and spans."""
+    return next(iter(read_planned([vantage], ports=ports, multicast=multicast)))
+
+
+def _rotated_or_not(
+    client: Any, sets: list[Vantage], ports: list[int], multicast: bool, split_bytes: int | None
+) -> tuple[list[Vantage], dict[int, pd.DataFrame]]:
+    """The plan with each guessed rotated set whose files overlap in time split into its
+    files, as :func:`dnspcap.read_messages` does after reading, and the frames of the
+    sets so made (by their place in the plan).
+
+    Node captures named alike (``node-1`` ... ``node-900``) are guessed to be one rotated
+    set, which one worker would read all of: here each file of a guessed set is read on
+    its own first, in parallel (only its span when it is too big for a worker). Split,
+    those frames are the sets' own; if the set was one recording, it is read again whole.
+    """
+    rows = [(v.how.startswith("a rotated set") and len(v.sources) > 1, src)
+            for v in sets for src in v.sources]  # fmt: skip
+    if not any(guessed for guessed, _ in rows):
+        return sets, {}
+    sizes = client.submit(_set_sizes, [Vantage("", (src,), "") for _, src in rows]).result()
+    futures = {
+        i: client.submit(
+            read_set if partitions(sizes[i], split_bytes) == 1 else file_span,
+            Vantage("file", (src,), "one file"), ports, multicast, pure=False,
+        )
+        for i, (guessed, src) in enumerate(rows) if guessed
+    }  # fmt: skip
+    got = {i: f.result() for i, f in futures.items()}
+    spans: list[tuple[int | None, int | None]] = [(None, None)] * len(rows)
+    for i, r in got.items():
+        spans[i] = r.attrs["dnspcap"]["spans"][0] if isinstance(r, pd.DataFrame) else r
+    final = not_rotated(sets, spans)
+    if final is None:
+        return sets, {}
+    ready: dict[int, pd.DataFrame] = {}
+    first = k = 0
+    for v in sets:  # a split set became one set per file, in place and in order
+        files = range(first, first + len(v.sources))
+        first += len(v.sources)
+        if v.how.startswith("a rotated set") and overlaps([spans[i] for i in files]):
+            for i in files:
+                if isinstance(got.get(i), pd.DataFrame):
+                    ready[k] = relabel(got[i], final[k])
+                k += 1
+        else:
+            k += 1
+    return final, ready
+
+
+def relabel(frame: pd.DataFrame, vantage: Vantage) -> pd.DataFrame:
+    """A file's frame read alone, as the one-file capture set ``vantage`` reads."""
+    old = frame["vantage"].cat.categories[0]
+    frame["vantage"] = frame["vantage"].cat.rename_categories([vantage.name])
+    st = frame.attrs["dnspcap"]
+    st["vantages"] = [dict(st["vantages"][0], name=vantage.name, how=vantage.how)]
+    st["capture_end"] = {vantage.name if k == old else k: t for k, t in st["capture_end"].items()}
+    return frame
+
+
+def file_span(vantage: Vantage, ports: list[int], multicast: bool) -> tuple[int | None, int | None]:
+    """A worker's task: the first and last packet time of a one-file set (ns)."""
+    spans: list[tuple[int | None, int | None]] = []
+    for frame in read_planned([vantage], ports=ports, multicast=multicast, chunk_messages=CHUNK):
+        spans = frame.attrs["dnspcap"].get("spans", spans)
+    return spans[0] if spans else (None, None)
+
+
+def worker_bytes(client: Any) -> int | None:
+    """The capture bytes one partition may come from, for the smallest worker's memory
+    limit (None when the workers have none)."""
+    limits = [w.get("memory_limit") or 0 for w in client.scheduler_info()["workers"].values()]
+    if not limits or not min(limits):
+        return None
+    return int(min(limits) // MEMORY_PER_CAPTURE_BYTE)
+
+
+def _read_sets(
+    client: Any,
+    sets: list[Vantage],
+    ports: list[int],
+    multicast: bool,
+    split_bytes: int | None,
+    done: Progress | None,
+    ready: dict[int, pd.DataFrame] | None = None,
+) -> list[pd.DataFrame]:
+    d = distributed()
+    ready = ready or {}
+    sizes = client.submit(_set_sizes, sets, pure=False).result()  # where the files lie
+    futures, owner = [], []
+    for i, v in enumerate(sets):
+        if i in ready:
+            continue
+        k = partitions(sizes[i], split_bytes)
+        if k == 1:
+            futures.append(client.submit(read_set, v, ports, multicast, pure=False))
+        else:
+            futures += [client.submit(read_share, v, ports, multicast, j, k, pure=False)
+                        for j in range(k)]  # fmt: skip
+        owner += [i] * k
+    index = {f.key: n for n, f in enumerate(futures)}
+    frames: list[pd.DataFrame | None] = [None] * len(futures)
+    nbytes = 0
+    for n, future in enumerate(d.as_completed(futures), 1):
+        i = index[future.key]
+        frames[i] = future.result()  # a worker's CaptureError is raised here, as it was
+        nbytes += sizes[owner[i]] // owner.count(owner[i])
+        if done is not None:
+            done(n, len(futures), nbytes)
+        future.release()
+    out = []
+    for i in range(len(sets)):
+        if i in ready:
+            out.append(ready[i])
+            continue
+        mine = [f for f, o in zip(frames, owner, strict=True) if o == i and f is not None]
+        out.append(mine[0] if len(mine) == 1 else join(mine))
+    return out
+
+
+def _set_sizes(sets: list[Vantage]) -> list[int]:
+    return [sum(_size(s) for s in v.sources) for v in sets]
+
+
+def _sources(source: Source | Iterable[Source]) -> list[str]:
+    items = [source] if isinstance(source, (str, os.PathLike)) else list(source)  # type: ignore[arg-type]
+    if not items:
+        raise CaptureError("<no input>", "no capture file was given")
+    out = []
+    for s in items:
+        if not isinstance(s, (str, os.PathLike)) or os.fspath(s) == "-":
+            raise DnspcapError("a cluster run reads files by path or URL, not open streams")
+        out.append(os.fspath(s))
+    return out
+
+
+def _size(src: object) -> int:
+    """A file's size in bytes (0 when it cannot be told), on the worker that reads it."""
+    if not isinstance(src, (str, os.PathLike)):
+        return 0
+    try:
+        if is_url(os.fspath(src)):
+            import fsspec  # type: ignore[import-untyped, unused-ignore]
+
+            fs, path = fsspec.core.url_to_fs(os.fspath(src))
+            return int(fs.size(path) or 0)
+        return os.path.getsize(src)
+    except (OSError, ImportError, ValueError):  # reading it says why
+        return 0
