@@ -27,16 +27,9 @@ from pathlib import Path
 import dnspcap
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-
-def rss_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+from bench_watch import rss_kb  # noqa: E402  (this folder on the path first)
 
 
 def main() -> int:
