@@ -55,20 +55,18 @@ def analyze(
     messages = read_messages(
         source, ports=ports, multicast=multicast, vantages=vantages, progress=progress
     )
-    stats = messages.attrs["dnspcap"]
-    stats["ports"] = sorted(set(ports))
-    dns = messages[messages["service"] == "dns"] if multicast else messages
-    if not len(dns):  # say what the capture held instead (the verdict's first question)
-        stats["survey"] = survey(_paths(source))
     return analyze_messages(
-        messages, multicast=multicast, select=select, ignore=ignore, options=options,
-        stage=stage, capture_end=capture_end, skew=skew,
+        messages, ports=ports, multicast=multicast, select=select, ignore=ignore,
+        options=options, stage=stage, capture_end=capture_end, skew=skew,
+        held=lambda: survey(_paths(source)),
     )  # fmt: skip
 
 
 def analyze_messages(
     messages: pd.DataFrame,
     *,
+    ports: Iterable[int] = (53,),
+    held: Callable[[], dict[str, object]] | None = None,
     multicast: bool = False,
     select: Iterable[str] | None = None,
     ignore: Iterable[str] = (),
@@ -78,9 +76,15 @@ def analyze_messages(
     skew: float = SKEW_ALLOWANCE_S,
 ) -> Report:
     """:func:`analyze` from the messages table on: pair, group, detect. A cluster run
-    (:mod:`dnspcap.fleet`) reads on its workers and goes on from here."""
+    (:mod:`dnspcap.fleet`) reads on its workers and goes on from here. ``ports``: those
+    read; ``held``: what the capture holds (:func:`~dnspcap.reading.survey.survey` of its
+    files), asked only when it holds no DNS message (the verdict's first question)."""
     say = stage or (lambda _: None)
+    stats = messages.attrs["dnspcap"]
+    stats["ports"] = sorted(set(ports))
     dns = messages[messages["service"] == "dns"] if multicast else messages
+    if not len(dns) and held is not None:
+        stats["survey"] = held()
     say("pairing")
     tx = pair(dns, capture_end=capture_end, skew=skew)
     say("grouping lookups")

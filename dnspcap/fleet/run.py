@@ -60,14 +60,11 @@ def analyze(
         source, client=client, ports=ports, multicast=multicast, vantages=vantages,
         sets_done=sets_done, split_bytes=split_bytes,
     )  # fmt: skip
-    stats = messages.attrs["dnspcap"]
-    stats["ports"] = sorted(set(ports))
-    dns = messages[messages["service"] == "dns"] if multicast else messages
-    if not len(dns):  # what the capture held instead, looked at where the files lie
-        stats["survey"] = client.submit(survey, _sources(source), pure=False).result()
     return analyze_messages(
-        messages, multicast=multicast, select=select, ignore=ignore, options=options,
-        stage=stage, capture_end=capture_end, skew=skew,
+        messages, ports=ports, multicast=multicast, select=select, ignore=ignore,
+        options=options, stage=stage, capture_end=capture_end, skew=skew,
+        # what the capture held instead of DNS, looked at where the files lie
+        held=lambda: client.submit(survey, _sources(source), pure=False).result(),
     )  # fmt: skip
 
 
