@@ -7,13 +7,14 @@ detectors see its first sighting, and its other sightings join the evidence.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .finding import SEVERITIES, Finding
-from .registry import catalogue
+from .registry import Detector, catalogue
+from .scan import Part, Scan, combine
 from .tablecache import forget, remember
 
 COPIES = "copies"  # what detect() keeps for the counted transactions: see copies_of
@@ -28,7 +29,7 @@ def copies_of(full: pd.DataFrame) -> pd.DataFrame | None:
     rows = np.flatnonzero(copy_of >= 0)
     copies = full.iloc[rows][["file", "query_frames", "response_frames"]]
     copies.insert(0, "row", full.index.to_numpy()[rows])
-    copies.index = pd.Index(full.index.to_numpy()[copy_of[rows]], name="counted")
+    copies.index = pd.Index(copy_of[rows], name="counted")  # a label: a part keeps the whole's
     return copies
 
 
@@ -40,37 +41,86 @@ def detect(
     ignore: Iterable[str] = (),
     options: Mapping[str, float] | None = None,
 ) -> list[Finding]:
-    """Run the detectors (all, or those selected by code, minus those ignored).
+    """Run the detectors (all, or those selected by code, minus those ignored): judge
+    the scan of these tables.
 
     A query seen several times (before and after kube-proxy's DNAT in a node capture,
     or at several vantage points) is counted once: detectors see its first sighting only
     (``copy_of`` is -1), which says where it was seen and lost (``seen_at``, ``lost_at``).
     """
-    if "copy_of" in transactions.columns and (transactions["copy_of"].to_numpy() >= 0).any():
-        full = transactions
-        transactions = transactions[transactions["copy_of"].to_numpy() < 0]
-        remember(transactions, COPIES, copies_of(full))
+    chosen = chosen_detectors(select, ignore)
+    part, counted = _scan(transactions, lookups, chosen, options)
+    try:
+        return judge([part], select=select, ignore=ignore, options=options)
+    finally:
+        # what the detectors derived from the tables (the A/AAAA pairs: ~400 MB at 10M
+        # packets) goes now, not when the tables do
+        forget(counted)
+        forget(lookups)
+
+
+def scan(
+    transactions: pd.DataFrame,
+    lookups: pd.DataFrame,
+    *,
+    select: Iterable[str] | None = None,
+    ignore: Iterable[str] = (),
+    options: Mapping[str, float] | None = None,
+) -> Part:
+    """The map step of :func:`detect`: every chosen detector's scan of these tables (a
+    part of the capture whose clients are in no other part), for :func:`judge`."""
+    part, counted = _scan(transactions, lookups, chosen_detectors(select, ignore), options)
+    forget(counted)
+    forget(lookups)
+    return part
+
+
+def judge(
+    parts: Sequence[Part],
+    *,
+    select: Iterable[str] | None = None,
+    ignore: Iterable[str] = (),
+    options: Mapping[str, float] | None = None,
+) -> list[Finding]:
+    """The reduce step of :func:`detect`: the findings of the scans of all parts, which
+    are those of the whole (:mod:`dnspcap.findings.scan`), most severe first."""
+    scans = combine(parts)
+    found: list[Finding] = []
+    for d in sorted(chosen_detectors(select, ignore), key=lambda d: d.after is not None):
+        opts = d.settings(options)  # the catch-alls last: they see the others' findings
+        if d.after is not None:
+            found.extend(d.after(scans.get(d.code, Scan()), opts, list(found)))
+        elif d.judge is not None:
+            found.extend(d.judge(scans.get(d.code, Scan()), opts))
+    order = {s: i for i, s in enumerate(SEVERITIES)}
+    return sorted(
+        found, key=lambda f: (-order[f.severity], f.code, f.first or pd.Timestamp(0, tz="UTC"))
+    )
+
+
+def chosen_detectors(select: Iterable[str] | None, ignore: Iterable[str]) -> list[Detector]:
+    """The detectors selected by code (all by default), minus those ignored."""
     chosen = catalogue()
     known = {d.code for d in chosen}
     wanted = set(select) if select is not None else known
     unknown = (wanted | set(ignore)) - known
     if unknown:
         raise ValueError(f"unknown detector code(s): {', '.join(sorted(unknown))}")
-    found: list[Finding] = []
-    run = [d for d in chosen if d.code in wanted and d.code not in set(ignore)]
-    try:
-        for d in sorted(run, key=lambda d: d.after is not None):  # the catch-alls last
-            opts = {o.name: float((options or {}).get(o.name, o.default)) for o in d.options}
-            if d.after is not None:
-                found.extend(d.after(transactions, lookups, opts, list(found)))
-            elif d.run is not None:
-                found.extend(d.run(transactions, lookups, opts))
-    finally:
-        # what the detectors derived from the tables (the A/AAAA pairs: ~400 MB at 10M
-        # packets) goes now, not when the tables do
-        forget(transactions)
-        forget(lookups)
-    order = {s: i for i, s in enumerate(SEVERITIES)}
-    return sorted(
-        found, key=lambda f: (-order[f.severity], f.code, f.first or pd.Timestamp(0, tz="UTC"))
-    )
+    return [d for d in chosen if d.code in wanted and d.code not in set(ignore)]
+
+
+def _scan(
+    transactions: pd.DataFrame,
+    lookups: pd.DataFrame,
+    chosen: list[Detector],
+    options: Mapping[str, float] | None,
+) -> tuple[Part, pd.DataFrame]:
+    if "copy_of" in transactions.columns and (transactions["copy_of"].to_numpy() >= 0).any():
+        full = transactions
+        transactions = transactions[transactions["copy_of"].to_numpy() < 0]
+        remember(transactions, COPIES, copies_of(full))
+        rows = int(full.index.max()) + 1
+    else:
+        rows = int(transactions.index.max()) + 1 if len(transactions) else 0
+    scans = {d.code: d.scan(transactions, lookups, d.settings(options)) for d in chosen}
+    return Part(scans, rows=rows, lookups=len(lookups)), transactions

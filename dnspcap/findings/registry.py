@@ -2,9 +2,11 @@
 
 Each detector is one module in :mod:`dnspcap.findings.detectors` with a stable code
 (like a linter's: ``DNS001``), a dotted name, a default severity, named thresholds with
-their source, and a docstring that is its documentation page; :func:`detector` (or
-:func:`catch_all`, for one that runs after the others and sees their findings)
-registers it, and :func:`render_catalogue` makes ``docs/detectors.md`` of them all.
+their source, and a docstring that is its documentation page. It is two functions (see
+:mod:`dnspcap.findings.scan`): ``scan`` reads a part of the tables, ``judge`` turns the
+combined scans of all parts into findings. :func:`detector` registers the scan with its
+judge (:func:`catch_all`, one whose judge runs after the others' and sees their
+findings), and :func:`render_catalogue` makes ``docs/detectors.md`` of them all.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ import importlib
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
 from .finding import Finding
+from .scan import Scan
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,11 +32,10 @@ class Option:
     source: str
 
 
-Run = Callable[[pd.DataFrame, pd.DataFrame, Mapping[str, float]], list[Finding]]
+Scanner = Callable[[pd.DataFrame, pd.DataFrame, Mapping[str, float]], Scan]
+Judge = Callable[[Scan, Mapping[str, float]], list[Finding]]
 # a catch-all detector also sees what the others found, to report what they left out
-RunAfter = Callable[
-    [pd.DataFrame, pd.DataFrame, Mapping[str, float], Sequence[Finding]], list[Finding]
-]
+JudgeAfter = Callable[[Scan, Mapping[str, float], Sequence[Finding]], list[Finding]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,36 +44,93 @@ class Detector:
     name: str
     severity: str
     options: tuple[Option, ...]
-    run: Run | None
+    scan: Scanner
+    judge: Judge | None
     doc: str
-    after: RunAfter | None = None  # a catch-all: runs after the others, with their findings
+    after: JudgeAfter | None = None  # a catch-all's judge: after the others, with their findings
+
+    def settings(self, options: Mapping[str, float] | None) -> dict[str, float]:
+        """Its thresholds: the defaults, with those given."""
+        return {o.name: float((options or {}).get(o.name, o.default)) for o in self.options}
 
 
 REGISTRY: dict[str, Detector] = {}
 
 
 def detector(
-    code: str, name: str, severity: str, options: Iterable[Option] = ()
-) -> Callable[[Run], Run]:
-    """Register a detector function; its module's docstring is its documentation."""
+    code: str,
+    name: str,
+    severity: str,
+    options: Iterable[Option] = (),
+    *,
+    judge: Judge | None = None,
+) -> Callable[[Scanner], Scanner]:
+    """Register a detector's scan with its judge; its module's docstring is its
+    documentation."""
 
-    def wrap(fn: Run) -> Run:
-        _register(Detector(code, name, severity, tuple(options), fn, _doc(fn)))
+    def wrap(fn: Scanner) -> Scanner:
+        if judge is None:  # TRANSITION: an unconverted run(tx, lookups, opts)
+            _register(
+                Detector(
+                    code,
+                    name,
+                    severity,
+                    tuple(options),
+                    _legacy_scan(fn),
+                    _legacy_judge(fn),
+                    _doc(fn),
+                )
+            )
+            return fn
+        _register(Detector(code, name, severity, tuple(options), fn, judge, _doc(fn)))
         return fn
 
     return wrap
 
 
 def catch_all(
-    code: str, name: str, severity: str, options: Iterable[Option] = ()
-) -> Callable[[RunAfter], RunAfter]:
-    """Register a catch-all detector: it runs after the others and gets their findings."""
+    code: str,
+    name: str,
+    severity: str,
+    options: Iterable[Option] = (),
+    *,
+    judge: JudgeAfter | None = None,
+) -> Callable[[Scanner], Scanner]:
+    """Register a catch-all detector: its judge runs after the others' and gets their
+    findings."""
 
-    def wrap(fn: RunAfter) -> RunAfter:
-        _register(Detector(code, name, severity, tuple(options), None, _doc(fn), fn))
+    def wrap(fn: Any) -> Any:
+        if judge is None:  # TRANSITION
+
+            def after(s: Scan, o: Mapping[str, float], found: Sequence[Finding]) -> list[Finding]:
+                assert s.count("_parts") <= 1, "unconverted detector"
+                return fn(s.tables["_tx"], s.tables["_lk"], o, found)  # type: ignore[no-any-return]
+
+            _register(
+                Detector(
+                    code, name, severity, tuple(options), _legacy_scan(fn), None, _doc(fn), after
+                )
+            )
+            return fn
+        _register(Detector(code, name, severity, tuple(options), fn, None, _doc(fn), judge))
         return fn
 
     return wrap
+
+
+def _legacy_scan(fn: Any) -> Scanner:
+    def scan(tx: pd.DataFrame, lk: pd.DataFrame, o: Mapping[str, float]) -> Scan:
+        return Scan({"_tx": tx, "_lk": lk}, {"_parts": 1})
+
+    return scan
+
+
+def _legacy_judge(fn: Any) -> Judge:
+    def judge(s: Scan, o: Mapping[str, float]) -> list[Finding]:
+        assert s.count("_parts") <= 1, "unconverted detector"
+        return fn(s.tables["_tx"], s.tables["_lk"], o)  # type: ignore[no-any-return]
+
+    return judge
 
 
 def _doc(fn: Callable[..., object]) -> str:

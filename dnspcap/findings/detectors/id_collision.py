@@ -29,15 +29,54 @@ import pandas as pd
 from ...arrays.categorical import strings_of
 from ..finding import Finding
 from ..registry import detector
-from ._util import evidence, lookups_of, ns
+from ..scan import Scan
+from ._evidence import evidence_of, evidence_tables, lookup_table, lookups_in
+from ._util import ns
 
 
-@detector("DNS002", "id.collision", "error")
-def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> list[Finding]:
+def judge(s: Scan, opts: Mapping[str, float]) -> list[Finding]:
     """All ID collisions, with how many had the answer order that breaks an ID-only matcher."""
+    n = int(s.count("pairs"))
+    if not n:
+        return []
+    broken = int(s.count("broken"))
+    ids = np.unique(s.table("ids")["id"].to_numpy(np.int64))
+    return [
+        Finding(
+            code="DNS002",
+            name="id.collision",
+            severity="error",
+            confidence="high",
+            summary=(
+                f"{n} pair{'s' if n != 1 else ''} of queries shared one ID on one socket; "
+                f"in {broken} the first answer "
+                "was not the A record's, which an ID-only matcher (musl) takes for both"
+            ),
+            **evidence_of(s),
+            occurrences=n,
+            seen=int(s.count("seen")),
+            lookups=lookups_in(s),
+            seconds_lost=0.0,
+            remediation=(
+                "Use a glibc-based image (debian-slim, distroless) or a static Go binary "
+                "(CGO_ENABLED=0), or upgrade musl to 1.2.4 or later."
+            ),
+            details={
+                "answer_order_breaks_id_matching": broken,
+                "ids": [f"{int(i):#06x}" for i in ids[:20]],
+            },
+        )
+    ]
+
+
+@detector("DNS002", "id.collision", "error", judge=judge)
+def scan(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> Scan:
+    """The colliding queries, per socket and ID (a client's own: the pairs and the
+    harmful answer orders add up across parts)."""
+    seen = int((tx["attempts"] > 0).sum())
     hit = tx[tx["id_collision"]]
     if hit.empty:
-        return []
+        return Scan(counts={"seen": seen})
     key = ["client", "client_port", "server", "server_port", "id"]
     gb = hit.groupby(key, observed=True, sort=False)
     n = gb.ngroups
@@ -51,30 +90,9 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
     first = rows[np.r_[True, g[1:] != g[:-1]]] if len(rows) else rows
     answers = np.bincount(g, minlength=n)[group[first]]
     broken = int(((answers >= 2) & (strings_of(hit["qtype"])[first] != "A")).sum())
-    seen = int((tx["attempts"] > 0).sum())
-    return [
-        Finding(
-            code="DNS002",
-            name="id.collision",
-            severity="error",
-            confidence="high",
-            summary=(
-                f"{n} pair{'s' if n != 1 else ''} of queries shared one ID on one socket; "
-                f"in {broken} the first answer "
-                "was not the A record's, which an ID-only matcher (musl) takes for both"
-            ),
-            **evidence(hit, tx),
-            occurrences=n,
-            seen=seen,
-            lookups=lookups_of(lookups, hit.index),
-            seconds_lost=0.0,
-            remediation=(
-                "Use a glibc-based image (debian-slim, distroless) or a static Go binary "
-                "(CGO_ENABLED=0), or upgrade musl to 1.2.4 or later."
-            ),
-            details={
-                "answer_order_breaks_id_matching": broken,
-                "ids": sorted({f"{int(i):#06x}" for i in np.asarray(hit["id"])})[:20],
-            },
-        )
-    ]
+    ids = np.unique(np.asarray(hit["id"], np.int64))
+    return Scan(
+        tables={**evidence_tables(tx, hit.index), "lookups": lookup_table(lookups, hit.index),
+                "ids": pd.DataFrame({"id": ids})},
+        counts={"seen": seen, "pairs": n, "broken": broken},
+    )  # fmt: skip

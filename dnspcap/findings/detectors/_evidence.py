@@ -1,0 +1,111 @@
+"""A finding's evidence as scan tables (see :mod:`dnspcap.findings.scan`).
+
+A scan keeps, for the transactions that show a signature, who and when (one row each)
+and the frames of the first ``EVIDENCE_TRANSACTIONS`` of them, with the frames of their
+copies (the same query after DNAT, or at other vantage points). The scans of several
+parts combine into the rows of all, in label order; :func:`evidence_of` reads the
+Finding's evidence fields out of them as :func:`._util.evidence` does out of the whole
+table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..detection import COPIES
+from ..scan import LOOKUP, ROW, Scan
+from ..tablecache import recall
+
+# A finding on a busy capture can cover hundreds of thousands of transactions; its
+# evidence lists the frames of the first ones, which is what a reader opens anyway.
+EVIDENCE_TRANSACTIONS = 500
+WHO = ("client", "server", "query_ts", "response_ts")
+
+
+def evidence_tables(
+    tx: pd.DataFrame, labels: Any, name: str = "evidence"
+) -> dict[str, pd.DataFrame]:
+    """The scan tables of the evidence of these transactions (labels of ``tx``, the
+    counted transactions detect() hands the detectors): ``name`` (one row each: ``row``,
+    client, server, query and response time) and ``name + "_frames"`` (``row``, file,
+    frame) for the first EVIDENCE_TRANSACTIONS."""
+    labels = np.unique(np.asarray(labels, np.int64))
+    who = tx.loc[labels, [c for c in WHO if c in tx.columns]].reset_index(drop=True)
+    who.insert(0, ROW, labels)
+    return {name: who, name + "_frames": frame_rows(tx, labels[:EVIDENCE_TRANSACTIONS])}
+
+
+def frame_rows(tx: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
+    """Per frame of these transactions (labels) and of their copies: the label it shows,
+    its file and its number. A transaction's frames are in its own file, but for the few
+    whose messages straddle two files of a rotated set (pair() lists those in its attrs)."""
+    straddling = tx.attrs.get("dnspcap", {}).get("straddling", {})
+    copies: pd.DataFrame | None = recall(tx, COPIES)
+    out_row: list[int] = []
+    out_file: list[str] = []
+    out_frame: list[int] = []
+    parts = [(labels, labels, tx.loc[labels, ["file", "query_frames", "response_frames"]])]
+    if copies is not None and len(copies):
+        shown = copies[copies.index.isin(labels)]
+        parts.append((shown.index.to_numpy(), shown["row"].to_numpy(), shown))
+    for shows, own, part in parts:
+        files = part["file"].astype(str).to_numpy()
+        for col, side in (("query_frames", 0), ("response_frames", 1)):
+            for i, frames in enumerate(part[col]):
+                if not len(frames):
+                    continue
+                split = straddling.get(int(own[i]))
+                where = split[side] if split is not None else [files[i]] * len(frames)
+                out_row += [int(shows[i])] * len(frames)
+                out_file += [str(f) for f in where]
+                out_frame += [int(f) for f in frames]
+    return pd.DataFrame(
+        {ROW: np.asarray(out_row, np.int64), "file": out_file,
+         "frame": np.asarray(out_frame, np.int64)}
+    )  # fmt: skip
+
+
+def evidence_of(scan: Scan, name: str = "evidence") -> dict[str, Any]:
+    """The evidence fields of a Finding (clients, servers, first, last, evidence_frames)
+    from a scan's evidence tables (see evidence_tables)."""
+    who = scan.table(name)
+    if not len(who):
+        return {"clients": (), "servers": (), "first": None, "last": None, "evidence_frames": {}}
+    times = pd.concat([who["query_ts"], who["response_ts"]]).dropna()
+    head = np.unique(who[ROW].to_numpy(np.int64))[:EVIDENCE_TRANSACTIONS]
+    frames = scan.table(name + "_frames")
+    frames = frames[np.isin(frames[ROW].to_numpy(np.int64), head)] if len(frames) else frames
+    out: dict[str, set[int]] = {}
+    for file, frame in zip(frames.get("file", ()), frames.get("frame", ()), strict=True):
+        out.setdefault(str(file), set()).add(int(frame))
+    return {
+        "clients": _names(who["client"]),
+        "servers": _names(who["server"]),
+        "first": times.min() if len(times) else None,
+        "last": times.max() if len(times) else None,
+        "evidence_frames": {f: tuple(sorted(v)) for f, v in sorted(out.items())},
+    }
+
+
+def _names(col: pd.Series) -> tuple[str, ...]:
+    """The distinct values of a column, sorted, without converting every row."""
+    return tuple(sorted({str(v) for v in col.unique()}))
+
+
+def lookup_table(lookups: pd.DataFrame, labels: Any) -> pd.DataFrame:
+    """The scan table of the lookups (positions) that contain any of these transactions."""
+    from ._util import lookup_positions  # _util builds on the grouping stage's tables
+
+    found = lookup_positions(lookups, {int(x) for x in np.asarray(labels, np.int64)})
+    return pd.DataFrame({LOOKUP: np.asarray(found, np.int64)})
+
+
+def lookups_in(scan: Scan, name: str = "lookups") -> tuple[int, ...]:
+    """The lookups (positions in the whole's table) a scan table names, sorted, once each."""
+    table = scan.table(name)
+    if not len(table):
+        return ()
+    return tuple(np.unique(table[LOOKUP].to_numpy(np.int64)).tolist())

@@ -1,0 +1,92 @@
+"""Detection as map and reduce: the scans of parts of a capture, each part a share of its
+clients, judge to exactly the findings of the whole (dnspcap.findings.scan).
+
+A cluster run (dnspcap.fleet) and a bounded-memory run scan parts and judge once; these
+tests cut each sample's, and each corpus capture's, tables into client shares and hold
+the judged findings to detect()'s on the whole, field by field.
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import dnspcap
+from dnspcap.findings import detect
+from dnspcap.findings.detection import judge, scan
+from dnspcap.findings.registry import catalogue
+
+from .corpus import corpus_captures
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = sorted(p for p in (ROOT / "samples").rglob("*.pcap") if p.is_file())
+VANTAGE = sorted((ROOT / "samples" / "lab" / "captures" / "vantage").glob("*.pcap"))
+
+
+def converted() -> list[str]:
+    """The detectors written as scan and judge (all, once the move is done)."""
+    return [d.code for d in catalogue() if "_legacy" not in d.scan.__qualname__]
+
+
+def shares(clients: pd.Series, k: int, salt: int) -> np.ndarray:
+    """Per row, the share (0..k-1) of its client address."""
+    cat = clients.astype("category")
+    table = np.asarray(
+        [zlib.crc32(f"{salt}:{c}".encode()) % k for c in cat.cat.categories], np.int64
+    )
+    codes = np.asarray(cat.cat.codes, np.int64)
+    return np.where(codes >= 0, table[np.maximum(codes, 0)] if len(table) else 0, 0)
+
+
+def parted(tx: pd.DataFrame, lk: pd.DataFrame, k: int, salt: int = 0) -> list[Any]:
+    """The scans of k client shares of the tables, each with its lookups' places in the
+    whole's table."""
+    tshare, lshare = shares(tx["client"], k, salt), shares(lk["client"], k, salt)
+    parts = []
+    for j in range(k):
+        t = tx[tshare == j]
+        at = np.flatnonzero(lshare == j)
+        part = scan(t, lk.iloc[at].reset_index(drop=True), select=converted())
+        part.row_offset, part.lookup_at = 0, at
+        parts.append(part)
+    return parts
+
+
+def same(whole: list[Any], split: list[Any]) -> None:
+    assert [f.code for f in split] == [f.code for f in whole]
+    for a, b in zip(whole, split, strict=True):
+        assert b.as_dict() == a.as_dict(), a.code
+
+
+def check(report: dnspcap.Report, k: int = 3) -> None:
+    tx, lk = report.transactions, report.lookups
+    whole = detect(tx, lk, select=converted())
+    for salt in range(2):
+        same(whole, judge(parted(tx, lk, k, salt), select=converted()))
+    # one part, and parts with nothing in them, change nothing either
+    same(whole, judge(parted(tx, lk, 1), select=converted()))
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.stem)
+def test_client_shares_judge_to_the_samples_findings(path: Path) -> None:
+    check(dnspcap.analyze(path))
+
+
+def test_client_shares_of_a_three_vantage_set() -> None:
+    report = dnspcap.analyze(VANTAGE)
+    assert report.transactions["copy_of"].ge(0).any()  # the copies go with their query
+    check(report)
+
+
+@pytest.mark.parametrize("capture", corpus_captures())
+def test_client_shares_judge_to_the_corpus_findings(capture: Path) -> None:
+    try:
+        report = dnspcap.analyze(capture)
+    except dnspcap.DnspcapError:
+        pytest.skip("not a capture we read")  # test_corpus says which and why
+    check(report, k=4)
