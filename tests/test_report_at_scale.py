@@ -19,6 +19,7 @@ import pytest
 import dnspcap
 from dnspcap.findings.detectors._util import EVIDENCE_TRANSACTIONS
 from dnspcap.report import document as model
+from dnspcap.report import summary
 
 ROOT = Path(__file__).resolve().parent.parent
 CRAFTED = ROOT / "samples" / "crafted"
@@ -83,7 +84,7 @@ def test_usual_resolver_is_the_most_common_and_then_the_first_seen() -> None:
         client = rng.integers(0, 30, n)
         resolver = pd.Categorical(rng.choice(["glibc", "musl", "go", "unknown"], n))
         codes, uniques = pd.factorize(client)
-        usual = model._usual(codes, resolver, len(uniques))
+        usual = summary.usual(codes, resolver, len(uniques))
         expected = (
             pd.DataFrame({"c": codes, "r": pd.Series(resolver).astype(str)})
             .groupby("c")["r"]

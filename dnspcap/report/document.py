@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ..arrays.categorical import as_categorical
 from ..findings import SEVERITIES, Finding, frame_filter, listed
 from ..findings.finding import FILTER_FRAMES
 from ..version import __version__
@@ -26,6 +25,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from .result import Report
+    from .summary import Summary
 
 EVIDENCE_ROWS = 12  # messages shown per finding; the display filter selects them all
 CLIENT_ROWS = 25  # clients shown, the most troubled first
@@ -121,7 +121,7 @@ def build(report: Report, *, evidence_rows: int = EVIDENCE_ROWS) -> Document:
     """The document every format writes for this report."""
 
     found = report.findings
-    lk, tx = report.lookups, report.transactions
+    s = report.summary
     severity = worst(found)
     several = len(report.stats.get("files", [])) > 1
     status = "no_dns" if report.no_dns else "findings" if found else "ok"
@@ -133,7 +133,7 @@ def build(report: Report, *, evidence_rows: int = EVIDENCE_ROWS) -> Document:
         detail = _no_dns_lines(report.stats)
     elif not found:
         verdict = "No DNS problem found."
-        detail = [_healthy_line(lk, tx)]
+        detail = [_healthy_line(s)]
     else:
         top = found[0]
         counts = ", ".join(
@@ -151,10 +151,11 @@ def build(report: Report, *, evidence_rows: int = EVIDENCE_ROWS) -> Document:
             f"{len(found)} finding{'s' if len(found) != 1 else ''} ({counts}); {cost}.",
             f"First fix: {top.remediation}",
         ]
+    m = report.evidence_messages
     views = [
-        _view(report.messages, f, f"{f.code.lower()}-{i + 1}", several, table, rows)
+        _view(m, f, f"{f.code.lower()}-{i + 1}", several, table, rows)
         for i, (f, (table, rows)) in enumerate(
-            zip(found, _evidence_rows(report.messages, found, evidence_rows), strict=True)
+            zip(found, _evidence_rows(m, found, evidence_rows, s.files > 1), strict=True)
         )
     ]
     figures = [
@@ -162,18 +163,18 @@ def build(report: Report, *, evidence_rows: int = EVIDENCE_ROWS) -> Document:
             "timeline", "Lookups per client",
             "Each bar is one lookup, from its first query to its last message, coloured by "
             "outcome; retried lookups are marked.",
-            lambda: _plots().timeline(lk, tx),
+            lambda: _plots().timeline(report.lookups, report.transactions),
         ),
         FigureSpec(
             "latency", "Response time per server",
             "Distribution of the time from a query to its answer, per server (log scale).",
-            lambda: _plots().latency(tx),
+            lambda: _plots().latency(report.transactions),
         ),
         FigureSpec(
             "queries", "Queries per lookup",
             "How many queries each lookup needed; search-list steps and retransmissions add to "
             "the one or two a lookup should take.",
-            lambda: _plots().queries_per_lookup(lk),
+            lambda: _plots().queries_per_lookup(report.lookups),
         ),
     ]  # fmt: skip
     files = report.stats.get("files", [])
@@ -188,7 +189,7 @@ def build(report: Report, *, evidence_rows: int = EVIDENCE_ROWS) -> Document:
         warnings=list(report.stats.get("warnings", [])),
         findings=views,
         clients=_clients(report),
-        figures=figures if len(lk) else [],
+        figures=figures if s.lookups else [],
         version=__version__,
         status=status,
     )
@@ -237,12 +238,12 @@ def _no_dns_lines(stats: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _healthy_line(lk: pd.DataFrame, tx: pd.DataFrame) -> str:
-    if not len(lk):
+def _healthy_line(s: Summary) -> str:
+    if not s.lookups:
         return "The capture holds no DNS lookup."
-    rtt = tx["rtt"].dropna()
+    rtt = pd.Series(s.rtt)
     p99 = f"; 99% of answers within {rtt.quantile(0.99) * 1000:.1f} ms" if len(rtt) else ""
-    return f"{count(len(lk), 'lookup')} from {count(lk['client'].nunique(), 'client')}{p99}."
+    return f"{count(s.lookups, 'lookup')} from {count(len(s.clients), 'client')}{p99}."
 
 
 def _view(
@@ -335,7 +336,7 @@ def _evidence(m: pd.DataFrame, found: Sequence[Finding], limit: int) -> list[Tab
 
 
 def _evidence_rows(
-    m: pd.DataFrame, found: Sequence[Finding], limit: int
+    m: pd.DataFrame, found: Sequence[Finding], limit: int, several: bool | None = None
 ) -> list[tuple[Table, np.ndarray]]:
     """Each finding's evidence: the DNS messages among its frames, the first `limit` of
     them (by frame in one file; in time order, file by file at one time, across several:
@@ -355,7 +356,7 @@ def _evidence_rows(
         order = np.argsort(key, kind="stable")
         by_key = key[order]
     ts = m["ts"].to_numpy("datetime64[ns]").view(np.int64)
-    several = len(files) > 1
+    several = len(files) > 1 if several is None else several
     picked: list[np.ndarray] = []
     every: list[np.ndarray] = []
     for f in found:
@@ -427,13 +428,12 @@ def _clip(s: str, n: int) -> str:
 
 
 def _headline(report: Report) -> str:
-    st, lk = report.stats, report.lookups
-    clients = lk["client"].nunique() if len(lk) else 0
+    st, s = report.stats, report.summary
     return (
         f"{count(st.get('packets', 0), 'packet')}, "
-        f"{count(st.get('messages', len(report.messages)), 'DNS message')}, "
-        f"{count(len(report.transactions), 'transaction')}, {count(len(lk), 'lookup')} from "
-        f"{count(clients, 'client')}"
+        f"{count(st.get('messages', s.messages), 'DNS message')}, "
+        f"{count(s.transactions, 'transaction')}, {count(s.lookups, 'lookup')} from "
+        f"{count(len(s.clients), 'client')}"
     )
 
 
@@ -443,25 +443,22 @@ def count(n: int, noun: str) -> str:
 
 
 def _overview(report: Report) -> list[tuple[str, str]]:
-    st, m, tx, lk = report.stats, report.messages, report.transactions, report.lookups
+    st, s = report.stats, report.summary
     facts = [("files", listed(st.get("files", [])))]  # a rotated set can be hundreds
     vantages = st.get("vantages", [])
     if len(vantages) > 1 or any(len(v["files"]) > 1 for v in vantages):
-        offsets = tx.attrs.get("dnspcap", {}).get("clock_offsets_s", {})
-        facts.append(("vantage points", "; ".join(_vantage(v, offsets) for v in vantages)))
-    if len(m):
-        start, end = m["ts"].min(), m["ts"].max()
+        facts.append(("vantage points", "; ".join(_vantage(v, s.offsets) for v in vantages)))
+    if s.messages and s.first is not None and s.last is not None:
+        start, end = s.first, s.last
         span = (end - start).total_seconds()
         facts.append(("capture", f"{start:%Y-%m-%d %H:%M:%S} - {end:%H:%M:%S} UTC ({span:.1f} s)"))
-    answered = int((tx["status"] == "answered").sum()) if len(tx) else 0
-    failed = int(lk["outcome"].isin(["failed", "timed_out"]).sum()) if len(lk) else 0
     facts += [
         ("packets", f"{st.get('packets', 0):,}"),
-        ("DNS messages", f"{st.get('messages', len(m)):,}"),
-        ("transactions", f"{len(tx):,} ({answered:,} answered)"),
-        ("lookups", f"{len(lk):,} ({failed:,} failed or timed out)"),
-        ("clients", f"{lk['client'].nunique() if len(lk) else 0:,}"),
-        ("servers", f"{tx['server'].nunique() if len(tx) else 0:,}"),
+        ("DNS messages", f"{st.get('messages', s.messages):,}"),
+        ("transactions", f"{s.transactions:,} ({s.answered:,} answered)"),
+        ("lookups", f"{s.lookups:,} ({s.failed:,} failed or timed out)"),
+        ("clients", f"{len(s.clients):,}"),
+        ("servers", f"{s.servers:,}"),
         ("decode errors", f"{st.get('decode_errors', 0):,}"),
         ("cut short by the capture", f"{st.get('truncated', 0):,}"),
     ]
@@ -476,41 +473,15 @@ CLIENT_COLUMNS = ("client", "resolver", "lookups", "failed", "nxdomain", "p50 ms
 
 def _clients(report: Report) -> Table:
     """Per client: its lookups, how they went, and the findings that name it."""
-    lk = report.lookups
-    if not len(lk):
+    table = report.summary.clients
+    if not len(table):
         return Table(CLIENT_COLUMNS, [])
     codes: dict[str, list[str]] = {}
     for f in report.findings:
         for c in f.clients:
             codes.setdefault(c, []).append(f.code)
-    # clients numbered in order of appearance (the table's order before sorting), through
-    # the categories: a few thousand texts, not a text per lookup
-    cat = as_categorical(lk["client"])
-    mine = np.asarray(cat.codes) >= 0  # a lookup without a client is in no client's row
-    client, seen = pd.factorize(np.asarray(cat.codes)[mine])
-    names = cat.categories.take(seen).astype(str)
-    g = pd.DataFrame(
-        {
-            "failed": lk["outcome"].isin(["failed", "timed_out"]).to_numpy(),
-            "nxdomain": (lk["outcome"] == "nxdomain").to_numpy(),
-            "duration": lk["duration"].to_numpy(),
-            "lost": lk["time_lost_to_retries"].to_numpy(),
-        }
-    )[mine].groupby(client)
-    table = pd.DataFrame(
-        {
-            "resolver": _usual(client, as_categorical(lk["resolver"])[mine], len(names)),
-            "lookups": g.size().to_numpy(),
-            "failed": g["failed"].sum().to_numpy(),
-            "nxdomain": g["nxdomain"].sum().to_numpy(),
-            "p50_ms": g["duration"].median().to_numpy() * 1000,
-            "max_ms": g["duration"].max().to_numpy() * 1000,
-            "lost": g["lost"].sum().to_numpy(),
-        },
-        index=names,
-    )
     named = pd.Series({c: len(v) for c, v in codes.items()}, dtype=np.int64)
-    table["named"] = named.reindex(table.index, fill_value=0).to_numpy(np.int64)
+    table = table.assign(named=named.reindex(table.index, fill_value=0).to_numpy(np.int64))
     table = table.sort_values(["named", "lost", "failed", "max_ms"], ascending=False, kind="stable")
     shown = table.head(CLIENT_ROWS)
     rows = [
@@ -528,27 +499,6 @@ def _clients(report: Report) -> Table:
         for r in shown.itertuples()
     ]
     return Table(CLIENT_COLUMNS, rows, len(table) - len(shown))
-
-
-def _usual(client: np.ndarray, resolver: pd.Categorical, clients: int) -> np.ndarray:
-    """Each client's most common resolver (client codes 0..clients-1); a tie goes to the
-    one its lookups showed first. What ``value_counts().index[0]`` of each client's
-    resolvers gives, by counting every (client, resolver) pair at once."""
-    kind = np.asarray(resolver.codes, np.int64)
-    kinds = np.array([str(c) for c in resolver.categories], dtype=object)
-    known = np.flatnonzero(kind >= 0)
-    width = max(len(kinds), 1)
-    pair = client[known].astype(np.int64) * width + kind[known]
-    count = np.bincount(pair, minlength=clients * width)
-    first = np.full(clients * width, len(kind), np.int64)  # first lookup of each pair
-    np.minimum.at(first, pair, known)
-    # per client: the most lookups, then the earliest first lookup
-    score = (count * (len(kind) + 1) - first).reshape(clients, width)
-    best = score.argmax(axis=1)
-    out = np.full(clients, "nan", dtype=object)
-    some = count.reshape(clients, width).max(axis=1, initial=0) > 0
-    out[some] = kinds[best[some]]
-    return out
 
 
 def _ms(v: Any) -> str:

@@ -8,8 +8,7 @@ writes itself in any format (:mod:`dnspcap.render`), and exports its tables.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,9 +16,11 @@ import pandas as pd
 
 from ..findings import Finding, frame_filter
 from ..findings.finding import printable
+from ..findings.scan import Scan
 from ..times import digits_of
 from .document import count
 from .formats import SCHEMA, render, worst
+from .summary import Summary, summarize
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -76,26 +77,83 @@ class Findings(list[Finding]):
         return "\n".join(lines)
 
 
-@dataclass(frozen=True)
 class Report:
-    """Everything dnspcap found in a capture: the tables and the findings."""
+    """Everything dnspcap found in a capture: the tables and the findings.
 
-    messages: pd.DataFrame
-    transactions: pd.DataFrame
-    lookups: pd.DataFrame
-    findings: Findings
-    _pngs: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
+    A report made of parts (a cluster run: :mod:`dnspcap.fleet`) holds the combined
+    summary scan and the evidence messages, and gathers the tables only when they are
+    asked for (``report.transactions``; a figure)."""
+
+    def __init__(
+        self,
+        messages: pd.DataFrame | None,
+        transactions: pd.DataFrame | None,
+        lookups: pd.DataFrame | None,
+        findings: Findings,
+        *,
+        summary: Scan | None = None,
+        evidence: pd.DataFrame | None = None,
+        stats: dict[str, Any] | None = None,
+        gather: Callable[[], tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]] | None = None,
+    ) -> None:
+        self._tables = (messages, transactions, lookups)
+        self.findings = findings
+        self._summary = summary
+        self._summary_of: Summary | None = None
+        self._evidence = evidence
+        self._stats = stats
+        self._gather = gather
+        self._pngs: dict[str, bytes] = {}
+
+    def _table(self, i: int) -> pd.DataFrame:
+        if self._tables[i] is None:
+            assert self._gather is not None, "a report without tables says how to gather them"
+            self._tables = self._gather()
+        table = self._tables[i]
+        assert table is not None
+        return table
+
+    @property
+    def messages(self) -> pd.DataFrame:
+        """One row per DNS message (docs/columns.md)."""
+        return self._table(0)
+
+    @property
+    def transactions(self) -> pd.DataFrame:
+        """One row per query and its response(s) (docs/columns.md)."""
+        return self._table(1)
+
+    @property
+    def lookups(self) -> pd.DataFrame:
+        """One row per lookup a resolver made (docs/columns.md)."""
+        return self._table(2)
+
+    @property
+    def summary(self) -> Summary:
+        """What the report says of the tables: counts, clients, the capture's span."""
+        if self._summary_of is None:
+            if self._summary is None:
+                self._summary = summarize(self.messages, self.transactions, self.lookups)
+            self._summary_of = Summary.of(self._summary)
+        return self._summary_of
+
+    @property
+    def evidence_messages(self) -> pd.DataFrame:
+        """The messages the findings' evidence frames hold (all of them, or more)."""
+        return self._evidence if self._evidence is not None else self.messages
 
     @property
     def stats(self) -> dict[str, Any]:
         """What reading found: packets, messages, decode errors, warnings, ICMP errors."""
+        if self._stats is not None:
+            return dict(self._stats)
         return dict(self.messages.attrs.get("dnspcap", {}))
 
     @property
     def no_dns(self) -> bool:
         """The capture holds no DNS message: the wrong interface, namespace or filter,
         which is not a healthy capture (the verdict says so; the command exits 1)."""
-        return not bool((self.messages["service"] == "dns").any()) if len(self.messages) else True
+        return not self.summary.has_dns
 
     @property
     def worst(self) -> str | None:
@@ -181,8 +239,8 @@ class Report:
 
     def __repr__(self) -> str:
         return (
-            f"<dnspcap.Report {count(len(self.messages), 'message')}, "
-            f"{count(len(self.lookups), 'lookup')}, {count(len(self.findings), 'finding')}, "
+            f"<dnspcap.Report {count(self.summary.messages, 'message')}, "
+            f"{count(self.summary.lookups, 'lookup')}, {count(len(self.findings), 'finding')}, "
             f"worst: {self.worst}>"
         )
 

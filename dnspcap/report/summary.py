@@ -1,0 +1,195 @@
+"""What a report says of the tables (counts, the clients table, the capture's span), as a
+scan: made of a part of the tables and combined with the other parts' as the detectors'
+scans are (:mod:`dnspcap.findings.scan`), so that a report needs the tables of no part
+once its scan is made (a cluster's workers keep theirs).
+
+Per client, everything is the client's own (its lookups, durations, usual resolver):
+parts hold whole clients. What spans clients (the servers, the round-trip times a
+percentile is taken of) is kept as rows the whole's summary reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..arrays.categorical import as_categorical
+from ..findings.scan import LOOKUP, Scan
+
+NAME = "report"  # its name among a part's scans (no detector code looks like it)
+FAILED = ("failed", "timed_out")
+
+
+def summarize(messages: pd.DataFrame, tx: pd.DataFrame, lk: pd.DataFrame) -> Scan:
+    """The summary scan of these tables (a part's, or the whole capture's)."""
+    dns = bool((messages["service"] == "dns").any()) if len(messages) else False
+    span = pd.DataFrame({"first": [messages["ts"].min()], "last": [messages["ts"].max()]})
+    rtt = tx["rtt"].dropna().to_numpy(np.float64) if len(tx) else np.zeros(0)
+    servers = (
+        pd.Series(as_categorical(tx["server"]).remove_unused_categories().categories)
+        if len(tx)
+        else pd.Series([], dtype=object)
+    )
+    return Scan(
+        tables={
+            "clients": clients(lk),
+            "servers": pd.DataFrame({"server": servers.astype(str).to_numpy(object)}),
+            "rtt": pd.DataFrame({"rtt": rtt}),
+            "files": pd.DataFrame({"file": _files(messages)}),
+            "span": span if len(messages) else pd.DataFrame(),
+            "offsets": pd.DataFrame(
+                list(tx.attrs.get("dnspcap", {}).get("clock_offsets_s", {}).items()),
+                columns=["vantage", "offset"],
+            ),
+        },
+        counts={
+            "messages": len(messages),
+            "dns": int(dns),
+            "transactions": len(tx),
+            "answered": int((tx["status"] == "answered").sum()) if len(tx) else 0,
+            "lookups": len(lk),
+            "failed": int(lk["outcome"].isin(list(FAILED)).sum()) if len(lk) else 0,
+        },
+    )
+
+
+def _files(messages: pd.DataFrame) -> np.ndarray:
+    if not len(messages):
+        return np.zeros(0, object)
+    used = as_categorical(messages["file"]).remove_unused_categories()
+    return np.asarray(used.categories.astype(str), object)
+
+
+def _column(scan: Scan, table: str, column: str) -> pd.Series:
+    t = scan.table(table)
+    return t[column] if column in t.columns else pd.Series([], dtype=object)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The whole's summary, read out of the combined scan."""
+
+    messages: int
+    has_dns: bool
+    transactions: int
+    answered: int
+    lookups: int
+    failed: int
+    clients: pd.DataFrame  # per client (index): resolver, lookups, failed, nxdomain, ...
+    servers: int
+    rtt: np.ndarray
+    first: pd.Timestamp | None
+    last: pd.Timestamp | None
+    offsets: dict[str, float]  # each vantage point's clock offset (s), when several
+    files: int  # the files DNS messages came from
+
+    @classmethod
+    def of(cls, scan: Scan) -> Summary:
+        span = scan.table("span")
+        table = scan.table("clients")
+        if len(table):
+            table = table.drop(columns=LOOKUP).set_index("client")
+        return cls(
+            messages=int(scan.count("messages")),
+            has_dns=bool(scan.count("dns")),
+            transactions=int(scan.count("transactions")),
+            answered=int(scan.count("answered")),
+            lookups=int(scan.count("lookups")),
+            failed=int(scan.count("failed")),
+            clients=table,
+            servers=int(_column(scan, "servers", "server").nunique()),
+            rtt=_column(scan, "rtt", "rtt").to_numpy(np.float64),
+            first=span["first"].min() if len(span) else None,
+            last=span["last"].max() if len(span) else None,
+            files=int(_column(scan, "files", "file").nunique()),
+            offsets=dict(zip(*(scan.table("offsets").get(c, ()) for c in ("vantage", "offset")),
+                             strict=True)),
+        )  # fmt: skip
+
+
+def clients(lk: pd.DataFrame) -> pd.DataFrame:
+    """Per client, in order of its first lookup (``lookup``): its usual resolver, its
+    lookups, how many failed or got NXDOMAIN, their median and longest duration (ms), and
+    the seconds lost to retries."""
+    if not len(lk):
+        return pd.DataFrame()
+    # clients numbered in order of appearance, through the categories: a few thousand
+    # texts, not a text per lookup
+    cat = as_categorical(lk["client"])
+    mine = np.asarray(cat.codes) >= 0  # a lookup without a client is in no client's row
+    client, seen = pd.factorize(np.asarray(cat.codes)[mine])
+    names = cat.categories.take(seen).astype(str)
+    g = pd.DataFrame(
+        {
+            "failed": lk["outcome"].isin(list(FAILED)).to_numpy(),
+            "nxdomain": (lk["outcome"] == "nxdomain").to_numpy(),
+            "duration": lk["duration"].to_numpy(),
+            "lost": lk["time_lost_to_retries"].to_numpy(),
+        }
+    )[mine].groupby(client)
+    first = np.full(len(names), len(lk), np.int64)
+    np.minimum.at(first, client, np.flatnonzero(mine))
+    return pd.DataFrame(
+        {
+            "client": np.asarray(names, object),
+            "resolver": usual(client, as_categorical(lk["resolver"])[mine], len(names)),
+            "lookups": g.size().to_numpy(),
+            "failed": g["failed"].sum().to_numpy(),
+            "nxdomain": g["nxdomain"].sum().to_numpy(),
+            "p50_ms": g["duration"].median().to_numpy() * 1000,
+            "max_ms": g["duration"].max().to_numpy() * 1000,
+            "lost": g["lost"].sum().to_numpy(),
+            LOOKUP: first,
+        }
+    )
+
+
+def usual(client: np.ndarray, resolver: pd.Categorical, clients: int) -> np.ndarray:
+    """Each client's most common resolver (client codes 0..clients-1); a tie goes to the
+    one its lookups showed first. What ``value_counts().index[0]`` of each client's
+    resolvers gives, by counting every (client, resolver) pair at once."""
+    kind = np.asarray(resolver.codes, np.int64)
+    kinds = np.array([str(c) for c in resolver.categories], dtype=object)
+    known = np.flatnonzero(kind >= 0)
+    width = max(len(kinds), 1)
+    pair = client[known].astype(np.int64) * width + kind[known]
+    count = np.bincount(pair, minlength=clients * width)
+    first = np.full(clients * width, len(kind), np.int64)  # first lookup of each pair
+    np.minimum.at(first, pair, known)
+    # per client: the most lookups, then the earliest first lookup
+    score = (count * (len(kind) + 1) - first).reshape(clients, width)
+    best = score.argmax(axis=1)
+    out = np.full(clients, "nan", dtype=object)
+    some = count.reshape(clients, width).max(axis=1, initial=0) > 0
+    out[some] = kinds[best[some]]
+    return out
+
+
+def evidence_messages(messages: pd.DataFrame, frames: dict[str, set[int]]) -> pd.DataFrame:
+    """The messages of these frames (per file), in the table's order: all a report shows
+    of a part's messages table once its findings are known."""
+    if not len(messages) or not frames:
+        return messages.iloc[:0]
+    keep = np.zeros(len(messages), bool)
+    cat = as_categorical(messages["file"])
+    code = {str(c): i for i, c in enumerate(cat.categories)}
+    files = np.asarray(cat.codes)
+    frame = messages["frame"].to_numpy(np.int64)
+    for file, wanted in frames.items():
+        if file in code:
+            mine = np.flatnonzero(files == code[file])
+            hit = np.isin(frame[mine], np.fromiter(wanted, np.int64, len(wanted)))
+            keep[mine[hit]] = True
+    return messages[keep]
+
+
+def frames_wanted(found: Any) -> dict[str, set[int]]:
+    """Per file, every evidence frame of these findings."""
+    out: dict[str, set[int]] = {}
+    for f in found:
+        for file, frames in f.evidence_frames.items():
+            out.setdefault(file, set()).update(frames)
+    return out
