@@ -20,6 +20,9 @@ import dnspcap
 from dnspcap.findings import detect
 from dnspcap.findings.detection import judge, scan
 from dnspcap.findings.registry import catalogue
+from dnspcap.pipeline import report_of_parts
+from dnspcap.report.summary import NAME as SUMMARY
+from dnspcap.report.summary import evidence_messages, summarize
 
 from .corpus import corpus_captures
 
@@ -43,7 +46,9 @@ def shares(clients: pd.Series, k: int, salt: int) -> np.ndarray:
     return np.where(codes >= 0, table[np.maximum(codes, 0)] if len(table) else 0, 0)
 
 
-def parted(tx: pd.DataFrame, lk: pd.DataFrame, k: int, salt: int = 0) -> list[Any]:
+def parted(
+    tx: pd.DataFrame, lk: pd.DataFrame, k: int, salt: int = 0, select: Any = "converted"
+) -> list[Any]:
     """The scans of k client shares of the tables, each with its lookups' places in the
     whole's table."""
     tshare, lshare = shares(tx["client"], k, salt), shares(lk["client"], k, salt)
@@ -51,10 +56,31 @@ def parted(tx: pd.DataFrame, lk: pd.DataFrame, k: int, salt: int = 0) -> list[An
     for j in range(k):
         t = tx[tshare == j]
         at = np.flatnonzero(lshare == j)
-        part = scan(t, lk.iloc[at].reset_index(drop=True), select=converted())
+        chosen = converted() if select == "converted" else select
+        part = scan(t, lk.iloc[at].reset_index(drop=True), select=chosen)
         part.row_offset, part.lookup_at = 0, at
         parts.append(part)
     return parts
+
+
+def report_in_parts(report: dnspcap.Report, k: int, salt: int = 0) -> dnspcap.Report:
+    """The report made of k client shares' scans (every detector's and the summary's) and
+    of the messages of the findings' frames, without the whole's tables."""
+    m, tx, lk = report.messages, report.transactions, report.lookups
+    client = np.where(m["qr"].to_numpy(bool), m["dst"].astype(str), m["src"].astype(str))
+    mshare = shares(pd.Series(client), k, salt)
+    parts = parted(tx, lk, k, salt, select=None)
+    pieces = [m[mshare == j] for j in range(k)]
+    tshare, lshare = shares(tx["client"], k, salt), shares(lk["client"], k, salt)
+    for j, part in enumerate(parts):
+        part.scans[SUMMARY] = summarize(
+            pieces[j], tx[tshare == j], lk.iloc[np.flatnonzero(lshare == j)].reset_index(drop=True)
+        )
+
+    def evidence(frames: dict[str, set[int]]) -> pd.DataFrame:
+        return pd.concat([evidence_messages(p, frames) for p in pieces]).sort_index()
+
+    return report_of_parts(parts, stats=report.stats, evidence=evidence)
 
 
 def same(whole: list[Any], split: list[Any]) -> None:
@@ -70,6 +96,18 @@ def check(report: dnspcap.Report, k: int = 3) -> None:
         same(whole, judge(parted(tx, lk, k, salt), select=converted()))
     # one part, and parts with nothing in them, change nothing either
     same(whole, judge(parted(tx, lk, 1), select=converted()))
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.stem)
+def test_a_report_of_client_shares_is_the_samples_report(path: Path) -> None:
+    if len(converted()) < len(catalogue()):
+        pytest.skip("TRANSITION: not every detector is a scan and a judge yet")
+    report = dnspcap.analyze(path)
+    for k in (1, 3):
+        parts = report_in_parts(report, k)
+        assert parts.render("text") == report.render("text")
+        assert parts.render("json") == report.render("json")
+        assert parts._tables == (None, None, None)  # it never needed the tables
 
 
 @pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.stem)

@@ -84,7 +84,17 @@ def judge(
 ) -> list[Finding]:
     """The reduce step of :func:`detect`: the findings of the scans of all parts, which
     are those of the whole (:mod:`dnspcap.findings.scan`), most severe first."""
-    scans = combine(parts)
+    return judge_scans(combine(parts), select=select, ignore=ignore, options=options)
+
+
+def judge_scans(
+    scans: Mapping[str, Scan],
+    *,
+    select: Iterable[str] | None = None,
+    ignore: Iterable[str] = (),
+    options: Mapping[str, float] | None = None,
+) -> list[Finding]:
+    """:func:`judge` of scans already combined (by :func:`~.scan.combine`)."""
     found: list[Finding] = []
     for d in sorted(chosen_detectors(select, ignore), key=lambda d: d.after is not None):
         opts = d.settings(options)  # the catch-alls last: they see the others' findings

@@ -86,8 +86,8 @@ def as_json(report: Report, doc: Document) -> str:
         },
         "stats": report.stats,
         "summary": {
-            "transactions": len(report.transactions),
-            "lookups": len(report.lookups),
+            "transactions": report.summary.transactions,
+            "lookups": report.summary.lookups,
             "worst": worst(report.findings),
         },
         "overview": dict(doc.overview),
