@@ -19,6 +19,7 @@ whole's numbering (:class:`Part`), and puts every table in ``row`` order, then
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -45,46 +46,98 @@ class Scan:
 
 @dataclass
 class Part:
-    """Every detector's scan of one part, and where its numbering sits in the whole's:
-    ``row_offset`` is added to its transaction labels; its lookup positions are offset by
-    the lookups of the parts before it, or mapped through ``lookup_at`` (the whole's
-    position of each of its lookups) when the part was cut out of whole tables."""
+    """Every detector's scan of one part, and where its numbering sits in the whole's.
+
+    A part cut out of the whole's tables says so: ``row_offset`` is added to its
+    transaction labels (0: they are the whole's), and ``lookup_at`` is the whole's
+    position of each of its lookups. A part paired on its own (its own labels from 0)
+    says where its rows and lookups fall among all parts' instead: ``row_keys`` (per
+    label, a key unique across the parts whose order is the whole's: the position of the
+    transaction's first message in the whole's messages) and ``lookup_keys`` (per lookup,
+    its start in ns and its client: lookups are in the order they start, ties by client
+    text, then in the part's order). With neither, a part's numbers follow the parts
+    before it."""
 
     scans: dict[str, Scan]
     rows: int  # one past its largest transaction label
     lookups: int  # its lookups
     row_offset: int | None = None  # None: after the parts before it
     lookup_at: np.ndarray | None = None
+    row_keys: np.ndarray | None = None
+    lookup_keys: tuple[np.ndarray, np.ndarray] | None = None  # start ns, client text
+
+
+Numbers = tuple[np.ndarray | int, np.ndarray | int]
+
+
+def numbering(parts: Sequence[Part]) -> list[Numbers]:
+    """Per part, the whole's label of each of its transaction labels and the whole's
+    position of each of its lookups (an array), or the offset to add to them (an int)."""
+    keyed = [p for p in parts if p.row_keys is not None and p.lookup_keys is not None]
+    if parts and len(keyed) == len(parts):
+        rows = _ranks([np.asarray(p.row_keys, np.int64) for p in keyed])
+        looks = _lookup_ranks([p.lookup_keys for p in keyed if p.lookup_keys is not None])
+        return list(zip(rows, looks, strict=True))
+    out: list[Numbers] = []
+    rows_at = looks_at = 0
+    for p in parts:
+        roff = rows_at if p.row_offset is None else p.row_offset
+        out.append((roff, p.lookup_at if p.lookup_at is not None else looks_at))
+        rows_at = max(rows_at, roff + p.rows)
+        looks_at += p.lookups
+    return out
+
+
+def _ranks(keys: list[np.ndarray]) -> list[np.ndarray]:
+    """Each part's keys' ranks among all parts' (the keys are distinct)."""
+    every = np.concatenate(keys) if keys else np.zeros(0, np.int64)
+    rank = np.empty(len(every), np.int64)
+    rank[np.argsort(every, kind="stable")] = np.arange(len(every))
+    return _split(rank, [len(k) for k in keys])
+
+
+def _lookup_ranks(keys: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
+    """Each part's lookups' ranks among all parts': by start, then client text, then the
+    part's own order (two lookups of one client are in one part)."""
+    sizes = [len(start) for start, _ in keys]
+    start = np.concatenate([np.asarray(s, np.int64) for s, _ in keys])
+    texts = np.concatenate([np.asarray(c, object).astype(str) for _, c in keys])
+    client = np.unique(texts, return_inverse=True)[1] if len(texts) else texts
+    own = np.concatenate([np.arange(n) for n in sizes])
+    rank = np.empty(len(start), np.int64)
+    rank[np.lexsort((own, client, start))] = np.arange(len(start))
+    return _split(rank, sizes)
+
+
+def _split(a: np.ndarray, sizes: list[int]) -> list[np.ndarray]:
+    bounds = np.cumsum([0, *sizes])
+    return [a[x:y] for x, y in itertools.pairwise(bounds)]
 
 
 def combine(parts: Sequence[Part]) -> dict[str, Scan]:
     """The scans of the whole from those of its parts (see the module's docstring)."""
-    if len(parts) == 1 and not parts[0].row_offset and parts[0].lookup_at is None:
-        return parts[0].scans
+    one = parts[0] if len(parts) == 1 else None
+    if one is not None and not one.row_offset and one.lookup_at is None and one.row_keys is None:
+        return one.scans
     codes = sorted({c for p in parts for c in p.scans})
-    shifted: list[dict[str, Scan]] = []
-    rows = looks = 0
-    for p in parts:
-        roff = rows if p.row_offset is None else p.row_offset
-        shifted.append({c: _moved(s, roff, looks, p.lookup_at) for c, s in p.scans.items()})
-        rows = max(rows, roff + p.rows)
-        looks += p.lookups
+    shifted = [
+        {c: _moved(s, rows, looks) for c, s in p.scans.items()}
+        for p, (rows, looks) in zip(parts, numbering(parts), strict=True)
+    ]
     return {c: _merged([s[c] for s in shifted if c in s]) for c in codes}
 
 
-def _moved(s: Scan, row_offset: int, lookup_offset: int, lookup_at: np.ndarray | None) -> Scan:
+def _moved(s: Scan, rows: np.ndarray | int, looks: np.ndarray | int) -> Scan:
     tables = {}
     for name, t in s.tables.items():
-        if (ROW in t.columns and row_offset) or (LOOKUP in t.columns):
+        if ROW in t.columns or LOOKUP in t.columns:
             t = t.copy(deep=False)
-            if ROW in t.columns and row_offset:
-                t[ROW] = t[ROW].to_numpy(np.int64) + row_offset
-            if LOOKUP in t.columns:
-                at = t[LOOKUP].to_numpy(np.int64)
-                whole = (
-                    lookup_at[np.maximum(at, 0)] if lookup_at is not None else at + lookup_offset
-                )
-                t[LOOKUP] = np.where(at >= 0, whole, -1)
+            for col, to in ((ROW, rows), (LOOKUP, looks)):
+                if col not in t.columns or (isinstance(to, int) and not to):
+                    continue
+                at = t[col].to_numpy(np.int64)
+                whole = at + to if isinstance(to, int) else to[np.maximum(at, 0)]
+                t[col] = np.where(at >= 0, whole, -1)
         tables[name] = t
     return Scan(tables, dict(s.counts))
 
