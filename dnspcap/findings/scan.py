@@ -52,8 +52,8 @@ class Part:
     transaction labels (0: they are the whole's), and ``lookup_at`` is the whole's
     position of each of its lookups. A part paired on its own (its own labels from 0)
     says where its rows and lookups fall among all parts' instead: ``row_keys`` (per
-    label, a key unique across the parts whose order is the whole's: the position of the
-    transaction's first message in the whole's messages) and ``lookup_keys`` (per lookup,
+    label, the time and the place in the whole's messages of the transaction's first
+    message: transactions are numbered in that order) and ``lookup_keys`` (per lookup,
     its start in ns and its client: lookups are in the order they start, ties by client
     text, then in the part's order). With neither, a part's numbers follow the parts
     before it."""
@@ -63,7 +63,7 @@ class Part:
     lookups: int  # its lookups
     row_offset: int | None = None  # None: after the parts before it
     lookup_at: np.ndarray | None = None
-    row_keys: np.ndarray | None = None
+    row_keys: tuple[np.ndarray, np.ndarray] | None = None  # first message's time ns, place
     lookup_keys: tuple[np.ndarray, np.ndarray] | None = None  # start ns, client text
 
 
@@ -75,7 +75,7 @@ def numbering(parts: Sequence[Part]) -> list[Numbers]:
     position of each of its lookups (an array), or the offset to add to them (an int)."""
     keyed = [p for p in parts if p.row_keys is not None and p.lookup_keys is not None]
     if parts and len(keyed) == len(parts):
-        rows = _ranks([np.asarray(p.row_keys, np.int64) for p in keyed])
+        rows = _ranks([p.row_keys for p in keyed if p.row_keys is not None])
         looks = _lookup_ranks([p.lookup_keys for p in keyed if p.lookup_keys is not None])
         return list(zip(rows, looks, strict=True))
     out: list[Numbers] = []
@@ -88,12 +88,13 @@ def numbering(parts: Sequence[Part]) -> list[Numbers]:
     return out
 
 
-def _ranks(keys: list[np.ndarray]) -> list[np.ndarray]:
-    """Each part's keys' ranks among all parts' (the keys are distinct)."""
-    every = np.concatenate(keys) if keys else np.zeros(0, np.int64)
-    rank = np.empty(len(every), np.int64)
-    rank[np.argsort(every, kind="stable")] = np.arange(len(every))
-    return _split(rank, [len(k) for k in keys])
+def _ranks(keys: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
+    """Each part's rows' ranks among all parts' (by time, then place: distinct)."""
+    ts = np.concatenate([np.asarray(t, np.int64) for t, _ in keys])
+    place = np.concatenate([np.asarray(p, np.int64) for _, p in keys])
+    rank = np.empty(len(ts), np.int64)
+    rank[np.lexsort((place, ts))] = np.arange(len(ts))
+    return _split(rank, [len(t) for t, _ in keys])
 
 
 def _lookup_ranks(keys: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:

@@ -12,7 +12,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import union_categoricals
+
+from ..arrays.frames import columns_of, concat
+
+__all__ = ["combine", "concat", "stats"]
 
 
 def combine(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -21,7 +24,7 @@ def combine(frames: list[pd.DataFrame]) -> pd.DataFrame:
         out = frames[0]
         out.attrs["dnspcap"].pop("spans", None)
         return out
-    cols = _columns(frames)
+    cols = columns_of(frames)
     # time order, ties broken by file (in the order of the plan), then frame
     files = [str(f) for fr in frames for f in fr.attrs["dnspcap"]["files"]]
     position = {f: i for i, f in enumerate(files)}
@@ -32,22 +35,6 @@ def combine(frames: list[pd.DataFrame]) -> pd.DataFrame:
     out = pd.DataFrame({k: v.take(order) for k, v in cols.items()}, copy=False)
     out.attrs["dnspcap"] = stats([f.attrs["dnspcap"] for f in frames], out)
     return out
-
-
-def concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """The frames one after another, categories united (attrs not kept)."""
-    return pd.DataFrame(_columns(frames), copy=False)
-
-
-def _columns(frames: list[pd.DataFrame]) -> dict[str, Any]:
-    cols: dict[str, Any] = {}
-    for name in frames[0].columns:
-        parts = [f[name] for f in frames]
-        if isinstance(parts[0].dtype, pd.CategoricalDtype):
-            cols[name] = union_categoricals([p.array for p in parts])  # type: ignore[list-item]
-        else:
-            cols[name] = pd.concat(parts, ignore_index=True).array
-    return cols
 
 
 def stats(parts: list[dict[str, Any]], df: pd.DataFrame) -> dict[str, Any]:

@@ -13,17 +13,14 @@ from typing import BinaryIO
 
 import pandas as pd
 
-from .findings import detect
-from .findings.detection import judge_scans
-from .findings.detection import scan as scan_tables
-from .findings.scan import Part, combine
-from .grouping import lookups
-from .pairing import SKEW_ALLOWANCE_S, pair
-from .reading import read_messages
-from .reading.survey import survey
-from .report import Findings, Report
-from .report.summary import NAME as SUMMARY
-from .report.summary import frames_wanted, summarize
+from ..findings import detect
+from ..grouping import lookups
+from ..pairing import SKEW_ALLOWANCE_S, pair
+from ..reading import read_messages
+from ..reading.survey import survey
+from ..report import Findings, Report
+from ..report.summary import NAME as SUMMARY
+from ..report.summary import frames_wanted, summarize
 
 Source = str | os.PathLike[str] | BinaryIO
 Stage = Callable[[str], None]
@@ -97,46 +94,6 @@ def analyze_messages(
     say("detecting")
     found = detect(tx, lk, select=select, ignore=ignore, options=options)
     return Report(messages, tx, lk, Findings(found))
-
-
-def analyze_part(
-    messages: pd.DataFrame,
-    *,
-    select: Iterable[str] | None = None,
-    ignore: Iterable[str] = (),
-    options: Mapping[str, float] | None = None,
-    capture_end: pd.Timestamp | str | None = None,
-    skew: float = SKEW_ALLOWANCE_S,
-) -> tuple[Part, pd.DataFrame, pd.DataFrame]:
-    """The map step of a report made of parts: one part's messages (whole clients: no
-    client socket of theirs in another part) paired, grouped and scanned by every detector
-    and by the report's summary. Returns the part's scans and its two tables."""
-    tx = pair(messages, capture_end=capture_end, skew=skew)
-    lk = lookups(tx)
-    part = scan_tables(tx, lk, select=select, ignore=ignore, options=options)
-    part.scans[SUMMARY] = summarize(messages, tx, lk)
-    return part, tx, lk
-
-
-def report_of_parts(
-    parts: list[Part],
-    *,
-    stats: dict[str, object],
-    evidence: Callable[[dict[str, set[int]]], pd.DataFrame],
-    gather: Callable[[], tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]] | None = None,
-    select: Iterable[str] | None = None,
-    ignore: Iterable[str] = (),
-    options: Mapping[str, float] | None = None,
-) -> Report:
-    """The reduce step: the report of the parts' scans, the same as the whole's. Once the
-    findings are known, ``evidence`` is asked for the messages of their frames (per file);
-    the tables are gathered (``gather``) only if someone asks for them."""
-    scans = combine(parts)
-    found = judge_scans(scans, select=select, ignore=ignore, options=options)
-    return Report(
-        None, None, None, Findings(found), summary=scans[SUMMARY],
-        evidence=evidence(frames_wanted(found)), stats=stats, gather=gather,
-    )  # fmt: skip
 
 
 def _paths(source: Source | Iterable[Source]) -> list[Source]:

@@ -1,0 +1,166 @@
+"""A report made of parts: each part of the messages (whole clients) paired, grouped and
+scanned on its own, the scans judged once (:mod:`dnspcap.findings.scan`).
+
+:func:`analyze_part` is the map step (on a cluster's worker, or in turn in one process),
+:func:`report_of_parts` the reduce: the same findings and the same report as the whole's.
+A part's transactions and lookups are numbered as the whole's would be from where its
+rows fall among all parts' (the first message's place in the whole's messages, a
+lookup's start and client), and :func:`assemble` puts the parts' tables together into
+the whole's when someone asks for them.
+
+Client shares are exact where pairing is a client's own: one vantage point (a pod or a
+node capture, before and after DNAT). With several vantage points, the order of the
+points and their clocks' offsets are learnt from every client's copies together, so a
+set of several vantage points is one part (:func:`shares`).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from ..arrays.categorical import as_categorical
+from ..arrays.frames import concat
+from ..findings.detection import judge_scans
+from ..findings.detection import scan as scan_tables
+from ..findings.scan import Part, combine, numbering
+from ..grouping import lookups
+from ..pairing import SKEW_ALLOWANCE_S
+from ..pairing.transactions import pair_rows
+from ..report import Findings, Report
+from ..report.summary import NAME as SUMMARY
+from ..report.summary import frames_wanted, summarize
+
+Tables = tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
+
+
+@dataclass
+class Analyzed:
+    """One part analysed: its scans (small) and its three tables (where it was made)."""
+
+    part: Part
+    messages: pd.DataFrame
+    transactions: pd.DataFrame
+    lookups: pd.DataFrame
+    positions: np.ndarray  # each message's place in the whole's messages
+
+
+def analyze_part(
+    messages: pd.DataFrame,
+    *,
+    positions: np.ndarray | None = None,
+    select: Iterable[str] | None = None,
+    ignore: Iterable[str] = (),
+    options: Mapping[str, float] | None = None,
+    capture_end: pd.Timestamp | str | None = None,
+    skew: float = SKEW_ALLOWANCE_S,
+) -> Analyzed:
+    """One part's messages (whole clients; ``positions``: their places in the whole's
+    messages, by default their index) paired, grouped and scanned by every detector and
+    by the report's summary."""
+    where = np.asarray(messages.index if positions is None else positions, np.int64)
+    tx, txn = pair_rows(messages, capture_end=capture_end, skew=skew, keep_rows=True)
+    # pair() numbers transactions in the order of their first message in time order
+    # (ties in the whole's row order): that message's time and place are each one's key
+    ts = messages["ts"].to_numpy("datetime64[ns]").view(np.int64)
+    order = np.lexsort((where, ts))
+    order = order[txn[order] >= 0]
+    seen, at = np.unique(txn[order], return_index=True)
+    first = np.zeros(len(tx), np.int64)
+    first[seen] = order[at]
+    del txn, order, seen, at
+    lk = lookups(tx)
+    part = scan_tables(tx, lk, select=select, ignore=ignore, options=options)
+    part.scans[SUMMARY] = summarize(messages, tx, lk)
+    part.row_keys = (ts[first], where[first])
+    start = lk["start"].to_numpy("datetime64[ns]").view(np.int64)
+    part.lookup_keys = (start, _texts(lk["client"]))
+    return Analyzed(part, messages, tx, lk, where)
+
+
+def report_of_parts(
+    parts: list[Part],
+    *,
+    stats: dict[str, object],
+    evidence: Callable[[dict[str, set[int]]], pd.DataFrame],
+    gather: Callable[[], Tables] | None = None,
+    select: Iterable[str] | None = None,
+    ignore: Iterable[str] = (),
+    options: Mapping[str, float] | None = None,
+) -> Report:
+    """The reduce step: the report of the parts' scans, the same as the whole's. Once the
+    findings are known, ``evidence`` is asked for the messages of their frames (per file);
+    the tables are gathered (``gather``) only if someone asks for them."""
+    scans = combine(parts)
+    found = judge_scans(scans, select=select, ignore=ignore, options=options)
+    return Report(
+        None, None, None, Findings(found), summary=scans[SUMMARY],
+        evidence=evidence(frames_wanted(found)), stats=stats, gather=gather,
+    )  # fmt: skip
+
+
+def assemble(done: list[Analyzed], stats: dict[str, object]) -> Tables:
+    """The whole's three tables from its parts' (each numbered as the whole's)."""
+    numbers = numbering([d.part for d in done])
+    where = np.concatenate([d.positions for d in done])
+    messages = concat([d.messages for d in done]).take(np.argsort(where, kind="stable"))
+    messages = messages.reset_index(drop=True)
+    messages.attrs["dnspcap"] = dict(stats)
+    rows = [_array(r, len(d.transactions)) for d, (r, _) in zip(done, numbers, strict=True)]
+    looks = [_array(k, len(d.lookups)) for d, (_, k) in zip(done, numbers, strict=True)]
+    tx = concat([d.transactions for d in done])
+    for col in ("nat_peer", "copy_of"):  # labels of the part's own rows, or -1
+        local = tx[col].to_numpy(np.int64)
+        whole = np.concatenate(
+            [r[np.maximum(d.transactions[col].to_numpy(np.int64), 0)] for d, r in zip(done, rows, strict=True)]
+        ) if len(tx) else local  # fmt: skip
+        tx[col] = np.where(local >= 0, whole, -1)
+    tx = tx.take(np.argsort(np.concatenate(rows), kind="stable")).reset_index(drop=True)
+    tx.attrs["dnspcap"] = dict(done[0].transactions.attrs.get("dnspcap", {})) if done else {}
+    lk = concat([_relabelled(d.lookups, r) for d, r in zip(done, rows, strict=True)])
+    lk = lk.take(np.argsort(np.concatenate(looks), kind="stable")).reset_index(drop=True)
+    return messages, tx, lk
+
+
+def shares(messages: pd.DataFrame, k: int) -> np.ndarray:
+    """Per message, its client's share (0..k-1): a query's source, a response's
+    destination, by a stable hash of the address's text. One share when the messages
+    come from several vantage points (see the module's docstring)."""
+    if k <= 1 or len(as_categorical(messages["vantage"]).remove_unused_categories().categories) > 1:
+        return np.zeros(len(messages), np.int64)
+    out = []
+    for col in ("src", "dst"):
+        cat = as_categorical(messages[col])
+        table = np.asarray([zlib.crc32(str(a).encode()) % k for a in cat.categories], np.int64)
+        codes = np.asarray(cat.codes, np.int64)
+        out.append(np.where(codes >= 0, table[np.maximum(codes, 0)], 0) if len(table) else
+                   np.zeros(len(messages), np.int64))  # fmt: skip
+    src, dst = out
+    return np.where(messages["qr"].to_numpy(bool), dst, src)
+
+
+def _relabelled(lk: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    """A part's lookups with their transactions_index in the whole's labels."""
+    col = lk["transactions_index"]
+    arr = pa.chunked_array(col.array._pa_array).combine_chunks()  # type: ignore[attr-defined]
+    values = np.asarray(arr.values.to_numpy(zero_copy_only=False), np.int64)
+    mapped = pa.ListArray.from_arrays(arr.offsets, pa.array(rows[values], pa.int64()))
+    out = lk.copy(deep=False)
+    out["transactions_index"] = pd.arrays.ArrowExtensionArray(mapped)
+    return out
+
+
+def _array(n: np.ndarray | int, size: int) -> np.ndarray:
+    return n if isinstance(n, np.ndarray) else np.arange(size, dtype=np.int64) + n
+
+
+def _texts(col: pd.Series) -> np.ndarray:
+    """A categorical column's texts, one per row, through its categories."""
+    cat = as_categorical(col)
+    texts = np.asarray([str(c) for c in cat.categories] + ["nan"], object)
+    return texts[np.asarray(cat.codes, np.int64)]  # code -1 (missing) reads "nan"
