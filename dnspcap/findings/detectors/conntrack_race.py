@@ -100,11 +100,10 @@ def scan(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> 
     lost query's first retry gap and type, where it was dropped, the socket) goes with it.
     """
     # the counted rows are one vantage point's; the table knows every one of them
-    vantages = (
-        {"vantages": pd.DataFrame({"vantage": as_categorical(tx["vantage"]).categories.astype(str)})}
-        if "vantage" in tx.columns
-        else {}
-    )
+    vantages = {}
+    if "vantage" in tx.columns:
+        known = as_categorical(tx["vantage"]).categories.astype(str)
+        vantages["vantages"] = pd.DataFrame({"vantage": known})
     pairs = same_socket_pairs(tx, opts["pair_window_s"])
     if pairs.empty:
         return Scan(tables=vantages)
@@ -191,4 +190,5 @@ def _dropped_on_node(tx: pd.DataFrame, loser_rows: np.ndarray) -> pd.Series:
     lost = tx.loc[loser_rows, "lost_at"].astype(str).reset_index(drop=True)
     at = lost.str.startswith("between ") & lost.str.endswith(AFTER_DNAT)
     node = lost.str.removeprefix("between ").str.split(" and ").str[0]
-    return node.where(at, None)
+    out: pd.Series = node.where(at, None)
+    return out

@@ -160,9 +160,7 @@ def scan(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> 
             "lost": lost,
         }
     )
-    return Scan(
-        tables={**asked, "retries": retries, **evidence_tables(tx, rows), "lookups": found}
-    )
+    return Scan(tables={**asked, "retries": retries, **evidence_tables(tx, rows), "lookups": found})
 
 
 def _asked(tx: pd.DataFrame) -> pd.DataFrame:
