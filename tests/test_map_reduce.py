@@ -128,3 +128,17 @@ def test_client_shares_judge_to_the_corpus_findings(capture: Path) -> None:
     except dnspcap.DnspcapError:
         pytest.skip("not a capture we read")  # test_corpus says which and why
     check(report, k=4)
+
+
+def test_client_shares_of_several_clients_with_one_signature() -> None:
+    """Samples read as one set: the A/AAAA pairs (DNS001, DNS003) and the retries (DNS004)
+    of several clients fall into different shares, whose counts, seconds lost and retry
+    gaps the judge adds up and takes medians of (no single sample has them at two
+    clients; the queries asked of the one server are every share's)."""
+    lab, crafted = ROOT / "samples" / "lab" / "captures", ROOT / "samples" / "crafted"
+    report = dnspcap.analyze(
+        [lab / "aaaa-first.pcap", crafted / "musl-id-collision.pcap",
+         lab / "race-glibc.pcap", lab / "race-musl.pcap"]
+    )  # fmt: skip
+    assert {"DNS001", "DNS003", "DNS004"} <= {f.code for f in report.findings}
+    check(report)

@@ -30,49 +30,40 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from ...arrays.categorical import as_categorical
+from ...arrays.categorical import as_categorical, flatten
 from ...pairing.sightings import AFTER_DNAT
 from ..finding import Finding
 from ..registry import detector
-from ._util import (
-    PAIR_WINDOW,
-    evidence,
-    lookups_of,
-    pair_population,
-    same_socket_pairs,
-    typical_gaps,
-)
+from ..scan import ROW, Scan
+from ._evidence import evidence_of, evidence_tables, lookup_table, lookups_in
+from ._util import PAIR_WINDOW, pair_population, same_socket_pairs, typical_gaps
 
 
-@detector("DNS001", "conntrack.race", "error", [PAIR_WINDOW])
-def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> list[Finding]:
+def judge(s: Scan, opts: Mapping[str, float]) -> list[Finding]:
     """Same-socket A/AAAA pairs of which exactly one was answered at the first try."""
-    pairs = same_socket_pairs(tx, opts["pair_window_s"])
-    if pairs.empty:
+    race = s.table("races")
+    if not len(race):
         return []
-    race, loser_rows = _races(pairs)
-    if race.empty:
-        return []
-    losers = tx.loc[loser_rows]
-    gaps = [float(g[0]) if len(g) else np.nan for g in losers["retry_gaps"]]
-    retried = [g for g in gaps if not np.isnan(g)]
-    lost_s = float(sum(retried)) + 5.0 * sum(1 for g in gaps if np.isnan(g))
-    types = losers["qtype"].astype(str).value_counts().to_dict()
+    n_pairs = int(s.count("pairs"))
+    gaps = race["gap_s"].to_numpy(float)
+    retried = gaps[~np.isnan(gaps)].tolist()
+    lost_s = float(sum(retried)) + 5.0 * int(np.isnan(gaps).sum())
+    types = race["qtype"].astype(str).value_counts().to_dict()
     usual = typical_gaps(np.asarray(retried))
     typical = usual[0][0] if usual else float("nan")
-    where = _dropped_on_node(tx, loser_rows)
+    where = [str(w) for w in race["dropped_at"][race["dropped"].to_numpy(bool)]]
     dropped = len(where)
-    # the counted rows are one vantage point's; the table knows every one of them
-    several = "vantage" in tx.columns and len(as_categorical(tx["vantage"]).categories) > 1
+    # the counted rows are one vantage point's; the tables know every one of them
+    vantages = s.table("vantages")
+    several = len(vantages) > 0 and len(set(vantages["vantage"].astype(str))) > 1
     node = ", ".join(sorted(set(where))) if several else "this node"
     resent = " or ".join(f"{g:.1f} s" for g, _ in usual[:2])
     summary = (
-        f"{len(race)} of {pair_population(len(pairs))} lost one query "
+        f"{len(race)} of {pair_population(n_pairs)} lost one query "
         f"({', '.join(f'{n} {t}' for t, n in types.items())}); "
         + (f"resent after {resent}" if retried else "never answered")
         + (f"; {dropped} seen before DNAT and not after it: dropped on {node}" if dropped else "")
     )
-    involved = tx.loc[sorted(set(race["row_a"]) | set(race["row_b"]))]
     return [
         Finding(
             code="DNS001",
@@ -80,10 +71,10 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
             severity="error",
             confidence="high" if len(race) > 1 or retried or dropped else "medium",
             summary=summary,
-            **evidence(involved, tx),
+            **evidence_of(s),
             occurrences=len(race),
-            seen=len(pairs),
-            lookups=lookups_of(lookups, loser_rows),
+            seen=n_pairs,
+            lookups=lookups_in(s),
             seconds_lost=round(lost_s, 6),
             remediation=(
                 "Deploy NodeLocal DNSCache, or add `options: [{name: single-request-reopen}]` "
@@ -96,13 +87,55 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
                 # with several vantage points, which one saw it (one: "this node")
                 **({"dropped_at": sorted(set(where))} if several else {}),
                 "typical_retry_s": None if np.isnan(typical) else round(typical, 3),
-                "flows": _flows(race),
+                "flows": sorted(set(race["flow"].astype(str))),
             },
         )
     ]
 
 
-def _races(pairs: pd.DataFrame) -> tuple[pd.DataFrame, list[int]]:
+@detector("DNS001", "conntrack.race", "error", [PAIR_WINDOW], judge=judge)
+def scan(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> Scan:
+    """The races, one row each in the order of their A query's row: a pair is one
+    socket's, so one client's; what the judge sums, counts and takes medians of (the
+    lost query's first retry gap and type, where it was dropped, the socket) goes with it.
+    """
+    # the counted rows are one vantage point's; the table knows every one of them
+    vantages = {}
+    if "vantage" in tx.columns:
+        known = as_categorical(tx["vantage"]).categories.astype(str)
+        vantages["vantages"] = pd.DataFrame({"vantage": known})
+    pairs = same_socket_pairs(tx, opts["pair_window_s"])
+    if pairs.empty:
+        return Scan(tables=vantages)
+    race, loser_rows = _races(pairs)
+    if race.empty:
+        return Scan(tables=vantages, counts={"pairs": len(pairs)})
+    order = np.argsort(race["row_a"].to_numpy(np.int64), kind="stable")  # the whole's order
+    race, loser_rows = race.iloc[order], loser_rows[order]
+    where = _dropped_on_node(tx, loser_rows)
+    races = pd.DataFrame(
+        {
+            ROW: race["row_a"].to_numpy(np.int64),
+            "gap_s": _first_gaps(tx, loser_rows),
+            "qtype": tx.loc[loser_rows, "qtype"].astype(str).to_numpy(),
+            "dropped": where.notna().to_numpy(),
+            "dropped_at": where.fillna("").astype(str).to_numpy(),
+            "flow": _flows(race),
+        }
+    )
+    involved = np.concatenate([race["row_a"].to_numpy(), race["row_b"].to_numpy()])
+    return Scan(
+        tables={
+            **vantages,
+            "races": races,
+            **evidence_tables(tx, involved),
+            "lookups": lookup_table(lookups, loser_rows),
+        },
+        counts={"pairs": len(pairs)},
+    )
+
+
+def _races(pairs: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """The pairs (two IDs: one ID for both is a collision, DNS002) of which one query was
     answered at the first try and the other resent or never answered; and the
     transactions table's row of each lost query. Numpy masks: the table is large."""
@@ -124,29 +157,38 @@ def _races(pairs: pd.DataFrame) -> tuple[pd.DataFrame, list[int]]:
     hit = distinct & ((a_ok & lost("b")) | (b_ok & lost("a")))
     race = pairs.iloc[np.flatnonzero(hit)]
     loser_rows = np.where(a_ok[hit], race["row_b"].to_numpy(), race["row_a"].to_numpy())
-    return race, [int(r) for r in loser_rows]
+    return race, np.asarray(loser_rows, np.int64)
+
+
+def _first_gaps(tx: pd.DataFrame, loser_rows: np.ndarray) -> np.ndarray:
+    """Per lost query (row label), the gap to its first resend, NaN if never resent."""
+    values, parent = flatten(tx["retry_gaps"], tx.index.get_indexer(pd.Index(loser_rows)))
+    out = np.full(len(loser_rows), np.nan)
+    first = np.r_[True, parent[1:] != parent[:-1]] if len(parent) else np.zeros(0, bool)
+    out[parent[first]] = np.asarray(values, float)[first]
+    return out
 
 
 def _flows(race: pd.DataFrame) -> list[str]:
-    """The sockets the races happened on, client to server."""
-    return sorted(
-        {
-            f"{c}:{p} -> {s}:{sp}"
-            for c, p, s, sp in zip(
-                race["client"].astype(str),
-                race["client_port"],
-                race["server"].astype(str),
-                race["server_port"],
-                strict=True,
-            )
-        }
-    )
+    """Per race, the socket it happened on, client to server."""
+    return [
+        f"{c}:{p} -> {s}:{sp}"
+        for c, p, s, sp in zip(
+            race["client"].astype(str),
+            race["client_port"],
+            race["server"].astype(str),
+            race["server_port"],
+            strict=True,
+        )
+    ]
 
 
-def _dropped_on_node(tx: pd.DataFrame, loser_rows: list[int]) -> list[str]:
-    """Where each lost query a capture saw before kube-proxy's DNAT but not after (all
-    its attempts, or the first: only the retry made it through) was dropped: the node's
-    vantage point, the drop point of the race (pairing's lost_at)."""
-    lost = tx.loc[loser_rows, "lost_at"].astype(str)
-    at = lost[lost.str.startswith("between ") & lost.str.endswith(AFTER_DNAT)]
-    return [text.removeprefix("between ").split(" and ")[0] for text in at]
+def _dropped_on_node(tx: pd.DataFrame, loser_rows: np.ndarray) -> pd.Series:
+    """Per lost query, where a capture that saw it before kube-proxy's DNAT but not after
+    (all its attempts, or the first: only the retry made it through) had it dropped: the
+    node's vantage point, the drop point of the race (pairing's lost_at); else missing."""
+    lost = tx.loc[loser_rows, "lost_at"].astype(str).reset_index(drop=True)
+    at = lost.str.startswith("between ") & lost.str.endswith(AFTER_DNAT)
+    node = lost.str.removeprefix("between ").str.split(" and ").str[0]
+    out: pd.Series = node.where(at, None)
+    return out

@@ -29,9 +29,12 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from ...arrays.categorical import as_categorical
 from ..finding import Finding
 from ..registry import Option, detector
-from ._util import evidence, lookups_of, plural, retry_table, texts_in, typical_gaps
+from ..scan import LOOKUP, ROW, Scan
+from ._evidence import evidence_of, evidence_tables, lookups_in
+from ._util import lookup_positions, plural, retry_table, typical_gaps
 
 MIN = Option("retransmissions_min", 1, "one retried query is already a lost timeout")
 MIN_GAP = Option(
@@ -53,19 +56,19 @@ def _timeout_name(gap: float, short: bool = False) -> str:
     return "a custom timeout" if short else f"a {gap:.1f} s timeout"
 
 
-@detector("DNS004", "timeout.retransmissions", "warning", [MIN, MIN_GAP])
-def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> list[Finding]:
+def judge(s: Scan, opts: Mapping[str, float]) -> list[Finding]:
     """One finding for every question asked again after a timeout, by server."""
-    # a retry is a gap a resolver's timeout could make; faster repeats (a forwarding
-    # loop's storm of one ID) are DNS007's
-    r = retry_table(tx, lookups)
-    r = r[r["gap_s"].to_numpy() >= opts["retransmission_min_gap_s"]]
-    unanswered = r["before"].drop_duplicates()
-    if r.empty or len(unanswered) < opts["retransmissions_min"]:
+    r = s.table("retries")
+    if r.empty:
         return []
-    # per server that left them unanswered: its queries, and how many of them were retried
-    servers = r.drop_duplicates("before")["server"].astype(str).value_counts()
-    asked = int((texts_in(tx["server"], servers.index) & (tx["attempts"] > 0).to_numpy()).sum())
+    unanswered = r[ROW].drop_duplicates()
+    if len(unanswered) < opts["retransmissions_min"]:
+        return []
+    # per server that left them unanswered: its queries (of every client), and how many
+    # of them were retried
+    servers = r.drop_duplicates(ROW)["server"].astype(str).value_counts()
+    queries = s.table("asked")
+    asked = int(queries["asked"][queries["server"].astype(str).isin(servers.index)].sum())
     usual = typical_gaps(r["gap_s"].to_numpy())
     typical = usual[0][0]
     if len(usual) == 1:
@@ -81,10 +84,10 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
         else f" ({', '.join(f'{k}: {v}' for k, v in servers.head(3).items())}"
         + (f" and {len(servers) - 3} more servers)" if len(servers) > 3 else ")")
     )
-    hit = lookups_of(lookups, np.concatenate([r["before"].to_numpy(), r["after"].to_numpy()]))
-    got = lookups["outcome"].to_numpy()[list(hit)] if hit else np.zeros(0, object)
-    answered = int(np.isin(got.astype(str), ("answered", "nxdomain", "no_data")).sum())
-    lost = float(lookups["time_lost_to_retries"].to_numpy()[list(hit)].sum()) if hit else 0.0
+    hit = lookups_in(s)
+    lk = s.table("lookups")
+    answered = int(lk["answered"].sum()) if hit else 0
+    lost = float(lk["lost"].to_numpy().sum()) if hit else 0.0
     moved = int(kinds.get("failover", 0))
     summary = (
         f"{len(unanswered)} of {asked} queries{where} went unanswered and were asked again "
@@ -92,7 +95,6 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
         + (f"; {moved} to another server" if moved else "")
         + f"); {answered} of {plural(len(hit), 'lookup')} got an answer in the end"
     )
-    rows = np.unique(np.concatenate([r["before"].to_numpy(), r["after"].to_numpy()]))
     return [
         Finding(
             code="DNS004",
@@ -102,7 +104,7 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
             summary=summary,
             # the evidence shows the retries too; the servers named are those that did
             # not answer
-            **evidence(pd.DataFrame(index=rows), tx) | {"servers": tuple(sorted(servers.index))},
+            **evidence_of(s) | {"servers": tuple(sorted(servers.index))},
             occurrences=len(unanswered),
             seen=asked,
             lookups=hit,
@@ -121,3 +123,54 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
             },
         )
     ]
+
+
+@detector("DNS004", "timeout.retransmissions", "warning", [MIN, MIN_GAP], judge=judge)
+def scan(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> Scan:
+    """The retries (a client's own: one row each, in the order of the transaction that
+    went unanswered, with its gap, kind and server), the lookups they are in, and per
+    server the queries asked of it: the judge picks the servers that left queries
+    unanswered in any part, which span clients."""
+    asked = {"asked": _asked(tx)}
+    # a retry is a gap a resolver's timeout could make; faster repeats (a forwarding
+    # loop's storm of one ID) are DNS007's
+    r = retry_table(tx, lookups)
+    r = r[r["gap_s"].to_numpy() >= opts["retransmission_min_gap_s"]]
+    if r.empty:
+        return Scan(tables=asked)
+    retries = pd.DataFrame(
+        {
+            ROW: r["before"].to_numpy(np.int64),
+            "gap_s": r["gap_s"].to_numpy(float),
+            "kind": r["kind"].astype(str).array,
+            "server": r["server"].astype(str).array,
+        }
+    )
+    rows = np.concatenate([r["before"].to_numpy(), r["after"].to_numpy()])
+    hit = lookup_positions(lookups, {int(x) for x in rows})
+    if len(hit):
+        got = lookups["outcome"].to_numpy()[hit].astype(str)
+        lost = lookups["time_lost_to_retries"].to_numpy()[hit]
+    else:  # a part with no lookups may have no lookups table either
+        got, lost = np.zeros(0, str), np.zeros(0)
+    found = pd.DataFrame(
+        {
+            LOOKUP: hit,
+            "answered": np.isin(got, ("answered", "nxdomain", "no_data")),
+            "lost": lost,
+        }
+    )
+    return Scan(tables={**asked, "retries": retries, **evidence_tables(tx, rows), "lookups": found})
+
+
+def _asked(tx: pd.DataFrame) -> pd.DataFrame:
+    """Per server (as text), the transactions asked of it (at least one attempt)."""
+    server = as_categorical(tx["server"])
+    codes = np.asarray(server.codes, np.int64)
+    counts = np.bincount(
+        codes[(codes >= 0) & (tx["attempts"].to_numpy() > 0)], minlength=len(server.categories)
+    )
+    some = np.flatnonzero(counts)
+    return pd.DataFrame(
+        {"server": np.asarray(server.categories.astype(str))[some], "asked": counts[some]}
+    )
