@@ -20,7 +20,7 @@ import dnspcap
 from dnspcap.findings import detect
 from dnspcap.findings.detection import judge, scan
 from dnspcap.findings.registry import catalogue
-from dnspcap.pipeline import report_of_parts
+from dnspcap.pipeline.parts import report_of_parts
 from dnspcap.report.summary import NAME as SUMMARY
 from dnspcap.report.summary import evidence_messages, summarize
 

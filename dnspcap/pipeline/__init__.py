@@ -19,8 +19,6 @@ from ..pairing import SKEW_ALLOWANCE_S, pair
 from ..reading import read_messages
 from ..reading.survey import survey
 from ..report import Findings, Report
-from ..report.summary import NAME as SUMMARY
-from ..report.summary import frames_wanted, summarize
 
 Source = str | os.PathLike[str] | BinaryIO
 Stage = Callable[[str], None]

@@ -116,9 +116,8 @@ def assemble(done: list[Analyzed], stats: dict[str, object]) -> Tables:
     tx = concat([d.transactions for d in done])
     for col in ("nat_peer", "copy_of"):  # labels of the part's own rows, or -1
         local = tx[col].to_numpy(np.int64)
-        whole = np.concatenate(
-            [r[np.maximum(d.transactions[col].to_numpy(np.int64), 0)] for d, r in zip(done, rows, strict=True)]
-        ) if len(tx) else local  # fmt: skip
+        own = [np.maximum(d.transactions[col].to_numpy(np.int64), 0) for d in done]
+        whole = np.concatenate([r[o] for r, o in zip(rows, own, strict=True)]) if len(tx) else local
         tx[col] = np.where(local >= 0, whole, -1)
     tx = tx.take(np.argsort(np.concatenate(rows), kind="stable")).reset_index(drop=True)
     tx.attrs["dnspcap"] = dict(done[0].transactions.attrs.get("dnspcap", {})) if done else {}
