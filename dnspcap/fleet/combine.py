@@ -37,8 +37,9 @@ def combine(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return out
 
 
-def stats(parts: list[dict[str, Any]], df: pd.DataFrame) -> dict[str, Any]:
-    """The read statistics of the sets read apart, as one read of them all says them."""
+def stats(parts: list[dict[str, Any]], df: pd.DataFrame | None = None) -> dict[str, Any]:
+    """The read statistics of the sets read apart, as one read of them all says them
+    (``df``: the messages read, or None: each part's own counts of them add up)."""
     counts: dict[str, int] = {}
     for p in parts:
         for k, v in p["counts"].items():
@@ -49,10 +50,24 @@ def stats(parts: list[dict[str, Any]], df: pd.DataFrame) -> dict[str, Any]:
         "capture_end": {k: v for p in parts for k, v in p["capture_end"].items()},
         "time_digits": max(p["time_digits"] for p in parts),
         "packets": sum(int(p["packets"]) for p in parts),
-        "messages": len(df),
-        "decode_errors": int((df["error"] != "").sum()),
-        "truncated": int(df["truncated"].sum()),
+        **(
+            messages_counts(df)
+            if df is not None
+            else {
+                k: sum(int(p[k]) for p in parts) for k in ("messages", "decode_errors", "truncated")
+            }
+        ),
         "counts": dict(sorted(counts.items())),
         "warnings": [w for p in parts for w in p["warnings"]],
         "icmp_errors": [e for p in parts for e in p["icmp_errors"]],
+    }
+
+
+def messages_counts(df: pd.DataFrame) -> dict[str, int]:
+    """What the statistics count of a messages table: its messages, decode errors and
+    messages cut short by the capture."""
+    return {
+        "messages": len(df),
+        "decode_errors": int((df["error"] != "").sum()),
+        "truncated": int(df["truncated"].sum()),
     }

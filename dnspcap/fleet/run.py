@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..errors import CaptureError, DnspcapError
 from ..pairing import SKEW_ALLOWANCE_S
-from ..pipeline import Source, Stage, analyze_messages
+from ..pipeline import Source, Stage
 from ..pipeline import analyze as analyze_here
 from ..reading.captureset import Vantage, overlaps, plan
 from ..reading.containers import is_url
@@ -18,7 +18,8 @@ from ..reading.read import DEFAULT_PORTS, check_ports, not_rotated, read_planned
 from ..reading.survey import survey
 from ..report import Report
 from .cluster import distributed
-from .combine import combine
+from .combine import combine, messages_counts, stats
+from .parts import analyze_sets
 from .split import CHUNK_MESSAGES as CHUNK
 from .split import MEMORY_PER_CAPTURE_BYTE, join, partitions, read_share
 
@@ -56,13 +57,16 @@ def analyze(
         )  # fmt: skip
     say = stage or (lambda _: None)
     say("reading")
-    messages = read_messages(
-        source, client=client, ports=ports, multicast=multicast, vantages=vantages,
-        sets_done=sets_done, split_bytes=split_bytes,
-    )  # fmt: skip
-    return analyze_messages(
-        messages, ports=ports, multicast=multicast, select=select, ignore=ignore,
-        options=options, stage=stage, capture_end=capture_end, skew=skew,
+    wanted = sorted(check_ports(ports))
+    sets, frames = _read(client, _sources(source), vantages, wanted, multicast, split_bytes,
+                         sets_done)  # fmt: skip
+    st = _stats(client, frames)
+    st["ports"] = wanted
+    say("pairing, grouping, detecting")
+    return analyze_sets(
+        client, frames, [str(f) for v in sets for f in v.sources], stats=st,
+        multicast=multicast, select=select, ignore=ignore, options=options,
+        capture_end=capture_end, skew=skew,
         # what the capture held instead of DNS, looked at where the files lie
         held=lambda: client.submit(survey, _sources(source), pure=False).result(),
     )  # fmt: skip
@@ -86,17 +90,57 @@ def read_messages(
     memory limit allows, see :mod:`dnspcap.fleet.split`) is read as several partitions
     by client address, each by one task."""
     wanted = sorted(check_ports(ports))
-    sources = _sources(source)
+    _, frames = _read(client, _sources(source), vantages, wanted, multicast, split_bytes,
+                      sets_done)  # fmt: skip
+    got = client.gather(frames)
+    return combine([s[0] if len(s) == 1 else join(s) for s in got])
+
+
+def _read(
+    client: Any,
+    sources: list[str],
+    vantages: Mapping[str, Iterable[str]] | None,
+    ports: list[int],
+    multicast: bool,
+    split_bytes: int | None,
+    sets_done: Progress | None,
+) -> tuple[list[Vantage], list[list[Any]]]:
+    """The capture sets planned and read on the workers: the plan, and per set the futures
+    of its frame (or of its client shares, when too big for a worker)."""
     sets: list[Vantage] = client.submit(plan, sources, vantages, pure=False).result()
     if split_bytes is None:
         split_bytes = worker_bytes(client)
-    sets, ready = _rotated_or_not(client, sets, wanted, multicast, split_bytes)
-    frames = _read_sets(client, sets, wanted, multicast, split_bytes, sets_done, ready)
-    spans = [s for f in frames for s in f.attrs["dnspcap"]["spans"]]
+    sets, ready = _rotated_or_not(client, sets, ports, multicast, split_bytes)
+    frames = _read_sets(client, sets, ports, multicast, split_bytes, sets_done, ready)
+    spans = [s for f in frames for s in client.gather(client.submit(_spans, f[0], pure=False))]
     split = not_rotated(sets, spans)  # a guessed rotated set that was several recordings
     if split is not None:
-        frames = _read_sets(client, split, wanted, multicast, split_bytes, sets_done)
-    return combine(frames)
+        sets = split
+        frames = _read_sets(client, split, ports, multicast, split_bytes, sets_done)
+    return sets, frames
+
+
+def _spans(frame: pd.DataFrame) -> list[tuple[int | None, int | None]]:
+    return list(frame.attrs["dnspcap"].get("spans", []))
+
+
+def _stats(client: Any, frames: list[list[Any]]) -> dict[str, Any]:
+    """The read statistics of every set, as one read of them all says them."""
+    per = client.gather([[client.submit(_counted, f, pure=False) for f in s] for s in frames])
+    sets = []
+    for shares in per:
+        st = dict(shares[0])
+        for k in ("messages", "decode_errors", "truncated"):
+            st[k] = sum(int(x[k]) for x in shares)
+        sets.append(st)
+    out = stats(sets) if len(sets) > 1 else sets[0]
+    out.pop("spans", None)
+    return out
+
+
+def _counted(frame: pd.DataFrame) -> dict[str, Any]:
+    """A worker's task: a frame's statistics, its messages counted in it."""
+    return {**frame.attrs["dnspcap"], **messages_counts(frame)}
 
 
 def read_set(vantage: Vantage, ports: list[int], multicast: bool) -> pd.DataFrame:
@@ -106,7 +150,7 @@ def read_set(vantage: Vantage, ports: list[int], multicast: bool) -> pd.DataFram
 
 def _rotated_or_not(
     client: Any, sets: list[Vantage], ports: list[int], multicast: bool, split_bytes: int | None
-) -> tuple[list[Vantage], dict[int, pd.DataFrame]]:
+) -> tuple[list[Vantage], dict[int, Any]]:
     """The plan with each guessed rotated set whose files overlap in time split into its
     files, as :func:`dnspcap.read_messages` does after reading, and the frames of the
     sets so made (by their place in the plan).
@@ -128,30 +172,39 @@ def _rotated_or_not(
         )
         for i, (guessed, src) in enumerate(rows) if guessed
     }  # fmt: skip
-    got = {i: f.result() for i, f in futures.items()}
+    # only the spans come back: the frames stay on their workers
     spans: list[tuple[int | None, int | None]] = [(None, None)] * len(rows)
-    for i, r in got.items():
-        spans[i] = r.attrs["dnspcap"]["spans"][0] if isinstance(r, pd.DataFrame) else r
+    probes = {i: client.submit(_first_span, f, pure=False) for i, f in futures.items()}
+    for i, span in zip(probes, client.gather(list(probes.values())), strict=True):
+        spans[i] = span
     final = not_rotated(sets, spans)
     if final is None:
         return sets, {}
-    ready: dict[int, pd.DataFrame] = {}
+    ready: dict[int, Any] = {}
     first = k = 0
     for v in sets:  # a split set became one set per file, in place and in order
         files = range(first, first + len(v.sources))
         first += len(v.sources)
         if v.how.startswith("a rotated set") and overlaps([spans[i] for i in files]):
             for i in files:
-                if isinstance(got.get(i), pd.DataFrame):
-                    ready[k] = relabel(got[i], final[k])
+                if i in futures and partitions(sizes[i], split_bytes) == 1:  # read whole
+                    ready[k] = client.submit(relabel, futures[i], final[k], pure=False)
                 k += 1
         else:
             k += 1
     return final, ready
 
 
-def relabel(frame: pd.DataFrame, vantage: Vantage) -> pd.DataFrame:
+def _first_span(got: pd.DataFrame | tuple[int | None, int | None]) -> tuple[int | None, int | None]:
+    """A read file's span (from its frame), or the span a span task found."""
+    return got.attrs["dnspcap"]["spans"][0] if isinstance(got, pd.DataFrame) else got
+
+
+def relabel(got: pd.DataFrame, vantage: Vantage) -> pd.DataFrame:
     """A file's frame read alone, as the one-file capture set ``vantage`` reads."""
+    assert isinstance(got, pd.DataFrame)
+    frame = got.copy(deep=False)
+    frame.attrs = {"dnspcap": dict(got.attrs["dnspcap"])}
     old = frame["vantage"].cat.categories[0]
     frame["vantage"] = frame["vantage"].cat.rename_categories([vantage.name])
     st = frame.attrs["dnspcap"]
@@ -184,8 +237,10 @@ def _read_sets(
     multicast: bool,
     split_bytes: int | None,
     done: Progress | None,
-    ready: dict[int, pd.DataFrame] | None = None,
-) -> list[pd.DataFrame]:
+    ready: dict[int, Any] | None = None,
+) -> list[list[Any]]:
+    """Per set, the futures of its frame, or of its client shares (too big for a worker);
+    ``ready``: sets already read (futures, by their place in the plan)."""
     d = distributed()
     ready = ready or {}
     sizes = client.submit(_set_sizes, sets, pure=False).result()  # where the files lie
@@ -201,23 +256,17 @@ def _read_sets(
                         for j in range(k)]  # fmt: skip
         owner += [i] * k
     index = {f.key: n for n, f in enumerate(futures)}
-    frames: list[pd.DataFrame | None] = [None] * len(futures)
     nbytes = 0
-    for n, future in enumerate(d.as_completed(futures), 1):
-        i = index[future.key]
-        frames[i] = future.result()  # a worker's CaptureError is raised here, as it was
-        nbytes += sizes[owner[i]] // owner.count(owner[i])
+    for n, future in enumerate(d.as_completed([*futures, *ready.values()]), 1):
+        if future.status == "error":
+            future.result()  # a worker's CaptureError is raised here, as it was
+        at = index.get(future.key)
+        if at is not None:
+            nbytes += sizes[owner[at]] // owner.count(owner[at])
         if done is not None:
-            done(n, len(futures), nbytes)
-        future.release()
-    out = []
-    for i in range(len(sets)):
-        if i in ready:
-            out.append(ready[i])
-            continue
-        mine = [f for f, o in zip(frames, owner, strict=True) if o == i and f is not None]
-        out.append(mine[0] if len(mine) == 1 else join(mine))
-    return out
+            done(n, len(futures) + len(ready), nbytes)
+    return [[ready[i]] if i in ready else [f for f, o in zip(futures, owner, strict=True) if o == i]
+            for i in range(len(sets))]  # fmt: skip
 
 
 def _set_sizes(sets: list[Vantage]) -> list[int]:

@@ -62,11 +62,10 @@ def link(tx: pd.DataFrame, nat_peer: np.ndarray) -> dict[str, Any]:
     unit = _dnat_units(nat_peer, q_ts)  # per row: the row that starts its DNAT pair
     info: dict[str, Any] = {"vantage_order": vantages, "clock_offsets_s": {}}
     if len(vantages) > 1:
-        group, order, offsets = _across(tx, vantage, unit, q_ts, len(vantages))
-        info = {
-            "vantage_order": [vantages[v] for v in order],
-            "clock_offsets_s": {vantages[v]: offsets[v] for v in order},
-        }
+        group, facts = _across(tx, vantage, unit, q_ts)
+        links = _named(facts, vantages)
+        info = vantage_info(links, vantages) | {"vantage_links": links}
+        order = [vantages.index(v) for v in info["vantage_order"]]
         rank = np.empty(len(vantages), np.int64)
         rank[order] = np.arange(len(order))
     else:
@@ -96,12 +95,18 @@ def _dnat_units(peer: np.ndarray, q_ts: np.ndarray) -> np.ndarray:
     return unit
 
 
+def _named(facts: Facts, vantages: list[str]) -> list[list[Any]]:
+    """The facts as rows of names (JSON's: a NaN offset is None), by a, then b."""
+    return [[vantages[a], vantages[b], near, None if np.isnan(off) else off]
+            for (a, b), (near, off) in sorted(facts.items())]  # fmt: skip
+
+
 def _across(
-    tx: pd.DataFrame, vantage: np.ndarray, unit: np.ndarray, q_ts: np.ndarray, nv: int
-) -> tuple[np.ndarray, list[int], dict[int, float]]:
+    tx: pd.DataFrame, vantage: np.ndarray, unit: np.ndarray, q_ts: np.ndarray
+) -> tuple[np.ndarray, Facts]:
     """Link the DNAT units of different vantage points that are sightings of one query;
-    returns per row its group (the smallest row of its linked units), the vantage points
-    in path order and each one's clock offset from the first (s)."""
+    returns per row its group (the smallest row of its linked units) and what the links
+    between each two vantage points say (facts_of)."""
     heads = np.flatnonzero((unit == np.arange(len(unit))) & (tx["attempts"].to_numpy() > 0))
     key = _key(tx, heads)
     r_ts = _ns(tx["response_ts"])
@@ -126,8 +131,7 @@ def _across(
         skew = np.where(answered, (q_ts[rb] - q_ts[ra]) - (r_ts[ra] - r_ts[rb]), 0)
         pairs[(a, b)] = np.stack([way, skew, answered])
     group = _roots(parent)[unit]
-    order, offsets = _order(pairs, nv)
-    return group, order, offsets
+    return group, facts_of(pairs)
 
 
 def _sharing(key: np.ndarray, vantage: np.ndarray) -> list[tuple[int, int]]:
@@ -226,18 +230,29 @@ def _union(parent: np.ndarray, x: int, y: int) -> None:
         parent[max(rx, ry)] = min(rx, ry)
 
 
-def _order(pairs: dict[tuple[int, int], np.ndarray], nv: int) -> tuple[list[int], dict[int, float]]:
-    """The vantage points in the order queries pass them, and each one's clock offset
-    from the first (s), from the links between each two of them."""
-    before = np.zeros((nv, nv), np.int64)  # before[a, b]: a is nearer the client
-    offset = np.full((nv, nv), np.nan)
+Facts = dict[tuple[int, int], tuple[int, float]]
+
+
+def facts_of(pairs: dict[tuple[int, int], np.ndarray]) -> Facts:
+    """What the links between two vantage points a < b say: whether a is nearer the client
+    (1) or b is (-1), and b's clock offset from a's (s; NaN: no link was answered)."""
+    out: Facts = {}
     for (a, b), (way, skew, answered) in pairs.items():
         if not len(way):
             continue
         near = int(np.sign(np.median(way)))
+        off = float(np.median(skew[answered.astype(bool)])) / 2e9 if answered.any() else np.nan
+        out[(a, b)] = (1 if near >= 0 else -1, off)
+    return out
+
+
+def order_of(facts: Facts, nv: int) -> tuple[list[int], dict[int, float]]:
+    """The vantage points in path order and their clock offsets, from facts_of's facts."""
+    before = np.zeros((nv, nv), np.int64)  # before[a, b]: a is nearer the client
+    offset = np.full((nv, nv), np.nan)
+    for (a, b), (near, off) in facts.items():
         before[a, b], before[b, a] = (1, 0) if near >= 0 else (0, 1)
-        if answered.any():
-            off = float(np.median(skew[answered.astype(bool)])) / 2e9
+        if not np.isnan(off):
             offset[a, b], offset[b, a] = off, -off
     # nearest the client first: the one that is before the most others
     order = sorted(range(nv), key=lambda v: (-int(before[v].sum()), v))
@@ -246,6 +261,22 @@ def _order(pairs: dict[tuple[int, int], np.ndarray], nv: int) -> tuple[list[int]
         known = [u for u in offsets if not np.isnan(offset[u, v])]
         offsets[v] = offsets[known[0]] + float(offset[known[0], v]) if known else float("nan")
     return order, offsets
+
+
+def vantage_info(links: list[list[Any]], vantages: list[str]) -> dict[str, Any]:
+    """The vantage points' order and clock offsets of a table whose vantage points are
+    ``vantages`` (its categories, in order), from the links its parts saw (each part's
+    ``vantage_links``: rows of names a, b, a's side, b's offset)."""
+    if len(vantages) < 2:
+        return {"vantage_order": list(vantages), "clock_offsets_s": {}}
+    code = {v: i for i, v in enumerate(vantages)}
+    facts = {(code[a], code[b]): (int(near), np.nan if off is None else float(off))
+             for a, b, near, off in links}  # fmt: skip
+    order, offsets = order_of(facts, len(vantages))
+    return {
+        "vantage_order": [vantages[v] for v in order],
+        "clock_offsets_s": {vantages[v]: offsets[v] for v in order},
+    }
 
 
 def _paths(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,7 @@ from ..findings.detection import scan as scan_tables
 from ..findings.scan import Part, combine, numbering
 from ..grouping import lookups
 from ..pairing import SKEW_ALLOWANCE_S
+from ..pairing.sightings import vantage_info
 from ..pairing.transactions import pair_rows
 from ..report import Findings, Report
 from ..report.summary import NAME as SUMMARY
@@ -59,11 +61,17 @@ def analyze_part(
     options: Mapping[str, float] | None = None,
     capture_end: pd.Timestamp | str | None = None,
     skew: float = SKEW_ALLOWANCE_S,
+    multicast: bool = False,
 ) -> Analyzed:
     """One part's messages (whole clients; ``positions``: their places in the whole's
     messages, by default their index) paired, grouped and scanned by every detector and
-    by the report's summary."""
+    by the report's summary. ``multicast``: the messages hold mDNS/LLMNR too, which are
+    not paired (as :func:`dnspcap.pipeline.analyze_messages`)."""
+    all_messages = messages
     where = np.asarray(messages.index if positions is None else positions, np.int64)
+    if multicast:
+        dns = np.flatnonzero((messages["service"] == "dns").to_numpy())
+        messages, where = messages.take(dns), where[dns]
     tx, txn = pair_rows(messages, capture_end=capture_end, skew=skew, keep_rows=True)
     # pair() numbers transactions in the order of their first message in time order
     # (ties in the whole's row order): that message's time and place are each one's key
@@ -76,11 +84,12 @@ def analyze_part(
     del txn, order, seen, at
     lk = lookups(tx)
     part = scan_tables(tx, lk, select=select, ignore=ignore, options=options)
-    part.scans[SUMMARY] = summarize(messages, tx, lk)
+    part.scans[SUMMARY] = summarize(all_messages, tx, lk)
     part.row_keys = (ts[first], where[first])
     start = lk["start"].to_numpy("datetime64[ns]").view(np.int64)
     part.lookup_keys = (start, _texts(lk["client"]))
-    return Analyzed(part, messages, tx, lk, where)
+    places = np.asarray(all_messages.index if positions is None else positions, np.int64)
+    return Analyzed(part, all_messages, tx, lk, places)
 
 
 def report_of_parts(
@@ -104,11 +113,18 @@ def report_of_parts(
     )  # fmt: skip
 
 
-def assemble(done: list[Analyzed], stats: dict[str, object]) -> Tables:
-    """The whole's three tables from its parts' (each numbered as the whole's)."""
+def assemble(done: list[Analyzed], stats: dict[str, object], *, by_time: bool = False) -> Tables:
+    """The whole's three tables from its parts' (each numbered as the whole's); the
+    messages in the order of their places (``by_time``: of their times, then places, as
+    several capture sets read together are)."""
     numbers = numbering([d.part for d in done])
     where = np.concatenate([d.positions for d in done])
-    messages = concat([d.messages for d in done]).take(np.argsort(where, kind="stable"))
+    messages = concat([d.messages for d in done])
+    if by_time:
+        ts = messages["ts"].to_numpy("datetime64[ns]").view(np.int64)
+        messages = messages.take(np.lexsort((where, ts)))
+    else:
+        messages = messages.take(np.argsort(where, kind="stable"))
     messages = messages.reset_index(drop=True)
     messages.attrs["dnspcap"] = dict(stats)
     rows = [_array(r, len(d.transactions)) for d, (r, _) in zip(done, numbers, strict=True)]
@@ -120,7 +136,7 @@ def assemble(done: list[Analyzed], stats: dict[str, object]) -> Tables:
         whole = np.concatenate([r[o] for r, o in zip(rows, own, strict=True)]) if len(tx) else local
         tx[col] = np.where(local >= 0, whole, -1)
     tx = tx.take(np.argsort(np.concatenate(rows), kind="stable")).reset_index(drop=True)
-    tx.attrs["dnspcap"] = dict(done[0].transactions.attrs.get("dnspcap", {})) if done else {}
+    tx.attrs["dnspcap"] = _attrs(done, rows, [str(v["name"]) for v in stats.get("vantages", [])])  # type: ignore[attr-defined]
     lk = concat([_relabelled(d.lookups, r) for d, r in zip(done, rows, strict=True)])
     lk = lk.take(np.argsort(np.concatenate(looks), kind="stable")).reset_index(drop=True)
     return messages, tx, lk
@@ -141,6 +157,26 @@ def shares(messages: pd.DataFrame, k: int) -> np.ndarray:
                    np.zeros(len(messages), np.int64))  # fmt: skip
     src, dst = out
     return np.where(messages["qr"].to_numpy(bool), dst, src)
+
+
+def _attrs(done: list[Analyzed], rows: list[np.ndarray], vantages: list[str]) -> dict[str, Any]:
+    """The whole's transactions attrs from its parts': skewed responses added, the rows
+    straddling two files in the whole's labels, the vantage points' order and clock
+    offsets from every part's links."""
+    mine = [d.transactions.attrs.get("dnspcap", {}) for d in done]
+    straddling = {int(r[int(k)]): v for a, r in zip(mine, rows, strict=True)
+                  for k, v in a.get("straddling", {}).items()}  # fmt: skip
+    code = {v: i for i, v in enumerate(vantages)}
+    links = sorted((link for a in mine for link in a.get("vantage_links", [])),
+                   key=lambda x: (code.get(x[0], -1), code.get(x[1], -1)))  # fmt: skip
+    out: dict[str, Any] = {
+        "skewed_responses": sum(int(a.get("skewed_responses", 0)) for a in mine),
+        "straddling": dict(sorted(straddling.items())),
+        **vantage_info(links, vantages),
+    }
+    if len(vantages) > 1:
+        out["vantage_links"] = links
+    return out
 
 
 def _relabelled(lk: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:

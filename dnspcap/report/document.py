@@ -447,7 +447,8 @@ def _overview(report: Report) -> list[tuple[str, str]]:
     facts = [("files", listed(st.get("files", [])))]  # a rotated set can be hundreds
     vantages = st.get("vantages", [])
     if len(vantages) > 1 or any(len(v["files"]) > 1 for v in vantages):
-        facts.append(("vantage points", "; ".join(_vantage(v, s.offsets) for v in vantages)))
+        offsets = s.offsets([v["name"] for v in vantages])
+        facts.append(("vantage points", "; ".join(_vantage(v, offsets) for v in vantages)))
     if s.messages and s.first is not None and s.last is not None:
         start, end = s.first, s.last
         span = (end - start).total_seconds()

@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..arrays.categorical import as_categorical
 from ..findings.scan import LOOKUP, Scan
+from ..pairing.sightings import vantage_info
 
 NAME = "report"  # its name among a part's scans (no detector code looks like it)
 FAILED = ("failed", "timed_out")
@@ -40,9 +41,9 @@ def summarize(messages: pd.DataFrame, tx: pd.DataFrame, lk: pd.DataFrame) -> Sca
             "rtt": pd.DataFrame({"rtt": rtt}),
             "files": pd.DataFrame({"file": _files(messages)}),
             "span": span if len(messages) else pd.DataFrame(),
-            "offsets": pd.DataFrame(
-                list(tx.attrs.get("dnspcap", {}).get("clock_offsets_s", {}).items()),
-                columns=["vantage", "offset"],
+            "links": pd.DataFrame(
+                tx.attrs.get("dnspcap", {}).get("vantage_links", []),
+                columns=["a", "b", "near", "offset"],
             ),
         },
         counts={
@@ -83,8 +84,12 @@ class Summary:
     rtt: np.ndarray
     first: pd.Timestamp | None
     last: pd.Timestamp | None
-    offsets: dict[str, float]  # each vantage point's clock offset (s), when several
+    links: list[list[Any]]  # what the vantage points' links say (pairing.sightings)
     files: int  # the files DNS messages came from
+
+    def offsets(self, vantages: list[str]) -> dict[str, float]:
+        """Each vantage point's clock offset from the first on the queries' path (s)."""
+        return dict(vantage_info(self.links, vantages)["clock_offsets_s"])
 
     @classmethod
     def of(cls, scan: Scan) -> Summary:
@@ -105,8 +110,10 @@ class Summary:
             first=span["first"].min() if len(span) else None,
             last=span["last"].max() if len(span) else None,
             files=int(_column(scan, "files", "file").nunique()),
-            offsets=dict(zip(*(scan.table("offsets").get(c, ()) for c in ("vantage", "offset")),
-                             strict=True)),
+            links=[
+                [a, b, int(n), None if pd.isna(o) else float(o)]
+                for a, b, n, o in scan.table("links").itertuples(index=False)
+            ],
         )  # fmt: skip
 
 
