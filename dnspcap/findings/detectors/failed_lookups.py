@@ -53,7 +53,7 @@ def candidates(tx: pd.DataFrame, lookups: pd.DataFrame, bad: np.ndarray) -> Scan
     detect() counts (``transactions``) its server, rcode, attempts and responses; and
     the evidence of those transactions, frames and all (which of them a finding shows
     depends on the other findings)."""
-    counts = {"lookups": len(lookups)}
+    counts: dict[str, float] = {"lookups": len(lookups)}
     at = np.flatnonzero(bad)
     if not len(at):
         return Scan(counts=counts)

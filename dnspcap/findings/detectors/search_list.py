@@ -84,7 +84,7 @@ def scan(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> 
     # masks, and only the columns read: taking the transactions_index lists costs more
     ok = np.asarray(lookups["outcome"] == "answered", bool)
     hit_mask = ok & (lookups["search_queries"].to_numpy() > 0)
-    counts = {"answered": int(ok.sum())}
+    counts: dict[str, float] = {"answered": int(ok.sum())}
     if not hit_mask.any():
         return Scan(counts=counts)
     hit = lookups.loc[hit_mask, ["search_queries", "search_time", "name"]].reset_index(drop=True)
