@@ -29,7 +29,7 @@ import pandas as pd
 from ..finding import Finding
 from ..registry import catch_all
 from ..scan import LOOKUP, ROW, Scan
-from ._evidence import evidence_of, frame_table
+from ._evidence import evidence_of, frame_table, unique_ints
 from ._util import SEVERITY_RANK, also_in, flat_rows, plural, texts_in, top
 
 
@@ -50,7 +50,8 @@ def scan(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> 
 def candidates(tx: pd.DataFrame, lookups: pd.DataFrame, bad: np.ndarray) -> Scan:
     """The scan of the lookups where ``bad`` holds, for judge_unexplained: per lookup
     (``lookups``) its outcome, name, client and duration; per transaction of them that
-    detect() counts (``transactions``) its server, rcode, attempts and responses; and
+    detect() counts (``transactions``) its server, rcode, attempts and responses (as the
+    tables hold them, categories: the judge makes text of those it counts); and
     the evidence of those transactions, frames and all (which of them a finding shows
     depends on the other findings)."""
     counts: dict[str, float] = {"lookups": len(lookups)}
@@ -59,9 +60,8 @@ def candidates(tx: pd.DataFrame, lookups: pd.DataFrame, bad: np.ndarray) -> Scan
         return Scan(counts=counts)
     lk = lookups.iloc[at]
     table = pd.DataFrame(
-        {LOOKUP: at, "outcome": lk["outcome"].astype(str).to_numpy(),
-         "name": lk["name"].astype(str).to_numpy(), "client": lk["client"].astype(str).to_numpy(),
-         "duration": lk["duration"].to_numpy(float)}
+        {LOOKUP: at, "outcome": lk["outcome"].array, "name": lk["name"].array,
+         "client": lk["client"].array, "duration": lk["duration"].to_numpy(float)}
     )  # fmt: skip
     sizes = lookups["transactions"].to_numpy(np.int64)
     keep = np.repeat(np.asarray(bad, bool), sizes)
@@ -73,11 +73,10 @@ def candidates(tx: pd.DataFrame, lookups: pd.DataFrame, bad: np.ndarray) -> Scan
     rows, owner, where = rows[order], owner[order], where[order]
     part = tx.iloc[where]
     txs = pd.DataFrame(
-        {ROW: rows, LOOKUP: owner, "server": part["server"].astype(str).to_numpy(),
-         "rcode": part["rcode"].astype(str).to_numpy(),
+        {ROW: rows, LOOKUP: owner, "server": part["server"].array, "rcode": part["rcode"].array,
          "attempts": part["attempts"].to_numpy(), "responses": part["responses"].to_numpy()}
     )  # fmt: skip
-    labels = np.unique(rows)
+    labels = unique_ints(rows)
     who = tx.loc[labels, ["client", "server", "query_ts", "response_ts"]].reset_index(drop=True)
     who.insert(0, ROW, labels)
     return Scan(
@@ -116,13 +115,14 @@ def judge_unexplained(
         {"evidence": who[np.isin(who[ROW].to_numpy(np.int64), shown)],
          "evidence_frames": frames[np.isin(frames[ROW].to_numpy(np.int64), shown)]}
     )  # fmt: skip
-    outcomes = lk["outcome"].value_counts()
-    names = lk["name"].value_counts()
-    clients = lk["client"].value_counts()
-    servers = involved["server"].value_counts()
+    # as text: the parts' categories need not be the same
+    outcomes = lk["outcome"].astype(str).value_counts()
+    names = lk["name"].astype(str).value_counts()
+    clients = lk["client"].astype(str).value_counts()
+    servers = involved["server"].astype(str).value_counts()
     durations = lk["duration"].to_numpy(float)
     others = [c for c in also_in(found, hit) if c != code]
-    got = involved.loc[involved["responses"].to_numpy() > 0, "rcode"]
+    got = involved.loc[involved["responses"].to_numpy() > 0, "rcode"].astype(str)
     rcodes = got[got != "NOERROR"].value_counts()
     why = f"outcomes {top(outcomes)}" + (f", answers {top(rcodes)}" if len(rcodes) else "")
     summary = (

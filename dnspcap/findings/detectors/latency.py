@@ -28,7 +28,13 @@ import pandas as pd
 from ..finding import Finding
 from ..registry import Option, detector
 from ..scan import LOOKUP, ROW, Scan
-from ._evidence import EVIDENCE_TRANSACTIONS, evidence_of, evidence_tables, frame_table
+from ._evidence import (
+    EVIDENCE_TRANSACTIONS,
+    evidence_of,
+    evidence_tables,
+    frame_table,
+    unique_ints,
+)
 from ._util import lookup_of, ns, rows
 
 P99 = Option("latency_p99_s", 0.1, "CoreDNS answers from cache in well under 1 ms")
@@ -57,17 +63,20 @@ def judge(s: Scan, opts: Mapping[str, float]) -> list[Finding]:
     if stats.empty:
         return []
     stats = stats.sort_values(["p99", "answers"], ascending=False)
-    servers = ok["server"].astype(str).to_numpy()
+    # what is shown is over the outlier, or at or over a p99 of at least latency_p99_s:
+    # among the slow answers the parts kept
+    cand = s.table("slow")
+    servers = cand["server"].astype(str).to_numpy()
     mine = np.isin(servers, stats.index.astype(str))
-    rtt = ok["rtt_last"].to_numpy(float)
-    p99_of = stats["p99"].reindex(ok["server"]).to_numpy(float)
+    rtt = cand["rtt_last"].to_numpy(float)
+    p99_of = stats["p99"].reindex(cand["server"]).to_numpy(float)
     # the evidence: the answers over a second, or else each server's slowest percent
     over = mine & (rtt > opts["latency_outlier_s"])
     if over.any():
-        shown = ok[over]
+        shown = cand[over]
         evidence = evidence_of(s, "over")
     else:
-        shown = ok[mine & (rtt >= p99_of)]
+        shown = cand[mine & (rtt >= p99_of)]
         evidence = _tail_evidence(s, shown, stats["p99"])
     looked = shown[LOOKUP].to_numpy(np.int64)
     slow = int(stats["slow"].sum())
@@ -92,7 +101,7 @@ def judge(s: Scan, opts: Mapping[str, float]) -> list[Finding]:
             **evidence,
             occurrences=max(slow, 1),
             seen=answers,
-            lookups=tuple(np.unique(looked[looked >= 0]).tolist()),
+            lookups=tuple(unique_ints(looked[looked >= 0]).tolist()),
             seconds_lost=round(float(shown["rtt_last"].sum()), 6),
             remediation=(
                 "Check the DNS pods' CPU throttling and their upstream latency; NodeLocal "
@@ -124,10 +133,11 @@ def _tail_evidence(s: Scan, shown: pd.DataFrame, p99: pd.Series) -> dict[str, An
         limit = t["server"].astype(str).map(cut).to_numpy(float)  # NaN: not a slow server
         return t[t["rtt_last"].to_numpy(float) >= limit]
 
+    # every part with a shown answer kept these tables
     clients = at_or_over(s.table("tail_clients"))["client"]
     first = at_or_over(s.table("tail_first"))["t"].to_numpy(np.int64)
     last = at_or_over(s.table("tail_last"))["t"].to_numpy(np.int64)
-    head = np.unique(shown[ROW].to_numpy(np.int64))[:EVIDENCE_TRANSACTIONS]
+    head = unique_ints(shown[ROW].to_numpy(np.int64))[:EVIDENCE_TRANSACTIONS]
     frames = s.table("tail_frames")
     frames = frames[np.isin(frames[ROW].to_numpy(np.int64), head)] if len(frames) else frames
     out: dict[str, set[int]] = {}
@@ -144,33 +154,42 @@ def _tail_evidence(s: Scan, shown: pd.DataFrame, p99: pd.Series) -> dict[str, An
 
 @detector("DNS010", "latency.slow_server", "warning", [P99, OUTLIER, MIN_ANSWERS], judge=judge)
 def scan(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> Scan:
-    """Every answer's time, with its server and lookup: a server's percentiles span
-    clients, so the judge computes them over all parts. The evidence of the answers
-    over ``latency_outlier_s``, and, in a part with none, what the evidence of each
-    server's slowest percent needs, whatever that percent turns out to be."""
+    """Every answer's time with its server (``rtt``): a server's percentiles span
+    clients, so the judge computes them over all parts. The answers that a finding may
+    show (``slow``: over ``latency_outlier_s``, or at least ``latency_p99_s``, which a
+    slow server's p99 is), with their rows and lookups; the evidence of those over the
+    outlier, and, in a part with none, what the evidence of each server's slowest
+    percent needs, whatever that percent turns out to be."""
     ok = rows(tx, tx["rtt_last"].notna().to_numpy(), ["server", "rtt_last"])
     if ok.empty:
         return Scan()
     labels = ok.index.to_numpy(np.int64)
     rtt = ok["rtt_last"].to_numpy(float)
-    table = pd.DataFrame(
-        {ROW: labels, LOOKUP: lookup_of(ok, lookups), "server": ok["server"].array,
-         "rtt_last": rtt}
-    )  # fmt: skip
+    table = pd.DataFrame({"server": ok["server"].array, "rtt_last": rtt})
     over = rtt > opts["latency_outlier_s"]
+    maybe = over | (rtt >= opts["latency_p99_s"])
+    cand = ok[maybe]
+    slow = pd.DataFrame(
+        {ROW: labels[maybe], LOOKUP: lookup_of(cand, lookups), "server": cand["server"].array,
+         "rtt_last": rtt[maybe]}
+    )  # fmt: skip
+    tables = {"rtt": table, "slow": slow}
     if over.any():
         # the whole has answers over the outlier too: they are its evidence
-        return Scan(tables={"rtt": table, **evidence_tables(tx, labels[over], "over")})
-    return Scan(tables={"rtt": table, **_tail_tables(tx, ok)})
+        return Scan(tables={**tables, **evidence_tables(tx, labels[over], "over")})
+    return Scan(tables={**tables, **_tail_tables(tx, cand)})
 
 
 def _tail_tables(tx: pd.DataFrame, ok: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """What the evidence of the answers at or over each server's p99 needs, for any p99:
+    """What the evidence of the answers at or over each server's p99 needs, for any p99
+    (``ok``: the answers at or over the least p99 that makes a server slow):
     per server and client the slowest answer (``tail_clients``); in each server's
     answers from slowest to fastest, those that bring the earliest time yet
     (``tail_first``) and the latest (``tail_last``); and the frames of the answers that
     are among the first EVIDENCE_TRANSACTIONS (by label) of the answers as slow as they
     or slower (``tail_frames``): a superset of the first of any server's tail."""
+    if ok.empty:
+        return {}
     labels = ok.index.to_numpy(np.int64)
     rtt = ok["rtt_last"].to_numpy(float)
     server = ok["server"].array

@@ -29,7 +29,7 @@ import pandas as pd
 from ..finding import Finding
 from ..registry import Option, detector
 from ..scan import LOOKUP, ROW, Scan
-from ._evidence import EVIDENCE_TRANSACTIONS, evidence_of, frame_rows
+from ._evidence import EVIDENCE_TRANSACTIONS, evidence_of, frame_rows, unique_ints
 from ._util import lookup_of, ns
 
 WINDOW = Option("truncation_retry_window_s", 5.0, "resolvers retry over TCP at once")
@@ -72,7 +72,7 @@ def judge(s: Scan, opts: Mapping[str, float]) -> list[Finding]:
             **evidence_of(part),
             occurrences=len(lost),
             seen=len(tc),
-            lookups=tuple(np.unique(looked[looked >= 0]).tolist()),
+            lookups=tuple(unique_ints(looked[looked >= 0]).tolist()),
             seconds_lost=0.0,
             remediation=(
                 "Allow TCP/53 to the DNS Service (NetworkPolicy egress often lists only UDP); "
