@@ -32,22 +32,23 @@ import pandas as pd
 
 from ..finding import Finding
 from ..registry import Option, catch_all
-from ._util import unexplained, waited
-from .failed_lookups import unexplained_finding
+from ..scan import Scan
+from ._util import waited
+from .failed_lookups import candidates, judge_unexplained
 
 SLOW = Option("slow_lookup_s", 1.0, "a second is felt by any client")
 
 
-@catch_all("DNS012", "lookup.slow", "warning", [SLOW])
-def run(
-    tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float], found: Sequence[Finding]
-) -> list[Finding]:
+def judge(s: Scan, opts: Mapping[str, float], found: Sequence[Finding]) -> list[Finding]:
     """One finding for the slow lookups no finding at warning level explains."""
-    if lookups.empty:
-        return []
-    slow = waited(tx, lookups) > opts["slow_lookup_s"]
-    hit = unexplained(lookups, slow, found, "warning")
-    if not len(hit):
-        return []
     what = f"took over {opts['slow_lookup_s']:g} s"
-    return [unexplained_finding(tx, lookups, hit, found, "DNS012", "lookup.slow", "warning", what)]
+    return judge_unexplained(s, found, "DNS012", "lookup.slow", "warning", what)
+
+
+@catch_all("DNS012", "lookup.slow", "warning", [SLOW], judge=judge)
+def scan(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> Scan:
+    """The slow lookups (how long a lookup waited is its client's own), with what the
+    finding says of them: which the other detectors explain is known only at the end."""
+    if lookups.empty:
+        return Scan()
+    return candidates(tx, lookups, waited(tx, lookups) > opts["slow_lookup_s"])

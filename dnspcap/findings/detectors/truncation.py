@@ -23,44 +23,42 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 
 from ..finding import Finding
 from ..registry import Option, detector
-from ._util import evidence, lookups_of, ns
+from ..scan import LOOKUP, ROW, Scan
+from ._evidence import EVIDENCE_TRANSACTIONS, evidence_of, frame_rows, unique_ints
+from ._util import lookup_of, ns
 
 WINDOW = Option("truncation_retry_window_s", 5.0, "resolvers retry over TCP at once")
 
 
-@detector("DNS008", "truncation.no_tcp_retry", "error", [WINDOW])
-def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> list[Finding]:
-    """Truncated answers not followed by the same question over TCP."""
-    # an answer to no query seen (a reflection, a scan's reply, a capture that began
-    # after the query) was not what a client in the capture waited for: no retry is due
-    tc = tx[
-        tx["tc"].to_numpy(bool)
-        & (tx["transport"] == "udp").to_numpy()
-        & (tx["attempts"] > 0).to_numpy()
-    ]
-    if tc.empty:
+def judge(s: Scan, opts: Mapping[str, float]) -> list[Finding]:
+    """Truncated answers not followed by the same question over TCP, but for those in
+    the capture's last seconds (its end: the latest time of any part)."""
+    tc = s.table("tc")
+    if not len(tc):
         return []
     window = int(opts["truncation_retry_window_s"] * 1e9)
     # a TC answer in the capture's last seconds: whether a retry came cannot be seen
-    end = max(int(ns(tx["query_ts"]).max()), int(ns(tx["response_ts"]).max()))
-    tc = tc[ns(tc["response_ts"]) + window <= end]
+    end = int(s.table("end")["end"].to_numpy(np.int64).max())
+    tc = tc[tc["r_ns"].to_numpy(np.int64) + window <= end]
     if tc.empty:
         return []
-    tcp = tx[(tx["transport"] == "tcp") & (tx["attempts"] > 0)]
-    key = ["client", "qname", "qtype"]
-    cand = tc.assign(r_ns=ns(tc["response_ts"]), row=tc.index).merge(
-        tcp.assign(t_ns=ns(tcp["query_ts"]))[[*key, "t_ns"]], on=key, how="left"
-    )
-    retried = (cand["t_ns"] >= cand["r_ns"]) & (cand["t_ns"] - cand["r_ns"] <= window)
-    ok_rows = set(cand.loc[retried.to_numpy(bool), "row"])
-    lost = tc[~tc.index.isin(list(ok_rows))]
+    lost = tc[~tc["retried"].to_numpy(bool)]
     if lost.empty:
         return []
-    names = lost["qname"].astype(str).value_counts().head(10).to_dict()
+    names = lost["qname"].value_counts().head(10).to_dict()
+    shown = lost[ROW].to_numpy(np.int64)
+    who = s.table("evidence")
+    frames = s.table("evidence_frames")
+    part = Scan(
+        {"evidence": who[np.isin(who[ROW].to_numpy(np.int64), shown)],
+         "evidence_frames": frames[np.isin(frames[ROW].to_numpy(np.int64), shown)]}
+    )  # fmt: skip
+    looked = lost[LOOKUP].to_numpy(np.int64)
     return [
         Finding(
             code="DNS008",
@@ -71,10 +69,10 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
                 f"{len(lost)} of {len(tc)} truncated (TC=1) answers were not retried over TCP: "
                 "those clients got at most the records that fit"
             ),
-            **evidence(lost, tx),
+            **evidence_of(part),
             occurrences=len(lost),
             seen=len(tc),
-            lookups=lookups_of(lookups, lost.index),
+            lookups=tuple(unique_ints(looked[looked >= 0]).tolist()),
             seconds_lost=0.0,
             remediation=(
                 "Allow TCP/53 to the DNS Service (NetworkPolicy egress often lists only UDP); "
@@ -83,3 +81,52 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
             details={"names": names},
         )
     ]
+
+
+@detector("DNS008", "truncation.no_tcp_retry", "error", [WINDOW], judge=judge)
+def scan(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> Scan:
+    """The truncated answers, each with whether its client asked the same question over
+    TCP within the window (a client's own), and the part's last time: which answers came
+    too late to judge depends on the whole capture's end."""
+    # an answer to no query seen (a reflection, a scan's reply, a capture that began
+    # after the query) was not what a client in the capture waited for: no retry is due
+    tc = tx[
+        tx["tc"].to_numpy(bool)
+        & (tx["transport"] == "udp").to_numpy()
+        & (tx["attempts"] > 0).to_numpy()
+    ]
+    if tx.empty:
+        return Scan()
+    # every part's end, with TC answers or not: the whole's is the latest of them
+    end = max(int(ns(tx["query_ts"]).max()), int(ns(tx["response_ts"]).max()))
+    ends = pd.DataFrame({"end": [end]})
+    if tc.empty:
+        return Scan(tables={"end": ends})
+    window = int(opts["truncation_retry_window_s"] * 1e9)
+    tcp = tx[(tx["transport"] == "tcp") & (tx["attempts"] > 0)]
+    key = ["client", "qname", "qtype"]
+    cand = tc.assign(r_ns=ns(tc["response_ts"]), row=tc.index).merge(
+        tcp.assign(t_ns=ns(tcp["query_ts"]))[[*key, "t_ns"]], on=key, how="left"
+    )
+    retried = (cand["t_ns"] >= cand["r_ns"]) & (cand["t_ns"] - cand["r_ns"] <= window)
+    ok_rows = set(cand.loc[retried.to_numpy(bool), "row"])
+    labels = tc.index.to_numpy(np.int64)
+    r_ns = ns(tc["response_ts"])
+    ok = tc.index.isin(list(ok_rows))
+    table = pd.DataFrame(
+        {ROW: labels, LOOKUP: lookup_of(tc, lookups), "r_ns": r_ns, "retried": ok,
+         "qname": tc["qname"].astype(str).to_numpy()}
+    )  # fmt: skip
+    # the evidence of the unretried: who, for all; frames, for the first of those surely
+    # judged (answered a window before this part's end, so before the whole's) and for
+    # all that the whole's later end may bring in
+    lost = labels[~ok]
+    who = tx.loc[lost, ["client", "server", "query_ts", "response_ts"]].reset_index(drop=True)
+    who.insert(0, ROW, lost)
+    sure = lost[(r_ns[~ok] + window <= end)]
+    maybe = lost[(r_ns[~ok] + window > end)]
+    framed = np.union1d(sure[:EVIDENCE_TRANSACTIONS], maybe)
+    return Scan(
+        tables={"tc": table, "end": ends, "evidence": who,
+                "evidence_frames": frame_rows(tx, framed)},
+    )  # fmt: skip
