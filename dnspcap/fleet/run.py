@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..errors import CaptureError, DnspcapError
 from ..pairing import SKEW_ALLOWANCE_S
-from ..pipeline import Source, Stage
+from ..pipeline import PART_MESSAGES, Source, Stage
 from ..pipeline import analyze as analyze_here
 from ..reading.captureset import Vantage, overlaps, plan
 from ..reading.containers import is_url
@@ -42,18 +42,21 @@ def analyze(
     progress: Callable[[int], None] | None = None,
     sets_done: Progress | None = None,
     split_bytes: int | None = None,
+    part_messages: int | None = PART_MESSAGES,
 ) -> Report:
     """Read the capture(s), pair, group into lookups, run the detectors: see
     :func:`dnspcap.pipeline.analyze`. With ``client`` (a ``distributed.Client``) each
     capture set is read on the cluster's workers, where the files lie; the report is the
     one the in-process run gives. ``sets_done`` is told, as each set is read, how many
     are done, of how many, and the bytes read so far (the command line shows them).
-    ``split_bytes``: see :func:`read_messages`."""
+    ``split_bytes``: see :func:`read_messages`; ``part_messages``: see
+    :func:`dnspcap.pipeline.analyze_messages` (in process only: a cluster's parts are
+    its capture sets and their client shares)."""
     if client is None:
         return analyze_here(
             source, ports=ports, multicast=multicast, select=select, ignore=ignore,
             options=options, stage=stage, vantages=vantages, capture_end=capture_end,
-            skew=skew, progress=progress,
+            skew=skew, progress=progress, part_messages=part_messages,
         )  # fmt: skip
     say = stage or (lambda _: None)
     say("reading")
