@@ -82,7 +82,7 @@ def child(mode: str, workers: int, files: list[str]) -> dict[str, Any]:
     stages.pop("start", None)
     out["stages"] = stages
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    out["messages"] = len(report.messages)
+    out["messages"] = report.summary.messages  # not report.messages: a cluster gathers it
     out["findings"] = [(f.code, f.occurrences) for f in report.findings]
     out["digest"] = hashlib.sha256(report.render("json").encode()).hexdigest()
     if mode != "one process":

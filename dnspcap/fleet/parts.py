@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..arrays.categorical import as_categorical
 from ..arrays.frames import concat
-from ..pipeline.parts import Analyzed, analyze_part, assemble, report_of_parts
+from ..pipeline.parts import Analyzed, again, analyze_part, assemble, report_of_parts, slim
 from ..report import Report
 from ..report.summary import evidence_messages
 from .combine import combine
@@ -68,7 +68,9 @@ def analyze_sets(
         return _in_order(got, several)
 
     def gather() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-        return assemble(client.gather(done), stats, by_time=several)
+        made = [client.submit(again, d, multicast=multicast, capture_end=capture_end, skew=skew,
+                              pure=False) for d in done]  # fmt: skip
+        return assemble(client.gather(made), stats, by_time=several)
 
     return report_of_parts(
         parts, stats=stats, evidence=evidence, gather=gather,
@@ -109,8 +111,9 @@ def part_of(
         whole = [_joined(s) for s in sets]
         m = whole[0] if len(whole) == 1 else combine(whole)
         place = _place(m, rank) if several else np.arange(len(m), dtype=np.int64)
-    return analyze_part(m.reset_index(drop=True), positions=place, multicast=multicast,
+    done = analyze_part(m.reset_index(drop=True), positions=place, multicast=multicast,
                         **settings)  # fmt: skip
+    return slim(done)  # the worker keeps the messages (the evidence), not the tables
 
 
 def _place(m: pd.DataFrame, rank: dict[str, int]) -> np.ndarray:

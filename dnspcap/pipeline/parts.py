@@ -92,6 +92,28 @@ def analyze_part(
     return Analyzed(part, all_messages, tx, lk, places)
 
 
+def slim(done: Analyzed) -> Analyzed:
+    """The part without its transactions and lookups (a worker keeps only its messages,
+    for the evidence; :func:`again` makes the tables again if they are asked for)."""
+    return Analyzed(done.part, done.messages, pd.DataFrame(), pd.DataFrame(), done.positions)
+
+
+def again(
+    done: Analyzed,
+    *,
+    multicast: bool = False,
+    capture_end: pd.Timestamp | str | None = None,
+    skew: float = SKEW_ALLOWANCE_S,
+) -> Analyzed:
+    """A slimmed part with its transactions and lookups made again (as analyze_part made
+    them: pairing and grouping are deterministic)."""
+    m = done.messages
+    if multicast:
+        m = m.take(np.flatnonzero((m["service"] == "dns").to_numpy()))
+    tx, _ = pair_rows(m, capture_end=capture_end, skew=skew, keep_rows=False)
+    return Analyzed(done.part, done.messages, tx, lookups(tx), done.positions)
+
+
 def report_of_parts(
     parts: list[Part],
     *,
