@@ -109,3 +109,42 @@ def lookups_in(scan: Scan, name: str = "lookups") -> tuple[int, ...]:
     if not len(table):
         return ()
     return tuple(np.unique(table[LOOKUP].to_numpy(np.int64)).tolist())
+
+
+def frame_table(tx: pd.DataFrame, labels: Any) -> pd.DataFrame:
+    """The rows of :func:`frame_rows` (in another order) for many labels, taken by whole
+    columns: for the scans that keep the frames of every candidate transaction, because
+    which are shown is decided by the judge. Transactions straddling two files (or whose
+    copies do) go through frame_rows."""
+    from ...arrays.categorical import as_categorical, flatten
+
+    labels = np.unique(np.asarray(labels, np.int64))
+    straddling = tx.attrs.get("dnspcap", {}).get("straddling", {})
+    copies: pd.DataFrame | None = recall(tx, COPIES)
+    tables = []
+    if straddling and len(labels):
+        odd = np.fromiter(straddling, np.int64, len(straddling))
+        slow = np.isin(labels, odd)
+        if copies is not None and len(copies):
+            slow |= np.isin(labels, copies.index.to_numpy()[np.isin(copies["row"], odd)])
+        if slow.any():
+            tables.append(frame_rows(tx, labels[slow]))
+            labels = labels[~slow]
+    parts = [(tx, tx.index.get_indexer(labels), labels)]
+    if copies is not None and len(copies):
+        at = np.flatnonzero(np.isin(copies.index.to_numpy(), labels))
+        parts.append((copies, at, copies.index.to_numpy()[at]))
+    for t, pos, shows in parts:
+        cat = as_categorical(t["file"])
+        texts = np.append(np.asarray(cat.categories.astype(str), object), "nan")
+        files = texts[np.asarray(cat.codes, np.int64)[pos]]
+        for col in ("query_frames", "response_frames"):
+            values, parent = flatten(t[col], pos)
+            tables.append(pd.DataFrame(
+                {ROW: np.asarray(shows, np.int64)[parent], "file": files[parent],
+                 "frame": np.asarray(values, np.int64)}
+            ))  # fmt: skip
+    if not tables:
+        return frame_rows(tx, labels[:0])
+    out = pd.concat(tables, ignore_index=True)
+    return out.take(np.argsort(out[ROW].to_numpy(), kind="stable")).reset_index(drop=True)

@@ -485,3 +485,19 @@ def storm_questions(table: pd.DataFrame, min_queries: float = STORM.default) -> 
     )  # fmt: skip
     storms = totals[(totals["attempts"] >= min_queries) & (totals["responses"] == 0)]
     return storms.drop(columns="responses").reset_index()
+
+
+def quiet_rows(tx: pd.DataFrame, questions: pd.DataFrame) -> np.ndarray:
+    """The positions of the asked rows of tx whose question is one of these (rows of
+    tx's :func:`question_sums`), matched by category codes, not by text."""
+    qname, qtype = as_categorical(tx["qname"]), as_categorical(tx["qtype"])
+    asked = tx["attempts"].to_numpy() > 0
+    if not len(questions) or not asked.any():
+        return np.zeros(0, np.int64)
+    width = len(qtype.categories) + 1
+    keys = np.asarray(questions["qname"].array.codes, np.int64) * width + np.asarray(
+        questions["qtype"].array.codes, np.int64
+    )
+    rows = np.flatnonzero(asked)
+    mine = np.asarray(qname.codes, np.int64)[rows] * width + np.asarray(qtype.codes, np.int64)[rows]
+    return rows[np.isin(mine, keys)]
