@@ -300,7 +300,7 @@ def scan(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> 
     tables["answered"] = answers[answers["n"].to_numpy() > 0].reset_index(drop=True)
     refusing = _refusing(asked["icmp"])
     hit = labels[refusing]
-    counts = {"refused": len(hit)}
+    counts: dict[str, float] = {"refused": len(hit)}
     if len(hit):
         tables |= evidence_tables(tx, hit, "refused_evidence")
         tables["refused_lookups"] = lookup_table(lookups, hit)
