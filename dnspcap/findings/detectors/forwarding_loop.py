@@ -175,7 +175,9 @@ def _named(lookups: pd.DataFrame, names: set[str]) -> pd.DataFrame:
              "start": np.zeros(0, np.int64), "end": np.zeros(0, np.int64),
              "duration": np.zeros(0)}
         )  # fmt: skip
-    at = np.flatnonzero(lookups["final_name"].astype(str).isin(names).to_numpy())
+    codes, uniques = pd.factorize(lookups["final_name"])  # each name decided once
+    texts = pd.Index(np.asarray(uniques.astype(str), object), dtype=object)  # hashed
+    at = np.flatnonzero(np.append(texts.isin(np.asarray(list(names), object)), False)[codes])
     start = ns(lookups["start"])[at]
     duration = lookups["duration"].to_numpy()[at]
     return pd.DataFrame(

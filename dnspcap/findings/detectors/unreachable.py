@@ -80,7 +80,7 @@ def judge(s: Scan, opts: Mapping[str, float]) -> list[Finding]:
     if not len(rows):
         return out
     server = rows["server"].astype(str).to_numpy()
-    gone = np.isin(server, np.asarray([*answered["key"], *refused], object))
+    gone = pd.Index(server).isin([*answered["key"], *refused])  # by hashing, not sorting
     rows, server = rows[~gone].reset_index(drop=True), server[~gone]
     if not len(rows):
         return out
@@ -136,7 +136,7 @@ def _finding(
     order = np.argsort(-dead["queries"].to_numpy(), kind="stable")
     names = [str(x) for x in dead["server"].to_numpy()[order]]
     queries_of = dict(zip(names, dead["queries"].to_numpy()[order].tolist(), strict=True))
-    g = rows[np.isin(server, names)]
+    g = rows[pd.Index(server).isin(names)]
     queries = len(g)
     sent = int(dead["queries"].sum())
     timed_out = int(dead["timed_out"].sum())
