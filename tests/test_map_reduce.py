@@ -32,8 +32,8 @@ VANTAGE = sorted((ROOT / "samples" / "lab" / "captures" / "vantage").glob("*.pca
 
 
 def converted() -> list[str]:
-    """The detectors written as scan and judge (all, once the move is done)."""
-    return [d.code for d in catalogue() if "_legacy" not in d.scan.__qualname__]
+    """Every detector (each is a scan and a judge)."""
+    return [d.code for d in catalogue()]
 
 
 def shares(clients: pd.Series, k: int, salt: int) -> np.ndarray:
@@ -100,8 +100,6 @@ def check(report: dnspcap.Report, k: int = 3) -> None:
 
 @pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.stem)
 def test_a_report_of_client_shares_is_the_samples_report(path: Path) -> None:
-    if len(converted()) < len(catalogue()):
-        pytest.skip("TRANSITION: not every detector is a scan and a judge yet")
     report = dnspcap.analyze(path)
     for k in (1, 3):
         parts = report_in_parts(report, k)

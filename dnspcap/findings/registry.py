@@ -15,7 +15,6 @@ import importlib
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import pandas as pd
 
@@ -58,30 +57,12 @@ REGISTRY: dict[str, Detector] = {}
 
 
 def detector(
-    code: str,
-    name: str,
-    severity: str,
-    options: Iterable[Option] = (),
-    *,
-    judge: Judge | None = None,
+    code: str, name: str, severity: str, options: Iterable[Option] = (), *, judge: Judge
 ) -> Callable[[Scanner], Scanner]:
     """Register a detector's scan with its judge; its module's docstring is its
     documentation."""
 
     def wrap(fn: Scanner) -> Scanner:
-        if judge is None:  # TRANSITION: an unconverted run(tx, lookups, opts)
-            _register(
-                Detector(
-                    code,
-                    name,
-                    severity,
-                    tuple(options),
-                    _legacy_scan(fn),
-                    _legacy_judge(fn),
-                    _doc(fn),
-                )
-            )
-            return fn
         _register(Detector(code, name, severity, tuple(options), fn, judge, _doc(fn)))
         return fn
 
@@ -89,48 +70,16 @@ def detector(
 
 
 def catch_all(
-    code: str,
-    name: str,
-    severity: str,
-    options: Iterable[Option] = (),
-    *,
-    judge: JudgeAfter | None = None,
+    code: str, name: str, severity: str, options: Iterable[Option] = (), *, judge: JudgeAfter
 ) -> Callable[[Scanner], Scanner]:
     """Register a catch-all detector: its judge runs after the others' and gets their
     findings."""
 
-    def wrap(fn: Any) -> Any:
-        if judge is None:  # TRANSITION
-
-            def after(s: Scan, o: Mapping[str, float], found: Sequence[Finding]) -> list[Finding]:
-                assert s.count("_parts") <= 1, "unconverted detector"
-                return fn(s.tables["_tx"], s.tables["_lk"], o, found)  # type: ignore[no-any-return]
-
-            _register(
-                Detector(
-                    code, name, severity, tuple(options), _legacy_scan(fn), None, _doc(fn), after
-                )
-            )
-            return fn
+    def wrap(fn: Scanner) -> Scanner:
         _register(Detector(code, name, severity, tuple(options), fn, None, _doc(fn), judge))
         return fn
 
     return wrap
-
-
-def _legacy_scan(fn: Any) -> Scanner:
-    def scan(tx: pd.DataFrame, lk: pd.DataFrame, o: Mapping[str, float]) -> Scan:
-        return Scan({"_tx": tx, "_lk": lk}, {"_parts": 1})
-
-    return scan
-
-
-def _legacy_judge(fn: Any) -> Judge:
-    def judge(s: Scan, o: Mapping[str, float]) -> list[Finding]:
-        assert s.count("_parts") <= 1, "unconverted detector"
-        return fn(s.tables["_tx"], s.tables["_lk"], o)  # type: ignore[no-any-return]
-
-    return judge
 
 
 def _doc(fn: Callable[..., object]) -> str:

@@ -11,10 +11,12 @@ signature is a pattern of one client's sockets, and what spans clients (a server
 queries, a question asked by many) is kept as per-server or per-question rows that the
 judge sums.
 
-Two column names have a meaning in a scan's tables: ``row`` holds transactions-table
-labels and ``lookup`` lookups-table positions. Combining moves each part's into the
-whole's numbering (:class:`Part`), and puts every table in ``row`` order, then
-``lookup`` order, where it has them: the order of the whole's tables.
+Some column names have a meaning in a scan's tables: ``row`` (and any name ending in
+``_row``) holds transactions-table labels and ``lookup`` lookups-table positions.
+Combining moves each part's into the whole's numbering (:class:`Part`), and puts every
+table in ``row`` order, then ``lookup`` order, where it has them: the order of the
+whole's tables. (A label is never stored as an offset from another: parts paired apart
+are numbered by rank, not by a shift.)
 """
 
 from __future__ import annotations
@@ -131,10 +133,12 @@ def combine(parts: Sequence[Part]) -> dict[str, Scan]:
 def _moved(s: Scan, rows: np.ndarray | int, looks: np.ndarray | int) -> Scan:
     tables = {}
     for name, t in s.tables.items():
-        if ROW in t.columns or LOOKUP in t.columns:
+        renumbered = [(c, rows) for c in t.columns if c == ROW or str(c).endswith("_" + ROW)]
+        renumbered += [(LOOKUP, looks)] if LOOKUP in t.columns else []
+        if renumbered:
             t = t.copy(deep=False)
-            for col, to in ((ROW, rows), (LOOKUP, looks)):
-                if col not in t.columns or (isinstance(to, int) and not to):
+            for col, to in renumbered:
+                if isinstance(to, int) and not to:
                     continue
                 at = t[col].to_numpy(np.int64)
                 whole = at + to if isinstance(to, int) else to[np.maximum(at, 0)]

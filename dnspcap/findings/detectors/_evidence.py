@@ -112,37 +112,42 @@ def lookups_in(scan: Scan, name: str = "lookups") -> tuple[int, ...]:
 
 
 def frame_table(tx: pd.DataFrame, labels: Any) -> pd.DataFrame:
-    """frame_rows of all these transactions, by whole columns (for a judge that picks
-    the first of them only once it knows which: the frames of many candidates)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    """The rows of :func:`frame_rows` (in another order) for many labels, taken by whole
+    columns: for the scans that keep the frames of every candidate transaction, because
+    which are shown is decided by the judge. Transactions straddling two files (or whose
+    copies do) go through frame_rows."""
+    from ...arrays.categorical import as_categorical, flatten
 
     labels = unique_ints(labels)
     straddling = tx.attrs.get("dnspcap", {}).get("straddling", {})
     copies: pd.DataFrame | None = recall(tx, COPIES)
-    parts = [(labels, labels, tx.loc[labels, ["file", "query_frames", "response_frames"]])]
+    tables = []
+    if straddling and len(labels):
+        odd = np.fromiter(straddling, np.int64, len(straddling))
+        slow = np.isin(labels, odd)
+        if copies is not None and len(copies):
+            slow |= np.isin(labels, copies.index.to_numpy()[np.isin(copies["row"], odd)])
+        if slow.any():
+            tables.append(frame_rows(tx, labels[slow]))
+            labels = labels[~slow]
+    parts = [(tx, tx.index.get_indexer(labels), labels)]
     if copies is not None and len(copies):
-        shown = copies[copies.index.isin(labels)]
-        parts.append((shown.index.to_numpy(), shown["row"].to_numpy(), shown))
-    out = []
-    for shows, own, part in parts:
-        files = np.asarray(part["file"].astype(str).to_numpy(), object)
-        split_rows = np.flatnonzero(np.isin(own, np.fromiter(straddling, np.int64)))
-        for col, side in (("query_frames", 0), ("response_frames", 1)):
-            lists = pa.array(part[col].array)
-            if isinstance(lists, pa.ChunkedArray):
-                lists = lists.combine_chunks()
-            sizes = np.asarray(pc.list_value_length(lists).fill_null(0), np.int64)
-            at = np.repeat(np.arange(len(part)), sizes)
-            where = files[at]
-            starts = np.cumsum(sizes) - sizes
-            for i in split_rows:  # the few whose messages straddle two files
-                where[starts[i] : starts[i] + sizes[i]] = list(straddling[int(own[i])][side])
-            out.append(pd.DataFrame(
-                {ROW: np.asarray(shows, np.int64)[at], "file": where,
-                 "frame": np.asarray(pc.list_flatten(lists), np.int64)}
+        at = np.flatnonzero(np.isin(copies.index.to_numpy(), labels))
+        parts.append((copies, at, copies.index.to_numpy()[at]))
+    for t, pos, shows in parts:
+        cat = as_categorical(t["file"])
+        texts = np.append(np.asarray(cat.categories.astype(str), object), "nan")
+        files = texts[np.asarray(cat.codes, np.int64)[pos]]
+        for col in ("query_frames", "response_frames"):
+            values, parent = flatten(t[col], pos)
+            tables.append(pd.DataFrame(
+                {ROW: np.asarray(shows, np.int64)[parent], "file": files[parent],
+                 "frame": np.asarray(values, np.int64)}
             ))  # fmt: skip
-    return pd.concat(out, ignore_index=True)
+    if not tables:
+        return frame_rows(tx, labels[:0])
+    out = pd.concat(tables, ignore_index=True)
+    return out.take(np.argsort(out[ROW].to_numpy(), kind="stable")).reset_index(drop=True)
 
 
 def unique_ints(values: Any) -> np.ndarray:

@@ -402,3 +402,102 @@ def _counted(
 
 
 _NAT = np.iinfo(np.int64).min
+
+
+# Map and reduce (dnspcap.findings.scan): what spans clients is kept per key with sums.
+
+
+def tally(values: pd.Series, labels: Any) -> pd.DataFrame:
+    """The scan side of :func:`tallied`: per distinct text of ``values`` (a missing one
+    dropped, as value_counts() drops it), ``key``, how many rows (``n``) and the label
+    of its first row (``row``), in ``row`` order. ``labels``: the rows' labels."""
+    cat = as_categorical(values)
+    codes = np.asarray(cat.codes, np.int64)
+    labels = np.asarray(labels, np.int64)
+    ok = codes >= 0
+    uniq, first = np.unique(codes[ok], return_index=True)
+    n = np.bincount(codes[ok], minlength=len(cat.categories))[uniq]
+    texts = np.asarray(cat.categories.astype(str), object)[uniq]
+    order = np.argsort(first, kind="stable")
+    return pd.DataFrame(
+        {"key": texts[order], "n": n[order].astype(np.int64), "row": labels[ok][first[order]]}
+    )
+
+
+def tallied(table: pd.DataFrame) -> pd.Series:
+    """``values.astype(str).value_counts()`` of the rows of all parts, from their
+    :func:`tally` tables: counts added, ties in the order of first appearance."""
+    if not len(table):
+        return pd.Series([], dtype=np.int64)
+    g = table.groupby("key", sort=False).agg(n=("n", "sum"), first=("row", "min"))
+    g = g.sort_values("first", kind="stable")
+    out: pd.Series = g["n"].astype(np.int64).sort_values(ascending=False, kind="stable")
+    return out
+
+
+def key_sums(values: pd.Series, weights: Any) -> pd.DataFrame:
+    """Per distinct text of ``values`` (missing dropped): ``key`` and the sum of
+    ``weights`` over its rows (``n``); keys with no row left out."""
+    cat = as_categorical(values)
+    codes = np.asarray(cat.codes, np.int64)
+    ok = codes >= 0
+    w = np.asarray(weights, np.int64)[ok]
+    n = np.bincount(codes[ok], w, minlength=len(cat.categories)).astype(np.int64)
+    present = np.bincount(codes[ok], minlength=len(cat.categories)) > 0
+    texts = np.asarray(cat.categories.astype(str), object)
+    return pd.DataFrame({"key": texts[present], "n": n[present]})
+
+
+def question_sums(tx: pd.DataFrame) -> pd.DataFrame:
+    """Per question (qname, qtype) of these rows: its ``attempts`` and ``responses``, and
+    the first query (``first``, ns) and last attempt (``last``, ns) of its asked rows: a
+    part's share of what :func:`storm_mask` decides over all clients (see
+    :func:`storm_questions`). Built once per table."""
+
+    def build() -> pd.DataFrame:
+        asked = tx["attempts"].to_numpy() > 0
+        q = np.where(asked, ns(tx["query_ts"]), np.iinfo(np.int64).max)
+        last = np.where(asked, ns(tx["last_query_ts"]), np.iinfo(np.int64).min)
+        t = pd.DataFrame(
+            {"qname": tx["qname"].array, "qtype": tx["qtype"].array,
+             "attempts": tx["attempts"].to_numpy(np.int64),
+             "responses": tx["responses"].to_numpy(np.int64), "first": q, "last": last}
+        )  # fmt: skip
+        out = t.groupby(["qname", "qtype"], observed=True, sort=False).agg(
+            attempts=("attempts", "sum"), responses=("responses", "sum"),
+            first=("first", "min"), last=("last", "max"),
+        )  # fmt: skip
+        return out.reset_index()
+
+    table: pd.DataFrame = cached(tx, "question_sums", build)
+    return table
+
+
+def storm_questions(table: pd.DataFrame, min_queries: float = STORM.default) -> pd.DataFrame:
+    """The storms among the questions of all parts' :func:`question_sums` tables (asked
+    at least min_queries times in all, never answered), with their sums, in the order
+    ``groupby(["qname", "qtype"], sort=True)`` gives."""
+    if not len(table):
+        return pd.DataFrame(columns=["qname", "qtype", "attempts", "first", "last"])
+    totals = table.groupby(["qname", "qtype"], observed=True, sort=True).agg(
+        attempts=("attempts", "sum"), responses=("responses", "sum"),
+        first=("first", "min"), last=("last", "max"),
+    )  # fmt: skip
+    storms = totals[(totals["attempts"] >= min_queries) & (totals["responses"] == 0)]
+    return storms.drop(columns="responses").reset_index()
+
+
+def quiet_rows(tx: pd.DataFrame, questions: pd.DataFrame) -> np.ndarray:
+    """The positions of the asked rows of tx whose question is one of these (rows of
+    tx's :func:`question_sums`), matched by category codes, not by text."""
+    qname, qtype = as_categorical(tx["qname"]), as_categorical(tx["qtype"])
+    asked = tx["attempts"].to_numpy() > 0
+    if not len(questions) or not asked.any():
+        return np.zeros(0, np.int64)
+    width = len(qtype.categories) + 1
+    keys = np.asarray(questions["qname"].array.codes, np.int64) * width + np.asarray(
+        questions["qtype"].array.codes, np.int64
+    )
+    rows = np.flatnonzero(asked)
+    mine = np.asarray(qname.codes, np.int64)[rows] * width + np.asarray(qtype.codes, np.int64)[rows]
+    return rows[np.isin(mine, keys)]

@@ -24,22 +24,23 @@ import pandas as pd
 
 from ..finding import Finding
 from ..registry import Option, detector
-from ._util import evidence, lookups_of, plural, rows, top
+from ..scan import Scan
+from ._evidence import evidence_of, evidence_tables, lookup_table, lookups_in
+from ._util import key_sums, plural, tallied, tally, top
 
 MIN = Option("server_errors_min", 1, "every SERVFAIL is a failed lookup step")
 
 
-@detector("DNS009", "server.errors", "error", [MIN])
-def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> list[Finding]:
+def judge(s: Scan, opts: Mapping[str, float]) -> list[Finding]:
     """One finding for the answers that were SERVFAIL or REFUSED, by server."""
-    answered = rows(tx, (tx["responses"] > 0).to_numpy(), ["server", "rcode", "qname"])
-    bad = answered[answered["rcode"].isin(["SERVFAIL", "REFUSED"])]
-    if len(bad) < opts["server_errors_min"] or bad.empty:
+    bad = int(s.count("bad"))
+    if bad < opts["server_errors_min"] or not bad:
         return []
-    by_server = bad["server"].astype(str).value_counts()
-    total = int(answered["server"].astype(str).isin(by_server.index).sum())
-    rcodes = bad["rcode"].astype(str).value_counts()
-    names = bad["qname"].astype(str).value_counts()
+    by_server = tallied(s.table("servers"))
+    answered = s.table("answered")
+    total = int(answered["n"].to_numpy()[answered["key"].isin(by_server.index).to_numpy()].sum())
+    rcodes = tallied(s.table("rcodes"))
+    names = tallied(s.table("names"))
     where = (
         f"{by_server.index[0]} answered"
         if len(by_server) == 1
@@ -52,14 +53,14 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
             severity="error",
             confidence="high",
             summary=(
-                f"{where} {len(bad):,} of {total:,} queries with "
+                f"{where} {bad:,} of {total:,} queries with "
                 + ", ".join(f"{n:,} {r}" for r, n in rcodes.items())
                 + f" ({plural(len(names), 'name')}, e.g. {names.index[0]})"
             ),
-            **evidence(bad, tx),
-            occurrences=len(bad),
+            **evidence_of(s),
+            occurrences=bad,
             seen=total,
-            lookups=lookups_of(lookups, bad.index),
+            lookups=lookups_in(s),
             seconds_lost=0.0,
             remediation=(
                 "Check the DNS server's logs for these names (CoreDNS `errors` plugin) and "
@@ -72,3 +73,21 @@ def run(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> l
             },
         )
     ]
+
+
+@detector("DNS009", "server.errors", "error", [MIN], judge=judge)
+def scan(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> Scan:
+    """The SERVFAIL and REFUSED answers, tallied by server, rcode and name, and the
+    answers per server (a server's total spans clients: the judge adds them up)."""
+    answered = tx.loc[(tx["responses"] > 0).to_numpy(), ["server", "rcode", "qname"]]
+    bad = answered[answered["rcode"].isin(["SERVFAIL", "REFUSED"]).to_numpy()]
+    answers = key_sums(answered["server"], pd.Series(1, index=answered.index))
+    if bad.empty:
+        return Scan(tables={"answered": answers}, counts={"bad": 0})
+    labels = bad.index.to_numpy()
+    return Scan(
+        tables={**evidence_tables(tx, labels), "lookups": lookup_table(lookups, labels),
+                "servers": tally(bad["server"], labels), "rcodes": tally(bad["rcode"], labels),
+                "names": tally(bad["qname"], labels), "answered": answers},
+        counts={"bad": len(bad)},
+    )  # fmt: skip
