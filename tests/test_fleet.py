@@ -177,8 +177,12 @@ def test_a_capture_bigger_than_a_workers_memory_limit_is_split_by_client(
         there = dnspcap.analyze(
             big, client=c, sets_done=lambda done, total, nbytes: tasks.append(total)
         )
+        same_reports(dnspcap.analyze(big), there)  # its tables are gathered from the workers
+        lazy = dnspcap.analyze(CRAFTED[0], client=c)
     assert set(tasks) == {-(-big.stat().st_size // (10_000_000 // 3))}
-    same_reports(dnspcap.analyze(big), there)
+    print(lazy)  # the report is whole without its cluster: its tables are not
+    with pytest.raises(dnspcap.DnspcapError, match="the cluster .* is closed"):
+        lazy.transactions  # noqa: B018
 
 
 def test_many_node_captures_on_a_cluster_give_the_in_process_findings(

@@ -8,6 +8,7 @@ become one line on stderr and exit status 2 here, at the boundary.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import os
 import re
@@ -43,8 +44,11 @@ MESSAGE_SUFFIXES = {".txt": "text", ".csv": "csv", ".json": "json", ".jsonl": "j
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     run: Command = args.run
+    # what the command holds open until it is done (a cluster, whose workers hold the tables)
+    args.held = contextlib.ExitStack()
     try:
-        return run(args)
+        with args.held:
+            return run(args)
     except (_Usage, DnspcapError) as e:
         return _error(str(e))
     except OSError as e:  # writing the output: a missing folder, a full disk
@@ -357,20 +361,22 @@ def _add_scheduler(p: argparse.ArgumentParser) -> None:
 
 def _run_on_cluster(args: argparse.Namespace, kwargs: dict[str, Any]) -> Report:
     """analyze() with each capture set read on a worker; the dashboard's address and, on a
-    terminal, the capture sets read so far on stderr."""
-    with connect(args.scheduler) as client:
-        if link := dashboard(client):
-            print(f"Dask dashboard: {link}", file=sys.stderr)
-        if not sys.stderr.isatty():
-            return analyze(args.files, client=client, **kwargs)
-        progress = Progress(0)
-        try:
-            return analyze(
-                args.files, client=client, stage=progress.set_stage,
-                sets_done=progress.sets_done, **kwargs,
-            )  # fmt: skip
-        finally:
-            progress.close()
+    terminal, the capture sets read so far on stderr. The cluster stays open until the
+    command is done: its workers hold the parts' tables, which a figure or an export asks
+    for."""
+    client = args.held.enter_context(connect(args.scheduler))
+    if link := dashboard(client):
+        print(f"Dask dashboard: {link}", file=sys.stderr)
+    if not sys.stderr.isatty():
+        return analyze(args.files, client=client, **kwargs)
+    progress = Progress(0)
+    try:
+        return analyze(
+            args.files, client=client, stage=progress.set_stage,
+            sets_done=progress.sets_done, **kwargs,
+        )  # fmt: skip
+    finally:
+        progress.close()
 
 
 def _export_dataset(report: Report, directory: Path, names: list[str]) -> int:

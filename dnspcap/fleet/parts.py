@@ -20,6 +20,7 @@ import pandas as pd
 
 from ..arrays.categorical import as_categorical
 from ..arrays.frames import concat
+from ..errors import DnspcapError
 from ..pipeline.parts import Analyzed, again, analyze_part, assemble, report_of_parts, slim
 from ..report import Report
 from ..report.summary import evidence_messages
@@ -54,7 +55,7 @@ def analyze_sets(
     done = []
     for group in groups:
         if len(group) == 1 and len(frames[group[0]]) > 1:  # a big set alone: a part per share
-            done += [client.submit(part_of, [f], rank, **settings, pure=False)
+            done += [client.submit(part_of, [[f]], rank, **settings, pure=False)
                      for f in frames[group[0]]]  # fmt: skip
         else:
             done.append(client.submit(part_of, [frames[i] for i in group], rank, **settings,
@@ -68,6 +69,12 @@ def analyze_sets(
         return _in_order(got, several)
 
     def gather() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        if client.status != "running":
+            raise DnspcapError(
+                "the cluster that made this report is closed: its tables were on its workers "
+                "(the report, its findings and its evidence are here; ask for "
+                "report.transactions while the client is open, or export them)"
+            )
         made = [client.submit(again, d, multicast=multicast, capture_end=capture_end, skew=skew,
                               pure=False) for d in done]  # fmt: skip
         return assemble(client.gather(made), stats, by_time=several)
