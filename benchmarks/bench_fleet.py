@@ -39,10 +39,11 @@ def ensure_nodes(nodes: int, packets: int) -> list[Path]:
 
     out = []
     for k in range(nodes):
-        path = DATA / f"fleet-{packets}" / f"node-{k:03d}.pcap"
+        # each node its own pods (a node's pod CIDR), as the captures of a cluster's nodes
+        path = DATA / f"fleet-nodes-{packets}" / f"node-{k:03d}.pcap"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            make_capture(path, packets, seed=100 + k)
+            make_capture(path, packets, seed=100 + k, node=k)
         out.append(path)
     return out
 

@@ -539,9 +539,20 @@ def _weighted(rng: random.Random, choices: Sequence[tuple[Any, float]]) -> Any:
     return choices[-1][0]
 
 
-def make_clients(rng: random.Random, count: int, namespaces: int = ZONE.namespaces) -> list[Client]:
-    """``count`` pods across the cluster (10.244.2.1 - 10.244.119.250), 10% on IPv6."""
-    slots = rng.sample(range(2 * 250, 120 * 250), count)
+NODE_SLOTS = 3_700  # pod addresses per node with ``node``: 16 nodes fill 10.244.2.1 - 10.244.238.x
+
+
+def make_clients(
+    rng: random.Random, count: int, namespaces: int = ZONE.namespaces, node: int | None = None
+) -> list[Client]:
+    """``count`` pods across the cluster (10.244.2.1 - 10.244.119.250), 10% on IPv6; with
+    ``node``, the pods of that node only, from its own range of NODE_SLOTS addresses (a node's
+    pod CIDR: two nodes share no pod)."""
+    if node is None:
+        slots = rng.sample(range(2 * 250, 120 * 250), count)
+    else:
+        first = 2 * 250 + (node % 16) * NODE_SLOTS
+        slots = rng.sample(range(first, first + NODE_SLOTS), min(count, NODE_SLOTS))
     clients = []
     for idx, slot in enumerate(slots):
         ip4 = bytes((10, 244, slot // 250, slot % 250 + 1))
@@ -621,12 +632,16 @@ class Generator:
     """Builds the traffic lookup by lookup and writes packets in timestamp order."""
 
     def __init__(
-        self, seed: int, pps: float = DEFAULT_PPS, profile: Profile = PROFILES["default"]
+        self,
+        seed: int,
+        pps: float = DEFAULT_PPS,
+        profile: Profile = PROFILES["default"],
+        node: int | None = None,
     ) -> None:
         self.rng = random.Random(seed)
         self.zone = profile.zone
         self.skew = profile.skew
-        self.clients = make_clients(self.rng, profile.clients, profile.zone.namespaces)
+        self.clients = make_clients(self.rng, profile.clients, profile.zone.namespaces, node)
         self.pps = pps
         self.fresh_share = profile.fresh_answers
         self.responses = self.fresh = 0  # responses emitted, and how many with a new answer set
@@ -1134,10 +1149,13 @@ def make_capture(
     pps: float = DEFAULT_PPS,
     clients: int | None = None,
     profile: str = "default",
+    node: int | None = None,
 ) -> dict[str, Any]:
     """Write a synthetic capture of exactly ``packets`` packets and return its ground truth.
 
-    ``profile`` is a key of PROFILES; ``clients`` overrides its number of pods.
+    ``profile`` is a key of PROFILES; ``clients`` overrides its number of pods; ``node``
+    (0-15) takes them from that node's own pod addresses (``bench_fleet.py``: the captures
+    of different nodes share no pod, as in a cluster).
 
     Keys: ``packets``; ``dns_messages`` (= queries + responses = udp_messages +
     tcp_messages); ``queries``; ``responses``; ``udp_messages``; ``tcp_messages``;
@@ -1161,7 +1179,7 @@ def make_capture(
     chosen = PROFILES[profile]
     if clients is not None:
         chosen = dataclasses.replace(chosen, clients=clients)
-    truth = Generator(seed, pps, chosen).write(path, packets)
+    truth = Generator(seed, pps, chosen, node).write(path, packets)
     truth.update(
         seed=seed,
         pps=pps,

@@ -181,7 +181,7 @@ def test_a_capture_bigger_than_a_workers_memory_limit_is_split_by_client(
         lazy = dnspcap.analyze(CRAFTED[0], client=c)
     assert set(tasks) == {-(-big.stat().st_size // (10_000_000 // 3))}
     print(lazy)  # the report is whole without its cluster: its tables are not
-    with pytest.raises(dnspcap.DnspcapError, match="the cluster .* is closed"):
+    with pytest.raises(dnspcap.DnspcapError, match=r"the cluster .* is closed"):
         lazy.transactions  # noqa: B018
 
 

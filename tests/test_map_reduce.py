@@ -140,3 +140,22 @@ def test_client_shares_of_several_clients_with_one_signature() -> None:
     )  # fmt: skip
     assert {"DNS001", "DNS003", "DNS004"} <= {f.code for f in report.findings}
     check(report)
+
+
+@pytest.mark.parametrize(
+    "name", ["lab/captures/incident", "lab/captures/forwarding-loop", "crafted/incident-mixed",
+             "crafted/upstream-trouble"],
+)  # fmt: skip
+def test_the_first_evidence_rows_are_the_wholes_when_parts_keep_only_theirs(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a finding shows the frames of its first 500 transactions; with 3 instead, every
+    # finding here has more, so what a part keeps of its evidence (its first rows, a row
+    # per client and server, the earliest and latest) must still give the whole's
+    from dnspcap.findings.detectors import _evidence, forwarding_loop, latency, truncation
+
+    for module in (_evidence, forwarding_loop, latency, truncation):
+        monkeypatch.setattr(module, "EVIDENCE_TRANSACTIONS", 3)
+    report = dnspcap.analyze(ROOT / "samples" / f"{name}.pcap")
+    assert any(len(f.evidence_frames) and len(f.frames) > 6 for f in report.findings)
+    check(report)

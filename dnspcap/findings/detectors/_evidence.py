@@ -35,7 +35,28 @@ def evidence_tables(
     labels = unique_ints(labels)
     who = tx.loc[labels, [c for c in WHO if c in tx.columns]].reset_index(drop=True)
     who.insert(0, ROW, labels)
-    return {name: who, name + "_frames": frame_rows(tx, labels[:EVIDENCE_TRANSACTIONS])}
+    return {name: needed(who), name + "_frames": frame_rows(tx, labels[:EVIDENCE_TRANSACTIONS])}
+
+
+def needed(who: pd.DataFrame) -> pd.DataFrame:
+    """The rows of an evidence table (in ``row`` order) that evidence_of reads, of this
+    part and of any whole it is combined into: the first EVIDENCE_TRANSACTIONS (the
+    whole's first are among its parts' first), the first row of each client and of each
+    server, and those with the earliest and the latest time. A finding over a million
+    transactions keeps a few thousand rows, not a million."""
+    if len(who) <= EVIDENCE_TRANSACTIONS:
+        return who
+    keep = np.zeros(len(who), bool)
+    keep[:EVIDENCE_TRANSACTIONS] = True
+    for col in ("client", "server"):
+        codes = np.asarray(pd.Categorical(who[col]).codes)  # a missing value is a code too
+        keep[np.unique(codes, return_index=True)[1]] = True
+    for col in ("query_ts", "response_ts"):
+        t = who[col].to_numpy("datetime64[ns]").view(np.int64)
+        known = np.flatnonzero(t != np.iinfo(np.int64).min)
+        if len(known):
+            keep[known[np.argmin(t[known])]] = keep[known[np.argmax(t[known])]] = True
+    return who[keep].reset_index(drop=True)
 
 
 def frame_rows(tx: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
