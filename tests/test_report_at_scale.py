@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 import dnspcap
-from dnspcap.findings.detectors._util import EVIDENCE_TRANSACTIONS
+from dnspcap.findings.detectors._evidence import EVIDENCE_TRANSACTIONS
 from dnspcap.report import document as model
 from dnspcap.report import summary
 

@@ -13,10 +13,9 @@ from ...grouping.join import lookup_of_rows, lookups_at, transaction_rows
 from ...grouping.reasked import retries
 from ...grouping.table import PAIR_WINDOW_S, interval_union
 from ...native import group_order
-from ..detection import COPIES
 from ..finding import Finding
 from ..registry import Option
-from ..tablecache import cached, recall
+from ..tablecache import cached
 
 
 def ns(col: pd.Series) -> np.ndarray:
@@ -29,15 +28,6 @@ def ns(col: pd.Series) -> np.ndarray:
 PAIR_WINDOW = Option(
     "pair_window_s", PAIR_WINDOW_S, "glibc/musl send A and AAAA from one socket ~60 µs apart"
 )
-
-# A finding on a busy capture can cover hundreds of thousands of transactions; its
-# evidence lists the frames of the first ones, which is what a reader opens anyway.
-EVIDENCE_TRANSACTIONS = 500
-
-
-# Taking rows of the Arrow list columns is the slow part of filtering the whole table:
-# detectors filter only the columns they read, and fetch frames for their evidence.
-EVIDENCE_COLUMNS = ("client", "server", "query_ts", "response_ts", "file")
 
 
 def rows(tx: pd.DataFrame, mask: Any, columns: list[str]) -> pd.DataFrame:
@@ -53,48 +43,6 @@ def texts_in(col: pd.Series, texts: Iterable[str]) -> np.ndarray:
     cat = as_categorical(col)
     hit = np.asarray(cat.categories.astype(str).isin(list(texts)), bool)
     return np.append(hit, False)[np.asarray(cat.codes)]  # code -1 reads the last: False
-
-
-def frames_of(tx: pd.DataFrame, copies: pd.DataFrame | None = None) -> dict[str, tuple[int, ...]]:
-    """The frames of these transactions and of their copies (``copies``: indexed by the
-    row they copy, their own row in ``row``), per capture file. A transaction's frames
-    are in its own file, but for the few whose messages straddle two files of a rotated
-    set (pair() lists those in its attrs)."""
-    straddling = tx.attrs.get("dnspcap", {}).get("straddling", {})
-    out: dict[str, set[int]] = {}
-    parts = [(tx.index.to_numpy(), tx)]
-    if copies is not None and len(copies):
-        parts.append((copies["row"].to_numpy(), copies))
-    for labels, part in parts:
-        files = part["file"].astype(str).to_numpy()
-        for col, side in (("query_frames", 0), ("response_frames", 1)):
-            for i, (label, frames) in enumerate(zip(labels, part[col], strict=True)):
-                if not len(frames):
-                    continue
-                split = straddling.get(label)
-                if split is not None:
-                    for file, frame in zip(split[side], frames, strict=True):
-                        out.setdefault(file, set()).add(int(frame))
-                else:
-                    out.setdefault(str(files[i]), set()).update(int(x) for x in frames)
-    return {file: tuple(sorted(frames)) for file, frames in sorted(out.items())}
-
-
-def when(tx: pd.DataFrame) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
-    times = pd.concat([tx["query_ts"], tx["response_ts"]]).dropna()
-    return (times.min(), times.max()) if len(times) else (None, None)
-
-
-def _copies(table: pd.DataFrame) -> pd.DataFrame | None:
-    """The other sightings of the table's queries detect() noted (see copies_of)."""
-    copies: pd.DataFrame | None = recall(table, COPIES)
-    return copies
-
-
-def lookups_of(lookups: pd.DataFrame, txn_rows: Iterable[int]) -> tuple[int, ...]:
-    """The lookups (positions in the lookups table) that contain any of these
-    transaction rows (index labels)."""
-    return tuple(lookup_positions(lookups, set(txn_rows)).tolist())
 
 
 def _owner(lookups: pd.DataFrame) -> np.ndarray:
@@ -145,31 +93,6 @@ def typical_gaps(gaps: np.ndarray) -> list[tuple[float, int]]:
     values, counts = np.unique(bins, return_counts=True)
     order = np.lexsort((values, -counts))
     return [(float(np.median(gaps[bins == values[i]])), int(counts[i])) for i in order]
-
-
-def evidence(tx: pd.DataFrame, full: pd.DataFrame | None = None) -> dict[str, Any]:
-    """The evidence fields of a Finding, from the transactions that show it: who was
-    involved, when, and which frames of which files.
-
-    With ``full`` (the whole transactions table), ``tx`` only names the rows (its index)
-    and the columns needed are read from ``full``."""
-    if full is not None:
-        head = tx.index[:EVIDENCE_TRANSACTIONS]
-        framed = full.loc[head, ["file", "query_frames", "response_frames"]]
-        # the same queries seen after DNAT, or at other vantage points
-        copies = _copies(full)
-        shown = copies[copies.index.isin(head)] if copies is not None else None
-        tx = full.loc[tx.index, [c for c in EVIDENCE_COLUMNS if c in full.columns]]
-    else:
-        framed, shown = tx, None
-    first, last = when(tx)
-    return {
-        "clients": _names(tx["client"]),
-        "servers": _names(tx["server"]),
-        "first": first,
-        "last": last,
-        "evidence_frames": frames_of(framed, shown),
-    }
 
 
 def pair_population(n: int) -> str:
@@ -299,27 +222,6 @@ def top(counts: pd.Series, shown: int = 3) -> str:
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2, "critical": 3}
 
 
-def unexplained(
-    lookups: pd.DataFrame, bad: np.ndarray, found: Sequence[Finding], at_least: str
-) -> np.ndarray:
-    """Positions of the lookups where `bad` holds that no finding at least as severe as
-    `at_least` concerns."""
-    covered = np.zeros(len(lookups), bool)
-    for f in found:
-        if SEVERITY_RANK[f.severity] >= SEVERITY_RANK[at_least] and f.lookups:
-            covered[list(f.lookups)] = True
-    return np.flatnonzero(bad & ~covered)
-
-
-def rows_of_lookups(lookups: pd.DataFrame, positions: np.ndarray) -> np.ndarray:
-    """The transaction rows (index labels) of these lookups."""
-    sizes = lookups["transactions"].to_numpy(np.int64)
-    wanted = np.zeros(len(lookups), bool)
-    wanted[positions] = True
-    rows: np.ndarray = flat_rows(lookups["transactions_index"])[np.repeat(wanted, sizes)]
-    return rows
-
-
 def also_in(found: Sequence[Finding], positions: np.ndarray) -> list[str]:
     """The codes of the (less severe) findings that also concern some of these lookups."""
     mine = set(positions.tolist())
@@ -328,22 +230,8 @@ def also_in(found: Sequence[Finding], positions: np.ndarray) -> list[str]:
 
 # A question asked this many times in the capture and never answered is a storm, not a
 # resolver retrying: no resolver retries one question 100 times (glibc caps attempts at
-# 5, musl at 10). DNS007 reports storms; DNS004 and DNS006 leave their questions to it.
+# 5, musl at 10). DNS007 reports storms; DNS006 leaves their questions to it.
 STORM = Option("loop_min_queries", 100, "no resolver retries one question 100 times")
-
-
-def storm_mask(tx: pd.DataFrame, min_queries: float = STORM.default) -> np.ndarray:
-    """Per row of tx, whether its question (name, type) is a storm: asked at least
-    min_queries times in all and never answered."""
-    asked = tx["attempts"].to_numpy() > 0
-    if not asked.any():
-        return np.zeros(len(tx), bool)
-    key = pd.MultiIndex.from_arrays([tx["qname"], tx["qtype"]])
-    totals = tx.groupby([tx["qname"], tx["qtype"]], observed=True)[["attempts", "responses"]].sum()
-    storms = totals.index[(totals["attempts"] >= min_queries) & (totals["responses"] == 0)]
-    if not len(storms):
-        return np.zeros(len(tx), bool)
-    return np.asarray(key.isin(storms), bool) & asked
 
 
 def waited(tx: pd.DataFrame, lookups: pd.DataFrame) -> np.ndarray:
