@@ -134,3 +134,12 @@ def flatten(col: pd.Series, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def code_dtype(n: int) -> type[np.signedinteger[Any]]:
     """The codes of n categories, as narrow as pandas itself keeps them."""
     return np.int8 if n < 127 else np.int16 if n < 32767 else np.int32
+
+
+def used_categories(col: pd.Series) -> pd.Index:
+    """The categories a categorical column's rows use, in category order (what
+    ``remove_unused_categories().categories`` gives, by counting codes, not by a unique)."""
+    cat = as_categorical(col)
+    codes = np.asarray(cat.codes, np.int64)
+    seen = np.bincount(codes[codes >= 0], minlength=len(cat.categories)) > 0
+    return cat.categories[seen]

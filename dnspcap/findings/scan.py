@@ -104,8 +104,8 @@ def _lookup_ranks(keys: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]
     part's own order (two lookups of one client are in one part)."""
     sizes = [len(start) for start, _ in keys]
     start = np.concatenate([np.asarray(s, np.int64) for s, _ in keys])
-    texts = np.concatenate([np.asarray(c, object).astype(str) for _, c in keys])
-    client = np.unique(texts, return_inverse=True)[1] if len(texts) else texts
+    texts = np.concatenate([np.asarray(c, object) for _, c in keys])
+    client = pd.factorize(texts, sort=True)[0] if len(texts) else texts  # by text, hashed
     own = np.concatenate([np.arange(n) for n in sizes])
     rank = np.empty(len(start), np.int64)
     rank[np.lexsort((own, client, start))] = np.arange(len(start))

@@ -25,12 +25,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..arrays.categorical import as_categorical
+from ..arrays.categorical import as_categorical, used_categories
 from ..arrays.frames import concat
 from ..findings.detection import judge_scans
 from ..findings.detection import scan as scan_tables
 from ..findings.scan import Part, combine, numbering
 from ..grouping import lookups
+from ..native import group_order
 from ..pairing import SKEW_ALLOWANCE_S
 from ..pairing.sightings import vantage_info
 from ..pairing.transactions import pair_rows
@@ -76,18 +77,20 @@ def analyze_part(
     # pair() numbers transactions in the order of their first message in time order
     # (ties in the whole's row order): that message's time and place are each one's key
     ts = messages["ts"].to_numpy("datetime64[ns]").view(np.int64)
-    order = np.lexsort((where, ts))
+    in_order = bool((ts[1:] >= ts[:-1]).all() and (where[1:] > where[:-1]).all())
+    order = np.arange(len(ts)) if in_order else np.lexsort((where, ts))
     order = order[txn[order] >= 0]
-    seen, at = np.unique(txn[order], return_index=True)
-    first = np.zeros(len(tx), np.int64)
-    first[seen] = order[at]
-    del txn, order, seen, at
+    # each transaction's messages in that order (a counting sort), the first of each
+    by_txn = order[group_order(txn[order].astype(np.int32), len(tx))]
+    sizes = np.bincount(txn[order], minlength=len(tx))
+    first = by_txn[np.cumsum(sizes) - sizes]
+    del txn, order, by_txn, sizes
     lk = lookups(tx)
     part = scan_tables(tx, lk, select=select, ignore=ignore, options=options)
     part.scans[SUMMARY] = summarize(all_messages, tx, lk)
     part.row_keys = (ts[first], where[first])
     start = lk["start"].to_numpy("datetime64[ns]").view(np.int64)
-    part.lookup_keys = (start, _texts(lk["client"]))
+    part.lookup_keys = (start, _texts(lk["client"]))  # texts: parts' categories differ
     places = np.asarray(all_messages.index if positions is None else positions, np.int64)
     return Analyzed(part, all_messages, tx, lk, places)
 
@@ -168,7 +171,7 @@ def shares(messages: pd.DataFrame, k: int) -> np.ndarray:
     """Per message, its client's share (0..k-1): a query's source, a response's
     destination, by a stable hash of the address's text. One share when the messages
     come from several vantage points (see the module's docstring)."""
-    if k <= 1 or len(as_categorical(messages["vantage"]).remove_unused_categories().categories) > 1:
+    if k <= 1 or len(used_categories(messages["vantage"])) > 1:
         return np.zeros(len(messages), np.int64)
     out = []
     for col in ("src", "dst"):

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..arrays.categorical import as_categorical
+from ..arrays.categorical import as_categorical, used_categories
 from ..findings.scan import LOOKUP, Scan
 from ..pairing.sightings import vantage_info
 
@@ -29,11 +29,7 @@ def summarize(messages: pd.DataFrame, tx: pd.DataFrame, lk: pd.DataFrame) -> Sca
     dns = bool((messages["service"] == "dns").any()) if len(messages) else False
     span = pd.DataFrame({"first": [messages["ts"].min()], "last": [messages["ts"].max()]})
     rtt = tx["rtt"].dropna().to_numpy(np.float64) if len(tx) else np.zeros(0)
-    servers = (
-        pd.Series(as_categorical(tx["server"]).remove_unused_categories().categories)
-        if len(tx)
-        else pd.Series([], dtype=object)
-    )
+    servers = pd.Series(used_categories(tx["server"])) if len(tx) else pd.Series([], dtype=object)
     return Scan(
         tables={
             "clients": clients(lk),
@@ -60,8 +56,7 @@ def summarize(messages: pd.DataFrame, tx: pd.DataFrame, lk: pd.DataFrame) -> Sca
 def _files(messages: pd.DataFrame) -> np.ndarray:
     if not len(messages):
         return np.zeros(0, object)
-    used = as_categorical(messages["file"]).remove_unused_categories()
-    return np.asarray(used.categories.astype(str), object)
+    return np.asarray(used_categories(messages["file"]).astype(str), object)
 
 
 def _column(scan: Scan, table: str, column: str) -> pd.Series:
