@@ -107,7 +107,7 @@ def analyze_messages(
         stats["survey"] = held()
     k = -(-len(dns) // part_messages) if part_messages else 1
     share = shares(messages, k) if k > 1 else None
-    if share is not None and share.max(initial=0) > share.min(initial=0):
+    if share is not None and len(share) and share.max() > share.min():  # several clients' shares
         say(f"pairing, grouping, detecting ({k} parts of the clients)")
         settings = dict(select=select, ignore=ignore, options=options, capture_end=capture_end,
                         skew=skew)  # fmt: skip
