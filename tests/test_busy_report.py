@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,16 +21,13 @@ from dnspcap.findings import LIST_ITEMS, frame_filter, listed
 from dnspcap.findings.finding import FILTER_FRAMES
 from dnspcap.report import render
 
+from .synthetic import make_capture
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
 def busy(tmp_path_factory: pytest.TempPathFactory) -> dnspcap.Report:
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        from make_capture import make_capture
-    finally:
-        sys.path.pop(0)
     path = tmp_path_factory.mktemp("busy") / "busy.pcap"
     make_capture(path, 300_000, 1, profile="many-clients")
     return dnspcap.analyze(path)

@@ -15,6 +15,7 @@ import dnspcap
 from dnspcap.errors import CaptureError
 
 from .corpus import corpus_captures
+from .synthetic import make_capture
 
 SAMPLES = sorted(Path(__file__).resolve().parent.parent.glob("samples/**/*.pcap*"))
 
@@ -78,13 +79,7 @@ def test_transactions_and_lookups_match_their_documented_columns() -> None:
 def test_engines_agree_on_a_big_synthetic_capture(tmp_path: Path) -> None:
     """More rows than the table's storage starts with, many chunks of the kernel's buffer,
     DNS over TCP between UDP rows: what the benchmark reads, at a twentieth of its size."""
-    import sys
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-    try:
-        from make_capture import make_capture
-    finally:
-        sys.path.pop(0)
     path = tmp_path / "big.pcap"
     truth = make_capture(path, 100_000, 7)
     fast, exact = _both(path)  # type: ignore[misc]

@@ -25,6 +25,7 @@ import dnspcap
 
 from . import rotate
 from .corpus import on_ci
+from .synthetic import make_capture
 
 ROOT = Path(__file__).resolve().parents[1]
 CRAFTED = sorted((ROOT / "samples" / "crafted").glob("*.pcap"))
@@ -112,16 +113,6 @@ def test_a_guessed_rotated_set_that_overlaps_in_time_is_split_as_in_process(
     here = dnspcap.analyze(files)
     assert len(here.stats["vantages"]) == 2
     same_reports(here, dnspcap.analyze(files, client=client))
-
-
-def make_capture(path: Path, packets: int, seed: int, clients: int) -> None:
-    """A synthetic capture of a busy node (benchmarks/make_capture.py)."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        from make_capture import make_capture as make
-    finally:
-        sys.path.pop(0)
-    make(path, packets, seed=seed, clients=clients)
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from dnspcap.pairing.transactions import pair
 
 from . import lookups_reference as reference
 from .corpus import corpus_captures
+from .synthetic import make_capture
 from .wire import Q, R, write
 
 A1 = "93.184.215.14"
@@ -333,13 +334,7 @@ def test_grouping_agrees_with_the_reference_on_random_queries(
 def test_grouping_agrees_with_the_reference_on_a_synthetic_capture(tmp_path: Path) -> None:
     """The benchmark's traffic (benchmarks/make_capture.py): 3,000 pods, search chains,
     every resolver's retries, TCP after truncation."""
-    import sys
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-    try:
-        from make_capture import make_capture
-    finally:
-        sys.path.pop(0)
     path = tmp_path / "synthetic.pcap"
     make_capture(path, 60_000, 3)
     _agree(pair(dnspcap.read_messages(path)))

@@ -9,7 +9,6 @@ capture files at once, where frame numbers repeat.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,17 +20,14 @@ from dnspcap.findings.detectors._evidence import EVIDENCE_TRANSACTIONS
 from dnspcap.report import document as model
 from dnspcap.report import summary
 
+from .synthetic import make_capture
+
 ROOT = Path(__file__).resolve().parent.parent
 CRAFTED = ROOT / "samples" / "crafted"
 
 
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory: pytest.TempPathFactory) -> dnspcap.Report:
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        from make_capture import make_capture
-    finally:
-        sys.path.pop(0)
     path = tmp_path_factory.mktemp("hostile") / "hostile.pcap"
     make_capture(path, 30_000, 5, profile="hostile")
     return dnspcap.analyze(path)

@@ -23,6 +23,8 @@ import dnspcap
 from dnspcap.watch import live
 from dnspcap.watch.engine import Engine, Event
 
+from .synthetic import make_capture
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = sorted(
     p for p in (ROOT / "samples").rglob("*") if p.suffix in (".pcap", ".pcapng") and p.is_file()
@@ -62,9 +64,6 @@ def test_watch_announces_what_analyze_finds(path: Path) -> None:
 def test_memory_follows_the_traffic_not_the_length(tmp_path: Path) -> None:
     """A busy node's traffic over 200 s: the watch lets go of what is final, and still
     announces what analyze finds."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from make_capture import make_capture
-
     path = tmp_path / "long.pcap"
     make_capture(path, 20_000, 3, pps=100)
     found = {f.code for f in dnspcap.analyze(path).findings}

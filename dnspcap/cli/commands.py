@@ -143,20 +143,8 @@ def _analyze(args: argparse.Namespace) -> int:
     options = _thresholds(args.option)
     select = _detectors(args.select, "--select") or None
     ignore = _detectors(args.ignore, "--ignore")
-    fmt = args.format or _suffix_format(args.output, SUFFIXES) or "text"
     report = _run(args, select=select, ignore=ignore, options=options)
-    kwargs: dict[str, Any] = {"figures": not args.no_figures}
-    if fmt == "text":
-        kwargs = {"color": _color(args.color, args.output)}
-    elif fmt == "markdown" and args.output:
-        out = Path(args.output)
-        kwargs.update(figures_dir=out.parent, figures_prefix=out.stem)
-    _write(args.output, render(report, fmt, **kwargs))
-    if report.no_dns:  # nothing could be checked: never a pass, whatever --fail-on says
-        return 1
-    level = report.worst
-    failing = level is not None and SEVERITIES.index(level) >= SEVERITIES.index(args.fail_on)
-    return 1 if failing else 0
+    return _report_exit(report, args)
 
 
 def _thresholds(items: list[str]) -> dict[str, float]:
@@ -535,7 +523,8 @@ def _spool_path() -> str:
 
 
 def _report_exit(report: Report, args: argparse.Namespace) -> int:
-    """Write the report as analyze does, and its exit status for --fail-on."""
+    """Write the report (analyze's, or watch's at the end), and the exit status --fail-on
+    asks for."""
     fmt = args.format or _suffix_format(args.output, SUFFIXES) or "text"
     kwargs: dict[str, Any] = {"figures": not args.no_figures}
     if fmt == "text":
@@ -544,7 +533,7 @@ def _report_exit(report: Report, args: argparse.Namespace) -> int:
         out = Path(args.output)
         kwargs.update(figures_dir=out.parent, figures_prefix=out.stem)
     _write(args.output, render(report, fmt, **kwargs))
-    if report.no_dns:
+    if report.no_dns:  # nothing could be checked: never a pass, whatever --fail-on says
         return 1
     level = report.worst
     failing = level is not None and SEVERITIES.index(level) >= SEVERITIES.index(args.fail_on)

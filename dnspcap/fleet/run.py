@@ -115,7 +115,8 @@ def _read(
         split_bytes = worker_bytes(client)
     sets, ready = _rotated_or_not(client, sets, ports, multicast, split_bytes)
     frames = _read_sets(client, sets, ports, multicast, split_bytes, sets_done, ready)
-    spans = [s for f in frames for s in client.gather(client.submit(_spans, f[0], pure=False))]
+    got = client.gather([client.submit(_spans, f[0], pure=False) for f in frames])  # at once
+    spans = [s for one in got for s in one]
     split = not_rotated(sets, spans)  # a guessed rotated set that was several recordings
     if split is not None:
         sets = split
@@ -200,7 +201,7 @@ def _rotated_or_not(
 
 def _first_span(got: pd.DataFrame | tuple[int | None, int | None]) -> tuple[int | None, int | None]:
     """A read file's span (from its frame), or the span a span task found."""
-    return got.attrs["dnspcap"]["spans"][0] if isinstance(got, pd.DataFrame) else got
+    return _spans(got)[0] if isinstance(got, pd.DataFrame) else got
 
 
 def relabel(got: pd.DataFrame, vantage: Vantage) -> pd.DataFrame:

@@ -69,7 +69,7 @@ def analyze_part(
     by the report's summary. ``multicast``: the messages hold mDNS/LLMNR too, which are
     not paired (as :func:`dnspcap.pipeline.analyze_messages`)."""
     all_messages = messages
-    where = np.asarray(messages.index if positions is None else positions, np.int64)
+    places = where = np.asarray(messages.index if positions is None else positions, np.int64)
     if multicast:
         dns = np.flatnonzero((messages["service"] == "dns").to_numpy())
         messages, where = messages.take(dns), where[dns]
@@ -91,7 +91,6 @@ def analyze_part(
     part.row_keys = (ts[first], where[first])
     start = lk["start"].to_numpy("datetime64[ns]").view(np.int64)
     part.lookup_keys = (start, _texts(lk["client"]))  # texts: parts' categories differ
-    places = np.asarray(all_messages.index if positions is None else positions, np.int64)
     return Analyzed(part, all_messages, tx, lk, places)
 
 
