@@ -250,9 +250,14 @@ def _read_one_iter(
         for iface in state.interfaces:  # classic pcap: the file header's
             state.on_interface(state, iface)
         if engine == "python":
-            yield from _pure(state, stream, head[hlen:], stack, acc)
+            steps = _pure(state, stream, head[hlen:], stack, acc)
         else:
-            yield from _fast(state, stream, head[hlen:], stack, acc, index, ports, multicast)
+            steps = _fast(state, stream, head[hlen:], stack, acc, index, ports, multicast)
+        for _ in steps:
+            # the ICMP errors so far go with the rows so far (a watch pairs them)
+            acc.add_icmp(stack.icmp)
+            stack.icmp = []
+            yield None
         acc.add_icmp(stack.icmp)
         stack.icmp = []
         if hasattr(stream, "problem"):
