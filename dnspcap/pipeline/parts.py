@@ -90,7 +90,7 @@ def analyze_part(
     part.scans[SUMMARY] = summarize(all_messages, tx, lk)
     part.row_keys = (ts[first], where[first])
     start = lk["start"].to_numpy("datetime64[ns]").view(np.int64)
-    part.lookup_keys = (start, _texts(lk["client"]))  # texts: parts' categories differ
+    part.lookup_keys = (start, client_texts(lk["client"]))  # texts: parts' categories differ
     return Analyzed(part, all_messages, tx, lk, places)
 
 
@@ -218,7 +218,7 @@ def _array(n: np.ndarray | int, size: int) -> np.ndarray:
     return n if isinstance(n, np.ndarray) else np.arange(size, dtype=np.int64) + n
 
 
-def _texts(col: pd.Series) -> np.ndarray:
+def client_texts(col: pd.Series) -> np.ndarray:
     """A categorical column's texts, one per row, through its categories."""
     cat = as_categorical(col)
     texts = np.asarray([str(c) for c in cat.categories] + ["nan"], object)

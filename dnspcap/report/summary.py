@@ -24,15 +24,29 @@ NAME = "report"  # its name among a part's scans (no detector code looks like it
 FAILED = ("failed", "timed_out")
 
 
-def summarize(messages: pd.DataFrame, tx: pd.DataFrame, lk: pd.DataFrame) -> Scan:
-    """The summary scan of these tables (a part's, or the whole capture's)."""
+BY_LOOKUP = "client_lookups"  # the clients table's lookups, for parts that split clients
+BY_LOOKUP_COLUMNS = ["client", "resolver", "outcome", "duration", "time_lost_to_retries"]
+
+
+def summarize(
+    messages: pd.DataFrame, tx: pd.DataFrame, lk: pd.DataFrame, *, whole_clients: bool = True
+) -> Scan:
+    """The summary scan of these tables (a part's, or the whole capture's). Parts that
+    hold whole clients keep a row per client; parts that split them (a watch's, cut in
+    time) keep the columns of every lookup that the clients table is made of."""
+    if whole_clients or not len(lk):
+        per_client = {"clients": clients(lk)}
+    else:
+        rows = lk[BY_LOOKUP_COLUMNS].copy(deep=False)
+        rows[LOOKUP] = np.arange(len(lk))
+        per_client = {BY_LOOKUP: rows}
     dns = bool((messages["service"] == "dns").any()) if len(messages) else False
     span = pd.DataFrame({"first": [messages["ts"].min()], "last": [messages["ts"].max()]})
     rtt = tx["rtt"].dropna().to_numpy(np.float64) if len(tx) else np.zeros(0)
     servers = pd.Series(used_categories(tx["server"])) if len(tx) else pd.Series([], dtype=object)
     return Scan(
         tables={
-            "clients": clients(lk),
+            **per_client,
             "servers": pd.DataFrame({"server": servers.astype(str).to_numpy(object)}),
             "rtt": pd.DataFrame({"rtt": rtt}),
             "files": pd.DataFrame({"file": _files(messages)}),
@@ -90,6 +104,8 @@ class Summary:
     def of(cls, scan: Scan) -> Summary:
         span = scan.table("span")
         table = scan.table("clients")
+        if BY_LOOKUP in scan.tables and len(scan.table(BY_LOOKUP)):  # in lookup order
+            table = clients(scan.table(BY_LOOKUP))
         if len(table):
             table = table.drop(columns=LOOKUP).set_index("client")
         return cls(
