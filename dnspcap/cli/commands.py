@@ -420,6 +420,11 @@ def _add_watch(sub: Subparsers) -> None:
         help="keep what stdin or -i brought as a capture file (the report is made of it)",
     )  # fmt: skip
     w.add_argument("--no-report", action="store_true", help="only the lines, no report at the end")
+    w.add_argument(
+        "--exact", action="store_true",
+        help="the report at the end is analyze of the whole capture, read again (the "
+        "memory of the whole capture at the end; see docs/watch.md)",
+    )  # fmt: skip
     w.add_argument("--ports", default="53", help="DNS ports, comma separated (default: 53)")
     w.add_argument("--multicast", action="store_true", help="also read mDNS and LLMNR")
     w.add_argument("-o", "--output", metavar="FILE", help="write the final report to FILE")
@@ -491,7 +496,9 @@ def _watch_run(
     color = _color(args.color, None)
     spool = getattr(stream, "spool", None)
     try:
-        _, events = watch(stream, settings, out=sys.stdout, status=stderr_terminal(), color=color)
+        engine, events = watch(
+            stream, settings, out=sys.stdout, status=stderr_terminal(), color=color
+        )
     except DnspcapError:
         why = live.failure(proc) if proc is not None else None
         if why is not None:  # tcpdump's own reason (no such device, no permission)
@@ -508,12 +515,32 @@ def _watch_run(
         return int(bool(worst) and max(worst) >= SEVERITIES.index(args.fail_on))
     if spool is not None:
         spool.flush()  # the report reads it
-    report = analyze(
-        spooled or files, ports=settings.ports, multicast=args.multicast,
-        select=settings.select, ignore=settings.ignore, options=settings.options,
-        skew=settings.skew,
+    return _report_exit(_watch_report(engine, args, settings, files, spooled), args)
+
+
+def _watch_report(
+    engine: Any, args: argparse.Namespace, settings: Any, files: list[str], spooled: str | None
+) -> Report:
+    """The report of a watch: its parts' scans judged, the evidence read back from the
+    followed files or the spool (``analyze`` of them when they held no DNS: what they
+    held instead is the verdict)."""
+    from ..watch.readback import read_back
+
+    paths = [spooled] if spooled else files
+    kept = dict(ports=settings.ports, multicast=args.multicast, select=settings.select,
+                ignore=settings.ignore, options=settings.options, skew=settings.skew)  # fmt: skip
+    if args.exact or not engine.saw_dns:
+        return analyze(paths, **kept)
+    sources = [(files[0], spooled)] if spooled else [(f, f) for f in files]
+
+    def gather() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        whole = analyze(paths, part_messages=None, **kept)
+        return whole.messages, whole.transactions, whole.lookups
+
+    return engine.report(  # type: ignore[no-any-return]
+        lambda frames: read_back(sources, frames, ports=settings.ports, multicast=args.multicast),
+        ports=settings.ports, gather=gather,
     )  # fmt: skip
-    return _report_exit(report, args)
 
 
 def _spool_path() -> str:

@@ -1,44 +1,59 @@
 """The watch itself: messages in, confirmed findings out, with the memory of a minute.
 
 :class:`Engine` takes the messages table in chunks as the reader decodes them
-(:meth:`Engine.feed`) and, at each :meth:`Engine.step`, runs the batch stages on the
-messages it holds: ``pair`` → ``lookups`` → ``detect``, the functions ``analyze`` runs.
+(:meth:`Engine.feed`) and, at each :meth:`Engine.step`, pairs and groups the messages it
+holds (``pair`` and ``lookups``, the functions ``analyze`` runs).
 :mod:`dnspcap.watch.window` says which transactions and lookups no later packet can
-change (*final*); the findings that show final lookups are announced (an
-:class:`Event` each, once per lookup) and the messages of final transactions are let
-go. What it holds is then the packets of the last ``LOOKUP_HOLD_S`` seconds and the
-unanswered queries of the last ``UNANSWERED_HOLD_S``: its memory follows the traffic's
-rate, not the watch's length.
+change (*final*); those are let go as a *part* of the capture
+(:mod:`dnspcap.watch.released`): every detector's scan of them, and the report's, kept
+small and merged as the watch goes (:mod:`dnspcap.watch.compact`). The findings of the
+parts let go in the last minute, judged together, are announced (an :class:`Event`
+each, once per lookup). What the watch holds is the packets of the last
+``LOOKUP_HOLD_S`` seconds and the unanswered queries of the last ``UNANSWERED_HOLD_S``,
+and its past as scans: its memory follows the traffic's rate, not the watch's length.
 
-A race (DNS001) is announced as soon as a step sees it (its lost query resent or timed
-out) and a second more of the capture has passed (an answer overtaken by the retry still
-comes), before its lookup is final: that is the line a user waits for.
+A race (DNS001) is announced as soon as a step sees it on what is held (its lost query
+resent or timed out) and a second more of the capture has passed (an answer overtaken
+by the retry still comes), before its lookup is final: that is the line a user waits for.
 
-The report at the end is ``analyze`` of the bytes watched (:mod:`dnspcap.watch.run`):
-the lines are what was *seen* while watching, the report what the whole capture says.
-``tests/test_watch.py`` holds the codes of the two equal on every sample.
+The report at the end (:meth:`Engine.report`) judges every part's scans together, as
+``analyze`` judges the parts of a big capture: the lines are what was *seen* while
+watching, the report what the whole capture says (``tests/test_watch_report.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..findings import Finding, catalogue, detect
+from ..findings import Finding, catalogue
+from ..findings.detection import chosen_detectors, judge_scans, scan
 from ..findings.detectors._util import PAIR_WINDOW
+from ..findings.scan import Part, combine, numbering
 from ..findings.tablecache import forget
 from ..grouping import lookups
 from ..pairing import SKEW_ALLOWANCE_S
 from ..pairing.transactions import pair_rows
+from ..pipeline.parts import Tables, client_texts
+from ..report import Findings, Report
+from ..report.summary import NAME as SUMMARY
+from ..report.summary import frames_wanted
+from .compact import COMPACT_PARTS, add
 from .messages import concat, prune
+from .released import released
 from .window import MARGIN_S, UNANSWERED_HOLD_S, Window, build
 
 NAT = np.iinfo(np.int64).min
 EARLY = frozenset({"DNS001"})  # announced when seen, not when final (see the docstring)
+# a line judges the parts let go in the last minute of the capture, or as many of the
+# latest as hold RECENT_LOOKUPS lookups (a rate is out of enough of them)
+RECENT_NS = 60 * 10**9
+RECENT_LOOKUPS = 20_000
+PAIRING_ATTRS = ("capture_end", "icmp_errors")
 
 
 @dataclass(frozen=True)
@@ -78,6 +93,11 @@ class Engine:
         self.now = NAT  # the capture's clock: its latest message, ns
         self.attrs: dict[str, Any] = {}
         self.announced: dict[tuple[str, object, int], int] = {}  # (code, client, start): start
+        self.codes = {d.code for d in chosen_detectors(self.select, self.ignore)}
+        self.parts: list[Part] = []  # every step's, merged a few at a time, for the report
+        self.levels: list[int] = []  # each part's merges (dnspcap.watch.compact)
+        self.merge_every = COMPACT_PARTS
+        self.recent: list[tuple[Part, int]] = []  # the last minute's, and their last time
         self.lookups_done = 0
         self.events = 0
         self.steps = 0
@@ -90,6 +110,7 @@ class Engine:
         if not len(chunk):
             return
         chunk = chunk.copy(deep=False)
+        chunk.attrs = {}  # the statistics are kept once (pandas copies attrs on every step)
         chunk.index = pd.RangeIndex(self.seq, self.seq + len(chunk))
         self.seq += len(chunk)
         ts = chunk["ts"].to_numpy("datetime64[ns]").view(np.int64)
@@ -109,14 +130,20 @@ class Engine:
         return sum(len(c) for c in self.new)
 
     @property
+    def saw_dns(self) -> bool:
+        """Whether any DNS message was let go (the report has something to judge)."""
+        return any(p.scans[SUMMARY].count("dns") for p in self.parts)
+
+    @property
     def packets(self) -> int:
         return int(self.attrs.get("packets", 0))
 
     # -- a step ----------------------------------------------------------------------------
 
     def step(self, *, end: bool = False, now: int | None = None) -> list[Event]:
-        """Pair, group and detect on what is held; announce what is confirmed; let the
-        messages of final transactions go.
+        """Pair and group what is held; scan what is final (a part of the whole, kept for
+        the report); announce what is confirmed; let the messages of final transactions
+        go.
 
         ``end``: the capture ended, everything is final. ``now``: the capture's clock when
         it is known to be later than its latest message (a live capture with no traffic
@@ -124,71 +151,132 @@ class Engine:
         """
         if now is not None:
             self.now = max(self.now, now)
-        parts = ([self.kept] if self.kept is not None else []) + self.new
+        held = ([self.kept] if self.kept is not None else []) + self.new
         self.new = []
-        if not parts:
+        if not held:
             return []
-        m = prune(concat(parts))
-        m.attrs = {"dnspcap": dict(self.attrs)}
-        dns = m[m["service"] == "dns"] if (m["service"] != "dns").any() else m
+        m = prune(concat(held))
+        # what pairing reads of the read's statistics (pandas copies attrs on every step)
+        m.attrs = {"dnspcap": {k: self.attrs[k] for k in PAIRING_ATTRS if k in self.attrs}}
+        is_dns = (m["service"] == "dns").to_numpy()
+        where = np.flatnonzero(is_dns)
+        dns = m if len(where) == len(m) else m.take(where)
         full, txn = pair_rows(dns, skew=self.skew)
         lk = lookups(full)
         w = build(full, txn, dns, lk, now_ns=self.now, end=end, pair_window_s=self.pair_window_s)
         self.steps += 1
         try:
-            found = detect(full, lk, select=self.select, ignore=self.ignore, options=self.options)
-            events = self._announce(found, w)
+            part, keep = released(m, where, txn, w, **self._chosen)
+            early = [] if end else self._early(w)
         finally:
             forget(w.tx)
             forget(full)
             forget(lk)
-        self.lookups_done += int(w.lk_final.sum())
-        keep = np.zeros(len(m), bool)
-        if len(txn):
-            keep[np.flatnonzero(m.index.isin(dns.index))] = ~w.final[txn]
+        self.lookups_done += part.lookups
+        ts = m["ts"].to_numpy("datetime64[ns]").view(np.int64)
+        last = ts[~keep].max(initial=NAT)
+        add(self.parts, self.levels, part, every=self.merge_every)
+        self.recent = [(p, t) for p, t in self.recent if t >= self.now - RECENT_NS]
+        self.recent.append((part, int(last)))
+        while len(self.recent) > 1 and sum(p.lookups for p, _ in self.recent[1:]) >= RECENT_LOOKUPS:
+            self.recent.pop(0)
+        events = self._announce(early, w, settled_only=True) + self._lines(end)
         self.kept = m[keep] if keep.any() else None
-        return events
+        self.events += len(events)
+        self._forget_old()
+        return sorted(events, key=lambda e: e.time)
 
-    def _announce(self, found: list[Finding], w: Window) -> list[Event]:
-        """The findings that show a lookup not announced yet, and final (or not yet
-        final, for the EARLY codes); a finding without lookups once its last evidence is
-        older than anything that could still change it."""
-        clients = w.lk["client"].astype(str).to_numpy() if len(w.lk) else np.zeros(0, str)
-        starts = (
-            w.lk["start"].to_numpy("datetime64[ns]").view(np.int64)
-            if len(w.lk)
-            else np.zeros(0, np.int64)
-        )
+    @property
+    def _chosen(self) -> dict[str, Any]:
+        return {"select": self.select, "ignore": self.ignore, "options": self.options}
+
+    def _early(self, w: Window) -> list[tuple[Finding, list[tuple[str, int]]]]:
+        """The EARLY codes' findings on everything held, final or not, with the client and
+        start of each of their lookups."""
+        codes = [c for c in EARLY if c in self.codes]
+        if not codes or not len(w.lk):
+            return []
+        part = scan(w.full, w.lk, select=codes, options=self.options)
+        found = judge_scans(part.scans, select=codes, options=self.options)
+        clients = client_texts(w.lk["client"])
+        starts = w.lk["start"].to_numpy("datetime64[ns]").view(np.int64)
+        return [(f, [(clients[p], int(starts[p])) for p in f.lookups]) for f in found]
+
+    def _lines(self, end: bool) -> list[Event]:
+        """The findings of the parts let go in the last minute of the capture, judged
+        together: the lookups they show are final."""
+        parts = [p for p, _ in self.recent]
+        found = judge_scans(combine(parts), **self._chosen)
+        numbers = numbering(parts)
+        n = sum(p.lookups for p in parts)
+        clients = np.empty(n, object)
+        starts = np.empty(n, np.int64)
+        for p, (_, at) in zip(parts, numbers, strict=True):
+            assert p.lookup_keys is not None and isinstance(at, np.ndarray)
+            starts[at], clients[at] = p.lookup_keys
+        keyed = [(f, [(clients[p], int(starts[p])) for p in f.lookups]) for f in found]
+        return self._announce(keyed, None, end=end)
+
+    def _announce(
+        self,
+        found: list[tuple[Finding, list[tuple[str, int]]]],
+        w: Window | None,
+        *,
+        settled_only: bool = False,
+        end: bool = False,
+    ) -> list[Event]:
+        """The findings that show a lookup not announced yet. ``settled_only`` (the EARLY
+        codes on what is held): only once a second of the capture has passed since the
+        last evidence. A finding without lookups once its last evidence is older than
+        anything that could still change it."""
         out: list[Event] = []
-        for f in found:
-            pos = np.asarray(f.lookups, np.int64)
-            last = f.last.value if f.last is not None else self.now
-            # an answer may still come just after the retry (a TCP retry after TC=1
-            # overtakes the UDP answer): for an EARLY code, a second of the capture's clock
-            # settles it; with its evidence newer than that (races every second), its final
-            # lookups are announced as any code's
-            settled = f.code in EARLY and last <= self.now - MARGIN_S * 1e9
-            if len(pos) and not (settled or w.end):
-                pos = pos[w.lk_final[pos]]
-            keys = [(f.code, clients[p], int(starts[p])) for p in pos.tolist()]
-            fresh = [k for k in keys if k not in self.announced]
+        for f, looks in found:
+            last = f.last.value if f.last is not None else NAT
+            if settled_only and last > self.now - MARGIN_S * 1e9:
+                continue
+            fresh: list[tuple[str, object, int]] = [
+                (f.code, c, s) for c, s in looks if (f.code, c, s) not in self.announced
+            ]
             if not f.lookups:
-                last = f.last.value if f.last is not None else NAT
                 key: tuple[str, object, int] = (f.code, "", last)
-                old = w.end or last < self.now - UNANSWERED_HOLD_S * 1e9
+                old = end or last < self.now - UNANSWERED_HOLD_S * 1e9
                 fresh = [key] if old and key not in self.announced else []
             if not fresh:
                 continue
             for k in fresh:
                 self.announced[k] = k[2]
-            when = f.last.value if f.last is not None else self.now
+            when = last if f.last is not None else self.now
             out.append(Event(f.code, f.severity, int(when), f.summary, f.display_filter))
-        self.events += len(out)
-        # an announced lookup is final a hold after its start at the latest: forget it then
+        return out
+
+    def _forget_old(self) -> None:
+        """An announced lookup is final a hold after its start at the latest: forget it
+        then."""
         horizon = self.now - int(3 * UNANSWERED_HOLD_S * 1e9)
         for k in [k for k, t in self.announced.items() if t < horizon]:
             del self.announced[k]
-        return sorted(out, key=lambda e: e.time)
+
+    # -- the end ---------------------------------------------------------------------------
+
+    def report(
+        self,
+        read_back: Callable[[dict[str, set[int]]], tuple[pd.DataFrame, dict[str, Any]]],
+        *,
+        ports: Iterable[int] = (53,),
+        gather: Callable[[], Tables] | None = None,
+    ) -> Report:
+        """The report of everything watched: the parts' scans judged together, which is
+        ``analyze``'s report of the capture. ``read_back``: the messages of the findings'
+        evidence frames (per file), and the read's statistics; ``gather``: the whole's
+        tables, if a figure asks for them."""
+        scans = combine(self.parts)
+        found = judge_scans(scans, **self._chosen)
+        evidence, stats = read_back(frames_wanted(found))
+        stats["ports"] = sorted(set(ports))
+        return Report(
+            None, None, None, Findings(found), summary=scans[SUMMARY], evidence=evidence,
+            stats=stats, gather=gather,
+        )  # fmt: skip
 
 
 __all__ = ["EARLY", "Engine", "Event"]

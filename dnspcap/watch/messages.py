@@ -45,21 +45,15 @@ def concat(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
 
 
 def _union(name: str, parts: list[pd.Series]) -> pd.Categorical:
-    cats: list[object] = []
-    seen: set[object] = set()
-    for p in parts:
-        for c in p.cat.categories:
-            if c not in seen:
-                seen.add(c)
-                cats.append(c)
+    every = np.concatenate([np.asarray(p.cat.categories, object) for p in parts])
+    cats = pd.Index(pd.unique(every), dtype=object)  # in order of appearance
     if name in _ORDERED:
         rank: dict[object, int] = {v: i for i, v in enumerate(_ORDERED[name])}
-        cats.sort(key=lambda v: rank.get(v, len(rank)))
+        cats = pd.Index(sorted(cats, key=lambda v: rank.get(v, len(rank))), dtype=object)
     elif name not in _APPEARANCE:
-        cats.sort(key=str)  # text categories; str() is the identity on them
-    index = pd.Index(cats, dtype=object)
-    codes = [_recoded(np.asarray(p.cat.codes), index.get_indexer(p.cat.categories)) for p in parts]
-    return pd.Categorical.from_codes(np.concatenate(codes), categories=index, validate=False)
+        cats = cats.sort_values()  # text categories
+    codes = [_recoded(np.asarray(p.cat.codes), cats.get_indexer(p.cat.categories)) for p in parts]
+    return pd.Categorical.from_codes(np.concatenate(codes), categories=cats, validate=False)
 
 
 def _recoded(codes: np.ndarray, lut: np.ndarray) -> np.ndarray:
@@ -80,7 +74,10 @@ def prune(frame: pd.DataFrame) -> pd.DataFrame:
                 np.asarray(cat.codes, np.int64) + 1, minlength=len(cat.categories) + 1
             )
             if (used[1:] == 0).any():
-                cols[name] = cat.remove_unused_categories()
+                new = np.cumsum(used[1:] > 0) - 1
+                codes = _recoded(np.asarray(cat.codes), new)
+                kept = cat.categories[used[1:] > 0]
+                cols[name] = pd.Categorical.from_codes(codes, categories=kept, validate=False)
                 changed = True
                 continue
         cols[name] = col.array

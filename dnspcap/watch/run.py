@@ -32,8 +32,8 @@ STEP_S = 1.0
 STATUS_S = 2.0
 # the memory bound when packets come faster than steps: the engine steps once this many
 # messages wait for it, and the reader waits once QUEUE_CHUNKS chunks of CHUNK_MESSAGES do
-MAX_NEW = 200_000
-CHUNK_MESSAGES = 50_000
+MAX_NEW = 1_000_000
+CHUNK_MESSAGES = 200_000
 QUEUE_CHUNKS = 2
 # the capture's clock follows the wall clock when its packets are this close to it (a live
 # capture): an idle network's queries still time out; minus a little for what is in flight
@@ -127,7 +127,10 @@ def _loop(
         if item is not None:
             engine.feed(item)
         now = time.monotonic()
-        if now - last_step >= wait or engine.waiting >= MAX_NEW:
+        # on time once the input is caught up with (a live capture: lines come within
+        # seconds); while the input runs ahead (a file piped in), in steps of MAX_NEW
+        caught_up = chunks.empty()
+        if (caught_up and now - last_step >= wait) or engine.waiting >= MAX_NEW:
             got = engine.step(now=_live_now(engine))
             last_step = time.monotonic()
             # a step re-reads what the window holds: at most a third of the time goes to

@@ -1,0 +1,84 @@
+"""A watch's past, kept small: the parts it let go merged, a few at a time.
+
+Every step lets go of a part (:mod:`dnspcap.watch.released`); a watch of hours steps
+thousands of times. Parts are merged as a log-structured store merges its runs: once
+the last ``COMPACT_PARTS`` parts are of one level, they become one part of the next
+level, so a watch holds a few parts per level and each part is merged a few times.
+
+A merged part is numbered as its parts were: it keeps every row's and lookup's key,
+sorted (:class:`~dnspcap.findings.scan.Part`), so however late a transaction is let
+go, it falls in its place among all. Merging keeps what the judges read and nothing
+more: the evidence rows a finding shows (:func:`~dnspcap.findings.detectors._evidence.
+needed`), the questions' sums added up; the rest (round-trip times for percentiles, a
+row per lookup for the clients table, the keys) grows with the traffic, a few dozen
+bytes per lookup.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..findings.detectors._evidence import EVIDENCE_TRANSACTIONS, needed, unique_ints
+from ..findings.scan import ROW, Part, Scan, combine, numbering
+
+COMPACT_PARTS = 8  # parts of one level merged into one of the next
+QUESTION_KEYS = ["qname", "qtype"]
+
+
+def add(parts: list[Part], levels: list[int], part: Part, *, every: int = COMPACT_PARTS) -> None:
+    """Add the part (level 0) to the watch's parts, merging runs of ``every`` parts of
+    one level, in place."""
+    parts.append(trimmed(part))
+    levels.append(0)
+    while len(levels) >= every and len(set(levels[-every:])) == 1:
+        level = levels[-1]
+        one = merged(parts[-every:])
+        del parts[-every:], levels[-every:]
+        parts.append(one)
+        levels.append(level + 1)
+
+
+def merged(parts: list[Part]) -> Part:
+    """One part of these, numbered as they were among any others."""
+    scans = {code: _compacted(s) for code, s in combine(parts).items()}
+    rows, looks = sum(p.rows for p in parts), sum(p.lookups for p in parts)
+    ts, place = np.empty(rows, np.int64), np.empty(rows, np.int64)
+    start, client = np.empty(looks, np.int64), np.empty(looks, object)
+    for p, (r, k) in zip(parts, numbering(parts), strict=True):
+        assert p.row_keys is not None and p.lookup_keys is not None
+        ts[r], place[r] = p.row_keys
+        start[k], client[k] = p.lookup_keys
+    return Part(scans, rows=rows, lookups=looks, row_keys=(ts, place), lookup_keys=(start, client))
+
+
+def trimmed(part: Part) -> Part:
+    """The part with its tables' categoricals holding only the values they use (a
+    part's tables would otherwise keep every name and address of its step)."""
+    for s in part.scans.values():
+        for name, t in list(s.tables.items()):
+            cats = [c for c in t.columns if isinstance(t[c].dtype, pd.CategoricalDtype)]
+            if cats:
+                t = t.copy(deep=False)
+                for c in cats:
+                    t[c] = t[c].cat.remove_unused_categories()
+                s.tables[name] = t
+    return part
+
+
+def _compacted(s: Scan) -> Scan:
+    tables = dict(s.tables)
+    for name, t in s.tables.items():
+        frames = tables.get(name + "_frames")
+        if frames is not None and ROW in t.columns and len(t):
+            head = unique_ints(t[ROW].to_numpy(np.int64))[:EVIDENCE_TRANSACTIONS]
+            tables[name] = needed(t)
+            if len(frames):
+                keep = np.isin(frames[ROW].to_numpy(np.int64), head)
+                tables[name + "_frames"] = frames[keep].reset_index(drop=True)
+        elif name == "questions" and len(t) and set(QUESTION_KEYS) <= set(t.columns):
+            tables[name] = t.groupby(QUESTION_KEYS, observed=True, sort=False).agg(
+                attempts=("attempts", "sum"), responses=("responses", "sum"),
+                first=("first", "min"), last=("last", "max"),
+            ).reset_index()  # fmt: skip
+    return Scan(tables, dict(s.counts))

@@ -1,0 +1,129 @@
+"""The report at the end of a watch is made of the parts the watch let go (their scans,
+merged as it went), and of the evidence frames read back: not of the capture read again.
+It must be analyze's report of the capture, byte for byte, on every sample and every
+public capture, however the stream was cut into steps; on a long capture the watch's
+memory of its past stays small.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import dnspcap
+from dnspcap.errors import DnspcapError
+from dnspcap.report import Report, render
+from dnspcap.watch import compact
+from dnspcap.watch.engine import Engine
+from dnspcap.watch.readback import read_back
+
+from .corpus import corpus_captures
+from .synthetic import make_capture
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = sorted(
+    p for p in (ROOT / "samples").rglob("*") if p.suffix in (".pcap", ".pcapng") and p.is_file()
+)
+
+
+def watched(path: Path, piece: int, every: int = compact.COMPACT_PARTS) -> tuple[Engine, Report]:
+    """The engine fed the capture ``piece`` messages at a time (a step after each), its
+    parts merged ``every`` at a time, and its report at the end."""
+    m = dnspcap.read_messages(path)
+    engine = Engine()
+    engine.merge_every = every
+    for i in range(0, len(m), piece):
+        part = m.iloc[i : i + piece]
+        part.attrs = m.attrs
+        engine.feed(part)
+        engine.step()
+    engine.step(end=True)
+    report = engine.report(
+        lambda frames: read_back([(str(path), str(path))], frames, ports=(53,), multicast=False)
+    )
+    return engine, report
+
+
+def same_report(path: Path, got: Report) -> None:
+    want = dnspcap.analyze(path)
+    for fmt in ("text", "json"):
+        assert render(got, fmt) == render(want, fmt), fmt
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: str(p.relative_to(ROOT / "samples")))
+def test_the_report_of_a_watch_is_analyze_report_on_every_sample(path: Path) -> None:
+    _, report = watched(path, piece=7)
+    same_report(path, report)
+
+
+@pytest.mark.parametrize("capture", corpus_captures())
+def test_the_report_of_a_watch_is_analyze_report_on_the_corpus(capture: Path) -> None:
+    try:
+        m = dnspcap.read_messages(capture)
+    except DnspcapError:
+        pytest.skip("not a capture we read")  # test_corpus says which and why
+    if not (m["service"] == "dns").any():
+        pytest.skip("no DNS message")
+    # parts merged two at a time: the merging is exercised on captures of a few steps
+    _, report = watched(capture, piece=50, every=2)
+    same_report(capture, report)
+
+
+def test_a_long_watch_keeps_a_small_past(tmp_path: Path) -> None:
+    """200 s of a busy node's traffic, stepped every 500 messages (40 steps): the parts
+    are merged as they come, the findings are analyze's. Its clients have a lookup a
+    minute each, so a few of their first search-list chains end before the watch has
+    seen their search list (analyze learns it from the whole capture): a few lookups in
+    a thousand are grouped differently (docs/watch.md)."""
+    path = tmp_path / "long.pcap"
+    make_capture(path, 20_000, 3, pps=100)
+    engine, report = watched(path, piece=500, every=4)
+    want = dnspcap.analyze(path)
+    assert engine.steps > 35
+    assert engine.steps == sum(4**level for level in engine.levels)  # a merge: 4 parts into 1
+    assert len(engine.parts) <= 3 * 3  # levels 0-2 of at most 3 parts each
+    assert [f.code for f in report.findings] == [f.code for f in want.findings]
+    assert report.summary.transactions == want.summary.transactions
+    assert report.summary.messages == want.summary.messages
+    assert abs(report.summary.lookups - want.summary.lookups) <= want.summary.lookups / 500
+    race = next(f for f in report.findings if f.code == "DNS001")
+    assert race.summary == next(f for f in want.findings if f.code == "DNS001").summary
+
+
+def test_merged_parts_keep_what_the_judges_read(tmp_path: Path) -> None:
+    """Merging 4 at a time or never: the same report (the evidence tables cut to what
+    a finding shows, the questions' sums added)."""
+    path = tmp_path / "long.pcap"
+    make_capture(path, 20_000, 4, pps=100)
+    merging, merged = watched(path, piece=400, every=4)
+    never, kept = watched(path, piece=400, every=10**9)
+    assert len(merging.parts) < 10 < len(never.parts)
+    for fmt in ("text", "json"):
+        assert render(merged, fmt) == render(kept, fmt)
+
+
+def run(*args: str, stdin: object = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dnspcap.cli", *args], stdin=stdin, capture_output=True,
+        text=True, timeout=120, cwd=ROOT, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["lab/captures/dns-pod-down.pcap", "crafted/incident-mixed.pcap"])
+def test_a_stream_on_stdin_gets_analyze_report(name: str, tmp_path: Path) -> None:
+    """The ICMP errors of a stream reach the watch as they come (the pod-down capture's
+    port unreachables are its DNS006 evidence)."""
+    path = ROOT / "samples" / name
+    out = tmp_path / "watch.txt"
+    with open(path, "rb") as f:
+        done = run("watch", "-", "-o", str(out), stdin=f)
+    batch = run("analyze", str(path))
+    assert out.read_text() == batch.stdout
+    assert done.returncode == batch.returncode, done.stderr
+    exact = tmp_path / "exact.txt"
+    with open(path, "rb") as f:
+        run("watch", "-", "--exact", "-o", str(exact), stdin=f)
+    assert exact.read_text() == batch.stdout
