@@ -10,7 +10,8 @@ Run as root::
 Prints, as JSON: the races the fault injected (dnsfault's count) and the ones the watch
 announced and the report found, the rate found (races per parallel pair), each race
 line's delay (from its last evidence to the line: what a user waits), and the watch's
-resident memory over time (one sample every ``--every`` seconds).
+resident memory over time (one sample every ``--every`` seconds). The watch writes its
+own report at its end (JSON), which is compared with ``analyze`` of the capture.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def main() -> int:
     args = ap.parse_args()
     capture = args.out / "soak-race.pcap"
     capture.unlink(missing_ok=True)
+    watched = args.out / "soak-watch.json"  # the watch's own report, at its end
     lab = subprocess.Popen(
         [sys.executable, str(ROOT / "samples/lab/run.py"), "--prefix", args.prefix,
          "--out", str(args.out), "--soak", str(args.seconds),
@@ -54,8 +56,8 @@ def main() -> int:
             raise SystemExit(f"the lab ended first:\n{lab.stdout.read().decode()[-2000:]}")  # type: ignore[union-attr]
         time.sleep(0.2)
     watch = subprocess.Popen(
-        [sys.executable, "-m", "dnspcap.cli", "watch", str(capture), "--no-report",
-         "--duration", str(args.seconds + 30)],
+        [sys.executable, "-m", "dnspcap.cli", "watch", str(capture), "--format", "json",
+         "-o", str(watched), "--duration", str(args.seconds + 30)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     lines: list[tuple[float, str]] = []
@@ -78,6 +80,8 @@ def main() -> int:
     done = re.search(r"done dropped=(\d+)", log.read_text()) if log.exists() else None
     report = dnspcap.analyze(capture)
     race = [f for f in report.findings if f.code == "DNS001"]
+    own = json.loads(watched.read_text()) if watched.exists() else {"findings": []}
+    own_race = [f for f in own["findings"] if f["code"] == "DNS001"]
     delays = []
     for wall, line in lines:
         if " DNS001 " in line:
@@ -87,6 +91,9 @@ def main() -> int:
         "race_every": args.race_every,
         "injected_races": int(done.group(1)) if done else None,
         "found_races": race[0].occurrences if race else 0,
+        "watch_report_races": own_race[0]["occurrences"] if own_race else 0,
+        "watch_report_is_analyze": [f["code"] for f in own["findings"]]
+        == [f.code for f in report.findings],
         "parallel_pairs": race[0].seen if race else None,
         "rate_found": round(race[0].occurrences / race[0].seen, 4) if race else 0.0,
         "race_lines": len(delays),

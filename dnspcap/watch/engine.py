@@ -206,14 +206,17 @@ class Engine:
         """The findings of the parts let go in the last minute of the capture, judged
         together: the lookups they show are final."""
         parts = [p for p, _ in self.recent]
-        found = judge_scans(combine(parts), **self._chosen)
-        numbers = numbering(parts)
-        n = sum(p.lookups for p in parts)
-        clients = np.empty(n, object)
-        starts = np.empty(n, np.int64)
-        for p, (_, at) in zip(parts, numbers, strict=True):
-            assert p.lookup_keys is not None and isinstance(at, np.ndarray)
-            starts[at], clients[at] = p.lookup_keys
+        if len(parts) == 1 and parts[0].lookup_keys is not None:  # its own numbers will do
+            found = judge_scans(parts[0].scans, **self._chosen)
+            starts, clients = parts[0].lookup_keys
+        else:
+            found = judge_scans(combine(parts), **self._chosen)
+            n = sum(p.lookups for p in parts)
+            clients = np.empty(n, object)
+            starts = np.empty(n, np.int64)
+            for p, (_, at) in zip(parts, numbering(parts), strict=True):
+                assert p.lookup_keys is not None and isinstance(at, np.ndarray)
+                starts[at], clients[at] = p.lookup_keys
         keyed = [(f, [(clients[p], int(starts[p])) for p in f.lookups]) for f in found]
         return self._announce(keyed, None, end=end)
 
