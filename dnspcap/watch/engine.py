@@ -180,7 +180,7 @@ class Engine:
         self.recent.append((part, int(last)))
         while len(self.recent) > 1 and sum(p.lookups for p, _ in self.recent[1:]) >= RECENT_LOOKUPS:
             self.recent.pop(0)
-        events = self._announce(early, w, settled_only=True) + self._lines(end)
+        events = self._announce(early, settled_only=True) + self._lines(end)
         self.kept = m[keep] if keep.any() else None
         self.events += len(events)
         self._forget_old()
@@ -218,19 +218,19 @@ class Engine:
                 assert p.lookup_keys is not None and isinstance(at, np.ndarray)
                 starts[at], clients[at] = p.lookup_keys
         keyed = [(f, [(clients[p], int(starts[p])) for p in f.lookups]) for f in found]
-        return self._announce(keyed, None, end=end)
+        return self._announce(keyed, end=end)
 
     def _announce(
         self,
         found: list[tuple[Finding, list[tuple[str, int]]]],
-        w: Window | None,
         *,
         settled_only: bool = False,
         end: bool = False,
     ) -> list[Event]:
         """The findings that show a lookup not announced yet. ``settled_only`` (the EARLY
         codes on what is held): only once a second of the capture has passed since the
-        last evidence. A finding without lookups once its last evidence is older than
+        last evidence (a TCP retry after TC=1 may overtake the UDP answer, which then
+        still comes). A finding without lookups once its last evidence is older than
         anything that could still change it."""
         out: list[Event] = []
         for f, looks in found:
