@@ -6,7 +6,9 @@ it belongs to none): the parts of a watch are a partition of the capture's messa
 transactions and lookups, each paired and grouped with everything that could change it
 (:mod:`dnspcap.watch.window`). Judging their scans together is therefore judging the
 whole capture's: the report at the end of a watch is ``analyze``'s, made of the scans,
-without the messages (``tests/test_watch_report.py``).
+without the messages (``tests/test_watch_report.py``), but for what a step cannot know
+yet: a client's search list, which ``analyze`` learns from the whole capture and a step
+from what it holds (docs/watch.md).
 
 A part's rows and lookups are numbered as the whole's would be: a transaction by its
 first message's time and arrival number, a lookup by its start and client
