@@ -36,6 +36,7 @@ from ..findings.detectors._util import PAIR_WINDOW
 from ..findings.scan import Part, combine, numbering
 from ..findings.tablecache import forget
 from ..grouping import lookups
+from ..grouping.join import infer_search_list
 from ..pairing import SKEW_ALLOWANCE_S
 from ..pairing.transactions import pair_rows
 from ..pipeline.parts import Tables, client_texts
@@ -98,6 +99,7 @@ class Engine:
         self.levels: list[int] = []  # each part's merges (dnspcap.watch.compact)
         self.merge_every = COMPACT_PARTS
         self.recent: list[tuple[Part, int]] = []  # the last minute's, and their last time
+        self.search: dict[str, list[str]] = {}  # per client, the last search list seen
         self.lookups_done = 0
         self.events = 0
         self.steps = 0
@@ -162,7 +164,7 @@ class Engine:
         where = np.flatnonzero(is_dns)
         dns = m if len(where) == len(m) else m.take(where)
         full, txn = pair_rows(dns, skew=self.skew)
-        lk = lookups(full)
+        lk = lookups(full, search=self._search_lists(full))
         w = build(full, txn, dns, lk, now_ns=self.now, end=end, pair_window_s=self.pair_window_s)
         self.steps += 1
         try:
@@ -185,6 +187,12 @@ class Engine:
         self.events += len(events)
         self._forget_old()
         return sorted(events, key=lambda e: e.time)
+
+    def _search_lists(self, full: pd.DataFrame) -> dict[str, list[str]]:
+        """Each client's search list: what the messages held show, else what the watch
+        learnt of it before (a client whose chains are minutes apart)."""
+        self.search.update(infer_search_list(full))
+        return self.search
 
     @property
     def _chosen(self) -> dict[str, Any]:
