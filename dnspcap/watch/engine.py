@@ -43,7 +43,7 @@ from ..pipeline.parts import Tables, client_texts
 from ..report import Findings, Report
 from ..report.summary import NAME as SUMMARY
 from ..report.summary import frames_wanted
-from .compact import COMPACT_PARTS, add
+from .compact import COMPACT_PARTS, add, merged
 from .messages import concat, prune
 from .released import released
 from .window import MARGIN_S, UNANSWERED_HOLD_S, Window, build
@@ -182,6 +182,10 @@ class Engine:
         self.recent.append((part, int(last)))
         while len(self.recent) > 1 and sum(p.lookups for p, _ in self.recent[1:]) >= RECENT_LOOKUPS:
             self.recent.pop(0)
+        if len(self.recent) > self.merge_every:  # one-second steps: a minute is 60 parts
+            older = self.recent[:-1]
+            one = merged([p for p, _ in older])
+            self.recent = [(one, max(t for _, t in older)), self.recent[-1]]
         events = self._announce(early, settled_only=True) + self._lines(end)
         self.kept = m[keep] if keep.any() else None
         self.events += len(events)
