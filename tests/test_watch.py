@@ -32,11 +32,13 @@ SAMPLES = sorted(
 DNSPCAP = [sys.executable, "-m", "dnspcap.cli"]
 
 
-def stream(path: Path, piece: int) -> tuple[Engine, list[Event], int]:
-    """The engine's lines for the capture fed ``piece`` messages at a time; the most
-    messages it held at once."""
+def stream(path: Path, piece: int, every: int | None = None) -> tuple[Engine, list[Event], int]:
+    """The engine's lines for the capture fed ``piece`` messages at a time (a step after
+    each; ``every``: its parts merged that many at a time); the most messages it held at
+    once."""
     m = dnspcap.read_messages(path)
     engine = Engine()
+    engine.merge_every = every or engine.merge_every
     events: list[Event] = []
     most = 0
     for i in range(0, len(m), piece):

@@ -22,6 +22,7 @@ from dnspcap.watch.readback import read_back
 
 from .corpus import corpus_captures
 from .synthetic import make_capture
+from .test_watch import stream
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = sorted(
@@ -32,15 +33,7 @@ SAMPLES = sorted(
 def watched(path: Path, piece: int, every: int = compact.COMPACT_PARTS) -> tuple[Engine, Report]:
     """The engine fed the capture ``piece`` messages at a time (a step after each), its
     parts merged ``every`` at a time, and its report at the end."""
-    m = dnspcap.read_messages(path)
-    engine = Engine()
-    engine.merge_every = every
-    for i in range(0, len(m), piece):
-        part = m.iloc[i : i + piece]
-        part.attrs = m.attrs
-        engine.feed(part)
-        engine.step()
-    engine.step(end=True)
+    engine, _, _ = stream(path, piece, every)
     report = engine.report(
         lambda frames: read_back([(str(path), str(path))], frames, ports=(53,), multicast=False)
     )

@@ -74,17 +74,9 @@ def analyze_part(
         dns = np.flatnonzero((messages["service"] == "dns").to_numpy())
         messages, where = messages.take(dns), where[dns]
     tx, txn = pair_rows(messages, capture_end=capture_end, skew=skew, keep_rows=True)
-    # pair() numbers transactions in the order of their first message in time order
-    # (ties in the whole's row order): that message's time and place are each one's key
     ts = messages["ts"].to_numpy("datetime64[ns]").view(np.int64)
-    in_order = bool((ts[1:] >= ts[:-1]).all() and (where[1:] > where[:-1]).all())
-    order = np.arange(len(ts)) if in_order else np.lexsort((where, ts))
-    order = order[txn[order] >= 0]
-    # each transaction's messages in that order (a counting sort), the first of each
-    by_txn = order[group_order(txn[order].astype(np.int32), len(tx))]
-    sizes = np.bincount(txn[order], minlength=len(tx))
-    first = by_txn[np.cumsum(sizes) - sizes]
-    del txn, order, by_txn, sizes
+    first = first_messages(ts, where, txn, len(tx))
+    del txn
     lk = lookups(tx)
     part = scan_tables(tx, lk, select=select, ignore=ignore, options=options)
     part.scans[SUMMARY] = summarize(all_messages, tx, lk)
@@ -92,6 +84,19 @@ def analyze_part(
     start = lk["start"].to_numpy("datetime64[ns]").view(np.int64)
     part.lookup_keys = (start, client_texts(lk["client"]))  # texts: parts' categories differ
     return Analyzed(part, all_messages, tx, lk, places)
+
+
+def first_messages(ts: np.ndarray, where: np.ndarray, txn: np.ndarray, n: int) -> np.ndarray:
+    """Per transaction (0..n-1; ``txn``: each message's, -1 for none), the position of its
+    first message in time order, ties by place (``where``): pair() numbers transactions
+    in that order, so that message's time and place are each one's key in the whole."""
+    in_order = bool((ts[1:] >= ts[:-1]).all() and (where[1:] > where[:-1]).all())
+    order = np.arange(len(ts)) if in_order else np.lexsort((where, ts))
+    order = order[txn[order] >= 0]
+    # each transaction's messages in that order (a counting sort), the first of each
+    by_txn = order[group_order(txn[order].astype(np.int32), n)]
+    sizes = np.bincount(txn[order], minlength=n)
+    return np.asarray(by_txn[np.cumsum(sizes) - sizes], np.int64)
 
 
 def slim(done: Analyzed) -> Analyzed:
@@ -119,7 +124,7 @@ def again(
 def report_of_parts(
     parts: list[Part],
     *,
-    stats: dict[str, object],
+    stats: dict[str, object] | None,
     evidence: Callable[[dict[str, set[int]]], pd.DataFrame],
     gather: Callable[[], Tables] | None = None,
     select: Iterable[str] | None = None,
@@ -128,12 +133,14 @@ def report_of_parts(
 ) -> Report:
     """The reduce step: the report of the parts' scans, the same as the whole's. Once the
     findings are known, ``evidence`` is asked for the messages of their frames (per file);
-    the tables are gathered (``gather``) only if someone asks for them."""
+    the tables are gathered (``gather``) only if someone asks for them. ``stats``: the
+    read's statistics, or None: the evidence's ``attrs`` (a read of it that was whole)."""
     scans = combine(parts)
     found = judge_scans(scans, select=select, ignore=ignore, options=options)
+    shown = evidence(frames_wanted(found))
     return Report(
-        None, None, None, Findings(found), summary=scans[SUMMARY],
-        evidence=evidence(frames_wanted(found)), stats=stats, gather=gather,
+        None, None, None, Findings(found), summary=scans[SUMMARY], evidence=shown,
+        stats=shown.attrs["dnspcap"] if stats is None else stats, gather=gather,
     )  # fmt: skip
 
 
@@ -161,7 +168,7 @@ def assemble(done: list[Analyzed], stats: dict[str, object], *, by_time: bool = 
         tx[col] = np.where(local >= 0, whole, -1)
     tx = tx.take(np.argsort(np.concatenate(rows), kind="stable")).reset_index(drop=True)
     tx.attrs["dnspcap"] = _attrs(done, rows, [str(v["name"]) for v in stats.get("vantages", [])])  # type: ignore[attr-defined]
-    lk = concat([_relabelled(d.lookups, r) for d, r in zip(done, rows, strict=True)])
+    lk = concat([relabelled(d.lookups, r) for d, r in zip(done, rows, strict=True)])
     lk = lk.take(np.argsort(np.concatenate(looks), kind="stable")).reset_index(drop=True)
     return messages, tx, lk
 
@@ -203,12 +210,16 @@ def _attrs(done: list[Analyzed], rows: list[np.ndarray], vantages: list[str]) ->
     return out
 
 
-def _relabelled(lk: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
-    """A part's lookups with their transactions_index in the whole's labels."""
-    col = lk["transactions_index"]
-    arr = pa.chunked_array(col.array._pa_array).combine_chunks()  # type: ignore[attr-defined]
-    values = np.asarray(arr.values.to_numpy(zero_copy_only=False), np.int64)
-    mapped = pa.ListArray.from_arrays(arr.offsets, pa.array(rows[values], pa.int64()))
+def relabelled(lk: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    """Lookups with their transactions_index through ``rows`` (a label's new label)."""
+    if not len(lk):
+        return lk
+    col = lk["transactions_index"].array
+    arr = pa.chunked_array(col._pa_array).combine_chunks()  # type: ignore[attr-defined]
+    values = np.asarray(arr.flatten().to_numpy(zero_copy_only=False), np.int64)
+    offsets = np.asarray(arr.offsets)  # a taken table's need not start at 0
+    at = pa.array(offsets - offsets[0], arr.offsets.type)
+    mapped = type(arr).from_arrays(at, pa.array(rows[values], pa.int64()))
     out = lk.copy(deep=False)
     out["transactions_index"] = pd.arrays.ArrowExtensionArray(mapped)
     return out

@@ -33,16 +33,15 @@ import pandas as pd
 from ..findings import Finding, catalogue
 from ..findings.detection import chosen_detectors, judge_scans, scan
 from ..findings.detectors._util import PAIR_WINDOW
-from ..findings.scan import Part, combine, numbering
+from ..findings.scan import Part
 from ..findings.tablecache import forget
 from ..grouping import lookups
 from ..grouping.join import infer_search_list
 from ..pairing import SKEW_ALLOWANCE_S
 from ..pairing.transactions import pair_rows
-from ..pipeline.parts import Tables, client_texts
-from ..report import Findings, Report
+from ..pipeline.parts import Tables, client_texts, report_of_parts
+from ..report import Report
 from ..report.summary import NAME as SUMMARY
-from ..report.summary import frames_wanted
 from .compact import COMPACT_PARTS, add, merged
 from .messages import concat, prune
 from .released import released
@@ -218,17 +217,10 @@ class Engine:
         """The findings of the parts let go in the last minute of the capture, judged
         together: the lookups they show are final."""
         parts = [p for p, _ in self.recent]
-        if len(parts) == 1 and parts[0].lookup_keys is not None:  # its own numbers will do
-            found = judge_scans(parts[0].scans, **self._chosen)
-            starts, clients = parts[0].lookup_keys
-        else:
-            found = judge_scans(combine(parts), **self._chosen)
-            n = sum(p.lookups for p in parts)
-            clients = np.empty(n, object)
-            starts = np.empty(n, np.int64)
-            for p, (_, at) in zip(parts, numbering(parts), strict=True):
-                assert p.lookup_keys is not None and isinstance(at, np.ndarray)
-                starts[at], clients[at] = p.lookup_keys
+        one = parts[0] if len(parts) == 1 else merged(parts)  # in its own numbers
+        assert one.lookup_keys is not None
+        found = judge_scans(one.scans, **self._chosen)
+        starts, clients = one.lookup_keys
         keyed = [(f, [(clients[p], int(starts[p])) for p in f.lookups]) for f in found]
         return self._announce(keyed, end=end)
 
@@ -275,23 +267,23 @@ class Engine:
 
     def report(
         self,
-        read_back: Callable[[dict[str, set[int]]], tuple[pd.DataFrame, dict[str, Any]]],
+        read_back: Callable[[dict[str, set[int]]], pd.DataFrame],
         *,
         ports: Iterable[int] = (53,),
         gather: Callable[[], Tables] | None = None,
     ) -> Report:
         """The report of everything watched: the parts' scans judged together, which is
         ``analyze``'s report of the capture. ``read_back``: the messages of the findings'
-        evidence frames (per file), and the read's statistics; ``gather``: the whole's
-        tables, if a figure asks for them."""
-        scans = combine(self.parts)
-        found = judge_scans(scans, **self._chosen)
-        evidence, stats = read_back(frames_wanted(found))
-        stats["ports"] = sorted(set(ports))
-        return Report(
-            None, None, None, Findings(found), summary=scans[SUMMARY], evidence=evidence,
-            stats=stats, gather=gather,
-        )  # fmt: skip
+        evidence frames (per file), the read's statistics in their ``attrs``;
+        ``gather``: the whole's tables, if a figure asks for them."""
+
+        def evidence(frames: dict[str, set[int]]) -> pd.DataFrame:
+            shown = read_back(frames)
+            shown.attrs["dnspcap"]["ports"] = sorted(set(ports))
+            return shown
+
+        return report_of_parts(self.parts, stats=None, evidence=evidence, gather=gather,
+                               **self._chosen)  # fmt: skip
 
 
 __all__ = ["EARLY", "Engine", "Event"]

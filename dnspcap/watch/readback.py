@@ -50,8 +50,9 @@ def read_back(
     *,
     ports: Iterable[int],
     multicast: bool,
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The messages of these frames (per file) and the read statistics of the capture.
+) -> pd.DataFrame:
+    """The messages of these frames (per file), with the read statistics of the capture in
+    its ``attrs`` (as ``read_messages`` gives them).
 
     ``sources``: (the name the watch read it by, its path) per file: a followed file is
     read as itself (its name is its path), a spooled stream under its stream's name."""
@@ -79,4 +80,4 @@ def read_back(
     out = concat(kept) if kept else last[0].iloc[:0]
     out = out.reset_index(drop=True)
     out.attrs = {"dnspcap": stats}
-    return out, stats
+    return out
