@@ -32,12 +32,14 @@ SAMPLES = sorted(
 DNSPCAP = [sys.executable, "-m", "dnspcap.cli"]
 
 
-def stream(path: Path, piece: int, every: int | None = None) -> tuple[Engine, list[Event], int]:
+def stream(
+    path: Path, piece: int, every: int | None = None, spill: Path | None = None
+) -> tuple[Engine, list[Event], int]:
     """The engine's lines for the capture fed ``piece`` messages at a time (a step after
-    each; ``every``: its parts merged that many at a time); the most messages it held at
-    once."""
+    each; ``every``: its parts merged that many at a time; ``spill``: the folder they are
+    kept in); the most messages it held at once."""
     m = dnspcap.read_messages(path)
-    engine = Engine()
+    engine = Engine(spill=spill)
     engine.merge_every = every or engine.merge_every
     events: list[Event] = []
     most = 0

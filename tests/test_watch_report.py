@@ -15,6 +15,7 @@ import pytest
 
 import dnspcap
 from dnspcap.errors import DnspcapError
+from dnspcap.findings.scan import Part
 from dnspcap.report import Report, render
 from dnspcap.watch import compact
 from dnspcap.watch.engine import Engine
@@ -30,10 +31,13 @@ SAMPLES = sorted(
 )
 
 
-def watched(path: Path, piece: int, every: int = compact.COMPACT_PARTS) -> tuple[Engine, Report]:
+def watched(
+    path: Path, piece: int, every: int = compact.COMPACT_PARTS, spill: Path | None = None
+) -> tuple[Engine, Report]:
     """The engine fed the capture ``piece`` messages at a time (a step after each), its
-    parts merged ``every`` at a time, and its report at the end."""
-    engine, _, _ = stream(path, piece, every)
+    parts merged ``every`` at a time (``spill``: kept in that folder), and its report at
+    the end."""
+    engine, _, _ = stream(path, piece, every, spill)
     report = engine.report(
         lambda frames: read_back([(str(path), str(path))], frames, ports=(53,), multicast=False)
     )
@@ -96,6 +100,37 @@ def test_merged_parts_keep_what_the_judges_read(tmp_path: Path) -> None:
     assert len(merging.parts) < 10 < len(never.parts)
     for fmt in ("text", "json"):
         assert render(merged, fmt) == render(kept, fmt)
+
+
+@pytest.mark.parametrize("limits", [None, (300, 50)], ids=["default", "small-limits"])
+def test_a_watch_keeps_its_past_in_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limits: tuple[int, int] | None
+) -> None:
+    """As the command does: merged parts are kept in a folder, memory holds only the
+    parts not merged yet. The report is the same as with everything in memory, and
+    reading it empties the folder. With small limits, parts are spilled as soon as they
+    are let go and merges stop early: still the same report."""
+    path = tmp_path / "long.pcap"
+    make_capture(path, 20_000, 4, pps=100)
+    if limits is not None:
+        monkeypatch.setattr(compact, "MERGED_LOOKUPS", limits[0])
+        monkeypatch.setattr(compact, "SPILLED_LOOKUPS", limits[1])
+    past = tmp_path / "past"
+    past.mkdir()
+    engine, _, _ = stream(path, 400, every=4, spill=past)
+    in_memory = [i for i, p in enumerate(engine.parts) if isinstance(p, Part)]
+    assert len(in_memory) < 4 and all(engine.levels[i] == 0 for i in in_memory)
+    files = sorted(past.iterdir())
+    assert len(files) == len(engine.parts) - len(in_memory) > (0 if limits is None else 3)
+    if limits is not None:
+        assert compact.DONE in engine.levels
+    report = engine.report(
+        lambda frames: read_back([(str(path), str(path))], frames, ports=(53,), multicast=False)
+    )
+    assert not list(past.iterdir())
+    _, kept = watched(path, piece=400, every=4)
+    for fmt in ("text", "json"):
+        assert render(report, fmt) == render(kept, fmt)
 
 
 def run(*args: str, stdin: object = None) -> subprocess.CompletedProcess[str]:

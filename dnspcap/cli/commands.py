@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import difflib
 import os
 import re
@@ -488,6 +489,20 @@ def _watch_run(
     stream: Any,
     spooled: str | None = None,
     proc: subprocess.Popen[bytes] | None = None,
+) -> int:
+    """Watch the stream, its past kept in a temporary folder (memory holds a few steps
+    of it, whatever the watch's length), then the report."""
+    with tempfile.TemporaryDirectory(prefix="dnspcap-watch-") as past:
+        settings = dataclasses.replace(settings, spill=Path(past))
+        return _watch_steps(args, settings, stream, spooled, proc)
+
+
+def _watch_steps(
+    args: argparse.Namespace,
+    settings: Any,
+    stream: Any,
+    spooled: str | None,
+    proc: subprocess.Popen[bytes] | None,
 ) -> int:
     """Watch the stream, then the report (of the spool, or of the followed files)."""
     from ..watch import live

@@ -12,9 +12,20 @@ more: the evidence rows a finding shows (:func:`~dnspcap.findings.detectors._evi
 needed`), the questions' sums added up; the rest (round-trip times for percentiles, a
 row per lookup for the clients table, the keys) grows with the traffic, a few dozen
 bytes per lookup.
+
+Given a folder (``spill``), a watch keeps in memory only the small parts not merged
+yet: a merged part, or a big one, is written there (:class:`Spilled`) and read back to
+be merged again, until a merge would hold more than ``MERGED_LOOKUPS`` lookups (such
+parts stay as they are). Memory then holds a few steps' parts, whatever the watch's
+length; the report at the end reads them all.
 """
 
 from __future__ import annotations
+
+import itertools
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,17 +37,71 @@ COMPACT_PARTS = 8  # parts of one level merged into one of the next
 QUESTION_KEYS = ["qname", "qtype"]
 
 
-def add(parts: list[Part], levels: list[int], part: Part, *, every: int = COMPACT_PARTS) -> None:
+MERGED_LOOKUPS = 500_000  # spilled parts are merged up to this many lookups
+SPILLED_LOOKUPS = 20_000  # a part let go with this many is spilled at once (a fast pipe)
+DONE = -1  # the level of a spilled part merged no more
+
+
+@dataclass(frozen=True)
+class Spilled:
+    """A part written to a file: what a watch keeps of it in memory."""
+
+    path: Path
+    lookups: int
+    rows: int
+
+    def load(self) -> Part:
+        with self.path.open("rb") as f:
+            part: Part = pickle.load(f)
+        return part
+
+
+_numbers = itertools.count()
+
+
+def spilled(part: Part, folder: Path) -> Spilled:
+    path = folder / f"part-{next(_numbers):08d}.pickle"
+    with path.open("wb") as f:
+        pickle.dump(part, f, protocol=pickle.HIGHEST_PROTOCOL)
+    return Spilled(path, part.lookups, part.rows)
+
+
+def loaded(part: Part | Spilled) -> Part:
+    """The part, read back if it was spilled (its file goes: a part is read once)."""
+    if isinstance(part, Part):
+        return part
+    one = part.load()
+    part.path.unlink()
+    return one
+
+
+def add(
+    parts: list[Part | Spilled],
+    levels: list[int],
+    part: Part,
+    *,
+    every: int = COMPACT_PARTS,
+    spill: Path | None = None,
+) -> None:
     """Add the part (level 0) to the watch's parts, merging runs of ``every`` parts of
-    one level, in place."""
+    one level, in place; ``spill``: the folder merged parts are written to."""
     parts.append(trimmed(part))
     levels.append(0)
-    while len(levels) >= every and len(set(levels[-every:])) == 1:
+    while len(levels) >= every and len(set(levels[-every:])) == 1 and levels[-1] != DONE:
         level = levels[-1]
-        one = merged(parts[-every:])
+        run = parts[-every:]
+        if spill is not None and sum(p.lookups for p in run) > MERGED_LOOKUPS:
+            levels[-every:] = [DONE] * every  # big enough: they stay apart
+            break
+        one = merged([loaded(p) for p in run])
         del parts[-every:], levels[-every:]
         parts.append(one)
         levels.append(level + 1)
+    if spill is None:
+        return
+    for i, p in enumerate(parts):  # in memory: the small parts not merged yet
+        if isinstance(p, Part) and (levels[i] != 0 or p.lookups >= SPILLED_LOOKUPS):
+            parts[i] = spilled(p, spill)
 
 
 def merged(parts: list[Part]) -> Part:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,7 +43,7 @@ from ..pairing.transactions import pair_rows
 from ..pipeline.parts import Tables, client_texts, report_of_parts
 from ..report import Report
 from ..report.summary import NAME as SUMMARY
-from .compact import COMPACT_PARTS, add, merged
+from .compact import COMPACT_PARTS, Spilled, add, loaded, merged
 from .messages import concat, prune
 from .released import released
 from .window import MARGIN_S, UNANSWERED_HOLD_S, Window, build
@@ -50,8 +51,10 @@ from .window import MARGIN_S, UNANSWERED_HOLD_S, Window, build
 NAT = np.iinfo(np.int64).min
 EARLY = frozenset({"DNS001"})  # announced when seen, not when final (see the docstring)
 # a line judges the parts let go in the last minute of the capture, or as many of the
-# latest as hold RECENT_LOOKUPS lookups (a rate is out of enough of them)
+# latest as hold RECENT_LOOKUPS lookups (a rate is out of enough of them); they are kept
+# merged by ten seconds of the capture, so that what is older than the minute goes
 RECENT_NS = 60 * 10**9
+RECENT_BUCKET_NS = 10 * 10**9
 RECENT_LOOKUPS = 20_000
 PAIRING_ATTRS = ("capture_end", "icmp_errors")
 
@@ -77,6 +80,7 @@ class Engine:
         ignore: Iterable[str] = (),
         options: Mapping[str, float] | None = None,
         skew: float = SKEW_ALLOWANCE_S,
+        spill: Path | None = None,
     ) -> None:
         self.select = list(select) if select is not None else None
         self.ignore = list(ignore)
@@ -94,10 +98,12 @@ class Engine:
         self.attrs: dict[str, Any] = {}
         self.announced: dict[tuple[str, object, int], int] = {}  # (code, client, start): start
         self.codes = {d.code for d in chosen_detectors(self.select, self.ignore)}
-        self.parts: list[Part] = []  # every step's, merged a few at a time, for the report
+        self.parts: list[Part | Spilled] = []  # every step's, merged a few at a time
+        self.spill = spill  # the folder merged parts are kept in (None: in memory)
+        self.dns_let_go = False
         self.levels: list[int] = []  # each part's merges (dnspcap.watch.compact)
         self.merge_every = COMPACT_PARTS
-        self.recent: list[tuple[Part, int]] = []  # the last minute's, and their last time
+        self.recent: list[tuple[int, Part]] = []  # the last minute's: (ten seconds, part)
         self.search: dict[str, list[str]] = {}  # per client, the last search list seen
         self.lookups_done = 0
         self.events = 0
@@ -133,7 +139,7 @@ class Engine:
     @property
     def saw_dns(self) -> bool:
         """Whether any DNS message was let go (the report has something to judge)."""
-        return any(p.scans[SUMMARY].count("dns") for p in self.parts)
+        return self.dns_let_go
 
     @property
     def packets(self) -> int:
@@ -176,20 +182,28 @@ class Engine:
         self.lookups_done += part.lookups
         ts = m["ts"].to_numpy("datetime64[ns]").view(np.int64)
         last = ts[~keep].max(initial=NAT)
-        add(self.parts, self.levels, part, every=self.merge_every)
-        self.recent = [(p, t) for p, t in self.recent if t >= self.now - RECENT_NS]
-        self.recent.append((part, int(last)))
-        while len(self.recent) > 1 and sum(p.lookups for p, _ in self.recent[1:]) >= RECENT_LOOKUPS:
-            self.recent.pop(0)
-        if len(self.recent) > self.merge_every:  # one-second steps: a minute is 60 parts
-            older = self.recent[:-1]
-            one = merged([p for p, _ in older])
-            self.recent = [(one, max(t for _, t in older)), self.recent[-1]]
+        self.dns_let_go = self.dns_let_go or bool(part.scans[SUMMARY].count("dns"))
+        add(self.parts, self.levels, part, every=self.merge_every, spill=self.spill)
+        self._remember(part, int(last))
         events = self._announce(early, settled_only=True) + self._lines(end)
         self.kept = m[keep] if keep.any() else None
         self.events += len(events)
         self._forget_old()
         return sorted(events, key=lambda e: e.time)
+
+    def _remember(self, part: Part, last: int) -> None:
+        """Keep the part for the lines: merged with the others of its ten seconds (the
+        latest ten seconds, if the capture's clock went back); those older than the last
+        minute, or than RECENT_LOOKUPS lookups, go."""
+        bucket = (last if last != NAT else self.now) // RECENT_BUCKET_NS
+        if self.recent and bucket <= self.recent[-1][0]:
+            bucket, older = self.recent.pop()
+            part = merged([older, part])
+        self.recent.append((bucket, part))
+        horizon = (self.now - RECENT_NS) // RECENT_BUCKET_NS
+        self.recent = [(b, p) for b, p in self.recent if b >= horizon]
+        while len(self.recent) > 1 and sum(p.lookups for _, p in self.recent[1:]) >= RECENT_LOOKUPS:
+            self.recent.pop(0)
 
     def _search_lists(self, full: pd.DataFrame) -> dict[str, list[str]]:
         """Each client's search list: what the messages held show, else what the watch
@@ -216,7 +230,7 @@ class Engine:
     def _lines(self, end: bool) -> list[Event]:
         """The findings of the parts let go in the last minute of the capture, judged
         together: the lookups they show are final."""
-        parts = [p for p, _ in self.recent]
+        parts = [p for _, p in self.recent]
         one = parts[0] if len(parts) == 1 else merged(parts)  # in its own numbers
         assert one.lookup_keys is not None
         found = judge_scans(one.scans, **self._chosen)
@@ -282,7 +296,9 @@ class Engine:
             shown.attrs["dnspcap"]["ports"] = sorted(set(ports))
             return shown
 
-        return report_of_parts(self.parts, stats=None, evidence=evidence, gather=gather,
+        parts = [loaded(p) for p in self.parts]
+        self.parts = list(parts)  # read back once, for good
+        return report_of_parts(parts, stats=None, evidence=evidence, gather=gather,
                                **self._chosen)  # fmt: skip
 
 

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
@@ -50,6 +51,7 @@ class Settings:
     options: Mapping[str, float] = field(default_factory=dict)
     skew: float = SKEW_ALLOWANCE_S
     duration: float | None = None
+    spill: Path | None = None  # the folder a watch's past is kept in (None: in memory)
 
 
 class _End:
@@ -69,7 +71,7 @@ def watch(
     the list returned); ``status``: a terminal for the status line."""
     engine = Engine(
         select=settings.select, ignore=settings.ignore, options=settings.options,
-        skew=settings.skew,
+        skew=settings.skew, spill=settings.spill,
     )  # fmt: skip
     chunks: queue.Queue[pd.DataFrame | BaseException | _End] = queue.Queue(QUEUE_CHUNKS)
     _start_reader(stream, chunks, settings)
