@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from ..findings.detectors._evidence import EVIDENCE_TRANSACTIONS, needed, unique_ints
 from ..findings.scan import ROW, Part, Scan, combine, numbering
+from .messages import prune
 
 COMPACT_PARTS = 8  # parts of one level merged into one of the next
 QUESTION_KEYS = ["qname", "qtype"]
@@ -122,12 +122,7 @@ def trimmed(part: Part) -> Part:
     part's tables would otherwise keep every name and address of its step)."""
     for s in part.scans.values():
         for name, t in list(s.tables.items()):
-            cats = [c for c in t.columns if isinstance(t[c].dtype, pd.CategoricalDtype)]
-            if cats:
-                t = t.copy(deep=False)
-                for c in cats:
-                    t[c] = t[c].cat.remove_unused_categories()
-                s.tables[name] = t
+            s.tables[name] = prune(t)
     return part
 
 

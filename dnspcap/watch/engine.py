@@ -225,7 +225,7 @@ class Engine:
         found = judge_scans(part.scans, select=codes, options=self.options)
         clients = client_texts(w.lk["client"])
         starts = w.lk["start"].to_numpy("datetime64[ns]").view(np.int64)
-        return [(f, [(clients[p], int(starts[p])) for p in f.lookups]) for f in found]
+        return [(f, _keys(f, clients, starts)) for f in found]
 
     def _lines(self, end: bool) -> list[Event]:
         """The findings of the parts let go in the last minute of the capture, judged
@@ -235,7 +235,7 @@ class Engine:
         assert one.lookup_keys is not None
         found = judge_scans(one.scans, **self._chosen)
         starts, clients = one.lookup_keys
-        keyed = [(f, [(clients[p], int(starts[p])) for p in f.lookups]) for f in found]
+        keyed = [(f, _keys(f, clients, starts)) for f in found]
         return self._announce(keyed, end=end)
 
     def _announce(
@@ -300,6 +300,12 @@ class Engine:
         self.parts = list(parts)  # read back once, for good
         return report_of_parts(parts, stats=None, evidence=evidence, gather=gather,
                                **self._chosen)  # fmt: skip
+
+
+def _keys(f: Finding, clients: np.ndarray, starts: np.ndarray) -> list[tuple[str, int]]:
+    """The client and start of each of the finding's lookups (what a line is once for)."""
+    at = np.asarray(f.lookups, np.int64)
+    return list(zip(clients[at].tolist(), np.asarray(starts)[at].tolist(), strict=True))
 
 
 __all__ = ["EARLY", "Engine", "Event"]
