@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..arrays import memory
 from ..findings import Finding, catalogue
 from ..findings.detection import chosen_detectors, judge_scans, scan
 from ..findings.detectors._util import PAIR_WINDOW
@@ -189,6 +190,8 @@ class Engine:
         self.kept = m[keep] if keep.any() else None
         self.events += len(events)
         self._forget_old()
+        del m, dns, full, txn, lk, w, part
+        memory.give_back()  # the step's tables are gone: their pages go back (arrays/memory.py)
         return sorted(events, key=lambda e: e.time)
 
     def _remember(self, part: Part, last: int) -> None:
