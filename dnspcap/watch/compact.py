@@ -48,12 +48,6 @@ class Spilled:
 
     path: Path
     lookups: int
-    rows: int
-
-    def load(self) -> Part:
-        with self.path.open("rb") as f:
-            part: Part = pickle.load(f)
-        return part
 
 
 _numbers = itertools.count()
@@ -63,14 +57,15 @@ def spilled(part: Part, folder: Path) -> Spilled:
     path = folder / f"part-{next(_numbers):08d}.pickle"
     with path.open("wb") as f:
         pickle.dump(part, f, protocol=pickle.HIGHEST_PROTOCOL)
-    return Spilled(path, part.lookups, part.rows)
+    return Spilled(path, part.lookups)
 
 
 def loaded(part: Part | Spilled) -> Part:
     """The part, read back if it was spilled (its file goes: a part is read once)."""
     if isinstance(part, Part):
         return part
-    one = part.load()
+    with part.path.open("rb") as f:
+        one: Part = pickle.load(f)
     part.path.unlink()
     return one
 

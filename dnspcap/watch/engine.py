@@ -101,7 +101,7 @@ class Engine:
         self.codes = {d.code for d in chosen_detectors(self.select, self.ignore)}
         self.parts: list[Part | Spilled] = []  # every step's, merged a few at a time
         self.spill = spill  # the folder merged parts are kept in (None: in memory)
-        self.dns_let_go = False
+        self.saw_dns = False  # whether a DNS message was let go (the report has something)
         self.levels: list[int] = []  # each part's merges (dnspcap.watch.compact)
         self.merge_every = COMPACT_PARTS
         self.recent: list[tuple[int, Part]] = []  # the last minute's: (ten seconds, part)
@@ -136,11 +136,6 @@ class Engine:
     def waiting(self) -> int:
         """Messages fed since the last step."""
         return sum(len(c) for c in self.new)
-
-    @property
-    def saw_dns(self) -> bool:
-        """Whether any DNS message was let go (the report has something to judge)."""
-        return self.dns_let_go
 
     @property
     def packets(self) -> int:
@@ -183,7 +178,7 @@ class Engine:
         self.lookups_done += part.lookups
         ts = m["ts"].to_numpy("datetime64[ns]").view(np.int64)
         last = ts[~keep].max(initial=NAT)
-        self.dns_let_go = self.dns_let_go or bool(part.scans[SUMMARY].count("dns"))
+        self.saw_dns = self.saw_dns or bool(part.scans[SUMMARY].count("dns"))
         add(self.parts, self.levels, part, every=self.merge_every, spill=self.spill)
         self._remember(part, int(last))
         events = self._announce(early, settled_only=True) + self._lines(end)
