@@ -18,7 +18,7 @@ from dnspcap.errors import DnspcapError
 from dnspcap.findings.scan import Part
 from dnspcap.report import Report, render
 from dnspcap.watch import compact
-from dnspcap.watch.engine import Engine
+from dnspcap.watch.engine import RECENT_BUCKET_NS, RECENT_NS, Engine
 from dnspcap.watch.readback import read_back
 
 from .corpus import corpus_captures
@@ -88,6 +88,18 @@ def test_a_long_watch_keeps_a_small_past(tmp_path: Path) -> None:
     assert abs(report.summary.lookups - want.summary.lookups) <= want.summary.lookups / 500
     race = next(f for f in report.findings if f.code == "DNS001")
     assert race.summary == next(f for f in want.findings if f.code == "DNS001").summary
+
+
+def test_the_lines_judge_only_the_last_minute(tmp_path: Path) -> None:
+    """The parts the lines judge age out: after 200 s of traffic they hold the lookups of
+    about the last minute (kept by ten seconds), not the whole watch's (a merged part
+    that never aged out made a long watch's memory grow a little every step)."""
+    path = tmp_path / "long.pcap"
+    make_capture(path, 20_000, 3, pps=100)
+    engine, _, _ = stream(path, 500)
+    buckets = [b for b, _ in engine.recent]
+    assert len(buckets) <= 7 and min(buckets) >= (engine.now - RECENT_NS) // RECENT_BUCKET_NS
+    assert 0 < sum(p.lookups for _, p in engine.recent) < engine.lookups_done / 2
 
 
 def test_merged_parts_keep_what_the_judges_read(tmp_path: Path) -> None:
