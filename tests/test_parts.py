@@ -12,6 +12,8 @@ import pytest
 import dnspcap
 from dnspcap.pipeline.parts import analyze_part, assemble, report_of_parts, shares
 from dnspcap.reading.survey import survey
+from dnspcap.report.formats import build, figure_pngs
+from dnspcap.report.plotdata import TIMELINE_CLIENTS, Plots, ranked
 from dnspcap.report.summary import evidence_messages
 
 from .corpus import corpus_captures
@@ -76,6 +78,7 @@ def test_parts_paired_apart_give_the_whole_report_and_tables_on_the_corpus(captu
         pytest.skip("not a capture we read")  # test_corpus says which and why
     assert parts.render("text") == whole.render("text")
     assert parts.render("json") == whole.render("json")
+    same_plots(parts.summary.plots, whole.summary.plots)
     same_table(parts.transactions, whole.transactions)
     same_table(parts.lookups, whole.lookups)
     same_table(parts.messages, whole.messages)
@@ -103,3 +106,51 @@ def test_analyze_in_parts_of_few_messages_gives_the_whole_report(path: Path) -> 
     assert (parts._tables[1] is None) == cut  # the whole's transactions never made
     same_table(parts.transactions, whole.transactions)  # until asked for
     same_table(parts.lookups, whole.lookups)
+
+
+# the samples with clients enough for several parts (the test checks they make several)
+SPLIT = ["lab/captures/incident", "lab/captures/forwarding-loop", "crafted/upstream-trouble",
+         "crafted/incident-mixed", "crafted/no-endpoints"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", SPLIT)
+def test_the_figures_of_parts_are_the_wholes_without_its_tables(name: str) -> None:
+    """Markdown and HTML draw their figures from the parts' summary scans: the same
+    pictures as the whole's, and the whole's tables are never made for them."""
+    whole, parts, done = in_parts(ROOT / "samples" / f"{name}.pcap", 3)
+    assert sum(len(d.lookups) > 0 for d in done) >= 2
+    assert figure_pngs(build(parts)) == figure_pngs(build(whole))
+    assert parts._tables == (None, None, None)
+
+
+def shown(p: Plots) -> pd.DataFrame:
+    """The lookups of the clients the timeline shows."""
+    assert p.lookups is not None
+    worst = ranked(p.clients)[:TIMELINE_CLIENTS]
+    return p.lookups[p.lookups["client"].isin(worst)].reset_index(drop=True)
+
+
+def same_plots(a: Plots, b: Plots) -> None:
+    """The figures' data alike: the answers' times in any order (the figure sorts them)."""
+    for field in ("queries", "servers", "clients", "ticks"):
+        same_table(getattr(a, field), getattr(b, field))
+    assert (a.lookups is None) == (b.lookups is None)
+    if a.lookups is not None and b.lookups is not None:  # parts keep their own worst too
+        same_table(*(shown(x) for x in (a, b)))
+    ra, rb = (x.rtt.sort_values(["rtt", "answered"]).reset_index(drop=True) for x in (a, b))
+    same_table(ra[["rtt", "answered"]], rb[["rtt", "answered"]])
+    assert (a.searched, a.retransmissions, a.transactions, a.drawn) == (
+        b.searched, b.retransmissions, b.transactions, b.drawn)  # fmt: skip
+
+
+def test_the_timeline_of_parts_shows_the_worst_clients_of_all_parts() -> None:
+    """Each part keeps the lookups of its own worst clients: the whole's worst are among
+    them, whichever part holds each."""
+    path = ROOT / "samples" / "lab" / "captures" / "incident.pcap"
+    whole, parts, done = in_parts(path, 3)
+    drawn = parts.summary.plots
+    assert drawn.lookups is not None and len(drawn.lookups)
+    held = [set(d.lookups["client"].astype(str)) for d in done]
+    drawn_clients = set(shown(drawn)["client"])
+    assert sum(bool(drawn_clients & h) for h in held) >= 2  # the figure's clients come from several
+    same_table(shown(drawn), shown(whole.summary.plots))

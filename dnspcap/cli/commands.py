@@ -351,8 +351,7 @@ def _add_scheduler(p: argparse.ArgumentParser) -> None:
 def _run_on_cluster(args: argparse.Namespace, kwargs: dict[str, Any]) -> Report:
     """analyze() with each capture set read on a worker; the dashboard's address and, on a
     terminal, the capture sets read so far on stderr. The cluster stays open until the
-    command is done: its workers hold the parts' tables, which a figure or an export asks
-    for."""
+    command is done: its workers hold the parts' tables, which an export asks for."""
     client = args.held.enter_context(connect(args.scheduler))
     if link := dashboard(client):
         print(f"Dask dashboard: {link}", file=sys.stderr)

@@ -7,7 +7,8 @@ captures) are one part, put together on a worker; a set too big for a worker, re
 client shares (:mod:`.split`), is a part per share when it is a part alone. Each part
 is :func:`dnspcap.pipeline.parts.analyze_part`: its tables stay on its worker, and the
 client receives its scans (a few rows per finding) and, once the findings are known, the
-messages of their frames. ``report.transactions`` (and a figure) gathers the tables.
+messages of their frames. ``report.transactions`` gathers the tables; the figures are
+drawn from the scans.
 """
 
 from __future__ import annotations

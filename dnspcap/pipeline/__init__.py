@@ -98,7 +98,7 @@ def analyze_messages(
     More than ``part_messages`` DNS messages of one vantage point are analysed in parts
     of whole clients, one after another (:mod:`.parts`): the same report, without the
     whole capture's transactions and lookups in memory at once (they are made again if
-    asked for: ``report.transactions``, a figure). None: never."""
+    asked for: ``report.transactions``; the figures do not need them). None: never."""
     say = stage or (lambda _: None)
     stats = messages.attrs["dnspcap"]
     stats["ports"] = sorted(set(ports))

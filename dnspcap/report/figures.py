@@ -29,7 +29,16 @@ from matplotlib.patches import Patch
 from matplotlib.text import Text
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
-from ..arrays.categorical import as_categorical, flatten
+from ..arrays.categorical import as_categorical
+from ..findings.scan import LOOKUP
+from .plotdata import (
+    FAILURES,
+    Plots,
+    drawn_transactions,
+    ranked,
+    rtt_table,
+    servers_table,
+)
 
 __all__ = ["OUTCOME_COLOURS", "latency", "png", "queries_per_lookup", "timeline"]
 
@@ -42,7 +51,6 @@ OUTCOME_COLOURS = {
     "timed_out": "#CC79A7",
     "pending": "#999999",
 }
-FAILURES = ("failed", "timed_out")
 MERGE_ABOVE = 2_000  # timeline bars drawn one per lookup; past this, merged per pixel
 PLACED_MAX = 1_000  # overlapping timeline bars placed in lanes one by one; more take turns
 NOTE_BOX = {"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.8}
@@ -166,61 +174,6 @@ def _merged(
     return order[first], x0[order][first], np.maximum.reduceat(x1[order], first)
 
 
-def _retry_times(
-    members_of: pd.Series, lookups: np.ndarray, tx: pd.DataFrame
-) -> tuple[np.ndarray, np.ndarray]:
-    """(index in `lookups`, date number) of every retransmission of the queries of these
-    lookups (positions; `members_of` is the lookups' transactions_index)."""
-    members, owner = flatten(members_of, lookups)
-    members = members.astype(np.int64)
-    if not len(members) or int(members.max()) >= len(tx):
-        return np.empty(0, np.int64), np.empty(0)
-    retried = tx["attempts"].to_numpy()[members] > 1
-    members, owner = members[retried], owner[retried]
-    gaps, of = flatten(tx["retry_gaps"], members)
-    gaps = gaps.astype(np.float64)
-    known = ~np.isnan(gaps)
-    gaps, of = gaps[known], of[known]
-    if not len(gaps):
-        return np.empty(0, np.int64), np.empty(0)
-    # each resend at its transaction's first query plus the gaps up to it
-    total = pd.Series(gaps).groupby(of).cumsum().to_numpy()
-    at = tx["query_ts"].iloc[members[of]].reset_index(drop=True) + pd.to_timedelta(total, unit="s")
-    return owner[of], _naive(at)
-
-
-def _worst_first(client: np.ndarray, trouble: np.ndarray, names: list[str]) -> np.ndarray:
-    """The clients (codes into `names`; -1 for none), most failed or retried lookups
-    first, then most lookups, then by name."""
-    seen = client >= 0
-    n = np.bincount(client[seen], minlength=len(names))
-    bad = np.bincount(client[seen & trouble], minlength=len(names))
-    present = np.flatnonzero(n)
-    by_name = np.empty(len(names), np.int64)
-    by_name[sorted(range(len(names)), key=names.__getitem__)] = np.arange(len(names))
-    return present[np.lexsort((by_name[present], -n[present], -bad[present]))]
-
-
-def _codes(col: pd.Series) -> tuple[np.ndarray, list[str]]:
-    """A column's category codes (-1 for a missing value) and the categories as text."""
-    cat = as_categorical(col)
-    return np.asarray(cat.codes, np.int64), [str(c) for c in cat.categories]
-
-
-def _code(texts: list[str], text: str) -> int:
-    """The code of a category by its text, -2 (matching no row) when it is not one."""
-    return texts.index(text) if text in texts else -2
-
-
-def _most_first(codes: np.ndarray) -> list[tuple[int, int]]:
-    """(code, count) of the codes present (-1, missing, left out), the most common first
-    and in order of first appearance among equals: what value_counts() gives."""
-    codes = codes[codes >= 0]
-    values, first, count = np.unique(codes, return_index=True, return_counts=True)
-    order = np.lexsort((first, -count))
-    return list(zip(values[order].tolist(), count[order].tolist(), strict=True))
-
-
 def timeline(
     lookups: pd.DataFrame, transactions: pd.DataFrame | None = None, *, max_clients: int = 20
 ) -> Figure:
@@ -231,10 +184,15 @@ def timeline(
     were made from are given; failed and timed-out lookups get a cross at their end.
     With more than `max_clients` clients, those with the most failed or retried lookups
     are shown, worst on top."""
-    drawn = np.flatnonzero(lookups["start"].notna().to_numpy())
-    if not len(drawn):
+    p = Plots.of_tables(transactions, lookups, clients=max_clients)
+    return draw_timeline(p, max_clients=max_clients, ticks=transactions is not None)
+
+
+def draw_timeline(p: Plots, *, max_clients: int = 20, ticks: bool = True) -> Figure:
+    """:func:`timeline` from the figures' data (a report's: ``report.summary.plots``)."""
+    if not p.drawn or p.lookups is None:
         return _empty("no lookups")
-    b = _bars(lookups, drawn, max_clients)
+    b = _bars(p.lookups, ranked(p.clients), max_clients)
     fig = _figure(11.0, 1.6 + 0.32 * len(b.shown))
     ax = fig.add_subplot()
     face = to_rgba_array([*OUTCOME_COLOURS.values(), "#999999"])[b.place]
@@ -248,16 +206,19 @@ def timeline(
     if b.retried.any():
         n = int(b.retried.sum())
         handles.append(Patch(fc="white", ec="black", hatch=hatch, label=f"retried ({n:,})"))
-    if transactions is not None and "transactions_index" in lookups:
-        which, at = _retry_times(lookups["transactions_index"], b.pos, transactions)
+    if ticks and len(p.ticks):
+        of = p.ticks[LOOKUP].to_numpy(np.int64)
+        at_bar = np.minimum(np.searchsorted(b.pos, of), max(len(b.pos) - 1, 0))
+        mine = (b.pos[at_bar] == of) if len(b.pos) else np.zeros(len(of), bool)
+        which, at = at_bar[mine], _naive(p.ticks["at"][mine])
         if len(at):
             out = 0.1 * b.h[which]  # a tick standing out of its bar
             ends = [
                 np.column_stack([at, b.yb[which] - out]),
                 np.column_stack([at, b.yt[which] + out]),
             ]
-            ticks = LineCollection(np.stack(ends, 1), colors="black", lw=2.0, gid="retries")  # type: ignore[arg-type]
-            ax.add_collection(ticks)
+            lines = LineCollection(np.stack(ends, 1), colors="black", lw=2.0, gid="retries")  # type: ignore[arg-type]
+            ax.add_collection(lines)
             handles.append(_key(f"retransmission ({len(at):,})", marker="|", ms=12, mew=2))
     bad = b.failed
     if bad.any():
@@ -267,13 +228,12 @@ def timeline(
         label = f"failed / timed out ({int(bad.sum()):,})"
         handles.append(_key(label, marker="X", mfc="white", mec="black", ms=8))
     _timeline_axes(ax, b)
-    title = (
-        f"DNS lookups per client: {_plural(len(drawn), 'lookup')}, {_plural(len(b.rank), 'client')}"
-    )
+    clients = _plural(len(b.rank), "client")
+    title = f"DNS lookups per client: {_plural(p.drawn, 'lookup')}, {clients}"
     if len(b.rank) > len(b.shown):
         title += (
             f"\nthe {len(b.shown)} with the most failed or retried lookups shown; "
-            f"{len(b.rank) - len(b.shown):,} clients ({len(drawn) - len(b.pos):,} lookups) left out"
+            f"{len(b.rank) - len(b.shown):,} clients ({p.drawn - len(b.pos):,} lookups) left out"
         )
     ax.set_title(title, loc="left", fontsize=11)
     fig.legend(handles=handles, loc="outside right upper", title="lookups", fontsize=9)
@@ -295,34 +255,31 @@ class _Bars(NamedTuple):
     yb: np.ndarray
     yt: np.ndarray
     h: np.ndarray  # the height of its lane
-    shown: np.ndarray  # the clients shown (codes), and every client, worst first
+    shown: np.ndarray  # the clients shown (texts), and every client, worst first
     rank: np.ndarray
-    names: list[str]
     lo: float  # the time axis
     hi: float
     span: float
 
 
-def _bars(lookups: pd.DataFrame, drawn: np.ndarray, max_clients: int) -> _Bars:
-    """Where each lookup's bar goes: its client's row (the worst max_clients clients) and
-    a lane in it, from its start to its end."""
-    client, names = _codes(lookups["client"])
-    client = client[drawn]
-    outcome, kinds = _codes(lookups["outcome"])
-    colours = list(OUTCOME_COLOURS)
-    place_of = np.array([colours.index(k) if k in colours else -1 for k in kinds] + [-1])
-    place = place_of[outcome[drawn]]
-    retried = lookups["retransmissions"].to_numpy()[drawn] > 0
-    failures = np.isin(place, [colours.index(f) for f in FAILURES])
-    rank = _worst_first(client, failures | retried, names)
+def _bars(looks: pd.DataFrame, rank: np.ndarray, max_clients: int) -> _Bars:
+    """Where each lookup's bar goes: its client's row (the worst max_clients clients, of
+    ``rank``) and a lane in it, from its start to its end. ``looks``: the drawn lookups
+    of those clients at least, in lookup order (``lookup``, their positions)."""
     shown = rank[:max_clients]
-    row_of = np.full(len(names) + 1, -1, np.int64)  # the last: a lookup without a client
-    row_of[shown] = np.arange(len(shown))
-    r = row_of[client]
+    row = pd.Series(np.arange(len(shown)), index=pd.Index(shown, dtype=object))
+    r = row.reindex(looks["client"].to_numpy(object)).fillna(-1).to_numpy(np.int64)
     keep = r >= 0
-    pos, r = drawn[keep], r[keep]
-    x0 = _naive(lookups["start"].iloc[pos])
-    x1 = x0 + lookups["duration"].iloc[pos].fillna(0.0).clip(lower=0).to_numpy() / 86400.0
+    r = r[keep]
+    pos = looks[LOOKUP].to_numpy(np.int64)[keep]
+    colours = list(OUTCOME_COLOURS)
+    place_of = {k: i for i, k in enumerate(colours)}
+    place = np.array([place_of.get(o, -1) for o in looks["outcome"].to_numpy(object)[keep]], int)
+    retried = looks["retransmissions"].to_numpy()[keep] > 0
+    failures = np.isin(place, [colours.index(f) for f in FAILURES])
+    x0 = _naive(looks["start"][keep])
+    duration = np.nan_to_num(looks["duration"].to_numpy(np.float64)[keep])
+    x1 = x0 + np.clip(duration, 0, None) / 86400.0
     lo, hi = float(x0.min()), float(x1.max())
     span = max(hi - lo, 1.0 / 86400)  # at least a second
     lo, hi = min(lo, (lo + hi - span) / 2), max(hi, (lo + hi + span) / 2)
@@ -333,8 +290,8 @@ def _bars(lookups: pd.DataFrame, drawn: np.ndarray, max_clients: int) -> _Bars:
     h = 0.8 / lanes[r]
     yb = r - 0.4 + lane * h + 0.04 * h  # bottom of each bar, a gap between lanes
     return _Bars(
-        pos, r, lane, lanes, place[keep], retried[keep], failures[keep], x0, x1, yb,
-        yb + 0.92 * h, h, shown, rank, names, lo, hi, span,
+        pos, r, lane, lanes, place, retried, failures, x0, x1, yb, yb + 0.92 * h, h, shown,
+        rank, lo, hi, span,
     )  # fmt: skip
 
 
@@ -365,7 +322,7 @@ def _timeline_axes(ax: Axes, b: _Bars) -> None:
     """Time in UTC along x, the clients down y (the worst on top)."""
     ax.set_xlim(b.lo - b.span * 0.03, b.hi + b.span * 0.03)
     ax.set_ylim(len(b.shown) - 0.5, -0.5)
-    ax.set_yticks(range(len(b.shown)), [_literal(b.names[c]) for c in b.shown])
+    ax.set_yticks(range(len(b.shown)), [_literal(c) for c in b.shown])
     loc = mdates.AutoDateLocator(tz="UTC")  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(loc)
     fmt = mdates.ConciseDateFormatter(loc, tz="UTC", usetex=False)  # type: ignore[no-untyped-call]
@@ -385,32 +342,49 @@ def latency(transactions: pd.DataFrame, *, max_servers: int = 10) -> Figure:
     per server on a log scale: every transaction as a dot (a sample when there are
     many), the middle half as a box, p50 and p99 marked; each label counts the answered
     and unanswered transactions."""
-    # by category codes: a million transactions, a few servers and statuses
-    status, statuses = _codes(transactions["status"])
-    rows = np.flatnonzero(status != _code(statuses, "response_without_query"))
-    if not len(rows):
+    return draw_latency(
+        rtt_table(transactions), servers_table(transactions), drawn_transactions(transactions),
+        max_servers=max_servers,
+    )  # fmt: skip
+
+
+def draw_latency(
+    rtt: pd.DataFrame, others: pd.DataFrame, transactions: int, *, max_servers: int = 10
+) -> Figure:
+    """:func:`latency` from the figures' data (``report.summary.plots``): the round-trip
+    times with their server (``rtt``), the other transactions counted per server and
+    status (``others``), and how many transactions there are."""
+    if not transactions:
         return _empty("no transactions")
-    status = status[rows]
-    server, servers = _codes(transactions["server"])
-    server = server[rows]
-    rtt = transactions["rtt"].to_numpy(np.float64)[rows] * 1000.0
-    ok = (status == _code(statuses, "answered")) & np.isfinite(rtt)
-    counts = np.bincount(server[server >= 0], minlength=len(servers))
-    present = np.flatnonzero(counts).tolist()
-    shown = sorted(present, key=lambda c: (-int(counts[c]), servers[c]))[:max_servers]
+    ms = rtt["rtt"].to_numpy(np.float64) * 1000.0
+    ok = rtt["answered"].to_numpy(bool) & np.isfinite(ms)
+    answered_ms = ms[ok]
+    cat = as_categorical(rtt["server"][ok])
+    code, names = np.asarray(cat.codes, np.int64), cat.categories.astype(str)
+    answers = pd.Series(np.bincount(code[code >= 0], minlength=len(names)), index=names)
+    answers = answers.groupby(level=0).sum()
+    rest_n = others.groupby("server")["n"].sum() if len(others) else pd.Series(dtype=np.int64)
+    counts = answers.add(rest_n, fill_value=0)
+    present = [str(s) for s in counts.index[counts.to_numpy() > 0]]
+    shown = sorted(present, key=lambda s: (-int(counts[s]), s))[:max_servers]
     fig = _figure(10.0, 1.5 + 0.8 * len(shown))
     ax = fig.add_subplot()
     ax.set_xscale("log")
     rng = np.random.default_rng(0)  # the same sample and jitter every time
     sampled = False
-    labels, answered_ms = [], rtt[ok]
-    for i, code in enumerate(shown):
-        s = servers[code]
-        mine = server == code
-        v = np.maximum(rtt[mine & ok], 1e-3)
-        rest = ", ".join(
-            f"{n:,} {statuses[k].replace('_', ' ')}" for k, n in _most_first(status[mine & ~ok])
-        )
+    labels = []
+    # each server's answers in order of time (the same dots whatever order the parts came
+    # in), found by its category's code: the texts of a category that read alike, united
+    server_text = np.asarray(names, object)
+    order = np.lexsort((answered_ms, code))
+    by_code, in_order = code[order], np.maximum(answered_ms[order], 1e-3)
+    for i, s in enumerate(shown):
+        runs = [np.searchsorted(by_code, [c, c + 1]) for c in np.flatnonzero(server_text == s)]
+        v = np.sort(np.concatenate([in_order[a:b] for a, b in runs] or [np.zeros(0)]))
+        mine = others[others["server"] == s] if len(others) else others
+        by = mine.groupby("status")[["n", "first_row"]].agg({"n": "sum", "first_row": "min"})
+        by = by.iloc[np.lexsort((by["first_row"].to_numpy(), -by["n"].to_numpy()))]
+        rest = ", ".join(f"{int(n):,} {str(k).replace('_', ' ')}" for k, n in by["n"].items())
         labels.append(f"{_literal(s)}\n{len(v):,} answered\n{rest or '0 unanswered'}")
         if not len(v):
             ax.text(0.5, i, "no answers", transform=ax.get_yaxis_transform(), ha="center")
@@ -440,7 +414,7 @@ def latency(transactions: pd.DataFrame, *, max_servers: int = 10) -> Figure:
     ax.set_xlabel("response time (first query to response), log scale")
     ax.grid(axis="x", which="both", color="#eeeeee")
     ax.set_axisbelow(True)
-    title = f"Response time per server: {_plural(int(ok.sum()), 'answered transaction')}"
+    title = f"Response time per server: {_plural(len(answered_ms), 'answered transaction')}"
     if len(present) > len(shown):
         title += (
             f"\nthe {len(shown)} with the most transactions shown; "
@@ -461,24 +435,30 @@ def latency(transactions: pd.DataFrame, *, max_servers: int = 10) -> Figure:
 def queries_per_lookup(lookups: pd.DataFrame) -> Figure:
     """How many lookups sent 1, 2, 3, ... queries, each bar split by why: lookups that
     went through search-list names (ndots), that retransmitted, both, or neither."""
-    if lookups.empty:
+    return draw_queries(Plots.of_tables(None, lookups, clients=0))
+
+
+def draw_queries(p: Plots) -> Figure:
+    """:func:`queries_per_lookup` from the figures' data (``report.summary.plots``)."""
+    t = p.queries
+    n_of = t["n"].to_numpy(np.int64) if len(t) else np.zeros(0, np.int64)
+    if not n_of.sum():
         return _empty("no lookups")
-    q = lookups["queries"].to_numpy(np.int64)
-    search = lookups["search_queries"].to_numpy() > 0
-    retried = lookups["retransmissions"].to_numpy() > 0
-    # the place of each lookup's kind in KIND_COLOURS: direct, via search list,
-    # retransmitted, both
-    kind = np.select([search & retried, search, retried], [3, 1, 2], 0)
+    seen = n_of > 0
+    kind, q = t["kind"].to_numpy(np.int64)[seen], t["queries"].to_numpy(np.int64)[seen]
+    n_of = n_of[seen]
     cap = 50
     xs = np.arange(max(int(q.min()), 0), min(int(q.max()), cap) + 1)
     fig = _figure(9.0, 4.5)
     ax = fig.add_subplot()
     bottom = np.zeros(len(xs))
     for i, (k, colour) in enumerate(KIND_COLOURS.items()):
-        n = np.bincount(np.minimum(q[kind == i], cap) - xs[0], minlength=len(xs))[: len(xs)]
+        mine = kind == i
+        at = np.minimum(q[mine], cap) - xs[0]
+        n = np.bincount(at, weights=n_of[mine], minlength=len(xs))[: len(xs)].astype(np.int64)
         if not n.any():
             continue
-        label = f"{k} ({int((kind == i).sum()):,})"
+        label = f"{k} ({int(n_of[mine].sum()):,})"
         top = ax.bar(xs, n, bottom=bottom, color=colour, width=0.8, label=label)
         bottom += n
     if np.count_nonzero(bottom) <= 30:  # the totals over the stacks
@@ -494,10 +474,9 @@ def queries_per_lookup(lookups: pd.DataFrame) -> Figure:
     ax.set_ylim(0, bottom.max() * 1.12)
     ax.set_xlabel("queries sent for one lookup (A and AAAA each count, retransmissions too)")
     ax.set_ylabel("lookups")
-    nq, ns = int(q.sum()), int(lookups["search_queries"].sum())
-    nr = int(lookups["retransmissions"].sum())
+    nq, ns, nr, looks = int((q * n_of).sum()), p.searched, p.retransmissions, int(n_of.sum())
     ax.set_title(
-        f"{_plural(nq, 'query')} for {_plural(len(q), 'lookup')} ({nq / len(q):.1f} per lookup)\n"
+        f"{_plural(nq, 'query')} for {_plural(looks, 'lookup')} ({nq / looks:.1f} per lookup)\n"
         f"{ns:,} on search-list names (ndots), {_plural(nr, 'retransmission')}",
         loc="left",
         fontsize=11,

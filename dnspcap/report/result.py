@@ -82,7 +82,8 @@ class Report:
 
     A report made of parts (a cluster run: :mod:`dnspcap.fleet`) holds the combined
     summary scan and the evidence messages, and gathers the tables only when they are
-    asked for (``report.transactions``; a figure)."""
+    asked for (``report.transactions``; the timeline of a watch, whose parts hold no
+    client whole). The figures are drawn from the summary scan (:mod:`.plotdata`)."""
 
     def __init__(
         self,

@@ -19,6 +19,7 @@ import pandas as pd
 from ..arrays.categorical import as_categorical, used_categories
 from ..findings.scan import LOOKUP, Scan
 from ..pairing.sightings import vantage_info
+from . import plotdata
 
 NAME = "report"  # its name among a part's scans (no detector code looks like it)
 FAILED = ("failed", "timed_out")
@@ -42,19 +43,20 @@ def summarize(
         per_client = {BY_LOOKUP: rows}
     dns = bool((messages["service"] == "dns").any()) if len(messages) else False
     span = pd.DataFrame({"first": [messages["ts"].min()], "last": [messages["ts"].max()]})
-    rtt = tx["rtt"].dropna().to_numpy(np.float64) if len(tx) else np.zeros(0)
+    plots, plot_counts = plotdata.tables(tx, lk, whole_clients=whole_clients)
     servers = pd.Series(used_categories(tx["server"])) if len(tx) else pd.Series([], dtype=object)
     return Scan(
         tables={
             **per_client,
             "servers": pd.DataFrame({"server": servers.astype(str).to_numpy(object)}),
-            "rtt": pd.DataFrame({"rtt": rtt}),
+            "rtt": plotdata.rtt_table(tx),
             "files": pd.DataFrame({"file": _files(messages)}),
             "span": span if len(messages) else pd.DataFrame(),
             "links": pd.DataFrame(
                 tx.attrs.get("dnspcap", {}).get("vantage_links", []),
                 columns=["a", "b", "near", "offset"],
             ),
+            **plots,
         },
         counts={
             "messages": len(messages),
@@ -63,6 +65,7 @@ def summarize(
             "answered": int((tx["status"] == "answered").sum()) if len(tx) else 0,
             "lookups": len(lk),
             "failed": int(lk["outcome"].isin(list(FAILED)).sum()) if len(lk) else 0,
+            **plot_counts,
         },
     )
 
@@ -95,6 +98,7 @@ class Summary:
     last: pd.Timestamp | None
     links: list[list[Any]]  # what the vantage points' links say (pairing.sightings)
     files: int  # the files DNS messages came from
+    plots: plotdata.Plots  # what the figures are drawn from
 
     def offsets(self, vantages: list[str]) -> dict[str, float]:
         """Each vantage point's clock offset from the first on the queries' path (s)."""
@@ -121,6 +125,7 @@ class Summary:
             first=span["first"].min() if len(span) else None,
             last=span["last"].max() if len(span) else None,
             files=int(_column(scan, "files", "file").nunique()),
+            plots=plotdata.Plots.of(scan),
             links=[
                 [a, b, int(n), None if pd.isna(o) else float(o)]
                 for a, b, n, o in scan.table("links").itertuples(index=False)

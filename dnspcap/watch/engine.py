@@ -287,7 +287,7 @@ class Engine:
         """The report of everything watched: the parts' scans judged together, which is
         ``analyze``'s report of the capture. ``read_back``: the messages of the findings'
         evidence frames (per file), the read's statistics in their ``attrs``;
-        ``gather``: the whole's tables, if a figure asks for them."""
+        ``gather``: the whole's tables, if the timeline (or a user) asks for them."""
 
         def evidence(frames: dict[str, set[int]]) -> pd.DataFrame:
             shown = read_back(frames)

@@ -1,0 +1,263 @@
+"""What the report's three figures are drawn from, kept as tables of the summary scan
+(:mod:`.summary`): made of each part's tables and combined as the detectors' scans are,
+so that the figures of a capture analysed in parts (a big file, a cluster run) need none
+of the whole's tables, and are the whole's figures.
+
+- queries per lookup: the lookups counted by kind and number of queries;
+- response times: each answer's time and server (the summary's ``rtt`` table), and the
+  other transactions counted per server and status;
+- the timeline: each client's lookups and troubled lookups counted, and the lookups of
+  the clients a figure may show (a part's worst ``TIMELINE_CLIENTS``: parts hold whole
+  clients, so the whole's worst are among its parts' worst), with their retransmissions'
+  times. Parts cut in time (a watch's) hold no client whole: they keep the counts only,
+  and the timeline is drawn from the tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..arrays.categorical import as_categorical, flatten
+from ..findings.scan import LOOKUP, Scan
+
+TIMELINE_CLIENTS = 20  # the clients the report's timeline shows
+FAILURES = ("failed", "timed_out")
+QUERIES, SERVERS, CLIENTS, LOOKUPS, TICKS = (
+    "plot_queries", "plot_servers", "plot_clients", "plot_lookups", "plot_ticks",
+)  # fmt: skip
+LOOKUP_COLUMNS = ["client", "outcome", "start", "duration", "retransmissions"]
+# the kinds of lookup of the queries figure, by whether it used search-list names and
+# whether it retransmitted (KIND_COLOURS in .figures)
+DIRECT, SEARCH, RETRIED, BOTH = range(4)
+_TEXTS = np.zeros(0, object)  # typed empty columns: a part without rows keeps the dtypes
+_INTS = np.zeros(0, np.int64)
+
+
+def rtt_table(tx: pd.DataFrame | None) -> pd.DataFrame:
+    """Every round-trip time of the transactions (s) with its server and whether the
+    transaction was answered: the percentiles of the report, the latency figure's dots."""
+    if tx is None or not len(tx):
+        return pd.DataFrame({"rtt": np.zeros(0), "server": _TEXTS, "answered": np.zeros(0, bool)})
+    has = tx["rtt"].notna().to_numpy()
+    answered = (tx["status"] == "answered").to_numpy()
+    return pd.DataFrame(
+        {
+            "rtt": tx["rtt"].to_numpy(np.float64)[has],
+            "server": tx["server"].array[has],
+            "answered": answered[has],
+        }
+    )
+
+
+def tables(
+    tx: pd.DataFrame | None,
+    lk: pd.DataFrame,
+    *,
+    whole_clients: bool = True,
+    clients: int = TIMELINE_CLIENTS,
+) -> tuple[dict[str, pd.DataFrame], dict[str, float]]:
+    """The figures' tables and counts of these tables (a part's, or the whole's); with
+    ``whole_clients`` (parts hold whole clients) the lookups of the part's worst
+    ``clients`` clients too."""
+    q = lk["queries"].to_numpy(np.int64) if len(lk) else np.zeros(0, np.int64)
+    search = lk["search_queries"].to_numpy() > 0 if len(lk) else np.zeros(0, bool)
+    retried = lk["retransmissions"].to_numpy() > 0 if len(lk) else np.zeros(0, bool)
+    kind = np.select([search & retried, search, retried], [BOTH, SEARCH, RETRIED], DIRECT)
+    by_kind = pd.DataFrame({"kind": kind, "queries": q}).value_counts(sort=False)
+    out = {
+        QUERIES: by_kind.rename("n").reset_index(),
+        SERVERS: servers_table(tx),
+        CLIENTS: _clients(lk, retried),
+    }
+    counts: dict[str, float] = {
+        "plot_search_queries": int(lk["search_queries"].sum()) if len(lk) else 0,
+        "plot_retransmissions": int(lk["retransmissions"].sum()) if len(lk) else 0,
+        "plot_transactions": drawn_transactions(tx),
+        "plot_drawn": int(lk["start"].notna().sum()) if len(lk) else 0,
+    }
+    if whole_clients:
+        out.update(candidates(tx, lk, out[CLIENTS], clients))
+    else:
+        counts["plot_split"] = 1
+    return out, counts
+
+
+def drawn_transactions(tx: pd.DataFrame | None) -> int:
+    """The transactions the latency figure is of: all but responses without a query."""
+    if tx is None or not len(tx):
+        return 0
+    return int((tx["status"] != "response_without_query").sum())
+
+
+def servers_table(tx: pd.DataFrame | None) -> pd.DataFrame:
+    """The transactions that are not answered with a time (responses without a query
+    left out), counted per server and status, with the first one's label (``first_row``):
+    the figure lists the most common first, then the first seen."""
+    if tx is None or not len(tx):
+        return pd.DataFrame({"server": _TEXTS, "status": _TEXTS, "n": _INTS, "first_row": _INTS})
+    cat = as_categorical(tx["status"])
+    texts = np.asarray(cat.categories.astype(str), object)
+    codes = np.asarray(cat.codes, np.int64)
+    rtt = tx["rtt"].to_numpy(np.float64)
+    answered = np.append(texts == "answered", False)[codes]
+    outside = np.append(texts == "response_without_query", False)[codes]
+    other = np.flatnonzero(~outside & ~(answered & np.isfinite(rtt)))
+    server = as_categorical(tx["server"])
+    t = pd.DataFrame(
+        {
+            "server": _or_none(server.categories)[np.asarray(server.codes, np.int64)[other]],
+            "status": _or_none(cat.categories)[codes[other]],
+            "first_row": tx.index.to_numpy(np.int64)[other],
+        }
+    )
+    t = t[t["server"].notna() & t["status"].notna()]
+    g = t.groupby(["server", "status"], sort=False)["first_row"]
+    return pd.DataFrame({"n": g.size(), "first_row": g.min()}).reset_index()
+
+
+def _texts(col: pd.Series) -> np.ndarray:
+    return np.asarray(col.astype(str).to_numpy(object), object)
+
+
+def _or_none(categories: pd.Index) -> np.ndarray:
+    """The categories as texts and a None after them: what code -1 reads."""
+    return np.array([*categories.astype(str), None], object)
+
+
+def _clients(lk: pd.DataFrame, retried: np.ndarray) -> pd.DataFrame:
+    """Per client (text), its lookups drawn (with a start) and how many of them failed or
+    retried: the timeline shows the clients with the most of those."""
+    if not len(lk):
+        return pd.DataFrame({"client": _TEXTS, "n": _INTS, "bad": _INTS})
+    drawn = lk["start"].notna().to_numpy()
+    cat = as_categorical(lk["client"])
+    code = np.asarray(cat.codes, np.int64)
+    bad = (lk["outcome"].isin(list(FAILURES)).to_numpy() | retried) & drawn
+    seen = drawn & (code >= 0)
+    size = len(cat.categories)
+    n = np.bincount(code[seen], minlength=size)
+    b = np.bincount(code[seen & bad], minlength=size)
+    some = np.flatnonzero(n)
+    names = np.asarray(cat.categories.astype(str), object)
+    return pd.DataFrame({"client": names[some], "n": n[some], "bad": b[some]})
+
+
+def ranked(counts: pd.DataFrame) -> np.ndarray:
+    """The clients (texts), the most failed or retried lookups first, then the most
+    lookups, then by name."""
+    if not len(counts):
+        return np.zeros(0, object)
+    c = counts.groupby("client", sort=True)[["n", "bad"]].sum()  # by name
+    names = c.index.to_numpy(object)
+    order = np.lexsort((np.arange(len(c)), -c["n"].to_numpy(), -c["bad"].to_numpy()))
+    return names[order]
+
+
+def candidates(
+    tx: pd.DataFrame | None, lk: pd.DataFrame, counts: pd.DataFrame, clients: int
+) -> dict[str, pd.DataFrame]:
+    """The drawn lookups of these tables' worst ``clients`` clients (``lookup``: their
+    positions), and the time of each retransmission of their queries (``at``), when the
+    transactions are given and the lookups name theirs."""
+    shown = set(ranked(counts)[:clients].tolist())
+    pos = np.zeros(0, np.int64)
+    if shown:
+        cat = as_categorical(lk["client"])
+        mine = np.append(cat.categories.astype(str).isin(list(shown)), False)[cat.codes]
+        pos = np.flatnonzero(mine & lk["start"].notna().to_numpy())
+    picked = lk.iloc[pos] if len(pos) else None
+    looks = pd.DataFrame(
+        {
+            LOOKUP: pos.astype(np.int64),
+            "client": _TEXTS if picked is None else _texts(picked["client"]),
+            "outcome": _TEXTS if picked is None else _texts(picked["outcome"]),
+            "start": np.zeros(0, "datetime64[ns]")
+            if picked is None
+            else picked["start"].to_numpy("datetime64[ns]"),
+            "duration": np.zeros(0) if picked is None else picked["duration"].to_numpy(float),
+            "retransmissions": _INTS
+            if picked is None
+            else picked["retransmissions"].to_numpy(np.int64),
+        }
+    )
+    ticks = pd.DataFrame({LOOKUP: np.zeros(0, np.int64), "at": np.zeros(0, "datetime64[ns]")})
+    if tx is not None and len(tx) and len(pos) and "transactions_index" in lk:
+        which, at = retry_times(lk["transactions_index"], pos, tx)
+        ticks = pd.DataFrame({LOOKUP: pos[which].astype(np.int64), "at": at})
+    return {LOOKUPS: looks, TICKS: ticks}
+
+
+def retry_times(
+    members_of: pd.Series, lookups: np.ndarray, tx: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """(index in `lookups`, time as datetime64[ns] UTC) of every retransmission of the
+    queries of these lookups (positions; `members_of` is the lookups' transactions_index)."""
+    none = np.empty(0, np.int64), np.empty(0, "datetime64[ns]")
+    members, owner = flatten(members_of, lookups)
+    members = members.astype(np.int64)
+    if not len(members) or int(members.max()) >= len(tx):
+        return none
+    retried = tx["attempts"].to_numpy()[members] > 1
+    members, owner = members[retried], owner[retried]
+    gaps, of = flatten(tx["retry_gaps"], members)
+    gaps = gaps.astype(np.float64)
+    known = ~np.isnan(gaps)
+    gaps, of = gaps[known], of[known]
+    if not len(gaps):
+        return none
+    # each resend at its transaction's first query plus the gaps up to it
+    total = pd.Series(gaps).groupby(of).cumsum().to_numpy()
+    at = tx["query_ts"].iloc[members[of]].reset_index(drop=True) + pd.to_timedelta(total, unit="s")
+    return owner[of], at.dt.tz_convert(None).to_numpy("datetime64[ns]")
+
+
+@dataclass(frozen=True)
+class Plots:
+    """The figures' data of the whole, read out of the combined summary scan."""
+
+    queries: pd.DataFrame  # kind, queries, n
+    searched: int  # queries on search-list names, retransmissions, of all lookups
+    retransmissions: int
+    rtt: pd.DataFrame  # rtt (s), server, answered
+    servers: pd.DataFrame  # the other transactions: server, status, n, first_row
+    transactions: int  # those drawn (responses without a query left out)
+    clients: pd.DataFrame  # client, n, bad
+    drawn: int  # lookups with a start
+    lookups: pd.DataFrame | None  # the candidates (None: parts cut in time)
+    ticks: pd.DataFrame
+
+    @classmethod
+    def of(cls, scan: Scan) -> Plots:
+        whole = not scan.count("plot_split") and LOOKUPS in scan.tables
+        return cls(
+            queries=_summed(scan.table(QUERIES), ["kind", "queries"], {"n": "sum"}),
+            searched=int(scan.count("plot_search_queries")),
+            retransmissions=int(scan.count("plot_retransmissions")),
+            rtt=scan.table("rtt"),
+            servers=_summed(
+                scan.table(SERVERS), ["server", "status"], {"n": "sum", "first_row": "min"}
+            ),
+            transactions=int(scan.count("plot_transactions")),
+            clients=_summed(scan.table(CLIENTS), ["client"], {"n": "sum", "bad": "sum"}),
+            drawn=int(scan.count("plot_drawn")),
+            lookups=scan.table(LOOKUPS) if whole else None,
+            ticks=scan.table(TICKS),
+        )
+
+    @classmethod
+    def of_tables(
+        cls, tx: pd.DataFrame | None, lk: pd.DataFrame, clients: int = TIMELINE_CLIENTS
+    ) -> Plots:
+        """The figures' data of whole tables (``tx`` None: no retransmission ticks)."""
+        found, counts = tables(tx, lk, clients=clients)
+        return cls.of(Scan({**found, "rtt": rtt_table(tx)}, counts))
+
+
+def _summed(t: pd.DataFrame, by: list[str], how: dict[str, str]) -> pd.DataFrame:
+    """The parts' rows of a count table added up per key, in key order."""
+    if not len(t):
+        return t
+    return t.groupby(by, sort=True).agg(how).reset_index()
