@@ -17,6 +17,7 @@ import dnspcap
 from dnspcap.errors import DnspcapError
 from dnspcap.findings.scan import Part
 from dnspcap.report import Report, render
+from dnspcap.report.formats import build, figure_pngs
 from dnspcap.watch import compact
 from dnspcap.watch.engine import RECENT_BUCKET_NS, RECENT_NS, Engine
 from dnspcap.watch.readback import read_back
@@ -167,3 +168,14 @@ def test_a_stream_on_stdin_gets_analyze_report(name: str, tmp_path: Path) -> Non
     with open(path, "rb") as f:
         run("watch", "-", "--exact", "-o", str(exact), stdin=f)
     assert exact.read_text() == batch.stdout
+
+
+@pytest.mark.parametrize("name", ["lab/captures/incident", "crafted/upstream-trouble",
+                                  "lab/captures/race-glibc"])  # fmt: skip
+def test_the_figures_of_a_watch_are_analyze_figures_without_the_tables(name: str) -> None:
+    """A watch's parts are cut in time, not by client: its timeline comes from the
+    summary's row per lookup, and the capture is never analysed again for a figure."""
+    path = ROOT / "samples" / f"{name}.pcap"
+    _, report = watched(path, piece=7)
+    assert figure_pngs(build(report)) == figure_pngs(build(dnspcap.analyze(path)))
+    assert report._tables == (None, None, None)

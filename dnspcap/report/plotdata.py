@@ -28,7 +28,7 @@ FAILURES = ("failed", "timed_out")
 QUERIES, SERVERS, CLIENTS, LOOKUPS, TICKS = (
     "plot_queries", "plot_servers", "plot_clients", "plot_lookups", "plot_ticks",
 )  # fmt: skip
-LOOKUP_COLUMNS = ["client", "outcome", "start", "duration", "retransmissions"]
+BY_LOOKUP = "client_lookups"  # the summary's row per lookup, for parts that split clients
 # the kinds of lookup of the queries figure, by whether it used search-list names and
 # whether it retransmitted (KIND_COLOURS in .figures)
 DIRECT, SEARCH, RETRIED, BOTH = range(4)
@@ -80,8 +80,9 @@ def tables(
     }
     if whole_clients:
         out.update(candidates(tx, lk, out[CLIENTS], clients))
-    else:
+    else:  # the lookups are the summary's rows (BY_LOOKUP); the retried ones' ticks here
         counts["plot_split"] = 1
+        out[TICKS] = _ticks(tx, lk, np.flatnonzero(retried & lk["start"].notna().to_numpy()))
     return out, counts
 
 
@@ -183,11 +184,16 @@ def candidates(
             else picked["retransmissions"].to_numpy(np.int64),
         }
     )
+    return {LOOKUPS: looks, TICKS: _ticks(tx, lk, pos)}
+
+
+def _ticks(tx: pd.DataFrame | None, lk: pd.DataFrame, pos: np.ndarray) -> pd.DataFrame:
+    """The retransmissions of these lookups' queries: the lookup's position, the time."""
     ticks = pd.DataFrame({LOOKUP: np.zeros(0, np.int64), "at": np.zeros(0, "datetime64[ns]")})
     if tx is not None and len(tx) and len(pos) and "transactions_index" in lk:
         which, at = retry_times(lk["transactions_index"], pos, tx)
         ticks = pd.DataFrame({LOOKUP: pos[which].astype(np.int64), "at": at})
-    return {LOOKUPS: looks, TICKS: ticks}
+    return ticks
 
 
 def retry_times(
@@ -231,7 +237,11 @@ class Plots:
 
     @classmethod
     def of(cls, scan: Scan) -> Plots:
-        whole = not scan.count("plot_split") and LOOKUPS in scan.tables
+        counted = _summed(scan.table(CLIENTS), ["client"], {"n": "sum", "bad": "sum"})
+        if scan.count("plot_split"):
+            looks = _worst_rows(scan.table(BY_LOOKUP), counted)
+        else:
+            looks = scan.table(LOOKUPS) if LOOKUPS in scan.tables else None
         return cls(
             queries=_summed(scan.table(QUERIES), ["kind", "queries"], {"n": "sum"}),
             searched=int(scan.count("plot_search_queries")),
@@ -241,9 +251,9 @@ class Plots:
                 scan.table(SERVERS), ["server", "status"], {"n": "sum", "first_row": "min"}
             ),
             transactions=int(scan.count("plot_transactions")),
-            clients=_summed(scan.table(CLIENTS), ["client"], {"n": "sum", "bad": "sum"}),
+            clients=counted,
             drawn=int(scan.count("plot_drawn")),
-            lookups=scan.table(LOOKUPS) if whole else None,
+            lookups=looks,
             ticks=scan.table(TICKS),
         )
 
@@ -261,3 +271,24 @@ def _summed(t: pd.DataFrame, by: list[str], how: dict[str, str]) -> pd.DataFrame
     if not len(t):
         return t
     return t.groupby(by, sort=True).agg(how).reset_index()
+
+
+def _worst_rows(rows: pd.DataFrame, counted: pd.DataFrame) -> pd.DataFrame | None:
+    """The drawn lookups of the worst clients, of the summary's row per lookup (parts cut
+    in time: a client's lookups are in several)."""
+    if not len(rows) or "start" not in rows:
+        return None
+    shown = ranked(counted)[:TIMELINE_CLIENTS]
+    cat = as_categorical(rows["client"])
+    mine = np.append(cat.categories.astype(str).isin(list(shown)), False)[cat.codes]
+    picked = rows[mine & rows["start"].notna().to_numpy()]
+    return pd.DataFrame(
+        {
+            LOOKUP: picked[LOOKUP].to_numpy(np.int64),
+            "client": _texts(picked["client"]),
+            "outcome": _texts(picked["outcome"]),
+            "start": picked["start"].to_numpy("datetime64[ns]"),
+            "duration": picked["duration"].to_numpy(float),
+            "retransmissions": picked["retransmissions"].to_numpy(np.int64),
+        }
+    )

@@ -25,8 +25,9 @@ NAME = "report"  # its name among a part's scans (no detector code looks like it
 FAILED = ("failed", "timed_out")
 
 
-BY_LOOKUP = "client_lookups"  # the clients table's lookups, for parts that split clients
-BY_LOOKUP_COLUMNS = ["client", "resolver", "outcome", "duration", "time_lost_to_retries"]
+BY_LOOKUP = plotdata.BY_LOOKUP  # the clients table's lookups (and the timeline's)
+BY_LOOKUP_COLUMNS = ["client", "resolver", "outcome", "duration", "time_lost_to_retries",
+                     "start", "retransmissions"]  # fmt: skip
 
 
 def summarize(
