@@ -9,8 +9,10 @@ of the whole's tables, and are the whole's figures.
 - the timeline: each client's lookups and troubled lookups counted, and the lookups of
   the clients a figure may show (a part's worst ``TIMELINE_CLIENTS``: parts hold whole
   clients, so the whole's worst are among its parts' worst), with their retransmissions'
-  times. Parts cut in time (a watch's) hold no client whole: they keep the counts only,
-  and the timeline is drawn from the tables.
+  times. Parts cut in time (a watch's) hold no client whole: the worst clients are
+  known only once all are counted, so the timeline takes their lookups from the
+  summary's row per lookup (``BY_LOOKUP``, which such parts keep for the clients table),
+  and each part keeps the retransmission times of all its retried lookups.
 """
 
 from __future__ import annotations
@@ -82,7 +84,8 @@ def tables(
         out.update(candidates(tx, lk, out[CLIENTS], clients))
     else:  # the lookups are the summary's rows (BY_LOOKUP); the retried ones' ticks here
         counts["plot_split"] = 1
-        out[TICKS] = _ticks(tx, lk, np.flatnonzero(retried & lk["start"].notna().to_numpy()))
+        drawn = lk["start"].notna().to_numpy() if len(lk) else np.zeros(0, bool)
+        out[TICKS] = _ticks(tx, lk, np.flatnonzero(retried & drawn))
     return out, counts
 
 
@@ -163,28 +166,38 @@ def candidates(
     """The drawn lookups of these tables' worst ``clients`` clients (``lookup``: their
     positions), and the time of each retransmission of their queries (``at``), when the
     transactions are given and the lookups name theirs."""
-    shown = set(ranked(counts)[:clients].tolist())
+    shown = ranked(counts)[:clients]
     pos = np.zeros(0, np.int64)
-    if shown:
-        cat = as_categorical(lk["client"])
-        mine = np.append(cat.categories.astype(str).isin(list(shown)), False)[cat.codes]
-        pos = np.flatnonzero(mine & lk["start"].notna().to_numpy())
-    picked = lk.iloc[pos] if len(pos) else None
-    looks = pd.DataFrame(
+    if len(shown):
+        pos = np.flatnonzero(_of_clients(lk["client"], shown) & lk["start"].notna().to_numpy())
+    looks = _lookup_rows(lk.iloc[pos], pos) if len(pos) else _lookup_rows(None, pos)
+    return {LOOKUPS: looks, TICKS: _ticks(tx, lk, pos)}
+
+
+def _of_clients(col: pd.Series, clients: np.ndarray) -> np.ndarray:
+    """Per row, whether its client is one of these (texts), decided per category."""
+    cat = as_categorical(col)
+    hit = np.asarray(cat.categories.astype(str).isin(list(clients)), bool)
+    return np.append(hit, False)[np.asarray(cat.codes)]
+
+
+def _lookup_rows(rows: pd.DataFrame | None, at: np.ndarray) -> pd.DataFrame:
+    """What the timeline draws of these lookups (``at``: their positions), texts as
+    texts: the parts' categories differ. None: no lookup, the columns typed."""
+    if rows is None:
+        return pd.DataFrame({LOOKUP: _INTS, "client": _TEXTS, "outcome": _TEXTS,
+                             "start": np.zeros(0, "datetime64[ns]"), "duration": np.zeros(0),
+                             "retransmissions": _INTS})  # fmt: skip
+    return pd.DataFrame(
         {
-            LOOKUP: pos.astype(np.int64),
-            "client": _TEXTS if picked is None else _texts(picked["client"]),
-            "outcome": _TEXTS if picked is None else _texts(picked["outcome"]),
-            "start": np.zeros(0, "datetime64[ns]")
-            if picked is None
-            else picked["start"].to_numpy("datetime64[ns]"),
-            "duration": np.zeros(0) if picked is None else picked["duration"].to_numpy(float),
-            "retransmissions": _INTS
-            if picked is None
-            else picked["retransmissions"].to_numpy(np.int64),
+            LOOKUP: np.asarray(at, np.int64),
+            "client": _texts(rows["client"]),
+            "outcome": _texts(rows["outcome"]),
+            "start": rows["start"].to_numpy("datetime64[ns]"),
+            "duration": rows["duration"].to_numpy(float),
+            "retransmissions": rows["retransmissions"].to_numpy(np.int64),
         }
     )
-    return {LOOKUPS: looks, TICKS: _ticks(tx, lk, pos)}
 
 
 def _ticks(tx: pd.DataFrame | None, lk: pd.DataFrame, pos: np.ndarray) -> pd.DataFrame:
@@ -275,20 +288,11 @@ def _summed(t: pd.DataFrame, by: list[str], how: dict[str, str]) -> pd.DataFrame
 
 def _worst_rows(rows: pd.DataFrame, counted: pd.DataFrame) -> pd.DataFrame | None:
     """The drawn lookups of the worst clients, of the summary's row per lookup (parts cut
-    in time: a client's lookups are in several)."""
-    if not len(rows) or "start" not in rows:
+    in time: a client's lookups are in several). None: the rows say no start."""
+    if not len(rows):
+        return _lookup_rows(None, _INTS)
+    if "start" not in rows:
         return None
-    shown = ranked(counted)[:TIMELINE_CLIENTS]
-    cat = as_categorical(rows["client"])
-    mine = np.append(cat.categories.astype(str).isin(list(shown)), False)[cat.codes]
+    mine = _of_clients(rows["client"], ranked(counted)[:TIMELINE_CLIENTS])
     picked = rows[mine & rows["start"].notna().to_numpy()]
-    return pd.DataFrame(
-        {
-            LOOKUP: picked[LOOKUP].to_numpy(np.int64),
-            "client": _texts(picked["client"]),
-            "outcome": _texts(picked["outcome"]),
-            "start": picked["start"].to_numpy("datetime64[ns]"),
-            "duration": picked["duration"].to_numpy(float),
-            "retransmissions": picked["retransmissions"].to_numpy(np.int64),
-        }
-    )
+    return _lookup_rows(picked, picked[LOOKUP].to_numpy(np.int64))
