@@ -12,6 +12,7 @@ import pytest
 import dnspcap
 from dnspcap.pipeline.parts import analyze_part, assemble, report_of_parts, shares
 from dnspcap.reading.survey import survey
+from dnspcap.report.figures import png
 from dnspcap.report.formats import build, figure_pngs
 from dnspcap.report.plotdata import TIMELINE_CLIENTS, Plots, ranked
 from dnspcap.report.summary import evidence_messages
@@ -154,3 +155,15 @@ def test_the_timeline_of_parts_shows_the_worst_clients_of_all_parts() -> None:
     drawn_clients = set(shown(drawn)["client"])
     assert sum(bool(drawn_clients & h) for h in held) >= 2  # the figure's clients come from several
     same_table(shown(drawn), shown(whole.summary.plots))
+
+
+def test_a_report_of_parts_plots_without_its_tables() -> None:
+    """In Jupyter, report.plot_*() of a capture analysed in parts draws from the summary:
+    the whole's pictures, and the tables are not made again (up to 20 clients)."""
+    whole, parts, _ = in_parts(ROOT / "samples" / "lab" / "captures" / "incident.pcap", 3)
+    for plot, kwargs in (("plot_timeline", {"max_clients": 3}), ("plot_latency", {}),
+                         ("plot_queries", {})):  # fmt: skip
+        assert png(getattr(parts, plot)(**kwargs)) == png(getattr(whole, plot)(**kwargs)), plot
+    assert parts._tables == (None, None, None)
+    assert png(parts.plot_timeline(max_clients=30)) == png(whole.plot_timeline(max_clients=30))
+    assert parts._tables[1] is not None  # past 20 clients, the tables are made

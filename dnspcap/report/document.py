@@ -163,20 +163,18 @@ def build(report: Report, *, evidence_rows: int = EVIDENCE_ROWS) -> Document:
             "timeline", "Lookups per client",
             "Each bar is one lookup, from its first query to its last message, coloured by "
             "outcome; retried lookups are marked.",
-            lambda: _timeline(report),
+            report.plot_timeline,
         ),
         FigureSpec(
             "latency", "Response time per server",
             "Distribution of the time from a query to its answer, per server (log scale).",
-            lambda: _plots().draw_latency(
-                s.plots.rtt, s.plots.servers, s.plots.transactions
-            ),
+            report.plot_latency,
         ),
         FigureSpec(
             "queries", "Queries per lookup",
             "How many queries each lookup needed; search-list steps and retransmissions add to "
             "the one or two a lookup should take.",
-            lambda: _plots().draw_queries(s.plots),
+            report.plot_queries,
         ),
     ]  # fmt: skip
     files = report.stats.get("files", [])
@@ -195,22 +193,6 @@ def build(report: Report, *, evidence_rows: int = EVIDENCE_ROWS) -> Document:
         version=__version__,
         status=status,
     )
-
-
-def _timeline(report: Any) -> Any:
-    """The timeline from the summary's data, or from the tables when the parts were cut
-    in time (a watch's: none holds a client whole)."""
-    p = report.summary.plots
-    if p.lookups is None:
-        return _plots().timeline(report.lookups, report.transactions)
-    return _plots().draw_timeline(p)
-
-
-def _plots() -> Any:
-    """The figures module, imported when a figure is drawn: matplotlib takes a while to load."""
-    from . import figures as plots
-
-    return plots
 
 
 def worst(findings: list[Finding]) -> str | None:

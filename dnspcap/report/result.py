@@ -20,6 +20,7 @@ from ..findings.scan import Scan
 from ..times import digits_of
 from .document import count
 from .formats import SCHEMA, render, worst
+from .plotdata import TIMELINE_CLIENTS
 from .summary import Summary, summarize
 
 if TYPE_CHECKING:
@@ -208,23 +209,29 @@ class Report:
         return {"messages": self.messages, "transactions": self.transactions,
                 "lookups": self.lookups}  # fmt: skip
 
-    def plot_timeline(self, **kwargs: Any) -> Figure:
-        """Lookups per client over time, coloured by outcome, retries marked."""
-        from .figures import timeline
+    def plot_timeline(self, *, max_clients: int = TIMELINE_CLIENTS) -> Figure:
+        """Lookups per client over time, coloured by outcome, retries marked: the
+        ``max_clients`` clients with the most failed or retried lookups. Up to
+        TIMELINE_CLIENTS (20) it is drawn from the summary (no table is made again)."""
+        from .figures import draw_timeline, timeline
 
-        return timeline(self.lookups, self.transactions, **kwargs)
+        p = self.summary.plots
+        if p.lookups is not None and max_clients <= TIMELINE_CLIENTS:
+            return draw_timeline(p, max_clients=max_clients)
+        return timeline(self.lookups, self.transactions, max_clients=max_clients)
 
-    def plot_latency(self, **kwargs: Any) -> Figure:
-        """Response time distribution per server."""
-        from .figures import latency
+    def plot_latency(self, *, max_servers: int = 10) -> Figure:
+        """Response time distribution per server (the ``max_servers`` busiest)."""
+        from .figures import draw_latency
 
-        return latency(self.transactions, **kwargs)
+        p = self.summary.plots
+        return draw_latency(p.rtt, p.servers, p.transactions, max_servers=max_servers)
 
     def plot_queries(self) -> Figure:
         """Queries per lookup: the search list and retries show here."""
-        from .figures import queries_per_lookup
+        from .figures import draw_queries
 
-        return queries_per_lookup(self.lookups)
+        return draw_queries(self.summary.plots)
 
     def _repr_html_(self) -> str:
         from .formats import build, figure_pngs
