@@ -207,10 +207,12 @@ def draw_timeline(p: Plots, *, max_clients: int = 20, ticks: bool = True) -> Fig
         n = int(b.retried.sum())
         handles.append(Patch(fc="white", ec="black", hatch=hatch, label=f"retried ({n:,})"))
     if ticks and len(p.ticks):
+        # each tick's bar: the bar of its lookup, found among the bars by position
         of = p.ticks[LOOKUP].to_numpy(np.int64)
-        at_bar = np.minimum(np.searchsorted(b.pos, of), max(len(b.pos) - 1, 0))
-        mine = (b.pos[at_bar] == of) if len(b.pos) else np.zeros(len(of), bool)
-        which, at = at_bar[mine], _naive(p.ticks["at"][mine])
+        by_pos = np.argsort(b.pos, kind="stable")
+        near = np.minimum(np.searchsorted(b.pos[by_pos], of), max(len(b.pos) - 1, 0))
+        mine = (b.pos[by_pos][near] == of) if len(b.pos) else np.zeros(len(of), bool)
+        which, at = by_pos[near[mine]], _naive(p.ticks["at"][mine])
         if len(at):
             out = 0.1 * b.h[which]  # a tick standing out of its bar
             ends = [
