@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 import dnspcap
+from dnspcap.arrays.frames import expanded
 from dnspcap.pipeline.parts import analyze_part, assemble, report_of_parts, shares
 from dnspcap.reading.survey import survey
 from dnspcap.report.figures import png
@@ -18,6 +19,7 @@ from dnspcap.report.plotdata import TIMELINE_CLIENTS, Plots, ranked
 from dnspcap.report.summary import evidence_messages
 
 from .corpus import corpus_captures
+from .synthetic import make_capture
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = sorted(p for p in (ROOT / "samples").rglob("*.pcap") if p.is_file())
@@ -138,8 +140,11 @@ def same_plots(a: Plots, b: Plots) -> None:
     assert (a.lookups is None) == (b.lookups is None)
     if a.lookups is not None and b.lookups is not None:  # parts keep their own worst too
         same_table(*(shown(x) for x in (a, b)))
-    ra, rb = (x.rtt.sort_values(["rtt", "answered"]).reset_index(drop=True) for x in (a, b))
-    same_table(ra[["rtt", "answered"]], rb[["rtt", "answered"]])
+    ra, rb = (
+        expanded(x.rtt, ["rtt", "answered"]).sort_values(["rtt", "answered"]).reset_index(drop=True)
+        for x in (a, b)
+    )  # each part counts its own times: the same times, as many of each
+    same_table(ra, rb)
     assert (a.searched, a.retransmissions, a.transactions, a.drawn) == (
         b.searched, b.retransmissions, b.transactions, b.drawn)  # fmt: skip
 
@@ -167,3 +172,21 @@ def test_a_report_of_parts_plots_without_its_tables() -> None:
     assert parts._tables == (None, None, None)
     assert png(parts.plot_timeline(max_clients=30)) == png(whole.plot_timeline(max_clients=30))
     assert parts._tables[1] is not None  # past 20 clients, the tables are made
+
+
+def test_a_part_keeps_its_answer_times_counted(tmp_path: Path) -> None:
+    """The summary's and DNS010's answer times, a row per answer before, are kept as
+    distinct times with how many of each: far fewer rows, the same times, the same
+    percentiles and the same report."""
+    path = tmp_path / "node.pcap"
+    make_capture(path, 20_000, 5)
+    m = dnspcap.read_messages(path)
+    done = analyze_part(m)
+    for code, column in (("report", "rtt"), ("DNS010", "rtt_last")):
+        answers = int(done.transactions[column].notna().sum())
+        kept = done.part.scans[code].table("rtt")
+        assert int(kept["n"].sum()) == answers
+        assert len(kept) < answers / 3  # times to the microsecond repeat
+        times = np.sort(expanded(kept, [column])[column].to_numpy())
+        want = np.sort(done.transactions[column].dropna().to_numpy(float))
+        np.testing.assert_array_equal(times, want)

@@ -30,6 +30,7 @@ from matplotlib.text import Text
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from ..arrays.categorical import as_categorical
+from ..arrays.frames import expanded
 from ..findings.scan import LOOKUP
 from .plotdata import (
     FAILURES,
@@ -358,15 +359,15 @@ def draw_latency(
     status (``others``), and how many transactions there are."""
     if not transactions:
         return _empty("no transactions")
-    ms = rtt["rtt"].to_numpy(np.float64) * 1000.0
-    ok = rtt["answered"].to_numpy(bool) & np.isfinite(ms)
-    answered_ms = ms[ok]
-    cat = as_categorical(rtt["server"][ok])
+    answers = rtt[rtt["answered"].to_numpy(bool) & np.isfinite(rtt["rtt"].to_numpy(float))]
+    answers = expanded(answers, ["rtt", "server"])  # each time as often as it came
+    answered_ms = answers["rtt"].to_numpy(np.float64) * 1000.0
+    cat = as_categorical(answers["server"])
     code, names = np.asarray(cat.codes, np.int64), cat.categories.astype(str)
-    answers = pd.Series(np.bincount(code[code >= 0], minlength=len(names)), index=names)
-    answers = answers.groupby(level=0).sum()
+    per_server = pd.Series(np.bincount(code[code >= 0], minlength=len(names)), index=names)
+    per_server = per_server.groupby(level=0).sum()
     rest_n = others.groupby("server")["n"].sum() if len(others) else pd.Series(dtype=np.int64)
-    counts = answers.add(rest_n, fill_value=0)
+    counts = per_server.add(rest_n, fill_value=0)
     present = [str(s) for s in counts.index[counts.to_numpy() > 0]]
     shown = sorted(present, key=lambda s: (-int(counts[s]), s))[:max_servers]
     fig = _figure(10.0, 1.5 + 0.8 * len(shown))

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..arrays.categorical import as_categorical, flatten
+from ..arrays.frames import counted
 from ..findings.scan import LOOKUP, Scan
 
 TIMELINE_CLIENTS = 20  # the clients the report's timeline shows
@@ -40,17 +41,23 @@ _INTS = np.zeros(0, np.int64)
 
 def rtt_table(tx: pd.DataFrame | None) -> pd.DataFrame:
     """Every round-trip time of the transactions (s) with its server and whether the
-    transaction was answered: the percentiles of the report, the latency figure's dots."""
+    transaction was answered, counted (``n``: times to the microsecond repeat, so a
+    million answers are some ten thousand rows): the percentiles of the report, the
+    latency figure's dots."""
     if tx is None or not len(tx):
-        return pd.DataFrame({"rtt": np.zeros(0), "server": _TEXTS, "answered": np.zeros(0, bool)})
+        return counted(
+            pd.DataFrame({"rtt": np.zeros(0), "server": _TEXTS, "answered": np.zeros(0, bool)})
+        )
     has = tx["rtt"].notna().to_numpy()
     answered = (tx["status"] == "answered").to_numpy()
-    return pd.DataFrame(
-        {
-            "rtt": tx["rtt"].to_numpy(np.float64)[has],
-            "server": tx["server"].array[has],
-            "answered": answered[has],
-        }
+    return counted(
+        pd.DataFrame(
+            {
+                "rtt": tx["rtt"].to_numpy(np.float64)[has],
+                "server": tx["server"].array[has],
+                "answered": answered[has],
+            }
+        )
     )
 
 
@@ -240,7 +247,7 @@ class Plots:
     queries: pd.DataFrame  # kind, queries, n
     searched: int  # queries on search-list names, retransmissions, of all lookups
     retransmissions: int
-    rtt: pd.DataFrame  # rtt (s), server, answered
+    rtt: pd.DataFrame  # rtt (s), server, answered, n (how many: see rtt_table)
     servers: pd.DataFrame  # the other transactions: server, status, n, first_row
     transactions: int  # those drawn (responses without a query left out)
     clients: pd.DataFrame  # client, n, bad

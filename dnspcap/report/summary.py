@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..arrays.categorical import as_categorical, used_categories
+from ..arrays.frames import expanded
 from ..findings.scan import LOOKUP, Scan
 from ..pairing.sightings import vantage_info
 from . import plotdata
@@ -77,6 +78,13 @@ def _files(messages: pd.DataFrame) -> np.ndarray:
     return np.asarray(used_categories(messages["file"]).astype(str), object)
 
 
+def _times(rtt: pd.DataFrame) -> np.ndarray:
+    """Every round-trip time of the summary's counted table, each as often as it came."""
+    if "rtt" not in rtt.columns:
+        return np.zeros(0)
+    return expanded(rtt, ["rtt"])["rtt"].to_numpy(np.float64)
+
+
 def _column(scan: Scan, table: str, column: str) -> pd.Series:
     t = scan.table(table)
     return t[column] if column in t.columns else pd.Series([], dtype=object)
@@ -122,7 +130,7 @@ class Summary:
             failed=int(scan.count("failed")),
             clients=table,
             servers=int(_column(scan, "servers", "server").nunique()),
-            rtt=_column(scan, "rtt", "rtt").to_numpy(np.float64),
+            rtt=_times(scan.table("rtt")),
             first=span["first"].min() if len(span) else None,
             last=span["last"].max() if len(span) else None,
             files=int(_column(scan, "files", "file").nunique()),
