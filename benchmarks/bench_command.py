@@ -70,6 +70,9 @@ TSHARK_FIELDS = (
 )  # fmt: skip
 
 
+MIB = 1 << 20  # peak RSS is in MiB, the file in MB (10^6 bytes)
+
+
 # --------------------------------------------------------------------------- processes
 
 
@@ -255,7 +258,7 @@ def print_commands(capture: str, packets: int, file_mb: float, rows: list[dict[s
         print(
             f"{r['label']:<24} {r['seconds']:>8.2f} {r['cpu_seconds']:>7.2f} "
             f"{packets / r['seconds']:>11,.0f} {r['peak_rss_mb']:>11,.0f} "
-            f"{r['peak_rss_mb'] / file_mb:>6.2f} "
+            f"{r['peak_rss_mb'] * MIB / 1e6 / file_mb:>6.2f} "  # bytes over bytes
             + (f"{size / 1e6:>8.2f} MB" if size is not None else f"{'-':>10}")
         )
 
