@@ -8,6 +8,7 @@ one flat array of items.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -143,3 +144,12 @@ def used_categories(col: pd.Series) -> pd.Index:
     codes = np.asarray(cat.codes, np.int64)
     seen = np.bincount(codes[codes >= 0], minlength=len(cat.categories)) > 0
     return cat.categories[seen]
+
+
+def texts_in(col: pd.Series, texts: Iterable[str]) -> np.ndarray:
+    """Per row, whether ``col.astype(str)`` is one of these texts: decided once per
+    category and read through the codes, not by making a string of every row (a missing
+    value is in none)."""
+    cat = as_categorical(col)
+    hit = np.asarray(cat.categories.astype(str).isin(list(texts)), bool)
+    return np.append(hit, False)[np.asarray(cat.codes)]  # code -1 reads the last: False

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 
+from .categorical import codes_of, pack
+
 
 def concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     """The frames one after another, categories united (attrs not kept); empty frames
@@ -37,19 +39,13 @@ COUNT = "n"  # the column of counted(): how many rows each row stands for
 def counted(frame: pd.DataFrame) -> pd.DataFrame:
     """The distinct rows of the frame, each with how many times it came (``n``), in order
     of their first row: a million answer times of a few servers, timed to the
-    microsecond, are some ten thousand distinct rows. One hash pass over a key made of
-    the columns' codes (categoricals by code, other values by value), not a sort."""
+    microsecond, are some ten thousand distinct rows. One hash pass over the columns'
+    codes packed into one key (categoricals by code, other values by value), not a sort."""
     if not len(frame):
         return frame.assign(**{COUNT: np.zeros(0, np.int64)})
-    key, width = np.zeros(len(frame), np.int64), 1
-    for name in frame.columns:
-        codes, size = _codes(frame[name])
-        if width * size >= 1 << 62:  # keep the key small: number its values again
-            key, seen = pd.factorize(key)
-            width = len(seen)
-        key, width = key * size + codes, width * size
-    group = pd.factorize(key)[0]  # numbered in order of first appearance
-    # a group's first row is where its number first exceeds every number before it
+    group = pd.factorize(pack(*(codes_of(frame[c]) for c in frame.columns)))[0]
+    # numbered in order of first appearance: a group's first row is where its number
+    # first exceeds every number before it
     first = np.flatnonzero(group > np.maximum.accumulate(np.r_[-1, group[:-1]]))
     out = frame.take(first).reset_index(drop=True)
     out[COUNT] = np.bincount(group, minlength=len(first)).astype(np.int64)
@@ -64,12 +60,3 @@ def expanded(frame: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFr
         return frame[keep]
     n = frame[COUNT].to_numpy(np.int64)
     return frame[keep].take(np.repeat(np.arange(len(frame)), n)).reset_index(drop=True)
-
-
-def _codes(col: pd.Series) -> tuple[np.ndarray, int]:
-    """A column's values as numbers 0..size-1 (a missing value one of them), and size."""
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        codes = np.asarray(col.array.codes, np.int64)  # type: ignore[attr-defined]
-        return codes + 1, len(col.array.categories) + 1  # type: ignore[attr-defined]
-    codes, seen = pd.factorize(col)
-    return np.asarray(codes, np.int64) + 1, len(seen) + 1

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..arrays.categorical import as_categorical, flatten
+from ..arrays.categorical import as_categorical, codes_of, flatten, strings_of, texts_in
 from ..arrays.frames import counted
 from ..findings.scan import LOOKUP, Scan
 
@@ -71,27 +71,28 @@ def tables(
     """The figures' tables and counts of these tables (a part's, or the whole's); with
     ``whole_clients`` (parts hold whole clients) the lookups of the part's worst
     ``clients`` clients too."""
-    q = lk["queries"].to_numpy(np.int64) if len(lk) else np.zeros(0, np.int64)
-    search = lk["search_queries"].to_numpy() > 0 if len(lk) else np.zeros(0, bool)
-    retried = lk["retransmissions"].to_numpy() > 0 if len(lk) else np.zeros(0, bool)
+    some = bool(len(lk))
+    q = lk["queries"].to_numpy(np.int64) if some else np.zeros(0, np.int64)
+    search = lk["search_queries"].to_numpy() > 0 if some else np.zeros(0, bool)
+    retried = lk["retransmissions"].to_numpy() > 0 if some else np.zeros(0, bool)
+    drawn = lk["start"].notna().to_numpy() if some else np.zeros(0, bool)  # with a start
     kind = np.select([search & retried, search, retried], [BOTH, SEARCH, RETRIED], DIRECT)
     by_kind = pd.DataFrame({"kind": kind, "queries": q}).value_counts(sort=False)
     out = {
         QUERIES: by_kind.rename("n").reset_index(),
         SERVERS: servers_table(tx),
-        CLIENTS: _clients(lk, retried),
+        CLIENTS: _clients(lk, drawn, retried),
     }
     counts: dict[str, float] = {
-        "plot_search_queries": int(lk["search_queries"].sum()) if len(lk) else 0,
-        "plot_retransmissions": int(lk["retransmissions"].sum()) if len(lk) else 0,
+        "plot_search_queries": int(lk["search_queries"].sum()) if some else 0,
+        "plot_retransmissions": int(lk["retransmissions"].sum()) if some else 0,
         "plot_transactions": drawn_transactions(tx),
-        "plot_drawn": int(lk["start"].notna().sum()) if len(lk) else 0,
+        "plot_drawn": int(drawn.sum()),
     }
     if whole_clients:
-        out.update(candidates(tx, lk, out[CLIENTS], clients))
+        out.update(candidates(tx, lk, drawn, out[CLIENTS], clients))
     else:  # the lookups are the summary's rows (BY_LOOKUP); the retried ones' ticks here
         counts["plot_split"] = 1
-        drawn = lk["start"].notna().to_numpy() if len(lk) else np.zeros(0, bool)
         out[TICKS] = _ticks(tx, lk, np.flatnonzero(retried & drawn))
     return out, counts
 
@@ -109,44 +110,29 @@ def servers_table(tx: pd.DataFrame | None) -> pd.DataFrame:
     the figure lists the most common first, then the first seen."""
     if tx is None or not len(tx):
         return pd.DataFrame({"server": _TEXTS, "status": _TEXTS, "n": _INTS, "first_row": _INTS})
-    cat = as_categorical(tx["status"])
-    texts = np.asarray(cat.categories.astype(str), object)
-    codes = np.asarray(cat.codes, np.int64)
-    rtt = tx["rtt"].to_numpy(np.float64)
-    answered = np.append(texts == "answered", False)[codes]
-    outside = np.append(texts == "response_without_query", False)[codes]
-    other = np.flatnonzero(~outside & ~(answered & np.isfinite(rtt)))
-    server = as_categorical(tx["server"])
+    status, server = tx["status"], tx["server"]
+    answered = texts_in(status, ["answered"]) & np.isfinite(tx["rtt"].to_numpy(np.float64))
+    known = (codes_of(status) > 0) & (codes_of(server) > 0)
+    other = np.flatnonzero(known & ~answered & ~texts_in(status, ["response_without_query"]))
     t = pd.DataFrame(
         {
-            "server": _or_none(server.categories)[np.asarray(server.codes, np.int64)[other]],
-            "status": _or_none(cat.categories)[codes[other]],
+            "server": strings_of(server.iloc[other]),
+            "status": strings_of(status.iloc[other]),
             "first_row": tx.index.to_numpy(np.int64)[other],
         }
     )
-    t = t[t["server"].notna() & t["status"].notna()]
     g = t.groupby(["server", "status"], sort=False)["first_row"]
     return pd.DataFrame({"n": g.size(), "first_row": g.min()}).reset_index()
 
 
-def _texts(col: pd.Series) -> np.ndarray:
-    return np.asarray(col.astype(str).to_numpy(object), object)
-
-
-def _or_none(categories: pd.Index) -> np.ndarray:
-    """The categories as texts and a None after them: what code -1 reads."""
-    return np.array([*categories.astype(str), None], object)
-
-
-def _clients(lk: pd.DataFrame, retried: np.ndarray) -> pd.DataFrame:
+def _clients(lk: pd.DataFrame, drawn: np.ndarray, retried: np.ndarray) -> pd.DataFrame:
     """Per client (text), its lookups drawn (with a start) and how many of them failed or
     retried: the timeline shows the clients with the most of those."""
     if not len(lk):
         return pd.DataFrame({"client": _TEXTS, "n": _INTS, "bad": _INTS})
-    drawn = lk["start"].notna().to_numpy()
     cat = as_categorical(lk["client"])
     code = np.asarray(cat.codes, np.int64)
-    bad = (lk["outcome"].isin(list(FAILURES)).to_numpy() | retried) & drawn
+    bad = (texts_in(lk["outcome"], FAILURES) | retried) & drawn
     seen = drawn & (code >= 0)
     size = len(cat.categories)
     n = np.bincount(code[seen], minlength=size)
@@ -168,24 +154,19 @@ def ranked(counts: pd.DataFrame) -> np.ndarray:
 
 
 def candidates(
-    tx: pd.DataFrame | None, lk: pd.DataFrame, counts: pd.DataFrame, clients: int
+    tx: pd.DataFrame | None,
+    lk: pd.DataFrame,
+    drawn: np.ndarray,
+    counts: pd.DataFrame,
+    clients: int,
 ) -> dict[str, pd.DataFrame]:
     """The drawn lookups of these tables' worst ``clients`` clients (``lookup``: their
     positions), and the time of each retransmission of their queries (``at``), when the
     transactions are given and the lookups name theirs."""
     shown = ranked(counts)[:clients]
-    pos = np.zeros(0, np.int64)
-    if len(shown):
-        pos = np.flatnonzero(_of_clients(lk["client"], shown) & lk["start"].notna().to_numpy())
-    looks = _lookup_rows(lk.iloc[pos], pos) if len(pos) else _lookup_rows(None, pos)
+    pos = np.flatnonzero(texts_in(lk["client"], shown) & drawn) if len(shown) else _INTS
+    looks = _lookup_rows(lk.iloc[pos] if len(pos) else None, pos)
     return {LOOKUPS: looks, TICKS: _ticks(tx, lk, pos)}
-
-
-def _of_clients(col: pd.Series, clients: np.ndarray) -> np.ndarray:
-    """Per row, whether its client is one of these (texts), decided per category."""
-    cat = as_categorical(col)
-    hit = np.asarray(cat.categories.astype(str).isin(list(clients)), bool)
-    return np.append(hit, False)[np.asarray(cat.codes)]
 
 
 def _lookup_rows(rows: pd.DataFrame | None, at: np.ndarray) -> pd.DataFrame:
@@ -198,8 +179,8 @@ def _lookup_rows(rows: pd.DataFrame | None, at: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(
         {
             LOOKUP: np.asarray(at, np.int64),
-            "client": _texts(rows["client"]),
-            "outcome": _texts(rows["outcome"]),
+            "client": strings_of(rows["client"]),
+            "outcome": strings_of(rows["outcome"]),
             "start": rows["start"].to_numpy("datetime64[ns]"),
             "duration": rows["duration"].to_numpy(float),
             "retransmissions": rows["retransmissions"].to_numpy(np.int64),
@@ -300,6 +281,6 @@ def _worst_rows(rows: pd.DataFrame, counted: pd.DataFrame) -> pd.DataFrame | Non
         return _lookup_rows(None, _INTS)
     if "start" not in rows:
         return None
-    mine = _of_clients(rows["client"], ranked(counted)[:TIMELINE_CLIENTS])
+    mine = texts_in(rows["client"], ranked(counted)[:TIMELINE_CLIENTS])
     picked = rows[mine & rows["start"].notna().to_numpy()]
     return _lookup_rows(picked, picked[LOOKUP].to_numpy(np.int64))

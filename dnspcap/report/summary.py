@@ -23,7 +23,7 @@ from ..pairing.sightings import vantage_info
 from . import plotdata
 
 NAME = "report"  # its name among a part's scans (no detector code looks like it)
-FAILED = ("failed", "timed_out")
+FAILED = plotdata.FAILURES  # the outcomes of a failed lookup
 
 
 BY_LOOKUP = plotdata.BY_LOOKUP  # the clients table's lookups (and the timeline's)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -34,15 +34,6 @@ def rows(tx: pd.DataFrame, mask: Any, columns: list[str]) -> pd.DataFrame:
     """These columns of the rows where mask holds (a boolean array or index labels)."""
     out: pd.DataFrame = tx.loc[mask, columns]
     return out
-
-
-def texts_in(col: pd.Series, texts: Iterable[str]) -> np.ndarray:
-    """Per row, whether ``col.astype(str)`` is one of these texts: decided once per
-    category and read through the codes, not by making a string of every row (a missing
-    value is in none)."""
-    cat = as_categorical(col)
-    hit = np.asarray(cat.categories.astype(str).isin(list(texts)), bool)
-    return np.append(hit, False)[np.asarray(cat.codes)]  # code -1 reads the last: False
 
 
 def _owner(lookups: pd.DataFrame) -> np.ndarray:

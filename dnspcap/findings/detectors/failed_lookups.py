@@ -26,11 +26,12 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ...arrays.categorical import texts_in
 from ..finding import Finding
 from ..registry import catch_all
 from ..scan import LOOKUP, ROW, Scan
 from ._evidence import evidence_of, frame_table, unique_ints
-from ._util import SEVERITY_RANK, also_in, flat_rows, plural, texts_in, top
+from ._util import SEVERITY_RANK, also_in, flat_rows, plural, top
 
 
 def judge(s: Scan, opts: Mapping[str, float], found: Sequence[Finding]) -> list[Finding]:
