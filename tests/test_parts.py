@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -10,13 +11,14 @@ import pandas as pd
 import pytest
 
 import dnspcap
-from dnspcap.arrays.frames import expanded
+from dnspcap.arrays.frames import expanded, split
+from dnspcap.pipeline import analyze_messages
 from dnspcap.pipeline.parts import analyze_part, assemble, report_of_parts, shares
 from dnspcap.reading.survey import survey
 from dnspcap.report.figures import png
 from dnspcap.report.formats import build, figure_pngs
 from dnspcap.report.plotdata import TIMELINE_CLIENTS, Plots, ranked
-from dnspcap.report.summary import evidence_messages
+from dnspcap.report.summary import evidence_messages, frames_scanned, frames_wanted
 
 from .corpus import corpus_captures
 from .synthetic import make_capture
@@ -76,9 +78,15 @@ def test_parts_paired_apart_give_the_whole_report(path: Path) -> None:
 @pytest.mark.parametrize("capture", corpus_captures())
 def test_parts_paired_apart_give_the_whole_report_and_tables_on_the_corpus(capture: Path) -> None:
     try:
-        whole, parts, _ = in_parts(capture, 4)
+        whole, parts, done = in_parts(capture, 4)
     except dnspcap.DnspcapError:
         pytest.skip("not a capture we read")  # test_corpus says which and why
+    scanned: dict[str, set[int]] = {}  # analyze() in parts keeps these frames' messages only
+    for d in done:
+        for file, frames in frames_scanned(d.part.scans).items():
+            scanned.setdefault(file, set()).update(frames)
+    for file, frames in frames_wanted(parts.findings).items():
+        assert frames <= scanned.get(file, set()), file
     assert parts.render("text") == whole.render("text")
     assert parts.render("json") == whole.render("json")
     same_plots(parts.summary.plots, whole.summary.plots)
@@ -106,9 +114,32 @@ def test_analyze_in_parts_of_few_messages_gives_the_whole_report(path: Path) -> 
     assert parts.render("json") == whole.render("json")
     m = dnspcap.read_messages(path)
     cut = len(set(shares(m, -(-len(m) // 7)).tolist())) > 1  # several clients to share
-    assert (parts._tables[1] is None) == cut  # the whole's transactions never made
-    same_table(parts.transactions, whole.transactions)  # until asked for
+    # the whole's transactions never made, its messages let go part by part
+    assert (parts._tables[1] is None) == cut and (parts._tables[0] is None) == cut
+    same_table(parts.transactions, whole.transactions)  # until asked for: read again
     same_table(parts.lookups, whole.lookups)
+    same_table(parts.messages, whole.messages)
+    # a table the caller holds is not let go: its parts are taken from it
+    held = analyze_messages(m, part_messages=7)
+    assert held.render("json") == whole.render("json")
+    assert held.messages is m and (held._tables[1] is None) == cut
+
+
+def test_split_gives_each_parts_rows_and_lets_the_whole_go() -> None:
+    """analyze() splits its messages into the parts' tables a column at a time, the
+    whole let go as it goes: each table is the whole's rows of its part, as take()
+    would give them, attrs and all."""
+    m = dnspcap.read_messages(ROOT / "samples" / "lab" / "captures" / "incident.pcap")
+    share = shares(m, 3)
+    at = [np.flatnonzero(share == j).astype(np.int32) for j in range(3)]
+    box = [m.copy()]
+    gone = weakref.ref(box[0])
+    pieces = split(box, at)
+    assert box == [] and gone() is None
+    assert [len(p) for p in pieces] == [len(w) for w in at] and all(len(w) for w in at)
+    for got, where in zip(pieces, at, strict=True):
+        pd.testing.assert_frame_equal(got, m.take(where).reset_index(drop=True))
+        assert got.attrs == m.attrs
 
 
 # the samples with clients enough for several parts (the test checks they make several)

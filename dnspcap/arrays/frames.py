@@ -60,3 +60,29 @@ def expanded(frame: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFr
         return frame[keep]
     n = frame[COUNT].to_numpy(np.int64)
     return frame[keep].take(np.repeat(np.arange(len(frame)), n)).reset_index(drop=True)
+
+
+def split(box: list[pd.DataFrame], at: list[np.ndarray]) -> list[pd.DataFrame]:
+    """The rows of the table in ``box`` at each of these positions arrays, one table
+    each, made a column at a time while the whole is let go: ``box`` is emptied, and the
+    whole's memory goes back as its columns are split (a column of a block of several
+    once the block's last is), so the whole and its pieces are not held twice over.
+    The caller holds no other reference to the table."""
+    whole = box.pop()
+    attrs = dict(whole.attrs)
+    names = list(whole.columns)
+    arrays = {c: whole[c].array for c in names}
+    del whole
+    pieces: list[dict[str, Any]] = [{} for _ in at]
+    for c in names:
+        column = arrays.pop(c)
+        for piece, where in zip(pieces, at, strict=True):
+            piece[c] = column.take(where)
+        del column
+    out = []
+    for piece in pieces:
+        table = pd.DataFrame(piece, copy=False)
+        piece.clear()
+        table.attrs = dict(attrs)
+        out.append(table)
+    return out

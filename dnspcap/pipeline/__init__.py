@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..arrays import memory
+from ..arrays.frames import concat, split
 from ..findings import detect
 from ..findings.detection import judge_scans
 from ..findings.scan import combine
@@ -24,16 +25,19 @@ from ..reading import read_messages
 from ..reading.survey import survey
 from ..report import Findings, Report
 from ..report.summary import NAME as SUMMARY
-from ..report.summary import evidence_messages, frames_wanted
+from ..report.summary import evidence_messages, frames_scanned, frames_wanted, of_frames
 from .parts import analyze_part, shares
 
 Source = str | os.PathLike[str] | BinaryIO
-# one vantage point's DNS messages analysed in parts of whole clients above this many: the
-# transactions and lookups of a part, not of the whole capture, are in memory at once.
-# Measured (README, "The whole command"): at 10M packets 4 parts peak at 2.0 GB instead of
-# 2.7 GB and take 12% longer; at 2M parts save little and cost 20%, so they start above.
-PART_MESSAGES = 2_500_000
+# one vantage point's DNS messages analysed in parts of whole clients of at most this many:
+# the transactions and lookups of a part, not of the whole capture, are in memory at once,
+# and analyze()'s messages are split into the parts' and let go part by part (in_parts).
+# Measured (README, "The whole command"), many-clients capture: at 10M packets 6 parts
+# peak at 0.94x the file (1.05x in 4; 1.45x before the split), in the same time; at 2M,
+# 2 parts peak at 495 MiB instead of 651 MiB and take 8% longer.
+PART_MESSAGES = 1_700_000
 Stage = Callable[[str], None]
+Tables = tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
 
 
 def analyze(
@@ -65,14 +69,21 @@ def analyze(
     """
     say = stage or (lambda _: None)
     say("reading")
-    messages = read_messages(
-        source, ports=ports, multicast=multicast, vantages=vantages, progress=progress
-    )
-    return analyze_messages(
-        messages, ports=ports, multicast=multicast, select=select, ignore=ignore,
+    ports = tuple(ports)  # read here, noted in the report and read again if asked
+    read = dict(ports=ports, multicast=multicast, vantages=vantages)
+    box = [read_messages(source, progress=progress, **read)]  # type: ignore[arg-type]
+    paths = _paths(source)
+
+    def again() -> Tables:  # the whole's tables, read again from the files
+        m = read_messages(paths, **read)  # type: ignore[arg-type]
+        m.attrs["dnspcap"]["ports"] = sorted(set(ports))
+        return _tables(m, multicast, capture_end, skew)
+
+    return _analyze(
+        box, ports=ports, multicast=multicast, select=select, ignore=ignore,
         options=options, stage=stage, capture_end=capture_end, skew=skew,
-        held=lambda: survey(_paths(source)),
-        part_messages=part_messages,
+        held=lambda: survey(paths), part_messages=part_messages,
+        again=again if all(isinstance(p, (str, os.PathLike)) for p in paths) else None,
     )  # fmt: skip
 
 
@@ -99,19 +110,49 @@ def analyze_messages(
     of whole clients, one after another (:mod:`.parts`): the same report, without the
     whole capture's transactions and lookups in memory at once (they are made again if
     asked for: ``report.transactions``; the figures do not need them). None: never."""
+    return _analyze(
+        [messages], ports=ports, held=held, multicast=multicast, select=select,
+        ignore=ignore, options=options, stage=stage, capture_end=capture_end, skew=skew,
+        part_messages=part_messages, again=None,
+    )  # fmt: skip
+
+
+def _analyze(
+    box: list[pd.DataFrame],
+    *,
+    ports: Iterable[int],
+    held: Callable[[], dict[str, object]] | None,
+    multicast: bool,
+    select: Iterable[str] | None,
+    ignore: Iterable[str],
+    options: Mapping[str, float] | None,
+    stage: Stage | None,
+    capture_end: pd.Timestamp | str | None,
+    skew: float,
+    part_messages: int | None,
+    again: Callable[[], Tables] | None,
+) -> Report:
+    """analyze_messages() of the table in ``box``. With ``again`` (how to read the whole
+    again), the table is the analysis's own: in parts, it is split into the parts' tables
+    and let go, each part's after its analysis (:func:`in_parts`)."""
     say = stage or (lambda _: None)
+    messages = box[0]
     stats = messages.attrs["dnspcap"]
     stats["ports"] = sorted(set(ports))
-    dns = messages[messages["service"] == "dns"] if multicast else messages
-    if not len(dns) and held is not None:
+    n = int((messages["service"] == "dns").sum()) if multicast else len(messages)
+    if not n and held is not None:
         stats["survey"] = held()
-    k = -(-len(dns) // part_messages) if part_messages else 1
+    k = -(-n // part_messages) if part_messages else 1
     share = shares(messages, k) if k > 1 else None
     if share is not None and len(share) and share.max() > share.min():  # several clients' shares
         say(f"pairing, grouping, detecting ({k} parts of the clients)")
+        del messages
+        at = [np.flatnonzero(share == j).astype(_positions(len(share))) for j in range(k)]
+        del share
         settings = dict(select=select, ignore=ignore, options=options, capture_end=capture_end,
                         skew=skew)  # fmt: skip
-        return in_parts(messages, share, k, multicast=multicast, **settings)  # type: ignore[arg-type]
+        return in_parts(box, at, multicast=multicast, again=again, **settings)  # type: ignore[arg-type]
+    dns = messages[messages["service"] == "dns"] if multicast else messages
     say("pairing")
     tx = pair(dns, capture_end=capture_end, skew=skew)
     say("grouping lookups")
@@ -122,30 +163,71 @@ def analyze_messages(
 
 
 def in_parts(
-    messages: pd.DataFrame, share: np.ndarray, k: int, *, multicast: bool, **settings: Any
+    box: list[pd.DataFrame],
+    at: list[np.ndarray],
+    *,
+    multicast: bool,
+    again: Callable[[], Tables] | None,
+    **settings: Any,
 ) -> Report:
-    """The report of these messages analysed in k client shares (each message's: ``share``),
-    one after another."""
-    parts = []
-    for j in range(k):
-        at = np.flatnonzero(share == j)
-        parts.append(
-            analyze_part(messages.take(at), positions=at, multicast=multicast, **settings).part
-        )
-        memory.give_back()  # the share's tables are gone: their pages go back too
+    """The report of the messages in ``box`` analysed in parts (each part's positions in
+    them: ``at``), one after another.
 
-    def tables() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-        dns = messages[messages["service"] == "dns"] if multicast else messages
-        tx = pair(dns, capture_end=settings.get("capture_end"), skew=settings["skew"])
-        return messages, tx, lookups(tx)
-
+    Without ``again``, the messages are the caller's: each part's are taken from them,
+    and the report keeps them. With it, they are split into the parts' tables and let
+    go (:func:`~dnspcap.arrays.frames.split`); each part's table is let go once that
+    part is analysed, but for the messages of the frames its scans name, among which
+    are the findings' evidence. The whole's tables are then made ``again`` if asked for.
+    At 10M packets this keeps the parts' messages, not the whole's and a part's copy,
+    in memory beside a part's work."""
+    stats = box[0].attrs["dnspcap"]
+    whole = None if again is not None else box[0]
+    pieces: list[pd.DataFrame | None] = list(split(box, at)) if again is not None else []
+    parts, kept = [], []
+    for j, where in enumerate(at):
+        m = pieces[j] if pieces else whole.take(where)  # type: ignore[union-attr]
+        if pieces:
+            pieces[j] = None
+        assert m is not None
+        done = analyze_part(m, positions=where, multicast=multicast, **settings)
+        parts.append(done.part)
+        if pieces:
+            mine = of_frames(m, frames_scanned(done.part.scans))
+            kept.append((m[mine], where[mine]))
+        del m, done
+        memory.give_back()  # the part's tables are gone: their pages go back too
     scans = combine(parts)
     keep = {k: v for k, v in settings.items() if k in ("select", "ignore", "options")}
     found = judge_scans(scans, **keep)
+    if whole is not None:
+        shown = evidence_messages(whole, frames_wanted(found))
+
+        def tables() -> Tables:
+            return _tables(whole, multicast, settings.get("capture_end"), settings["skew"])
+
+    else:
+        named = concat([m for m, _ in kept])
+        order = np.argsort(np.concatenate([w for _, w in kept]), kind="stable")
+        shown = evidence_messages(named.take(order).reset_index(drop=True), frames_wanted(found))
     return Report(
-        messages, None, None, Findings(found), summary=scans[SUMMARY],
-        evidence=evidence_messages(messages, frames_wanted(found)), gather=tables,
+        whole, None, None, Findings(found), summary=scans[SUMMARY], evidence=shown,
+        stats=stats, gather=tables if whole is not None else again,
     )  # fmt: skip
+
+
+def _tables(
+    messages: pd.DataFrame, multicast: bool, capture_end: pd.Timestamp | str | None, skew: float
+) -> Tables:
+    """The whole's three tables made from its messages."""
+    dns = messages[messages["service"] == "dns"] if multicast else messages
+    tx = pair(dns, capture_end=capture_end, skew=skew)
+    return messages, tx, lookups(tx)
+
+
+def _positions(n: int) -> type[np.signedinteger[Any]]:
+    """The smallest type of a position among n messages (a 10M capture's parts hold 40
+    MB of them, not 80)."""
+    return np.int32 if n < 2**31 else np.int64
 
 
 def _paths(source: Source | Iterable[Source]) -> list[Source]:

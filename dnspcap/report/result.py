@@ -81,10 +81,11 @@ class Findings(list[Finding]):
 class Report:
     """Everything dnspcap found in a capture: the tables and the findings.
 
-    A report made of parts (a cluster run: :mod:`dnspcap.fleet`) holds the combined
-    summary scan and the evidence messages, and gathers the tables only when they are
-    asked for (``report.transactions``; the timeline of a watch, whose parts hold no
-    client whole). The figures are drawn from the summary scan (:mod:`.plotdata`)."""
+    A report made of parts (a big capture analysed in turn, or a cluster run:
+    :mod:`dnspcap.fleet`) holds the combined summary scan and the evidence messages, and
+    gathers the tables only when they are asked for (``report.transactions``; the
+    timeline of a watch, whose parts hold no client whole). The figures are drawn from
+    the summary scan (:mod:`.plotdata`)."""
 
     def __init__(
         self,

@@ -203,9 +203,14 @@ def usual(client: np.ndarray, resolver: pd.Categorical, clients: int) -> np.ndar
 def evidence_messages(messages: pd.DataFrame, frames: dict[str, set[int]]) -> pd.DataFrame:
     """The messages of these frames (per file), in the table's order: all a report shows
     of a part's messages table once its findings are known."""
-    if not len(messages) or not frames:
-        return messages.iloc[:0]
+    return messages[of_frames(messages, frames)]
+
+
+def of_frames(messages: pd.DataFrame, frames: dict[str, set[int]]) -> np.ndarray:
+    """Whether each message is in one of these frames (per file)."""
     keep = np.zeros(len(messages), bool)
+    if not len(messages) or not frames:
+        return keep
     cat = as_categorical(messages["file"])
     code = {str(c): i for i, c in enumerate(cat.categories)}
     files = np.asarray(cat.codes)
@@ -215,7 +220,21 @@ def evidence_messages(messages: pd.DataFrame, frames: dict[str, set[int]]) -> pd
             mine = np.flatnonzero(files == code[file])
             hit = np.isin(frame[mine], np.fromiter(wanted, np.int64, len(wanted)))
             keep[mine[hit]] = True
-    return messages[keep]
+    return keep
+
+
+def frames_scanned(scans: dict[str, Scan]) -> dict[str, set[int]]:
+    """Per file, every frame the scans' tables name (``file`` and ``frame`` columns): the
+    frames any finding judged from them can show as its evidence, and more."""
+    out: dict[str, set[int]] = {}
+    for s in scans.values():
+        for t in s.tables.values():
+            if len(t) and "file" in t.columns and "frame" in t.columns:
+                files = t["file"].astype(str).to_numpy()
+                frames = t["frame"].to_numpy(np.int64)
+                for file in np.unique(files):
+                    out.setdefault(str(file), set()).update(frames[files == file].tolist())
+    return out
 
 
 def frames_wanted(found: Any) -> dict[str, set[int]]:
