@@ -34,7 +34,7 @@ Source = str | os.PathLike[str] | BinaryIO
 # and analyze()'s messages are split into the parts' and let go part by part (in_parts).
 # Measured (README, "The whole command"), many-clients capture: at 10M packets 6 parts
 # peak at 0.94x the file (1.05x in 4; 1.45x before the split), in the same time; at 2M,
-# 2 parts peak at 495 MiB instead of 651 MiB and take 8% longer.
+# 2 parts peak at 472-495 MiB instead of 631-651 MiB and take 8-19% longer.
 PART_MESSAGES = 1_700_000
 Stage = Callable[[str], None]
 Tables = tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
