@@ -21,6 +21,8 @@ from dnspcap.report.plotdata import TIMELINE_CLIENTS, Plots, ranked
 from dnspcap.report.summary import evidence_messages, frames_scanned, frames_wanted
 
 from .corpus import corpus_captures
+from .rotate import packet_count
+from .rotate import split as rotate
 from .synthetic import make_capture
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,6 +142,26 @@ def test_split_gives_each_parts_rows_and_lets_the_whole_go() -> None:
     for got, where in zip(pieces, at, strict=True):
         pd.testing.assert_frame_equal(got, m.take(where).reset_index(drop=True))
         assert got.attrs == m.attrs
+
+
+@pytest.mark.parametrize("name", ["lab/captures/incident", "crafted/upstream-trouble"])
+def test_a_rotated_set_in_parts_gives_the_whole_report_and_reads_its_files_again(
+    name: str, tmp_path: Path
+) -> None:
+    """A rotated set analysed in parts: the parts' tables are split from the set's
+    messages and let go, and the whole's tables are read again from all its files."""
+    path = ROOT / "samples" / f"{name}.pcap"
+    n = packet_count(path)
+    files = rotate(path, [n // 3, 2 * n // 3], tmp_path)
+    whole = dnspcap.analyze(files, part_messages=None)
+    parts = dnspcap.analyze(files, part_messages=7)
+    assert len(whole.stats["vantages"][0]["files"]) == 3
+    assert parts.render("text") == whole.render("text")
+    assert parts.render("json") == whole.render("json")
+    assert parts._tables == (None, None, None)
+    same_table(parts.messages, whole.messages)
+    same_table(parts.transactions, whole.transactions)
+    assert parts.messages.attrs["dnspcap"] == whole.messages.attrs["dnspcap"]
 
 
 # the samples with clients enough for several parts (the test checks they make several)
