@@ -108,9 +108,9 @@ def analyze_messages(
 
     More than 1.5 times ``part_messages`` DNS messages of one vantage point are analysed
     in parts of whole clients of about that many, one after another (:mod:`.parts`,
-    :func:`parts_of`): the same report, without the
-    whole capture's transactions and lookups in memory at once (they are made again if
-    asked for: ``report.transactions``; the figures do not need them). None: never."""
+    :func:`parts_of`): the same report, without the whole capture's transactions and
+    lookups in memory at once (they are made again if asked for: ``report.transactions``;
+    the figures do not need them). None: never."""
     return _analyze(
         [messages], ports=ports, held=held, multicast=multicast, select=select,
         ignore=ignore, options=options, stage=stage, capture_end=capture_end, skew=skew,
@@ -183,16 +183,18 @@ def in_parts(
     in memory beside a part's work."""
     stats = box[0].attrs["dnspcap"]
     whole = None if again is not None else box[0]
-    pieces: list[pd.DataFrame | None] = list(split(box, at)) if again is not None else []
+    pieces: list[pd.DataFrame | None] = list(split(box, at)) if whole is None else []
     parts, kept = [], []
+    m: pd.DataFrame | None
     for j, where in enumerate(at):
-        m = pieces[j] if pieces else whole.take(where)  # type: ignore[union-attr]
-        if pieces:
-            pieces[j] = None
+        if whole is not None:
+            m = whole.take(where)
+        else:
+            m, pieces[j] = pieces[j], None  # the part's own table: let go after the part
         assert m is not None
         done = analyze_part(m, positions=where, multicast=multicast, **settings)
         parts.append(done.part)
-        if pieces:
+        if whole is None:
             mine = of_frames(m, frames_scanned(done.part.scans))
             kept.append((m[mine], where[mine]))
         del m, done
