@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import io
+import sys
 import weakref
 from pathlib import Path
 
@@ -172,6 +174,24 @@ def test_a_rotated_set_in_parts_gives_the_whole_report_and_reads_its_files_again
     same_table(parts.messages, whole.messages)
     same_table(parts.transactions, whole.transactions)
     assert parts.messages.attrs["dnspcap"] == whole.messages.attrs["dnspcap"]
+
+
+def test_standard_input_in_parts_keeps_its_messages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Standard input cannot be read again: analyze("-") in parts keeps the messages it
+    read, and makes the whole's tables from them when asked."""
+    data = (ROOT / "samples" / "lab" / "captures" / "incident.pcap").read_bytes()
+
+    def from_stdin(part_messages: int | None) -> dnspcap.Report:
+        class Stdin:
+            buffer = io.BytesIO(data)
+
+        monkeypatch.setattr(sys, "stdin", Stdin())
+        return dnspcap.analyze("-", part_messages=part_messages)
+
+    whole, parts = from_stdin(None), from_stdin(7)
+    assert parts._tables[0] is not None and parts._tables[1] is None  # kept, not made
+    assert parts.render("json") == whole.render("json")
+    same_table(parts.transactions, whole.transactions)
 
 
 # the samples with clients enough for several parts (the test checks they make several)

@@ -324,7 +324,7 @@ def _export(args: argparse.Namespace) -> int:
     if bad := [t for t in names if t not in TABLES]:
         known = ", ".join(TABLES)
         raise _Usage(f"--tables: unknown table(s) {', '.join(bad)}; choose from {known}")
-    report = _run(args, select=[])
+    report = _run(args, select=[], part_messages=None)  # the whole's tables are the point
     if getattr(args, "scheduler", None) and args.to == "parquet":
         return _export_dataset(report, Path(args.output), names)
     tables = {k: v for k, v in report.tables().items() if k in names}

@@ -83,7 +83,7 @@ def analyze(
         box, ports=ports, multicast=multicast, select=select, ignore=ignore,
         options=options, stage=stage, capture_end=capture_end, skew=skew,
         held=lambda: survey(paths), part_messages=part_messages,
-        again=again if all(isinstance(p, (str, os.PathLike)) for p in paths) else None,
+        again=again if all(_named(p) for p in paths) else None,
     )  # fmt: skip
 
 
@@ -241,6 +241,11 @@ def _positions(n: int) -> type[np.signedinteger[Any]]:
     """The smallest type of a position among n messages (a 10M capture's parts hold 40
     MB of them, not 80)."""
     return np.int32 if n < 2**31 else np.int64
+
+
+def _named(source: Source) -> bool:
+    """Whether the source can be read again: a file's path, not a stream (``"-"``: stdin)."""
+    return isinstance(source, (str, os.PathLike)) and os.fspath(source) != "-"
 
 
 def _paths(source: Source | Iterable[Source]) -> list[Source]:
