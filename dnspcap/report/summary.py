@@ -230,10 +230,12 @@ def frames_scanned(scans: dict[str, Scan]) -> dict[str, set[int]]:
     for s in scans.values():
         for t in s.tables.values():
             if len(t) and "file" in t.columns and "frame" in t.columns:
-                files = t["file"].astype(str).to_numpy()
+                cat = as_categorical(t["file"])  # a few files: by code, not by text
+                files = np.asarray(cat.codes)
                 frames = t["frame"].to_numpy(np.int64)
-                for file in np.unique(files):
-                    out.setdefault(str(file), set()).update(frames[files == file].tolist())
+                for code in np.unique(files):
+                    file = str(cat.categories[code]) if code >= 0 else "nan"
+                    out.setdefault(file, set()).update(frames[files == code].tolist())
     return out
 
 
