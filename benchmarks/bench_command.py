@@ -1,19 +1,20 @@
 #!/usr/bin/env python3
 """Time the whole command a user types, ``dnspcap analyze FILE --format F -o OUT``.
 
-    python benchmarks/bench_command.py [--profiles default,many-clients,hostile]
+    python benchmarks/bench_command.py [--profiles default,many-clients,busy-pod,hostile]
                                        [--formats text,markdown,html,json] [--runs 3]
                                        [--also-10m] [--skip-tshark] [--json FILE]
 
 For each capture (make_capture.py profiles: ``default`` and ``many-clients`` at 2M
-packets, and 10M with ``--also-10m``; ``hostile`` at 300k packets beside ``default`` at
-300k) and each report format, the command runs ``--runs`` times as a fresh process;
-the figures are the medians: wall time, CPU time and peak RSS of the process (from
-``wait4``), packets per second. Beside them tshark's two-pass export of the same
-fields (``TSHARK_FIELDS``), once per capture. Then, in ``--runs`` fresh processes, the
-stages of the same work one after another (read, pair, lookups, detect, the report's
-document, its figures, each writer), to show where the time goes. The machine (CPUs,
-model, memory) and the load average before and after are recorded with the figures.
+packets, and 10M with ``--also-10m``; ``busy-pod``, one client, at 2M; ``hostile`` at
+300k packets beside ``default`` at 300k) and each report format, the command runs
+``--runs`` times as a fresh process; the figures are the medians: wall time, CPU time
+and peak RSS of the process (from ``wait4``), packets per second. Beside them tshark's
+two-pass export of the same fields (``TSHARK_FIELDS``), once per capture. Then, in
+``--runs`` fresh processes, the stages of the same work one after another (read, pair,
+lookups, detect, the report's document, its figures, each writer), to show where the
+time goes. The machine (CPUs, model, memory) and the load average before and after are
+recorded with the figures.
 
 Prints tables; writes every figure as JSON (``--json``, by default
 benchmarks/data/bench_command.json). See benchmarks/README.md.
@@ -54,6 +55,7 @@ SUFFIX = {"text": "txt", "markdown": "md", "html": "html", "json": "json"}
 CAPTURES = (
     ("default", 2_000_000),
     ("many-clients", 2_000_000),
+    ("busy-pod", 2_000_000),  # one client: the pod's own capture
     ("hostile", 300_000),
     ("default", 300_000),  # the hostile capture's ordinary counterpart
 )
@@ -282,8 +284,8 @@ def print_stages(st: dict[str, Any], packets: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--profiles", default="default,many-clients,hostile",
-                        help="make_capture profiles to time (default: all three)")  # fmt: skip
+    parser.add_argument("--profiles", default="default,many-clients,busy-pod,hostile",
+                        help="make_capture profiles to time (default: all four)")  # fmt: skip
     parser.add_argument("--formats", default=",".join(FORMATS), help="report formats")
     parser.add_argument("--runs", type=int, default=3, help="runs of each measurement (3)")
     parser.add_argument("--also-10m", action="store_true", help="also the 10M-packet captures")

@@ -31,7 +31,8 @@ Profiles (``--profile``, ``PROFILES``): ``default`` is the traffic above; ``many
 the same kinds of lookup from 21,000 pods, about 10,000 distinct names in 2M packets,
 and one response in ten with an answer set no earlier message had; ``hostile`` the
 default traffic as 40% of the packets, the rest malformed messages and scans aimed at
-port 53 (``hostile.py``).
+port 53 (``hostile.py``); ``busy-pod`` the default traffic from one pod, as a capture in
+its network namespace sees a busy one (its lookups cannot be cut in parts of clients).
 
 Usage::
 
@@ -146,6 +147,9 @@ PROFILES = {
     ),
     # port 53 under attack: the default traffic with malformed messages and scans
     "hostile": Profile(DEFAULT_CLIENTS, hostile=0.60),
+    # a pod's own capture: one busy client (a gateway, an app without a DNS cache) asking
+    # all of the default traffic's lookups, the same names again and again
+    "busy-pod": Profile(1),
 }
 
 
