@@ -18,7 +18,7 @@ setup(
             sorted(str(p) for p in CSRC.rglob("*.c")),
             include_dirs=[str(CSRC)],
             extra_compile_args=["-O2"],
-            depends=sorted(str(p) for p in CSRC.glob("*.h")),
+            depends=sorted(str(p) for p in CSRC.rglob("*.h")),
         )
     ]
 )

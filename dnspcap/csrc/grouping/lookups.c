@@ -11,19 +11,25 @@
  *   new lookup takes first.
  *
  * Lookups are numbered in the order they are made; first and nports get each one's first
- * query and how many ports (sockets) its queries came from. Each open one is on the list
- * of its base name (per client: lists are reset when the client changes); a lookup idle
- * for more than gap leaves its list when a query's walk of the list passes it (no rule
- * takes an idle one). Each reading's list is walked once per query, the four rules
- * looked for together: a busy client asks one name again and again, and its list holds
- * the lookups of the last gap (a single pod asking at 20k packets/s: 9 s of walks
- * over a 3M-packet capture when each rule walked the list again).
+ * query and how many ports (sockets) its queries came from. Each is on a list of its base
+ * name (per client: lists are reset when the client changes), in the order they were
+ * made: the open list, or once it is settled (found, every type asked answered, no
+ * truncated answer) the settled list. A lookup idle for more than gap leaves its list
+ * when a walk passes it, or from the front of the settled list (no rule takes an idle
+ * one). A query walks each reading's open list once, looking for the four rules
+ * together, and the settled list only when one of its lookups may take the query: has
+ * the query's port, or no answer of its type (counted per base). A busy client asks one
+ * name again and again, and most of a name's lookups of the last gap are settled: a
+ * single pod asking at 20k packets/s spent 9-14 s of a 3M-packet capture walking lists
+ * when they were one per base and each rule walked it again, 4.3-4.7 s with one walk,
+ * 2.0 s with the settled ones apart.
  *
  * A lookup's state lives in a slot that is used again once the lookup can no longer be
  * reached: when it leaves its list, and for all of them when the client changes. The
  * slots then number about the lookups one client has open at once, and stay in cache.
  */
 #include "kernel.h"
+#include "grouping/counts.h"
 
 #include <stdlib.h>
 
@@ -39,13 +45,15 @@ typedef struct {
     } u;
 } Set;
 
-/* first and nports go straight to the caller's arrays: a lookup is 112 bytes */
+/* first and nports go straight to the caller's arrays */
 typedef struct {
-    int64_t step, last, prev, next; /* prev/next: slots on the list of its base, -1 at the
-                                       ends; next also links the free slots */
+    int64_t step, last, prev, next; /* prev/next: slots on its list, -1 at the ends; next
+                                       also links the free slots */
+    int64_t base;                   /* whose list it is on: its first query's first reading */
     Set ports, replied, asked;      /* asked/replied: the types of the current step */
     int32_t id;                     /* the lookup's number, in the order they were made */
     uint8_t found, tc;              /* tc: a truncated answer came (TCP may follow) */
+    uint8_t settled;                /* on the settled list of its base (see settled()) */
 } Lookup;
 
 static inline int32_t *set_items(Set *s) { return s->cap ? s->u.heap : s->u.inline_; }
@@ -91,28 +99,124 @@ static void set_free(Set *s)
     s->cap = s->n = 0;
 }
 
+#define PORT_KEY(b, p) (((b) << 16) | (int64_t)(p))
+#define TYPE_KEY(b, t) (((b) << 32) | (int64_t)(uint32_t)(t))
+
 typedef struct {
     Lookup *lk;
-    int64_t cap, used;     /* slots: allocated, and used since the client changed */
-    int64_t free;          /* the first slot free again, -1 for none */
-    int64_t *tail, *owner; /* per base: the last lookup of its list, and whose list it is */
+    int64_t cap, used; /* slots: allocated, and used since the client changed */
+    int64_t free;      /* the first slot free again, -1 for none */
+    /* per base: the last lookup of its open list, the first and last of its settled list,
+     * how many are settled, and whose lists they are */
+    int64_t *tail, *shead, *stail, *snum, *owner;
+    Counts ports, types; /* of the settled lookups: per base, their ports, their replied types */
     int64_t gap;
 } State;
 
-static void unlink_lookup(State *st, int64_t base, int64_t i)
+static inline int idle(const State *st, const Lookup *l, int64_t ts)
+{
+    return (int64_t)((uint64_t)ts - (uint64_t)l->last) > st->gap;
+}
+
+/* some type asked at the lookup's step has no answer yet */
+static int incomplete(Lookup *l)
+{
+    const int32_t *x = set_items(&l->asked);
+    for (int32_t i = 0; i < l->asked.n; i++)
+        if (!set_has(&l->replied, x[i]))
+            return 1;
+    return 0;
+}
+
+/* Settled: found, every type asked answered, no truncated answer. No rule but the socket
+ * one and a type it has no answer for (at its step) takes a query into it, and those are
+ * counted per base (Counts), so a query walks the settled list only when it might. */
+static int settled(Lookup *l) { return l->found && !l->tc && !incomplete(l); }
+
+static int count_settled(State *st, Lookup *l, int32_t d)
+{
+    int64_t b = l->base;
+    st->snum[b] += d;
+    const int32_t *p = set_items(&l->ports), *t = set_items(&l->replied);
+    for (int32_t k = 0; k < l->ports.n; k++)
+        if (!counts_add(&st->ports, PORT_KEY(b, p[k]), d))
+            return 0;
+    for (int32_t k = 0; k < l->replied.n; k++)
+        if (!counts_add(&st->types, TYPE_KEY(b, t[k]), d))
+            return 0;
+    return 1;
+}
+
+/* off the list it is on */
+static void list_remove(State *st, int64_t i)
 {
     Lookup *l = &st->lk[i];
+    int64_t b = l->base;
     if (l->prev >= 0)
         st->lk[l->prev].next = l->next;
+    else if (l->settled)
+        st->shead[b] = l->next;
     if (l->next >= 0)
         st->lk[l->next].prev = l->prev;
+    else if (l->settled)
+        st->stail[b] = l->prev;
     else
-        st->tail[base] = l->prev;
+        st->tail[b] = l->prev;
+}
+
+/* onto a list (its last: *tail, its first: *head or NULL), in the order of the lookups'
+ * numbers, which is the order they were made: each list is in that order */
+static void list_insert(State *st, int64_t i, int64_t *tail, int64_t *head)
+{
+    Lookup *l = &st->lk[i];
+    int64_t after = *tail, before = -1;
+    while (after >= 0 && st->lk[after].id > l->id) {
+        before = after;
+        after = st->lk[after].prev;
+    }
+    l->prev = after;
+    l->next = before;
+    if (after >= 0)
+        st->lk[after].next = i;
+    else if (head != NULL)
+        *head = i;
+    if (before >= 0)
+        st->lk[before].prev = i;
+    else
+        *tail = i;
+}
+
+static int settle(State *st, int64_t i)
+{
+    Lookup *l = &st->lk[i];
+    list_remove(st, i);
+    l->settled = 1;
+    list_insert(st, i, &st->stail[l->base], &st->shead[l->base]);
+    return count_settled(st, l, +1);
+}
+
+static void unsettle(State *st, int64_t i)
+{
+    Lookup *l = &st->lk[i];
+    count_settled(st, l, -1); /* decrements find their keys */
+    list_remove(st, i);
+    l->settled = 0;
+    list_insert(st, i, &st->tail[l->base], NULL);
+}
+
+/* a lookup nothing reaches any more: off its list, its slot free */
+static void drop(State *st, int64_t i)
+{
+    Lookup *l = &st->lk[i];
+    if (l->settled)
+        count_settled(st, l, -1);
+    list_remove(st, i);
+    l->settled = 0;
     set_free(&l->ports);
     set_free(&l->replied);
     set_free(&l->asked);
     l->prev = -1;
-    l->next = st->free; /* nothing reaches it any more: its slot is free */
+    l->next = st->free;
     st->free = i;
 }
 
@@ -121,9 +225,13 @@ static void unlink_lookup(State *st, int64_t base, int64_t i)
 static void free_all(State *st)
 {
     for (int64_t i = 0; i < st->used; i++) {
-        set_free(&st->lk[i].ports);
-        set_free(&st->lk[i].replied);
-        set_free(&st->lk[i].asked);
+        Lookup *l = &st->lk[i];
+        if (l->settled)
+            count_settled(st, l, -1);
+        l->settled = 0;
+        set_free(&l->ports);
+        set_free(&l->replied);
+        set_free(&l->asked);
     }
     st->used = 0;
     st->free = -1;
@@ -147,32 +255,33 @@ static int64_t new_slot(State *st)
     return st->used++;
 }
 
-/* some type asked at the lookup's step has no answer yet */
-static int incomplete(Lookup *l)
-{
-    const int32_t *x = set_items(&l->asked);
-    for (int32_t i = 0; i < l->asked.n; i++)
-        if (!set_has(&l->replied, x[i]))
-            return 1;
-    return 0;
-}
-
-/* the list of base for this client: a client's first query of base starts it again */
-static void own_list(State *st, int64_t base, int64_t client)
+/* the lists of base for this client: a client's first query of base starts them again;
+ * the idle lookups at the front of the settled list go (the others as a walk passes) */
+static void own_list(State *st, int64_t base, int64_t client, int64_t ts)
 {
     if (st->owner[base] != client) {
         st->owner[base] = client;
-        st->tail[base] = -1;
+        st->tail[base] = st->shead[base] = st->stail[base] = -1;
+        st->snum[base] = 0;
     }
+    while (st->shead[base] >= 0 && idle(st, &st->lk[st->shead[base]], ts))
+        drop(st, st->shead[base]);
 }
 
-/* The lookups a query may join among those on one list (one reading of its name), from
- * the newest: the first that each rule takes (-1 for none). A lookup idle for more than
- * gap leaves the list as the walk passes it (no rule takes it: it would have left before
- * this query). The walk stops at the first the socket rule takes, which comes first. */
+/* The lookups a query may join among those of one base (one reading of its name): the
+ * first, from the newest, that each rule takes (-1 for none). A lookup idle for more than
+ * gap leaves its list as a walk passes it (no rule takes it: it would have left before
+ * this query). The walk of the open list stops at the first the socket rule takes, which
+ * comes first; the settled list is walked only when the counts say one of its lookups
+ * has the query's port, or lacks an answer of its type. */
 typedef struct {
     int64_t socket, tcp, waiting, round;
 } Takers;
+
+static inline int64_t newer(const State *st, int64_t a, int64_t b)
+{
+    return a < 0 ? b : b < 0 ? a : st->lk[a].id > st->lk[b].id ? a : b;
+}
 
 static Takers walk_list(State *st, int64_t base, int64_t step, uint16_t port, int32_t qtype,
                         int64_t ts, int tcp, int64_t new_round)
@@ -182,8 +291,8 @@ static Takers walk_list(State *st, int64_t base, int64_t step, uint16_t port, in
     while (i >= 0) {
         Lookup *l = &st->lk[i];
         int64_t prev = l->prev;
-        if ((int64_t)((uint64_t)ts - (uint64_t)l->last) > st->gap) {
-            unlink_lookup(st, base, i);
+        if (idle(st, l, ts)) {
+            drop(st, i);
             i = prev;
             continue;
         }
@@ -204,6 +313,30 @@ static Takers walk_list(State *st, int64_t base, int64_t step, uint16_t port, in
             t.round = i;
         i = prev;
     }
+    int by_socket = counts_get(&st->ports, PORT_KEY(base, port)) > 0;
+    int by_type = st->snum[base] > counts_get(&st->types, TYPE_KEY(base, qtype));
+    int64_t s_socket = -1, s_waiting = -1;
+    for (i = by_socket || by_type ? st->stail[base] : -1; i >= 0;) {
+        Lookup *l = &st->lk[i];
+        int64_t prev = l->prev;
+        if (idle(st, l, ts)) {
+            drop(st, i);
+            i = prev;
+            continue;
+        }
+        if (step >= l->step && set_has(&l->ports, port)) {
+            s_socket = i;
+            break;
+        }
+        if (s_waiting < 0 && step == l->step && !set_has(&l->replied, qtype)) {
+            s_waiting = i;
+            if (!by_socket)
+                break;
+        }
+        i = prev;
+    }
+    t.socket = newer(st, t.socket, s_socket);
+    t.waiting = newer(st, t.waiting, s_waiting);
     return t;
 }
 
@@ -215,12 +348,16 @@ int64_t group_lookups(const int32_t *client, const int32_t *rset, const int32_t 
                       const int64_t *r_step, int64_t nbases, int64_t gap, int64_t new_round,
                       int32_t *lookup_of, int32_t *first, int32_t *nports)
 {
-    State st = {NULL, 1024, 0, -1, NULL, NULL, gap};
-    int64_t made = 0, err = 0;
+    State st = {.lk = NULL, .cap = 1024, .free = -1, .gap = gap};
+    int64_t made = 0, err = 0, nb = nbases + 1;
     st.lk = malloc((size_t)st.cap * sizeof *st.lk);
-    st.tail = malloc((size_t)(nbases + 1) * sizeof *st.tail);
-    st.owner = malloc((size_t)(nbases + 1) * sizeof *st.owner);
-    if (st.lk == NULL || st.tail == NULL || st.owner == NULL) {
+    st.tail = malloc((size_t)nb * sizeof *st.tail);
+    st.shead = malloc((size_t)nb * sizeof *st.shead);
+    st.stail = malloc((size_t)nb * sizeof *st.stail);
+    st.snum = malloc((size_t)nb * sizeof *st.snum);
+    st.owner = malloc((size_t)nb * sizeof *st.owner);
+    if (st.lk == NULL || st.tail == NULL || st.shead == NULL || st.stail == NULL ||
+        st.snum == NULL || st.owner == NULL) {
         err = -1;
         goto done;
     }
@@ -233,8 +370,8 @@ int64_t group_lookups(const int32_t *client, const int32_t *rset, const int32_t 
         int64_t nr = rs_len[rset[q]], cur = -1, at = 0;
         int tcp = (flags[q] & Q_TCP) != 0;
         for (int64_t r = 0; r < nr; r++)
-            own_list(&st, base[r], client[q]);
-        /* Each reading's list walked once: the socket first (of any reading, in order),
+            own_list(&st, base[r], client[q], ts[q]);
+        /* Each reading's lists walked once: the socket first (of any reading, in order),
          * then over TCP the truncated one, then the waiting one, then a new round. */
         Takers kept[MAX_WALKED];
         for (int64_t r = 0; r < nr && cur < 0; r++) {
@@ -258,7 +395,7 @@ int64_t group_lookups(const int32_t *client, const int32_t *rset, const int32_t 
                     at = step[r];
                 }
             }
-        if (cur < 0) { /* a new lookup, on the list of its first reading */
+        if (cur < 0) { /* a new lookup, on the open list of its first reading */
             cur = new_slot(&st);
             if (cur < 0) {
                 err = -1;
@@ -268,6 +405,7 @@ int64_t group_lookups(const int32_t *client, const int32_t *rset, const int32_t 
             Lookup *l = &st.lk[cur];
             memset(l, 0, sizeof *l);
             l->step = at;
+            l->base = base[0];
             l->id = (int32_t)made++;
             first[l->id] = (int32_t)q;
             l->next = -1;
@@ -275,6 +413,8 @@ int64_t group_lookups(const int32_t *client, const int32_t *rset, const int32_t 
             if (l->prev >= 0)
                 st.lk[l->prev].next = cur;
             st.tail[base[0]] = cur;
+        } else if (st.lk[cur].settled) {
+            unsettle(&st, cur); /* its counts go before its sets change */
         }
         Lookup *l = &st.lk[cur];
         if (at > l->step) {
@@ -293,149 +433,21 @@ int64_t group_lookups(const int32_t *client, const int32_t *rset, const int32_t 
         l->found = l->found || (flags[q] & Q_FOUND) != 0;
         l->tc = l->tc || (flags[q] & Q_TC) != 0;
         lookup_of[q] = l->id;
+        if (settled(l) && !settle(&st, cur)) {
+            err = -1;
+            goto done;
+        }
     }
 done:
     if (st.lk != NULL)
         free_all(&st);
     free(st.lk);
     free(st.tail);
+    free(st.shead);
+    free(st.stail);
+    free(st.snum);
     free(st.owner);
+    counts_free(&st.ports);
+    counts_free(&st.types);
     return err < 0 ? -1 : made;
-}
-
-void group_order(const int32_t *code, int64_t n, int64_t ngroups, int64_t *next,
-                 int32_t *order)
-{
-    /* a counting sort: next[g] is where the next row of group g goes */
-    memset(next, 0, (size_t)(ngroups + 1) * sizeof *next);
-    for (int64_t i = 0; i < n; i++)
-        next[code[i] + 1]++;
-    for (int64_t g = 0; g < ngroups; g++)
-        next[g + 1] += next[g];
-    for (int64_t i = 0; i < n; i++)
-        order[next[code[i]]++] = (int32_t)i;
-}
-
-/* |a - b| as numpy computes it on int64 (wrapping; the absolute value of INT64_MIN stays
- * negative) */
-static inline int64_t wabs_diff(int64_t a, int64_t b)
-{
-    uint64_t d = (uint64_t)a - (uint64_t)b;
-    return (int64_t)d < 0 ? (int64_t)(0 - d) : (int64_t)d;
-}
-
-/* one more, short of overflowing: a lookup's pairs grow with the square of its queries */
-static inline void count(int32_t *c)
-{
-    if (*c < INT32_MAX)
-        (*c)++;
-}
-
-void lookup_signs(const int32_t *rows, const uint8_t *fam, int64_t m, const int32_t *lookup,
-                  const int32_t *name, const int64_t *q_ns, const int64_t *last_ns,
-                  const int64_t *r_ns, const uint16_t *port, const uint16_t *msg_id,
-                  const uint8_t *tcp, int64_t window, int64_t turn_window, int64_t musl_gap,
-                  const int64_t *kind,
-                  int64_t nlk, int32_t *counts)
-{
-    int64_t s = 0;
-    while (s < m) {
-        /* the run of one lookup: each of its A rows with each AAAA row of the same name */
-        int64_t lk = lookup[rows[s]], e = s;
-        while (e < m && lookup[rows[e]] == lk)
-            e++;
-        for (int64_t i = s; i < e; i++) {
-            int64_t x = rows[i];
-            if (fam[x] != FAM_A)
-                continue;
-            for (int64_t j = s; j < e; j++) {
-                int64_t y = rows[j];
-                if (fam[y] != FAM_AAAA || name[y] != name[x])
-                    continue;
-                /* asked together (one socket or two, and how their IDs relate); or the
-                 * second from a new socket once the first was answered (glibc's
-                 * single-request-reopen), a round trip or so later */
-                int64_t first_r = q_ns[x] <= q_ns[y] ? r_ns[x] : r_ns[y];
-                int64_t second_q = q_ns[x] > q_ns[y] ? q_ns[x] : q_ns[y];
-                int after_answer = first_r != INT64_MIN && second_q > first_r;
-                int two = port[x] != port[y];
-                int64_t dq = wabs_diff(q_ns[x], q_ns[y]);
-                if (tcp[x] == tcp[y] &&
-                    (dq <= window || (two && after_answer && dq <= turn_window))) {
-                    int64_t d = (int64_t)((uint64_t)msg_id[x] - (uint64_t)msg_id[y]) % 65536;
-                    if (d < 0)
-                        d += 65536;
-                    int64_t gap = d < 65536 - d ? d : 65536 - d;
-                    int k = two && after_answer ? LS_REOPEN
-                            : two               ? LS_TWO_SOCKETS
-                            : tcp[x]            ? LS_TCP_PIPELINED
-                            : gap == 0          ? LS_SAME_ID
-                            : gap <= musl_gap   ? LS_NEAR_ID
-                                                : LS_RANDOM_ID;
-                    count(&counts[kind[k] * nlk + lk]);
-                }
-                /* the last attempts went out in turn on one socket: the second one round
-                 * trip after the first, once its answer came */
-                if (port[x] == port[y] && wabs_diff(last_ns[x], last_ns[y]) <= turn_window &&
-                    ((r_ns[x] != INT64_MIN && last_ns[y] > r_ns[x]) ||
-                     (r_ns[y] != INT64_MIN && last_ns[x] > r_ns[y])))
-                    count(&counts[kind[LS_SEQUENTIAL] * nlk + lk]);
-            }
-        }
-        s = e;
-    }
-}
-
-void lookup_sums(const int32_t *lookup, const int32_t *name, const int64_t *q_ns,
-                 const int64_t *last_ns, const int64_t *r_ns, const uint8_t *states,
-                 const int32_t *attempts, int64_t n, int64_t any_name, const int32_t *order,
-                 int64_t nlk, int64_t *tmp, int64_t *out)
-{
-    /* straight into the rows of out (a sum per row, a lookup per column): the queries come
-     * by client then time, and the lookups are numbered so that each one's queries are
-     * near one another and they come nearly in turn, so each row is written almost in
-     * order */
-    int64_t *row[LK_N];
-    for (int x = 0; x < LK_N; x++)
-        row[x] = out + x * nlk;
-    for (int64_t k = 0; k < nlk; k++) {
-        row[LK_FIRST][k] = row[LK_LAST][k] = -1;
-        row[LK_FINAL_START][k] = INT64_MAX;
-        row[LK_END][k] = row[LK_LAST_SENT][k] = INT64_MIN;
-        row[LK_SEEN][k] = row[LK_QUERIES][k] = row[LK_SEARCH][k] = 0;
-        row[LK_RETRANSMISSIONS][k] = row[LK_SIZE][k] = 0;
-    }
-    /* first: where each lookup starts; last: its last query, whose name is the final one */
-    for (int64_t q = 0; q < n; q++) {
-        int64_t lk = lookup[q];
-        if (row[LK_FIRST][lk] < 0)
-            row[LK_FIRST][lk] = q;
-        row[LK_LAST][lk] = q;
-    }
-    for (int64_t q = 0; q < n; q++) {
-        int64_t lk = lookup[q], a = attempts[q], more = wsub(a, 1);
-        int is_final = name[q] == name[row[LK_LAST][lk]];
-        row[LK_SEEN][lk] |= is_final ? states[q] : (states[q] & any_name);
-        if (is_final && q_ns[q] < row[LK_FINAL_START][lk])
-            row[LK_FINAL_START][lk] = q_ns[q];
-        /* the last message: the response, or for an unanswered query its last attempt */
-        int64_t e = r_ns[q] == INT64_MIN ? q_ns[q] : r_ns[q];
-        if (last_ns[q] > e)
-            e = last_ns[q];
-        if (e > row[LK_END][lk])
-            row[LK_END][lk] = e;
-        if (last_ns[q] > row[LK_LAST_SENT][lk])
-            row[LK_LAST_SENT][lk] = last_ns[q];
-        row[LK_QUERIES][lk] = wadd(row[LK_QUERIES][lk], a);
-        if (!is_final)
-            row[LK_SEARCH][lk] = wadd(row[LK_SEARCH][lk], a);
-        row[LK_RETRANSMISSIONS][lk] = wadd(row[LK_RETRANSMISSIONS][lk], more > 0 ? more : 0);
-        row[LK_SIZE][lk]++;
-    }
-    /* each row in the order given, through tmp */
-    for (int x = 0; x < LK_N; x++) {
-        for (int64_t k = 0; k < nlk; k++)
-            tmp[k] = row[x][order[k]];
-        memcpy(row[x], tmp, (size_t)nlk * sizeof *tmp);
-    }
 }
