@@ -283,11 +283,13 @@ static inline int64_t newer(const State *st, int64_t a, int64_t b)
     return a < 0 ? b : b < 0 ? a : st->lk[a].id > st->lk[b].id ? a : b;
 }
 
-static Takers walk_list(State *st, int64_t base, int64_t step, uint16_t port, int32_t qtype,
-                        int64_t ts, int tcp, int64_t new_round)
+/* From lookup i towards the oldest, the first that each rule takes; stop at the socket
+ * rule's, or (enough_waiting) at the waiting rule's too. On the settled list only those
+ * two rules can take a query: its lookups are found, answered and not truncated. */
+static Takers walk_from(State *st, int64_t i, int64_t step, uint16_t port, int32_t qtype,
+                        int64_t ts, int tcp, int64_t new_round, int enough_waiting)
 {
     Takers t = {-1, -1, -1, -1};
-    int64_t i = st->tail[base];
     while (i >= 0) {
         Lookup *l = &st->lk[i];
         int64_t prev = l->prev;
@@ -304,8 +306,11 @@ static Takers walk_list(State *st, int64_t base, int64_t step, uint16_t port, in
         if (t.tcp < 0 && tcp && step == l->step && l->tc)
             t.tcp = i;
         if (t.waiting < 0 && ((step > l->step && !l->found) ||
-                              (step == l->step && !set_has(&l->replied, qtype))))
+                              (step == l->step && !set_has(&l->replied, qtype)))) {
             t.waiting = i;
+            if (enough_waiting)
+                break;
+        }
         /* a whole timeout later, one still waiting for another type: glibc asks both
          * types again from new sockets when one of them timed out */
         if (t.round < 0 && step == l->step && incomplete(l) &&
@@ -313,30 +318,21 @@ static Takers walk_list(State *st, int64_t base, int64_t step, uint16_t port, in
             t.round = i;
         i = prev;
     }
+    return t;
+}
+
+static Takers walk_list(State *st, int64_t base, int64_t step, uint16_t port, int32_t qtype,
+                        int64_t ts, int tcp, int64_t new_round)
+{
+    Takers t = walk_from(st, st->tail[base], step, port, qtype, ts, tcp, new_round, 0);
     int by_socket = counts_get(&st->ports, PORT_KEY(base, port)) > 0;
     int by_type = st->snum[base] > counts_get(&st->types, TYPE_KEY(base, qtype));
-    int64_t s_socket = -1, s_waiting = -1;
-    for (i = by_socket || by_type ? st->stail[base] : -1; i >= 0;) {
-        Lookup *l = &st->lk[i];
-        int64_t prev = l->prev;
-        if (idle(st, l, ts)) {
-            drop(st, i);
-            i = prev;
-            continue;
-        }
-        if (step >= l->step && set_has(&l->ports, port)) {
-            s_socket = i;
-            break;
-        }
-        if (s_waiting < 0 && step == l->step && !set_has(&l->replied, qtype)) {
-            s_waiting = i;
-            if (!by_socket)
-                break;
-        }
-        i = prev;
+    if (by_socket || by_type) {
+        Takers s = walk_from(st, st->stail[base], step, port, qtype, ts, tcp, new_round,
+                             !by_socket);
+        t.socket = newer(st, t.socket, s.socket);
+        t.waiting = newer(st, t.waiting, s.waiting);
     }
-    t.socket = newer(st, t.socket, s_socket);
-    t.waiting = newer(st, t.waiting, s_waiting);
     return t;
 }
 
