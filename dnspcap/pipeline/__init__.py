@@ -140,20 +140,21 @@ def _analyze(
     messages = box[0]
     stats = messages.attrs["dnspcap"]
     stats["ports"] = sorted(set(ports))
-    n = int((messages["service"] == "dns").sum()) if multicast else len(messages)
+    is_dns = (messages["service"] == "dns").to_numpy() if multicast else None  # else all
+    n = int(is_dns.sum()) if is_dns is not None else len(messages)
     if not n and held is not None:
         stats["survey"] = held()
     k = parts_of(n, part_messages)
     share = shares(messages, k) if k > 1 else None
     if share is not None and len(share) and share.max() > share.min():  # several clients' shares
         say(f"pairing, grouping, detecting ({k} parts of the clients)")
-        del messages
+        del messages, is_dns
         at = [np.flatnonzero(share == j).astype(_positions(len(share))) for j in range(k)]
         del share
         settings = dict(select=select, ignore=ignore, options=options, capture_end=capture_end,
                         skew=skew)  # fmt: skip
         return in_parts(box, at, multicast=multicast, again=again, **settings)  # type: ignore[arg-type]
-    dns = messages[messages["service"] == "dns"] if multicast else messages
+    dns = messages[is_dns] if is_dns is not None else messages
     say("pairing")
     tx = pair(dns, capture_end=capture_end, skew=skew)
     say("grouping lookups")
