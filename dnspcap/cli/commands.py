@@ -29,6 +29,7 @@ from ..fleet import analyze, connect, dashboard, export_dataset
 from ..pairing import SKEW_ALLOWANCE_S
 from ..reading import check_ports, read_messages
 from ..report import FORMATS, Report, render
+from ..report.drawing import Painter
 from ..report.files import EXPORT_FORMATS, SUFFIXES, csv_text, export_tables, json_lines
 from ..times import digits_of
 from .progress import Progress, file_size
@@ -144,8 +145,15 @@ def _analyze(args: argparse.Namespace) -> int:
     options = _thresholds(args.option)
     select = _detectors(args.select, "--select") or None
     ignore = _detectors(args.ignore, "--ignore")
-    report = _run(args, select=select, ignore=ignore, options=options)
-    return _report_exit(report, args)
+    # the figures' worker processes start now, to import matplotlib while the capture is read
+    painter = Painter() if _draws_figures(args) else None
+    try:
+        drawing = {"plots": painter.start} if painter is not None else {}
+        report = _run(args, select=select, ignore=ignore, options=options, **drawing)
+        return _report_exit(report, args, painter)
+    finally:
+        if painter is not None:
+            painter.close()
 
 
 def _thresholds(items: list[str]) -> dict[str, float]:
@@ -563,11 +571,21 @@ def _spool_path() -> str:
     return path
 
 
-def _report_exit(report: Report, args: argparse.Namespace) -> int:
+def _report_format(args: argparse.Namespace) -> str:
+    return str(args.format or _suffix_format(args.output, SUFFIXES) or "text")
+
+
+def _draws_figures(args: argparse.Namespace) -> bool:
+    """Whether the report written will hold figures: HTML, or Markdown to a file."""
+    fmt = _report_format(args)
+    return not args.no_figures and (fmt == "html" or (fmt == "markdown" and bool(args.output)))
+
+
+def _report_exit(report: Report, args: argparse.Namespace, painter: Painter | None = None) -> int:
     """Write the report (analyze's, or watch's at the end), and the exit status --fail-on
     asks for."""
-    fmt = args.format or _suffix_format(args.output, SUFFIXES) or "text"
-    kwargs: dict[str, Any] = {"figures": not args.no_figures}
+    fmt = _report_format(args)
+    kwargs: dict[str, Any] = {"figures": not args.no_figures, "painter": painter}
     if fmt == "text":
         kwargs = {"color": _color(args.color, args.output)}
     elif fmt == "markdown" and args.output:

@@ -17,6 +17,7 @@ from ..reading.containers import is_url
 from ..reading.read import DEFAULT_PORTS, check_ports, not_rotated, read_planned
 from ..reading.survey import survey
 from ..report import Report
+from ..report.plotdata import Plots
 from .cluster import distributed
 from .combine import combine, messages_counts, stats
 from .parts import analyze_sets
@@ -43,6 +44,7 @@ def analyze(
     sets_done: Progress | None = None,
     split_bytes: int | None = None,
     part_messages: int | None = PART_MESSAGES,
+    plots: Callable[[Plots], None] | None = None,
 ) -> Report:
     """Read the capture(s), pair, group into lookups, run the detectors: see
     :func:`dnspcap.pipeline.analyze`. With ``client`` (a ``distributed.Client``) each
@@ -51,12 +53,14 @@ def analyze(
     are done, of how many, and the bytes read so far (the command line shows them).
     ``split_bytes``: see :func:`read_messages`; ``part_messages``: see
     :func:`dnspcap.pipeline.analyze_messages` (in process only: a cluster's parts are
-    its capture sets and their client shares)."""
+    its capture sets and their client shares); ``plots``: see
+    :func:`dnspcap.pipeline.analyze` (in process only: a cluster's report draws its
+    figures when they are written)."""
     if client is None:
         return analyze_here(
             source, ports=ports, multicast=multicast, select=select, ignore=ignore,
             options=options, stage=stage, vantages=vantages, capture_end=capture_end,
-            skew=skew, progress=progress, part_messages=part_messages,
+            skew=skew, progress=progress, part_messages=part_messages, plots=plots,
         )  # fmt: skip
     say = stage or (lambda _: None)
     say("reading")

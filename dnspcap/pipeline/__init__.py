@@ -24,8 +24,16 @@ from ..pairing import SKEW_ALLOWANCE_S, pair
 from ..reading import read_messages
 from ..reading.survey import survey
 from ..report import Findings, Report
+from ..report.plotdata import Plots
 from ..report.summary import NAME as SUMMARY
-from ..report.summary import evidence_messages, frames_scanned, frames_wanted, of_frames
+from ..report.summary import (
+    Summary,
+    evidence_messages,
+    frames_scanned,
+    frames_wanted,
+    of_frames,
+    summarize,
+)
 from .parts import analyze_part, shares
 
 Source = str | os.PathLike[str] | BinaryIO
@@ -54,6 +62,7 @@ def analyze(
     skew: float = SKEW_ALLOWANCE_S,
     progress: Callable[[int], None] | None = None,
     part_messages: int | None = PART_MESSAGES,
+    plots: Callable[[Plots], None] | None = None,
 ) -> Report:
     """Read the capture(s), pair, group into lookups, run the detectors.
 
@@ -65,7 +74,9 @@ def analyze(
 
     ``stage`` is called with the name of each step as it starts (``reading``,
     ``pairing``, ``grouping lookups``, ``detecting``) and ``progress`` with the bytes
-    of each read: the command line shows them.
+    of each read: the command line shows them. ``plots`` is called with the figures'
+    data as soon as it is known, before the detectors judge: the command line starts
+    drawing the figures then (:class:`~dnspcap.report.drawing.Painter`).
     """
     say = stage or (lambda _: None)
     say("reading")
@@ -83,7 +94,7 @@ def analyze(
         box, ports=ports, multicast=multicast, select=select, ignore=ignore,
         options=options, stage=stage, capture_end=capture_end, skew=skew,
         held=lambda: survey(paths), part_messages=part_messages,
-        again=again if all(_named(p) for p in paths) else None,
+        again=again if all(_named(p) for p in paths) else None, plots=plots,
     )  # fmt: skip
 
 
@@ -132,6 +143,7 @@ def _analyze(
     skew: float,
     part_messages: int | None,
     again: Callable[[], Tables] | None,
+    plots: Callable[[Plots], None] | None = None,
 ) -> Report:
     """analyze_messages() of the table in ``box``. With ``again`` (how to read the whole
     again), the table is the analysis's own: in parts, it is split into the parts' tables
@@ -153,15 +165,19 @@ def _analyze(
         del share
         settings = dict(select=select, ignore=ignore, options=options, capture_end=capture_end,
                         skew=skew)  # fmt: skip
-        return in_parts(box, at, multicast=multicast, again=again, **settings)  # type: ignore[arg-type]
+        return in_parts(box, at, multicast=multicast, again=again, plots=plots, **settings)  # type: ignore[arg-type]
     dns = messages[is_dns] if is_dns is not None else messages
     say("pairing")
     tx = pair(dns, capture_end=capture_end, skew=skew)
     say("grouping lookups")
     lk = lookups(tx)
+    summary = None
+    if plots is not None:  # the summary a report makes anyway, made before the detectors
+        summary = summarize(messages, tx, lk)
+        plots(Summary.of(summary).plots)
     say("detecting")
     found = detect(tx, lk, select=select, ignore=ignore, options=options)
-    return Report(messages, tx, lk, Findings(found))
+    return Report(messages, tx, lk, Findings(found), summary=summary)
 
 
 def in_parts(
@@ -170,6 +186,7 @@ def in_parts(
     *,
     multicast: bool,
     again: Callable[[], Tables] | None,
+    plots: Callable[[Plots], None] | None = None,
     **settings: Any,
 ) -> Report:
     """The report of the messages in ``box`` analysed in parts (each part's positions in
@@ -201,6 +218,8 @@ def in_parts(
         del m, done
         memory.give_back()  # the part's tables are gone: their pages go back too
     scans = combine(parts)
+    if plots is not None:
+        plots(Summary.of(scans[SUMMARY]).plots)
     keep = {k: v for k, v in settings.items() if k in ("select", "ignore", "options")}
     found = judge_scans(scans, **keep)
     if whole is not None:

@@ -13,6 +13,7 @@ Addresses and names come from the capture and are untrusted: they are drawn lite
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from io import BytesIO
 from typing import NamedTuple
 
@@ -41,7 +42,7 @@ from .plotdata import (
     servers_table,
 )
 
-__all__ = ["OUTCOME_COLOURS", "latency", "png", "queries_per_lookup", "timeline"]
+__all__ = ["DRAWN", "OUTCOME_COLOURS", "latency", "png", "queries_per_lookup", "timeline"]
 
 # Okabe-Ito: told apart with every common colour-vision deficiency.
 OUTCOME_COLOURS = {
@@ -488,3 +489,11 @@ def draw_queries(p: Plots) -> Figure:
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:,.0f}"))
     fig.legend(title="lookups", loc="outside right upper", fontsize=9)
     return _finish(fig)
+
+
+# each figure of the report (its key in the document) drawn from the figures' data
+DRAWN: dict[str, Callable[[Plots], Figure]] = {
+    "timeline": draw_timeline,
+    "latency": lambda p: draw_latency(p.rtt, p.servers, p.transactions),
+    "queries": draw_queries,
+}

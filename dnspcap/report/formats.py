@@ -16,6 +16,7 @@ from . import html, markdown, text
 from .document import Document, build, worst
 
 if TYPE_CHECKING:
+    from .drawing import Painter
     from .result import Report
 
 FORMATS = ("text", "markdown", "html", "json")
@@ -32,13 +33,15 @@ def render(
     figures: bool = True,
     figures_dir: str | Path | None = None,
     figures_prefix: str = "report",
+    painter: Painter | None = None,
 ) -> str:
     """The report in one format.
 
     HTML embeds the figures unless ``figures=False``. Markdown links figures only
     when ``figures_dir`` is given: they are written there as
     ``<figures_prefix>-<figure>.png`` and linked by that name, so the report and its
-    images go together into the ticket.
+    images go together into the ticket. A ``painter`` (:mod:`.drawing`) draws the
+    figures in its worker processes.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown report format {fmt!r}; one of {', '.join(FORMATS)}")
@@ -48,11 +51,11 @@ def render(
     if fmt == "json":
         return as_json(report, doc)
     if fmt == "html":
-        return html.write(doc, figure_pngs(doc) if figures else None)
+        return html.write(doc, _pngs(report, doc, painter) if figures else None)
     names: dict[str, str] = {}
     if figures and figures_dir is not None:
         out = Path(figures_dir)
-        for key, png in figure_pngs(doc).items():
+        for key, png in _pngs(report, doc, painter).items():
             name = f"{figures_prefix}-{key}.png"
             (out / name).write_bytes(png)
             names[key] = name
@@ -64,6 +67,10 @@ def figure_pngs(doc: Document) -> dict[str, bytes]:
     from .figures import png
 
     return {spec.key: png(spec.make()) for spec in doc.figures}
+
+
+def _pngs(report: Report, doc: Document, painter: Painter | None) -> dict[str, bytes]:
+    return painter.pngs(doc, report.summary.plots) if painter else figure_pngs(doc)
 
 
 def as_json(report: Report, doc: Document) -> str:
