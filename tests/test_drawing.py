@@ -122,3 +122,16 @@ def test_the_command_writes_the_childs_figures(tmp_path: Path) -> None:
         assert (tmp_path / f"ticket-{key}.png").read_bytes() == png
     inline = re.findall(r'src="data:image/png;base64,([^"]+)"', page.read_text())
     assert [base64.b64decode(s) for s in inline] == list(expected.values())
+
+
+def test_a_watchs_report_has_the_childs_figures_of_the_whole(tmp_path: Path) -> None:
+    """A watch hands its combined summary to the painter before judging and reading the
+    evidence back: its figures are analyze's of the same capture."""
+    sample = ROOT / "samples" / "lab" / "captures" / "incident.pcap"
+    out = tmp_path / "watch.md"
+    subprocess.run(
+        [sys.executable, "-m", "dnspcap.cli", "watch", str(sample), "--no-follow", "-o", str(out)],
+        cwd=ROOT, capture_output=True, check=False,
+    )  # fmt: skip
+    expected = figure_pngs(build(dnspcap.analyze(sample)))
+    assert {key: (tmp_path / f"watch-{key}.png").read_bytes() for key in expected} == expected

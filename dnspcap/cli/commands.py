@@ -537,22 +537,34 @@ def _watch_steps(
         return int(bool(worst) and max(worst) >= SEVERITIES.index(args.fail_on))
     if spool is not None:
         spool.flush()  # the report reads it
-    return _report_exit(_watch_report(engine, args, settings, files, spooled), args)
+    painter = Painter() if _draws_figures(args) else None
+    try:
+        report = _watch_report(engine, args, settings, files, spooled, painter)
+        return _report_exit(report, args, painter)
+    finally:
+        if painter is not None:
+            painter.close()
 
 
 def _watch_report(
-    engine: Any, args: argparse.Namespace, settings: Any, files: list[str], spooled: str | None
+    engine: Any,
+    args: argparse.Namespace,
+    settings: Any,
+    files: list[str],
+    spooled: str | None,
+    painter: Painter | None = None,
 ) -> Report:
     """The report of a watch: its parts' scans judged, the evidence read back from the
     followed files or the spool (``analyze`` of them when they held no DNS: what they
-    held instead is the verdict)."""
+    held instead is the verdict). The painter draws the figures meanwhile."""
     from ..watch.readback import read_back
 
     paths = [spooled] if spooled else files
     kept = dict(ports=settings.ports, multicast=args.multicast, select=settings.select,
                 ignore=settings.ignore, options=settings.options, skew=settings.skew)  # fmt: skip
+    plots = painter.start if painter is not None else None
     if args.exact or not engine.saw_dns:
-        return analyze(paths, **kept)
+        return analyze(paths, plots=plots, **kept)
     sources = [(files[0], spooled)] if spooled else [(f, f) for f in files]
 
     def gather() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -561,7 +573,7 @@ def _watch_report(
 
     return engine.report(  # type: ignore[no-any-return]
         lambda frames: read_back(sources, frames, ports=settings.ports, multicast=args.multicast),
-        ports=settings.ports, gather=gather,
+        ports=settings.ports, gather=gather, plots=plots,
     )  # fmt: skip
 
 

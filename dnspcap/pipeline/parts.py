@@ -36,8 +36,9 @@ from ..pairing import SKEW_ALLOWANCE_S
 from ..pairing.sightings import vantage_info
 from ..pairing.transactions import pair_rows
 from ..report import Findings, Report
+from ..report.plotdata import Plots
 from ..report.summary import NAME as SUMMARY
-from ..report.summary import frames_wanted, summarize
+from ..report.summary import Summary, frames_wanted, summarize
 
 Tables = tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
 
@@ -130,12 +131,17 @@ def report_of_parts(
     select: Iterable[str] | None = None,
     ignore: Iterable[str] = (),
     options: Mapping[str, float] | None = None,
+    plots: Callable[[Plots], None] | None = None,
 ) -> Report:
     """The reduce step: the report of the parts' scans, the same as the whole's. Once the
     findings are known, ``evidence`` is asked for the messages of their frames (per file);
     the tables are gathered (``gather``) only if someone asks for them. ``stats``: the
-    read's statistics, or None: the evidence's ``attrs`` (a read of it that was whole)."""
+    read's statistics, or None: the evidence's ``attrs`` (a read of it that was whole).
+    ``plots`` is called with the figures' data once the scans are combined, before they
+    are judged (see :func:`dnspcap.pipeline.analyze`)."""
     scans = combine(parts)
+    if plots is not None:
+        plots(Summary.of(scans[SUMMARY]).plots)
     found = judge_scans(scans, select=select, ignore=ignore, options=options)
     shown = evidence(frames_wanted(found))
     return Report(

@@ -43,6 +43,7 @@ from ..pairing import SKEW_ALLOWANCE_S
 from ..pairing.transactions import pair_rows
 from ..pipeline.parts import Tables, client_texts, report_of_parts
 from ..report import Report
+from ..report.plotdata import Plots
 from ..report.summary import NAME as SUMMARY
 from .compact import COMPACT_PARTS, Spilled, add, loaded, merged
 from .messages import concat, prune
@@ -283,11 +284,13 @@ class Engine:
         *,
         ports: Iterable[int] = (53,),
         gather: Callable[[], Tables] | None = None,
+        plots: Callable[[Plots], None] | None = None,
     ) -> Report:
         """The report of everything watched: the parts' scans judged together, which is
         ``analyze``'s report of the capture. ``read_back``: the messages of the findings'
         evidence frames (per file), the read's statistics in their ``attrs``;
-        ``gather``: the whole's tables, if the timeline (or a user) asks for them."""
+        ``gather``: the whole's tables, if the timeline (or a user) asks for them;
+        ``plots``: see :func:`~dnspcap.pipeline.parts.report_of_parts`."""
 
         def evidence(frames: dict[str, set[int]]) -> pd.DataFrame:
             shown = read_back(frames)
@@ -297,7 +300,7 @@ class Engine:
         parts = [loaded(p) for p in self.parts]
         self.parts = list(parts)  # read back once, for good
         return report_of_parts(parts, stats=None, evidence=evidence, gather=gather,
-                               **self._chosen)  # fmt: skip
+                               plots=plots, **self._chosen)  # fmt: skip
 
 
 def _keys(f: Finding, clients: np.ndarray, starts: np.ndarray) -> list[tuple[str, int]]:
