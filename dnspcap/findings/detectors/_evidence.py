@@ -120,7 +120,7 @@ def lookup_table(lookups: pd.DataFrame, labels: Any) -> pd.DataFrame:
     """The scan table of the lookups (positions) that contain any of these transactions."""
     from ._util import lookup_positions  # _util builds on the grouping stage's tables
 
-    found = lookup_positions(lookups, {int(x) for x in np.asarray(labels, np.int64)})
+    found = lookup_positions(lookups, np.asarray(labels, np.int64))
     return pd.DataFrame({LOOKUP: np.asarray(found, np.int64)})
 
 

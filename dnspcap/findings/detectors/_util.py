@@ -42,13 +42,14 @@ def _owner(lookups: pd.DataFrame) -> np.ndarray:
     return owner
 
 
-def lookup_positions(lookups: pd.DataFrame, txn_rows: set[int]) -> np.ndarray:
-    """Positions in the lookups table of the lookups containing any of these rows."""
-    if lookups.empty or not txn_rows:
+def lookup_positions(lookups: pd.DataFrame, txn_rows: Any) -> np.ndarray:
+    """Positions in the lookups table of the lookups containing any of these rows (row
+    labels of the transactions, in any order, repeated or not), sorted, once each."""
+    rows = np.asarray(txn_rows, np.int64).ravel()
+    if lookups.empty or not len(rows):
         return np.zeros(0, np.int64)
     owner = _owner(lookups)
-    rows = np.fromiter(txn_rows, np.int64, len(txn_rows))
-    rows = rows[rows < len(owner)]
+    rows = rows[(rows >= 0) & (rows < len(owner))]
     found = owner[rows]
     return np.unique(found[found >= 0])
 
@@ -334,22 +335,43 @@ def question_sums(tx: pd.DataFrame) -> pd.DataFrame:
     :func:`storm_questions`). Built once per table."""
 
     def build() -> pd.DataFrame:
-        asked = tx["attempts"].to_numpy() > 0
-        q = np.where(asked, ns(tx["query_ts"]), np.iinfo(np.int64).max)
-        last = np.where(asked, ns(tx["last_query_ts"]), np.iinfo(np.int64).min)
-        t = pd.DataFrame(
-            {"qname": tx["qname"].array, "qtype": tx["qtype"].array,
-             "attempts": tx["attempts"].to_numpy(np.int64),
-             "responses": tx["responses"].to_numpy(np.int64), "first": q, "last": last}
-        )  # fmt: skip
-        out = t.groupby(["qname", "qtype"], observed=True, sort=False).agg(
-            attempts=("attempts", "sum"), responses=("responses", "sum"),
-            first=("first", "min"), last=("last", "max"),
-        )  # fmt: skip
-        return out.reset_index()
+        # groupby(["qname", "qtype"], observed=True, sort=False).agg(...) of the rows, in
+        # numpy: the questions in the order of their first row, their names and types
+        # categoricals of the table's categories
+        name, qtype = as_categorical(tx["qname"]), as_categorical(tx["qtype"])
+        width = len(qtype.categories) + 1
+        key = np.asarray(name.codes, np.int64) * width + np.asarray(qtype.codes, np.int64)
+        ok = np.flatnonzero((np.asarray(name.codes) >= 0) & (np.asarray(qtype.codes) >= 0))
+        dense, keys = pd.factorize(key[ok])
+        n = len(keys)
+        attempts = tx["attempts"].to_numpy(np.int64)[ok]
+        asked = attempts > 0
+        q = np.where(asked, ns(tx["query_ts"])[ok], np.iinfo(np.int64).max)
+        last = np.where(asked, ns(tx["last_query_ts"])[ok], np.iinfo(np.int64).min)
+        first_of, last_of = np.full(n, np.iinfo(np.int64).max), np.full(n, np.iinfo(np.int64).min)
+        np.minimum.at(first_of, dense, q)
+        np.maximum.at(last_of, dense, last)
+        keys = np.asarray(keys, np.int64)
+        return pd.DataFrame(
+            {
+                "qname": pd.Categorical.from_codes(keys // width, dtype=name.dtype),
+                "qtype": pd.Categorical.from_codes(keys % width, dtype=qtype.dtype),
+                "attempts": _sums(dense, attempts, n),
+                "responses": _sums(dense, tx["responses"].to_numpy(np.int64)[ok], n),
+                "first": first_of,
+                "last": last_of,
+            }
+        )
 
     table: pd.DataFrame = cached(tx, "question_sums", build)
     return table
+
+
+def _sums(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Per group, the sum of its values (int64, exact)."""
+    out = np.zeros(n, np.int64)
+    np.add.at(out, groups, values)
+    return out
 
 
 def storm_questions(table: pd.DataFrame, min_queries: float = STORM.default) -> pd.DataFrame:

@@ -147,7 +147,7 @@ def scan(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> 
         }
     )
     rows = np.concatenate([r["before"].to_numpy(), r["after"].to_numpy()])
-    hit = lookup_positions(lookups, {int(x) for x in rows})
+    hit = lookup_positions(lookups, np.asarray(rows, np.int64))
     if len(hit):
         got = lookups["outcome"].to_numpy()[hit].astype(str)
         lost = lookups["time_lost_to_retries"].to_numpy()[hit]
