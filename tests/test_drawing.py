@@ -4,6 +4,7 @@ the same PNG bytes as drawn in process, and drawn in process whenever the child 
 from __future__ import annotations
 
 import base64
+import os
 import re
 import subprocess
 import sys
@@ -135,3 +136,23 @@ def test_a_watchs_report_has_the_childs_figures_of_the_whole(tmp_path: Path) -> 
     )  # fmt: skip
     expected = figure_pngs(build(dnspcap.analyze(sample)))
     assert {key: (tmp_path / f"watch-{key}.png").read_bytes() for key in expected} == expected
+
+
+def test_a_child_that_hangs_is_killed_and_the_figures_drawn_here(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def hangs(plots: Plots, fd: int) -> None:
+        import os
+        import time
+
+        time.sleep(600)
+        os._exit(0)
+
+    monkeypatch.setattr(drawing, "_child", hangs)
+    report, painter, _ = _painted(CRAFTED / "incident-mixed.pcap")
+    child = painter.pid
+    assert painter._wait(timeout=0.5) is None  # killed, not waited for ten minutes
+    with pytest.raises(ChildProcessError):
+        os.waitpid(child, os.WNOHANG)  # reaped
+    doc = build(report)
+    assert painter.pngs(doc, report.summary.plots) == figure_pngs(doc)

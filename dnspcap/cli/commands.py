@@ -145,7 +145,7 @@ def _analyze(args: argparse.Namespace) -> int:
     options = _thresholds(args.option)
     select = _detectors(args.select, "--select") or None
     ignore = _detectors(args.ignore, "--ignore")
-    # the figures' worker processes start now, to import matplotlib while the capture is read
+    # the figures are drawn in a child forked as soon as their data is known (drawing.py)
     painter = Painter() if _draws_figures(args) else None
     try:
         drawing = {"plots": painter.start} if painter is not None else {}

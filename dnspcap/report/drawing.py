@@ -9,10 +9,12 @@ draws each figure in a process of its own, on the processors the analysis leaves
 when the report is written, :meth:`~Painter.pngs` reads back each PNG: the bytes
 :func:`.formats.figure_pngs` draws here (``tests/test_drawing.py``).
 
-The child touches only the plot data and matplotlib, and leaves with ``os._exit``. Where
-there is no ``fork`` (or not Linux), or the child dies or answers nonsense, the figures
-are drawn here, one after the other, as without a painter; a drawing's own error is
-then raised here, as it would be without one.
+The child touches only the plot data and matplotlib, writes nothing to the streams it
+inherited (a lock another thread held at the fork would stop it there), and leaves with
+``os._exit``. Where there is no ``fork`` (or not Linux), or the child dies, answers
+nonsense or takes longer than ``CHILD_TIMEOUT_S`` (it is killed), the figures are drawn
+here, one after the other, as without a painter; a drawing's own error is then raised
+here, as it would be without one.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ __all__ = ["Painter"]
 # the drawings' niceness: while the analysis runs they take the processors it leaves
 # idle, not its own; once it waits for them, they have them all
 NICE = 10
+CHILD_TIMEOUT_S = 120.0  # three figures take a few seconds; past this, drawn here
 
 
 class Painter:
@@ -81,10 +84,14 @@ class Painter:
             return figure_pngs(doc)
         return {key: drawn[key] for key in keys}  # type: ignore[index,misc]
 
-    def _wait(self) -> dict[str, object] | None:
+    def _wait(self, timeout: float = CHILD_TIMEOUT_S) -> dict[str, object] | None:
         if not self.pid or self.reading is None:
             return None
-        self.reading.join()
+        self.reading.join(timeout)
+        if self.reading.is_alive():  # stuck: its figures are drawn here instead
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, signal.SIGKILL)
+            self.answer = None
         os.waitpid(self.pid, 0)
         self.pid = 0
         return self.answer
@@ -102,6 +109,7 @@ def _child(plots: Plots, fd: int) -> None:
     ({key: error text} for a drawing that failed) to ``fd``; then leave."""
     try:
         os.nice(NICE)
+        sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - gone with the process
         from . import figures
 
         children = []
