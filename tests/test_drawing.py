@@ -42,6 +42,7 @@ def test_the_child_draws_the_same_figures_as_this_process(name: str) -> None:
     assert painter.pid  # a child was started
     doc = build(report)
     got = painter.pngs(doc, report.summary.plots)
+    assert painter.answer == got  # the child's bytes, not a fallback's
     assert set(got) == {spec.key for spec in doc.figures} == set(figures.DRAWN)
     assert got == figure_pngs(doc)
     assert all(png.startswith(b"\x89PNG") for png in got.values())
@@ -53,7 +54,9 @@ def test_a_capture_in_parts_hands_the_whole_figures_data_once() -> None:
     report, painter, seen = _painted(CRAFTED / "incident-mixed.pcap", part_messages=7)
     assert seen.count("plots") == 1
     doc = build(report)
-    assert painter.pngs(doc, report.summary.plots) == figure_pngs(build(whole))
+    got = painter.pngs(doc, report.summary.plots)
+    assert painter.answer == got  # the child's
+    assert got == figure_pngs(build(whole))
 
 
 def test_a_figure_failing_in_the_child_is_drawn_here(monkeypatch: pytest.MonkeyPatch) -> None:
