@@ -41,7 +41,7 @@ def test_the_child_draws_the_same_figures_as_this_process(name: str) -> None:
     assert seen.index("plots") < seen.index("detecting")  # drawn while the detectors run
     assert painter.pid  # a child was started
     doc = build(report)
-    got = painter.pngs(doc, report.summary.plots)
+    got = painter.pngs(doc)
     assert painter.answer == got  # the child's bytes, not a fallback's
     assert set(got) == {spec.key for spec in doc.figures} == set(figures.DRAWN)
     assert got == figure_pngs(doc)
@@ -54,7 +54,7 @@ def test_a_capture_in_parts_hands_the_whole_figures_data_once() -> None:
     report, painter, seen = _painted(CRAFTED / "incident-mixed.pcap", part_messages=7)
     assert seen.count("plots") == 1
     doc = build(report)
-    got = painter.pngs(doc, report.summary.plots)
+    got = painter.pngs(doc)
     assert painter.answer == got  # the child's
     assert got == figure_pngs(build(whole))
 
@@ -67,7 +67,7 @@ def test_a_figure_failing_in_the_child_is_drawn_here(monkeypatch: pytest.MonkeyP
     report, painter, _ = _painted(CRAFTED / "incident-mixed.pcap")
     monkeypatch.undo()
     doc = build(report)
-    got = painter.pngs(doc, report.summary.plots)
+    got = painter.pngs(doc)
     assert isinstance(painter.answer, dict) and "broken drawing" in str(painter.answer["latency"])
     assert got == figure_pngs(doc)
 
@@ -83,7 +83,7 @@ def test_a_child_that_dies_leaves_the_figures_to_this_process(
     monkeypatch.setattr(drawing, "_child", dies)
     report, painter, _ = _painted(CRAFTED / "incident-mixed.pcap")
     doc = build(report)
-    got = painter.pngs(doc, report.summary.plots)
+    got = painter.pngs(doc)
     assert painter.answer is None
     assert got == figure_pngs(doc)
 
@@ -97,7 +97,7 @@ def test_a_capture_without_lookups_has_no_figures(tmp_path: Path) -> None:
     report, painter, _ = _painted(path)
     doc = build(report)
     assert doc.figures == []
-    assert painter.pngs(doc, report.summary.plots) == {}
+    assert painter.pngs(doc) == {}
     assert not painter.pid
 
 
@@ -105,7 +105,7 @@ def test_a_painter_never_started_draws_here_and_closes_quietly() -> None:
     report = dnspcap.analyze(CRAFTED / "incident-mixed.pcap")
     doc = build(report)
     painter = Painter()
-    assert painter.pngs(doc, report.summary.plots) == figure_pngs(doc)
+    assert painter.pngs(doc) == figure_pngs(doc)
     painter.close()
     _, started, _ = _painted(CRAFTED / "incident-mixed.pcap")
     started.close()  # an analysis whose report was never written: the child is ended
@@ -158,4 +158,4 @@ def test_a_child_that_hangs_is_killed_and_the_figures_drawn_here(
     with pytest.raises(ChildProcessError):
         os.waitpid(child, os.WNOHANG)  # reaped
     doc = build(report)
-    assert painter.pngs(doc, report.summary.plots) == figure_pngs(doc)
+    assert painter.pngs(doc) == figure_pngs(doc)

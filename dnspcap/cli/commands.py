@@ -148,8 +148,8 @@ def _analyze(args: argparse.Namespace) -> int:
     # the figures are drawn in a child forked as soon as their data is known (drawing.py)
     painter = Painter() if _draws_figures(args) else None
     try:
-        drawing = {"plots": painter.start} if painter is not None else {}
-        report = _run(args, select=select, ignore=ignore, options=options, **drawing)
+        plots = painter.start if painter is not None else None
+        report = _run(args, select=select, ignore=ignore, options=options, plots=plots)
         return _report_exit(report, args, painter)
     finally:
         if painter is not None:

@@ -27,7 +27,6 @@ from ..report import Findings, Report
 from ..report.plotdata import Plots
 from ..report.summary import NAME as SUMMARY
 from ..report.summary import (
-    Summary,
     evidence_messages,
     frames_scanned,
     frames_wanted,
@@ -174,7 +173,7 @@ def _analyze(
     summary = None
     if plots is not None:  # the summary a report makes anyway, made before the detectors
         summary = summarize(messages, tx, lk)
-        plots(Summary.of(summary).plots)
+        plots(Plots.of(summary))
     say("detecting")
     found = detect(tx, lk, select=select, ignore=ignore, options=options)
     return Report(messages, tx, lk, Findings(found), summary=summary)
@@ -219,7 +218,7 @@ def in_parts(
         memory.give_back()  # the part's tables are gone: their pages go back too
     scans = combine(parts)
     if plots is not None:
-        plots(Summary.of(scans[SUMMARY]).plots)
+        plots(Plots.of(scans[SUMMARY]))
     keep = {k: v for k, v in settings.items() if k in ("select", "ignore", "options")}
     found = judge_scans(scans, **keep)
     if whole is not None:

@@ -38,7 +38,7 @@ from ..pairing.transactions import pair_rows
 from ..report import Findings, Report
 from ..report.plotdata import Plots
 from ..report.summary import NAME as SUMMARY
-from ..report.summary import Summary, frames_wanted, summarize
+from ..report.summary import frames_wanted, summarize
 
 Tables = tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
 
@@ -141,7 +141,7 @@ def report_of_parts(
     are judged (see :func:`dnspcap.pipeline.analyze`)."""
     scans = combine(parts)
     if plots is not None:
-        plots(Summary.of(scans[SUMMARY]).plots)
+        plots(Plots.of(scans[SUMMARY]))
     found = judge_scans(scans, select=select, ignore=ignore, options=options)
     shown = evidence(frames_wanted(found))
     return Report(

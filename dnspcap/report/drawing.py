@@ -73,9 +73,9 @@ class Painter:
                 got = None
         self.answer = got if isinstance(got, dict) else None
 
-    def pngs(self, doc: Document, plots: Plots) -> dict[str, bytes]:
-        """Each figure of the document as PNG bytes: the child's, or drawn here from
-        ``plots`` when there is none or it failed."""
+    def pngs(self, doc: Document) -> dict[str, bytes]:
+        """Each figure of the document as PNG bytes: the child's, or drawn here when
+        there is none or it failed."""
         keys = [spec.key for spec in doc.figures]
         drawn = self._wait()
         if keys and (drawn is None or not all(isinstance(drawn.get(k), bytes) for k in keys)):

@@ -70,7 +70,7 @@ def figure_pngs(doc: Document) -> dict[str, bytes]:
 
 
 def _pngs(report: Report, doc: Document, painter: Painter | None) -> dict[str, bytes]:
-    return painter.pngs(doc, report.summary.plots) if painter else figure_pngs(doc)
+    return painter.pngs(doc) if painter else figure_pngs(doc)
 
 
 def as_json(report: Report, doc: Document) -> str:

@@ -340,9 +340,9 @@ def question_sums(tx: pd.DataFrame) -> pd.DataFrame:
         # categoricals of the table's categories
         name, qtype = as_categorical(tx["qname"]), as_categorical(tx["qtype"])
         width = len(qtype.categories) + 1
-        key = np.asarray(name.codes, np.int64) * width + np.asarray(qtype.codes, np.int64)
-        ok = np.flatnonzero((np.asarray(name.codes) >= 0) & (np.asarray(qtype.codes) >= 0))
-        dense, keys = pd.factorize(key[ok])
+        names, types = np.asarray(name.codes, np.int64), np.asarray(qtype.codes, np.int64)
+        ok = np.flatnonzero((names >= 0) & (types >= 0))
+        dense, keys = pd.factorize(names[ok] * width + types[ok])
         n = len(keys)
         attempts = tx["attempts"].to_numpy(np.int64)[ok]
         asked = attempts > 0
