@@ -75,7 +75,7 @@ def test_a_figure_failing_in_the_child_is_drawn_here(monkeypatch: pytest.MonkeyP
 def test_a_child_that_dies_leaves_the_figures_to_this_process(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def dies(plots: Plots, fd: int) -> None:
+    def dies(plots: Plots) -> None:
         import os
 
         os._exit(3)
@@ -144,7 +144,7 @@ def test_a_watchs_report_has_the_childs_figures_of_the_whole(tmp_path: Path) -> 
 def test_a_child_that_hangs_is_killed_and_the_figures_drawn_here(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def hangs(plots: Plots, fd: int) -> None:
+    def hangs(plots: Plots) -> None:
         import os
         import time
 

@@ -139,6 +139,21 @@ def _add_analyze(sub: Subparsers, inputs: argparse.ArgumentParser) -> None:
         help="a response stamped up to this many microseconds before its query still "
         f"answers it (per-CPU clocks of -i any; default {SKEW_ALLOWANCE_S * 1e6:g})",
     )  # fmt: skip
+    a.add_argument(
+        "-j", "--jobs", type=_jobs, default=0, metavar="N",
+        help="processes that analyse parts of a big capture's clients side by side "
+        "(default 0: one per processor this command may use; 1: one process)",
+    )  # fmt: skip
+
+
+def _jobs(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of processes, got {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more processes, got {n}")
+    return n
 
 
 def _analyze(args: argparse.Namespace) -> int:
@@ -149,7 +164,8 @@ def _analyze(args: argparse.Namespace) -> int:
     painter = Painter() if _draws_figures(args) else None
     try:
         plots = painter.start if painter is not None else None
-        report = _run(args, select=select, ignore=ignore, options=options, plots=plots)
+        report = _run(args, select=select, ignore=ignore, options=options, plots=plots,
+                      workers=args.jobs)  # fmt: skip
         return _report_exit(report, args, painter)
     finally:
         if painter is not None:

@@ -45,6 +45,7 @@ def analyze(
     split_bytes: int | None = None,
     part_messages: int | None = PART_MESSAGES,
     plots: Callable[[Plots], None] | None = None,
+    workers: int = 1,
 ) -> Report:
     """Read the capture(s), pair, group into lookups, run the detectors: see
     :func:`dnspcap.pipeline.analyze`. With ``client`` (a ``distributed.Client``) each
@@ -55,12 +56,14 @@ def analyze(
     :func:`dnspcap.pipeline.analyze_messages` (in process only: a cluster's parts are
     its capture sets and their client shares); ``plots``: see
     :func:`dnspcap.pipeline.analyze` (in process only: a cluster's report draws its
-    figures when they are written)."""
+    figures when they are written); ``workers``: see :func:`dnspcap.pipeline.analyze`
+    (in process only: a cluster's workers are its own)."""
     if client is None:
         return analyze_here(
             source, ports=ports, multicast=multicast, select=select, ignore=ignore,
             options=options, stage=stage, vantages=vantages, capture_end=capture_end,
             skew=skew, progress=progress, part_messages=part_messages, plots=plots,
+            workers=workers,
         )  # fmt: skip
     say = stage or (lambda _: None)
     say("reading")

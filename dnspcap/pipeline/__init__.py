@@ -18,7 +18,8 @@ from ..arrays import memory
 from ..arrays.frames import concat, split
 from ..findings import detect
 from ..findings.detection import judge_scans
-from ..findings.scan import combine
+from ..findings.scan import Part, combine
+from ..forked import processors
 from ..grouping import lookups
 from ..pairing import SKEW_ALLOWANCE_S, pair
 from ..reading import read_messages
@@ -34,6 +35,7 @@ from ..report.summary import (
     summarize,
 )
 from .parts import analyze_part, shares
+from .side import Summarized, side_by_side
 
 Source = str | os.PathLike[str] | BinaryIO
 # one vantage point's DNS messages analysed in parts of whole clients of at most this many
@@ -43,6 +45,12 @@ Source = str | os.PathLike[str] | BinaryIO
 # many-clients capture: at 10M packets 6 parts peak at 0.94x the file (1.05x in 4; 1.45x
 # before the split), in the same time.
 PART_MESSAGES = 1_700_000
+# with several processors (``workers``), DNS messages from this many on are analysed in
+# parts side by side, each part in a forked process (dnspcap/forked.py): ``workers``
+# parts where one would do, ``workers`` times as many of the memory's. Measured (README,
+# "The whole command"): two parts of a 2M capture take as long as the whole, one after
+# the other; side by side, about half.
+PARALLEL_FROM = 600_000
 Stage = Callable[[str], None]
 Tables = tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
 
@@ -62,6 +70,7 @@ def analyze(
     progress: Callable[[int], None] | None = None,
     part_messages: int | None = PART_MESSAGES,
     plots: Callable[[Plots], None] | None = None,
+    workers: int = 1,
 ) -> Report:
     """Read the capture(s), pair, group into lookups, run the detectors.
 
@@ -76,6 +85,12 @@ def analyze(
     of each read: the command line shows them. ``plots`` is called with the figures'
     data as soon as it is known, before the detectors judge: the command line starts
     drawing the figures then (:class:`~dnspcap.report.drawing.Painter`).
+
+    ``workers``: how many processors may analyse parts of the clients side by side
+    (``0``: every processor this process may use; the command line's default). A
+    capture of at least ``PARALLEL_FROM`` DNS messages is then analysed in parts, with
+    the same report, and its tables are made again when asked for
+    (``report.transactions``): 1, the default here, keeps them.
     """
     say = stage or (lambda _: None)
     say("reading")
@@ -94,6 +109,7 @@ def analyze(
         options=options, stage=stage, capture_end=capture_end, skew=skew,
         held=lambda: survey(paths), part_messages=part_messages,
         again=again if all(_named(p) for p in paths) else None, plots=plots,
+        workers=workers,
     )  # fmt: skip
 
 
@@ -110,6 +126,7 @@ def analyze_messages(
     capture_end: pd.Timestamp | str | None = None,
     skew: float = SKEW_ALLOWANCE_S,
     part_messages: int | None = PART_MESSAGES,
+    workers: int = 1,
 ) -> Report:
     """:func:`analyze` from the messages table on: pair, group, detect. A cluster run
     (:mod:`dnspcap.fleet`) reads on its workers and goes on from here. ``ports``: those
@@ -120,11 +137,11 @@ def analyze_messages(
     in parts of whole clients of about that many, one after another (:mod:`.parts`,
     :func:`parts_of`): the same report, without the whole capture's transactions and
     lookups in memory at once (they are made again if asked for: ``report.transactions``;
-    the figures do not need them). None: never."""
+    the figures do not need them). None: never. ``workers``: as :func:`analyze`'s."""
     return _analyze(
         [messages], ports=ports, held=held, multicast=multicast, select=select,
         ignore=ignore, options=options, stage=stage, capture_end=capture_end, skew=skew,
-        part_messages=part_messages, again=None,
+        part_messages=part_messages, again=None, workers=workers,
     )  # fmt: skip
 
 
@@ -143,6 +160,7 @@ def _analyze(
     part_messages: int | None,
     again: Callable[[], Tables] | None,
     plots: Callable[[Plots], None] | None = None,
+    workers: int = 1,
 ) -> Report:
     """analyze_messages() of the table in ``box``. With ``again`` (how to read the whole
     again), the table is the analysis's own: in parts, it is split into the parts' tables
@@ -155,16 +173,19 @@ def _analyze(
     n = int(is_dns.sum()) if is_dns is not None else len(messages)
     if not n and held is not None:
         stats["survey"] = held()
-    k = parts_of(n, part_messages)
+    workers = workers if workers > 0 else processors()
+    k = parts_of(n, part_messages, workers)
     share = shares(messages, k) if k > 1 else None
     if share is not None and len(share) and share.max() > share.min():  # several clients' shares
-        say(f"pairing, grouping, detecting ({k} parts of the clients)")
+        side = f", {min(workers, k)} at a time" if workers > 1 else ""
+        say(f"pairing, grouping, detecting ({k} parts of the clients{side})")
         del messages, is_dns
         at = [np.flatnonzero(share == j).astype(_positions(len(share))) for j in range(k)]
         del share
         settings = dict(select=select, ignore=ignore, options=options, capture_end=capture_end,
                         skew=skew)  # fmt: skip
-        return in_parts(box, at, multicast=multicast, again=again, plots=plots, **settings)  # type: ignore[arg-type]
+        return in_parts(box, at, multicast=multicast, again=again, plots=plots, workers=workers,
+                        **settings)  # type: ignore[arg-type]  # fmt: skip
     dns = messages[is_dns] if is_dns is not None else messages
     say("pairing")
     tx = pair(dns, capture_end=capture_end, skew=skew)
@@ -186,10 +207,13 @@ def in_parts(
     multicast: bool,
     again: Callable[[], Tables] | None,
     plots: Callable[[Plots], None] | None = None,
+    workers: int = 1,
     **settings: Any,
 ) -> Report:
     """The report of the messages in ``box`` analysed in parts (each part's positions in
-    them: ``at``), one after another.
+    them: ``at``), ``workers`` at a time: this process analyses the first of each group,
+    forked children the others (:mod:`dnspcap.forked`; a child that fails, or where
+    there is no fork, leaves its part to this process).
 
     Without ``again``, the messages are the caller's: each part's are taken from them,
     and the report keeps them. With it, they are split into the parts' tables and let
@@ -201,23 +225,28 @@ def in_parts(
     stats = box[0].attrs["dnspcap"]
     whole = None if again is not None else box[0]
     pieces: list[pd.DataFrame | None] = list(split(box, at)) if whole is None else []
-    parts, kept = [], []
-    m: pd.DataFrame | None
-    for j, where in enumerate(at):
-        if whole is not None:
-            m = whole.take(where)
-        else:
-            m, pieces[j] = pieces[j], None  # the part's own table: let go after the part
+    kept: list[tuple[pd.DataFrame, np.ndarray]] = []
+
+    def run(j: int, summarized: Summarized | None) -> tuple[Part, np.ndarray | None]:
+        """Part j analysed: its scans, and which of its messages its scans name (None
+        when the messages are the caller's)."""
+        m = whole.take(at[j]) if whole is not None else pieces[j]
         assert m is not None
-        done = analyze_part(m, positions=where, multicast=multicast, **settings)
-        parts.append(done.part)
+        done = analyze_part(m, positions=at[j], multicast=multicast, summarized=summarized,
+                            **settings)  # fmt: skip
+        mine = of_frames(m, frames_scanned(done.part.scans)) if whole is None else None
+        return done.part, mine
+
+    def analysed(j: int, mine: np.ndarray | None) -> None:
         if whole is None:
-            mine = of_frames(m, frames_scanned(done.part.scans))
-            kept.append((m[mine], where[mine]))
-        del m, done
+            m, pieces[j] = pieces[j], None  # the part's own table: let go after the part
+            assert m is not None and mine is not None
+            kept.append((m[mine], at[j][mine]))
         memory.give_back()  # the part's tables are gone: their pages go back too
+
+    parts, told = side_by_side(run, len(at), workers, done=analysed, plots=plots)
     scans = combine(parts)
-    if plots is not None:
+    if plots is not None and not told:
         plots(Plots.of(scans[SUMMARY]))
     keep = {k: v for k, v in settings.items() if k in ("select", "ignore", "options")}
     found = judge_scans(scans, **keep)
@@ -237,14 +266,15 @@ def in_parts(
     )  # fmt: skip
 
 
-def parts_of(n: int, part_messages: int | None) -> int:
+def parts_of(n: int, part_messages: int | None, workers: int = 1) -> int:
     """How many parts n DNS messages are analysed in: parts of at most ``part_messages``,
     once they hold more than one and a half parts' worth (a part's fixed work costs
-    more than the memory a remainder saves: at 2M messages, 2 parts took 8-19% longer
-    to save a quarter of the peak)."""
-    if not part_messages or 2 * n <= 3 * part_messages:
-        return 1
-    return -(-n // part_messages)
+    more than the memory a remainder saves: at 2M messages, 2 parts one after the other
+    took 8-19% longer to save a quarter of the peak). With ``workers`` processors, from
+    ``PARALLEL_FROM`` messages on, ``workers`` times as many: as many parts in memory
+    at once as there are processors, each no bigger than the memory's parts."""
+    k = 1 if not part_messages or 2 * n <= 3 * part_messages else -(-n // part_messages)
+    return k * workers if workers > 1 and n >= PARALLEL_FROM else k
 
 
 def _tables(

@@ -64,11 +64,14 @@ def analyze_part(
     capture_end: pd.Timestamp | str | None = None,
     skew: float = SKEW_ALLOWANCE_S,
     multicast: bool = False,
+    summarized: Callable[[Part], None] | None = None,
 ) -> Analyzed:
     """One part's messages (whole clients; ``positions``: their places in the whole's
     messages, by default their index) paired, grouped and scanned by every detector and
     by the report's summary. ``multicast``: the messages hold mDNS/LLMNR too, which are
-    not paired (as :func:`dnspcap.pipeline.analyze_messages`)."""
+    not paired (as :func:`dnspcap.pipeline.analyze_messages`). ``summarized`` is given
+    the part with only its summary's scan as soon as that is made, before the detectors
+    scan (the figures' data: see :func:`dnspcap.pipeline.in_parts`)."""
     all_messages = messages
     places = where = np.asarray(messages.index if positions is None else positions, np.int64)
     if multicast:
@@ -79,12 +82,25 @@ def analyze_part(
     first = first_messages(ts, where, txn, len(tx))
     del txn
     lk = lookups(tx)
-    part = scan_tables(tx, lk, select=select, ignore=ignore, options=options)
-    part.scans[SUMMARY] = summarize(all_messages, tx, lk)
-    part.row_keys = (ts[first], where[first])
     start = lk["start"].to_numpy("datetime64[ns]").view(np.int64)
-    part.lookup_keys = (start, client_texts(lk["client"]))  # texts: parts' categories differ
+    row_keys = (ts[first], where[first])
+    lookup_keys = (start, client_texts(lk["client"]))  # texts: parts' categories differ
+    summary = summarize(all_messages, tx, lk)
+    if summarized is not None:
+        rows = int(tx.index.max()) + 1 if len(tx) else 0
+        summarized(Part({SUMMARY: summary}, rows=rows, lookups=len(lk), row_keys=row_keys,
+                        lookup_keys=lookup_keys))  # fmt: skip
+    part = scan_tables(tx, lk, select=select, ignore=ignore, options=options)
+    part.scans[SUMMARY] = summary
+    part.row_keys, part.lookup_keys = row_keys, lookup_keys
     return Analyzed(part, all_messages, tx, lk, places)
+
+
+def summary_part(part: Part) -> Part:
+    """The part with only its summary's scan (what :func:`analyze_part` hands
+    ``summarized``)."""
+    return Part({SUMMARY: part.scans[SUMMARY]}, rows=part.rows, lookups=part.lookups,
+                row_keys=part.row_keys, lookup_keys=part.lookup_keys)  # fmt: skip
 
 
 def first_messages(ts: np.ndarray, where: np.ndarray, txn: np.ndarray, n: int) -> np.ndarray:

@@ -19,16 +19,15 @@ here, as it would be without one.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import pickle
-import signal
-import sys
-import threading
-import traceback
 from typing import TYPE_CHECKING
 
+from ..forked import Child, Failed
+
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from matplotlib.figure import Figure
+
     from .document import Document
     from .plotdata import Plots
 
@@ -44,34 +43,18 @@ class Painter:
     """Draws a report's figures in child processes (see the module's docstring)."""
 
     def __init__(self) -> None:
-        self.pid = 0  # the drawing child, once started
-        self.answer: dict[str, object] | None = None
-        self.reading: threading.Thread | None = None
+        self.child: Child | None = None
+        self.answer: dict[str, object] | None = None  # the child's, once waited for
+
+    @property
+    def pid(self) -> int:
+        """The drawing child's process, while it is not waited for (else 0)."""
+        return self.child.pid if self.child is not None else 0
 
     def start(self, plots: Plots) -> None:
-        """Fork the drawing child; a thread here takes its answer as it comes."""
-        if self.pid or not (sys.platform.startswith("linux") and hasattr(os, "fork")):
-            return
-        try:
-            r, w = os.pipe()
-            pid = os.fork()
-        except OSError:
-            return
-        if pid == 0:  # pragma: no cover - the child (its output is checked by the tests)
-            os.close(r)
-            _child(plots, w)
-        os.close(w)
-        self.pid = pid
-        self.reading = threading.Thread(target=self._read, args=(r,), daemon=True)
-        self.reading.start()
-
-    def _read(self, fd: int) -> None:
-        with os.fdopen(fd, "rb") as f:
-            try:
-                got = pickle.load(f)
-            except (OSError, EOFError, pickle.PickleError, AttributeError, ValueError):
-                got = None
-        self.answer = got if isinstance(got, dict) else None
+        """Fork the drawing child (:mod:`dnspcap.forked`), once."""
+        if self.child is None:
+            self.child = Child(lambda: _child(plots), nice=NICE)
 
     def pngs(self, doc: Document) -> dict[str, bytes]:
         """Each figure of the document as PNG bytes: the child's, or drawn here when
@@ -85,63 +68,32 @@ class Painter:
         return {key: drawn[key] for key in keys}  # type: ignore[index,misc]
 
     def _wait(self, timeout: float = CHILD_TIMEOUT_S) -> dict[str, object] | None:
-        if not self.pid or self.reading is None:
+        if self.child is None or not self.child.pid:
             return None
-        self.reading.join(timeout)
-        if self.reading.is_alive():  # stuck: its figures are drawn here instead
-            with contextlib.suppress(OSError):
-                os.kill(self.pid, signal.SIGKILL)
-            self.answer = None
-        os.waitpid(self.pid, 0)
-        self.pid = 0
+        got = self.child.result(timeout)
+        self.answer = got if isinstance(got, dict) else None
         return self.answer
 
     def close(self) -> None:
-        """Wait for the child, its figures not needed (an analysis that failed)."""
-        if self.pid:
-            with contextlib.suppress(OSError):
-                os.kill(self.pid, signal.SIGTERM)
-            self._wait()
+        """End the child, its figures not needed (an analysis that failed)."""
+        if self.child is not None:
+            self.child.stop()
 
 
-def _child(plots: Plots, fd: int) -> None:
-    """Draw every figure, each in a process of its own, and write {key: PNG bytes}
-    ({key: error text} for a drawing that failed) to ``fd``; then leave."""
-    try:
-        os.nice(NICE)
-        sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - gone with the process
-        from . import figures
+def _child(plots: Plots) -> dict[str, object]:
+    """In the child: every figure drawn, each in a process of its own; {key: PNG bytes},
+    or {key: error text} for a drawing that failed."""
+    from . import figures
 
-        children = []
-        for key, draw in figures.DRAWN.items():
-            r, w = os.pipe()
-            pid = os.fork()
-            if pid == 0:
-                os.close(r)
-                try:
-                    result: object = figures.png(draw(plots))
-                except BaseException:
-                    result = traceback.format_exc()
-                _write(w, result)
-            os.close(w)
-            children.append((key, r, pid))
-        drawn: dict[str, object] = {}
-        for key, r, pid in children:
-            with os.fdopen(r, "rb") as f:
-                try:
-                    drawn[key] = pickle.load(f)
-                except EOFError:
-                    drawn[key] = "the drawing process ended without a figure"
-            os.waitpid(pid, 0)
-        _write(fd, drawn)
-    finally:
-        os._exit(0)
+    def drawing(draw: Callable[[Plots], Figure]) -> Callable[[], bytes]:
+        return lambda: figures.png(draw(plots))
 
-
-def _write(fd: int, what: object) -> None:
-    """Write ``what`` to ``fd`` and leave the process."""
-    try:
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump(what, f, protocol=pickle.HIGHEST_PROTOCOL)
-    finally:
-        os._exit(0)
+    kids = {key: Child(drawing(draw)) for key, draw in figures.DRAWN.items()}
+    drawn: dict[str, object] = {}
+    for key, kid in kids.items():
+        got = kid.result()
+        if isinstance(got, Failed):
+            drawn[key] = got.text
+        else:
+            drawn[key] = got if got is not None else "the drawing process ended without a figure"
+    return drawn

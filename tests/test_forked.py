@@ -1,0 +1,140 @@
+"""Work in a forked child (dnspcap.forked) and a capture's parts analysed side by side
+(dnspcap.pipeline.side): the children's answers are the parts' own, a child that fails
+leaves its part to this process, and the report is the one a single process writes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import dnspcap
+from dnspcap.forked import Child, Failed, processors
+from dnspcap.pipeline import PARALLEL_FROM, PART_MESSAGES, parts_of
+from dnspcap.pipeline.side import side_by_side
+from dnspcap.report.formats import build, figure_pngs
+from dnspcap.report.plotdata import Plots
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+# samples whose clients fall into several parts of 7 messages (the test checks they do)
+SPLIT = ["lab/captures/incident", "lab/captures/forwarding-loop", "crafted/upstream-trouble",
+         "crafted/incident-mixed"]  # fmt: skip
+
+
+def test_a_child_answers_from_its_own_process() -> None:
+    child = Child(lambda: os.getpid())
+    got = child.result()
+    assert isinstance(got, int) and got != os.getpid() and got > 0
+    assert not child.pid  # waited for
+
+
+def test_an_early_child_says_something_before_it_is_done() -> None:
+    def work(say: Any) -> str:
+        say(("summary", os.getpid()))
+        time.sleep(0.3)
+        return "done"
+
+    child = Child(work, early=True)
+    first = child.first(timeout=30)
+    assert isinstance(first, tuple) and first[0] == "summary" and first[1] != os.getpid()
+    assert child.result() == "done"
+
+
+def test_an_error_in_the_child_comes_back_with_its_traceback() -> None:
+    def work() -> None:
+        raise ValueError("no such table")
+
+    got = Child(work).result()
+    assert isinstance(got, Failed) and "ValueError: no such table" in got.text
+
+
+def test_a_child_that_dies_or_hangs_answers_none() -> None:
+    assert Child(lambda: os._exit(3)).result() is None
+    early = Child(lambda say: os._exit(3), early=True)
+    assert early.first(timeout=30) is None and early.result() is None
+    stuck = Child(lambda: time.sleep(600))
+    pid = stuck.pid
+    started = time.monotonic()
+    assert stuck.result(timeout=0.5) is None
+    assert time.monotonic() - started < 30  # killed, not waited for ten minutes
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reaped
+
+
+def test_parts_side_by_side_run_in_children_and_come_back_in_order() -> None:
+    me, ran = os.getpid(), []
+
+    def run(j: int, summarized: Any) -> tuple[Any, Any]:
+        return f"part {j}", os.getpid()
+
+    parts, told = side_by_side(run, 5, 2, done=lambda j, pid: ran.append((j, pid)))
+    assert parts == [f"part {j}" for j in range(5)] and not told  # type: ignore[comparison-overlap]
+    assert [j for j, _ in ran] == list(range(5))
+    here = [j for j, pid in ran if pid == me]
+    assert here == [0, 2, 4]  # the first of each group of two; the others in children
+    assert all(pid != me for j, pid in ran if j not in here)
+
+
+def test_a_part_whose_child_fails_is_analysed_here() -> None:
+    me, ran = os.getpid(), []
+
+    def run(j: int, summarized: Any) -> tuple[Any, Any]:
+        if os.getpid() != me:
+            raise MemoryError("the child's part")
+        return f"part {j}", os.getpid()
+
+    parts, _ = side_by_side(run, 4, 2, done=lambda j, pid: ran.append(pid))
+    assert parts == [f"part {j}" for j in range(4)]  # type: ignore[comparison-overlap]
+    assert ran == [me] * 4
+
+
+@pytest.mark.parametrize("name", SPLIT)
+def test_parts_side_by_side_give_the_single_process_report(name: str) -> None:
+    path = SAMPLES / f"{name}.pcap"
+    whole = dnspcap.analyze(path, part_messages=None)
+    seen: list[Plots] = []
+    side = dnspcap.analyze(path, part_messages=7, workers=2, plots=seen.append)
+    one = dnspcap.analyze(path, part_messages=7, workers=1)
+    assert side.render("json") == whole.render("json") == one.render("json")
+    assert side.render("text") == whole.render("text")
+    assert side._tables[1] is None  # analysed in parts, the whole's tables not made
+    # the figures' data handed over once, before the end: the whole's figures
+    assert len(seen) == 1
+    assert figure_pngs(build(side)) == figure_pngs(build(whole))
+
+
+def test_parts_go_side_by_side_from_a_size_on() -> None:
+    """Two processors: a capture of PARALLEL_FROM DNS messages on is cut into twice as
+    many parts as its memory needs (two at a time); smaller ones are analysed whole."""
+    assert parts_of(PARALLEL_FROM - 1, PART_MESSAGES, 2) == 1
+    assert parts_of(PARALLEL_FROM, PART_MESSAGES, 2) == 2
+    assert parts_of(2_000_000, PART_MESSAGES, 2) == 2
+    assert parts_of(10_000_000, PART_MESSAGES, 2) == 12
+    assert parts_of(10_000_000, PART_MESSAGES, 1) == 6
+    assert processors() >= 1
+
+
+def test_the_command_gives_the_same_report_whatever_its_jobs(tmp_path: Path) -> None:
+    sample = SAMPLES / "lab" / "captures" / "incident.pcap"
+    outs = []
+    for jobs in ("1", "2", "0"):
+        out = tmp_path / f"report-{jobs}.json"
+        run = subprocess.run(
+            [sys.executable, "-m", "dnspcap.cli", "analyze", str(sample), "-j", jobs, "-o",
+             str(out)], cwd=ROOT, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert run.returncode in (0, 1), run.stderr
+        outs.append(out.read_text())
+    assert outs[0] == outs[1] == outs[2]
+    for bad in ("-1", "two"):
+        run = subprocess.run(
+            [sys.executable, "-m", "dnspcap.cli", "analyze", str(sample), "-j", bad],
+            cwd=ROOT, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert run.returncode == 2 and "--jobs" in run.stderr and "Traceback" not in run.stderr
