@@ -9,7 +9,9 @@ For each capture (make_capture.py profiles: ``default`` and ``many-clients`` at 
 packets, and 10M with ``--also-10m``; ``busy-pod``, one client, at 2M; ``hostile`` at
 300k packets beside ``default`` at 300k) and each report format, the command runs
 ``--runs`` times as a fresh process; the figures are the medians: wall time, CPU time
-and peak RSS of the process (from ``wait4``), packets per second. Beside them tshark's
+and peak RSS of the largest process (from ``wait4``), the peak memory of the whole
+process tree (the parts' and the figures' children too: summed PSS, sampled), packets
+per second. Beside them tshark's
 two-pass export of the same fields (``TSHARK_FIELDS``), once per capture. Then, in
 ``--runs`` fresh processes, the stages of the same work one after another (read, pair,
 lookups, detect, the report's document, its figures, each writer), to show where the
@@ -31,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -79,21 +82,75 @@ MIB = 1 << 20  # peak RSS is in MiB, the file in MB (10^6 bytes)
 
 
 def run_measured(cmd: Sequence[str], stdout: Any = subprocess.DEVNULL) -> dict[str, Any]:
-    """Run a command; its wall time, CPU time and peak RSS (its own rusage, from wait4)."""
+    """Run a command; its wall time, CPU time (its own and its children's), peak RSS
+    (from wait4: the largest single process of the command's) and the peak memory of
+    its whole process tree (the command analyses parts in forked children and draws the
+    figures in another: their proportional set sizes summed, sampled every
+    ``TREE_EVERY_S``; None where /proc does not list children)."""
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE, cwd=ROOT)
     assert proc.stderr is not None
+    tree = TreeMemory(proc.pid)
     err = proc.stderr.read()  # the command's own messages; small
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
+    tree.stop()
     proc.returncode = os.waitstatus_to_exitcode(status)
     return {
         "returncode": proc.returncode,
         "seconds": wall,
         "cpu_seconds": usage.ru_utime + usage.ru_stime,
         "peak_rss_mb": usage.ru_maxrss / 1024,  # Linux: KiB
+        "peak_tree_mb": tree.peak_kib / 1024 if tree.peak_kib else None,
         "stderr": err.decode(errors="replace").strip().splitlines()[-5:],
     }
+
+
+TREE_EVERY_S = 0.05
+
+
+class TreeMemory:
+    """The peak of a process tree's summed PSS (``smaps_rollup``), sampled by a thread:
+    shared pages (a forked child's copy-on-write view of its parent's tables) are
+    counted once, split among the processes that map them."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak_kib, self.done = pid, 0, threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+
+    def _sample(self) -> None:
+        while not self.done.is_set():
+            self.peak_kib = max(self.peak_kib, sum(_pss_kib(p) for p in _tree(self.pid)))
+            self.done.wait(TREE_EVERY_S)
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join()
+
+
+def _tree(pid: int) -> list[int]:
+    """The process and its descendants, from /proc's children lists."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return out
+
+
+def _pss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def dnspcap_command() -> list[str]:
@@ -119,8 +176,14 @@ def time_command(path: Path, fmt: str, runs: int, out_dir: Path) -> dict[str, An
         "runs": each,
         **{k: statistics.median(r[k] for r in each) for k in ("seconds", "cpu_seconds")},
         "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in each),
+        "peak_tree_mb": _median_of(each, "peak_tree_mb"),
         "output_bytes": each[-1]["output_bytes"],
     }
+
+
+def _median_of(each: list[dict[str, Any]], key: str) -> float | None:
+    got = [r[key] for r in each if r.get(key) is not None]
+    return statistics.median(got) if got else None
 
 
 def time_tshark(path: Path) -> dict[str, Any]:
@@ -247,7 +310,7 @@ def machine() -> dict[str, Any]:
 def print_commands(capture: str, packets: int, file_mb: float, rows: list[dict[str, Any]]) -> None:
     head = (
         f"{'command':<24} {'seconds':>8} {'cpu s':>7} {'packets/s':>11} {'peak RSS MB':>11} "
-        f"{'x file':>6} {'output':>10}"
+        f"{'x file':>6} {'tree MB':>8} {'x file':>6} {'output':>10}"
     )
     print(f"\n{capture}: {packets:,} packets, {file_mb:,.0f} MB")
     print(head)
@@ -261,8 +324,15 @@ def print_commands(capture: str, packets: int, file_mb: float, rows: list[dict[s
             f"{r['label']:<24} {r['seconds']:>8.2f} {r['cpu_seconds']:>7.2f} "
             f"{packets / r['seconds']:>11,.0f} {r['peak_rss_mb']:>11,.0f} "
             f"{r['peak_rss_mb'] * MIB / 1e6 / file_mb:>6.2f} "  # bytes over bytes
+            + _tree_cells(r.get("peak_tree_mb"), file_mb)
             + (f"{size / 1e6:>8.2f} MB" if size is not None else f"{'-':>10}")
         )
+
+
+def _tree_cells(tree_mb: float | None, file_mb: float) -> str:
+    if tree_mb is None:
+        return f"{'-':>8} {'-':>6} "
+    return f"{tree_mb:>8,.0f} {tree_mb * MIB / 1e6 / file_mb:>6.2f} "
 
 
 def print_stages(st: dict[str, Any], packets: int) -> None:
