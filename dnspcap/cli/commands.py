@@ -160,7 +160,8 @@ def _analyze(args: argparse.Namespace) -> int:
     options = _thresholds(args.option)
     select = _detectors(args.select, "--select") or None
     ignore = _detectors(args.ignore, "--ignore")
-    # the figures are drawn in a child forked as soon as their data is known (drawing.py)
+    # the figures are drawn in a child forked now, while the process is small, and handed
+    # their data as soon as it is known (drawing.py)
     painter = Painter() if _draws_figures(args) else None
     try:
         plots = painter.start if painter is not None else None

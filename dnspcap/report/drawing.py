@@ -2,14 +2,19 @@
 
 Drawing the three figures with matplotlib costs a fixed second or two whatever the
 capture's size: a quarter of a 2M-packet Markdown or HTML report. The command line
-makes a :class:`Painter` and hands its :meth:`~Painter.start` to ``analyze(plots=...)``:
-as soon as the summary's plot data (:class:`.plotdata.Plots`: small tables) is known,
-before the detectors run, the process forks. The child, niced, imports matplotlib and
-draws each figure in a process of its own, on the processors the analysis leaves idle;
-when the report is written, :meth:`~Painter.pngs` reads back each PNG: the bytes
-:func:`.formats.figure_pngs` draws here (``tests/test_drawing.py``).
+makes a :class:`Painter` before it reads anything, and the process forks at once
+(:mod:`dnspcap.forked`), while it is small: the child, niced, imports matplotlib while
+the analysis reads, then waits for the plot data. The command hands
+:meth:`~Painter.start` to ``analyze(plots=...)``: as soon as the summary's plot data
+(:class:`.plotdata.Plots`: small tables) is known, before the detectors run, it goes
+down a pipe to the child, which draws each figure in a process of its own, on the
+processors the analysis leaves idle; when the report is written, :meth:`~Painter.pngs`
+reads back each PNG: the bytes :func:`.formats.figure_pngs` draws here
+(``tests/test_drawing.py``).
 
-The child touches only the plot data and matplotlib, writes nothing to the streams it
+Forked before the analysis, the child shares none of its tables: forked later (as it
+was), it kept alive whatever the analysis let go meanwhile, 0.7 GB at 10M packets. The
+child touches only the plot data and matplotlib, writes nothing to the streams it
 inherited (a lock another thread held at the fork would stop it there), and leaves with
 ``os._exit``. Where there is no ``fork`` (or not Linux), or the child dies, answers
 nonsense or takes longer than ``CHILD_TIMEOUT_S`` (it is killed), the figures are drawn
@@ -19,6 +24,9 @@ here, as it would be without one.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import pickle
 from typing import TYPE_CHECKING
 
 from ..forked import Child, Failed
@@ -43,8 +51,16 @@ class Painter:
     """Draws a report's figures in child processes (see the module's docstring)."""
 
     def __init__(self) -> None:
-        self.child: Child | None = None
         self.answer: dict[str, object] | None = None  # the child's, once waited for
+        self._send: int | None = None  # the pipe the plot data goes down
+        r, w = os.pipe()
+        self.child: Child | None = Child(lambda: _serve(r, w), nice=NICE)
+        os.close(r)
+        if self.child.pid:
+            self._send = w
+        else:  # no fork here: drawn in process
+            os.close(w)
+            self.child = None
 
     @property
     def pid(self) -> int:
@@ -52,9 +68,12 @@ class Painter:
         return self.child.pid if self.child is not None else 0
 
     def start(self, plots: Plots) -> None:
-        """Fork the drawing child (:mod:`dnspcap.forked`), once."""
-        if self.child is None:
-            self.child = Child(lambda: _child(plots), nice=NICE)
+        """Hand the plot data to the drawing child, once."""
+        if self._send is None:
+            return
+        fd, self._send = self._send, None
+        with contextlib.suppress(OSError), os.fdopen(fd, "wb") as f:  # gone: drawn here
+            pickle.dump(plots, f, protocol=pickle.HIGHEST_PROTOCOL)
 
     def pngs(self, doc: Document) -> dict[str, bytes]:
         """Each figure of the document as PNG bytes: the child's, or drawn here when
@@ -68,6 +87,7 @@ class Painter:
         return {key: drawn[key] for key in keys}  # type: ignore[index,misc]
 
     def _wait(self, timeout: float = CHILD_TIMEOUT_S) -> dict[str, object] | None:
+        self._hang_up()  # no plot data by now: none is coming
         if self.child is None or not self.child.pid:
             return None
         got = self.child.result(timeout)
@@ -76,8 +96,28 @@ class Painter:
 
     def close(self) -> None:
         """End the child, its figures not needed (an analysis that failed)."""
+        self._hang_up()
         if self.child is not None:
             self.child.stop()
+
+    def _hang_up(self) -> None:
+        if self._send is not None:
+            os.close(self._send)
+            self._send = None
+
+
+def _serve(r: int, w: int) -> dict[str, object] | None:
+    """In the child, forked while the command is small: import matplotlib while the
+    analysis reads, wait for the plot data, draw (None: no data came)."""
+    os.close(w)
+    from . import figures  # noqa: F401 - imported now, while the analysis reads
+
+    with os.fdopen(r, "rb") as f:
+        try:
+            plots = pickle.load(f)
+        except (EOFError, OSError, pickle.PickleError):
+            return None
+    return _child(plots)
 
 
 def _child(plots: Plots) -> dict[str, object]:
