@@ -138,3 +138,27 @@ def test_the_command_gives_the_same_report_whatever_its_jobs(tmp_path: Path) -> 
             cwd=ROOT, capture_output=True, text=True, check=False,
         )  # fmt: skip
         assert run.returncode == 2 and "--jobs" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_a_part_that_fails_here_ends_the_others_children() -> None:
+    me, children = os.getpid(), []
+
+    def run(j: int, summarized: Any) -> tuple[Any, Any]:
+        if os.getpid() == me:
+            raise ValueError("this process's part")
+        time.sleep(600)  # a child that would outlive the error
+        return j, None
+
+    real = Child.__init__
+
+    def remember(self: Child, *args: Any, **kw: Any) -> None:
+        real(self, *args, **kw)
+        children.append(self)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Child, "__init__", remember)
+        started = time.monotonic()
+        with pytest.raises(ValueError, match="this process's part"):
+            side_by_side(run, 2, 2, done=lambda j, other: None)
+    assert time.monotonic() - started < 60  # the child was ended, not waited for
+    assert children and all(not c.pid for c in children)

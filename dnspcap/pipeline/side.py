@@ -58,7 +58,12 @@ def side_by_side(
         children = {j: Child(_work(run, j), early=last) for j in group[1:]}
         started = time.monotonic()
         told = Told(parts, list(children.values()), started, plots) if last else None
-        answers = {group[0]: run(group[0], told if told is not None and plots else None)}
+        try:
+            answers = {group[0]: run(group[0], told if told is not None and plots else None)}
+        except BaseException:  # this process's part failed: the others are not needed
+            for child in children.values():
+                child.stop()
+            raise
         allowed = CHILD_SLACK_S + CHILD_TIMES * (time.monotonic() - started)
         for j, child in children.items():
             got = child.result(allowed)
