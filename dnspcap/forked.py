@@ -34,6 +34,8 @@ from typing import BinaryIO
 
 __all__ = ["Child", "Failed", "can_fork", "processors"]
 
+STOP_GRACE_S = 5.0
+
 
 @dataclass(frozen=True)
 class Failed:
@@ -118,11 +120,12 @@ class Child:
         return self.answer
 
     def stop(self) -> None:
-        """End the child, its answer not needed."""
+        """End the child, its answer not needed (killed if it outlives a request to end
+        by ``STOP_GRACE_S``)."""
         if self.pid:
             with contextlib.suppress(OSError):
                 os.kill(self.pid, signal.SIGTERM)
-            self.result()
+            self.result(STOP_GRACE_S)
 
 
 def _load(f: BinaryIO) -> object | None:
