@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -74,14 +75,22 @@ def main() -> int:
         assert cat.stdout is not None
         cat.stdout.close()
         samples: list[tuple[float, int]] = []
-        while watch.poll() is None:
-            samples.append((round(time.monotonic() - started, 1), rss_kb(watch.pid)))
-            time.sleep(args.every)
+        ended = threading.Event()
+
+        def sample() -> None:  # beside the wait: the wall time is the watch's, not a poll's
+            while not ended.wait(args.every if samples else 0.0):
+                samples.append((round(time.monotonic() - started, 1), rss_kb(watch.pid)))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         _, err = watch.communicate()
+        wall = time.monotonic() - started
+        ended.set()
+        sampler.join()
+        samples = [(t, r) for t, r in samples if r]  # a sample after the exit reads nothing
         cat.wait()
         lines.seek(0)
         out = lines.read()
-    wall = time.monotonic() - started
     shark = None if args.skip_tshark else tshark_seconds(args.capture)
     tenth = max(1, len(samples) // 10)
     print(json.dumps({

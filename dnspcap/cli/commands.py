@@ -571,9 +571,10 @@ def _watch_report(
     spooled: str | None,
     painter: Painter | None = None,
 ) -> Report:
-    """The report of a watch: its parts' scans judged, the evidence read back from the
-    followed files or the spool (``analyze`` of them when they held no DNS: what they
-    held instead is the verdict). The painter draws the figures meanwhile."""
+    """The report of a watch: its parts' scans judged, the evidence the watch kept of a
+    stream, or read back from the followed files (``analyze`` of the spool or the files
+    when they held no DNS: what they held instead is the verdict). The painter draws the
+    figures meanwhile."""
     from ..watch.readback import read_back
 
     paths = [spooled] if spooled else files
@@ -582,16 +583,19 @@ def _watch_report(
     plots = painter.start if painter is not None else None
     if args.exact or not engine.saw_dns:
         return analyze(paths, plots=plots, **kept)
-    sources = [(files[0], spooled)] if spooled else [(f, f) for f in files]
+    sources = [(f, f) for f in files]
 
     def gather() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         whole = analyze(paths, part_messages=None, **kept)
         return whole.messages, whole.transactions, whole.lookups
 
+    def again(frames: dict[str, set[int]]) -> pd.DataFrame:  # the followed files, read again
+        return read_back(sources, frames, ports=settings.ports, multicast=args.multicast)
+
+    # a stream's evidence and statistics are the watch's own (dnspcap/watch/shown.py)
     return engine.report(  # type: ignore[no-any-return]
-        lambda frames: read_back(sources, frames, ports=settings.ports, multicast=args.multicast),
-        ports=settings.ports, gather=gather, plots=plots,
-    )  # fmt: skip
+        None if spooled else again, ports=settings.ports, gather=gather, plots=plots
+    )
 
 
 def _spool_path() -> str:

@@ -101,7 +101,7 @@ def add(
 
 def merged(parts: list[Part]) -> Part:
     """One part of these, numbered as they were among any others."""
-    scans = {code: _compacted(s) for code, s in combine(parts).items()}
+    scans = {code: compacted(s) for code, s in combine(parts).items()}
     rows, looks = sum(p.rows for p in parts), sum(p.lookups for p in parts)
     ts, place = np.empty(rows, np.int64), np.empty(rows, np.int64)
     start, client = np.empty(looks, np.int64), np.empty(looks, object)
@@ -121,7 +121,8 @@ def trimmed(part: Part) -> Part:
     return part
 
 
-def _compacted(s: Scan) -> Scan:
+def compacted(s: Scan) -> Scan:
+    """The scan with what the judges read and nothing more (as a merge keeps it)."""
     tables = dict(s.tables)
     for name, t in s.tables.items():
         frames = tables.get(name + "_frames")

@@ -48,6 +48,7 @@ from ..report.summary import NAME as SUMMARY
 from .compact import COMPACT_PARTS, Spilled, add, loaded, merged
 from .messages import concat, prune
 from .released import released
+from .shown import Shown
 from .window import MARGIN_S, UNANSWERED_HOLD_S, Window, build
 
 NAT = np.iinfo(np.int64).min
@@ -110,6 +111,8 @@ class Engine:
         self.lookups_done = 0
         self.events = 0
         self.steps = 0
+        self.shown = Shown(spill)  # the messages the parts' scans name: the evidence
+        self.errors = self.truncated = 0  # of the messages fed (the read's statistics)
 
     # -- input -----------------------------------------------------------------------------
 
@@ -122,6 +125,9 @@ class Engine:
         chunk.attrs = {}  # the statistics are kept once (pandas copies attrs on every step)
         chunk.index = pd.RangeIndex(self.seq, self.seq + len(chunk))
         self.seq += len(chunk)
+        self.errors += int((chunk["error"] != "").sum())
+        self.truncated += int(chunk["truncated"].sum())
+        self.shown.like(chunk)
         ts = chunk["ts"].to_numpy("datetime64[ns]").view(np.int64)
         ts = ts[ts != NAT]
         if len(ts):
@@ -177,6 +183,7 @@ class Engine:
             forget(full)
             forget(lk)
         self.lookups_done += part.lookups
+        self.shown.add(m, part)
         ts = m["ts"].to_numpy("datetime64[ns]").view(np.int64)
         last = ts[~keep].max(initial=NAT)
         self.saw_dns = self.saw_dns or bool(part.scans[SUMMARY].count("dns"))
@@ -280,20 +287,27 @@ class Engine:
 
     def report(
         self,
-        read_back: Callable[[dict[str, set[int]]], pd.DataFrame],
+        read_back: Callable[[dict[str, set[int]]], pd.DataFrame] | None = None,
         *,
         ports: Iterable[int] = (53,),
         gather: Callable[[], Tables] | None = None,
         plots: Callable[[Plots], None] | None = None,
     ) -> Report:
         """The report of everything watched: the parts' scans judged together, which is
-        ``analyze``'s report of the capture. ``read_back``: the messages of the findings'
-        evidence frames (per file), the read's statistics in their ``attrs``;
-        ``gather``: the whole's tables, if the timeline (or a user) asks for them;
-        ``plots``: see :func:`~dnspcap.pipeline.parts.report_of_parts`."""
+        ``analyze``'s report of the capture. The evidence is the messages the parts'
+        scans named, kept as the watch went (:mod:`dnspcap.watch.shown`), and the read's
+        statistics those of the chunks fed (one stream's); ``read_back``, if given, is
+        asked for them instead: the messages of the findings' evidence frames (per
+        file), the read's statistics in their ``attrs`` (the followed files read again
+        as one capture set). ``gather``: the whole's tables, if the timeline (or a user)
+        asks for them; ``plots``: see :func:`~dnspcap.pipeline.parts.report_of_parts`."""
 
         def evidence(frames: dict[str, set[int]]) -> pd.DataFrame:
-            shown = read_back(frames)
+            if read_back is not None:
+                self.shown.drop()
+                shown = read_back(frames)
+            else:
+                shown = self.shown.evidence(frames, self.stats)
             shown.attrs["dnspcap"]["ports"] = sorted(set(ports))
             return shown
 
@@ -301,6 +315,13 @@ class Engine:
         self.parts = list(parts)  # read back once, for good
         return report_of_parts(parts, stats=None, evidence=evidence, gather=gather,
                                plots=plots, **self._chosen)  # fmt: skip
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        """The read's statistics of everything fed (as ``read_messages`` says them for
+        one stream: the chunks' last, with the messages counted over them all)."""
+        return dict(self.attrs, messages=self.seq, decode_errors=self.errors,
+                    truncated=self.truncated)  # fmt: skip
 
 
 def _keys(f: Finding, clients: np.ndarray, starts: np.ndarray) -> list[tuple[str, int]]:

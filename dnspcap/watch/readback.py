@@ -2,9 +2,11 @@
 
 A watch lets go of the messages of what is final (:mod:`dnspcap.watch.engine`); once the
 findings of the whole are judged, the messages of their evidence frames are read again
-from the bytes watched (the followed files, or the spooled stream), a chunk at a time,
-keeping only those: the report needs them and nothing else of the messages. The same
-read gives the statistics of the whole capture, as ``analyze``'s read says them.
+from the followed files, a chunk at a time, keeping only those: the report needs them
+and nothing else of the messages. The same read gives the statistics of the files as one
+capture set, as ``analyze``'s read says them. (A watch of a stream kept its evidence as
+it went, :mod:`dnspcap.watch.shown`; a stream's spool can be read here too, under the
+stream's name.)
 """
 
 from __future__ import annotations
