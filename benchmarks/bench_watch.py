@@ -11,7 +11,9 @@ Usage::
 
 Prints packets per second (the file's packets over the wall time from the first byte to
 the end of the watch, its JSON report written: the whole command a user runs), the peak
-RSS, and the RSS over time (one sample per tenth of the run) as JSON.
+RSS of the watch's process, the peak summed PSS of its process tree (``peak_tree_mb``:
+with the children a big step's scan is forked into, their shared pages counted once),
+and the RSS over time (one sample per tenth of the run) as JSON.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+from bench_command import TreeMemory
 
 import dnspcap
 
@@ -83,10 +87,12 @@ def main() -> int:
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
+        tree = TreeMemory(watch.pid)  # with the children a step's scan is forked into
         _, err = watch.communicate()
         wall = time.monotonic() - started
         ended.set()
         sampler.join()
+        tree.stop()
         samples = [(t, r) for t, r in samples if r]  # a sample after the exit reads nothing
         cat.wait()
         lines.seek(0)
@@ -99,6 +105,7 @@ def main() -> int:
         "seconds": round(wall, 2),
         "packets_per_s": round(packets / wall),
         "peak_rss_mb": round(max(r for _, r in samples) / 1024, 1) if samples else None,
+        "peak_tree_mb": round(tree.peak_kib / 1024, 1),
         "rss_mb_over_time": [(t, round(r / 1024, 1)) for t, r in samples[::tenth]],
         "lines": len(out.splitlines()),
         "report": not args.no_report,

@@ -103,6 +103,10 @@ class Child:
             return None
         return self._first
 
+    def done(self) -> bool:
+        """Whether the child has answered, or died (:meth:`result` will not wait)."""
+        return self._reading is None or not self._reading.is_alive()
+
     def result(self, timeout: float | None = None) -> object | None:
         """The child's answer, once it is done (None: there was no child, it died or
         answered nonsense, or it took longer than ``timeout`` seconds and was killed)."""

@@ -45,9 +45,10 @@ from ..pipeline.parts import Tables, client_texts, report_of_parts
 from ..report import Report
 from ..report.plotdata import Plots
 from ..report.summary import NAME as SUMMARY
+from .aside import ASIDE_FROM, Aside, Scanned
 from .compact import COMPACT_PARTS, Spilled, add, loaded, merged
 from .messages import concat, prune
-from .released import released
+from .released import kept, part_of
 from .shown import Shown
 from .window import MARGIN_S, UNANSWERED_HOLD_S, Window, build
 
@@ -113,6 +114,7 @@ class Engine:
         self.steps = 0
         self.shown = Shown(spill)  # the messages the parts' scans name: the evidence
         self.errors = self.truncated = 0  # of the messages fed (the read's statistics)
+        self.pending: list[tuple[Aside, int, int]] = []  # steps scanned aside: (scan, last, now)
 
     # -- input -----------------------------------------------------------------------------
 
@@ -175,38 +177,67 @@ class Engine:
         lk = lookups(full, search=self._search_lists(full))
         w = build(full, txn, dns, lk, now_ns=self.now, end=end, pair_window_s=self.pair_window_s)
         self.steps += 1
+        keep = kept(len(m), where, txn, w)
+        aside = Aside(self._scan(m, where, txn, w, keep), fork=len(m) >= ASIDE_FROM and not end)
         try:
-            part, keep = released(m, where, txn, w, **self._chosen)
             early = [] if end else self._early(w)
         finally:
             forget(w.tx)
             forget(full)
             forget(lk)
-        self.lookups_done += part.lookups
-        self.shown.add(m, part)
         ts = m["ts"].to_numpy("datetime64[ns]").view(np.int64)
-        last = ts[~keep].max(initial=NAT)
-        self.saw_dns = self.saw_dns or bool(part.scans[SUMMARY].count("dns"))
-        add(self.parts, self.levels, part, every=self.merge_every, spill=self.spill)
-        self._remember(part, int(last))
-        events = self._announce(early, settled_only=True) + self._lines(end)
-        self.kept = m[keep] if keep.any() else None
+        self.pending.append((aside, int(ts[~keep].max(initial=NAT)), self.now))
+        events = self._announce(early, settled_only=True)
         self.events += len(events)
+        self.kept = m[keep] if keep.any() else None
+        del m, dns, full, txn, lk, w, aside
+        events += self.collect(wait=end, end=end)
         self._forget_old()
-        del m, dns, full, txn, lk, w, part
         memory.give_back()  # the step's tables are gone: their pages go back (arrays/memory.py)
         return sorted(events, key=lambda e: e.time)
 
-    def _remember(self, part: Part, last: int) -> None:
+    def _scan(
+        self, m: pd.DataFrame, where: np.ndarray, txn: np.ndarray, w: Window, keep: np.ndarray
+    ) -> Callable[[], Scanned]:
+        """The step's part and what is kept of its messages (done aside, :mod:`.aside`)."""
+        take = self.shown.taken(m)
+        chosen = self._chosen
+
+        def scan() -> Scanned:
+            part = part_of(m, where, txn, w, keep, **chosen)
+            return part, take(part)
+
+        return scan
+
+    def collect(self, *, wait: bool = False, end: bool = False) -> list[Event]:
+        """The parts of the steps scanned aside that are back (``wait``: all of them),
+        in the steps' order, kept for the report and the lines; the lines they confirm
+        (see :meth:`step`: ``end``)."""
+        back = False
+        while self.pending and (wait or self.pending[0][0].ready()):
+            aside, last, now = self.pending.pop(0)
+            part, shown = aside.result()
+            del aside
+            self.lookups_done += part.lookups
+            self.shown.add(shown)  # type: ignore[arg-type]
+            self.saw_dns = self.saw_dns or bool(part.scans[SUMMARY].count("dns"))
+            add(self.parts, self.levels, part, every=self.merge_every, spill=self.spill)
+            self._remember(part, last, now)
+            back = True
+        lines = self._lines(end) if back else []
+        self.events += len(lines)
+        return lines
+
+    def _remember(self, part: Part, last: int, now: int) -> None:
         """Keep the part for the lines: merged with the others of its ten seconds (the
         latest ten seconds, if the capture's clock went back); those older than the last
-        minute, or than RECENT_LOOKUPS lookups, go."""
-        bucket = (last if last != NAT else self.now) // RECENT_BUCKET_NS
+        minute, or than RECENT_LOOKUPS lookups, go (``now``: the clock at its step)."""
+        bucket = (last if last != NAT else now) // RECENT_BUCKET_NS
         if self.recent and bucket <= self.recent[-1][0]:
             bucket, older = self.recent.pop()
             part = merged([older, part])
         self.recent.append((bucket, part))
-        horizon = (self.now - RECENT_NS) // RECENT_BUCKET_NS
+        horizon = (now - RECENT_NS) // RECENT_BUCKET_NS
         self.recent = [(b, p) for b, p in self.recent if b >= horizon]
         while len(self.recent) > 1 and sum(p.lookups for _, p in self.recent[1:]) >= RECENT_LOOKUPS:
             self.recent.pop(0)
@@ -311,6 +342,7 @@ class Engine:
             shown.attrs["dnspcap"]["ports"] = sorted(set(ports))
             return shown
 
+        self.collect(wait=True)  # a step's part still scanned aside (no end step was made)
         parts = [loaded(p) for p in self.parts]
         self.parts = list(parts)  # read back once, for good
         return report_of_parts(parts, stats=None, evidence=evidence, gather=gather,

@@ -47,10 +47,32 @@ def released(
 
     ``dns``: the positions in ``messages`` of those paired (``txn``: each one's
     transaction, a position in ``w.full``). The messages' index is their arrival number."""
-    full, lk = w.full, w.lk
-    keep = np.zeros(len(messages), bool)
+    keep = kept(len(messages), dns, txn, w)
+    return part_of(messages, dns, txn, w, keep, select=select, ignore=ignore,
+                   options=options), keep  # fmt: skip
+
+
+def kept(n: int, dns: np.ndarray, txn: np.ndarray, w: Window) -> np.ndarray:
+    """Which of the n held messages a step keeps: those of transactions not final."""
+    keep = np.zeros(n, bool)
     paired = txn >= 0
     keep[dns[paired]] = ~w.final[txn[paired]]
+    return keep
+
+
+def part_of(
+    messages: pd.DataFrame,
+    dns: np.ndarray,
+    txn: np.ndarray,
+    w: Window,
+    keep: np.ndarray,
+    *,
+    select: Iterable[str] | None = None,
+    ignore: Iterable[str] = (),
+    options: Mapping[str, float] | None = None,
+) -> Part:
+    """The part a step lets go (see :func:`released`; ``keep``: :func:`kept`'s mask)."""
+    full, lk = w.full, w.lk
     final = np.flatnonzero(w.final)
     new = np.full(len(full) + 1, -1, np.int64)  # a label's new label; -1 stays -1
     new[final] = np.arange(len(final))
@@ -72,4 +94,4 @@ def released(
     part.row_keys = (ts[first], seq[first])
     start = lk["start"].to_numpy("datetime64[ns]").view(np.int64)
     part.lookup_keys = (start, client_texts(lk["client"]))
-    return part, keep
+    return part

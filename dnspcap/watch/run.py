@@ -131,6 +131,10 @@ def _loop(
             raise item
         if item is not None:
             engine.feed(item)
+        if engine.pending:  # a step's part scanned aside is back: its lines
+            got = engine.collect()
+            events += got
+            line.events(got, engine)
         now = time.monotonic()
         # on time once the input is caught up with (a live capture: lines come within
         # seconds); while the input runs ahead (a file piped in), in steps of MAX_NEW

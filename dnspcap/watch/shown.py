@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -38,24 +39,34 @@ class Shown:
         if self.empty is None:
             self.empty = chunk.iloc[:0]
 
-    def add(self, held: pd.DataFrame, part: Part) -> None:
-        """A step's: of the messages it held (their index: their arrival number), those
-        of the frames its part's scans name once compacted (a finding shows the first
-        few hundred transactions of a table: those of the whole are among each part's
-        first, :mod:`dnspcap.watch.compact`)."""
-        scans = {code: compacted(s) for code, s in part.scans.items()}
-        named = of_frames(held, frames_scanned(scans))
-        if not named.any():
-            return
-        got = prune(held[named])
-        got.attrs = {}
-        if self.spill is None:
-            self.steps.append(got)
-            return
-        path = self.spill / f"shown-{next(_numbers):08d}.pickle"
-        with path.open("wb") as f:
-            pickle.dump(got, f, protocol=pickle.HIGHEST_PROTOCOL)
-        self.steps.append(path)
+    def taken(self, held: pd.DataFrame) -> Callable[[Part], pd.DataFrame | Path | None]:
+        """What a step keeps, given its part (done where the part is scanned; named
+        here: :mod:`.aside`): of the messages it held (their index: their arrival
+        number), those of the frames its part's scans name once compacted (a finding
+        shows the first few hundred transactions of a table: those of the whole are
+        among each part's first, :mod:`dnspcap.watch.compact`); written to the
+        folder, if there is one."""
+        path = None if self.spill is None else self.spill / f"shown-{next(_numbers):08d}.pickle"
+
+        def take(part: Part) -> pd.DataFrame | Path | None:
+            scans = {code: compacted(s) for code, s in part.scans.items()}
+            named = of_frames(held, frames_scanned(scans))
+            if not named.any():
+                return None
+            got = prune(held[named])
+            got.attrs = {}
+            if path is None:
+                return got
+            with path.open("wb") as f:
+                pickle.dump(got, f, protocol=pickle.HIGHEST_PROTOCOL)
+            return path
+
+        return take
+
+    def add(self, step: pd.DataFrame | Path | None) -> None:
+        """A step's, as :meth:`taken` took it."""
+        if step is not None:
+            self.steps.append(step)
 
     def drop(self) -> None:
         """Let go of what was kept (the evidence is read from the files instead)."""
