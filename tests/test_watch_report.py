@@ -154,7 +154,7 @@ def test_a_watch_keeps_the_messages_its_scans_name_not_the_stream(tmp_path: Path
     folder step by step, not the stream read again: the same report as with the file
     read again, and the folder empty after. A step keeps the messages of the first
     few hundred transactions of each finding's table: here, where most lookups show a
-    finding, two in five messages in steps of 5,000 (3 in 1,000 in a 2M capture's
+    finding, two in five messages in steps of 5,000 (4.5 in 1,000 in a 2M capture's
     steps of a million, benchmarks/README.md)."""
     path = tmp_path / "long.pcap"
     make_capture(path, 20_000, 4, pps=100)
