@@ -1,12 +1,14 @@
 """Work done in a forked child process, its answer read back through a pipe (pickled).
 
-Two parts of the command line use it, on Linux, where ``fork`` shares the parent's
+Three parts of the command line use it, on Linux, where ``fork`` shares the parent's
 memory copy-on-write (the child reads the tables it needs without a copy):
 
 - the parts of a big capture's clients analysed side by side on the machine's
   processors (:func:`dnspcap.pipeline.in_parts`);
 - the report's figures, drawn while the detectors run
-  (:class:`dnspcap.report.drawing.Painter`).
+  (:class:`dnspcap.report.drawing.Painter`);
+- a watch's big step scanned while the watch reads and pairs the next
+  (:mod:`dnspcap.watch.aside`).
 
 The child runs one function and leaves with ``os._exit``. It writes nothing to the
 streams it inherited: a lock another thread held at the fork would stop it there, so

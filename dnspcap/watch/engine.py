@@ -6,7 +6,9 @@ holds (``pair`` and ``lookups``, the functions ``analyze`` runs).
 :mod:`dnspcap.watch.window` says which transactions and lookups no later packet can
 change (*final*); those are let go as a *part* of the capture
 (:mod:`dnspcap.watch.released`): every detector's scan of them, and the report's, kept
-small and merged as the watch goes (:mod:`dnspcap.watch.compact`). The findings of the
+small and merged as the watch goes (:mod:`dnspcap.watch.compact`); a big step's scan is
+made in a forked child while the watch goes on (:mod:`dnspcap.watch.aside`, kept at
+:meth:`Engine.collect`). The findings of the
 parts let go in the last minute, judged together, are announced (an :class:`Event`
 each, once per lookup). What the watch holds is the packets of the last
 ``LOOKUP_HOLD_S`` seconds and the unanswered queries of the last ``UNANSWERED_HOLD_S``,
@@ -154,8 +156,8 @@ class Engine:
 
     def step(self, *, end: bool = False, now: int | None = None) -> list[Event]:
         """Pair and group what is held; scan what is final (a part of the whole, kept for
-        the report); announce what is confirmed; let the messages of final transactions
-        go.
+        the report; a big step's aside, kept when it is back: :meth:`collect`); announce
+        what is confirmed; let the messages of final transactions go.
 
         ``end``: the capture ended, everything is final. ``now``: the capture's clock when
         it is known to be later than its latest message (a live capture with no traffic

@@ -33,25 +33,6 @@ from .window import Window
 ROW_COLUMNS = ("copy_of", "nat_peer")  # transactions-table labels inside the table
 
 
-def released(
-    messages: pd.DataFrame,
-    dns: np.ndarray,
-    txn: np.ndarray,
-    w: Window,
-    *,
-    select: Iterable[str] | None = None,
-    ignore: Iterable[str] = (),
-    options: Mapping[str, float] | None = None,
-) -> tuple[Part, np.ndarray]:
-    """The part a step lets go, and which of the held ``messages`` it keeps (a mask).
-
-    ``dns``: the positions in ``messages`` of those paired (``txn``: each one's
-    transaction, a position in ``w.full``). The messages' index is their arrival number."""
-    keep = kept(len(messages), dns, txn, w)
-    return part_of(messages, dns, txn, w, keep, select=select, ignore=ignore,
-                   options=options), keep  # fmt: skip
-
-
 def kept(n: int, dns: np.ndarray, txn: np.ndarray, w: Window) -> np.ndarray:
     """Which of the n held messages a step keeps: those of transactions not final."""
     keep = np.zeros(n, bool)
@@ -71,7 +52,10 @@ def part_of(
     ignore: Iterable[str] = (),
     options: Mapping[str, float] | None = None,
 ) -> Part:
-    """The part a step lets go (see :func:`released`; ``keep``: :func:`kept`'s mask)."""
+    """The part a step lets go: the final transactions and lookups of ``w``, scanned.
+    ``dns``: the positions in ``messages`` of those paired (``txn``: each one's
+    transaction, a position in ``w.full``; the messages' index is their arrival
+    number); ``keep``: which messages the step keeps (:func:`kept`)."""
     full, lk = w.full, w.lk
     final = np.flatnonzero(w.final)
     new = np.full(len(full) + 1, -1, np.int64)  # a label's new label; -1 stays -1
