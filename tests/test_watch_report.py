@@ -181,6 +181,22 @@ def test_a_watch_of_files_read_again_gets_analyze_report(path: Path) -> None:
     same_report(path, engine.report(read_again(path)))
 
 
+def test_a_watch_of_files_keeps_no_evidence(tmp_path: Path) -> None:
+    """What the command does for followed files, whose evidence it reads again: nothing
+    kept as it goes, and a report that asks for the kept evidence is refused."""
+    path = ROOT / "samples" / "crafted" / "incident-mixed.pcap"
+    m = dnspcap.read_messages(path)
+    engine = Engine(evidence=False, spill=tmp_path)
+    for i in range(0, len(m), 50):
+        engine.feed(m.iloc[i : i + 50])
+        engine.step()
+    engine.step(end=True)
+    assert engine.shown.steps == [] and not list(tmp_path.glob("shown-*"))
+    with pytest.raises(ValueError, match="kept no evidence"):
+        engine.report()
+    same_report(path, engine.report(read_again(path)))
+
+
 def streamed(path: Path) -> Engine:
     """The engine fed as a watch of a stream feeds it: the reader's chunks of 7 messages,
     each with the statistics of the stream so far, a step after each."""

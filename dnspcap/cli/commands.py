@@ -485,7 +485,8 @@ def _watch(args: argparse.Namespace) -> int:
     command = None
     if args.interface:  # before anything is created: a missing tool or privilege
         command = live.command(args.interface, args.netns, settings.ports)
-    if command is None and args.source != "-":
+    if command is None and args.source != "-":  # files: their evidence is read again
+        settings = dataclasses.replace(settings, evidence=False)
         return _watch_run(args, settings, Follow(args.source, stop, follow=not args.no_follow))
     # a stream is kept in a file for the report (none with --no-report and no -w)
     path = os.devnull if args.no_report and not args.write else args.write or _spool_path()

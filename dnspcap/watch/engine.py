@@ -87,6 +87,7 @@ class Engine:
         options: Mapping[str, float] | None = None,
         skew: float = SKEW_ALLOWANCE_S,
         spill: Path | None = None,
+        evidence: bool = True,
     ) -> None:
         self.select = list(select) if select is not None else None
         self.ignore = list(ignore)
@@ -114,7 +115,9 @@ class Engine:
         self.lookups_done = 0
         self.events = 0
         self.steps = 0
-        self.shown = Shown(spill)  # the messages the parts' scans name: the evidence
+        # the messages the parts' scans name: the evidence (none kept when the report
+        # will read it from the files again: ``evidence`` false)
+        self.shown = Shown(spill, keep=evidence)
         self.errors = self.truncated = 0  # of the messages fed (the read's statistics)
         self.pending: list[tuple[Aside, int, int]] = []  # steps scanned aside: (scan, last, now)
 
@@ -334,6 +337,9 @@ class Engine:
         file), the read's statistics in their ``attrs`` (the followed files read again
         as one capture set). ``gather``: the whole's tables, if the timeline (or a user)
         asks for them; ``plots``: see :func:`~dnspcap.pipeline.parts.report_of_parts`."""
+
+        if read_back is None and not self.shown.keep:
+            raise ValueError("this watch kept no evidence (evidence=False): give read_back")
 
         def evidence(frames: dict[str, set[int]]) -> pd.DataFrame:
             if read_back is not None:

@@ -55,6 +55,7 @@ class Settings:
     skew: float = SKEW_ALLOWANCE_S
     duration: float | None = None
     spill: Path | None = None  # the folder a watch's past is kept in (None: in memory)
+    evidence: bool = True  # keep the evidence as it goes (files: read again at the end)
 
 
 class _End:
@@ -74,7 +75,7 @@ def watch(
     the list returned); ``status``: a terminal for the status line."""
     engine = Engine(
         select=settings.select, ignore=settings.ignore, options=settings.options,
-        skew=settings.skew, spill=settings.spill,
+        skew=settings.skew, spill=settings.spill, evidence=settings.evidence,
     )  # fmt: skip
     chunks: queue.Queue[pd.DataFrame | BaseException | _End] = queue.Queue(QUEUE_CHUNKS)
     _start_reader(stream, chunks, settings)

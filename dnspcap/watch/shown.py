@@ -29,8 +29,8 @@ _numbers = itertools.count()
 class Shown:
     """Per step, the messages its part's scans name (in memory, or in ``spill``)."""
 
-    def __init__(self, spill: Path | None = None) -> None:
-        self.spill = spill
+    def __init__(self, spill: Path | None = None, *, keep: bool = True) -> None:
+        self.spill, self.keep = spill, keep
         self.steps: list[pd.DataFrame | Path] = []
         self.empty: pd.DataFrame | None = None  # the table's columns, no row
 
@@ -47,8 +47,11 @@ class Shown:
         among each part's first, :mod:`dnspcap.watch.compact`); written to the
         folder, if there is one."""
         path = None if self.spill is None else self.spill / f"shown-{next(_numbers):08d}.pickle"
+        keep = self.keep
 
         def take(part: Part) -> pd.DataFrame | Path | None:
+            if not keep:
+                return None
             scans = {code: compacted(s) for code, s in part.scans.items()}
             named = of_frames(held, frames_scanned(scans))
             if not named.any():
