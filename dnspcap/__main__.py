@@ -1,7 +1,5 @@
 """`python -m dnspcap ...`: the command line, as the `dnspcap` command runs it."""
 
-import sys
+from .cli import run
 
-from .cli import main
-
-sys.exit(main())
+run()

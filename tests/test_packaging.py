@@ -41,4 +41,4 @@ def test_only_native_opens_the_compiled_extension() -> None:
 
 def test_console_script_points_at_the_cli() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert config["project"]["scripts"] == {"dnspcap": "dnspcap.cli:main"}
+    assert config["project"]["scripts"] == {"dnspcap": "dnspcap.cli:run"}

@@ -1,5 +1,7 @@
-"""The `dnspcap` command line (:mod:`.commands`) and its progress line (:mod:`.progress`)."""
+"""The `dnspcap` command line (:mod:`.commands`), its progress line (:mod:`.progress`) and
+its exit (:mod:`.exit`)."""
 
 from .commands import main
+from .exit import run
 
-__all__ = ["main"]
+__all__ = ["main", "run"]

@@ -1,7 +1,5 @@
 """`python -m dnspcap.cli ...`: the command line, as the `dnspcap` command runs it."""
 
-import sys
+from .exit import run
 
-from .commands import main
-
-sys.exit(main())
+run()
