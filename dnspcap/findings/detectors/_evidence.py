@@ -129,7 +129,7 @@ def lookups_in(scan: Scan, name: str = "lookups") -> tuple[int, ...]:
     table = scan.table(name)
     if not len(table):
         return ()
-    return tuple(np.unique(table[LOOKUP].to_numpy(np.int64)).tolist())
+    return tuple(unique_ints(table[LOOKUP].to_numpy(np.int64)).tolist())
 
 
 def frame_table(tx: pd.DataFrame, labels: Any) -> pd.DataFrame:

@@ -16,6 +16,7 @@ from ...native import group_order
 from ..finding import Finding
 from ..registry import Option
 from ..tablecache import cached
+from ._evidence import unique_ints
 
 
 def ns(col: pd.Series) -> np.ndarray:
@@ -51,7 +52,7 @@ def lookup_positions(lookups: pd.DataFrame, txn_rows: Any) -> np.ndarray:
     owner = _owner(lookups)
     rows = rows[(rows >= 0) & (rows < len(owner))]
     found = owner[rows]
-    return np.unique(found[found >= 0])
+    return unique_ints(found[found >= 0])
 
 
 def lookup_of(tx: pd.DataFrame, lookups: pd.DataFrame) -> np.ndarray:

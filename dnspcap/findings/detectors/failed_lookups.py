@@ -100,10 +100,10 @@ def judge_unexplained(
     lk = s.table("lookups")
     if not len(lk):
         return []
-    covered = np.zeros(0, np.int64)
-    for f in found:
-        if SEVERITY_RANK[f.severity] >= SEVERITY_RANK[severity] and f.lookups:
-            covered = np.union1d(covered, np.asarray(f.lookups, np.int64))
+    covered = unique_ints(np.concatenate([np.zeros(0, np.int64)] + [
+        np.asarray(f.lookups, np.int64) for f in found
+        if SEVERITY_RANK[f.severity] >= SEVERITY_RANK[severity] and f.lookups
+    ]))  # fmt: skip
     lk = lk[~np.isin(lk[LOOKUP].to_numpy(np.int64), covered)]
     if not len(lk):
         return []

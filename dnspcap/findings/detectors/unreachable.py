@@ -46,7 +46,14 @@ from ...pairing.windows import RETRY_MIN_GAP_S
 from ..finding import Finding
 from ..registry import Option, detector
 from ..scan import LOOKUP, ROW, Scan
-from ._evidence import evidence_of, evidence_tables, frame_table, lookup_table, lookups_in
+from ._evidence import (
+    evidence_of,
+    evidence_tables,
+    frame_table,
+    lookup_table,
+    lookups_in,
+    unique_ints,
+)
 from ._util import (
     STORM,
     key_sums,
@@ -142,7 +149,7 @@ def _finding(
     timed_out = int(dead["timed_out"].sum())
     moves = _moves(s.table("moves"), list(dead["server"]))
     lk = s.table("lk")
-    hit = np.unique(
+    hit = unique_ints(
         np.concatenate([g[LOOKUP].to_numpy(np.int64), moves[LOOKUP].to_numpy(np.int64)])
     )
     hit = hit[hit >= 0]
@@ -180,7 +187,7 @@ def _finding(
     # the evidence shows the failovers too; the servers it names are the silent ones
     after = s.table("after")
     if len(moves):
-        moved = np.unique(moves["after_row"].to_numpy(np.int64))
+        moved = unique_ints(moves["after_row"].to_numpy(np.int64))
         after = after[np.isin(after[ROW].to_numpy(np.int64), moved)]
     else:
         after = after.iloc[:0]
@@ -357,7 +364,7 @@ def _candidates(
          "server": f["server"].array, "to_server": f["to_server"].array,
          "after_row": f["after"].to_numpy(np.int64)}  # a label: combine() renumbers it
     )  # fmt: skip
-    moved = np.unique(f["after"].to_numpy(np.int64))
+    moved = unique_ints(f["after"].to_numpy(np.int64))
     after = tx.loc[moved, ["client", "query_ts", "response_ts"]].reset_index(drop=True)
     after.insert(0, ROW, moved)
     return {
@@ -373,7 +380,7 @@ def _candidates(
 def _lookup_facts(lookups: pd.DataFrame, at: np.ndarray) -> pd.DataFrame:
     """Of these lookups (positions, -1 for none): whether each failed, how long it took,
     its name and client."""
-    at = np.unique(at[at >= 0])
+    at = unique_ints(at[at >= 0])
     if lookups.empty:
         at = at[:0]
     outcome = as_categorical(lookups["outcome"]) if len(lookups) else pd.Categorical([])
