@@ -480,6 +480,7 @@ def _watch(args: argparse.Namespace) -> int:
         select=_detectors(args.select, "--select") or None,
         ignore=_detectors(args.ignore, "--ignore"), options=_thresholds(args.option),
         skew=args.skew / 1e6, duration=args.duration,
+        evidence=not args.no_report,  # the messages a report would show, kept as it goes
     )  # fmt: skip
     stop = threading.Event()
     command = None
