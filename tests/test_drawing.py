@@ -159,3 +159,30 @@ def test_a_child_that_hangs_is_killed_and_the_figures_drawn_here(
         os.waitpid(child, os.WNOHANG)  # reaped
     doc = build(report)
     assert painter.pngs(doc) == figure_pngs(doc)
+
+
+@pytest.mark.parametrize("one_at_a_time", [True, False])
+def test_a_big_captures_figures_are_drawn_one_after_another(
+    monkeypatch: pytest.MonkeyPatch, one_at_a_time: bool
+) -> None:
+    """From ONE_AT_A_TIME_FROM transactions the drawings' processes come one after
+    another (a 10M capture's memory is at its peak then); the same PNG bytes."""
+    report = dnspcap.analyze(CRAFTED / "incident-mixed.pcap")
+    doc = build(report)
+    monkeypatch.setattr(drawing, "ONE_AT_A_TIME_FROM", 0 if one_at_a_time else 10**12)
+    alive, most = [0], [0]
+
+    class Counted(drawing.Child):
+        def __init__(self, work: object) -> None:
+            super().__init__(work)  # type: ignore[arg-type]
+            alive[0] += 1
+            most[0] = max(most[0], alive[0])
+
+        def result(self, timeout: float | None = None) -> object | None:
+            alive[0] -= 1
+            return super().result(timeout)
+
+    monkeypatch.setattr(drawing, "Child", Counted)
+    got = drawing._child(report.summary.plots)
+    assert most[0] == (1 if one_at_a_time else len(figures.DRAWN))
+    assert got == figure_pngs(doc)
