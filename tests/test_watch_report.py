@@ -7,6 +7,7 @@ memory of its past stays small.
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 from collections.abc import Callable
@@ -21,9 +22,11 @@ from dnspcap.findings.scan import Part
 from dnspcap.reading.arriving import read_arriving
 from dnspcap.report import Report, render
 from dnspcap.report.formats import build, figure_pngs
+from dnspcap.report.summary import evidence_messages
 from dnspcap.watch import compact
 from dnspcap.watch.engine import RECENT_BUCKET_NS, RECENT_NS, Engine
-from dnspcap.watch.readback import _Named, read_back
+from dnspcap.watch.messages import concat
+from dnspcap.watch.readback import read_back
 
 from .corpus import corpus_captures
 from .synthetic import make_capture
@@ -47,7 +50,7 @@ def watched(
 
 def read_again(path: Path) -> Callable[[dict[str, set[int]]], pd.DataFrame]:
     """The evidence read from the file again, as a watch of followed files has it."""
-    return lambda frames: read_back([(str(path), str(path))], frames, ports=(53,), multicast=False)
+    return lambda frames: read_back([str(path)], frames, ports=(53,), multicast=False)
 
 
 def same_report(path: Path, got: Report) -> None:
@@ -197,6 +200,44 @@ def test_a_watch_of_files_keeps_no_evidence(tmp_path: Path) -> None:
     same_report(path, engine.report(read_again(path)))
 
 
+class Named(io.RawIOBase):
+    """A capture file read as a stream of that name (as a watch reads stdin)."""
+
+    live = False
+
+    def __init__(self, path: Path, name: str) -> None:
+        self.raw = open(path, "rb")  # noqa: SIM115 (closed with the wrapper)
+        self.name = name
+        self.on_idle: object = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        return self.raw.readinto(b)
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+def spool_read_again(path: Path) -> Callable[[dict[str, set[int]]], pd.DataFrame]:
+    """What a stream's report read before the watch kept its evidence: the spooled
+    stream read again as a stream, the messages of the evidence frames kept, the
+    statistics those of the read's last chunk."""
+
+    def evidence(frames: dict[str, set[int]]) -> pd.DataFrame:
+        chunks: list[pd.DataFrame] = []
+        with Named(path, "stream") as f:
+            read_arriving(f, chunks.append, chunk_messages=1_000_000, every_s=3600)
+        kept = [k for k in (evidence_messages(c, frames) for c in chunks) if len(k)]
+        out = (concat(kept) if kept else chunks[-1].iloc[:0]).reset_index(drop=True)
+        out.attrs = {"dnspcap": dict(chunks[-1].attrs["dnspcap"])}
+        return out
+
+    return evidence
+
+
 def streamed(path: Path) -> Engine:
     """The engine fed as a watch of a stream feeds it: the reader's chunks of 7 messages,
     each with the statistics of the stream so far, a step after each."""
@@ -206,7 +247,7 @@ def streamed(path: Path) -> Engine:
         engine.feed(chunk)
         engine.step()
 
-    with _Named(str(path), "stream") as f:
+    with Named(path, "stream") as f:
         read_arriving(f, fed, chunk_messages=7, every_s=3600)
     engine.step(end=True)
     return engine
@@ -217,10 +258,7 @@ def test_a_watch_of_a_stream_counts_as_its_spool_read_again(path: Path) -> None:
     """A stream's statistics (messages, decode errors, truncated, counts, ICMP errors)
     and evidence as the watch kept them: what reading its spool again gave."""
     engine = streamed(path)
-    spool = [("stream", str(path))]
-    again = streamed(path).report(
-        lambda frames: read_back(spool, frames, ports=(53,), multicast=False)
-    )
+    again = streamed(path).report(spool_read_again(path))
     report = engine.report()
     assert report.stats == again.stats
     assert render(report, "json") == render(again, "json")

@@ -585,14 +585,13 @@ def _watch_report(
     plots = painter.start if painter is not None else None
     if args.exact or not engine.saw_dns:
         return analyze(paths, plots=plots, **kept)
-    sources = [(f, f) for f in files]
 
     def gather() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         whole = analyze(paths, part_messages=None, **kept)
         return whole.messages, whole.transactions, whole.lookups
 
     def again(frames: dict[str, set[int]]) -> pd.DataFrame:  # the followed files, read again
-        return read_back(sources, frames, ports=settings.ports, multicast=args.multicast)
+        return read_back(files, frames, ports=settings.ports, multicast=args.multicast)
 
     # a stream's evidence and statistics are the watch's own (dnspcap/watch/shown.py)
     return engine.report(  # type: ignore[no-any-return]

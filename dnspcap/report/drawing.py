@@ -48,8 +48,9 @@ CHILD_TIMEOUT_S = 120.0  # three figures take a few seconds; past this, drawn he
 # from this many transactions the figures are drawn one after another, not side by side:
 # the analysis is at its largest then and busy on every processor, and each drawing's
 # process holds tens of MB. A 10M capture's HTML report: the whole process tree peaked
-# at 1,308-1,323 MiB instead of 1,401-1,443 (the file: 1,313 MiB), in the same time; at
-# 2M and 300k side by side stays 1.08x and 1.15x faster, its memory far from the file's
+# at 1,329-1,391 MiB (median about 1,334) instead of 1,347-1,420 (about 1,373; the file:
+# 1,313 MiB), in the same time; at 2M and 300k side by side stays 1.08x and 1.15x faster,
+# its memory far from the file's
 ONE_AT_A_TIME_FROM = 2_000_000
 
 
@@ -135,12 +136,11 @@ def _child(plots: Plots) -> dict[str, object]:
     def drawing(draw: Callable[[Plots], Figure]) -> Callable[[], bytes]:
         return lambda: figures.png(draw(plots))
 
-    if plots.transactions >= ONE_AT_A_TIME_FROM:
-        kids: Iterable[tuple[str, Child]] = (
-            (key, Child(drawing(draw))) for key, draw in figures.DRAWN.items()
-        )  # each forked when the one before is done
-    else:
-        kids = [(key, Child(drawing(draw))) for key, draw in figures.DRAWN.items()]
+    kids: Iterable[tuple[str, Child]] = (
+        (key, Child(drawing(draw))) for key, draw in figures.DRAWN.items()
+    )  # each forked when the one before is done
+    if plots.transactions < ONE_AT_A_TIME_FROM:
+        kids = list(kids)  # all forked at once
     drawn: dict[str, object] = {}
     for key, kid in kids:
         got = kid.result()
