@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 
 from ..arrays.categorical import as_categorical, flatten, pack
-from ..native import group_order
 from ..pairing.windows import RETRY_MIN_GAP_S
 from .join import lookup_of_rows, lookups_at
 
@@ -122,12 +121,13 @@ def _reasks(tx: pd.DataFrame, rows: np.ndarray, owner: np.ndarray) -> pd.DataFra
 def _by_question(key: np.ndarray, q: np.ndarray) -> np.ndarray:
     """An order of the rows that brings each question of a lookup (equal keys) together,
     in time order within one. Rows already in time order (as pair() writes them) keep it
-    through a stable counting sort of the keys; the groups then come in the order of
-    their first row, not of their keys, which the pairs of neighbours do not depend on
-    (retries() sorts what comes out)."""
+    through a stable sort of the keys: lookups are numbered in time order, so the keys
+    come nearly sorted, and numpy's stable sort (a merge of runs) takes 13 ms for 1M of
+    them where hashing them dense for a counting sort took 64-76 ms (each is nearly
+    distinct). The groups then come in the order of their keys, which the pairs of
+    neighbours do not depend on (retries() sorts what comes out)."""
     if len(q) < 2 or (q[1:] >= q[:-1]).all():
-        dense, uniques = pd.factorize(key)
-        return group_order(dense.astype(np.int32), len(uniques)).astype(np.intp)
+        return np.argsort(key, kind="stable")
     return np.lexsort((q, key))
 
 
