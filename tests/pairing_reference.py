@@ -381,10 +381,13 @@ def _id_collisions(
     lq_ts: np.ndarray,
     timeout: float,
 ) -> np.ndarray:
-    """Two transactions in flight at once on one socket with one ID and different questions."""
+    """Two transactions in flight at once on one socket with one ID and different questions:
+    each compared with the one before it on its socket and ID in the transactions' order
+    (of their first message), which is not that of their first queries when a response
+    is stamped before its query (SKEW_ALLOWANCE_S)."""
     start = ts_sorted[rep]
     finish = np.where(has_r, r_ts, lq_ts + int(timeout * 1e9))
-    order = np.lexsort((start, flow_id))
+    order = np.lexsort((np.arange(len(t)), flow_id))
     f, q, s, e = flow_id[order], question[order], start[order], finish[order]
     hit = (f[1:] == f[:-1]) & (q[1:] != q[:-1]) & (s[1:] <= e[:-1])
     flags = np.zeros(len(t), bool)

@@ -245,9 +245,23 @@ _SHUFFLED_ORPHAN = [
 ]
 
 
+# A response stamped before its query (within SKEW_ALLOWANCE_S) and another question's
+# orphan answer on that socket and ID in the same instant: the answered transaction comes
+# first in the transactions' order (by first message), not by its query's time; both are
+# in flight at once, an ID collision. The reference ordered the socket's transactions by
+# their first queries and saw none.
+_SKEWED_COLLISION = [
+    *[R(0.0, 50000, 0, "n0.example.com", "A")] * 7,
+    R(0.0, 50000, 0, "n0.example.com", "A", server="10.244.1.7"),
+    R(0.0, 50000, 0, "n0.example.com", "AAAA", server="10.244.1.7"),
+    Q(0.00002, 50000, 0, "n0.example.com", "A", server="10.244.1.7"),
+]
+
+
 @settings(max_examples=150, deadline=None)
 @given(events=_busy_events(), seed=st.integers(0, 2**32 - 1))
 @example(events=_ONE_INSTANT, seed=4277149)
+@example(events=_SKEWED_COLLISION, seed=0)
 @example(events=_SHUFFLED_ORPHAN, seed=26)
 def test_pairing_agrees_with_the_reference_on_random_traffic(
     events: list[Q | R], seed: int
