@@ -123,7 +123,8 @@ def stats(c: Columns, order: np.ndarray, txn: np.ndarray, n_txn: int) -> Stats:
     s = Stats(n_txn, c.n - nr, nr)
     frame = np.ascontiguousarray(c.m["frame"].to_numpy(np.int64))
     files = np.asarray(as_categorical(c.m["file"]).codes, np.int64)
-    rotated = c.n > 0 and len(np.unique(files)) > len(c.vantages)
+    # how many files: a count of each code (-1 too), not np.unique's hash of 2M codes
+    rotated = c.n > 0 and np.count_nonzero(np.bincount(files + 1)) > len(c.vantages)
     if rotated:  # a rotated set: each frame with its file, to tell them apart after
         frame = frame | (files << FILE_SHIFT)
     del files

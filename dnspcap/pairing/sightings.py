@@ -294,8 +294,7 @@ def _paths(
     hop = vantage * 2 + after  # codes into names
     many = np.flatnonzero(np.bincount(group, minlength=n)[group] > 1)
     if not len(many):  # the usual case: every query seen once
-        seen = pd.Categorical.from_codes(hop, categories=pd.Index(names), validate=False)
-        return copy_of, seen.remove_unused_categories(), _no_loss(n)
+        return copy_of, _used(hop, names), _no_loss(n)
     order = many[np.lexsort((many, place[many], group[many]))]
     g = group[order]
     first = np.ones(len(order), bool)
@@ -316,6 +315,19 @@ def _paths(
     seen = pd.Categorical(seen_text)
     lost = pd.Categorical(lost_text)
     return copy_of, seen, lost
+
+
+def _used(codes: np.ndarray, names: list[str]) -> pd.Categorical:
+    """The categorical of these codes into names, with only the names used: what
+    remove_unused_categories() gives, from a count of the codes rather than its
+    np.unique (30 ms for 1M rows)."""
+    used = np.flatnonzero(np.bincount(codes, minlength=len(names)))
+    recode = np.full(len(names), -1, np.int64)
+    recode[used] = np.arange(len(used))
+    out: pd.Categorical = pd.Categorical.from_codes(  # type: ignore[assignment]
+        recode[codes], categories=pd.Index(names)[used], validate=False
+    )
+    return out
 
 
 def _dropped_at_dnat(
