@@ -87,3 +87,59 @@ def test_engines_agree_on_a_big_synthetic_capture(tmp_path: Path) -> None:
     assert (fast["transport"] == "tcp").sum() == truth["tcp_messages"] > 0
     pd.testing.assert_frame_equal(fast, exact)
     assert fast.attrs == exact.attrs
+
+
+# ---- walks that overlap (dnspcap/reading/read.py, _fast): each walk of the kernel runs in
+# a thread while the rows of the walk before it are made and its TCP messages added. Small
+# buffers make every capture many walks (and FULL outputs, and grown buffers), so that
+# every sample and corpus capture goes through the overlap with its TCP, pcapng blocks
+# and corrupt records.
+
+
+def _walks(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from dnspcap.reading import read
+
+    monkeypatch.setattr(read, "CHUNK_BYTES", 1 << 12)
+    monkeypatch.setattr(read, "processors", lambda: 2)
+    overlapped = dnspcap.read_messages(path)
+    monkeypatch.setattr(read, "processors", lambda: 1)  # one walk at a time
+    return overlapped, dnspcap.read_messages(path)
+
+
+def _same(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    for c in a.columns:  # the categories in the same order: texts learnt in the same order
+        if isinstance(a[c].dtype, pd.CategoricalDtype):
+            assert list(a[c].cat.categories) == list(b[c].cat.categories), c
+    assert a.attrs == b.attrs
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
+def test_overlapped_walks_read_what_one_walk_at_a_time_reads(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _same(*_walks(path, monkeypatch))
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("path", corpus_captures(), ids=str)
+def test_overlapped_walks_agree_on_corpus(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    try:
+        overlapped, alone = _walks(path, monkeypatch)
+    except CaptureError:
+        return
+    _same(overlapped, alone)
+    pd.testing.assert_frame_equal(overlapped, dnspcap.read_messages(path, engine="python"))
+
+
+def test_overlapped_walks_on_a_busy_capture_with_tcp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A capture of thousands of TCP messages among UDP ones, many per walk: each walk's
+    rows are made after the next walk has written its own, and the TCP messages merged
+    before them."""
+    path = tmp_path / "busy.pcap"
+    make_capture(path, 60_000, seed=3)
+    overlapped, alone = _walks(path, monkeypatch)
+    assert (overlapped["transport"] == "tcp").sum() > 50
+    _same(overlapped, alone)

@@ -80,6 +80,9 @@ _TS_MIN, _TS_MAX = -(2**63), 2**63 - 1  # int64 minimum is NaT
 _TEXT_FIELDS = ("qname", "answers", "edns_options", "error")
 
 
+WALKED, RAW = "walked", "raw"  # the two key tables (Accumulator.keys, .raw_keys)
+
+
 class _Strings:
     """Distinct strings of one text column; id 0 is the empty string."""
 
@@ -146,14 +149,20 @@ class Accumulator:
         self.warnings: list[str] = []
         self.icmp: list[dict[str, Any]] = []
         self.yielded = False
-        self.keys = Interned(1 << 16)
+        self.keys = Interned(1 << 16)  # the kernel's walks'
+        # the exact path's rows' (_kernel_dns): a table of their own, so that a walk may
+        # run while the rows of the walk before it are made and its TCP messages added,
+        # and each message's texts are still learnt in the order of a read one step at a
+        # time (see read._fast)
+        self.raw_keys = Interned(1 << 10)
         self.addresses = Interned(1 << 12)
         self._strings = {name: _Strings() for name in _TEXT_FIELDS}
         self._ips: dict[bytes, int] = {}
         self._qtypes, self._qclasses = _Values(), _Values()
-        # What each kernel key id stands for: a string id in the table of its column. The
-        # last entry is for "no key" (id -1, which numpy reads as the last): the empty string.
-        self._key_value = np.zeros(1, np.int64)
+        # What each kernel key id stands for, per table (walks', exact path's): a string id
+        # in the table of its column. The last entry is for "no key" (id -1, which numpy
+        # reads as the last): the empty string.
+        self._key_value = {WALKED: np.zeros(1, np.int64), RAW: np.zeros(1, np.int64)}
         self._address_code = np.empty(0, np.int64)
         self._store = RowStore(_STORED)
         self._file_runs: list[tuple[int, int]] = []  # (first row, file index)
@@ -345,9 +354,11 @@ class Accumulator:
         offsets = np.cumsum(sizes) - sizes
         blob = np.frombuffer(b"".join(r.payload for r in raws), np.uint8)
         scratch = DnsScratch(k)
-        self.keys.reserve(engine.KEYS_PER_ROW * k)
-        nkey = engine.dns_rows(blob, offsets, sizes, *scratch.arrays(self._store, start, self.keys))
-        self._dns_columns(blob, scratch, start, k, nkey, sizes)
+        self.raw_keys.reserve(engine.KEYS_PER_ROW * k)
+        nkey = engine.dns_rows(
+            blob, offsets, sizes, *scratch.arrays(self._store, start, self.raw_keys)
+        )
+        self._dns_columns(blob, scratch, start, k, nkey, sizes, RAW)
 
     def settle(self, mark: int) -> None:
         """Put the rows added since `mark` (by add_raw) in frame order among the rows of this
@@ -370,26 +381,50 @@ class Accumulator:
     ) -> None:
         """Take the n rows the kernel wrote; render the texts of keys it saw for the first
         time."""
+        self.fill_fast(self.claim_fast(file_index, n), buf, out, n, nkey, nip)
+
+    def claim_fast(self, file_index: int, n: int) -> int:
+        """Count the n rows the kernel wrote at the store's end as this file's, before their
+        code columns are made (fill_fast): the next walk writes after them. Returns the
+        first."""
+        if n == 0:
+            return self._store.n
+        start = self._start_rows(file_index, n)
+        self._store.n += n
+        return start
+
+    def fill_fast(
+        self, start: int, buf: np.ndarray, out: KernelBuffers, n: int, nkey: int, nip: int
+    ) -> None:
+        """The code columns of n rows the kernel wrote from row `start` (claimed): their
+        addresses, and the texts of keys it saw for the first time. Writes no column the
+        kernel writes, and moves none: the next walk may be writing rows after them."""
         self._learn_addresses(out, nip)
         if n == 0:
             return
-        start = self._start_rows(file_index, n)
         s = self._store
         sizes = s["size"][start : start + n].astype(np.int64)
-        self._dns_columns(buf, out.dns, start, n, nkey, sizes)
+        self._dns_columns(buf, out.dns, start, n, nkey, sizes, WALKED)
         known = len(self._ips)
         self._put("src", start, self._address_code[out.m_src[:n]], known)
         self._put("dst", start, self._address_code[out.m_dst[:n]], known)
         s["transport"][start : start + n] = 0
         s["truncated"][start : start + n] = False
-        s.n += n
 
     def _dns_columns(
-        self, buf: np.ndarray, d: DnsScratch, start: int, n: int, nkey: int, sizes: np.ndarray
+        self,
+        buf: np.ndarray,
+        d: DnsScratch,
+        start: int,
+        n: int,
+        nkey: int,
+        sizes: np.ndarray,
+        table: str,
     ) -> None:
-        """The code columns of n rows whose numeric DNS columns the kernel wrote."""
-        self._learn_keys(buf, d, nkey, sizes)
-        key, value = d.key[:n], self._key_value
+        """The code columns of n rows whose numeric DNS columns the kernel wrote, its key
+        ids those of ``table`` (WALKED or RAW)."""
+        self._learn_keys(buf, d, nkey, sizes, table)
+        key, value = d.key[:n], self._key_value[table]
         for j, name in enumerate(_TEXT_FIELDS):
             self._put(name, start, value[key[:, j]], len(self._strings[name].values))
         for name, values, v in (
@@ -398,8 +433,11 @@ class Accumulator:
         ):
             self._put(name, start, values.codes(v[:n]), len(values.values))
 
-    def _learn_keys(self, buf: np.ndarray, d: DnsScratch, nkey: int, sizes: np.ndarray) -> None:
-        """The string ids of the keys the kernel met for the first time, rendered in C."""
+    def _learn_keys(
+        self, buf: np.ndarray, d: DnsScratch, nkey: int, sizes: np.ndarray, table: str
+    ) -> None:
+        """The string ids of the keys the kernel met for the first time in ``table``,
+        rendered in C."""
         if not nkey:
             return
         rows = d.new_key_row[:nkey]
@@ -415,7 +453,8 @@ class Accumulator:
             else:
                 texts = engine.texts(buf, off[mine], end[mine], kinds[mine])
             values[mine] = self._strings[_TEXT_FIELDS[(kind & 7) - 1]].ids(texts)
-        self._key_value = np.concatenate([self._key_value[:-1], values, [0]])
+        known = self._key_value[table]
+        self._key_value[table] = np.concatenate([known[:-1], values, [0]])
 
     def _learn_addresses(self, out: KernelBuffers, nip: int) -> None:
         if not nip:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO, Literal
 
 import numpy as np
 import pandas as pd
 
 from ..errors import CaptureError, UnknownLinkTypeError
+from ..forked import processors
 from . import engine
 from .accumulator import Accumulator
 from .buffers import KernelBuffers
@@ -172,7 +174,8 @@ def _read(
     progress: Callable[[int], None] | None = None,
 ) -> Accumulator:
     acc = Accumulator(kernel_dns=engine != "python")
-    for _ in _reading(sets, acc, ports, multicast, engine, progress):
+    # nothing reads the accumulator before the end: its walks may overlap
+    for _ in _reading(sets, acc, ports, multicast, engine, progress, overlap=True):
         pass
     return acc
 
@@ -207,8 +210,11 @@ def _reading(
     multicast: bool,
     engine: Engine,
     progress: Callable[[int], None] | None = None,
+    overlap: bool = False,
 ) -> Iterator[None]:
-    """Read every file of every vantage point into acc, yielding now and then."""
+    """Read every file of every vantage point into acc, yielding now and then. With
+    ``overlap``, acc is read only at the end (its rows are not all made when it yields):
+    the kernel's walks overlap the making of their rows (see _fast)."""
     index = 0
     for v_index, v in enumerate(sets):
         acc.add_vantage(v_index, v.name, v.how)
@@ -218,8 +224,11 @@ def _reading(
         files = []
         for src in v.sources:
             files.append(index)
+            # one file: the rows of the exact path merge into its own (files of a rotated set
+            # share TCP streams, whose messages may carry an earlier file's frames)
+            alone = overlap and len(v.sources) == 1
             yield from _read_one_iter(
-                src, index, v_index, acc, stack, ports, multicast, engine, progress
+                src, index, v_index, acc, stack, ports, multicast, engine, progress, alone
             )
             index += 1
         _add_raw(acc, stack.finish())
@@ -237,6 +246,7 @@ def _read_one_iter(
     multicast: bool,
     engine: Engine,
     progress: Callable[[int], None] | None = None,
+    overlap: bool = False,
 ) -> Iterator[None]:
     name, stream = open_source(src, progress)
     acc.add_file(index, name, vantage)
@@ -252,7 +262,7 @@ def _read_one_iter(
         if engine == "python":
             steps = _pure(state, stream, head[hlen:], stack, acc)
         else:
-            steps = _fast(state, stream, head[hlen:], stack, acc, index, ports, multicast)
+            steps = _fast(state, stream, head[hlen:], stack, acc, index, ports, multicast, overlap)
         for _ in steps:
             # the ICMP errors so far go with the rows so far (a watch pairs them)
             acc.add_icmp(stack.icmp)
@@ -373,10 +383,20 @@ def _fast(
     index: int,
     ports: frozenset[int],
     multicast: bool,
+    overlap: bool = False,
 ) -> Iterator[None]:
+    """The kernel's walk over the file, a buffer at a time. With ``overlap`` (a whole read,
+    more than one processor, not a live stream), each walk runs in a thread while this
+    one makes the code columns of the walk before it and takes its TCP segments through
+    the exact path (see :class:`_Walked`): the walk is C that lets Python run."""
     table = _port_table(ports, multicast)
-    out = KernelBuffers(CHUNK_BYTES // 48)
-    buf = anon_array(CHUNK_BYTES, np.uint8)
+    live = bool(getattr(stream, "live", False))
+    pool = ThreadPoolExecutor(1) if overlap and not live and processors() > 1 else None
+    two = 2 if pool is not None else 1
+    outs = [KernelBuffers(CHUNK_BYTES // 48) for _ in range(two)]
+    bufs = [anon_array(CHUNK_BYTES, np.uint8) for _ in range(two)]
+    b = o = 0  # the buffer walked, the outputs written next
+    buf = bufs[b]
     filled = len(head)
     buf[:filled] = np.frombuffer(head, np.uint8)
     eof = False
@@ -384,74 +404,124 @@ def _fast(
     ifs = _Interfaces(state)
     counts = np.zeros(len(engine.COUNTERS), np.int64)
     counts[engine.C_FIRST_TS], counts[engine.C_LAST_TS] = NO_TIME_FIRST, NO_TIME_LAST
-    # a stream that hands over bytes as they arrive (dnspcap watch): decode what came
-    # rather than wait for a full buffer
-    live = bool(getattr(stream, "live", False))
-    while True:
-        if not eof and filled < len(buf):
-            got = stream.readinto(memoryview(buf)[filled:])  # type: ignore[attr-defined,arg-type]
-            if not got:
-                eof = True
-            filled += got or 0
-            if not eof and filled < len(buf) and not live:
-                continue
-        status, pos, frame, nm, ns, nkey, nip = engine.walk(  # type: ignore[call-arg]
-            buf,
-            filled,
-            pos,
-            state.frames,
-            state.format == "pcapng",
-            state.big_endian,
-            state.record_header,
-            state.ts_mul,
-            ifs.link,
-            ifs.tsmul,
-            ifs.tsdiv,
-            ifs.tsoff,
-            table,
-            *acc.kernel_arrays(out),
-            counts,
-        )
-        state.frames = frame
-        acc.add_fast(index, buf, out, nm, nkey, nip)
-        _add_raw(acc, _slow(out, ns, buf, state, stack, frame) if ns else [])
-        if status == engine.FULL:
-            yield None
-            continue
-        if status == engine.BLOCK:
-            blen = _block_len(buf, pos, state)
-            btype = int.from_bytes(
-                bytes(buf[pos : pos + 4]), "big" if state.big_endian else "little"
-            )
-            try:
-                parse_pcapng_block(state, btype, bytes(buf[pos + 8 : pos + blen - 4]))
-            except CorruptBlock:
-                status = engine.CORRUPT  # the state is unchanged: the exact walker says why
+    pending: _Walked | None = None  # the last walk's rows, claimed but not yet made
+
+    def settle_pending() -> None:
+        nonlocal pending
+        if pending is not None:
+            _add_raw(acc, pending.take(acc, stack, state))
+            pending = None
+
+    try:
+        while True:
+            # a stream that hands over bytes as they arrive (dnspcap watch): decode what
+            # came rather than wait for a full buffer
+            if not eof and filled < len(buf):
+                got = stream.readinto(memoryview(buf)[filled:])  # type: ignore[attr-defined,arg-type]
+                if not got:
+                    eof = True
+                filled += got or 0
+                if not eof and filled < len(buf) and not live:
+                    continue
+            out = outs[o]
+            o = (o + 1) % two
+            box = [(
+                buf, filled, pos, state.frames, state.format == "pcapng", state.big_endian,
+                state.record_header, state.ts_mul, ifs.link, ifs.tsmul, ifs.tsdiv, ifs.tsoff,
+                table, *acc.kernel_arrays(out), counts,
+            )]  # fmt: skip
+            if pool is not None and pending is not None:
+                job = pool.submit(_walk, box)
+                try:
+                    raws = pending.take(acc, stack, state)
+                finally:
+                    walked = job.result()  # never left running on an error here
             else:
-                ifs = _Interfaces(state)
-                pos += blen
+                walked = _walk(box)
+                raws = []
+            status, pos, frame, nm, ns, nkey, nip = walked
+            state.frames = frame
+            start = acc.claim_fast(index, nm)
+            if raws:
+                # the last walk's messages of the exact path (TCP), added after this walk's
+                # rows: settle() merges them into frame order, before these rows, whose
+                # frames come after theirs (one file: see _reading)
+                _add_raw(acc, raws)
+                start += len(raws) if nm else 0
+            pending = _Walked(buf, out, start, nm, nkey, nip, ns, frame)
+            if pool is None:
+                settle_pending()
+            if status == engine.FULL:
+                yield None
                 continue
-        if status == engine.CORRUPT or (status == engine.NEED_MORE and eof):
-            # The exact walker finishes the file: it reports the corrupt or cut record.
-            yield from _pure(state, stream, bytes(buf[pos:filled]), stack, acc)
-            break
-        # NEED_MORE: keep the unread tail, read on
-        tail = filled - pos
-        if tail >= len(buf) // 2:
-            need = max(len(buf) * 2, MAX_RECORD + 64)
-            bigger = anon_array(min(need, 2 * MAX_RECORD), np.uint8)
-            bigger[:tail] = buf[pos:filled]
-            buf = bigger
-        else:
-            buf[:tail] = buf[pos:filled]
-        filled, pos = tail, 0
-        yield None
+            if status != engine.NEED_MORE or eof:
+                settle_pending()  # what follows may change the file's state
+            if status == engine.BLOCK:
+                blen = _block_len(buf, pos, state)
+                btype = int.from_bytes(
+                    bytes(buf[pos : pos + 4]), "big" if state.big_endian else "little"
+                )
+                try:
+                    parse_pcapng_block(state, btype, bytes(buf[pos + 8 : pos + blen - 4]))
+                except CorruptBlock:
+                    status = engine.CORRUPT  # the state is unchanged: the exact walker says why
+                else:
+                    ifs = _Interfaces(state)
+                    pos += blen
+                    continue
+            if status == engine.CORRUPT or (status == engine.NEED_MORE and eof):
+                # The exact walker finishes the file: it reports the corrupt or cut record.
+                yield from _pure(state, stream, bytes(buf[pos:filled]), stack, acc)
+                break
+            # NEED_MORE: the unread tail to the start of the next buffer (the other one when
+            # walks overlap: the last walk's rows are still read from this one), read on
+            b = (b + 1) % two
+            tail = filled - pos
+            if tail >= len(bufs[b]) // 2:
+                need = max(len(bufs[b]) * 2, MAX_RECORD + 64)
+                bufs[b] = anon_array(min(need, 2 * MAX_RECORD), np.uint8)
+            bufs[b][:tail] = buf[pos:filled]
+            buf = bufs[b]
+            filled, pos = tail, 0
+            yield None
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
+    settle_pending()
     for name, value in zip(engine.COUNTERS, counts.tolist(), strict=True):
         if name in ("first_ts", "last_ts"):
             if value not in (NO_TIME_FIRST, NO_TIME_LAST):
                 state.saw(value)
         elif name != "packets":
             acc.counts[name] += value
+
+
+def _walk(box: list[tuple[object, ...]]) -> tuple[int, int, int, int, int, int, int]:
+    """engine.walk() of the arguments in ``box``, which it empties: no view of the store's
+    columns outlives the walk (a column with a view exported cannot grow in place, and
+    is copied: 56 ms of a 2M capture's read)."""
+    walked: tuple[int, int, int, int, int, int, int] = engine.walk(*box.pop())  # type: ignore[call-arg,arg-type]
+    return walked
+
+
+class _Walked:
+    """One walk's output: its rows are in the store, claimed (``start``), their code columns
+    and its TCP segments still to do (:meth:`take`), from its own buffer and outputs."""
+
+    def __init__(
+        self, buf: np.ndarray, out: KernelBuffers, start: int, n: int, nkey: int, nip: int,
+        ns: int, frame: int,
+    ) -> None:  # fmt: skip
+        self.buf, self.out, self.start, self.n = buf, out, start, n
+        self.nkey, self.nip, self.ns, self.frame = nkey, nip, ns, frame
+
+    def take(self, acc: Accumulator, stack: NetStack, state: FileState) -> list[RawMessage]:
+        """Make the rows' code columns; the messages of the records handed back (added to
+        the store by the caller, when no walk is writing to it)."""
+        acc.fill_fast(self.start, self.buf, self.out, self.n, self.nkey, self.nip)
+        if not self.ns:
+            return []
+        return _slow(self.out, self.ns, self.buf, state, stack, self.frame)
 
 
 def _slow(
