@@ -162,3 +162,58 @@ def test_a_part_that_fails_here_ends_the_others_children() -> None:
             side_by_side(run, 2, 2, done=lambda j, other: None)
     assert time.monotonic() - started < 60  # the child was ended, not waited for
     assert children and all(not c.pid for c in children)
+
+
+# ---- a capture analysed whole: its detectors scanned in two processes (detect_beside)
+
+ALL_SAMPLES = sorted(SAMPLES.glob("**/*.pcap*"))
+
+
+def _tables(path: Path) -> tuple[Any, Any]:
+    from dnspcap.grouping import lookups
+    from dnspcap.pairing import pair
+
+    tx = pair(dnspcap.read_messages(path))
+    return tx, lookups(tx)
+
+
+@pytest.mark.parametrize("path", ALL_SAMPLES, ids=lambda p: p.name)
+def test_detectors_scanned_beside_find_what_detect_finds(path: Path) -> None:
+    from dnspcap.pipeline.side import detect_beside
+
+    tx, lk = _tables(path)
+    beside = detect_beside(tx, lk)
+    assert [f.as_dict(6) for f in beside] == [f.as_dict(6) for f in dnspcap.detect(tx, lk)]
+    chosen = {"select": ["DNS001", "DNS004"], "options": {"retransmissions_min": 2}}
+    assert [f.as_dict(6) for f in detect_beside(tx, lk, **chosen)] == [  # type: ignore[arg-type]
+        f.as_dict(6)
+        for f in dnspcap.detect(tx, lk, **chosen)  # type: ignore[arg-type]
+    ]
+
+
+def test_detectors_apart_scan_in_a_child_and_a_failed_child_leaves_them_here() -> None:
+    from dnspcap.findings import detection
+    from dnspcap.pipeline import side
+
+    tx, lk = _tables(SAMPLES / "lab" / "captures" / "incident.pcap")
+    expected = [f.as_dict(6) for f in dnspcap.detect(tx, lk)]
+    me, scanned = os.getpid(), []
+    real = detection.scan
+
+    def scan(*args: Any, **kw: Any) -> Any:
+        scanned.append((os.getpid() == me, tuple(kw.get("select") or ())))
+        if os.getpid() != me and fail:
+            raise MemoryError("the child's scans")
+        return real(*args, **kw)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(side, "scan", scan)
+        fail = False
+        assert [f.as_dict(6) for f in side.detect_beside(tx, lk)] == expected
+        # the child's calls are not seen here: only this process's scan of the others
+        apart, rest = detection.split_scan(None, ())
+        assert scanned == [(True, tuple(rest))] and apart and rest
+        scanned.clear()
+        fail = True
+        assert [f.as_dict(6) for f in side.detect_beside(tx, lk)] == expected
+        assert scanned == [(True, tuple(rest)), (True, tuple(apart))]  # the child's, here

@@ -37,7 +37,7 @@ from ..report.summary import (
     summarize,
 )
 from .parts import analyze_part, shares
-from .side import Summarized, side_by_side
+from .side import BESIDE_FROM, Summarized, detect_beside, side_by_side
 
 Source = str | os.PathLike[str] | BinaryIO
 # one vantage point's DNS messages analysed in parts of whole clients of at most this many
@@ -198,7 +198,8 @@ def _analyze(
         summary = summarize(messages, tx, lk)
         plots(Plots.of(summary))
     say("detecting")
-    found = detect(tx, lk, select=select, ignore=ignore, options=options)
+    judged = detect_beside if workers > 1 and len(tx) >= BESIDE_FROM else detect
+    found = judged(tx, lk, select=select, ignore=ignore, options=options)
     return Report(messages, tx, lk, Findings(found), summary=summary)
 
 

@@ -19,9 +19,13 @@ the time this process made its own twice over leaves the figures' data to the en
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import pandas as pd
+
+from ..findings.detection import detect, judge, scan, split_scan
+from ..findings.finding import Finding
 from ..findings.scan import Part, combine
 from ..forked import Child
 from ..report.plotdata import Plots
@@ -32,6 +36,10 @@ from .parts import summary_part
 # same size is taken to be stuck: killed, its part analysed here
 CHILD_SLACK_S = 60.0
 CHILD_TIMES = 5.0
+
+# a capture analysed whole has its detectors' scans split between two processes from
+# this many transactions on (detect_beside); below, the fork costs more than it saves
+BESIDE_FROM = 50_000
 
 Summarized = Callable[[Part], None]
 Run = Callable[[int, Summarized | None], tuple[Part, Any]]
@@ -105,3 +113,35 @@ def _work(run: Run, j: int) -> Callable[..., tuple[Part, Any]]:
     """Part j's work in a child: with the function that sends its summary (an early
     child, of the last group), or without."""
     return lambda say=None: run(j, say)
+
+
+def detect_beside(
+    tx: pd.DataFrame,
+    lk: pd.DataFrame,
+    *,
+    select: Iterable[str] | None = None,
+    ignore: Iterable[str] = (),
+    options: Mapping[str, float] | None = None,
+) -> list[Finding]:
+    """:func:`~dnspcap.findings.detect` of a capture analysed whole, on two processors:
+    the detectors that share no derived table with the others (``APART``: the A/AAAA
+    pairs' and a few of their own) scan in a forked child while this process scans the
+    rest; the scans are judged together, so the findings are detect()'s. A child that
+    fails or is stuck leaves its detectors to this process, where an error is raised as
+    usual. Parts of a capture's clients already fill the processors; this is for one
+    client's capture (a pod's own), and for captures too small to cut in parts."""
+    apart, rest = split_scan(select, ignore)
+    if not apart or not rest:
+        return detect(tx, lk, select=select, ignore=ignore, options=options)
+    child = Child(lambda: scan(tx, lk, select=apart, options=options).scans)
+    started = time.monotonic()
+    try:
+        part = scan(tx, lk, select=rest, options=options)
+    except BaseException:
+        child.stop()
+        raise
+    got = child.result(CHILD_SLACK_S + CHILD_TIMES * (time.monotonic() - started))
+    if not isinstance(got, dict):  # no child, or it failed: here
+        got = scan(tx, lk, select=apart, options=options).scans
+    part.scans.update(got)
+    return judge([part], select=select, ignore=ignore, options=options)
