@@ -41,9 +41,12 @@ def test_bench_command_measures_each_format_and_stage(tmp_path: Path) -> None:
         assert set(commands) == {"text", "json"}
         for c in commands.values():
             assert c["seconds"] > 0 and c["cpu_seconds"] > 0 and c["peak_rss_mb"] > 20
-            # the whole process tree's memory, children and all, sampled from /proc
+            # the whole process tree's memory, children and all, sampled from /proc in a
+            # run of its own: the timed runs are not slowed by the sampling
             if Path("/proc/self/smaps_rollup").exists():
                 assert c["peak_tree_mb"] > 20
+                assert c["peak_tree_mb"] == c["tree_run"]["peak_tree_mb"]
+            assert all(r["peak_tree_mb"] is None for r in c["runs"])
             assert c["output_bytes"] > 0
             assert c["command"].split()[1:3] == ["analyze", str(tmp_path / capture["capture"])]
         stages = [s["stage"] for s in capture["stages"]["stages"]]
