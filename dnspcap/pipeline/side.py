@@ -72,7 +72,7 @@ def side_by_side(
             for child in children.values():
                 child.stop()
             raise
-        allowed = CHILD_SLACK_S + CHILD_TIMES * (time.monotonic() - started)
+        allowed = _allowed(started)
         for j, child in children.items():
             got = child.result(allowed)
             answers[j] = got if isinstance(got, tuple) else run(j, None)  # it failed: here
@@ -109,6 +109,12 @@ class Told:
         self.told = True
 
 
+def _allowed(started: float) -> float:
+    """How long a child may still take once this process's own share, begun at
+    ``started``, is done (see CHILD_SLACK_S)."""
+    return CHILD_SLACK_S + CHILD_TIMES * (time.monotonic() - started)
+
+
 def _work(run: Run, j: int) -> Callable[..., tuple[Part, Any]]:
     """Part j's work in a child: with the function that sends its summary (an early
     child, of the last group), or without."""
@@ -140,7 +146,7 @@ def detect_beside(
     except BaseException:
         child.stop()
         raise
-    got = child.result(CHILD_SLACK_S + CHILD_TIMES * (time.monotonic() - started))
+    got = child.result(_allowed(started))
     if not isinstance(got, dict):  # no child, or it failed: here
         got = scan(tx, lk, select=apart, options=options).scans
     part.scans.update(got)

@@ -8,6 +8,7 @@ that show them: embedded as PNG in HTML, written as files beside a Markdown repo
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -122,7 +123,7 @@ def _dumps(value: Any, pad: str = "") -> str:
     return json.dumps(value, default=str)
 
 
-def _nested(values: list[Any] | tuple[Any, ...]) -> bool:
+def _nested(values: Iterable[Any]) -> bool:
     """Whether a list holds a dict or a list: asked of the types it holds, gathered in C,
     not of each item in Python (a 10M capture's findings list a million lookups and
     clients: 0.2 s of the report)."""
@@ -135,7 +136,7 @@ def _flat(value: dict[Any, Any], inner: str) -> str | None:
     line break and indent; indenting would take its Python encoder): what _dumps writes
     item by item, at a fifth of the cost. None for a dict holding a dict or list, or a
     key the encoder refuses (_dumps writes those with str())."""
-    if _nested(list(value.values())):
+    if _nested(value.values()):
         return None
     try:
         return json.dumps(value, default=str, separators=(",\n" + inner, ": "))[1:-1]
