@@ -30,6 +30,8 @@ def test_bench_command_measures_each_format_and_stage(tmp_path: Path) -> None:
     figures = json.loads(out.read_text())
     assert figures["machine"]["cpus"] >= 1 and figures["machine"]["model"]
     assert len(figures["load_before"]) == len(figures["load_after"]) == 3
+    # the package's bytecode is compiled before the runs, as an installed one is
+    assert figures["start_up"]["bytecode_compiled"] is True
     # the hostile capture and its ordinary counterpart
     assert [(c["profile"], c["packets"]) for c in figures["captures"]] == [
         ("hostile", 3000),
