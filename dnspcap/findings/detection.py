@@ -33,7 +33,7 @@ def copies_of(full: pd.DataFrame) -> pd.DataFrame | None:
         return None
     copy_of = full["copy_of"].to_numpy()
     rows = np.flatnonzero(copy_of >= 0)
-    copies = full.iloc[rows][["file", "query_frames", "response_frames"]]
+    copies = full[["file", "query_frames", "response_frames"]].iloc[rows]
     copies.insert(0, "row", full.index.to_numpy()[rows])
     copies.index = pd.Index(copy_of[rows], name="counted")  # a label: a part keeps the whole's
     return copies

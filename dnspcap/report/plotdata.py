@@ -165,7 +165,8 @@ def candidates(
     transactions are given and the lookups name theirs."""
     shown = ranked(counts)[:clients]
     pos = np.flatnonzero(texts_in(lk["client"], shown) & drawn) if len(shown) else _INTS
-    looks = _lookup_rows(lk.iloc[pos] if len(pos) else None, pos)
+    cols = ["client", "outcome", "start", "duration", "retransmissions"]
+    looks = _lookup_rows(lk[cols].iloc[pos] if len(pos) else None, pos)
     return {LOOKUPS: looks, TICKS: _ticks(tx, lk, pos)}
 
 

@@ -59,7 +59,7 @@ def candidates(tx: pd.DataFrame, lookups: pd.DataFrame, bad: np.ndarray) -> Scan
     at = np.flatnonzero(bad)
     if not len(at):
         return Scan(counts=counts)
-    lk = lookups.iloc[at]
+    lk = lookups[["outcome", "name", "client", "duration"]].iloc[at]
     table = pd.DataFrame(
         {LOOKUP: at, "outcome": lk["outcome"].array, "name": lk["name"].array,
          "client": lk["client"].array, "duration": lk["duration"].to_numpy(float)}
@@ -72,7 +72,7 @@ def candidates(tx: pd.DataFrame, lookups: pd.DataFrame, bad: np.ndarray) -> Scan
     rows, owner, where = rows[where >= 0], owner[where >= 0], where[where >= 0]
     order = np.lexsort((owner, rows))
     rows, owner, where = rows[order], owner[order], where[order]
-    part = tx.iloc[where]
+    part = tx[["server", "rcode", "attempts", "responses"]].iloc[where]
     txs = pd.DataFrame(
         {ROW: rows, LOOKUP: owner, "server": part["server"].array, "rcode": part["rcode"].array,
          "attempts": part["attempts"].to_numpy(), "responses": part["responses"].to_numpy()}

@@ -152,7 +152,7 @@ def scan(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> 
     quiet = questions[questions["responses"].to_numpy() == 0]
     cand = quiet_rows(tx, quiet)
     cols = ["client", "server", "query_ts", "response_ts", "qname", "qtype", "attempts"]
-    rows = tx.iloc[cand][cols].reset_index(drop=True)
+    rows = tx[cols].iloc[cand].reset_index(drop=True)
     rows.insert(0, ROW, np.asarray(tx.index[cand], np.int64))
     senders = rows.groupby(["qname", "qtype", "client"], observed=True, sort=False)[
         "attempts"

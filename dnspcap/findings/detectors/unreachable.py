@@ -297,7 +297,7 @@ def scan(tx: pd.DataFrame, lookups: pd.DataFrame, opts: Mapping[str, float]) -> 
     sums (storms are decided over all clients); and the queries, retries and lookups of
     the servers that answered nothing here and refused nothing here (the candidates)."""
     asked_at = np.flatnonzero(tx["attempts"].to_numpy() > 0)
-    asked = tx.iloc[asked_at]
+    asked = tx[["server", "icmp"]].iloc[asked_at]  # two columns taken, not all
     labels = np.asarray(tx.index[asked_at], np.int64)
     tables: dict[str, pd.DataFrame] = {
         "asked": key_sums(asked["server"], np.ones(len(asked), np.int64)),
@@ -341,7 +341,8 @@ def _candidates(
     """The candidates' queries (``silent``), their retries after no answer (``timed_out``
     per server, the failovers in ``moves`` with the rows they moved to in ``after``), the
     lookups of both (``lk``) and their frames."""
-    rows = tx.iloc[at]
+    cols = ["server", "client", "qname", "qtype", "attempts", "query_ts", "response_ts"]
+    rows = tx[cols].iloc[at]
     labels = np.asarray(tx.index[at], np.int64)
     lookup = lookup_of(rows, lookups)
     silent = pd.DataFrame(
@@ -389,7 +390,7 @@ def _lookup_facts(lookups: pd.DataFrame, at: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(
         {LOOKUP: at, "failed": (codes >= 0) & np.append(bad, False)[codes],
          "duration": lookups["duration"].to_numpy()[at] if len(lookups) else np.zeros(0),
-         "name": lookups["name"].to_numpy()[at] if len(lookups) else np.zeros(0, object),
+         "name": lookups["name"].iloc[at].to_numpy() if len(lookups) else np.zeros(0, object),
          "client": lookups["client"].array.take(at) if len(lookups) else np.zeros(0, object)}
     )  # fmt: skip
 
@@ -405,7 +406,7 @@ def _answered_elsewhere(
     if lookups.empty or not len(at):
         return out
     ok_at = np.flatnonzero((tx["responses"].to_numpy() > 0) & (tx["attempts"].to_numpy() > 0))
-    ok_lookup = lookup_of(tx.iloc[ok_at], lookups)
+    ok_lookup = lookup_of(tx[["attempts"]].iloc[ok_at], lookups)  # its index is what counts
     ok_at, ok_lookup = ok_at[ok_lookup >= 0], ok_lookup[ok_lookup >= 0]
     qname = np.asarray(as_categorical(tx["qname"]).codes, np.int64)
     qtype = np.asarray(as_categorical(tx["qtype"]).codes, np.int64)
