@@ -139,16 +139,18 @@ def test_a_capture_is_cut_in_parts_once_it_holds_one_and_a_half_parts() -> None:
     assert parts_of(11, 7) == 2 and parts_of(10, 7) == 1
 
 
-def test_split_gives_each_parts_rows_and_lets_the_whole_go() -> None:
-    """analyze() splits its messages into the parts' tables a column at a time, the
-    whole let go as it goes: each table is the whole's rows of its part, as take()
-    would give them, attrs and all."""
+@pytest.mark.parametrize("threads", [1, 2])
+def test_split_gives_each_parts_rows_and_lets_the_whole_go(threads: int) -> None:
+    """analyze() splits its messages into the parts' tables a column at a time (with
+    workers, as many columns at once), the whole let go as it goes: each table is the
+    whole's rows of its part, as take() would give them, columns in order, attrs and
+    all."""
     m = dnspcap.read_messages(ROOT / "samples" / "lab" / "captures" / "incident.pcap")
     share = shares(m, 3)
     at = [np.flatnonzero(share == j).astype(np.int32) for j in range(3)]
     box = [m.copy()]
     gone = weakref.ref(box[0])
-    pieces = split(box, at)
+    pieces = split(box, at, threads)
     assert box == [] and gone() is None
     assert [len(p) for p in pieces] == [len(w) for w in at] and all(len(w) for w in at)
     for got, where in zip(pieces, at, strict=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -62,27 +63,38 @@ def expanded(frame: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFr
     return frame[keep].take(np.repeat(np.arange(len(frame)), n)).reset_index(drop=True)
 
 
-def split(box: list[pd.DataFrame], at: list[np.ndarray]) -> list[pd.DataFrame]:
+def split(box: list[pd.DataFrame], at: list[np.ndarray], threads: int = 1) -> list[pd.DataFrame]:
     """The rows of the table in ``box`` at each of these positions arrays, one table
     each, made a column at a time while the whole is let go: ``box`` is emptied, and the
     whole's memory goes back as its columns are split (a column of a block of several
     once the block's last is), so the whole and its pieces are not held twice over.
-    The caller holds no other reference to the table."""
+    The caller holds no other reference to the table. With ``threads``, that many
+    columns are split at once: the takes let other threads run (10M messages in 12
+    parts, on two processors: 0.8-1.0 s, not 1.6-2.5)."""
     whole = box.pop()
     attrs = dict(whole.attrs)
     names = list(whole.columns)
     arrays = {c: whole[c].array for c in names}
     del whole
-    pieces: list[dict[str, Any]] = [{} for _ in at]
     # positions as the platform's integers once, not once per column: numpy and pandas
     # would convert narrower ones for every take (10M messages in 12 parts, 34 columns:
     # 0.75 s -> 0.58 s)
     at = [np.asarray(where, np.intp) for where in at]
-    for c in names:
-        column = arrays.pop(c)
-        for piece, where in zip(pieces, at, strict=True):
-            piece[c] = column.take(where)
-        del column
+
+    def cut(c: str) -> list[Any]:
+        column = arrays.pop(c)  # the whole's column goes once its pieces are made
+        return [column.take(where) for where in at]
+
+    if threads > 1 and len(names) > 1:
+        with ThreadPoolExecutor(min(threads, len(names))) as pool:
+            columns = list(pool.map(cut, names))
+    else:
+        columns = [cut(c) for c in names]
+    pieces: list[dict[str, Any]] = [{} for _ in at]
+    for c, taken in zip(names, columns, strict=True):
+        for piece, col in zip(pieces, taken, strict=True):
+            piece[c] = col
+    del columns
     out = []
     for piece in pieces:
         table = pd.DataFrame(piece, copy=False)

@@ -227,7 +227,7 @@ def in_parts(
     in memory beside a part's work."""
     stats = box[0].attrs["dnspcap"]
     whole = None if again is not None else box[0]
-    pieces: list[pd.DataFrame | None] = list(split(box, at)) if whole is None else []
+    pieces: list[pd.DataFrame | None] = list(split(box, at, workers)) if whole is None else []
     kept: list[tuple[pd.DataFrame, np.ndarray]] = []
 
     def run(j: int, summarized: Summarized | None) -> tuple[Part, np.ndarray | None]:
