@@ -5,15 +5,6 @@
 
 #include <stdlib.h>
 
-static inline uint64_t mix(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    return x ^ (x >> 33);
-}
-
 static int counts_remake(Counts *c)
 {
     int64_t cap = 1024;
@@ -31,7 +22,7 @@ static int counts_remake(Counts *c)
     for (int64_t j = 0; j < c->cap; j++) {
         if (c->key[j] < 0 || c->n[j] == 0)
             continue;
-        uint64_t i = mix((uint64_t)c->key[j]) & (uint64_t)(cap - 1);
+        uint64_t i = mix64((uint64_t)c->key[j]) & (uint64_t)(cap - 1);
         while (key[i] != -1)
             i = (i + 1) & (uint64_t)(cap - 1);
         key[i] = c->key[j];
@@ -50,7 +41,7 @@ int counts_add(Counts *c, int64_t k, int32_t d)
 {
     if (2 * (c->filled + 1) > c->cap && !counts_remake(c))
         return 0;
-    uint64_t mask = (uint64_t)(c->cap - 1), i = mix((uint64_t)k) & mask;
+    uint64_t mask = (uint64_t)(c->cap - 1), i = mix64((uint64_t)k) & mask;
     while (c->key[i] != -1) {
         if (c->key[i] == k) {
             c->live -= c->n[i] != 0;
@@ -73,7 +64,7 @@ int32_t counts_get(const Counts *c, int64_t k)
 {
     if (c->cap == 0)
         return 0;
-    uint64_t mask = (uint64_t)(c->cap - 1), i = mix((uint64_t)k) & mask;
+    uint64_t mask = (uint64_t)(c->cap - 1), i = mix64((uint64_t)k) & mask;
     while (c->key[i] != -1) {
         if (c->key[i] == k)
             return c->n[i];

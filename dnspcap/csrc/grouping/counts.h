@@ -9,6 +9,16 @@
 
 #include <stdint.h>
 
+/* a 64-bit finaliser (MurmurHash3's): the place of a key in the tables of grouping */
+static inline uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    return x ^ (x >> 33);
+}
+
 typedef struct {
     int64_t *key;
     int32_t *n;

@@ -16,16 +16,19 @@
  * made: the open list, or once it is settled (found, every type asked answered, no
  * truncated answer) the settled list. A lookup idle for more than gap leaves its list
  * when a walk passes it, or from the front of the settled list (no rule takes an idle
- * one). A query walks each reading's open list once, looking for the four rules
- * together, and the settled list only when one of its lookups may take the query: has
- * the query's port (counted per base), or is at the query's step with no answer of its
- * type (counted per base and step). A busy client asks one name again and again, and
- * most of a name's lookups of the last gap are settled: a single pod asking at 20k
- * packets/s spent 9-14 s of a 3M-packet capture walking lists when they were one per
- * base and each rule walked it again, 4.3-4.7 s with one walk, 2.0 s with the settled
- * ones apart. Counted per base only, the types sent 287k queries of a 2M-packet pod
- * down the settled list for nothing (lookups of another step lacked their type): 98M
- * entries walked, 35M counted per step.
+ * one). The socket rule, which comes first, is asked of each socket's own lookups
+ * (sockets.h: a base and a port, the lookups that asked from it); only a query no
+ * socket takes walks each reading's open list, once, for the other rules together, and
+ * the settled list only when one of its lookups may take the query: is at the query's
+ * step with no answer of its type (counted per base and step). A busy client asks one
+ * name again and again, and most of a name's lookups of the last gap are settled: a
+ * single pod asking at 20k packets/s spent 9-14 s of a 3M-packet capture walking lists
+ * when they were one per base and each rule walked it again, 4.3-4.7 s with one walk,
+ * 2.0 s with the settled ones apart. Counted per base only, the types sent 287k queries
+ * of a 2M-packet pod down the settled list for nothing (lookups of another step lacked
+ * their type): 98M entries walked, 35M counted per step. The socket rule walked both
+ * lists to the socket's lookup, 52M entries for that pod; its sockets' entries took the
+ * lookups of its 2M packets from 1.6-1.9 s to 1.3-1.4 s.
  *
  * A lookup's state lives in a slot that is used again once the lookup can no longer be
  * reached: when it leaves its list, and for all of them when the client changes. The
@@ -33,6 +36,7 @@
  */
 #include "kernel.h"
 #include "grouping/counts.h"
+#include "grouping/sockets.h"
 
 #include <stdlib.h>
 
@@ -117,9 +121,10 @@ typedef struct {
     /* per base: the last lookup of its open list, the first and last of its settled list,
      * and whose lists they are */
     int64_t *tail, *shead, *stail, *owner;
-    /* of the settled lookups: per base, their ports; per base and step, how many there
-     * are and their replied types */
-    Counts ports, types;
+    /* of the settled lookups: per base and step, how many there are and their replied
+     * types */
+    Counts types;
+    Sockets sockets; /* per base and port, the lookups of this client that asked from it */
     int64_t gap;
 } State;
 
@@ -146,10 +151,7 @@ static int settled(Lookup *l) { return l->found && !l->tc && !incomplete(l); }
 static int count_settled(State *st, Lookup *l, int32_t d)
 {
     int64_t b = l->base;
-    const int32_t *p = set_items(&l->ports), *t = set_items(&l->replied);
-    for (int32_t k = 0; k < l->ports.n; k++)
-        if (!counts_add(&st->ports, PORT_KEY(b, p[k]), d))
-            return 0;
+    const int32_t *t = set_items(&l->replied);
     for (int32_t k = 0; k < l->replied.n; k++)
         if (!counts_add(&st->types, TYPE_KEY(b, l->step, t[k]), d))
             return 0;
@@ -235,6 +237,7 @@ static void drop(State *st, int64_t i)
     set_free(&l->ports);
     set_free(&l->replied);
     set_free(&l->asked);
+    l->id = -1; /* its sockets' entries are dead */
     l->prev = -1;
     l->next = st->free;
     st->free = i;
@@ -255,6 +258,7 @@ static void free_all(State *st)
     }
     st->used = 0;
     st->free = -1;
+    sockets_reset(&st->sockets);
 }
 
 /* A slot for a new lookup: a free one, else the next one; -1 when out of memory. */
@@ -288,13 +292,13 @@ static void own_list(State *st, int64_t base, int64_t client, int64_t ts)
 }
 
 /* The lookups a query may join among those of one base (one reading of its name): the
- * first, from the newest, that each rule takes (-1 for none). A lookup idle for more than
- * gap leaves its list as a walk passes it (no rule takes it: it would have left before
- * this query). The walk of the open list stops at the first the socket rule takes, which
- * comes first; the settled list is walked only when the counts say one of its lookups
- * has the query's port, or lacks an answer of its type. */
+ * first, from the newest, that each rule takes (-1 for none). The socket rule, which
+ * comes first, is asked of the sockets' entries (socket_taker); the others walk the
+ * lists. A lookup idle for more than gap leaves its list as a walk passes it (no rule
+ * takes it: it would have left before this query). The settled list is walked only when
+ * the counts say one of its lookups lacks an answer of the query's type at its step. */
 typedef struct {
-    int64_t socket, tcp, waiting, round;
+    int64_t tcp, waiting, round;
 } Takers;
 
 static inline int64_t newer(const State *st, int64_t a, int64_t b)
@@ -302,13 +306,39 @@ static inline int64_t newer(const State *st, int64_t a, int64_t b)
     return a < 0 ? b : b < 0 ? a : st->lk[a].id > st->lk[b].id ? a : b;
 }
 
-/* From lookup i towards the oldest, the first that each rule takes; stop at the socket
- * rule's, or (enough_waiting) at the waiting rule's too. On the settled list only those
- * two rules can take a query: its lookups are found, answered and not truncated. */
-static Takers walk_from(State *st, int64_t i, int64_t step, uint16_t port, int32_t qtype,
-                        int64_t ts, int tcp, int64_t new_round, int enough_waiting)
+/* The socket rule: of the lookups of base that the query's socket (base, port) asked,
+ * the newest at the query's step or before it (-1 for none). Entries of lookups gone
+ * go; an idle lookup met leaves its list, as a walk would drop it. */
+static int64_t socket_taker(State *st, int64_t base, int64_t step, uint16_t port, int64_t ts)
 {
-    Takers t = {-1, -1, -1, -1};
+    int64_t key = PORT_KEY(base, port), best = -1, prev = -1;
+    int64_t e = sockets_first(&st->sockets, key);
+    while (e >= 0) {
+        const SocketEntry *x = &st->sockets.e[e];
+        Lookup *l = &st->lk[x->slot];
+        if (x->slot >= st->used || l->id != x->id || idle(st, l, ts)) {
+            if (x->slot < st->used && l->id == x->id)
+                drop(st, x->slot);
+            e = sockets_unlink(&st->sockets, key, prev, e);
+            continue;
+        }
+        if (step >= l->step && (best < 0 || l->id > st->lk[best].id))
+            best = x->slot;
+        prev = e;
+        e = x->next;
+    }
+    return best;
+}
+
+/* From lookup i towards the oldest, the first that each rule but the socket one takes.
+ * The walk stops at the waiting rule's (over TCP: once the truncated rule's is found too,
+ * unless enough_waiting): a later rule matters only where no reading has one. On the
+ * settled list only the waiting rule can take a query: its lookups are found, answered
+ * and not truncated. */
+static Takers walk_from(State *st, int64_t i, int64_t step, int32_t qtype, int64_t ts, int tcp,
+                        int64_t new_round, int enough_waiting)
+{
+    Takers t = {-1, -1, -1};
     while (i >= 0) {
         Lookup *l = &st->lk[i];
         int64_t prev = l->prev;
@@ -317,41 +347,33 @@ static Takers walk_from(State *st, int64_t i, int64_t step, uint16_t port, int32
             i = prev;
             continue;
         }
-        if (step >= l->step && set_has(&l->ports, port)) {
-            t.socket = i;
-            break;
-        }
         /* over TCP: the lookup whose answer came truncated (glibc asks both types again) */
         if (t.tcp < 0 && tcp && step == l->step && l->tc)
             t.tcp = i;
         if (t.waiting < 0 && ((step > l->step && !l->found) ||
-                              (step == l->step && !set_has(&l->replied, qtype)))) {
+                              (step == l->step && !set_has(&l->replied, qtype))))
             t.waiting = i;
-            if (enough_waiting)
-                break;
-        }
         /* a whole timeout later, one still waiting for another type: glibc asks both
          * types again from new sockets when one of them timed out */
         if (t.round < 0 && step == l->step && incomplete(l) &&
             (int64_t)((uint64_t)ts - (uint64_t)l->last) >= new_round)
             t.round = i;
+        if (t.waiting >= 0 && (enough_waiting || !tcp || t.tcp >= 0))
+            break;
         i = prev;
     }
     return t;
 }
 
-static Takers walk_list(State *st, int64_t base, int64_t step, uint16_t port, int32_t qtype,
-                        int64_t ts, int tcp, int64_t new_round)
+static Takers walk_list(State *st, int64_t base, int64_t step, int32_t qtype, int64_t ts,
+                        int tcp, int64_t new_round)
 {
-    Takers t = walk_from(st, st->tail[base], step, port, qtype, ts, tcp, new_round, 0);
-    int by_socket = counts_get(&st->ports, PORT_KEY(base, port)) > 0;
+    Takers t = walk_from(st, st->tail[base], step, qtype, ts, tcp, new_round, 0);
     /* the waiting rule takes a settled lookup only at the query's step */
     int by_type = counts_get(&st->types, TYPE_KEY(base, step, ALL_TYPES)) >
                   counts_get(&st->types, TYPE_KEY(base, step, qtype));
-    if (by_socket || by_type) {
-        Takers s = walk_from(st, st->stail[base], step, port, qtype, ts, tcp, new_round,
-                             !by_socket);
-        t.socket = newer(st, t.socket, s.socket);
+    if (by_type) {
+        Takers s = walk_from(st, st->stail[base], step, qtype, ts, tcp, new_round, 1);
         t.waiting = newer(st, t.waiting, s.waiting);
     }
     return t;
@@ -365,7 +387,7 @@ int64_t group_lookups(const int32_t *client, const int32_t *rset, const int32_t 
                       const int64_t *r_step, int64_t nbases, int64_t gap, int64_t new_round,
                       int32_t *lookup_of, int32_t *first, int32_t *nports)
 {
-    State st = {.lk = NULL, .cap = 1024, .free = -1, .gap = gap};
+    State st = {.lk = NULL, .cap = 1024, .free = -1, .gap = gap, .sockets = {.efree = -1}};
     int64_t made = 0, err = 0, nb = nbases + 1;
     st.lk = malloc((size_t)st.cap * sizeof *st.lk);
     st.tail = malloc((size_t)nb * sizeof *st.tail);
@@ -387,24 +409,20 @@ int64_t group_lookups(const int32_t *client, const int32_t *rset, const int32_t 
         int tcp = (flags[q] & Q_TCP) != 0;
         for (int64_t r = 0; r < nr; r++)
             own_list(&st, base[r], client[q], ts[q]);
-        /* Each reading's lists walked once: the socket first (of any reading, in order),
-         * then over TCP the truncated one, then the waiting one, then a new round. */
-        Takers kept[MAX_WALKED];
+        /* The socket first (of any reading, in order); then, each reading's lists walked
+         * once, over TCP the truncated one, then the waiting one, then a new round. */
         for (int64_t r = 0; r < nr && cur < 0; r++) {
-            Takers t = walk_list(&st, base[r], step[r], port[q], qtype[q], ts[q], tcp,
-                                 new_round);
-            if (t.socket >= 0) {
-                cur = t.socket;
-                at = step[r];
-            } else if (r < MAX_WALKED) {
-                kept[r] = t;
-            }
+            cur = socket_taker(&st, base[r], step[r], port[q], ts[q]);
+            at = step[r];
         }
+        Takers kept[MAX_WALKED];
+        for (int64_t r = 0; r < nr && r < MAX_WALKED && cur < 0; r++)
+            kept[r] = walk_list(&st, base[r], step[r], qtype[q], ts[q], tcp, new_round);
         for (int rule = 1; rule <= 3 && cur < 0; rule++)
             for (int64_t r = 0; r < nr && cur < 0; r++) {
                 Takers t = r < MAX_WALKED ? kept[r]
-                                          : walk_list(&st, base[r], step[r], port[q],
-                                                      qtype[q], ts[q], tcp, new_round);
+                                          : walk_list(&st, base[r], step[r], qtype[q], ts[q],
+                                                      tcp, new_round);
                 int64_t i = rule == 1 ? t.tcp : rule == 2 ? t.waiting : t.round;
                 if (i >= 0) {
                     cur = i;
@@ -440,8 +458,10 @@ int64_t group_lookups(const int32_t *client, const int32_t *rset, const int32_t 
             l->found = 0;
         }
         l->last = ts[q];
+        int new_port = !set_has(&l->ports, port[q]);
         if (!set_add(&l->ports, port[q]) || !set_add(&l->asked, qtype[q]) ||
-            ((flags[q] & Q_REPLIED) && !set_add(&l->replied, qtype[q]))) {
+            ((flags[q] & Q_REPLIED) && !set_add(&l->replied, qtype[q])) ||
+            (new_port && !sockets_add(&st.sockets, PORT_KEY(l->base, port[q]), cur, l->id))) {
             err = -1;
             goto done;
         }
@@ -462,7 +482,7 @@ done:
     free(st.shead);
     free(st.stail);
     free(st.owner);
-    counts_free(&st.ports);
     counts_free(&st.types);
+    sockets_free(&st.sockets);
     return err < 0 ? -1 : made;
 }
