@@ -28,7 +28,8 @@
  * of a 2M-packet pod down the settled list for nothing (lookups of another step lacked
  * their type): 98M entries walked, 35M counted per step. The socket rule walked both
  * lists to the socket's lookup, 52M entries for that pod; its sockets' entries took the
- * lookups of its 2M packets from 1.6-1.9 s to 1.3-1.4 s.
+ * lookups of its 2M packets from 1.6-1.9 s to 1.3-1.4 s, and settling a lookup again
+ * next to its old neighbour (settle()) to 1.0 s.
  *
  * A lookup's state lives in a slot that is used again once the lookup can no longer be
  * reached: when it leaves its list, and for all of them when the client changes. The
@@ -57,6 +58,7 @@ typedef struct {
     int64_t step, last, prev, next; /* prev/next: slots on its list, -1 at the ends; next
                                        also links the free slots */
     int64_t base;                   /* whose list it is on: its first query's first reading */
+    int64_t hint;                   /* unsettled: its older neighbour on the settled list */
     Set ports, replied, asked;      /* asked/replied: the types of the current step */
     int32_t id;                     /* the lookup's number, in the order they were made */
     uint8_t found, tc;              /* tc: a truncated answer came (TCP may follow) */
@@ -177,14 +179,22 @@ static void list_remove(State *st, int64_t i)
 
 /* onto a list (its last: *tail, its first: *head or NULL), in the order of the lookups'
  * numbers, which is the order they were made: each list is in that order. The place is
- * looked for from the end whose number is nearer: a lookup settling after a timeout is
- * nearer the front of the settled list, one answered at once nearer its end. */
-static void list_insert(State *st, int64_t i, int64_t *tail, int64_t *head)
+ * looked for onwards from `from` (a lookup on the list, older), else from the end whose
+ * number is nearer: a lookup settling after a timeout is nearer the front of the settled
+ * list, one answered at once nearer its end. */
+static void list_insert(State *st, int64_t i, int64_t *tail, int64_t *head, int64_t from)
 {
     Lookup *l = &st->lk[i];
     int64_t after = *tail, before = -1;
-    if (head != NULL && *head >= 0 && after >= 0 &&
-        l->id - st->lk[*head].id < st->lk[after].id - l->id) {
+    if (from >= 0) {
+        after = from;
+        before = st->lk[from].next;
+        while (before >= 0 && st->lk[before].id < l->id) {
+            after = before;
+            before = st->lk[before].next;
+        }
+    } else if (head != NULL && *head >= 0 && after >= 0 &&
+               l->id - st->lk[*head].id < st->lk[after].id - l->id) {
         after = -1;
         before = *head;
         while (before >= 0 && st->lk[before].id < l->id) {
@@ -208,12 +218,19 @@ static void list_insert(State *st, int64_t i, int64_t *tail, int64_t *head)
         *tail = i;
 }
 
+/* Onto the settled list. A lookup that settles again (a busy pod's: answered, asked
+ * another type from its socket, answered again) goes after its older neighbour of then
+ * when that is still on the list: the walk from the nearer end passed 16M lookups for
+ * the 400k settlings of a 2M-packet pod. */
 static int settle(State *st, int64_t i)
 {
     Lookup *l = &st->lk[i];
+    int64_t h = l->hint;
+    int near = h >= 0 && h < st->used && st->lk[h].settled && st->lk[h].base == l->base &&
+               st->lk[h].id < l->id;
     list_remove(st, i);
     l->settled = 1;
-    list_insert(st, i, &st->stail[l->base], &st->shead[l->base]);
+    list_insert(st, i, &st->stail[l->base], &st->shead[l->base], near ? h : -1);
     return count_settled(st, l, +1);
 }
 
@@ -221,9 +238,10 @@ static void unsettle(State *st, int64_t i)
 {
     Lookup *l = &st->lk[i];
     count_settled(st, l, -1); /* decrements find their keys */
+    l->hint = l->prev;
     list_remove(st, i);
     l->settled = 0;
-    list_insert(st, i, &st->tail[l->base], NULL);
+    list_insert(st, i, &st->tail[l->base], NULL, -1);
 }
 
 /* a lookup nothing reaches any more: off its list, its slot free */
@@ -438,6 +456,7 @@ int64_t group_lookups(const int32_t *client, const int32_t *rset, const int32_t 
             at = step[0];
             Lookup *l = &st.lk[cur];
             memset(l, 0, sizeof *l);
+            l->hint = -1;
             l->step = at;
             l->base = base[0];
             l->id = (int32_t)made++;
