@@ -159,3 +159,66 @@ def test_the_first_evidence_rows_are_the_wholes_when_parts_keep_only_theirs(
     report = dnspcap.analyze(ROOT / "samples" / f"{name}.pcap")
     assert any(len(f.evidence_frames) and len(f.frames) > 6 for f in report.findings)
     check(report)
+
+
+def _concat_reference(parts: list[Any], name: str, code: str) -> pd.DataFrame:
+    """What combine() gave before it joined columns itself: each part's table renumbered,
+    pandas' concat of them, put in lookup, then row order."""
+    from dnspcap.findings.scan import LOOKUP, ROW, _moved, numbering
+
+    moved = [_moved(p.scans[code].tables[name], *num)
+             for p, num in zip(parts, numbering(parts), strict=True)
+             if code in p.scans and name in p.scans[code].tables
+             and len(p.scans[code].tables[name].columns)]  # fmt: skip
+    t = pd.concat(moved, ignore_index=True) if len(moved) > 1 else moved[0]
+    keys = [k for k in (LOOKUP, ROW) if k in t.columns]
+    if keys and len(moved) > 1:
+        t = t.take(np.lexsort([t[k].to_numpy(np.int64) for k in keys])).reset_index(drop=True)
+    return t
+
+
+def test_combine_joins_the_parts_tables_as_pandas_concat_of_them_does() -> None:
+    """combine() joins the parts' scan tables a column at a time: every table of three
+    client shares of the incident sample is the renumbered tables' pd.concat, dtypes,
+    categories' order and all (an object column of texts stays object, as pandas keeps
+    it, though a table made of such an array would make it str)."""
+    from dnspcap.findings.scan import combine
+    from dnspcap.pipeline.parts import analyze_part
+    from dnspcap.pipeline.parts import shares as client_shares
+
+    m = dnspcap.read_messages(ROOT / "samples" / "lab" / "captures" / "incident.pcap")
+    share = client_shares(m, 3)
+    parts = [analyze_part(m.take(at), positions=at).part
+             for at in (np.flatnonzero(share == j) for j in range(3))]  # fmt: skip
+    got = combine(parts)
+    compared = 0
+    for code, s in got.items():
+        for name, table in s.tables.items():
+            if not len(table.columns):
+                continue
+            want = _concat_reference(parts, name, code)
+            pd.testing.assert_frame_equal(table, want, check_exact=True, obj=f"{code} {name}")
+            for c in table.columns:
+                if isinstance(table[c].dtype, pd.CategoricalDtype):
+                    assert list(table[c].cat.categories) == list(want[c].cat.categories)
+            compared += 1
+    assert compared > 40
+    assert any(t[c].dtype == object for s in got.values() for t in s.tables.values()
+               for c in t.columns)  # fmt: skip
+
+
+def test_combine_of_parts_whose_column_types_differ_is_pandas_concat() -> None:
+    """Where the parts' columns differ in type (a count in one part, a float in another),
+    combine() leaves the joining to pandas: the types pandas gives."""
+    from dnspcap.findings.scan import Part, Scan, combine
+
+    a = pd.DataFrame({"row": np.array([1, 0]), "n": np.array([3, 4], np.int64),
+                      "who": pd.Series(["x", "y"], dtype=object)})  # fmt: skip
+    b = pd.DataFrame({"row": np.array([0]), "n": np.array([0.5]),
+                      "who": pd.Series(["z"], dtype=object)})  # fmt: skip
+    parts = [Part({"X": Scan({"t": a})}, rows=2, lookups=0),
+             Part({"X": Scan({"t": b})}, rows=1, lookups=0)]  # fmt: skip
+    got = combine(parts)["X"].table("t")
+    assert got["row"].tolist() == [0, 1, 2] and got["n"].tolist() == [4.0, 3.0, 0.5]
+    assert got["n"].dtype == np.float64 and got["who"].dtype == object
+    assert got["who"].tolist() == ["y", "x", "z"]

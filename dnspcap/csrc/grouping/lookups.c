@@ -429,10 +429,9 @@ int64_t group_lookups(const int32_t *client, const int32_t *rset, const int32_t 
             own_list(&st, base[r], client[q], ts[q]);
         /* The socket first (of any reading, in order); then, each reading's lists walked
          * once, over TCP the truncated one, then the waiting one, then a new round. */
-        for (int64_t r = 0; r < nr && cur < 0; r++) {
-            cur = socket_taker(&st, base[r], step[r], port[q], ts[q]);
-            at = step[r];
-        }
+        for (int64_t r = 0; r < nr && cur < 0; r++)
+            if ((cur = socket_taker(&st, base[r], step[r], port[q], ts[q])) >= 0)
+                at = step[r];
         Takers kept[MAX_WALKED];
         for (int64_t r = 0; r < nr && r < MAX_WALKED && cur < 0; r++)
             kept[r] = walk_list(&st, base[r], step[r], qtype[q], ts[q], tcp, new_round);
