@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 import dnspcap
+from dnspcap.arrays.categorical import marked
 from dnspcap.arrays.frames import expanded, split
 from dnspcap.pipeline import PART_MESSAGES, analyze_messages, parts_of
 from dnspcap.pipeline.parts import analyze_part, assemble, report_of_parts, shares
@@ -20,7 +21,7 @@ from dnspcap.reading.survey import survey
 from dnspcap.report.figures import png
 from dnspcap.report.formats import build, figure_pngs
 from dnspcap.report.plotdata import TIMELINE_CLIENTS, Plots, ranked
-from dnspcap.report.summary import evidence_messages, frames_scanned, frames_wanted
+from dnspcap.report.summary import evidence_messages, frames_scanned, frames_wanted, of_frames
 
 from .corpus import corpus_captures
 from .rotate import packet_count
@@ -156,6 +157,24 @@ def test_split_gives_each_parts_rows_and_lets_the_whole_go(threads: int) -> None
     for got, where in zip(pieces, at, strict=True):
         pd.testing.assert_frame_equal(got, m.take(where).reset_index(drop=True))
         assert got.attrs == m.attrs
+
+
+@pytest.mark.parametrize("order", ["ascending, each once", "ascending, repeated", "any"])
+def test_the_frames_a_part_keeps_are_those_isin_finds(order: str) -> None:
+    """A part keeps the messages of the frames its scans name (of_frames): marked()
+    finds them by binary search where the frame numbers ascend (a part's, of one file;
+    a TCP segment's messages share a frame), and is np.isin's answer in every case."""
+    rng = np.random.default_rng(7)
+    for _ in range(400):
+        values = rng.integers(0, 40, rng.integers(0, 60))
+        if order != "any":
+            values = np.unique(values) if order == "ascending, each once" else np.sort(values)
+        wanted = rng.integers(-3, 45, rng.integers(0, 25))
+        np.testing.assert_array_equal(marked(values, wanted), np.isin(values, wanted))
+    m = dnspcap.read_messages(ROOT / "samples" / "lab" / "captures" / "incident.pcap")
+    frames = m["frame"].to_numpy(np.int64)
+    wanted = {str(m["file"].iloc[0]): set(frames[::7].tolist()) | {-1, 10**9}}
+    np.testing.assert_array_equal(of_frames(m, wanted), np.isin(frames, frames[::7]))
 
 
 @pytest.mark.parametrize("name", ["lab/captures/incident", "crafted/upstream-trouble"])

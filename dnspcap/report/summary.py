@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..arrays.categorical import as_categorical, used_categories
+from ..arrays.categorical import as_categorical, marked, used_categories
 from ..arrays.frames import expanded
 from ..findings.scan import LOOKUP, Scan
 from ..pairing.sightings import vantage_info
@@ -218,7 +218,7 @@ def of_frames(messages: pd.DataFrame, frames: dict[str, set[int]]) -> np.ndarray
     for file, wanted in frames.items():
         if file in code:
             mine = np.flatnonzero(files == code[file])
-            hit = np.isin(frame[mine], np.fromiter(wanted, np.int64, len(wanted)))
+            hit = marked(frame[mine], np.fromiter(wanted, np.int64, len(wanted)))
             keep[mine[hit]] = True
     return keep
 
