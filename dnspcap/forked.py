@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import queue
 import signal
 import sys
 import threading
@@ -34,9 +35,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
-__all__ = ["Child", "Failed", "can_fork", "processors"]
+__all__ = ["DONE", "Child", "Failed", "can_fork", "processors"]
 
 STOP_GRACE_S = 5.0
+DONE = "child done"  # what a child's inbox has from it last: it is done, or dead
+_END = object()  # no more from the child
 
 
 @dataclass(frozen=True)
@@ -64,16 +67,24 @@ class Child:
     """``work()`` run in a forked child (see the module's docstring). ``nice``: how much
     lower the child's priority is (work that should take only idle processors).
 
-    ``early``: the child also says something before it is done: ``work`` is called with
-    a function that sends it, once, and the parent has it from :meth:`first`."""
+    ``inbox``: the child also says things while it works: ``work`` is called with a
+    function that sends one, any number of times, and each comes to ``inbox`` as
+    ``(child, what)`` as soon as it is read, in the order sent; its answer comes last,
+    then ``(child, DONE)`` once it is done or dead. The reading thread reaps it then,
+    so :meth:`result` need not wait for a big child's memory to go."""
 
-    def __init__(self, work: Callable[..., object], *, nice: int = 0, early: bool = False) -> None:
+    def __init__(
+        self,
+        work: Callable[..., object],
+        *,
+        nice: int = 0,
+        inbox: queue.Queue[tuple[Child, object]] | None = None,
+    ) -> None:
         self.pid = 0  # 0: no child (none could be forked, or it was waited for)
         self.answer: object | None = None
-        self.early = early
-        self._first: object | None = None
-        self._said = threading.Event()
+        self.inbox = inbox
         self._reading: threading.Thread | None = None
+        self._reaped = False
         if not can_fork():
             return
         try:
@@ -83,27 +94,29 @@ class Child:
             return
         if pid == 0:  # pragma: no cover - the child (its answers are checked by the tests)
             os.close(r)
-            _run(work, w, nice, early)
+            _run(work, w, nice, inbox is not None)
         os.close(w)
         self.pid = pid
         self._reading = threading.Thread(target=self._read, args=(r,), daemon=True)
         self._reading.start()
 
     def _read(self, fd: int) -> None:
+        got: object | None = None
         with os.fdopen(fd, "rb") as f:
-            if self.early:
-                self._first = _load(f)
-                self._said.set()
-            got = _load(f)
-        self._said.set()  # a child that died before it said anything says None
-        if threading.current_thread() is self._reading:  # not a killed child's reader
+            while (said := _load(f)) is not _END:
+                got = said
+                if self.inbox is None:
+                    break
+                self.inbox.put((self, said))
+        mine = threading.current_thread() is self._reading  # not a killed child's reader
+        if mine:
             self.answer = got
-
-    def first(self, timeout: float | None = None) -> object | None:
-        """What an ``early`` child said before it was done (None: nothing, in time)."""
-        if not self.pid or not self._said.wait(timeout):
-            return None
-        return self._first
+        if self.inbox is not None:
+            if mine:  # its memory goes back while the caller goes on
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(self.pid, 0)
+                self._reaped = True
+            self.inbox.put((self, DONE))
 
     def done(self) -> bool:
         """Whether the child has answered, or died (:meth:`result` will not wait)."""
@@ -120,8 +133,9 @@ class Child:
                 os.kill(self.pid, signal.SIGKILL)
             self._reading = None  # what it may still read is not this answer
             self.answer = None
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(self.pid, 0)
+        if not self._reaped:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.pid, 0)
         self.pid = 0
         return self.answer
 
@@ -134,37 +148,33 @@ class Child:
             self.result(STOP_GRACE_S)
 
 
-def _load(f: BinaryIO) -> object | None:
+def _load(f: BinaryIO) -> object:
+    """The next thing the child said; _END at the end, or where it does not unpickle."""
     try:
         got: object = pickle.load(f)
     except (OSError, EOFError, pickle.PickleError, AttributeError, ValueError):
-        return None
+        return _END
     return got
 
 
-def _run(work: Callable[..., object], fd: int, nice: int, early: bool) -> None:  # pragma: no cover
-    """In the child: run ``work`` and write its answer (or :class:`Failed`) to ``fd``
-    (``early``: after what it sends on the way, or None if it sent nothing); then
-    leave, whatever happens."""
+def _run(work: Callable[..., object], fd: int, nice: int, says: bool) -> None:  # pragma: no cover
+    """In the child: run ``work`` (``says``: with a function that sends what it says on
+    the way) and write its answer (or :class:`Failed`) to ``fd``; then leave, whatever
+    happens."""
     try:
         if nice:
             os.nice(nice)
         sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - gone with the process
         with os.fdopen(fd, "wb") as f:
-            said = [False]
 
             def send(what: object) -> None:
-                if not said[0]:
-                    said[0] = True
-                    pickle.dump(what, f, protocol=pickle.HIGHEST_PROTOCOL)
-                    f.flush()
+                pickle.dump(what, f, protocol=pickle.HIGHEST_PROTOCOL)
+                f.flush()
 
             try:
-                answer: object = work(send) if early else work()
+                answer: object = work(send) if says else work()
             except BaseException:
                 answer = Failed(traceback.format_exc())
-            if early and not said[0]:
-                send(None)
             pickle.dump(answer, f, protocol=pickle.HIGHEST_PROTOCOL)
     finally:
         os._exit(0)

@@ -5,6 +5,7 @@ leaves its part to this process, and the report is the one a single process writ
 from __future__ import annotations
 
 import os
+import queue
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 
 import dnspcap
-from dnspcap.forked import Child, Failed, processors
+from dnspcap.forked import DONE, Child, Failed, processors
 from dnspcap.pipeline import PARALLEL_FROM, PART_MESSAGES, parts_of
 from dnspcap.pipeline.side import side_by_side
 from dnspcap.report.formats import build, figure_pngs
@@ -34,16 +35,26 @@ def test_a_child_answers_from_its_own_process() -> None:
     assert not child.pid  # waited for
 
 
-def test_an_early_child_says_something_before_it_is_done() -> None:
+def test_a_child_says_things_while_it_works_and_is_reaped_when_done() -> None:
+    """A child with an inbox sends what it says as it goes, in order, its answer last,
+    then DONE; by then its reader has reaped it, so result() has nothing to wait for."""
+    inbox: queue.Queue[tuple[Child, object]] = queue.Queue()
+
     def work(say: Any) -> str:
         say(("summary", os.getpid()))
         time.sleep(0.3)
+        say(("part", 1))
         return "done"
 
-    child = Child(work, early=True)
-    first = child.first(timeout=30)
-    assert isinstance(first, tuple) and first[0] == "summary" and first[1] != os.getpid()
-    assert child.result() == "done"
+    child = Child(work, inbox=inbox)
+    first = inbox.get(timeout=30)
+    assert first[0] is child and first[1][0] == "summary" and first[1][1] not in (0, os.getpid())
+    rest = [inbox.get(timeout=30)[1] for _ in range(3)]
+    assert rest == [("part", 1), "done", DONE]
+    pid = child.pid
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reaped by the reader, not by result()
+    assert child.result() == "done" and not child.pid
 
 
 def test_an_error_in_the_child_comes_back_with_its_traceback() -> None:
@@ -56,8 +67,9 @@ def test_an_error_in_the_child_comes_back_with_its_traceback() -> None:
 
 def test_a_child_that_dies_or_hangs_answers_none() -> None:
     assert Child(lambda: os._exit(3)).result() is None
-    early = Child(lambda say: os._exit(3), early=True)
-    assert early.first(timeout=30) is None and early.result() is None
+    inbox: queue.Queue[tuple[Child, object]] = queue.Queue()
+    dead = Child(lambda say: os._exit(3), inbox=inbox)
+    assert inbox.get(timeout=30) == (dead, DONE) and dead.result() is None
     stuck = Child(lambda: time.sleep(600))
     pid = stuck.pid
     started = time.monotonic()
@@ -75,10 +87,33 @@ def test_parts_side_by_side_run_in_children_and_come_back_in_order() -> None:
 
     parts, told = side_by_side(run, 5, 2, done=lambda j, pid: ran.append((j, pid)))
     assert parts == [f"part {j}" for j in range(5)] and not told  # type: ignore[comparison-overlap]
-    assert [j for j, _ in ran] == list(range(5))
-    here = [j for j, pid in ran if pid == me]
-    assert here == [0, 2, 4]  # the first of each group of two; the others in children
-    assert all(pid != me for j, pid in ran if j not in here)
+    assert sorted(j for j, _ in ran) == list(range(5))  # each once, as it came in
+    here = sorted(j for j, pid in ran if pid == me)
+    assert here == [0, 2, 4]  # every other part here; the others in one child
+    assert len({pid for j, pid in ran if j not in here} - {me}) == 1
+
+
+def test_a_child_analyses_its_parts_one_after_another_and_lets_the_others_go() -> None:
+    """With three processors, two children, each forked once for its series of parts:
+    each is told to drop the parts it will not analyse as it starts, and each of its
+    own once done; a part is sent as soon as it is done, not when the others are."""
+    me = os.getpid()
+    ran: list[tuple[int, int]] = []
+
+    def run(j: int, summarized: Any) -> tuple[Any, Any]:
+        time.sleep(0.05 * j)
+        return f"part {j}", (os.getpid(), tuple(dropped))
+
+    dropped: list[int] = []
+    parts, _ = side_by_side(run, 7, 3, done=lambda j, o: ran.append((j, *o)),
+                            drop=dropped.append)  # fmt: skip
+    assert parts == [f"part {j}" for j in range(7)]  # type: ignore[comparison-overlap]
+    pids = {j: pid for j, pid, _ in ran}
+    assert [j for j in range(7) if pids[j] == me] == [0, 3, 6] and not dropped
+    assert pids[1] == pids[4] != pids[2] == pids[5] and me not in (pids[1], pids[2])
+    gone = {j: seen for j, _, seen in ran}
+    assert gone[1] == (0, 2, 3, 5, 6) and gone[4] == (0, 2, 3, 5, 6, 1)
+    assert gone[2] == (0, 1, 3, 4, 6) and gone[5] == (0, 1, 3, 4, 6, 2)
 
 
 def test_a_part_whose_child_fails_is_analysed_here() -> None:
@@ -92,6 +127,21 @@ def test_a_part_whose_child_fails_is_analysed_here() -> None:
     parts, _ = side_by_side(run, 4, 2, done=lambda j, pid: ran.append(pid))
     assert parts == [f"part {j}" for j in range(4)]  # type: ignore[comparison-overlap]
     assert ran == [me] * 4
+
+
+def test_the_parts_a_child_did_not_send_before_it_failed_are_analysed_here() -> None:
+    me, ran = os.getpid(), []
+
+    def run(j: int, summarized: Any) -> tuple[Any, Any]:
+        if os.getpid() != me and j == 3:
+            raise MemoryError("the child's second part")
+        return f"part {j}", os.getpid()
+
+    parts, _ = side_by_side(run, 6, 2, done=lambda j, pid: ran.append((j, pid)))
+    assert parts == [f"part {j}" for j in range(6)]  # type: ignore[comparison-overlap]
+    where = dict(ran)
+    assert sorted(where) == list(range(6)) and len(ran) == 6  # each part taken once
+    assert where[1] != me and where[3] == where[5] == me
 
 
 @pytest.mark.parametrize("name", SPLIT)

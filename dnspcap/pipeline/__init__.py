@@ -215,9 +215,9 @@ def in_parts(
     **settings: Any,
 ) -> Report:
     """The report of the messages in ``box`` analysed in parts (each part's positions in
-    them: ``at``), ``workers`` at a time: this process analyses the first of each group,
-    forked children the others (:mod:`dnspcap.forked`; a child that fails, or where
-    there is no fork, leaves its part to this process).
+    them: ``at``), ``workers`` at a time: this process analyses every ``workers``-th
+    part, a child forked at the start each other series (:mod:`.side`; a child that
+    fails, or where there is no fork, leaves its parts to this process).
 
     Without ``again``, the messages are the caller's: each part's are taken from them,
     and the report keeps them. With it, they are split into the parts' tables and let
@@ -248,7 +248,11 @@ def in_parts(
             kept.append((m[mine], at[j][mine]))
         memory.give_back()  # the part's tables are gone: their pages go back too
 
-    parts, told = side_by_side(run, len(at), workers, done=analysed, plots=plots)
+    def drop(j: int) -> None:  # in a child: a part's table it need not keep
+        pieces[j] = None
+
+    parts, told = side_by_side(run, len(at), workers, done=analysed, plots=plots,
+                               drop=drop if whole is None else None)  # fmt: skip
     scans = combine(parts)
     if plots is not None and not told:
         plots(Plots.of(scans[SUMMARY]))

@@ -1,33 +1,40 @@
 """A capture's parts analysed side by side, on as many processors as it may use.
 
-The parts go ``workers`` at a time: this process analyses the first of each group,
-children forked just before it (:mod:`dnspcap.forked`) the others, each on its own
-part of the messages, which fork shares with it without a copy. A child answers its
-part's scans (small: the parts' are combined as a cluster's are) and whatever else the
-caller's ``run`` returns. A child that fails, dies or is stuck (:data:`CHILD_SLACK_S`
-and :data:`CHILD_TIMES` after this process's own part) leaves its part to this
-process, where an error is raised as usual; so does a system without ``fork``.
+With ``workers`` processors, this process analyses parts 0, ``workers``, 2 x
+``workers``, ...; a child forked at the start (:mod:`dnspcap.forked`) each of the other
+series, one part after another, on the messages fork shares with it without a copy.
+A child sends each part's scans (small: the parts' are combined as a cluster's are) and
+whatever else the caller's ``run`` returns as soon as that part is done, and lets go of
+the part's data, so that parts go on without waiting for each other: at 10M packets,
+waiting for the slower of each pair, a fork and a reaping per pair cost 0.8 s of 11.
+A child that fails, dies or is stuck (:data:`CHILD_SLACK_S` and :data:`CHILD_TIMES`
+this process's longest part after this process is done) leaves the parts it did not
+send to this process, where an error is raised as usual; so does a system without
+``fork``.
 
-The figures' data needs every part's summary. In the last group, each child sends its
-part's summary as soon as it is made, before its detectors scan, and this process
-combines them with its own and the earlier groups' and hands them to ``plots``: the
-figures are drawn while the detectors run, as on a capture analysed whole
-(:class:`~dnspcap.report.drawing.Painter`). A child that has not sent its summary by
-the time this process made its own twice over leaves the figures' data to the end.
+The figures' data needs every part's summary. Each child sends its last part's summary
+as soon as it is made, before its detectors scan; this process, once it has made its
+own last part's, takes in what the children sent and hands every part's summary,
+combined, to ``plots``: the figures are drawn while the detectors run, as on a capture
+analysed whole (:class:`~dnspcap.report.drawing.Painter`). A child that has not sent
+its summary by the time this process made its own twice over leaves the figures' data
+to the end.
 """
 
 from __future__ import annotations
 
+import queue
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import pandas as pd
 
+from ..arrays import memory
 from ..findings.detection import detect, judge, scan, split_scan
 from ..findings.finding import Finding
 from ..findings.scan import Part, combine
-from ..forked import Child
+from ..forked import DONE, Child
 from ..report.plotdata import Plots
 from ..report.summary import NAME as SUMMARY
 from .parts import summary_part
@@ -52,61 +59,133 @@ def side_by_side(
     *,
     done: Callable[[int, Any], None],
     plots: Callable[[Plots], None] | None = None,
+    drop: Callable[[int], None] | None = None,
 ) -> tuple[list[Part], bool]:
-    """``run(j, summarized)`` for each part j of k, ``workers`` at a time; ``done(j,
-    other)`` with what else each returned, in the parts' order, as each group ends.
-    The parts' scans, in order, and whether ``plots`` was called (if not, the caller
-    calls it once it has combined them)."""
-    parts: list[Part] = []
-    told: Told | None = None
-    step = max(workers, 1)
-    for first in range(0, k, step):
-        group = range(first, min(first + step, k))
-        last = group.stop == k
-        children = {j: Child(_work(run, j), early=last) for j in group[1:]}
-        started = time.monotonic()
-        told = Told(parts, list(children.values()), started, plots) if last else None
-        try:
-            answers = {group[0]: run(group[0], told if told is not None and plots else None)}
-        except BaseException:  # this process's part failed: the others are not needed
-            for child in children.values():
-                child.stop()
-            raise
-        allowed = _allowed(started)
-        for j, child in children.items():
-            got = child.result(allowed)
-            answers[j] = got if isinstance(got, tuple) else run(j, None)  # it failed: here
-        for j in group:
-            part, other = answers.pop(j)
-            parts.append(part)
+    """``run(j, summarized)`` for each part j of k on ``workers`` processors (see the
+    module's docstring); ``done(j, other)`` with what else part j's run returned, in
+    this process, as each part's answer comes in (not in the parts' order). ``drop(j)``
+    is called in a child for each part whose data it no longer needs: the others' as it
+    starts, its own once analysed. The parts' scans, in order, and whether ``plots`` was
+    called (if not, the caller calls it once it has combined them)."""
+    step = max(1, min(workers, k))
+    got: dict[int, Part] = {}
+
+    def take(j: int, part: Part, other: Any) -> None:
+        if j not in got:  # a part is taken once, from whoever answers first
+            got[j] = part
             done(j, other)
-            del part, other
-    return parts, told is not None and told.told
+
+    inbox: queue.Queue[tuple[Child, object]] = queue.Queue()
+    mine = [range(w, k, step) for w in range(step)]
+    children = [Child(_work(run, mine[w], k, drop, plots is not None), inbox=inbox)
+                for w in range(1, step)]  # fmt: skip
+    said = Said(children, inbox, take)
+    own = mine[0]
+    told = Told(got, said, plots, own[-1] if len(own) else -1, k)
+    try:
+        longest = 0.0
+        for j in own:
+            started = told.started = time.monotonic()
+            take(j, *run(j, told if j == own[-1] and plots is not None else None))
+            longest = max(longest, time.monotonic() - started)
+            said.read_all()
+        said.wait(CHILD_SLACK_S + CHILD_TIMES * longest)
+    except BaseException:  # this process's part failed: the others are not needed
+        for child in children:
+            child.stop()
+        raise
+    for j in range(k):  # the parts of a child that failed, died or was stuck: here
+        if j not in got:
+            take(j, *run(j, None))
+    return [got[j] for j in range(k)], told.told
+
+
+class Said:
+    """What the children said, taken in as it comes: each part's answer (``take``), each
+    one's last part's summary (``early``, for the figures), and which are still at work."""
+
+    def __init__(
+        self,
+        children: list[Child],
+        inbox: queue.Queue[tuple[Child, object]],
+        take: Callable[[int, Part, Any], None],
+    ) -> None:
+        self.children, self.inbox, self.take = children, inbox, take
+        self.working = {c for c in children if c.pid}
+        self.early: dict[int, Part] = {}
+
+    def read(self, timeout: float) -> bool:
+        """One thing a child said taken in, waiting up to ``timeout`` s (False: none)."""
+        try:
+            child, what = self.inbox.get(timeout > 0, timeout if timeout > 0 else None)
+        except queue.Empty:
+            return False
+        if what is DONE:
+            self.working.discard(child)
+        elif isinstance(what, tuple) and what[:1] == ("part",):
+            self.take(*what[1:])
+        elif isinstance(what, tuple) and what[:1] == ("summary",):
+            self.early[what[1]] = what[2]
+        return True  # anything else (a Failed, the answer None): its parts are done here
+
+    def read_all(self) -> None:
+        """Whatever the children said so far, taken in without waiting."""
+        while self.read(0):
+            pass
+
+    def until(self, ready: Callable[[], bool], allowed: float) -> bool:
+        """Take in what the children say until ``ready()``, for at most ``allowed`` s."""
+        deadline = time.monotonic() + allowed
+        while not ready():
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.read(left):
+                return ready()
+        return True
+
+    def wait(self, allowed: float) -> None:
+        """Every child's parts taken in; a child still at work after ``allowed`` s is
+        stuck: ended, its parts left to this process."""
+        if not self.until(lambda: not self.working, allowed):
+            for child in self.working:
+                child.stop()
+            self.read_all()
 
 
 class Told:
-    """The last group's own part's ``summarized``: every part's summary combined and
+    """This process's last part's ``summarized``: every part's summary combined and
     handed to ``plots`` (see the module's docstring)."""
 
     def __init__(
         self,
-        earlier: list[Part],
-        children: list[Child],
-        started: float,
+        got: dict[int, Part],
+        said: Said,
         plots: Callable[[Plots], None] | None,
+        last: int,
+        k: int,
     ) -> None:
-        self.earlier, self.children, self.started, self.plots = earlier, children, started, plots
+        self.got, self.said, self.plots, self.last, self.k = got, said, plots, last, k
+        self.started = time.monotonic()
         self.told = False
 
     def __call__(self, own: Part) -> None:
         allowed = time.monotonic() - self.started  # as long again as this process took
-        said = [c.first(allowed) for c in self.children]
-        if self.plots is None or not all(isinstance(p, Part) for p in said):
+
+        def known() -> bool:
+            return all(self._summary(j, own) is not None for j in range(self.k))
+
+        self.said.until(known, allowed)
+        summaries = [self._summary(j, own) for j in range(self.k)]
+        if self.plots is None or any(p is None for p in summaries):
             return
-        summaries = [summary_part(p) for p in self.earlier] + [own]
-        summaries += [p for p in said if isinstance(p, Part)]
-        self.plots(Plots.of(combine(summaries)[SUMMARY]))
+        self.plots(Plots.of(combine([p for p in summaries if p is not None])[SUMMARY]))
         self.told = True
+
+    def _summary(self, j: int, own: Part) -> Part | None:
+        if j == self.last:
+            return own
+        if j in self.got:
+            return summary_part(self.got[j])
+        return self.said.early.get(j)
 
 
 def _allowed(started: float) -> float:
@@ -115,10 +194,29 @@ def _allowed(started: float) -> float:
     return CHILD_SLACK_S + CHILD_TIMES * (time.monotonic() - started)
 
 
-def _work(run: Run, j: int) -> Callable[..., tuple[Part, Any]]:
-    """Part j's work in a child: with the function that sends its summary (an early
-    child, of the last group), or without."""
-    return lambda say=None: run(j, say)
+def _work(
+    run: Run, mine: range, k: int, drop: Callable[[int], None] | None, early: bool
+) -> Callable[[Callable[[object], None]], None]:
+    """A child's work: its parts, one after another, each one's answer sent as it is
+    done (``early``: its last part's summary too, as soon as that is made). A part that
+    fails ends the child: the answer is its traceback, and the parts it did not send
+    are done by the parent."""
+
+    def work(send: Callable[[object], None]) -> None:
+        if drop is not None:
+            for j in range(k):
+                if j not in mine:
+                    drop(j)
+        for j in mine:
+            say = (lambda p, j=j: send(("summary", j, p))) if early and j == mine[-1] else None
+            answer = run(j, say)
+            send(("part", j, *answer))
+            del answer
+            if drop is not None:
+                drop(j)
+            memory.give_back()  # the part's tables are gone: their pages go back too
+
+    return work
 
 
 def detect_beside(
