@@ -1,5 +1,7 @@
 """Types of the C extension built from dnspcap/csrc/shared/module.c and the files it names."""
 
+from collections.abc import Sequence
+
 import numpy as np
 import numpy.typing as npt
 
@@ -244,6 +246,7 @@ def pair_links(
     /,
 ) -> None: ...
 def gather_ranges(data: _U8, start: _I64, length: _I64, out: _U8, /) -> None: ...
+def merge_ranks(ts: Sequence[_I64], place: Sequence[_I64], rank: _I64, /) -> int: ...
 def take_rows(values: _U8, itemsize: int, rows: _I32, fill: int, out: _U8, /) -> None: ...
 def pair_columns(
     qr: _B,

@@ -222,3 +222,25 @@ def test_combine_of_parts_whose_column_types_differ_is_pandas_concat() -> None:
     assert got["row"].tolist() == [0, 1, 2] and got["n"].tolist() == [4.0, 3.0, 0.5]
     assert got["n"].dtype == np.float64 and got["who"].dtype == object
     assert got["who"].tolist() == ["y", "x", "z"]
+
+
+def test_the_parts_transactions_are_numbered_by_a_merge_as_a_sort_of_all_would() -> None:
+    """combine numbers the parts' transactions by merging their keys (first message's
+    time, then place) in C; that is the sort of all keys, ties of time broken by place,
+    for any parts, empty ones too; parts out of order fall back to the sort."""
+    from dnspcap.findings.scan import _ranks, _sorted_ranks
+
+    rng = np.random.default_rng(11)
+    for _ in range(500):
+        keys = []
+        for _ in range(rng.integers(1, 8)):
+            n = rng.integers(0, 40)
+            ts, place = rng.integers(0, 25, n), rng.choice(100_000, n, replace=False)
+            order = np.lexsort((place, ts))
+            keys.append((ts[order], place[order]))
+        got, want = _ranks(keys), _sorted_ranks(keys)
+        assert [list(g) for g in got] == [list(w) for w in want]
+        every = np.sort(np.concatenate(got))
+        assert list(every) == list(range(sum(len(t) for t, _ in keys)))
+    late = [(np.array([5, 1]), np.array([0, 1])), (np.array([2]), np.array([7]))]
+    assert [list(r) for r in _ranks(late)] == [[2, 0], [1]]

@@ -406,6 +406,16 @@ void take_rows(const void *values, int64_t itemsize, const int32_t *rows, int64_
 void gather_ranges(const uint8_t *data, const int64_t *start, const int64_t *length, int64_t n,
                    uint8_t *out);
 
+/* rank[r][i] = the place of run r's i-th key (ts[r][i], place[r][i]) among all k runs'
+ * keys, ordered by time, place, then run, for runs each in that order already (shared/
+ * merge.c; pos and heap: room for k each). -1, or the first run found out of order, no
+ * rank then written. */
+typedef struct {
+    int64_t ts, place, run;
+} RunHead;
+int64_t merge_ranks(const int64_t *const *ts, const int64_t *const *place, const int64_t *len,
+                    int64_t k, int64_t *const *rank, int64_t *pos, RunHead *heap);
+
 
 
 #endif

