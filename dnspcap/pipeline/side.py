@@ -173,7 +173,7 @@ class Told:
         def known() -> bool:
             return all(self._summary(j, own) is not None for j in range(self.k))
 
-        self.said.until(known, allowed)
+        self.said.until(lambda: known() or not self.said.working, allowed)
         summaries = [self._summary(j, own) for j in range(self.k)]
         if self.plots is None or any(p is None for p in summaries):
             return
