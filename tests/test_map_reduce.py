@@ -244,3 +244,25 @@ def test_the_parts_transactions_are_numbered_by_a_merge_as_a_sort_of_all_would()
         assert list(every) == list(range(sum(len(t) for t, _ in keys)))
     late = [(np.array([5, 1]), np.array([0, 1])), (np.array([2]), np.array([7]))]
     assert [list(r) for r in _ranks(late)] == [[2, 0], [1]]
+
+
+def test_the_parts_lookups_are_numbered_by_start_then_client_then_their_order() -> None:
+    """combine numbers the parts' lookups by start, ties by client text, then each
+    part's own order, the texts of the tied only taken from their parts: the order a
+    lexsort of all three keys gives, for any parts, empty ones too."""
+    from dnspcap.findings.scan import _lookup_ranks
+
+    rng = np.random.default_rng(12)
+    names = np.array([f"10.0.{i}.{j}" for i in range(3) for j in range(4)], object)
+    for _ in range(300):
+        keys = []
+        for _ in range(rng.integers(1, 6)):
+            n = rng.integers(0, 30)
+            keys.append((rng.integers(0, 12, n), names[rng.integers(0, len(names), n)]))
+        start = np.concatenate([s for s, _ in keys])
+        text = np.concatenate([np.asarray(c, object) for _, c in keys])
+        own = np.concatenate([np.arange(len(s)) for s, _ in keys])
+        order = np.lexsort((own, pd.factorize(text, sort=True)[0], start))
+        want = np.empty(len(start), np.int64)
+        want[order] = np.arange(len(start))
+        assert list(np.concatenate(_lookup_ranks(keys))) == list(want)
