@@ -148,10 +148,9 @@ def marked(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
         ok[ok] = values[at[ok]] == w[ok]
         keep[at[ok]] = True
         return keep
-    edge = np.zeros(n + 1, np.int32)  # +1 where a wanted value's run starts, -1 after it
-    w = np.unique(w)
-    np.add.at(edge, np.searchsorted(values, w, "left"), 1)
-    np.add.at(edge, np.searchsorted(values, w, "right"), -1)
+    # values repeated: +1 where each wanted value's run starts, -1 after it
+    edge = np.bincount(np.searchsorted(values, w, "left"), minlength=n + 1)
+    edge -= np.bincount(np.searchsorted(values, w, "right"), minlength=n + 1)
     return np.cumsum(edge[:-1]) > 0
 
 

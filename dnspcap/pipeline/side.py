@@ -110,7 +110,7 @@ class Said:
         inbox: queue.Queue[tuple[Child, object]],
         take: Callable[[int, Part, Any], None],
     ) -> None:
-        self.children, self.inbox, self.take = children, inbox, take
+        self.inbox, self.take = inbox, take
         self.working = {c for c in children if c.pid}
         self.early: dict[int, Part] = {}
 

@@ -490,8 +490,7 @@ def _fast(
             b = (b + 1) % two
             tail = filled - pos
             eof = eof or ahead == 0
-            room = _room(bufs[b]) if ahead is not None else 0
-            if ahead is not None and tail <= room:
+            if ahead is not None and tail <= (room := _room(bufs[b])):
                 bufs[b][room - tail : room] = buf[pos:filled]
                 buf, pos, filled = bufs[b], room - tail, room + ahead
             else:
