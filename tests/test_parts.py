@@ -14,7 +14,8 @@ import pytest
 
 import dnspcap
 from dnspcap.arrays.categorical import marked
-from dnspcap.arrays.frames import expanded, split
+from dnspcap.arrays.frames import dealt, expanded, split
+from dnspcap.native import kernel
 from dnspcap.pipeline import PART_MESSAGES, analyze_messages, parts_of
 from dnspcap.pipeline.parts import analyze_part, assemble, report_of_parts, shares
 from dnspcap.reading.survey import survey
@@ -140,23 +141,65 @@ def test_a_capture_is_cut_in_parts_once_it_holds_one_and_a_half_parts() -> None:
     assert parts_of(11, 7) == 2 and parts_of(10, 7) == 1
 
 
+@pytest.mark.parametrize("dealt", [False, True])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_split_gives_each_parts_rows_and_lets_the_whole_go(threads: int) -> None:
+def test_split_gives_each_parts_rows_and_lets_the_whole_go(threads: int, dealt: bool) -> None:
     """analyze() splits its messages into the parts' tables a column at a time (with
     workers, as many columns at once), the whole let go as it goes: each table is the
     whole's rows of its part, as take() would give them, columns in order, attrs and
-    all."""
+    all; the same when the columns are dealt by each message's part in C."""
     m = dnspcap.read_messages(ROOT / "samples" / "lab" / "captures" / "incident.pcap")
     share = shares(m, 3)
     at = [np.flatnonzero(share == j).astype(np.int32) for j in range(3)]
     box = [m.copy()]
     gone = weakref.ref(box[0])
-    pieces = split(box, at, threads)
+    pieces = split(box, at, threads, share if dealt else None)
     assert box == [] and gone() is None
     assert [len(p) for p in pieces] == [len(w) for w in at] and all(len(w) for w in at)
     for got, where in zip(pieces, at, strict=True):
         pd.testing.assert_frame_equal(got, m.take(where).reset_index(drop=True))
         assert got.attrs == m.attrs
+
+
+def test_dealing_a_column_gives_each_parts_rows_in_order() -> None:
+    """A column dealt by each row's part (frames.dealt, kernel.scatter_rows) is its take
+    at each part's positions, for every kind of column a messages table has, missing
+    values and all, parts of every code width; a kind it does not know is left to take;
+    codes out of range, or outs that do not fit the parts, are refused before any row is
+    written past an out's end."""
+    rng = np.random.default_rng(3)
+    n = 5000
+    values = rng.integers(0, 2**31, n)
+    columns = [
+        pd.arrays.NumpyExtensionArray(values.astype(np.uint16)),
+        pd.arrays.NumpyExtensionArray(values.astype(np.int64)),
+        pd.arrays.NumpyExtensionArray(values % 2 == 0),
+        pd.arrays.NumpyExtensionArray(values.astype(np.float32)),
+        pd.array(pd.to_datetime(values, utc=True)),
+        pd.Categorical.from_codes(values % 7, list("abcdefg")),
+        pd.array(np.where(values % 5 == 0, None, values % 1000), dtype="UInt32"),
+        pd.array(np.where(values % 3 == 0, None, values % 2 == 0), dtype="boolean"),
+    ]
+    for kind in (np.int8, np.int16, np.int32):
+        part = rng.integers(0, 5, n).astype(kind)
+        at = [np.flatnonzero(part == j) for j in range(5)]
+        counts = np.array([len(w) for w in at])
+        for column in columns:
+            got = dealt(column, part, counts)
+            assert got is not None, type(column)
+            for piece, where in zip(got, at, strict=True):
+                pd.testing.assert_extension_array_equal(piece, column.take(where))
+    assert dealt(pd.array(["x"] * 4, dtype="string"), part[:4], np.array([4])) is None
+    out = [np.zeros(3, np.uint8), np.zeros(2, np.uint8)]
+    for rows, parts, refused in [
+        (5, [0, 1, 2, 0, 1], "part is not within"),
+        (5, [0, 0, 0, 0, 1], "out is full"),
+        (4, [0, 0, 1, 1], "longer than its part"),
+        (5, [0, 0, 1, 1], "values hold"),
+    ]:
+        values, size = np.arange(rows, dtype=np.uint8), 2 if rows > len(parts) else 1
+        with pytest.raises(ValueError, match=refused):
+            kernel.scatter_rows(values, size, np.array(parts, np.int16), out)
 
 
 @pytest.mark.parametrize("order", ["ascending, each once", "ascending, repeated", "any"])

@@ -53,6 +53,7 @@ PyObject *kernel_pair_links(PyObject *self, PyObject *const *args, Py_ssize_t na
 PyObject *kernel_pair_columns(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *kernel_take_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *kernel_gather_ranges(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *kernel_scatter_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *kernel_merge_ranks(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *kernel_group_lookups(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *kernel_group_order(PyObject *self, PyObject *const *args, Py_ssize_t nargs);

@@ -406,6 +406,13 @@ void take_rows(const void *values, int64_t itemsize, const int32_t *rows, int64_
 void gather_ranges(const uint8_t *data, const int64_t *start, const int64_t *length, int64_t n,
                    uint8_t *out);
 
+/* out[part[i]] gets row i of values, in order, for items of itemsize (1, 2, 4, 8) bytes and
+ * part codes of partsize (1, 2, 4) bytes; fill[j] starts at out j and is advanced, end[j]
+ * is where it ends. -1, or the first row whose part is not within [0, k) or whose out is
+ * full (shared/gathers.c). */
+int64_t scatter_rows(const void *values, int64_t itemsize, const void *part, int64_t partsize,
+                     int64_t n, int64_t k, char **fill, char *const *end);
+
 /* rank[r][i] = the place of run r's i-th key (ts[r][i], place[r][i]) among all k runs'
  * keys, ordered by time, place, then run, for runs each in that order already (shared/
  * merge.c; pos and heap: room for k each). -1, or the first run found out of order, no

@@ -184,11 +184,10 @@ def _analyze(
         say(f"pairing, grouping, detecting ({k} parts of the clients{side})")
         del messages, is_dns
         at = positions_of(share, k)
-        del share
         settings = dict(select=select, ignore=ignore, options=options, capture_end=capture_end,
                         skew=skew)  # fmt: skip
         return in_parts(box, at, multicast=multicast, again=again, plots=plots, workers=workers,
-                        **settings)  # type: ignore[arg-type]  # fmt: skip
+                        share=share, **settings)  # type: ignore[arg-type]  # fmt: skip
     dns = messages[is_dns] if is_dns is not None else messages
     say("pairing")
     tx = pair(dns, capture_end=capture_end, skew=skew)
@@ -212,12 +211,14 @@ def in_parts(
     again: Callable[[], Tables] | None,
     plots: Callable[[Plots], None] | None = None,
     workers: int = 1,
+    share: np.ndarray | None = None,
     **settings: Any,
 ) -> Report:
     """The report of the messages in ``box`` analysed in parts (each part's positions in
-    them: ``at``), ``workers`` at a time: this process analyses every ``workers``-th
-    part, a child forked at the start each other series (:mod:`.side`; a child that
-    fails, or where there is no fork, leaves its parts to this process).
+    them: ``at``; each message's part, when known: ``share``), ``workers`` at a time:
+    this process analyses every ``workers``-th part, a child forked at the start each
+    other series (:mod:`.side`; a child that fails, or where there is no fork, leaves
+    its parts to this process).
 
     Without ``again``, the messages are the caller's: each part's are taken from them,
     and the report keeps them. With it, they are split into the parts' tables and let
@@ -228,7 +229,10 @@ def in_parts(
     in memory beside a part's work."""
     stats = box[0].attrs["dnspcap"]
     whole = None if again is not None else box[0]
-    pieces: list[pd.DataFrame | None] = list(split(box, at, workers)) if whole is None else []
+    pieces: list[pd.DataFrame | None] = []
+    if whole is None:
+        pieces.extend(split(box, at, workers, share))
+    del share
     kept: list[tuple[pd.DataFrame, np.ndarray]] = []
 
     def run(j: int, summarized: Summarized | None) -> tuple[Part, np.ndarray | None]:

@@ -8,9 +8,10 @@
  *
  * The others: in reading/entries.c, walk(), dns_rows(), qnames() and merge_rows(); in
  * reading/entries_text.c, texts(), decode() and address_texts(); in pairing/entries.c,
- * pair_assign(), pair_stats(), pair_links(), pair_columns(), take_rows() and
- * gather_ranges() for dnspcap.pairing and dnspcap.grouping.names; in grouping/entries.c,
- * group_lookups(), group_order(), lookup_signs() and lookup_sums() for dnspcap.grouping.
+ * pair_assign(), pair_stats(), pair_links() and pair_columns() for dnspcap.pairing; in
+ * shared/gathers.c, take_rows(), gather_ranges() and scatter_rows(); in shared/merge.c,
+ * merge_ranks(); in grouping/entries.c, group_lookups(), group_order(), lookup_signs() and
+ * lookup_sums() for dnspcap.grouping.
  */
 #include "args.h"
 
@@ -233,6 +234,10 @@ static PyMethodDef kernel_methods[] = {
     {"gather_ranges", (PyCFunction)(void (*)(void))kernel_gather_ranges, METH_FASTCALL,
      "gather_ranges(data, start, length, out)\n--\n\n"
      "out = the byte ranges data[start[k]:start[k] + length[k]], one after another."},
+    {"scatter_rows", (PyCFunction)(void (*)(void))kernel_scatter_rows, METH_FASTCALL,
+     "scatter_rows(values, itemsize, part, outs)\n--\n\n"
+     "Row i of values, in items of itemsize bytes, appended to outs[part[i]]; every out "
+     "exactly filled, or ValueError."},
     {"take_rows", (PyCFunction)(void (*)(void))kernel_take_rows, METH_FASTCALL,
      "take_rows(values, itemsize, rows, fill, out)\n--\n\n"
      "out = values[rows], fill where a row is -1, in items of itemsize bytes."},
