@@ -173,6 +173,11 @@ def frame_table(tx: pd.DataFrame, labels: Any) -> pd.DataFrame:
 
 def unique_ints(values: Any) -> np.ndarray:
     """np.unique of integers, by a sort: numpy 2.4's np.unique hashes, ~50x slower on
-    the hundreds of thousands of labels a busy capture's evidence holds."""
-    a = np.sort(np.asarray(values, np.int64))
+    the hundreds of thousands of labels a busy capture's evidence holds. Values in order
+    already (a combined scan table's, sorted by label) are not sorted again; the stable
+    sort finds the runs of findings' labels put one after another (1.15M labels in three
+    runs: 6 ms, against 81 ms for the default sort; 15% slower on labels in no order)."""
+    a = np.asarray(values, np.int64)
+    if len(a) > 1 and not (a[1:] >= a[:-1]).all():
+        a = np.sort(a, kind="stable")
     return a[np.r_[True, a[1:] != a[:-1]]] if len(a) else a
