@@ -143,6 +143,17 @@ def group_lookups(
     /,
 ) -> tuple[_I32, _I32, _I32]: ...
 def group_order(codes: _I32, ngroups: int, /) -> _I32: ...
+def client_parts(
+    qr: _B,
+    src: _Code,
+    dst: _Code,
+    src_part: _U16,
+    dst_part: _U16,
+    share: _U16,
+    order: _I32,
+    count: _I64,
+    /,
+) -> None: ...
 def lookup_signs(
     rows: _I32,
     aaaa: _B,

@@ -13,6 +13,7 @@ import dnspcap._kernel as kernel
 
 from ._kernel import (
     address_texts,
+    client_parts,
     count_codes,
     decode,
     dns_rows,
@@ -50,6 +51,7 @@ def check_constants(module: str, values: dict[str, object], names: tuple[str, ..
 __all__ = [
     "address_texts",
     "check_constants",
+    "client_parts",
     "count_codes",
     "decode",
     "dns_rows",

@@ -16,7 +16,7 @@ import dnspcap
 from dnspcap.arrays.categorical import marked
 from dnspcap.arrays.frames import dealt, expanded, split
 from dnspcap.native import kernel
-from dnspcap.pipeline import PART_MESSAGES, analyze_messages, parts_of
+from dnspcap.pipeline import PART_MESSAGES, analyze_messages, client_shares, parts_of, positions_of
 from dnspcap.pipeline.parts import analyze_part, assemble, report_of_parts, shares
 from dnspcap.reading.survey import survey
 from dnspcap.report.figures import png
@@ -200,6 +200,30 @@ def test_dealing_a_column_gives_each_parts_rows_in_order() -> None:
         values, size = np.arange(rows, dtype=np.uint8), 2 if rows > len(parts) else 1
         with pytest.raises(ValueError, match=refused):
             kernel.scatter_rows(values, size, np.array(parts, np.int16), out)
+
+
+@pytest.mark.parametrize("k", [2, 3, 12])
+def test_client_shares_in_c_are_those_of_shares_and_positions_of(k: int) -> None:
+    """analyze() deals its messages into parts by client with one C pass and a counting
+    sort (client_shares, kernel.client_parts): each message's share and each share's
+    positions are those shares() and positions_of() give, on a lab capture (queries,
+    responses, both address families) and on one whose addresses have no code."""
+    m = dnspcap.read_messages(ROOT / "samples" / "lab" / "captures" / "incident.pcap")
+    share, at = client_shares(m, k)
+    assert share.dtype == np.int16 and len(at) == k
+    np.testing.assert_array_equal(share, shares(m, k))
+    for got, want in zip(at, positions_of(shares(m, k), k), strict=True):
+        np.testing.assert_array_equal(got, want)
+    missing = m.copy()
+    missing["src"] = missing["src"].cat.add_categories("x").where(m.index % 3 != 0)
+    np.testing.assert_array_equal(client_shares(missing, k)[0], shares(missing, k))
+    qr, codes = np.array([False, True]), np.array([0, 5], np.int16)
+    out = np.empty(2, np.uint16), np.empty(2, np.int32), np.empty(k, np.int64)
+    table = np.zeros(3, np.uint16)
+    with pytest.raises(ValueError, match="message 1's address code or its part"):
+        kernel.client_parts(qr, codes, codes, table, table, *out)
+    with pytest.raises(ValueError, match="message 0's address code or its part"):
+        kernel.client_parts(qr, codes[:1].repeat(2), codes[:1].repeat(2), table + k, table, *out)
 
 
 @pytest.mark.parametrize("order", ["ascending, each once", "ascending, repeated", "any"])

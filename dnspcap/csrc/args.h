@@ -57,6 +57,7 @@ PyObject *kernel_scatter_rows(PyObject *self, PyObject *const *args, Py_ssize_t 
 PyObject *kernel_merge_ranks(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *kernel_group_lookups(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *kernel_group_order(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *kernel_client_parts(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *kernel_lookup_signs(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *kernel_lookup_sums(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *kernel_texts(PyObject *self, PyObject *const *args, Py_ssize_t nargs);

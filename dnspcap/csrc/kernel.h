@@ -341,6 +341,15 @@ static inline __attribute__((always_inline)) int32_t code_at(Codes c, int64_t i)
                     : c.w == 2 ? ((const int16_t *)c.p)[i] : ((const int32_t *)c.p)[i];
 }
 
+/* Each message's part (share) by its client's address (a query's src, a response's dst:
+ * their codes' parts in src_part, dst_part; -1, no address: part 0), how many each part
+ * has (count: room for 2k, the second k scratch), and the messages' positions by part,
+ * ascending within each (order). -1, or the first message whose code or part is out of
+ * range (grouping/sums.c). */
+int64_t client_parts(const uint8_t *qr, Codes src, Codes dst, const int16_t *src_part,
+                     const int16_t *dst_part, int64_t nsrc, int64_t ndst, int64_t n, int64_t k,
+                     int16_t *share, int32_t *order, int64_t *count);
+
 /* The message columns that key a transaction. Source and destination addresses have codes
  * of their own, which src_lut and dst_lut (indexed by code + 1) map into one code space. */
 typedef struct {

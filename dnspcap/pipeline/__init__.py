@@ -16,14 +16,14 @@ import numpy as np
 import pandas as pd
 
 from ..arrays import memory
-from ..arrays.categorical import counts_of
+from ..arrays.categorical import as_categorical, counts_of
 from ..arrays.frames import concat, split
 from ..findings import detect
 from ..findings.detection import judge_scans
 from ..findings.scan import Part, combine
 from ..forked import processors
 from ..grouping import lookups
-from ..native import group_order
+from ..native import client_parts, group_order
 from ..pairing import SKEW_ALLOWANCE_S, pair
 from ..reading import read_messages
 from ..reading.survey import survey
@@ -37,7 +37,7 @@ from ..report.summary import (
     of_frames,
     summarize,
 )
-from .parts import analyze_part, shares
+from .parts import address_shares, analyze_part, several_clients_apart, shares
 from .side import BESIDE_FROM, Summarized, detect_beside, side_by_side
 
 Source = str | os.PathLike[str] | BinaryIO
@@ -178,12 +178,11 @@ def _analyze(
         stats["survey"] = held()
     workers = workers if workers > 0 else processors()
     k = parts_of(n, part_messages, workers)
-    share = shares(messages, k) if k > 1 else None
-    if share is not None and len(share) and share.max() > share.min():  # several clients' shares
+    share, at = client_shares(messages, k) if k > 1 else (None, [])
+    if sum(len(w) > 0 for w in at) > 1:  # several clients' shares
         side = f", {min(workers, k)} at a time" if workers > 1 else ""
         say(f"pairing, grouping, detecting ({k} parts of the clients{side})")
         del messages, is_dns
-        at = positions_of(share, k)
         settings = dict(select=select, ignore=ignore, options=options, capture_end=capture_end,
                         skew=skew)  # fmt: skip
         return in_parts(box, at, multicast=multicast, again=again, plots=plots, workers=workers,
@@ -296,6 +295,27 @@ def _tables(
     dns = messages[messages["service"] == "dns"] if multicast else messages
     tx = pair(dns, capture_end=capture_end, skew=skew)
     return messages, tx, lookups(tx)
+
+
+def client_shares(messages: pd.DataFrame, k: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """:func:`~.parts.shares` of the messages, and :func:`positions_of` them, made in one
+    C pass over the address codes and a counting sort (``client_parts``): 10M messages
+    in 12 shares took 0.2 s for the shares and 0.16 s for the positions, with numpy's
+    temporaries (a full-length array for each step, the int32 copy group_order needed)."""
+    n = len(messages)
+    if not several_clients_apart(messages, k) or k >= 2**15 or n >= 2**31:
+        share = shares(messages, k)
+        return share, positions_of(share, k)
+    src, dst = (as_categorical(messages[c]) for c in ("src", "dst"))
+    share, order = np.empty(n, np.int16), np.empty(n, np.int32)
+    counts = np.empty(k, np.int64)
+    client_parts(
+        messages["qr"].to_numpy(bool), np.asarray(src.codes), np.asarray(dst.codes),
+        address_shares(src, k).view(np.uint16), address_shares(dst, k).view(np.uint16),
+        share.view(np.uint16), order, counts,
+    )  # fmt: skip
+    bounds = np.cumsum(np.r_[0, counts])
+    return share, [order[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 def positions_of(share: np.ndarray, k: int) -> list[np.ndarray]:

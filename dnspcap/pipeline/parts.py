@@ -200,17 +200,29 @@ def shares(messages: pd.DataFrame, k: int) -> np.ndarray:
     destination, by a stable hash of the address's text. One share when the messages
     come from several vantage points (see the module's docstring)."""
     kind = np.int16 if k < 2**15 else np.int64  # a 10M capture's shares: 20 MB, not 80
-    if k <= 1 or len(used_categories(messages["vantage"])) > 1:
+    if not several_clients_apart(messages, k):
         return np.zeros(len(messages), kind)
     out = []
     for col in ("src", "dst"):
         cat = as_categorical(messages[col])
-        table = np.asarray([zlib.crc32(str(a).encode()) % k for a in cat.categories], kind)
+        table = address_shares(cat, k, kind)
         codes = np.asarray(cat.codes)
         out.append(table[codes] if len(table) else np.zeros(len(messages), kind))
         out[-1][codes < 0] = 0
     src, dst = out
     return np.where(messages["qr"].to_numpy(bool), dst, src)
+
+
+def several_clients_apart(messages: pd.DataFrame, k: int) -> bool:
+    """Whether the messages may be shared among k parts of their clients: more than one
+    part, and one vantage point (see the module's docstring)."""
+    return k > 1 and len(used_categories(messages["vantage"])) <= 1
+
+
+def address_shares(cat: pd.Categorical, k: int, kind: Any = np.int16) -> np.ndarray:
+    """The share (0..k-1) of each of an address column's categories: a stable hash of
+    its text."""
+    return np.asarray([zlib.crc32(str(a).encode()) % k for a in cat.categories], kind)
 
 
 def _attrs(done: list[Analyzed], rows: list[np.ndarray], vantages: list[str]) -> dict[str, Any]:

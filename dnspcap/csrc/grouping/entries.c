@@ -195,6 +195,62 @@ fail:
     return NULL;
 }
 
+/* ---- client_parts() ------------------------------------------------------------------- */
+
+static const Arg PARTS_ARGS[] = {
+    {"qr", A_BOOL8, 1, 0, RO},       {"src", A_CODE, 1, 0, RO},       {"dst", A_CODE, 1, 0, RO},
+    {"src_part", A_U16, 1, 0, RO},   {"dst_part", A_U16, 1, 0, RO},   {"share", A_U16, 1, 0, RW},
+    {"order", A_I32, 1, 0, RW},      {"count", A_I64, 1, 0, RW},
+};
+
+/* client_parts(qr, src, dst, src_part, dst_part, share, order, count): the parts as int16
+ * viewed as uint16; count k long */
+PyObject *kernel_client_parts(PyObject *Py_UNUSED(self), PyObject *const *args,
+                              Py_ssize_t nargs)
+{
+    enum { NA = NARGS(PARTS_ARGS) };
+    const char *f = "client_parts";
+    Py_buffer v[NA];
+    int64_t sc[NA], bad = -1, *count = NULL;
+    int ok = 0;
+    if (parse_args(f, args, nargs, PARTS_ARGS, NA, v, sc) < 0)
+        return NULL;
+    int64_t n = length(&v[0]), k = length(&v[7]);
+    if (length(&v[1]) != n || length(&v[2]) != n || length(&v[5]) != n || length(&v[6]) != n) {
+        PyErr_Format(PyExc_ValueError, "%s: qr, src, dst, share and order differ in length", f);
+        goto done;
+    }
+    if (too_many_rows(f, n) < 0)
+        goto done;
+    if (k < 1 || k > INT16_MAX) {
+        PyErr_Format(PyExc_ValueError, "%s: %lld parts, not 1 to %d", f, (long long)k, INT16_MAX);
+        goto done;
+    }
+    count = PyMem_Malloc((size_t)(2 * k) * sizeof *count);
+    if (count == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Codes src = {v[1].buf, (int)v[1].itemsize}, dst = {v[2].buf, (int)v[2].itemsize};
+    Py_BEGIN_ALLOW_THREADS
+    bad = client_parts(v[0].buf, src, dst, v[3].buf, v[4].buf, length(&v[3]), length(&v[4]), n,
+                       k, v[5].buf, v[6].buf, count);
+    Py_END_ALLOW_THREADS
+    if (bad >= 0) {
+        PyErr_Format(PyExc_ValueError, "%s: message %lld's address code or its part is out of "
+                     "range", f, (long long)bad);
+        goto done;
+    }
+    memcpy(v[7].buf, count, (size_t)k * sizeof *count);
+    ok = 1;
+done:
+    PyMem_Free(count);
+    release_all(v, NA);
+    if (!ok)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 /* ---- lookup_signs() ------------------------------------------------------------------- */
 
 static const Arg SIGNS_ARGS[] = {

@@ -1,6 +1,7 @@
 /*
  * dnspcap._kernel, what the lookups table says of each lookup once group_lookups has
  * numbered them (dnspcap.grouping): group_order, a counting sort of rows by group;
+ * client_parts, the messages dealt into parts of their clients (dnspcap.pipeline);
  * lookup_signs, the signatures of each lookup's A/AAAA pairs; lookup_sums, its counts and
  * spans.
  */
@@ -17,6 +18,33 @@ void group_order(const int32_t *code, int64_t n, int64_t ngroups, int64_t *next,
         next[g + 1] += next[g];
     for (int64_t i = 0; i < n; i++)
         order[next[code[i]]++] = (int32_t)i;
+}
+
+int64_t client_parts(const uint8_t *qr, Codes src, Codes dst, const int16_t *src_part,
+                     const int16_t *dst_part, int64_t nsrc, int64_t ndst, int64_t n, int64_t k,
+                     int16_t *share, int32_t *order, int64_t *count)
+{
+    /* each message's part: its query's source's, its response's destination's (a missing
+     * address: part 0), counted; then a counting sort of the messages by part */
+    memset(count, 0, (size_t)k * sizeof *count);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t c = qr[i] ? code_at(dst, i) : code_at(src, i);
+        int64_t of = qr[i] ? ndst : nsrc;
+        if (c < -1 || c >= of)
+            return i;
+        int64_t j = c < 0 ? 0 : qr[i] ? dst_part[c] : src_part[c];
+        if (j < 0 || j >= k)
+            return i;
+        share[i] = (int16_t)j;
+        count[j]++;
+    }
+    int64_t *next = count + k; /* room for k more */
+    next[0] = 0;
+    for (int64_t j = 1; j < k; j++)
+        next[j] = next[j - 1] + count[j - 1];
+    for (int64_t i = 0; i < n; i++)
+        order[next[share[i]]++] = (int32_t)i;
+    return -1;
 }
 
 /* |a - b| as numpy computes it on int64 (wrapping; the absolute value of INT64_MIN stays

@@ -10,8 +10,8 @@
  * reading/entries_text.c, texts(), decode() and address_texts(); in pairing/entries.c,
  * pair_assign(), pair_stats(), pair_links() and pair_columns() for dnspcap.pairing; in
  * shared/gathers.c, take_rows(), gather_ranges() and scatter_rows(); in shared/merge.c,
- * merge_ranks(); in grouping/entries.c, group_lookups(), group_order(), lookup_signs() and
- * lookup_sums() for dnspcap.grouping.
+ * merge_ranks(); in grouping/entries.c, group_lookups(), group_order(), client_parts(),
+ * lookup_signs() and lookup_sums() for dnspcap.grouping and dnspcap.pipeline.
  */
 #include "args.h"
 
@@ -208,6 +208,10 @@ static PyMethodDef kernel_methods[] = {
      "nbases, gap, new_round)\n--\n\n"
      "The lookup of each query, numbered in the order they are made, and per lookup its "
      "first query and how many ports it used; see dnspcap.grouping.join and grouping/lookups.c."},
+    {"client_parts", (PyCFunction)(void (*)(void))kernel_client_parts, METH_FASTCALL,
+     "client_parts(qr, src, dst, src_part, dst_part, share, order, count)\n--\n\n"
+     "Each message's part by its client (a query's src, a response's dst; none: 0), the "
+     "messages in order of part (order) and how many each part has (count)."},
     {"group_order", (PyCFunction)(void (*)(void))kernel_group_order, METH_FASTCALL,
      "group_order(codes, ngroups)\n--\n\n"
      "The rows of each group (code) in turn, each group's in row order: "
