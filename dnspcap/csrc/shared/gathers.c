@@ -48,6 +48,15 @@ void gather_ranges(const uint8_t *data, const int64_t *start, const int64_t *len
     }
 }
 
+/* -1 with ValueError set unless items are of 1, 2, 4 or 8 bytes */
+static int check_itemsize(const char *f, int64_t size)
+{
+    if (size == 1 || size == 2 || size == 4 || size == 8)
+        return 0;
+    PyErr_Format(PyExc_ValueError, "%s: itemsize %lld is not 1, 2, 4 or 8", f, (long long)size);
+    return -1;
+}
+
 static const Arg TAKE_ROWS_ARGS[] = {
     {"values", A_U8, 1, 0, RO}, {"itemsize", A_INT, 0, 0, RO}, {"rows", A_I32, 1, 0, RO},
     {"fill", A_INT, 0, 0, RO},  {"out", A_U8, 1, 0, RW},
@@ -64,11 +73,8 @@ PyObject *kernel_take_rows(PyObject *Py_UNUSED(self), PyObject *const *args,
     if (parse_args(f, args, nargs, TAKE_ROWS_ARGS, NA, v, sc) < 0)
         return NULL;
     int64_t size = sc[1], n = length(&v[2]);
-    if (size != 1 && size != 2 && size != 4 && size != 8) {
-        PyErr_Format(PyExc_ValueError, "%s: itemsize %lld is not 1, 2, 4 or 8", f,
-                     (long long)size);
+    if (check_itemsize(f, size) < 0)
         goto done;
-    }
     if (length(&v[0]) % size != 0 || length(&v[4]) != n * size) {
         PyErr_Format(PyExc_ValueError, "%s: values and out must hold whole items, out %lld of them",
                      f, (long long)n);
@@ -199,11 +205,8 @@ PyObject *kernel_scatter_rows(PyObject *Py_UNUSED(self), PyObject *const *args,
     if (parse_args(f, args, 3, spec, 3, v, sc) < 0)
         return NULL;
     int64_t size = sc[1], n = length(&v[2]);
-    if (size != 1 && size != 2 && size != 4 && size != 8) {
-        PyErr_Format(PyExc_ValueError, "%s: itemsize %lld is not 1, 2, 4 or 8", f,
-                     (long long)size);
+    if (check_itemsize(f, size) < 0)
         goto done;
-    }
     if (length(&v[0]) != n * size) {
         PyErr_Format(PyExc_ValueError, "%s: values hold %lld bytes, not %lld items of %lld", f,
                      (long long)length(&v[0]), (long long)n, (long long)size);
