@@ -121,14 +121,18 @@ def dealt(column: Any, part: np.ndarray, counts: np.ndarray) -> list[Any] | None
     """The column's rows of each part, in order (``part``: each row's; ``counts``: how
     many each has), by one C pass over its values (kernel.scatter_rows): numpy's,
     datetimes and categoricals (their codes), and the nullable integers and booleans
-    (values and mask). None for any other kind of column."""
+    (values and mask). None for any other kind of column, or a pandas that keeps them
+    otherwise."""
     c: Any = column  # pandas' own backing arrays, which its stubs do not show
-    if isinstance(column, pd.arrays.NumpyExtensionArray):
-        return _rebuilt(pd.arrays.NumpyExtensionArray, [c._ndarray], part, counts)
-    if isinstance(column, (pd.Categorical, pd.arrays.DatetimeArray)):
-        return _rebuilt(c._from_backing_data, [c._ndarray], part, counts)
-    if isinstance(column, (pd.arrays.IntegerArray, pd.arrays.BooleanArray)):
-        return _rebuilt(type(column), [c._data, c._mask], part, counts)
+    try:
+        if isinstance(column, pd.arrays.NumpyExtensionArray):
+            return _rebuilt(pd.arrays.NumpyExtensionArray, [c._ndarray], part, counts)
+        if isinstance(column, (pd.Categorical, pd.arrays.DatetimeArray)):
+            return _rebuilt(c._from_backing_data, [c._ndarray], part, counts)
+        if isinstance(column, (pd.arrays.IntegerArray, pd.arrays.BooleanArray)):
+            return _rebuilt(type(column), [c._data, c._mask], part, counts)
+    except AttributeError:  # a pandas without these backing arrays: taken instead
+        return None
     return None
 
 

@@ -272,8 +272,11 @@ def _joined(
 def _column(t: pd.DataFrame, i: int) -> Any:
     """``t.iloc[:, i].array`` without the Series (and the deep copy of the table's attrs)
     pandas makes for it: 1 us, not 20-30, for each of the thousands of columns of a 10M
-    capture's parts' scans."""
-    a = t._get_column_array(i)  # type: ignore[attr-defined,operator]
+    capture's parts' scans (a pandas without the block's accessor: through the Series)."""
+    get = getattr(type(t), "_get_column_array", None)
+    if get is None:
+        return t.iloc[:, i].array
+    a = get(t, i)
     return pd.arrays.NumpyExtensionArray(a) if isinstance(a, np.ndarray) else a
 
 
