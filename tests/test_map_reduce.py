@@ -177,12 +177,19 @@ def _concat_reference(parts: list[Any], name: str, code: str) -> pd.DataFrame:
     return t
 
 
-def test_combine_joins_the_parts_tables_as_pandas_concat_of_them_does() -> None:
+@pytest.mark.parametrize("accessor", [True, False])
+def test_combine_joins_the_parts_tables_as_pandas_concat_of_them_does(
+    accessor: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """combine() joins the parts' scan tables a column at a time: every table of three
     client shares of the incident sample is the renumbered tables' pd.concat, dtypes,
     categories' order and all (an object column of texts stays object, as pandas keeps
-    it, though a table made of such an array would make it str)."""
+    it, though a table made of such an array would make it str). The same through each
+    column's Series, for a pandas without the block accessor combine reads them by."""
     from dnspcap.findings.scan import combine
+
+    if not accessor:
+        monkeypatch.delattr(pd.DataFrame, "_get_column_array", raising=False)
     from dnspcap.pipeline.parts import analyze_part
     from dnspcap.pipeline.parts import shares as client_shares
 

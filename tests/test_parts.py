@@ -141,9 +141,9 @@ def test_a_capture_is_cut_in_parts_once_it_holds_one_and_a_half_parts() -> None:
     assert parts_of(11, 7) == 2 and parts_of(10, 7) == 1
 
 
-@pytest.mark.parametrize("dealt", [False, True])
+@pytest.mark.parametrize("deal", [False, True])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_split_gives_each_parts_rows_and_lets_the_whole_go(threads: int, dealt: bool) -> None:
+def test_split_gives_each_parts_rows_and_lets_the_whole_go(threads: int, deal: bool) -> None:
     """analyze() splits its messages into the parts' tables a column at a time (with
     workers, as many columns at once), the whole let go as it goes: each table is the
     whole's rows of its part, as take() would give them, columns in order, attrs and
@@ -153,7 +153,7 @@ def test_split_gives_each_parts_rows_and_lets_the_whole_go(threads: int, dealt: 
     at = [np.flatnonzero(share == j).astype(np.int32) for j in range(3)]
     box = [m.copy()]
     gone = weakref.ref(box[0])
-    pieces = split(box, at, threads, share if dealt else None)
+    pieces = split(box, at, threads, share if deal else None)
     assert box == [] and gone() is None
     assert [len(p) for p in pieces] == [len(w) for w in at] and all(len(w) for w in at)
     for got, where in zip(pieces, at, strict=True):

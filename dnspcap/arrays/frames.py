@@ -75,7 +75,7 @@ def split(
     whole's memory goes back as its columns are split (a column of a block of several
     once the block's last is), so the whole and its pieces are not held twice over.
     The caller holds no other reference to the table. With ``threads``, that many
-    columns are split at once: the takes let other threads run.
+    columns are split at once: the takes, and the C pass below, let other threads run.
 
     ``part``: each row's part (int8, int16 or int32), when ``at[j]`` are the positions of
     part j's rows, ascending. A column is then dealt into its parts in one C pass
