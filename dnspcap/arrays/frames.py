@@ -124,16 +124,19 @@ def dealt(column: Any, part: np.ndarray, counts: np.ndarray) -> list[Any] | None
     (values and mask). None for any other kind of column, or a pandas that keeps them
     otherwise."""
     c: Any = column  # pandas' own backing arrays, which its stubs do not show
+    make: Any
     try:
         if isinstance(column, pd.arrays.NumpyExtensionArray):
-            return _rebuilt(pd.arrays.NumpyExtensionArray, [c._ndarray], part, counts)
-        if isinstance(column, (pd.Categorical, pd.arrays.DatetimeArray)):
-            return _rebuilt(c._from_backing_data, [c._ndarray], part, counts)
-        if isinstance(column, (pd.arrays.IntegerArray, pd.arrays.BooleanArray)):
-            return _rebuilt(type(column), [c._data, c._mask], part, counts)
+            make, arrays = pd.arrays.NumpyExtensionArray, [c._ndarray]
+        elif isinstance(column, (pd.Categorical, pd.arrays.DatetimeArray)):
+            make, arrays = c._from_backing_data, [c._ndarray]
+        elif isinstance(column, (pd.arrays.IntegerArray, pd.arrays.BooleanArray)):
+            make, arrays = type(column), [c._data, c._mask]
+        else:
+            return None
     except AttributeError:  # a pandas without these backing arrays: taken instead
         return None
-    return None
+    return _rebuilt(make, arrays, part, counts)
 
 
 def _rebuilt(

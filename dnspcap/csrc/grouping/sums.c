@@ -28,11 +28,11 @@ int64_t client_parts(const uint8_t *qr, Codes src, Codes dst, const int16_t *src
      * address: part 0), counted; then a counting sort of the messages by part */
     memset(count, 0, (size_t)k * sizeof *count);
     for (int64_t i = 0; i < n; i++) {
-        int64_t c = qr[i] ? code_at(dst, i) : code_at(src, i);
-        int64_t of = qr[i] ? ndst : nsrc;
+        int response = qr[i] != 0;
+        int64_t c = code_at(response ? dst : src, i), of = response ? ndst : nsrc;
         if (c < -1 || c >= of)
             return i;
-        int64_t j = c < 0 ? 0 : qr[i] ? dst_part[c] : src_part[c];
+        int64_t j = c < 0 ? 0 : (response ? dst_part : src_part)[c];
         if (j < 0 || j >= k)
             return i;
         share[i] = (int16_t)j;
