@@ -52,3 +52,37 @@ def test_the_command_writes_its_report_and_says_its_status(tmp_path: Path) -> No
     )  # fmt: skip
     assert done.returncode == 1, done.stderr  # an error-level finding
     assert out.read_text() == render(dnspcap.analyze(sample), "json")
+
+
+KEPT = """
+import numpy as np
+from dnspcap.arrays import memory
+from dnspcap.cli import exit
+def resident():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096 >> 20
+def stage():
+    before = resident()
+    a = np.ones(16 << 20, np.uint8)  # 16 MiB, touched
+    del a
+    freed = resident() - before
+    memory.give_back()
+    print(freed, resident() - before, flush=True)
+    return 0
+if {command}:
+    exit.main = stage
+    exit.run()
+stage()
+"""
+
+
+def test_the_command_keeps_what_a_stage_frees_until_it_is_given_back() -> None:
+    """The command line's process (run(): keep_freed_pages) keeps a freed 16 MiB array's
+    pages for the next stage, until give_back(); by default glibc unmaps it at once (a
+    notebook's process keeps glibc's defaults)."""
+    command, default = program(KEPT.format(command=True)), program(KEPT.format(command=False))
+    assert command.returncode == 0 and default.returncode == 0, command.stderr + default.stderr
+    kept_mb, after_mb = (int(x) for x in command.stdout.split())
+    default_mb, _ = (int(x) for x in default.stdout.split())
+    assert kept_mb >= 15 and after_mb <= 2
+    assert default_mb <= 2
