@@ -4,6 +4,7 @@ buffered output, and the threads that are not daemons."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -86,3 +87,35 @@ def test_the_command_keeps_what_a_stage_frees_until_it_is_given_back() -> None:
     default_mb, _ = (int(x) for x in default.stdout.split())
     assert kept_mb >= 15 and after_mb <= 2
     assert default_mb <= 2
+
+
+POOL = """
+import pyarrow as pa
+from dnspcap.cli import exit
+def stage():
+    print(pa.default_memory_pool().backend_name, flush=True)
+    return 0
+if {command}:
+    exit.main = stage
+    exit.run()
+stage()
+"""
+
+
+def test_the_command_makes_pandas_arrow_arrays_on_the_c_heap() -> None:
+    """In the command line's process pandas' arrow arrays (every column of texts) come
+    from the C heap, given back with the rest, not from mimalloc (60-100 ms for a take
+    after its pages were released); a notebook's process keeps pyarrow's default, and so
+    does a command told otherwise by ARROW_DEFAULT_MEMORY_POOL."""
+    import pyarrow as pa
+
+    command, default = program(POOL.format(command=True)), program(POOL.format(command=False))
+    assert command.returncode == 0 and default.returncode == 0, command.stderr + default.stderr
+    assert command.stdout.strip() == pa.system_memory_pool().backend_name
+    assert default.stdout.strip() == pa.default_memory_pool().backend_name
+    told = subprocess.run(
+        [sys.executable, "-c", POOL.format(command=True)], capture_output=True, text=True,
+        timeout=60, cwd=ROOT, check=False,
+        env={**os.environ, "ARROW_DEFAULT_MEMORY_POOL": "mimalloc"},
+    )  # fmt: skip
+    assert told.stdout.strip() == "mimalloc", told.stderr
