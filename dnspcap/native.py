@@ -17,6 +17,7 @@ from ._kernel import (
     count_codes,
     decode,
     dns_rows,
+    first_codes,
     gather_ranges,
     group_lookups,
     group_order,
@@ -35,6 +36,7 @@ from ._kernel import (
     take_rows,
     texts,
     walk,
+    window_pairs,
 )
 
 
@@ -55,6 +57,7 @@ __all__ = [
     "count_codes",
     "decode",
     "dns_rows",
+    "first_codes",
     "gather_ranges",
     "group_lookups",
     "group_order",
@@ -74,4 +77,5 @@ __all__ = [
     "take_rows",
     "texts",
     "walk",
+    "window_pairs",
 ]

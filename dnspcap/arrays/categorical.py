@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..native import kernel
+from .keys import first_codes
 
 
 def as_categorical(s: pd.Series) -> pd.Categorical:
@@ -77,8 +78,8 @@ def pack(*keys: np.ndarray) -> np.ndarray:
     non-negative integers (category codes, ports, IDs, earlier codes).
 
     The keys are packed into one integer (mixed radix) while that fits in 63 bits, and
-    made dense with one hash pass only when the next key would not fit: a handful of
-    passes over millions of rows instead of two per key.
+    made dense with one hash pass (in C: :func:`.keys.first_codes`) only when the next
+    key would not fit: a handful of passes over millions of rows instead of two per key.
     """
     limit = 1 << 62
     combined = np.zeros(len(keys[0]), np.int64)
@@ -87,12 +88,11 @@ def pack(*keys: np.ndarray) -> np.ndarray:
         k = np.asarray(k, np.int64)
         card = int(k.max()) + 1 if len(k) else 1
         if span * card >= limit:
-            combined, uniques = pd.factorize(combined)
-            combined = np.asarray(combined, np.int64)
-            span = max(len(uniques), 1)
+            dense, distinct = first_codes(combined)
+            combined, span = dense.astype(np.int64), max(distinct, 1)
         if card >= limit // span:  # one key alone too wide: densify it first
-            dense, uniques = pd.factorize(k)
-            k, card = np.asarray(dense, np.int64), max(len(uniques), 1)
+            dense, distinct = first_codes(k)
+            k, card = dense.astype(np.int64), max(distinct, 1)
         combined = combined * card + k
         span *= card
     return combined

@@ -1,7 +1,8 @@
 /*
  * dnspcap._kernel: what the files holding Python entry points share (reading/entries.c:
  * reading captures; reading/entries_text.c: texts by the exact decoder; pairing/entries.c:
- * dnspcap.pairing; grouping/entries.c: dnspcap.grouping; shared/module.c: the rest). Each entry point declares its arguments as
+ * dnspcap.pairing; grouping/entries.c: dnspcap.grouping; shared/keys.c: integer keys;
+ * shared/module.c: the rest). Each entry point declares its arguments as
  * a table of Arg and checks them with parse_args() (shared/args.c) before calling its kernel.
  */
 #ifndef DNSPCAP_ARGS_H
@@ -63,6 +64,8 @@ PyObject *kernel_lookup_sums(PyObject *self, PyObject *const *args, Py_ssize_t n
 PyObject *kernel_texts(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *kernel_decode(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *kernel_address_texts(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *kernel_first_codes(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *kernel_window_pairs(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 /* sets ipv6_mapped_dotted from what this Python's ipaddress writes; -1 with an error set */
 int probe_ipv6_mapped(void);
 

@@ -10,8 +10,9 @@
  * reading/entries_text.c, texts(), decode() and address_texts(); in pairing/entries.c,
  * pair_assign(), pair_stats(), pair_links() and pair_columns() for dnspcap.pairing; in
  * shared/gathers.c, take_rows(), gather_ranges() and scatter_rows(); in shared/merge.c,
- * merge_ranks(); in grouping/entries.c, group_lookups(), group_order(), client_parts(),
- * lookup_signs() and lookup_sums() for dnspcap.grouping and dnspcap.pipeline.
+ * merge_ranks(); in shared/keys.c, first_codes() and window_pairs(); in
+ * grouping/entries.c, group_lookups(), group_order(), client_parts(), lookup_signs() and
+ * lookup_sums() for dnspcap.grouping and dnspcap.pipeline.
  */
 #include "args.h"
 
@@ -235,6 +236,14 @@ static PyMethodDef kernel_methods[] = {
      "Each key's rank among k runs' keys (ts[r][i], place[r][i]), each run in that order: "
      "rank[off_r + i], run after run. -1, or the first run found out of order (then "
      "nothing is written); see dnspcap.findings.scan."},
+    {"first_codes", (PyCFunction)(void (*)(void))kernel_first_codes, METH_FASTCALL,
+     "first_codes(keys, codes)\n--\n\n"
+     "codes[i] = keys[i]'s number among the distinct keys, in order of first appearance "
+     "(pandas.factorize's codes); returns how many are distinct. See shared/keys.c."},
+    {"window_pairs", (PyCFunction)(void (*)(void))kernel_window_pairs, METH_FASTCALL,
+     "window_pairs(key, ts, is_a, window, first, second)\n--\n\n"
+     "Rows sorted by key, then ts: the pairs of an is_a row and another of its key within "
+     "window, by distance; writes the first len(first), returns how many. See shared/keys.c."},
     {"gather_ranges", (PyCFunction)(void (*)(void))kernel_gather_ranges, METH_FASTCALL,
      "gather_ranges(data, start, length, out)\n--\n\n"
      "out = the byte ranges data[start[k]:start[k] + length[k]], one after another."},

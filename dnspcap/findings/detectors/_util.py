@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ...arrays.categorical import as_categorical, codes_of, pack, shared_codes
+from ...arrays.keys import first_codes, window_pairs
 from ...grouping.join import lookup_of_rows, lookups_at, transaction_rows
 from ...grouping.reasked import retries
 from ...grouping.table import PAIR_WINDOW_S, interval_union
@@ -147,27 +148,10 @@ def _pair_positions(
     key = _socket_and_name(tx, keep)
     order = _by_socket_and_name(key, q_ns)
     # every A/AAAA pair of one key within the window, without a merge: sorted by key and
-    # time, a row's partners are its next rows while the key holds and the time fits
-    key, q_sorted, a_sorted = key[order], q_ns[order], is_a[order]
-    del q_ns
-    firsts, seconds = [], []
-    alive = np.arange(len(key) - 1)  # rows whose partner may still be d rows on
-    d = 1
-    while len(alive):
-        alive = alive[alive + d < len(key)]
-        other = alive + d
-        near = (key[other] == key[alive]) & (q_sorted[other] - q_sorted[alive] <= window)
-        alive, other = alive[near], other[near]
-        mixed = a_sorted[other] != a_sorted[alive]
-        firsts.append(alive[mixed])
-        seconds.append(other[mixed])
-        d += 1
-    del key, q_sorted
-    none = np.zeros(0, np.intp)
-    i, j = np.concatenate([none, *firsts]), np.concatenate([none, *seconds])
-    i_is_a = a_sorted[i]
-    pos_a = keep[order[np.where(i_is_a, i, j)]]
-    pos_b = keep[order[np.where(i_is_a, j, i)]]
+    # time, a row's partners are its neighbours while the key holds and the time fits
+    i, j = window_pairs(key[order], q_ns[order], is_a[order], window)
+    del key, q_ns
+    pos_a, pos_b = keep[order[i]], keep[order[j]]
     sort = group_order(pos_a.astype(np.int32), len(tx))  # a stable sort of the positions
     return pos_a[sort], pos_b[sort]
 
@@ -187,9 +171,9 @@ def _by_socket_and_name(key: np.ndarray, q_ns: np.ndarray) -> np.ndarray:
     if len(q_ns) < 2 or (q_ns[1:] >= q_ns[:-1]).all():
         # rows already in time order (pair() writes them so): equal keys brought together
         # by a stable counting sort keep it, which is all the scan needs
-        dense, uniques = pd.factorize(key)
+        dense, distinct = first_codes(key)
         # as intp: numpy converts any other index array on every take
-        return group_order(dense.astype(np.int32), len(uniques)).astype(np.intp)
+        return group_order(dense, distinct).astype(np.intp)
     return np.lexsort((q_ns, key))
 
 
