@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from dnspcap.arrays import keys
-from dnspcap.arrays.keys import first_codes, window_pairs
+from dnspcap.arrays.keys import factorized, first_codes, window_pairs
 from dnspcap.native import first_codes as kernel_first_codes
 from dnspcap.native import window_pairs as kernel_window_pairs
 
@@ -78,14 +78,20 @@ def test_first_codes_are_pandas_factorize(seed: int) -> None:
     want, uniques = pd.factorize(keys)
     assert codes.dtype == np.int32 and np.array_equal(codes, want)
     assert distinct == len(uniques)
+    codes, distinct_keys = factorized(keys)
+    assert np.array_equal(codes, want) and np.array_equal(distinct_keys, uniques)
+    assert distinct_keys.dtype == np.int64
 
 
 def test_the_kernels_refuse_arrays_of_other_lengths_or_types() -> None:
     keys = np.arange(5, dtype=np.int64)
+    first = np.empty(5, np.int64)
     with pytest.raises(ValueError, match="as long as keys"):
-        kernel_first_codes(keys, np.empty(4, np.int32))
+        kernel_first_codes(keys, np.empty(4, np.int32), first)
+    with pytest.raises(ValueError, match="first too or empty"):
+        kernel_first_codes(keys, np.empty(5, np.int32), first[:3])
     with pytest.raises(TypeError):
-        kernel_first_codes(keys.astype(np.int32), np.empty(5, np.int32))
+        kernel_first_codes(keys.astype(np.int32), np.empty(5, np.int32), first)
     ts, is_a, out = np.zeros(5, np.int64), np.zeros(5, bool), np.zeros(3, np.int64)
     with pytest.raises(ValueError, match="as long as key"):
         kernel_window_pairs(keys, ts[:4], is_a, 1, out, out)

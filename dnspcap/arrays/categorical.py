@@ -48,12 +48,12 @@ def codes_of(s: pd.Series, rows: np.ndarray | None = None) -> np.ndarray:
 
 def _float_codes(values: np.ndarray) -> np.ndarray:
     """pd.factorize(values)[0] of floats, by their bits where none is NaN (-0.0 taken as
-    0.0, which it equals): pandas hashes integers in half the time (1M round trips, 16k
-    distinct: 16 ms as floats, 9 ms as bits)."""
+    0.0, which it equals), numbered in C (:func:`.keys.first_codes`): pandas hashed 1M
+    round trips, 16k distinct, in 16 ms as floats and 9 ms as bits."""
     values = values + 0.0  # -0.0 + 0.0 is 0.0
     if np.isnan(values).any():
         return np.asarray(pd.factorize(values)[0])
-    return np.asarray(pd.factorize(values.view(np.int64))[0])
+    return first_codes(values.view(np.int64))[0]
 
 
 def shared_codes(

@@ -11,6 +11,7 @@ from pandas.api.types import union_categoricals
 
 from ..native import kernel
 from .categorical import codes_of, pack
+from .keys import first_codes
 
 
 def concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -45,7 +46,7 @@ def counted(frame: pd.DataFrame) -> pd.DataFrame:
     codes packed into one key (categoricals by code, other values by value), not a sort."""
     if not len(frame):
         return frame.assign(**{COUNT: np.zeros(0, np.int64)})
-    group = pd.factorize(pack(*(codes_of(frame[c]) for c in frame.columns)))[0]
+    group = first_codes(pack(*(codes_of(frame[c]) for c in frame.columns)))[0]
     # numbered in order of first appearance: a group's first row is where its number
     # first exceeds every number before it
     first = np.flatnonzero(group > np.maximum.accumulate(np.r_[-1, group[:-1]]))

@@ -20,7 +20,16 @@ def first_codes(keys: np.ndarray) -> tuple[np.ndarray, int]:
     and how many are distinct: ``pd.factorize(keys)`` without the uniques."""
     keys = np.ascontiguousarray(keys, np.int64)
     codes = np.empty(len(keys), np.int32)
-    return codes, _first_codes(keys, codes)
+    return codes, _first_codes(keys, codes, np.zeros(0, np.int64))
+
+
+def factorized(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize(keys)`` of int64 keys: each key's number in order of first
+    appearance (int32), and the distinct keys in that order (int64)."""
+    keys = np.ascontiguousarray(keys, np.int64)
+    codes, first = np.empty(len(keys), np.int32), np.empty(len(keys), np.int64)
+    distinct = _first_codes(keys, codes, first)
+    return codes, keys[first[:distinct]]
 
 
 def window_pairs(

@@ -35,6 +35,7 @@ import pyarrow.compute as pc
 
 from ..arrays import memory
 from ..arrays.categorical import as_categorical, coded, take
+from ..arrays.keys import factorized, first_codes
 from ..native import check_constants, group_lookups, group_order
 from .names import readings, split_pairs, text_array
 from .names import take as take_text
@@ -161,13 +162,13 @@ def _search_lists(q: Queries) -> dict[str, list[str]]:
     k = np.flatnonzero(step)
     # the suffixes each distinct pair of names shows, if any
     n_names = max(len(q.names), 1)
-    name_pair, distinct_pairs = pd.factorize(nm[k].astype(np.int64) * n_names + nm[k + 1])
+    name_pair, distinct_pairs = factorized(nm[k].astype(np.int64) * n_names + nm[k + 1])
     split_of, splits = split_pairs(q.name_text, distinct_pairs // n_names, distinct_pairs % n_names)
     split_of = split_of[name_pair]
     kept = split_of >= 0
     # the count of each (client, pair of suffixes), in the order they first appear
     n_splits = max(len(splits), 1)
-    client_split, seen = pd.factorize(c[k][kept].astype(np.int64) * n_splits + split_of[kept])
+    client_split, seen = factorized(c[k][kept].astype(np.int64) * n_splits + split_of[kept])
     counts = np.bincount(client_split, minlength=len(seen))
     client, split = np.divmod(np.asarray(seen, np.int64), n_splits)
     # two lookups interleaving by chance also look like a step: a pair seen far less often
@@ -177,7 +178,7 @@ def _search_lists(q: Queries) -> dict[str, list[str]]:
     usual = np.flatnonzero(counts >= top[client] / RARE_PAIR)
     # per client (in the order they first appear), its pairs from most to least common,
     # ties in the order they first appear
-    client_rank = pd.factorize(client)[0]
+    client_rank = first_codes(client)[0]
     usual = usual[np.lexsort((usual, -counts[usual], client_rank[usual]))]
     bounds = np.flatnonzero(np.diff(client_rank[usual], prepend=-1, append=-1)).tolist()
     ids, who = split[usual].tolist(), client[usual].tolist()
@@ -303,8 +304,7 @@ def _dense(key: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray]:
     A table of the whole span when it is not much bigger than key (a few passes over
     memory), else a hash table."""
     if span > 4 * len(key) + 1024:
-        codes, values = pd.factorize(key)
-        return np.asarray(codes, np.int32), np.asarray(values, np.int64)
+        return factorized(key)
     present = np.zeros(span, np.bool_)
     present[key] = True
     code_of = np.cumsum(present, dtype=np.int64) - 1

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ..arrays.categorical import as_categorical, pack
+from ..arrays.keys import first_codes
 from ..native import kernel
 
 # frames of a rotated set are keyed by their file above these bits inside pair()
@@ -33,7 +34,7 @@ def dense(parts: tuple[np.ndarray, ...]) -> np.ndarray:
     # packed into one integer and hashed once: np.unique(axis=0) sorts the rows as
     # opaque bytes, seconds for a few hundred thousand rows of hostile traffic
     shifted = [np.asarray(p, np.int64) - int(np.min(p)) for p in parts]  # codes -1 and up
-    return np.asarray(pd.factorize(pack(*shifted))[0], np.int64)
+    return first_codes(pack(*shifted))[0].astype(np.int64)
 
 
 class Columns:

@@ -10,10 +10,11 @@
 /* ---- first_codes() -------------------------------------------------------------------- */
 
 /* code[i] = the number of distinct keys met before keys[i]'s first appearance; returns
- * how many are distinct. slot_key/slot_id: size entries (a power of two > n), slot_id all
- * 0 (an empty slot; an entry holds its code + 1). */
+ * how many are distinct, and with first (else NULL) where each first appears. slot_key/
+ * slot_id: size entries (a power of two > n), slot_id all 0 (an empty slot; an entry
+ * holds its code + 1). */
 static int64_t first_codes(const int64_t *keys, int64_t n, uint64_t *slot_key, int32_t *slot_id,
-                           int64_t size, int32_t *code)
+                           int64_t size, int32_t *code, int64_t *first)
 {
     int bits = 0;
     while (((int64_t)1 << bits) < size)
@@ -28,6 +29,8 @@ static int64_t first_codes(const int64_t *keys, int64_t n, uint64_t *slot_key, i
                 slot_key[h] = k;
                 slot_id[h] = ++next;
                 code[i] = next - 1;
+                if (first != NULL)
+                    first[next - 1] = i;
                 break;
             }
             if (slot_key[h] == k) {
@@ -43,6 +46,7 @@ static int64_t first_codes(const int64_t *keys, int64_t n, uint64_t *slot_key, i
 static const Arg FIRST_CODES_ARGS[] = {
     {"keys", A_I64, 1, 0, RO},
     {"codes", A_I32, 1, 0, RW},
+    {"first", A_I64, 1, 0, RW},
 };
 
 PyObject *kernel_first_codes(PyObject *Py_UNUSED(self), PyObject *const *args, Py_ssize_t nargs)
@@ -56,8 +60,9 @@ PyObject *kernel_first_codes(PyObject *Py_UNUSED(self), PyObject *const *args, P
     if (parse_args(f, args, nargs, FIRST_CODES_ARGS, NA, v, sc) < 0)
         return NULL;
     int64_t n = length(&v[0]);
-    if (length(&v[1]) != n) {
-        PyErr_Format(PyExc_ValueError, "%s: codes must be as long as keys", f);
+    if (length(&v[1]) != n || (length(&v[2]) != n && length(&v[2]) != 0)) {
+        PyErr_Format(PyExc_ValueError, "%s: codes must be as long as keys, first too or empty",
+                     f);
         goto done;
     }
     if (n >= INT32_MAX / 2) { /* codes are int32, and the table twice as big */
@@ -74,7 +79,8 @@ PyObject *kernel_first_codes(PyObject *Py_UNUSED(self), PyObject *const *args, P
         goto done;
     }
     Py_BEGIN_ALLOW_THREADS
-    distinct = first_codes(v[0].buf, n, slot_key, slot_id, size, v[1].buf);
+    distinct = first_codes(v[0].buf, n, slot_key, slot_id, size, v[1].buf,
+                           length(&v[2]) ? v[2].buf : NULL);
     Py_END_ALLOW_THREADS
 done:
     PyMem_Free(slot_key);

@@ -237,9 +237,10 @@ static PyMethodDef kernel_methods[] = {
      "rank[off_r + i], run after run. -1, or the first run found out of order (then "
      "nothing is written); see dnspcap.findings.scan."},
     {"first_codes", (PyCFunction)(void (*)(void))kernel_first_codes, METH_FASTCALL,
-     "first_codes(keys, codes)\n--\n\n"
+     "first_codes(keys, codes, first)\n--\n\n"
      "codes[i] = keys[i]'s number among the distinct keys, in order of first appearance "
-     "(pandas.factorize's codes); returns how many are distinct. See shared/keys.c."},
+     "(pandas.factorize's codes), first[c] where code c first appears (first may be empty); "
+     "returns how many are distinct. See shared/keys.c."},
     {"window_pairs", (PyCFunction)(void (*)(void))kernel_window_pairs, METH_FASTCALL,
      "window_pairs(key, ts, is_a, window, first, second)\n--\n\n"
      "Rows sorted by key, then ts: the pairs of an is_a row and another of its key within "

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ...arrays.categorical import as_categorical, codes_of, pack, shared_codes
-from ...arrays.keys import first_codes, window_pairs
+from ...arrays.keys import factorized, first_codes, window_pairs
 from ...grouping.join import lookup_of_rows, lookups_at, transaction_rows
 from ...grouping.reasked import retries
 from ...grouping.table import PAIR_WINDOW_S, interval_union
@@ -327,7 +327,7 @@ def question_sums(tx: pd.DataFrame) -> pd.DataFrame:
         width = len(qtype.categories) + 1
         names, types = np.asarray(name.codes, np.int64), np.asarray(qtype.codes, np.int64)
         ok = np.flatnonzero((names >= 0) & (types >= 0))
-        dense, keys = pd.factorize(names[ok] * width + types[ok])
+        dense, keys = factorized(names[ok] * width + types[ok])
         n = len(keys)
         attempts = tx["attempts"].to_numpy(np.int64)[ok]
         asked = attempts > 0
