@@ -119,3 +119,39 @@ def test_the_command_makes_pandas_arrow_arrays_on_the_c_heap() -> None:
         env={**os.environ, "ARROW_DEFAULT_MEMORY_POOL": "mimalloc"},
     )  # fmt: skip
     assert told.stdout.strip() == "mimalloc", told.stderr
+
+
+HUGE = """
+import numpy as np
+from dnspcap.cli import exit
+def stage():
+    core = getattr(np, "_core", None) or np.core
+    print(core.multiarray._get_madvise_hugepage(), flush=True)
+    return 0
+if {command}:
+    exit.main = stage
+    exit.run()
+stage()
+"""
+
+
+def test_the_command_asks_for_no_huge_pages_for_numpy_arrays() -> None:
+    """In the command line's process numpy advises no transparent huge pages for its big
+    arrays (on the development VM the faults that compact memory for them cost 15% of
+    the command); a notebook's process keeps numpy's default, and a command told by
+    NUMPY_MADVISE_HUGEPAGE keeps what it was told."""
+    command, default = program(HUGE.format(command=True)), program(HUGE.format(command=False))
+    assert command.returncode == 0 and default.returncode == 0, command.stderr + default.stderr
+    assert command.stdout.strip() == "False"
+    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+    plain = subprocess.run(
+        [sys.executable, "-c", "import numpy as np; "
+         "print((getattr(np, '_core', None) or np.core).multiarray._get_madvise_hugepage())"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT, check=False, env=env,
+    )  # fmt: skip
+    assert default.stdout == plain.stdout  # numpy's own default, whatever this system's
+    told = subprocess.run(
+        [sys.executable, "-c", HUGE.format(command=True)], capture_output=True, text=True,
+        timeout=60, cwd=ROOT, check=False, env={**env, "NUMPY_MADVISE_HUGEPAGE": "1"},
+    )  # fmt: skip
+    assert told.stdout.strip() == "True", told.stderr
