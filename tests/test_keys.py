@@ -99,3 +99,14 @@ def test_the_kernels_refuse_arrays_of_other_lengths_or_types() -> None:
         kernel_window_pairs(keys, ts, is_a, 1, out, out[:2])
     with pytest.raises(TypeError):
         kernel_window_pairs(keys, ts, is_a.astype(np.uint8), 1, out, out)
+
+
+def test_first_codes_grow_their_table_through_many_distinct_keys() -> None:
+    """The table starts at 1,024 slots and doubles when half full: 300,000 distinct keys
+    (nine doublings), each met twice, numbered as pandas numbers them."""
+    rng = np.random.default_rng(7)
+    distinct = rng.permutation(np.arange(300_000, dtype=np.int64) * 1_000_003 - 2**40)
+    keys = np.concatenate([distinct, distinct[::-1]])
+    codes, uniques = factorized(keys)
+    want, want_uniques = pd.factorize(keys)
+    assert np.array_equal(codes, want) and np.array_equal(uniques, want_uniques)

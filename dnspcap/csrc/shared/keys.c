@@ -9,37 +9,98 @@
 
 /* ---- first_codes() -------------------------------------------------------------------- */
 
-/* code[i] = the number of distinct keys met before keys[i]'s first appearance; returns
- * how many are distinct, and with first (else NULL) where each first appears. slot_key/
- * slot_id: size entries (a power of two > n), slot_id all 0 (an empty slot; an entry
- * holds its code + 1). */
-static int64_t first_codes(const int64_t *keys, int64_t n, uint64_t *slot_key, int32_t *slot_id,
-                           int64_t size, int32_t *code, int64_t *first)
+/* The open-addressing table of first_codes(): size slots (a power of two), each a key and
+ * its code + 1 (0: empty), never more than half full. */
+typedef struct {
+    uint64_t *key;
+    int32_t *id;
+    int64_t size;
+    int bits;
+} KeyTable;
+
+static int codes_alloc(KeyTable *t, int64_t size)
 {
-    int bits = 0;
-    while (((int64_t)1 << bits) < size)
-        bits++;
-    uint64_t mask = (uint64_t)size - 1;
+    t->key = PyMem_RawMalloc((size_t)size * sizeof *t->key);
+    t->id = PyMem_RawCalloc((size_t)size, sizeof *t->id);
+    t->size = size;
+    t->bits = 0;
+    while (((int64_t)1 << t->bits) < size)
+        t->bits++;
+    return t->key != NULL && t->id != NULL ? 0 : -1;
+}
+
+static void codes_free(KeyTable *t)
+{
+    PyMem_RawFree(t->key);
+    PyMem_RawFree(t->id);
+    t->key = NULL;
+    t->id = NULL;
+}
+
+static inline uint64_t codes_slot(const KeyTable *t, uint64_t k)
+{
+    return (k * 0x9E3779B97F4A7C15ULL) >> (64 - t->bits);
+}
+
+/* the table twice as big, every entry moved; -1 (the table as it was) without memory */
+static int codes_grow(KeyTable *t)
+{
+    KeyTable bigger;
+    if (codes_alloc(&bigger, 2 * t->size) < 0) {
+        codes_free(&bigger);
+        return -1;
+    }
+    uint64_t mask = (uint64_t)bigger.size - 1;
+    for (int64_t s = 0; s < t->size; s++) {
+        if (t->id[s] == 0)
+            continue;
+        uint64_t h = codes_slot(&bigger, t->key[s]);
+        while (bigger.id[h] != 0)
+            h = (h + 1) & mask;
+        bigger.key[h] = t->key[s];
+        bigger.id[h] = t->id[s];
+    }
+    codes_free(t);
+    *t = bigger;
+    return 0;
+}
+
+/* code[i] = the number of distinct keys met before keys[i]'s first appearance; returns
+ * how many are distinct (-1: out of memory), and with first (else NULL) where each first
+ * appears. The table starts small and doubles when half full, so that a few distinct
+ * keys among millions stay in the processor's cache. */
+static int64_t first_codes(const int64_t *keys, int64_t n, int32_t *code, int64_t *first)
+{
+    KeyTable t;
+    if (codes_alloc(&t, 1024) < 0) {
+        codes_free(&t);
+        return -1;
+    }
     int32_t next = 0;
     for (int64_t i = 0; i < n; i++) {
-        uint64_t k = (uint64_t)keys[i];
-        uint64_t h = (k * 0x9E3779B97F4A7C15ULL) >> (64 - bits);
+        uint64_t k = (uint64_t)keys[i], mask = (uint64_t)t.size - 1;
+        uint64_t h = codes_slot(&t, k);
         for (;;) {
-            if (slot_id[h] == 0) {
-                slot_key[h] = k;
-                slot_id[h] = ++next;
+            if (t.id[h] == 0) {
+                t.key[h] = k;
+                t.id[h] = ++next;
                 code[i] = next - 1;
                 if (first != NULL)
                     first[next - 1] = i;
+                if (2 * (int64_t)next > t.size && codes_grow(&t) < 0) {
+                    codes_free(&t);
+                    return -1;
+                }
                 break;
             }
-            if (slot_key[h] == k) {
-                code[i] = slot_id[h] - 1;
+            if (t.key[h] == k) {
+                code[i] = t.id[h] - 1;
                 break;
             }
             h = (h + 1) & mask;
         }
     }
+    codes_free(&t);
     return next;
 }
 
@@ -54,9 +115,7 @@ PyObject *kernel_first_codes(PyObject *Py_UNUSED(self), PyObject *const *args, P
     enum { NA = NARGS(FIRST_CODES_ARGS) };
     const char *f = "first_codes";
     Py_buffer v[NA];
-    int64_t sc[NA], distinct = -1;
-    uint64_t *slot_key = NULL;
-    int32_t *slot_id = NULL;
+    int64_t sc[NA], distinct = -2;
     if (parse_args(f, args, nargs, FIRST_CODES_ARGS, NA, v, sc) < 0)
         return NULL;
     int64_t n = length(&v[0]);
@@ -65,26 +124,16 @@ PyObject *kernel_first_codes(PyObject *Py_UNUSED(self), PyObject *const *args, P
                      f);
         goto done;
     }
-    if (n >= INT32_MAX / 2) { /* codes are int32, and the table twice as big */
+    if (n >= INT32_MAX / 2) { /* codes are int32, and the table up to twice as big */
         PyErr_Format(PyExc_ValueError, "%s: %lld keys are too many", f, (long long)n);
         goto done;
     }
-    int64_t size = 16;
-    while (size <= 2 * n)
-        size *= 2;
-    slot_key = PyMem_Malloc((size_t)size * sizeof *slot_key);
-    slot_id = PyMem_Calloc((size_t)size, sizeof *slot_id);
-    if (slot_key == NULL || slot_id == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
     Py_BEGIN_ALLOW_THREADS
-    distinct = first_codes(v[0].buf, n, slot_key, slot_id, size, v[1].buf,
-                           length(&v[2]) ? v[2].buf : NULL);
+    distinct = first_codes(v[0].buf, n, v[1].buf, length(&v[2]) ? v[2].buf : NULL);
     Py_END_ALLOW_THREADS
+    if (distinct == -1)
+        PyErr_NoMemory();
 done:
-    PyMem_Free(slot_key);
-    PyMem_Free(slot_id);
     release_all(v, NA);
     return distinct < 0 ? NULL : PyLong_FromLongLong(distinct);
 }
