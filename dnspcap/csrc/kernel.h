@@ -5,6 +5,7 @@
  *   shared/module.c       the module: its methods, constants, and the shared entry points
  *   shared/args.c         checking the entry points' arguments (args.h)
  *   shared/gathers.c      gathers every stage uses: a column at some rows, byte ranges
+ *   shared/keys.c         int64 keys numbered as pandas.factorize does; pairs within a window
  *   reading/walk.c        the record walker: link layer, IP, UDP; one row per DNS message
  *   reading/dns.c         one DNS message: strict checks, keys, its row's DNS columns
  *   reading/decode.c      the exact decoder (dnswire.py in C), for what the checks refuse
