@@ -55,51 +55,69 @@ def test_the_command_writes_its_report_and_says_its_status(tmp_path: Path) -> No
     assert out.read_text() == render(dnspcap.analyze(sample), "json")
 
 
-KEPT = """
+# A stage run by the command line's run() (which leaves with its status), or as a
+# notebook's process runs it; the variables that choose the settings run() makes are
+# left out of its environment unless a test gives them.
+STAGE = """
 import numpy as np
+import pyarrow as pa
 from dnspcap.arrays import memory
 from dnspcap.cli import exit
-def resident():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * 4096 >> 20
 def stage():
-    before = resident()
-    a = np.ones(16 << 20, np.uint8)  # 16 MiB, touched
-    del a
-    freed = resident() - before
-    memory.give_back()
-    print(freed, resident() - before, flush=True)
+{body}
     return 0
 if {command}:
     exit.main = stage
     exit.run()
 stage()
 """
+CHOOSERS = ("ARROW_DEFAULT_MEMORY_POOL", "NUMPY_MADVISE_HUGEPAGE")
+
+
+def stage(body: str, command: bool, **env: str) -> str:
+    """What the stage printed, run as the command or as a notebook would."""
+    base = {k: v for k, v in os.environ.items() if k not in CHOOSERS}
+    done = subprocess.run(
+        [sys.executable, "-c", STAGE.format(body=body, command=command)], capture_output=True,
+        text=True, timeout=60, cwd=ROOT, check=False, env={**base, **env},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def plain(code: str) -> str:
+    """What a Python without dnspcap prints."""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT,
+        check=False, env={k: v for k, v in os.environ.items() if k not in CHOOSERS},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+FREED = """
+    def resident():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * 4096 >> 20
+    before = resident()
+    a = np.ones(16 << 20, np.uint8)  # 16 MiB, touched
+    del a
+    freed = resident() - before
+    memory.give_back()
+    print(freed, resident() - before)"""
 
 
 def test_the_command_keeps_what_a_stage_frees_until_it_is_given_back() -> None:
     """The command line's process (run(): keep_freed_pages) keeps a freed 16 MiB array's
     pages for the next stage, until give_back(); by default glibc unmaps it at once (a
     notebook's process keeps glibc's defaults)."""
-    command, default = program(KEPT.format(command=True)), program(KEPT.format(command=False))
-    assert command.returncode == 0 and default.returncode == 0, command.stderr + default.stderr
-    kept_mb, after_mb = (int(x) for x in command.stdout.split())
-    default_mb, _ = (int(x) for x in default.stdout.split())
+    kept_mb, after_mb = (int(x) for x in stage(FREED, command=True).split())
+    default_mb, _ = (int(x) for x in stage(FREED, command=False).split())
     assert kept_mb >= 15 and after_mb <= 2
     assert default_mb <= 2
 
 
-POOL = """
-import pyarrow as pa
-from dnspcap.cli import exit
-def stage():
-    print(pa.default_memory_pool().backend_name, flush=True)
-    return 0
-if {command}:
-    exit.main = stage
-    exit.run()
-stage()
-"""
+POOL = "    print(pa.default_memory_pool().backend_name)"
 
 
 def test_the_command_makes_pandas_arrow_arrays_on_the_c_heap() -> None:
@@ -109,30 +127,16 @@ def test_the_command_makes_pandas_arrow_arrays_on_the_c_heap() -> None:
     does a command told otherwise by ARROW_DEFAULT_MEMORY_POOL."""
     import pyarrow as pa
 
-    command, default = program(POOL.format(command=True)), program(POOL.format(command=False))
-    assert command.returncode == 0 and default.returncode == 0, command.stderr + default.stderr
-    assert command.stdout.strip() == pa.system_memory_pool().backend_name
-    assert default.stdout.strip() == pa.default_memory_pool().backend_name
-    told = subprocess.run(
-        [sys.executable, "-c", POOL.format(command=True)], capture_output=True, text=True,
-        timeout=60, cwd=ROOT, check=False,
-        env={**os.environ, "ARROW_DEFAULT_MEMORY_POOL": "mimalloc"},
-    )  # fmt: skip
-    assert told.stdout.strip() == "mimalloc", told.stderr
+    assert stage(POOL, command=True) == pa.system_memory_pool().backend_name
+    assert stage(POOL, command=False) == plain(  # pyarrow's own default (mimalloc here)
+        "import pyarrow as pa; print(pa.default_memory_pool().backend_name)"
+    )
+    assert stage(POOL, command=True, ARROW_DEFAULT_MEMORY_POOL="mimalloc") == "mimalloc"
 
 
 HUGE = """
-import numpy as np
-from dnspcap.cli import exit
-def stage():
     core = getattr(np, "_core", None) or np.core
-    print(core.multiarray._get_madvise_hugepage(), flush=True)
-    return 0
-if {command}:
-    exit.main = stage
-    exit.run()
-stage()
-"""
+    print(core.multiarray._get_madvise_hugepage())"""
 
 
 def test_the_command_asks_for_no_huge_pages_for_numpy_arrays() -> None:
@@ -140,18 +144,10 @@ def test_the_command_asks_for_no_huge_pages_for_numpy_arrays() -> None:
     arrays (on the development VM the faults that compact memory for them cost 15% of
     the command); a notebook's process keeps numpy's default, and a command told by
     NUMPY_MADVISE_HUGEPAGE keeps what it was told."""
-    command, default = program(HUGE.format(command=True)), program(HUGE.format(command=False))
-    assert command.returncode == 0 and default.returncode == 0, command.stderr + default.stderr
-    assert command.stdout.strip() == "False"
-    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
-    plain = subprocess.run(
-        [sys.executable, "-c", "import numpy as np; "
-         "print((getattr(np, '_core', None) or np.core).multiarray._get_madvise_hugepage())"],
-        capture_output=True, text=True, timeout=60, cwd=ROOT, check=False, env=env,
-    )  # fmt: skip
-    assert default.stdout == plain.stdout  # numpy's own default, whatever this system's
-    told = subprocess.run(
-        [sys.executable, "-c", HUGE.format(command=True)], capture_output=True, text=True,
-        timeout=60, cwd=ROOT, check=False, env={**env, "NUMPY_MADVISE_HUGEPAGE": "1"},
-    )  # fmt: skip
-    assert told.stdout.strip() == "True", told.stderr
+    assert stage(HUGE, command=True) == "False"
+    numpy_own = plain(
+        "import numpy as np; "
+        "print((getattr(np, '_core', None) or np.core).multiarray._get_madvise_hugepage())"
+    )
+    assert stage(HUGE, command=False) == numpy_own  # whatever this system's
+    assert stage(HUGE, command=True, NUMPY_MADVISE_HUGEPAGE="1") == "True"
