@@ -18,7 +18,7 @@ typedef struct {
     int bits;
 } KeyTable;
 
-static int codes_alloc(KeyTable *t, int64_t size)
+static int table_alloc(KeyTable *t, int64_t size)
 {
     t->key = PyMem_RawMalloc((size_t)size * sizeof *t->key);
     t->id = PyMem_RawCalloc((size_t)size, sizeof *t->id);
@@ -29,7 +29,7 @@ static int codes_alloc(KeyTable *t, int64_t size)
     return t->key != NULL && t->id != NULL ? 0 : -1;
 }
 
-static void codes_free(KeyTable *t)
+static void table_free(KeyTable *t)
 {
     PyMem_RawFree(t->key);
     PyMem_RawFree(t->id);
@@ -37,30 +37,30 @@ static void codes_free(KeyTable *t)
     t->id = NULL;
 }
 
-static inline uint64_t codes_slot(const KeyTable *t, uint64_t k)
+static inline uint64_t table_slot(const KeyTable *t, uint64_t k)
 {
     return (k * 0x9E3779B97F4A7C15ULL) >> (64 - t->bits);
 }
 
 /* the table twice as big, every entry moved; -1 (the table as it was) without memory */
-static int codes_grow(KeyTable *t)
+static int table_grow(KeyTable *t)
 {
     KeyTable bigger;
-    if (codes_alloc(&bigger, 2 * t->size) < 0) {
-        codes_free(&bigger);
+    if (table_alloc(&bigger, 2 * t->size) < 0) {
+        table_free(&bigger);
         return -1;
     }
     uint64_t mask = (uint64_t)bigger.size - 1;
     for (int64_t s = 0; s < t->size; s++) {
         if (t->id[s] == 0)
             continue;
-        uint64_t h = codes_slot(&bigger, t->key[s]);
+        uint64_t h = table_slot(&bigger, t->key[s]);
         while (bigger.id[h] != 0)
             h = (h + 1) & mask;
         bigger.key[h] = t->key[s];
         bigger.id[h] = t->id[s];
     }
-    codes_free(t);
+    table_free(t);
     *t = bigger;
     return 0;
 }
@@ -72,14 +72,14 @@ static int codes_grow(KeyTable *t)
 static int64_t first_codes(const int64_t *keys, int64_t n, int32_t *code, int64_t *first)
 {
     KeyTable t;
-    if (codes_alloc(&t, 1024) < 0) {
-        codes_free(&t);
+    if (table_alloc(&t, 1024) < 0) {
+        table_free(&t);
         return -1;
     }
     int32_t next = 0;
     for (int64_t i = 0; i < n; i++) {
         uint64_t k = (uint64_t)keys[i], mask = (uint64_t)t.size - 1;
-        uint64_t h = codes_slot(&t, k);
+        uint64_t h = table_slot(&t, k);
         for (;;) {
             if (t.id[h] == 0) {
                 t.key[h] = k;
@@ -87,8 +87,8 @@ static int64_t first_codes(const int64_t *keys, int64_t n, int32_t *code, int64_
                 code[i] = next - 1;
                 if (first != NULL)
                     first[next - 1] = i;
-                if (2 * (int64_t)next > t.size && codes_grow(&t) < 0) {
-                    codes_free(&t);
+                if (2 * (int64_t)next > t.size && table_grow(&t) < 0) {
+                    table_free(&t);
                     return -1;
                 }
                 break;
@@ -100,7 +100,7 @@ static int64_t first_codes(const int64_t *keys, int64_t n, int32_t *code, int64_
             h = (h + 1) & mask;
         }
     }
-    codes_free(&t);
+    table_free(&t);
     return next;
 }
 
