@@ -2,10 +2,11 @@
 appearance (:func:`first_codes`, what ``pd.factorize`` gives for int64), and the pairs
 of neighbours of one key within a time window (:func:`window_pairs`).
 
-``pd.factorize`` of the packed socket-and-name keys of a million transactions took
-20-35 ms (a hash table of Python's making, the uniques array, its checks); numbering
-them in C takes a few. The window's pairs were a numpy pass per distance between rows,
-each over every row still in reach: 50 ms for a million, one pass in C."""
+``pd.factorize`` of the packed socket-and-name keys of a 1M-message part's 600,000 A
+and AAAA queries took 20-34 ms in the command; numbering them in C takes 8 ms (nearly
+every key distinct), and keys with few distinct values far less (10M keys of 10,000
+values: 22 ms, pandas 133). The window's pairs were a numpy pass per distance between
+rows, each over every row still in reach: 50 ms for that part, 4 ms in one C pass."""
 
 from __future__ import annotations
 
