@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dnspcap.arrays import keys
+from dnspcap.arrays import keys as keys_module
 from dnspcap.arrays.keys import factorized, first_codes, window_pairs
 from dnspcap.native import first_codes as kernel_first_codes
 from dnspcap.native import window_pairs as kernel_window_pairs
@@ -33,15 +33,17 @@ def defined_pairs(key: np.ndarray, ts: np.ndarray, is_a: np.ndarray, window: int
     return np.array([(a, o) for a, _, _, o in pairs], np.int64).reshape(-1, 2)
 
 
-def sorted_rows(rng: np.random.Generator, n: int, keys: int, spread: int) -> tuple[np.ndarray, ...]:
-    key = np.sort(rng.integers(-3, keys, n)).astype(np.int64) * 7919
+def sorted_rows(
+    rng: np.random.Generator, n: int, kinds: int, spread: int
+) -> tuple[np.ndarray, ...]:
+    key = np.sort(rng.integers(-3, kinds, n)).astype(np.int64) * 7919
     ts = rng.integers(0, spread, n).astype(np.int64)
     order = np.lexsort((ts, key))
     return key[order], ts[order], rng.random(n) < 0.5
 
 
 @pytest.mark.parametrize("seed", range(12))
-def test_window_pairs_are_the_numpy_passes_pairs(seed: int) -> None:
+def test_window_pairs_are_the_pairs_by_their_definition(seed: int) -> None:
     rng = np.random.default_rng(seed)
     n = int(rng.integers(0, 600))
     key, ts, is_a = sorted_rows(rng, n, int(rng.integers(1, 400)), int(rng.integers(1, 10**6)))
@@ -53,7 +55,7 @@ def test_window_pairs_are_the_numpy_passes_pairs(seed: int) -> None:
     assert np.array_equal(np.stack([first, second], axis=1), want)
     assert is_a[first].all() and not is_a[second].any()
     if seed % 3:  # the kernel and numpy's passes agree
-        assert np.array_equal(np.stack(keys._passes(key, ts, is_a, window), axis=1), want)
+        assert np.array_equal(np.stack(keys_module._passes(key, ts, is_a, window), axis=1), want)
 
 
 def test_window_pairs_of_one_crowded_key_are_all_of_them() -> None:
