@@ -49,11 +49,15 @@ def window_pairs(
     is_a = np.ascontiguousarray(is_a, np.bool_)
     if len(ts) and int(ts.max()) - int(ts.min()) > np.iinfo(np.int64).max:
         return _passes(key, ts, is_a, window)
-    none = np.zeros(0, np.int64)
-    n = _window_pairs(key, ts, is_a, int(window), none, none)
-    first, second = np.empty(n, np.int64), np.empty(n, np.int64)
-    _window_pairs(key, ts, is_a, int(window), first, second)
-    return first, second
+    # room for a pair a row (an A query has one AAAA partner, as a rule): one pass; only
+    # keys crowded within the window ask for more, and a second pass with room for all
+    room = len(key)
+    first, second = np.empty(room, np.int64), np.empty(room, np.int64)
+    n = _window_pairs(key, ts, is_a, int(window), first, second)
+    if n > room:
+        first, second = np.empty(n, np.int64), np.empty(n, np.int64)
+        _window_pairs(key, ts, is_a, int(window), first, second)
+    return first[:n], second[:n]
 
 
 def _passes(

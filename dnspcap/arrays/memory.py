@@ -51,7 +51,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
-from collections.abc import Callable
 from functools import cache
 
 import numpy as np
@@ -74,11 +73,6 @@ def _libc() -> ctypes.CDLL | None:
         return None
     glibc = hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt")
     return libc if glibc else None
-
-
-def _malloc_trim() -> Callable[[int], int] | None:
-    libc = _libc()
-    return None if libc is None else libc.malloc_trim  # type: ignore[no-any-return]
 
 
 def keep_freed_pages() -> bool:
@@ -120,9 +114,9 @@ def numpy_without_huge_pages() -> bool:
 
 def give_back() -> None:
     """Return the heap's free memory to the system, where the C library can."""
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
     pool = pa.default_memory_pool()
     if pool.backend_name != ARROW_POOL.backend_name:  # the heap's: trimmed just now
         pool.release_unused()
